@@ -1,0 +1,4 @@
+//! One module per `mock-enclave` subcommand.
+
+pub(crate) mod measurements;
+pub(crate) mod serve;

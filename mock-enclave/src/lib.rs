@@ -1,0 +1,6 @@
+//! A mock AWS Nitro enclave: a real server whose attestation comes from a software Nitro Secure Module.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
+
+pub mod attester;

@@ -1,0 +1,1 @@
+//! Decides whether an AWS Nitro attestation document may be believed.

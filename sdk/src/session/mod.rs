@@ -1,0 +1,1 @@
+//! The attested session: wire protocol, handshake transcript, sealed records, client I/O.

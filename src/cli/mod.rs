@@ -1,0 +1,5 @@
+//! One module per `enclave` subcommand.
+
+pub(crate) mod checksum;
+pub(crate) mod run;
+pub(crate) mod verify;
