@@ -26,6 +26,18 @@ enum Command {
     Checksum(cli::checksum::Args),
     /// Invoke a function in an attested enclave.
     Run(cli::run::Args),
+    /// Connect, attest, and save the enclave's attestation document (no input is sent).
+    Attest(cli::attest::Args),
+    /// Decode a document WITHOUT verifying it, and print it.
+    Inspect(cli::inspect::Args),
+    /// Write or check a policy file (what you trust).
+    #[command(subcommand)]
+    Policy(cli::policy::Command),
+    /// Generate or check an AWS KMS key policy conditioned on the pinned measurements.
+    #[command(subcommand, name = "kms-policy")]
+    KmsPolicy(cli::kms_policy::Command),
+    /// Measure costs against baselines taken in the same run.
+    Bench(cli::bench::Args),
 }
 
 #[tokio::main]
@@ -35,5 +47,10 @@ async fn main() -> ExitCode {
         Command::Verify(args) => cli::verify::run(args).await,
         Command::Checksum(args) => cli::checksum::run(args).await,
         Command::Run(args) => cli::run::run(args).await,
+        Command::Attest(args) => cli::attest::run(args).await,
+        Command::Inspect(args) => cli::inspect::run(args).await,
+        Command::Policy(command) => cli::policy::run(command).await,
+        Command::KmsPolicy(command) => cli::kms_policy::run(command).await,
+        Command::Bench(args) => cli::bench::run(args).await,
     }
 }

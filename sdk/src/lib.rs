@@ -10,4 +10,5 @@
 
 pub mod attestation;
 pub mod checksum;
+pub mod kms;
 pub mod session;

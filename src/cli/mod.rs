@@ -1,5 +1,10 @@
 //! One module per `enclave` subcommand.
 
+pub(crate) mod attest;
+pub(crate) mod bench;
 pub(crate) mod checksum;
+pub(crate) mod inspect;
+pub(crate) mod kms_policy;
+pub(crate) mod policy;
 pub(crate) mod run;
 pub(crate) mod verify;

@@ -1,1 +1,3 @@
 //! Decides whether an AWS Nitro attestation document may be believed.
+
+mod policy_file;

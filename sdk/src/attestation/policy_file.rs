@@ -1,0 +1,1 @@
+//! `Policy::from_file`: the TOML policy file.
