@@ -103,7 +103,8 @@ pub struct SoftwareNsm {
     /// Regional, zonal, instance.
     ca_keys: [KeyPair; 3],
     clock: Clock,
-    issued: Mutex<Option<Issued>>,
+    /// Shared out by `Arc`, so documents are signed outside the lock.
+    issued: Mutex<Option<Arc<Issued>>>,
 }
 
 struct Issued {
@@ -114,6 +115,7 @@ struct Issued {
     leaf_key: EcdsaKeyPair,
 }
 
+#[derive(Clone)]
 struct IssuedCert {
     der: Vec<u8>,
     not_before: u64,
@@ -246,7 +248,7 @@ impl SoftwareNsm {
     }
 
     /// Issues certificates as needed for `now` and returns what a document needs.
-    fn current_chain(&self, now: u64) -> Result<std::sync::MutexGuard<'_, Option<Issued>>, AttesterError> {
+    fn current_chain(&self, now: u64) -> Result<Arc<Issued>, AttesterError> {
         if !(ROOT_NOT_BEFORE_S..=ROOT_NOT_AFTER_S.saturating_sub(REGIONAL_LIFETIME_S)).contains(&now) {
             return Err(AttesterError::OutsideRootValidity {
                 now_s: now,
@@ -271,14 +273,16 @@ impl SoftwareNsm {
                     .map_or(4, |(level, _)| level)
             }
         };
-        if first_stale < 4 {
-            let kept: Vec<IssuedCert> = guard
-                .take()
-                .map(|i| i.cas.into_iter().take(first_stale).collect())
-                .unwrap_or_default();
-            *guard = Some(self.issue_from(first_stale, kept, now)?);
+        match guard.as_ref() {
+            Some(issued) if first_stale >= 4 => Ok(Arc::clone(issued)),
+            current => {
+                let kept: Vec<IssuedCert> =
+                    current.map(|i| i.cas.iter().take(first_stale).cloned().collect()).unwrap_or_default();
+                let fresh = Arc::new(self.issue_from(first_stale, kept, now)?);
+                *guard = Some(Arc::clone(&fresh));
+                Ok(fresh)
+            }
         }
-        Ok(guard)
     }
 
     /// Issues levels `from..` (0 regional .. 3 leaf), keeping the `kept` CA certificates above.
@@ -326,8 +330,7 @@ impl Attester for SoftwareNsm {
     fn attest(&self, request: &AttestationRequest) -> Result<Vec<u8>, AttesterError> {
         request.check_limits()?;
         let now_ms = (self.clock)();
-        let guard = self.current_chain(now_ms / 1000)?;
-        let issued = guard.as_ref().ok_or_else(|| AttesterError::Backend("no certificate issued".into()))?;
+        let issued = self.current_chain(now_ms / 1000)?;
 
         // AWS NSM API, AttestationDocument CDDL: keys in this order; optional fields null when absent;
         // cabundle = [root, intermediates...] ordered from the root down.
