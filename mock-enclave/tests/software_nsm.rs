@@ -208,6 +208,18 @@ fn damaged_state_is_refused_not_regenerated() {
         SoftwareNsm::load_or_create(&state, measurements()).unwrap_err(),
         AttesterError::StateCorrupt { path: state.join("root.key"), problem: "not a PKCS#8 P-384 key" }
     );
+
+    // A missing root key next to the rest of the state is not a first start.
+    std::fs::remove_file(state.join("root.key")).unwrap();
+    assert_eq!(
+        SoftwareNsm::load_or_create(&state, measurements()).unwrap_err(),
+        AttesterError::StateCorrupt { path: state.join("root.key"), problem: "missing while other state files exist" }
+    );
+    std::fs::write(state.join("root.key"), b"garbage").unwrap();
+    assert_eq!(
+        SoftwareNsm::load_or_create(&state, measurements()).unwrap_err(),
+        AttesterError::StateCorrupt { path: state.join("root.key"), problem: "not a PKCS#8 P-384 key" }
+    );
 }
 
 #[test]

@@ -211,3 +211,18 @@ fn root_pem_from_the_state_directory_verifies_after_a_restart() {
     let policy = Policy::builder().trust_root(pinned_root).allow_pcr(0, m.pcrs()[&0].to_vec()).build().unwrap();
     verify(policy, &raw, T0_S).unwrap();
 }
+
+#[test]
+fn concurrent_attestations_all_verify() {
+    let m = measurements();
+    let (nsm, _) = nsm_at(m.clone());
+    let nsm = Arc::new(nsm);
+    let docs: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8).map(|_| s.spawn(|| nsm.attest(&request()).unwrap())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let verifier = Verifier::new(pinned(&nsm, &m).build().unwrap());
+    for raw in &docs {
+        verifier.verify(raw, &expected(), UnixTime::from_secs(T0_S)).unwrap();
+    }
+}

@@ -33,6 +33,10 @@
 //! `root.key`, `regional.key`, `zonal.key`, `instance.key` (PKCS#8 DER, mode 0600), `root.der` and
 //! `root.pem` (the trust anchor a client pins), `module-id`. The intermediate certificates are not
 //! stored: they are re-issued from the stored keys. The leaf key lives in memory only.
+//!
+//! Key bytes read from or written to disk are held in `Zeroizing` buffers; the leaf's signing key is
+//! an aws-lc-rs key, which AWS-LC cleanses when freed. rcgen's `KeyPair` (the CA keys) keeps its own
+//! PKCS#8 copy without zeroizing it: a limit of that type, acceptable for a mock's CA keys.
 
 use std::fmt;
 use std::fs;
@@ -74,6 +78,9 @@ pub const LEAF_REFRESH_MARGIN_S: u64 = 10 * 60;
 pub const ROOT_NOT_BEFORE_S: u64 = 1_577_836_800;
 /// Root validity end: 2050-01-01T00:00:00Z.
 pub const ROOT_NOT_AFTER_S: u64 = 2_524_608_000;
+
+/// Every file the state directory holds.
+const STATE_FILES: [&str; 7] = ["root.key", "regional.key", "zonal.key", "instance.key", "root.der", "root.pem", "module-id"];
 
 const ORG: &str = "Mock Enclave";
 const UNIT: &str = "enclave-sdk";
@@ -145,6 +152,10 @@ impl SoftwareNsm {
         let root_key_path = state_dir.join("root.key");
         if root_key_path.exists() {
             return Self::load(state_dir, measurements);
+        }
+        // Never mint a new root over the remains of an old one: clients pinned that root.
+        if STATE_FILES.iter().any(|name| state_dir.join(name).exists()) {
+            return Err(AttesterError::StateCorrupt { path: root_key_path, problem: "missing while other state files exist" });
         }
         create_private_dir(state_dir)?;
         let nsm = Self::ephemeral(measurements)?;
