@@ -77,7 +77,17 @@ fn verify_path(
     }
     path.push((CertPosition::Leaf, leaf));
 
-    // Cheap checks over the whole path first, so a bad path costs no signature verification.
+    // Cheap checks over the whole path first, so a bad path costs no signature verification. Names
+    // first: a misordered or foreign certificate is best described as "not a path".
+    // RFC 5280 section 6.1.3 (a)(4): the issuer name equals the issuer's subject. Byte comparison,
+    // as every AWS and mock chain encodes the names identically.
+    for pair in path.windows(2) {
+        if let [(issuer_at, issuer), (at, cert)] = pair {
+            if cert.issuer != issuer.subject {
+                return Err(ChainError::NameMismatch { at: *at, issuer: *issuer_at });
+            }
+        }
+    }
     for &(at, cert) in &path {
         if let Some(oid) = cert.unknown_critical.first() {
             return Err(ChainError::UnknownCriticalExtension { at, oid: oid.clone() });
@@ -109,15 +119,6 @@ fn verify_path(
     // The leaf key signs the document, which is a digital signature.
     if leaf.key_usage.is_none_or(|ku| ku & KU_DIGITAL_SIGNATURE == 0) {
         return Err(ChainError::KeyUsage { at: CertPosition::Leaf, missing: "digitalSignature" });
-    }
-    // RFC 5280 section 6.1.3 (a)(4): the issuer name equals the issuer's subject. Byte comparison,
-    // as every AWS and mock chain encodes the names identically.
-    for pair in path.windows(2) {
-        if let [(issuer_at, issuer), (at, cert)] = pair {
-            if cert.issuer != issuer.subject {
-                return Err(ChainError::NameMismatch { at: *at, issuer: *issuer_at });
-            }
-        }
     }
     // Signatures last, top-down. CA links are cached by exact DER; the leaf link always costs one check.
     for pair in path.windows(2) {
