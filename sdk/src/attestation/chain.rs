@@ -19,6 +19,8 @@
 //! (P-384, ecdsa-with-SHA384, two extensions). webpki stays as an independent oracle in the tests: every
 //! fixture chain must validate under it too.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use std::time::Duration;
 
 use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_ASN1};
@@ -70,7 +72,7 @@ fn verify_path(
     })?;
 
     // Top-down: the pinned root (not cabundle[0]), the intermediates, then the leaf.
-    let mut path: Vec<(CertPosition, &Certificate)> = Vec::with_capacity(cabundle.len() + 1);
+    let mut path: Vec<(CertPosition, &Certificate)> = Vec::with_capacity(cabundle.len().saturating_add(1));
     path.push((CertPosition::PinnedRoot, root.cert()));
     for (i, c) in cabundle.iter().enumerate().skip(1) {
         path.push((CertPosition::CaBundle(i), c));
@@ -101,7 +103,7 @@ fn verify_path(
         // non-self-issued intermediate CAs that may follow it (the leaf does not count).
         match cert.basic_constraints {
             Some((true, path_len)) => {
-                let below = (cas - depth - 1) as u64;
+                let below = cas.saturating_sub(depth).saturating_sub(1) as u64;
                 if let Some(path_len) = path_len.filter(|&p| p < below) {
                     return Err(ChainError::PathLen { at, path_len, below });
                 }

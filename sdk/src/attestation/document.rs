@@ -8,6 +8,8 @@
 //! unknown keys are ignored; duplicate keys are refused (two readers could disagree on the value).
 //! Bounds follow the CDDL, not the "512 bytes" of one AWS text, which genuine documents exceed.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use std::collections::BTreeMap;
 
 use super::cbor::{self, Item};

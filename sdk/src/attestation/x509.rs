@@ -10,6 +10,8 @@
 //! ecdsa-with-SHA384 (RFC 5758 section 3.2, parameters absent), id-ecPublicKey on secp384r1 with an
 //! uncompressed point (RFC 5480 section 2), UTCTime or GeneralizedTime validity.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use super::error::DerError;
 use super::time::{unix_from_civil, UnixTime};
 
@@ -261,6 +263,8 @@ fn bit_string(v: &[u8]) -> Result<&[u8], DerError> {
     }
 }
 
+// Operands are at most four ASCII digits each, so this arithmetic cannot overflow.
+#[allow(clippy::arithmetic_side_effects)]
 /// RFC 5280 section 4.1.2.5: UTCTime YYMMDDHHMMSSZ (YY >= 50 is 19YY) or GeneralizedTime YYYYMMDDHHMMSSZ.
 fn time(d: &mut Der<'_>) -> Result<UnixTime, DerError> {
     let (tag, v, _) = d.tlv()?;
@@ -301,6 +305,8 @@ fn time(d: &mut Der<'_>) -> Result<UnixTime, DerError> {
 }
 
 /// Dotted-decimal form of an OID's content bytes, for messages.
+// `first` is at most 2 and `acc >= first * 40` by construction; the accumulation saturates.
+#[allow(clippy::arithmetic_side_effects)]
 fn oid_string(oid: &[u8]) -> String {
     let mut parts: Vec<u64> = Vec::new();
     let mut acc: u64 = 0;
@@ -371,7 +377,7 @@ impl<'a> Der<'a> {
 
     fn byte(&mut self) -> Result<u8, DerError> {
         let b = *self.data.get(self.pos).ok_or(DerError::Truncated)?;
-        self.pos += 1;
+        self.pos = self.pos.saturating_add(1);
         Ok(b)
     }
 
