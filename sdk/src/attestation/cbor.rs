@@ -303,6 +303,7 @@ pub(crate) fn write_text(out: &mut Vec<u8>, s: &str) {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 

