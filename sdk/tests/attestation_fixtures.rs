@@ -202,6 +202,18 @@ fn warm_verification_reuses_the_ca_links_and_still_checks_time() {
     assert!(clone.verify(&fx.bytes, &Expected::default(), UnixTime::from_secs(fx.verify_at)).is_ok());
 }
 
+/// The system-clock entry point: these documents' chains expired years ago, so today it must refuse them.
+#[test]
+fn verify_now_uses_the_system_clock() {
+    let fx = support::fixture("cape-cli-key.cbor");
+    let v = Verifier::new(lenient());
+    assert!(matches!(
+        v.verify_now(&fx.bytes, &Expected::default()),
+        Err(AttestationError::Chain(ChainError::Expired { .. }))
+    ));
+    assert!(UnixTime::now().as_secs() > fx.window_end);
+}
+
 #[test]
 fn unverified_fields_and_certificates_for_inspect() {
     let fx = support::fixture("evervault-ga.cbor");
