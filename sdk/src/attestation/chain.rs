@@ -100,7 +100,8 @@ fn verify_path(
     let cas = path.len().saturating_sub(1);
     for (depth, &(at, cert)) in path.iter().take(cas).enumerate() {
         // RFC 5280 section 4.2.1.9: an issuer must assert cA; pathLenConstraint bounds the number of
-        // non-self-issued intermediate CAs that may follow it (the leaf does not count).
+        // non-self-issued intermediate CAs that may follow it (the leaf does not count). We count
+        // self-issued ones too: stricter, and no Nitro chain has any.
         match cert.basic_constraints {
             Some((true, path_len)) => {
                 let below = cas.saturating_sub(depth).saturating_sub(1) as u64;
