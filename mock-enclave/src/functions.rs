@@ -1,0 +1,1 @@
+//! Function registry placeholder (filled next).
