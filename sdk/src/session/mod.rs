@@ -7,3 +7,5 @@
 pub mod handshake;
 pub mod records;
 pub mod wire;
+pub mod blocking;
+pub mod client;

@@ -54,9 +54,9 @@ impl Default for FrameLimits {
     }
 }
 
-/// Default bound on an attestation document. Real AWS documents are 4 to 5 KiB; the NSM caps each of
-/// nonce, user data and public key at 1 KiB, so 16 KiB leaves room for a long CA bundle.
-pub const DEFAULT_MAX_DOCUMENT_LEN: usize = 16 * 1024;
+/// Default bound on an attestation document. Real AWS documents are 4 to 5 KiB; the payload's CDDL
+/// allows at most 16 KiB, plus a few hundred bytes of COSE envelope.
+pub const DEFAULT_MAX_DOCUMENT_LEN: usize = 20 * 1024;
 
 impl FrameLimits {
     /// The largest WebSocket message either side needs to accept under these limits.
