@@ -242,6 +242,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                     draining = changed.is_err() || *shutdown.borrow();
                     continue;
                 }
+                // Draining: wake as soon as the last running invocation has finished.
+                _ = inv.slots.acquire_many(u32::try_from(inv.max).unwrap_or(u32::MAX)), if draining => {
+                    return SessionEnd::ShuttingDown;
+                }
             };
             let ct = match Frame::decode(&bytes, &limits) {
                 Ok(Frame::Record(ct)) => ct,

@@ -367,7 +367,6 @@ async fn handle_connection(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>
     let ws = match upgraded {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
-            shared.stats.refused_upgrades.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%peer, error = %e, "upgrade refused");
             return;
         }
