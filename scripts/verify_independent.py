@@ -10,6 +10,10 @@ Sig_structure with the leaf certificate's key; the payload keys in NSM order wit
 and the chain leaf -> cabundle[n..1] -> the exported root, each link's signature, validity at the
 document's timestamp, BasicConstraints and pathLen, KeyUsage, and no EKU.
 
+The chain must have AWS's five levels, each certificate with AWS's exact profile (pathLen and
+KeyUsage per level): run on the real AWS documents in sdk/testdata/nitro (CI does), the same
+script shows that the mock's chain and AWS's agree.
+
 Then it proves it can fail: for each document, a flipped signature byte, a flipped payload byte,
 and the pinned root swapped for another root must each be refused.
 
@@ -26,6 +30,18 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+# The certificate profile of real AWS chains, by depth (0 = root .. 4 = leaf): BasicConstraints
+# (always critical): None = not a CA, else the pathLen (-1 = absent); KeyUsage bits and criticality.
+AWS_PROFILE = [
+    (-1, {"digital_signature", "key_cert_sign", "crl_sign"}, True),
+    (2, {"digital_signature", "key_cert_sign", "crl_sign"}, True),
+    (1, {"digital_signature", "key_cert_sign", "crl_sign"}, True),
+    (0, {"key_cert_sign"}, True),
+    (None, {"digital_signature", "content_commitment"}, False),
+]
+KU_BITS = ["digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+           "key_agreement", "key_cert_sign", "crl_sign"]
 
 NSM_KEYS = ["module_id", "digest", "timestamp", "pcrs", "certificate", "cabundle",
             "public_key", "user_data", "nonce"]
@@ -80,6 +96,7 @@ def verify(raw: bytes, root: x509.Certificate) -> dict:
     # bundle); then each certificate is issued by the one above it.
     check(bundle[0] == root.public_bytes(serialization_der()), "cabundle[0] is the pinned root")
     chain = [root] + [x509.load_der_x509_certificate(d) for d in bundle[1:]] + [leaf]
+    check(len(chain) == len(AWS_PROFILE), f"chain has {len(chain)} certificates; AWS's has {len(AWS_PROFILE)}")
     at = datetime.datetime.fromtimestamp(doc["timestamp"] / 1000, tz=datetime.timezone.utc)
     for depth, cert in enumerate(chain):
         check(cert.signature_hash_algorithm.name == "sha384", f"depth {depth}: ecdsa-with-SHA384")
@@ -92,7 +109,14 @@ def verify(raw: bytes, root: x509.Certificate) -> dict:
         except x509.ExtensionNotFound:
             pass
         bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
-        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        ku_ext = cert.extensions.get_extension_for_class(x509.KeyUsage)
+        ku = ku_ext.value
+        path_len, usages, ku_critical = AWS_PROFILE[depth]
+        found_path_len = None if not bc.value.ca else (-1 if bc.value.path_length is None else bc.value.path_length)
+        check(found_path_len == path_len, f"depth {depth}: pathLen {found_path_len}, AWS profile {path_len}")
+        found_usages = {bit for bit in KU_BITS if getattr(ku, bit)}
+        check(found_usages == usages and ku_ext.critical == ku_critical,
+              f"depth {depth}: KeyUsage {sorted(found_usages)} critical={ku_ext.critical}, AWS profile {sorted(usages)}")
         is_leaf = depth == len(chain) - 1
         check(bc.critical, f"depth {depth}: BasicConstraints critical")
         if is_leaf:

@@ -57,7 +57,17 @@ pub struct Measurements {
     pcrs: BTreeMap<u8, [u8; PCR_LEN]>,
 }
 
+/// The image name the mock enclave measures as its own identity.
+pub const MOCK_IMAGE_NAME: &str = "mock-enclave";
+
 impl Measurements {
+    /// The mock enclave's own measurements: image `mock-enclave`, this crate's version, and
+    /// `configuration` (empty by default). `mock-enclave measurements` prints these, and a served mock
+    /// should report the same, so a client can pin what the command printed.
+    pub fn for_mock(configuration: impl AsRef<[u8]>) -> Self {
+        Self::for_image(MOCK_IMAGE_NAME, env!("CARGO_PKG_VERSION"), configuration)
+    }
+
     /// Measures an image identity: PCR0..2 per the module-level encoding, every other PCR zero.
     ///
     /// ```

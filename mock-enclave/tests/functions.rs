@@ -258,3 +258,33 @@ fn checksum_refuses_a_file_path() {
     let p = dir.path().join("shout/main");
     assert_eq!(directory_checksum(&p), Err(ChecksumError::NotADirectory { path: p.clone() }));
 }
+
+#[tokio::test]
+async fn user_function_streams_output_before_input_ends() {
+    let (_dir, reg) = with_function("#!/bin/sh\nexec cat\n", Limits::default());
+    let f = reg.get("f").unwrap();
+    let (in_tx, in_rx) = mpsc::channel(4);
+    let (out_tx, mut out_rx) = mpsc::channel(4);
+    let task = tokio::spawn(async move { f.invoke(in_rx, out_tx).await });
+    in_tx.send(b"first".to_vec()).await.unwrap();
+    assert_eq!(out_rx.recv().await.unwrap(), b"first");
+    in_tx.send(b"second".to_vec()).await.unwrap();
+    assert_eq!(out_rx.recv().await.unwrap(), b"second");
+    drop(in_tx);
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn errors_never_display_the_input() {
+    const CANARY: &[u8] = b"CANARY-7f3a-input";
+    let limits = Limits::new(Duration::from_millis(200), 4, 8);
+    let (_dir, reg) = with_function("#!/bin/sh\ncat\nexit 1\n", limits);
+    let mut shown = Vec::new();
+    for id in ["mean", "sleep-ms", "fail", "f"] {
+        let err = run(&reg, id, CANARY).await.unwrap_err();
+        shown.push(format!("{err} {err:?}"));
+    }
+    for s in &shown {
+        assert!(!s.contains("CANARY"), "{s}");
+    }
+}

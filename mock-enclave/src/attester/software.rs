@@ -33,6 +33,10 @@
 //! `root.key`, `regional.key`, `zonal.key`, `instance.key` (PKCS#8 DER, mode 0600), `root.der` and
 //! `root.pem` (the trust anchor a client pins), `module-id`. The intermediate certificates are not
 //! stored: they are re-issued from the stored keys. The leaf key lives in memory only.
+//!
+//! Key bytes read from or written to disk are held in `Zeroizing` buffers; the leaf's signing key is
+//! an aws-lc-rs key, which AWS-LC cleanses when freed. rcgen's `KeyPair` (the CA keys) keeps its own
+//! PKCS#8 copy without zeroizing it: a limit of that type, acceptable for a mock's CA keys.
 
 use std::fmt;
 use std::fs;
@@ -75,6 +79,9 @@ pub const ROOT_NOT_BEFORE_S: u64 = 1_577_836_800;
 /// Root validity end: 2050-01-01T00:00:00Z.
 pub const ROOT_NOT_AFTER_S: u64 = 2_524_608_000;
 
+/// Every file the state directory holds.
+const STATE_FILES: [&str; 7] = ["root.key", "regional.key", "zonal.key", "instance.key", "root.der", "root.pem", "module-id"];
+
 const ORG: &str = "Mock Enclave";
 const UNIT: &str = "enclave-sdk";
 const REGION: &str = "mock-region-1";
@@ -103,7 +110,8 @@ pub struct SoftwareNsm {
     /// Regional, zonal, instance.
     ca_keys: [KeyPair; 3],
     clock: Clock,
-    issued: Mutex<Option<Issued>>,
+    /// Shared out by `Arc`, so documents are signed outside the lock.
+    issued: Mutex<Option<Arc<Issued>>>,
 }
 
 struct Issued {
@@ -114,6 +122,7 @@ struct Issued {
     leaf_key: EcdsaKeyPair,
 }
 
+#[derive(Clone)]
 struct IssuedCert {
     der: Vec<u8>,
     not_before: u64,
@@ -143,6 +152,10 @@ impl SoftwareNsm {
         let root_key_path = state_dir.join("root.key");
         if root_key_path.exists() {
             return Self::load(state_dir, measurements);
+        }
+        // Never mint a new root over the remains of an old one: clients pinned that root.
+        if STATE_FILES.iter().any(|name| state_dir.join(name).exists()) {
+            return Err(AttesterError::StateCorrupt { path: root_key_path, problem: "missing while other state files exist" });
         }
         create_private_dir(state_dir)?;
         let nsm = Self::ephemeral(measurements)?;
@@ -246,7 +259,7 @@ impl SoftwareNsm {
     }
 
     /// Issues certificates as needed for `now` and returns what a document needs.
-    fn current_chain(&self, now: u64) -> Result<std::sync::MutexGuard<'_, Option<Issued>>, AttesterError> {
+    fn current_chain(&self, now: u64) -> Result<Arc<Issued>, AttesterError> {
         if !(ROOT_NOT_BEFORE_S..=ROOT_NOT_AFTER_S.saturating_sub(REGIONAL_LIFETIME_S)).contains(&now) {
             return Err(AttesterError::OutsideRootValidity {
                 now_s: now,
@@ -271,14 +284,16 @@ impl SoftwareNsm {
                     .map_or(4, |(level, _)| level)
             }
         };
-        if first_stale < 4 {
-            let kept: Vec<IssuedCert> = guard
-                .take()
-                .map(|i| i.cas.into_iter().take(first_stale).collect())
-                .unwrap_or_default();
-            *guard = Some(self.issue_from(first_stale, kept, now)?);
+        match guard.as_ref() {
+            Some(issued) if first_stale >= 4 => Ok(Arc::clone(issued)),
+            current => {
+                let kept: Vec<IssuedCert> =
+                    current.map(|i| i.cas.iter().take(first_stale).cloned().collect()).unwrap_or_default();
+                let fresh = Arc::new(self.issue_from(first_stale, kept, now)?);
+                *guard = Some(Arc::clone(&fresh));
+                Ok(fresh)
+            }
         }
-        Ok(guard)
     }
 
     /// Issues levels `from..` (0 regional .. 3 leaf), keeping the `kept` CA certificates above.
@@ -326,8 +341,7 @@ impl Attester for SoftwareNsm {
     fn attest(&self, request: &AttestationRequest) -> Result<Vec<u8>, AttesterError> {
         request.check_limits()?;
         let now_ms = (self.clock)();
-        let guard = self.current_chain(now_ms / 1000)?;
-        let issued = guard.as_ref().ok_or_else(|| AttesterError::Backend("no certificate issued".into()))?;
+        let issued = self.current_chain(now_ms / 1000)?;
 
         // AWS NSM API, AttestationDocument CDDL: keys in this order; optional fields null when absent;
         // cabundle = [root, intermediates...] ordered from the root down.
