@@ -1,5 +1,5 @@
 //! The enclave end of an `enclave-session.v1` connection, as a sequence of typed states
-//! (PROTOCOL.md sections 4 and 5): [`AwaitingNonce`] -> [`DocumentSent`] -> [`Serving`].
+//! (PROTOCOL.md sections 4 and 5): `AwaitingNonce` -> `DocumentSent` -> `Serving`.
 //!
 //! Input: an upgraded WebSocket from an untrusted client, the function it asked for, the attester,
 //! and the limits. Output: sealed outputs and function errors to that client, and [`SessionEnd`]
