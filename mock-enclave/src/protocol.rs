@@ -72,6 +72,8 @@ pub(crate) struct Context {
     pub(crate) limits: ServerLimits,
     pub(crate) stats: Arc<Stats>,
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// SHA-256 of the TLS key's SubjectPublicKeyInfo when serving `wss://`: bound into every document.
+    pub(crate) tls_spki_sha256: Option<[u8; 32]>,
 }
 
 /// Upgraded; waiting for the client's nonce.
@@ -133,7 +135,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AwaitingNonce<S> {
         let user_data = EnclaveUserData {
             function_id: function_id.clone(),
             function_checksum: ctx.function.checksum(),
-            tls_spki_sha256: None,
+            tls_spki_sha256: ctx.tls_spki_sha256,
         };
         let request = AttestationRequest::new(
             Some(nonce.as_bytes().to_vec()),

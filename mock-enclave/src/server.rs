@@ -100,6 +100,7 @@ pub struct MockEnclaveBuilder {
     nsm_clock: Option<NsmClock>,
     token: Option<Zeroizing<String>>,
     limits: ServerLimits,
+    tls: bool,
 }
 
 impl std::fmt::Debug for MockEnclaveBuilder {
@@ -126,6 +127,9 @@ pub enum StartError {
     /// Loading user functions failed.
     #[error("functions: {0}")]
     Functions(String),
+    /// The TLS identity could not be created, loaded or used.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 impl MockEnclaveBuilder {
@@ -165,6 +169,13 @@ impl MockEnclaveBuilder {
         self
     }
 
+    /// Serve `wss://` with a self-signed certificate (kept in the state directory when there is one)
+    /// whose key the attestation binds (`EnclaveUserData::tls_spki_sha256`).
+    pub fn tls(mut self, on: bool) -> Self {
+        self.tls = on;
+        self
+    }
+
     /// Replace the limits.
     pub fn limits(mut self, limits: ServerLimits) -> Self {
         self.limits = limits;
@@ -190,6 +201,7 @@ impl MockEnclaveBuilder {
             TcpListener::bind(self.listen).await.map_err(|source| StartError::Bind { addr: self.listen, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: self.listen, source })?;
         let functions = Arc::new(self.functions.unwrap_or_else(FunctionRegistry::builtins));
+        let tls = if self.tls { Some(tls_identity(self.state_dir.as_deref())?) } else { None };
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let stats = Arc::new(Stats::default());
         let (done_tx, done_rx) = mpsc::channel::<()>(1);
@@ -201,10 +213,22 @@ impl MockEnclaveBuilder {
             stats: stats.clone(),
             sessions: Arc::new(Semaphore::new(self.limits.max_sessions)),
             shutdown: shutdown_rx,
+            tls_spki_sha256: tls.as_ref().map(|t| t.1),
+            tls: tls.map(|t| t.0),
         });
         tracing::info!(%addr, "mock enclave listening");
         let accept = tokio::spawn(accept_loop(listener, shared, done_tx));
-        Ok(MockEnclave { addr, nsm, functions, stats, shutdown: shutdown_tx, accept: Some(accept), done: done_rx, limits: self.limits })
+        Ok(MockEnclave {
+            addr,
+            nsm,
+            functions,
+            stats,
+            shutdown: shutdown_tx,
+            accept: Some(accept),
+            done: done_rx,
+            limits: self.limits,
+            tls: self.tls,
+        })
     }
 }
 
@@ -221,6 +245,54 @@ struct Shared {
     stats: Arc<Stats>,
     sessions: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls_spki_sha256: Option<[u8; 32]>,
+}
+
+/// A TLS acceptor for a self-signed certificate, and the SHA-256 of its SubjectPublicKeyInfo.
+/// With a state directory the key and certificate persist there (`tls-key.der` mode 0600,
+/// `tls-cert.der`), so a restarted mock presents the same certificate.
+fn tls_identity(state_dir: Option<&std::path::Path>) -> Result<(tokio_rustls::TlsAcceptor, [u8; 32]), StartError> {
+    use rcgen::{CertificateParams, KeyPair, PublicKeyData};
+    use sha2::{Digest, Sha256};
+    let tls_err = |what: &str, e: &dyn std::fmt::Display| StartError::Tls(format!("{what}: {e}"));
+    let paths = state_dir.map(|d| (d.join("tls-key.der"), d.join("tls-cert.der")));
+    let stored = paths.as_ref().filter(|(k, c)| k.exists() && c.exists());
+    let (key, cert_der) = match stored {
+        Some((k, c)) => {
+            let key_der = Zeroizing::new(std::fs::read(k).map_err(|e| tls_err("reading tls-key.der", &e))?);
+            let key = KeyPair::try_from(key_der.as_slice()).map_err(|e| tls_err("tls-key.der", &e))?;
+            (key, std::fs::read(c).map_err(|e| tls_err("reading tls-cert.der", &e))?)
+        }
+        None => {
+            let key = KeyPair::generate().map_err(|e| tls_err("generating the TLS key", &e))?;
+            let params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .map_err(|e| tls_err("certificate parameters", &e))?;
+            let cert = params.self_signed(&key).map_err(|e| tls_err("self-signing", &e))?;
+            if let Some((k, c)) = &paths {
+                write_private(k, &key.serialize_der()).map_err(|e| tls_err("writing tls-key.der", &e))?;
+                std::fs::write(c, cert.der()).map_err(|e| tls_err("writing tls-cert.der", &e))?;
+            }
+            (key, cert.der().to_vec())
+        }
+    };
+    let spki_sha256: [u8; 32] = Sha256::digest(key.subject_public_key_info()).into();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let private = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err("TLS versions", &e))?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert_der.into()], private)
+        .map_err(|e| tls_err("TLS certificate", &e))?;
+    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), spki_sha256))
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(bytes)
 }
 
 /// A running mock enclave. Dropping it stops accepting; [`shutdown`](Self::shutdown) also drains.
@@ -233,6 +305,7 @@ pub struct MockEnclave {
     accept: Option<tokio::task::JoinHandle<()>>,
     done: mpsc::Receiver<()>,
     limits: ServerLimits,
+    tls: bool,
 }
 
 impl std::fmt::Debug for MockEnclave {
@@ -252,12 +325,13 @@ impl MockEnclave {
             nsm_clock: None,
             token: None,
             limits: ServerLimits::default(),
+            tls: false,
         }
     }
 
-    /// The base URL, `ws://127.0.0.1:PORT`.
+    /// The base URL, `ws://127.0.0.1:PORT` (or `wss://` with TLS).
     pub fn url(&self) -> String {
-        format!("ws://{}", self.addr)
+        format!("{}://{}", if self.tls { "wss" } else { "ws" }, self.addr)
     }
 
     /// The listening address.
@@ -351,9 +425,25 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, done: mpsc::Sen
     tracing::info!("mock enclave stopped accepting; draining");
 }
 
-#[allow(clippy::result_large_err)] // the upgrade callback's signature is tungstenite's
 async fn handle_connection(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = tcp.set_nodelay(true);
+    match shared.tls.clone() {
+        None => upgrade_and_serve(tcp, peer, shared).await,
+        Some(acceptor) => {
+            match tokio::time::timeout(shared.limits.handshake_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => upgrade_and_serve(tls, peer, shared).await,
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+#[allow(clippy::result_large_err)] // the upgrade callback's signature is tungstenite's
+async fn upgrade_and_serve<S>(stream: S, peer: SocketAddr, shared: Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let permit = shared.sessions.clone().try_acquire_owned().ok();
     let mut chosen: Option<String> = None;
     let callback = |req: &Request, resp: Response| upgrade_check(req, resp, &shared, permit.is_some(), &mut chosen);
@@ -362,7 +452,7 @@ async fn handle_connection(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         .max_frame_size(Some(shared.limits.frame.max_frame_len()));
     let upgraded = tokio::time::timeout(
         shared.limits.handshake_timeout,
-        tokio_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(config)),
+        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)),
     )
     .await;
     let ws = match upgraded {
@@ -379,13 +469,14 @@ async fn handle_connection(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>
     let (Some(_permit), Some(function_id)) = (permit, chosen) else { return };
     let Some(function) = shared.functions.get(&function_id) else { return };
     shared.stats.sessions.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(%peer, function_id, "session started");
+    tracing::info!(%peer, function_id, tls = shared.tls.is_some(), "session started");
     let ctx = Context {
         function,
         attester: shared.attester.clone() as Arc<dyn Attester>,
         limits: shared.limits,
         stats: shared.stats.clone(),
         shutdown: shared.shutdown.clone(),
+        tls_spki_sha256: shared.tls_spki_sha256,
     };
     let end = run_session(ws, ctx).await;
     match &end {

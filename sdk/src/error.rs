@@ -76,9 +76,9 @@ pub enum ConnectError {
         /// What the SDK offered.
         expected: &'static str,
     },
-    /// `wss://` was asked for but this build does not support it yet.
-    #[error("scheme {0} is not supported (use ws://)")]
-    UnsupportedScheme(String),
+    /// The TLS handshake with the enclave failed.
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
 }
 
 fn hint(status: u16) -> &'static str {
@@ -145,6 +145,19 @@ pub enum SessionError {
     /// The WebSocket layer failed after the handshake.
     #[error("WebSocket: {0}")]
     WebSocket(String),
+    /// The TLS server's certificate does not parse.
+    #[error("TLS certificate does not parse")]
+    TlsCertificate,
+    /// The key the TLS handshake used is not the key the verified document binds (a TLS-terminating
+    /// man in the middle, or a misconfigured enclave).
+    #[error("TLS key sha256 {} is not attested (document binds {})", hex::encode(observed_sha256),
+        attested_sha256.map_or_else(|| "no TLS key".to_owned(), hex::encode))]
+    TlsKeyNotAttested {
+        /// SHA-256 of the SubjectPublicKeyInfo the TLS handshake used.
+        observed_sha256: [u8; 32],
+        /// What the document binds, if anything.
+        attested_sha256: Option<[u8; 32]>,
+    },
     /// The session was closed by this client.
     #[error("session closed")]
     Closed,

@@ -44,8 +44,9 @@
 //! The wire format is specified in `PROTOCOL.md` at the repository root.
 //!
 //! # Feature flags
-//! None. TLS (`wss://`) endpoints are refused by this version with
-//! [`ConnectError::UnsupportedScheme`](error::ConnectError::UnsupportedScheme).
+//! None. `wss://` endpoints are supported as attested TLS: the enclave's self-signed certificate is
+//! accepted provisionally, and the session is refused unless the verified document binds exactly the
+//! key the TLS handshake used ([`session::tls`]). Ordinary WebPKI validation is not offered yet.
 //!
 //! # Logging
 //! The SDK logs with `tracing` at `debug` level: function ids, module ids, error `Display`s, counts and

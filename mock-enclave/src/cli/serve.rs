@@ -1,7 +1,7 @@
 //! `mock-enclave serve`: run the mock enclave until SIGINT/SIGTERM, then drain.
 //!
 //! Input: command-line flags (trusted: the operator). Output: exactly one line on stdout,
-//! `listening on ws://ADDR`, then logs on stderr (tracing; `RUST_LOG` filters), never plaintext.
+//! `listening on ws://ADDR` (or `wss://`), then logs on stderr (tracing; `RUST_LOG` filters), never plaintext.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,7 +17,8 @@ pub(crate) struct Args {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
     listen: SocketAddr,
-    /// Serve wss:// (TLS with a certificate kept in the state dir). Not available in this build yet.
+    /// Serve wss://: TLS with a self-signed certificate (kept in the state dir) whose key every
+    /// attestation document binds.
     #[arg(long)]
     tls: bool,
     /// Keep the software NSM's CA keys and root.pem here (created on first use), so the root a client
@@ -55,9 +56,6 @@ pub(crate) async fn run(args: Args) -> ExitCode {
 }
 
 async fn serve(args: Args) -> Result<(), String> {
-    if args.tls {
-        return Err("--tls is not available in this build yet; serve ws:// behind a TLS terminator".into());
-    }
     let mut measurements = Measurements::for_mock("").debug_mode(args.debug_mode);
     for item in &args.pcrs {
         let (index, value) = enclave_sdk::parse_pcr(item).map_err(|e| format!("--pcr: {e}"))?;
@@ -68,7 +66,8 @@ async fn serve(args: Args) -> Result<(), String> {
     if let Some(dir) = &args.functions {
         functions.load_dir(dir).map_err(|e| e.to_string())?;
     }
-    let mut builder = MockEnclave::builder().listen(args.listen).measurements(measurements).functions(functions);
+    let mut builder =
+        MockEnclave::builder().listen(args.listen).measurements(measurements).functions(functions).tls(args.tls);
     if let Some(dir) = args.state_dir {
         builder = builder.state_dir(dir);
     }

@@ -29,6 +29,7 @@ use crate::attestation::{AttestedDocument, Expected, Policy, UnixTime, Verifier}
 use crate::error::{ConfigError, ConnectError, Error, LimitError, SessionError};
 use crate::session::handshake::{transcript_hash, Nonce, PROTOCOL_LABEL};
 use crate::session::records::{client_setup, RequestSealer, ResponseOpener};
+use crate::session::tls;
 use crate::session::wire::{
     ClientMessage, Frame, FrameLimits, RequestId, ServerMessage, SessionErrorCode, MAX_CHUNK_LEN,
 };
@@ -64,7 +65,11 @@ pub const DEFAULT_MAX_OUTPUT_LEN: usize = 64 * 1024 * 1024;
 /// Records buffered per invocation between the reader and the caller; bounds memory per invocation.
 const EVENTS_PER_INVOCATION: usize = 16;
 
-type Ws = WebSocketStream<TcpStream>;
+/// The byte stream under the WebSocket: TCP, or TLS over TCP.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+type Ws = WebSocketStream<Box<dyn Io>>;
 
 /// Connects to enclaves, verifying each one against a [`Policy`] before sending it anything.
 ///
@@ -78,6 +83,8 @@ pub struct Client {
 struct Config {
     endpoint: String,
     host_port: String,
+    host: String,
+    tls: bool,
     verifier: Verifier,
     token: Option<Zeroizing<String>>,
     handshake_timeout: Duration,
@@ -174,6 +181,12 @@ impl Client {
             .await
             .map_err(|e| ConnectError::Io { addr: c.host_port.clone(), kind: e.kind() })?;
         let _ = tcp.set_nodelay(true);
+        let (stream, tls_key): (Box<dyn Io>, _) = if c.tls {
+            let (tls, seen) = tls_connect(&c.host, tcp).await?;
+            (Box::new(tls), Some(seen))
+        } else {
+            (Box::new(tcp), None)
+        };
         let url = format!("{}/v1/run/{function_id}", c.endpoint);
         let mut request = url.as_str().into_client_request().map_err(|_| ConfigError::Endpoint(url.clone()))?;
         let headers = request.headers_mut();
@@ -185,7 +198,7 @@ impl Client {
             headers.insert("Authorization", value);
         }
         let config = ws_config(&c.limits);
-        let (mut ws, response) = tokio_tungstenite::client_async_with_config(request, tcp, Some(config))
+        let (mut ws, response) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
             .await
             .map_err(|e| match e {
                 tungstenite::Error::Http(r) => ConnectError::Http { status: r.status().as_u16() },
@@ -220,9 +233,41 @@ impl Client {
         if claimed.as_deref() != Some(function_id) {
             return Err(SessionError::FunctionNotAttested { expected: function_id.to_owned(), found: claimed }.into());
         }
+        if let Some(seen) = tls_key {
+            // Attested TLS: the handshake's key must be the one this verified document binds.
+            let observed = seen.lock().ok().and_then(|s| s.clone()).ok_or(SessionError::TlsCertificate)?;
+            let attested = document.claimed_function().and_then(|u| u.tls_spki_sha256);
+            if let Err(e) = tls::check_binding(&observed, attested, None) {
+                let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+                return Err(e.into());
+            }
+        }
         tracing::debug!(function_id, module_id = document.module_id(), "enclave attested");
         Ok((ws, nonce, document))
     }
+}
+
+/// TLS to the enclave, accepting its certificate provisionally (see [`tls`]); returns the stream and
+/// the slot holding the key the handshake used.
+async fn tls_connect(
+    host: &str,
+    tcp: TcpStream,
+) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, Arc<StdMutex<Option<Vec<u8>>>>), Error> {
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let (verifier, seen) = tls::AttestedTlsVerifier::new(&provider);
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConnectError::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|_| ConfigError::Endpoint(host.to_owned()))?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| ConnectError::Tls(e.to_string()))?;
+    Ok((tls, seen))
 }
 
 fn ws_config(limits: &FrameLimits) -> WebSocketConfig {
@@ -268,7 +313,8 @@ async fn send(sink: &mut SplitSink<Ws, Message>, frame: Vec<u8>) -> Result<(), E
 }
 
 impl ClientBuilder {
-    /// The enclave's base URL, `ws://host:port`; the SDK appends `/v1/run/{function_id}`.
+    /// The enclave's base URL, `ws://host:port` or `wss://host:port`; the SDK appends
+    /// `/v1/run/{function_id}`. On `wss://` the enclave's TLS key must be bound by its attestation.
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
         self
@@ -325,27 +371,32 @@ impl ClientBuilder {
     /// Checks the configuration and builds the client.
     ///
     /// # Errors
-    /// [`ConfigError::NoEndpoint`], [`ConfigError::NoPolicy`], [`ConfigError::Endpoint`], or
-    /// [`ConnectError::UnsupportedScheme`] for `wss://` (not yet supported by this build).
+    /// [`ConfigError::NoEndpoint`], [`ConfigError::NoPolicy`], or [`ConfigError::Endpoint`].
     pub fn build(self) -> Result<Client, Error> {
         let endpoint = self.endpoint.ok_or(ConfigError::NoEndpoint)?;
         let policy = self.policy.ok_or(ConfigError::NoPolicy)?;
         let endpoint = endpoint.trim_end_matches('/').to_owned();
-        let host_port = if let Some(rest) = endpoint.strip_prefix("ws://") {
-            rest.to_owned()
-        } else if endpoint.starts_with("wss://") {
-            return Err(ConnectError::UnsupportedScheme("wss".into()).into());
+        let (tls, rest) = if let Some(rest) = endpoint.strip_prefix("ws://") {
+            (false, rest)
+        } else if let Some(rest) = endpoint.strip_prefix("wss://") {
+            (true, rest)
         } else {
             return Err(ConfigError::Endpoint(endpoint).into());
         };
-        if host_port.is_empty() || host_port.contains('/') {
+        if rest.is_empty() || rest.contains('/') {
             return Err(ConfigError::Endpoint(endpoint).into());
         }
-        let host_port = if host_port.contains(':') { host_port } else { format!("{host_port}:80") };
+        let (host, host_port) = match rest.rsplit_once(':') {
+            Some((host, _port)) if !rest.ends_with(']') => (host.to_owned(), rest.to_owned()),
+            _ => (rest.to_owned(), format!("{rest}:{}", if tls { 443 } else { 80 })),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
         Ok(Client {
             config: Arc::new(Config {
                 endpoint,
                 host_port,
+                host,
+                tls,
                 verifier: Verifier::new(policy),
                 token: self.token,
                 handshake_timeout: self.handshake_timeout,

@@ -6,6 +6,7 @@
 
 pub mod handshake;
 pub mod records;
+pub mod tls;
 pub mod wire;
 pub mod blocking;
 pub mod client;
