@@ -208,7 +208,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
         // An invocation whose input never ended must not run on a prefix of it: a truncated input is
         // not an input. Abort those; invocations with complete input finish and send their output.
         for (_, (_, task)) in inv.inputs.drain() {
+            // Abort before the sender drops: a closed channel would read as a complete input.
             task.abort();
+            ctx.stats.abandoned.fetch_add(1, Ordering::Relaxed);
         }
         let told = match &end {
             SessionEnd::Refused(code) => Some((*code, detail_of(*code, ctx))),
@@ -292,8 +294,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                 ctx.stats.invocations.fetch_add(1, Ordering::Relaxed);
                 let function = ctx.function.clone();
                 let out = out.clone();
+                let stats = ctx.stats.clone();
                 let task = tokio::spawn(async move {
                     run_invocation(function, id, rx, out).await;
+                    stats.completed.fetch_add(1, Ordering::Relaxed);
                     drop(permit);
                 });
                 inv.inputs.insert(id, (tx, task.abort_handle()));

@@ -68,6 +68,8 @@ pub(crate) struct Stats {
     pub(crate) documents: AtomicU64,
     pub(crate) key_shares: AtomicU64,
     pub(crate) invocations: AtomicU64,
+    pub(crate) completed: AtomicU64,
+    pub(crate) abandoned: AtomicU64,
     pub(crate) records_rejected: AtomicU64,
     pub(crate) refused_upgrades: AtomicU64,
 }
@@ -84,6 +86,10 @@ pub struct ServerStats {
     pub key_shares: u64,
     /// Invocations started: a client sent input.
     pub invocations: u64,
+    /// Invocations whose function ran to the end (output or function error).
+    pub completed: u64,
+    /// Invocations aborted because their session ended before their input's end marker.
+    pub abandoned: u64,
     /// Records that failed authentication.
     pub records_rejected: u64,
     /// Upgrades refused (bad path, token, subprotocol, or the session limit).
@@ -377,6 +383,8 @@ impl MockEnclave {
             documents: s.documents.load(Ordering::Relaxed),
             key_shares: s.key_shares.load(Ordering::Relaxed),
             invocations: s.invocations.load(Ordering::Relaxed),
+            completed: s.completed.load(Ordering::Relaxed),
+            abandoned: s.abandoned.load(Ordering::Relaxed),
             records_rejected: s.records_rejected.load(Ordering::Relaxed),
             refused_upgrades: s.refused_upgrades.load(Ordering::Relaxed),
         }
