@@ -185,3 +185,28 @@ async fn shutdown_drains_running_invocations() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn a_slow_upload_is_not_idleness() {
+    use tokio::io::AsyncWriteExt;
+    let mock = mock().await;
+    let c = Client::builder()
+        .endpoint(mock.url())
+        .policy(pinned(&mock, "sha256").build().unwrap())
+        .idle_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let session = c.connect("sha256").await.unwrap();
+    // sha256 answers only after the whole input; the input trickles in for three idle periods.
+    let (mut w, r) = tokio::io::duplex(1024);
+    let feeder = tokio::spawn(async move {
+        for _ in 0..6 {
+            w.write_all(b"slow ").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut out = Vec::new();
+    session.invoke_stream(r, &mut out, |_| {}).await.unwrap();
+    feeder.await.unwrap();
+    assert_eq!(out.len(), 64);
+}

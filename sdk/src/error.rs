@@ -170,8 +170,8 @@ pub enum LimitError {
     /// The handshake did not complete in time.
     #[error("handshake did not complete within {0:?}")]
     HandshakeTimeout(Duration),
-    /// Nothing arrived from the enclave for this long while an invocation was waiting.
-    #[error("no record from the enclave for {0:?} while an invocation was waiting")]
+    /// No record moved in either direction for this long while an invocation was waiting.
+    #[error("no record from the enclave for {0:?} while an invocation was waiting (and none sent)")]
     IdleTimeout(Duration),
     /// A WebSocket message exceeded the size this client accepts.
     #[error("message exceeds the {max}-byte limit")]

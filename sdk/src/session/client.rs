@@ -338,7 +338,7 @@ impl ClientBuilder {
         self
     }
 
-    /// How long an invocation waits for the enclave's next record.
+    /// How long an invocation waits with no record in either direction before it fails.
     pub fn idle_timeout(mut self, d: Duration) -> Self {
         self.idle_timeout = d;
         self
@@ -441,6 +441,8 @@ struct Shared {
     failure: StdMutex<Option<Error>>,
     in_flight: Arc<Semaphore>,
     invocations: AtomicU64,
+    /// When this client last sent a record: a long upload with no answer yet is not idleness.
+    last_sent: StdMutex<std::time::Instant>,
 }
 
 /// An attested session with one function in one enclave.
@@ -483,6 +485,7 @@ impl Session {
             failure: StdMutex::new(None),
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             invocations: AtomicU64::new(0),
+            last_sent: StdMutex::new(std::time::Instant::now()),
         });
         let reader = tokio::spawn(read_loop(shared.clone(), stream, opener, config.limits, config.idle_timeout));
         Self { config, function_id: function_id.to_owned(), document, shared, reader }
@@ -576,7 +579,9 @@ impl Session {
         let send_all = async {
             let mut buf = Zeroizing::new(vec![0u8; MAX_CHUNK_LEN]);
             loop {
-                let n = read_full(&mut input, &mut buf).await?;
+                // Send what is available now rather than waiting to fill a chunk: a slow source keeps
+                // the session moving (and not idle), a fast one still fills chunks.
+                let n = input.read(&mut buf[..]).await.map_err(|e| Error::LocalIo { kind: e.kind() })?;
                 if n == 0 {
                     break;
                 }
@@ -673,8 +678,13 @@ impl Session {
             Ok(ct) => w.sink.send(Message::binary(Frame::Record(&ct).encode())).await.map_err(ws_error),
             Err(e) => Err(e.into()),
         };
-        if result.is_err() {
-            w.closed = true;
+        match &result {
+            Ok(()) => {
+                if let Ok(mut t) = self.shared.last_sent.lock() {
+                    *t = std::time::Instant::now();
+                }
+            }
+            Err(_) => w.closed = true,
         }
         result
     }
@@ -691,19 +701,6 @@ fn failure_of(shared: &Shared) -> Error {
         .ok()
         .and_then(|f| f.clone())
         .unwrap_or(Error::Session(SessionError::Closed))
-}
-
-async fn read_full(r: &mut (impl AsyncRead + Unpin), buf: &mut [u8]) -> Result<usize, Error> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        let Some(rest) = buf.get_mut(filled..) else { break };
-        let n = r.read(rest).await.map_err(|e| Error::LocalIo { kind: e.kind() })?;
-        if n == 0 {
-            break;
-        }
-        filled = filled.saturating_add(n);
-    }
-    Ok(filled)
 }
 
 /// Reads and opens every enclave record, and hands each to its invocation. The first failure ends the
@@ -742,11 +739,19 @@ async fn read_one(
     limits: &FrameLimits,
     idle: Duration,
 ) -> Result<(), Error> {
-    let waiting = shared.pending.lock().map(|p| p.len()).unwrap_or(0);
-    let bytes = if waiting > 0 {
-        tokio::time::timeout(idle, next_binary(stream)).await.map_err(|_| LimitError::IdleTimeout(idle))?
-    } else {
-        next_binary(stream).await
+    let bytes = loop {
+        // Dropping `next()` on timeout is safe: the WebSocket keeps partial frames in its own state.
+        match tokio::time::timeout(idle, next_binary(stream)).await {
+            Ok(r) => break r,
+            Err(_) => {
+                let waiting = shared.pending.lock().map(|p| p.len()).unwrap_or(0);
+                let sending = shared.last_sent.lock().map(|t| t.elapsed() < idle).unwrap_or(false);
+                // Idle means an invocation waits and nothing moved either way for the whole period.
+                if waiting > 0 && !sending {
+                    return Err(LimitError::IdleTimeout(idle).into());
+                }
+            }
+        }
     };
     let bytes = bytes.map_err(|e| match e {
         Error::Session(SessionError::Truncated { .. }) => {
