@@ -128,3 +128,20 @@ async fn input_without_its_end_marker_is_never_run() {
     assert_eq!(ServerMessage::decode(&again.recv().await.unwrap()), Ok(ServerMessage::OutputEnd { id: 1 }));
     assert_eq!(mock.stats().completed, 1);
 }
+
+#[tokio::test]
+async fn an_input_left_open_does_not_hold_the_session_forever() {
+    let mut limits = mock_enclave::ServerLimits::default();
+    limits.idle_timeout = std::time::Duration::from_millis(300);
+    let mock = MockEnclave::builder().limits(limits).spawn().await.unwrap();
+    let mut raw = open(&mock, "echo").await;
+    raw.send(ClientMessage::Input { id: 1, data: b"and then nothing" }).await;
+    // The echo comes back; then the enclave waits for more input, and gives up after its idle timeout.
+    assert_eq!(ServerMessage::decode(&raw.recv().await.unwrap()), Ok(ServerMessage::Output { id: 1, data: b"and then nothing" }));
+    let end = tokio::time::timeout(std::time::Duration::from_secs(3), raw.recv()).await.expect("session held open");
+    assert_eq!(
+        ServerMessage::decode(&end.unwrap()),
+        Ok(ServerMessage::SessionError { code: SessionErrorCode::IdleTimeout, detail: 0 })
+    );
+    assert_eq!(mock.stats().abandoned, 1);
+}

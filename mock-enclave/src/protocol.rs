@@ -245,8 +245,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                 r = tokio::time::timeout(ctx.limits.idle_timeout, next_frame(stream)) => match r {
                     Ok(Ok(b)) => b,
                     Ok(Err(end)) => return end,
-                    // Idle means no invocation running; a long-running function keeps the session.
-                    Err(_) if inv.slots.available_permits() == inv.max => {
+                    // Idle: nothing from the client for the whole period while we wait on it (no
+                    // invocation running, or one still missing input). A function still computing on
+                    // a complete input keeps the session.
+                    Err(_) if !inv.inputs.is_empty() || inv.slots.available_permits() == inv.max => {
                         return SessionEnd::Refused(SessionErrorCode::IdleTimeout)
                     }
                     Err(_) => continue,

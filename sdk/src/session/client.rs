@@ -141,7 +141,7 @@ impl Client {
     /// Dropping the future closes the connection; no input has been sent yet.
     pub async fn connect(&self, function_id: &str) -> Result<Session, Error> {
         let timeout = self.config.handshake_timeout;
-        let (ws, nonce, document) = tokio::time::timeout(timeout, self.attest(function_id))
+        let (ws, nonce, document) = tokio::time::timeout(timeout, self.attest(function_id, true))
             .await
             .map_err(|_| LimitError::HandshakeTimeout(timeout))??;
         let Some(enclave_key) = document.x25519_public_key() else {
@@ -159,22 +159,25 @@ impl Client {
     /// Connects to `function_id`, asks for a document over a fresh nonce, and returns its raw bytes.
     /// No input is sent and no session is opened.
     ///
-    /// The document is verified as in [`connect`](Self::connect) unless the policy was built with
-    /// `dangerous_accept_any_enclave`, in which case it is checked for signature, chain and nonce only.
+    /// The document is verified against the policy, this nonce and (when the policy pins checksums)
+    /// this function, as in [`connect`](Self::connect); unlike a session, the document need not carry
+    /// this protocol's user data, so documents of other enclave frameworks can be fetched too. With a
+    /// policy built by `dangerous_accept_any_enclave` only the signature, chain and nonce are checked.
     ///
     /// # Errors
     /// As [`connect`](Self::connect).
     pub async fn fetch_attestation(&self, function_id: &str) -> Result<Vec<u8>, Error> {
         let timeout = self.config.handshake_timeout;
-        let (mut ws, _, document) = tokio::time::timeout(timeout, self.attest(function_id))
+        let (mut ws, _, document) = tokio::time::timeout(timeout, self.attest(function_id, false))
             .await
             .map_err(|_| LimitError::HandshakeTimeout(timeout))??;
         let _ = ws.close(None).await;
         Ok(document.raw().to_vec())
     }
 
-    /// Connect, upgrade, send the nonce, receive and verify the document.
-    async fn attest(&self, function_id: &str) -> Result<(Ws, Nonce, AttestedDocument), Error> {
+    /// Connect, upgrade, send the nonce, receive and verify the document. `session` also requires the
+    /// document to claim `function_id` in this protocol's user data.
+    async fn attest(&self, function_id: &str, session: bool) -> Result<(Ws, Nonce, AttestedDocument), Error> {
         check_function_id(function_id)?;
         let c = &self.config;
         let tcp = TcpStream::connect(&c.host_port)
@@ -230,7 +233,8 @@ impl Client {
         };
         // The verifier checks a claimed function against the request; a session also needs the claim.
         let claimed = document.claimed_function().map(|u| u.function_id.clone());
-        if claimed.as_deref() != Some(function_id) {
+        if session && claimed.as_deref() != Some(function_id) {
+            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
             return Err(SessionError::FunctionNotAttested { expected: function_id.to_owned(), found: claimed }.into());
         }
         if let Some(seen) = tls_key {
@@ -510,7 +514,7 @@ impl Session {
     /// # Cancel safety
     /// Dropping the future abandons the invocation: its id is spent, the enclave still runs it, and its
     /// output is discarded. The session stays usable only if the input had been fully sent; otherwise
-    /// the enclave waits for input that never comes, until its idle timeout.
+    /// the enclave waits for the rest of that input until its idle timeout ends the session.
     pub async fn invoke(&self, input: &[u8]) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
         let max = self.config.max_output_len;
