@@ -210,3 +210,32 @@ async fn a_slow_upload_is_not_idleness() {
     feeder.await.unwrap();
     assert_eq!(out.len(), 64);
 }
+
+#[tokio::test]
+#[allow(clippy::result_large_err)] // the callback signature is tungstenite's
+async fn oversized_message_from_a_hostile_server() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    use tokio_tungstenite::tungstenite::Message;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let callback = |_: &Request, mut resp: Response| {
+            resp.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v1".parse().unwrap());
+            Ok(resp)
+        };
+        let mut ws = tokio_tungstenite::accept_hdr_async(tcp, callback).await.unwrap();
+        // One megabyte where a document of at most 20 KiB belongs.
+        let _ = ws.send(Message::binary(vec![0x02; 1 << 20])).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    });
+    let mock = mock().await;
+    let c = Client::builder()
+        .endpoint(format!("ws://{addr}"))
+        .policy(pinned(&mock, "echo").build().unwrap())
+        .build()
+        .unwrap();
+    let err = c.connect("echo").await.unwrap_err();
+    assert!(matches!(err, Error::Limit(LimitError::MessageTooLarge { .. })), "{err:?}");
+}
