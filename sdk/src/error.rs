@@ -69,9 +69,9 @@ pub enum ConnectError {
     #[error("WebSocket handshake failed: {0}")]
     Handshake(String),
     /// The enclave did not select the protocol version this SDK speaks.
-    #[error("enclave selected subprotocol {found:?}; this SDK speaks {expected}")]
+    #[error("enclave did not select subprotocol {expected} (selected: {found:?})")]
     Subprotocol {
-        /// What the enclave answered.
+        /// What the enclave selected, when it is known (`None`: nothing, or one this SDK did not offer).
         found: Option<String>,
         /// What the SDK offered.
         expected: &'static str,

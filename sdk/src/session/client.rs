@@ -205,6 +205,10 @@ impl Client {
             .await
             .map_err(|e| match e {
                 tungstenite::Error::Http(r) => ConnectError::Http { status: r.status().as_u16() },
+                // tungstenite refuses a subprotocol we did not offer before we can read it.
+                tungstenite::Error::Protocol(tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(_)) => {
+                    ConnectError::Subprotocol { found: None, expected: PROTOCOL_LABEL }
+                }
                 other => ConnectError::Handshake(other.to_string()),
             })?;
         let chosen = response.headers().get("Sec-WebSocket-Protocol").and_then(|v| v.to_str().ok());
