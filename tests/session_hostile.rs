@@ -1,7 +1,7 @@
 //! Hostile or broken servers before the document: each gives its specific error, never a hang or a
 //! panic, and the client sends nothing but its nonce.
 
-#![allow(clippy::unwrap_used, clippy::result_large_err)] // the upgrade callback's signature is tungstenite's
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::result_large_err)] // the upgrade callback's signature is tungstenite's
 
 mod common;
 
@@ -99,4 +99,70 @@ async fn a_garbage_document() {
 async fn the_server_hangs_up_instead_of_attesting() {
     let (err, _) = hostile("enclave-session.v1", None).await;
     assert_eq!(err, Error::Session(SessionError::Truncated { pending: 0 }));
+}
+
+/// A genuine document from the mock, over a nonce of our choosing, as an eavesdropper would record it.
+async fn recorded_document(mock: &mock_enclave::MockEnclave) -> Vec<u8> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("{}/v1/run/echo", mock.url()).into_client_request().unwrap();
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v1".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut hello = vec![0x01];
+    hello.extend_from_slice(&[0x42; 32]);
+    ws.send(Message::binary(hello)).await.unwrap();
+    let Some(Ok(Message::Binary(frame))) = ws.next().await else { unreachable!("no document") };
+    frame.to_vec()
+}
+
+/// Like `hostile`, but the client pins the real mock, so the replayed document passes every check
+/// except the one under test.
+async fn replaying(mock: &mock_enclave::MockEnclave, frame: Vec<u8>) -> (Error, usize) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let callback = |_: &Request, mut resp: Response| {
+            resp.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v1".parse().unwrap());
+            Ok(resp)
+        };
+        let mut ws = tokio_tungstenite::accept_hdr_async(tcp, callback).await.unwrap();
+        let _hello = ws.next().await;
+        ws.send(Message::binary(frame)).await.unwrap();
+        let mut further = 0;
+        while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(2), ws.next()).await {
+            if matches!(m, Message::Binary(_)) {
+                further += 1;
+            }
+        }
+        further
+    });
+    let c = Client::builder().endpoint(format!("ws://{addr}")).policy(pinned(mock, "echo").build().unwrap()).build().unwrap();
+    let err = c.connect("echo").await.unwrap_err();
+    drop(c);
+    (err, server.await.unwrap())
+}
+
+#[tokio::test]
+async fn a_replayed_genuine_document_is_refused() {
+    use enclave_sdk::attestation::AttestationError;
+    let mock = mock().await;
+    let frame = recorded_document(&mock).await;
+    let (err, further) = replaying(&mock, frame).await;
+    assert!(matches!(err, Error::Attestation(AttestationError::NonceMismatch { .. })), "{err:?}");
+    assert_eq!(further, 0);
+}
+
+#[tokio::test]
+async fn a_substituted_enclave_key_is_refused() {
+    use enclave_sdk::attestation::{AttestationError, CoseError};
+    let mock = mock().await;
+    let mut frame = recorded_document(&mock).await;
+    // Replace the attested X25519 key (a CBOR bstr of 32 bytes after the "public_key" text key) with
+    // the attacker's own: the signature no longer verifies.
+    let label = b"public_keyX\x20";
+    let at = frame.windows(label.len()).position(|w| w == label).expect("public_key field") + label.len();
+    frame[at..at + 32].copy_from_slice(&[0x66; 32]);
+    let (err, further) = replaying(&mock, frame).await;
+    assert!(matches!(err, Error::Attestation(AttestationError::Cose(CoseError::BadSignature))), "{err:?}");
+    assert_eq!(further, 0);
 }
