@@ -20,12 +20,14 @@
 //! Root-G1 by default), the code your policy pins by PCRs and function checksum, and your own machine
 //! (including its clock, within the allowed skew).
 //!
-//! Defeated, each with an end-to-end test: sending to an enclave running other code (PCR pin), another
-//! function (checksum pin), a debug-mode enclave, a document from another root, an expired certificate
-//! or a stale document; a replayed document (fresh nonce); a substituted enclave key (the key is inside
-//! the signed document); records that are forged, replayed, reordered, dropped, reflected or moved to
-//! another connection (HPKE with the transcript as `info`, per-direction sequence numbers); truncated
-//! inputs and outputs (explicit end markers). Not defeated: traffic analysis (function id and sizes are
+//! Defeated, each with a test (end to end over sockets unless noted): sending to an enclave running
+//! other code (PCR pin), another function (checksum pin), a debug-mode enclave, a document from another
+//! root, an expired certificate or a stale document; a replayed document (fresh nonce); a substituted
+//! enclave key (the key is inside the signed document); a TLS-terminating proxy on `wss://` (the TLS
+//! key is bound into the document); a replayed record and a reused request id (enclave side);
+//! records that are forged, reordered, dropped, reflected or moved to another transcript (record
+//! layer unit tests: HPKE with the transcript as `info`, per-direction sequence numbers); truncated
+//! inputs (never run on a prefix) and outputs (explicit end markers). Not defeated: traffic analysis (function id and sizes are
 //! visible), denial of service, and anything the pinned code itself does with your data.
 //!
 //! # What is verified, in order
