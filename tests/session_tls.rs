@@ -158,3 +158,26 @@ async fn faithful_tcp_relay_in_front_of_tls_works() {
     let session = c.connect("echo").await.unwrap();
     assert_eq!(session.invoke(b"relayed").await.unwrap(), b"relayed");
 }
+
+#[tokio::test]
+async fn webpki_validation_on_top_of_the_binding() {
+    let mock = tls_mock().await;
+    let with_root = |root: Vec<u8>| {
+        enclave_sdk::Client::builder()
+            .endpoint(mock.url())
+            .policy(pinned(&mock, "echo").build().unwrap())
+            .tls_webpki_root(root)
+            .build()
+            .unwrap()
+    };
+    // The enclave's certificate as the WebPKI root: chain, time and host name (127.0.0.1) all pass.
+    let ok = with_root(mock.tls_certificate_der().unwrap().to_vec()).connect("echo").await.unwrap();
+    assert_eq!(ok.invoke(b"webpki").await.unwrap(), b"webpki");
+    // Another root: refused in the TLS handshake, before the document is even requested.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let other = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().self_signed(&key).unwrap();
+    let before = mock.stats().documents;
+    let err = with_root(other.der().to_vec()).connect("echo").await.unwrap_err();
+    assert!(matches!(err, Error::Connect(enclave_sdk::error::ConnectError::Tls(_))), "{err:?}");
+    assert_eq!(mock.stats().documents, before);
+}

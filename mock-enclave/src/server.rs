@@ -220,7 +220,7 @@ impl MockEnclaveBuilder {
             sessions: Arc::new(Semaphore::new(self.limits.max_sessions)),
             shutdown: shutdown_rx,
             tls_spki_sha256: tls.as_ref().map(|t| t.1),
-            tls: tls.map(|t| t.0),
+            tls: tls.as_ref().map(|t| t.0.clone()),
         });
         tracing::info!(%addr, "mock enclave listening");
         let accept = tokio::spawn(accept_loop(listener, shared, done_tx));
@@ -234,6 +234,7 @@ impl MockEnclaveBuilder {
             done: done_rx,
             limits: self.limits,
             tls: self.tls,
+            tls_certificate: tls.map(|t| t.2),
         })
     }
 }
@@ -258,7 +259,9 @@ struct Shared {
 /// A TLS acceptor for a self-signed certificate, and the SHA-256 of its SubjectPublicKeyInfo.
 /// With a state directory the key and certificate persist there (`tls-key.der` mode 0600,
 /// `tls-cert.der`), so a restarted mock presents the same certificate.
-fn tls_identity(state_dir: Option<&std::path::Path>) -> Result<(tokio_rustls::TlsAcceptor, [u8; 32]), StartError> {
+fn tls_identity(
+    state_dir: Option<&std::path::Path>,
+) -> Result<(tokio_rustls::TlsAcceptor, [u8; 32], Vec<u8>), StartError> {
     use rcgen::{CertificateParams, KeyPair, PublicKeyData};
     use sha2::{Digest, Sha256};
     let tls_err = |what: &str, e: &dyn std::fmt::Display| StartError::Tls(format!("{what}: {e}"));
@@ -289,9 +292,9 @@ fn tls_identity(state_dir: Option<&std::path::Path>) -> Result<(tokio_rustls::Tl
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_err("TLS versions", &e))?
         .with_no_client_auth()
-        .with_single_cert(vec![cert_der.into()], private)
+        .with_single_cert(vec![cert_der.clone().into()], private)
         .map_err(|e| tls_err("TLS certificate", &e))?;
-    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), spki_sha256))
+    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), spki_sha256, cert_der))
 }
 
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -312,6 +315,7 @@ pub struct MockEnclave {
     done: mpsc::Receiver<()>,
     limits: ServerLimits,
     tls: bool,
+    tls_certificate: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for MockEnclave {
@@ -368,6 +372,11 @@ impl MockEnclave {
     /// The checksum a function attests, if it is registered.
     pub fn function_checksum(&self, function_id: &str) -> Option<[u8; 32]> {
         self.functions.get(function_id).map(|f| f.checksum())
+    }
+
+    /// The TLS certificate (DER) served on `wss://`, if TLS is on.
+    pub fn tls_certificate_der(&self) -> Option<&[u8]> {
+        self.tls_certificate.as_deref()
     }
 
     /// The limits in force.

@@ -48,7 +48,8 @@
 //! # Feature flags
 //! None. `wss://` endpoints are supported as attested TLS: the enclave's self-signed certificate is
 //! accepted provisionally, and the session is refused unless the verified document binds exactly the
-//! key the TLS handshake used ([`session::tls`]). Ordinary WebPKI validation is not offered yet.
+//! key the TLS handshake used ([`session::tls`]). [`ClientBuilder::tls_webpki_root`] additionally
+//! requires ordinary WebPKI validation (chain, time, host name) for deployments that have it.
 //!
 //! # Logging
 //! The SDK logs with `tracing` at `debug` level: function ids, module ids, error `Display`s, counts and

@@ -85,6 +85,7 @@ struct Config {
     host_port: String,
     host: String,
     tls: bool,
+    webpki_roots: Option<Arc<rustls::RootCertStore>>,
     verifier: Verifier,
     token: Option<Zeroizing<String>>,
     handshake_timeout: Duration,
@@ -100,6 +101,7 @@ struct Config {
 #[must_use]
 pub struct ClientBuilder {
     endpoint: Option<String>,
+    webpki_roots: Vec<Vec<u8>>,
     policy: Option<Policy>,
     token: Option<Zeroizing<String>>,
     handshake_timeout: Duration,
@@ -115,6 +117,7 @@ impl Client {
     pub fn builder() -> ClientBuilder {
         ClientBuilder {
             endpoint: None,
+            webpki_roots: Vec::new(),
             policy: None,
             token: None,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
@@ -185,7 +188,7 @@ impl Client {
             .map_err(|e| ConnectError::Io { addr: c.host_port.clone(), kind: e.kind() })?;
         let _ = tcp.set_nodelay(true);
         let (stream, tls_key): (Box<dyn Io>, _) = if c.tls {
-            let (tls, seen) = tls_connect(&c.host, tcp).await?;
+            let (tls, seen) = tls_connect(&c.host, c.webpki_roots.clone(), tcp).await?;
             (Box::new(tls), Some(seen))
         } else {
             (Box::new(tcp), None)
@@ -259,11 +262,20 @@ impl Client {
 /// the slot holding the key the handshake used.
 async fn tls_connect(
     host: &str,
+    webpki_roots: Option<Arc<rustls::RootCertStore>>,
     tcp: TcpStream,
 ) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, Arc<StdMutex<Option<Vec<u8>>>>), Error> {
-    let provider = rustls::crypto::aws_lc_rs::default_provider();
-    let (verifier, seen) = tls::AttestedTlsVerifier::new(&provider);
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let webpki = match webpki_roots {
+        Some(roots) => Some(
+            rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                .build()
+                .map_err(|e| ConnectError::Tls(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let (verifier, seen) = tls::AttestedTlsVerifier::new(&provider, webpki);
+    let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| ConnectError::Tls(e.to_string()))?
         .dangerous()
@@ -370,6 +382,14 @@ impl ClientBuilder {
         self
     }
 
+    /// On `wss://`, also require ordinary WebPKI validation of the enclave's certificate: a chain to
+    /// one of these root certificates (DER; call again to add more), valid now, for the endpoint's
+    /// host name. The attestation binding is required either way.
+    pub fn tls_webpki_root(mut self, root_der: Vec<u8>) -> Self {
+        self.webpki_roots.push(root_der);
+        self
+    }
+
     /// Where "now" comes from (default [`SystemClock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -399,12 +419,24 @@ impl ClientBuilder {
             _ => (rest.to_owned(), format!("{rest}:{}", if tls { 443 } else { 80 })),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let webpki_roots = if self.webpki_roots.is_empty() {
+            None
+        } else {
+            let mut store = rustls::RootCertStore::empty();
+            for der in self.webpki_roots {
+                store
+                    .add(der.into())
+                    .map_err(|e| ConfigError::Policy(format!("TLS WebPKI root: {e}")))?;
+            }
+            Some(Arc::new(store))
+        };
         Ok(Client {
             config: Arc::new(Config {
                 endpoint,
                 host_port,
                 host,
                 tls,
+                webpki_roots,
                 verifier: Verifier::new(policy),
                 token: self.token,
                 handshake_timeout: self.handshake_timeout,

@@ -56,17 +56,24 @@ pub fn check_binding(
 /// A rustls verifier for enclaves: it accepts any end-entity certificate *provisionally* and records
 /// its key; the session is refused later unless the attestation binds that key ([`check_binding`]).
 /// TLS handshake signatures are verified normally, so the server proved it holds the recorded key.
+///
+/// With `webpki` set, the certificate must *also* pass ordinary WebPKI validation (chain to one of
+/// the given roots, valid now, for the host name), for deployments whose enclave has such a certificate.
 #[derive(Debug)]
 pub(crate) struct AttestedTlsVerifier {
     seen: Arc<Mutex<Option<Vec<u8>>>>,
     algorithms: WebPkiSupportedAlgorithms,
+    webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
 }
 
 impl AttestedTlsVerifier {
     /// A verifier for one connection, and the slot where it records the presented key's SPKI.
-    pub(crate) fn new(provider: &rustls::crypto::CryptoProvider) -> (Self, Arc<Mutex<Option<Vec<u8>>>>) {
+    pub(crate) fn new(
+        provider: &rustls::crypto::CryptoProvider,
+        webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    ) -> (Self, Arc<Mutex<Option<Vec<u8>>>>) {
         let seen = Arc::new(Mutex::new(None));
-        (Self { seen: seen.clone(), algorithms: provider.signature_verification_algorithms }, seen)
+        (Self { seen: seen.clone(), algorithms: provider.signature_verification_algorithms, webpki }, seen)
     }
 }
 
@@ -74,11 +81,14 @@ impl ServerCertVerifier for AttestedTlsVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(webpki) = &self.webpki {
+            webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
+        }
         // Provisional: the enclave's certificate is self-signed, and its trust comes from the
         // attestation checked after the handshake, before any input is sent.
         let spki = certificate_spki(end_entity)
