@@ -145,3 +145,18 @@ async fn an_input_left_open_does_not_hold_the_session_forever() {
     );
     assert_eq!(mock.stats().abandoned, 1);
 }
+
+#[tokio::test]
+async fn a_malformed_message_in_an_authentic_record_is_answered_with_protocol_violation() {
+    let mock = mock().await;
+    let mut raw = open(&mock, "echo").await;
+    // Kind 0x81 is the enclave's own Output: a client may not send it.
+    let bogus = [0x81, 0, 0, 0, 0, 0, 0, 0, 1];
+    let frame = Frame::Record(&raw.sealer.seal(&bogus).unwrap()).encode();
+    raw.ws.send(Message::binary(frame)).await.unwrap();
+    assert_eq!(
+        ServerMessage::decode(&raw.recv().await.unwrap()),
+        Ok(ServerMessage::SessionError { code: SessionErrorCode::ProtocolViolation, detail: 0 })
+    );
+    assert_eq!(raw.recv().await, None);
+}

@@ -276,7 +276,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
             };
             let msg = match ClientMessage::decode(&plaintext) {
                 Ok(m) => m,
-                Err(e) => return SessionEnd::Protocol(e.to_string()),
+                Err(e) => {
+                    // The record authenticated, so the client is the peer that holds the keys: tell it.
+                    tracing::debug!(error = %e, "malformed message in an authentic record");
+                    return SessionEnd::Refused(SessionErrorCode::ProtocolViolation);
+                }
             };
             let (id, data, end_of_input) = match msg {
                 ClientMessage::Close => return SessionEnd::ClientClosed,
