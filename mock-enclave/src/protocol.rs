@@ -186,6 +186,8 @@ async fn write_loop<S: AsyncRead + AsyncWrite + Unpin>(
 struct Invocations {
     /// Invocations whose input has not ended yet: the input channel and the task to abort if it never does.
     inputs: HashMap<RequestId, (mpsc::Sender<Vec<u8>>, tokio::task::AbortHandle)>,
+    /// Every invocation task not known to have finished.
+    tasks: Vec<tokio::task::AbortHandle>,
     last_id: RequestId,
     slots: Arc<Semaphore>,
     max: usize,
@@ -200,17 +202,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
         let mut opener = self.opener;
         let mut inv = Invocations {
             inputs: HashMap::new(),
+            tasks: Vec::new(),
             last_id: 0,
             slots: Arc::new(Semaphore::new(ctx.limits.max_in_flight)),
             max: ctx.limits.max_in_flight,
         };
         let end = Self::run(ctx, &mut stream, &mut opener, &mut inv, &out).await;
         // An invocation whose input never ended must not run on a prefix of it: a truncated input is
-        // not an input. Abort those; invocations with complete input finish and send their output.
+        // not an input.
         for (_, (_, task)) in inv.inputs.drain() {
             // Abort before the sender drops: a closed channel would read as a complete input.
             task.abort();
             ctx.stats.abandoned.fetch_add(1, Ordering::Relaxed);
+        }
+        // The session is over: nobody will read further outputs, and PROTOCOL.md section 5.4 says no
+        // record follows a SessionError. (A drain has already waited for running invocations.)
+        for task in inv.tasks.drain(..) {
+            task.abort();
         }
         let told = match &end {
             SessionEnd::Refused(code) => Some((*code, detail_of(*code, ctx))),
@@ -307,6 +315,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                     drop(permit);
                 });
                 inv.inputs.insert(id, (tx, task.abort_handle()));
+                inv.tasks.retain(|t| !t.is_finished());
+                inv.tasks.push(task.abort_handle());
             }
             let Some((tx, _)) = inv.inputs.get(&id) else {
                 // PROTOCOL.md section 5.2: an id at or below the highest seen, whose input has ended.
