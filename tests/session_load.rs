@@ -21,12 +21,23 @@ fn input(session: u64, invocation: u64, max_len: u64) -> Vec<u8> {
 }
 
 async fn load(sessions: u64, invocations: u64, max_len: u64) -> u64 {
-    let mock = Arc::new(mock().await);
+    let mut limits = mock_enclave::ServerLimits::default();
+    limits.handshake_timeout = std::time::Duration::from_secs(300);
+    let mock = Arc::new(mock_enclave::MockEnclave::builder().limits(limits).spawn().await.unwrap());
     let tasks: Vec<_> = (0..sessions)
         .map(|s| {
             let mock = mock.clone();
             tokio::spawn(async move {
-                let session = Arc::new(pinned_client(&mock, "sha256").connect("sha256").await.unwrap());
+                // Correctness under load, not latency: on two shared cores in a debug build, hundreds of
+                // simultaneous P-384 signs and verifications can take longer than the default timeout.
+                let client = enclave_sdk::Client::builder()
+                    .endpoint(mock.url())
+                    .policy(pinned(&mock, "sha256").build().unwrap())
+                    .handshake_timeout(std::time::Duration::from_secs(300))
+                    .idle_timeout(std::time::Duration::from_secs(300))
+                    .build()
+                    .unwrap();
+                let session = Arc::new(client.connect("sha256").await.unwrap());
                 let calls: Vec<_> = (0..invocations)
                     .map(|i| {
                         let session = session.clone();
