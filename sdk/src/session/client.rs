@@ -307,7 +307,15 @@ fn check_function_id(id: &str) -> Result<(), ConfigError> {
 }
 
 fn ws_error(e: tungstenite::Error) -> Error {
+    use tungstenite::error::ProtocolError;
     match e {
+        // The connection went away without an authenticated close: whatever was pending is truncated.
+        tungstenite::Error::ConnectionClosed
+        | tungstenite::Error::AlreadyClosed
+        | tungstenite::Error::Io(_)
+        | tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            SessionError::Truncated { pending: 0 }.into()
+        }
         tungstenite::Error::Capacity(tungstenite::error::CapacityError::MessageTooLong { max_size, .. }) => {
             LimitError::MessageTooLarge { max: max_size }.into()
         }
