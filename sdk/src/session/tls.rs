@@ -1,0 +1,166 @@
+//! Attested TLS: accept the enclave's self-signed certificate provisionally, then require that the
+//! verified attestation document binds exactly the key the TLS handshake used (PROTOCOL.md section 2.1).
+//!
+//! Input: the certificate the TLS server presented (untrusted) and, later, the verified document's
+//! claim (trusted once verified). Output: a rustls verifier that records the presented key and checks
+//! TLS handshake signatures normally, and the binding check. This module does not verify documents,
+//! and it does not perform WebPKI (CA and host name) validation.
+
+use std::sync::{Arc, Mutex};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::SessionError;
+
+/// The DER SubjectPublicKeyInfo of a certificate.
+///
+/// # Errors
+/// [`SessionError::TlsCertificate`] when the certificate does not parse.
+pub fn certificate_spki(cert_der: &[u8]) -> Result<Vec<u8>, SessionError> {
+    let der = CertificateDer::from(cert_der);
+    let cert = webpki::EndEntityCert::try_from(&der).map_err(|_| SessionError::TlsCertificate)?;
+    Ok(cert.subject_public_key_info().as_ref().to_vec())
+}
+
+/// SHA-256 of a DER SubjectPublicKeyInfo: what `EnclaveUserData::tls_spki_sha256` carries.
+pub fn spki_sha256(spki_der: &[u8]) -> [u8; 32] {
+    Sha256::digest(spki_der).into()
+}
+
+/// Requires that the key the TLS handshake used (`observed_spki`) is the one the verified document
+/// binds: either its SHA-256 (`attested_sha256`, this protocol) or the SPKI itself as the whole
+/// user data (`attested_spki`, as Evervault's enclaves do). Compared in constant time.
+///
+/// # Errors
+/// [`SessionError::TlsKeyNotAttested`] when neither binding matches or none is present.
+pub fn check_binding(
+    observed_spki: &[u8],
+    attested_sha256: Option<[u8; 32]>,
+    attested_spki: Option<&[u8]>,
+) -> Result<(), SessionError> {
+    let observed = spki_sha256(observed_spki);
+    let by_hash = attested_sha256.is_some_and(|h| bool::from(h.ct_eq(&observed)));
+    let by_spki = attested_spki.is_some_and(|s| bool::from(s.ct_eq(observed_spki)));
+    if by_hash || by_spki {
+        Ok(())
+    } else {
+        Err(SessionError::TlsKeyNotAttested { observed_sha256: observed, attested_sha256 })
+    }
+}
+
+/// A rustls verifier for enclaves: it accepts any end-entity certificate *provisionally* and records
+/// its key; the session is refused later unless the attestation binds that key ([`check_binding`]).
+/// TLS handshake signatures are verified normally, so the server proved it holds the recorded key.
+///
+/// With `webpki` set, the certificate must *also* pass ordinary WebPKI validation (chain to one of
+/// the given roots, valid now, for the host name), for deployments whose enclave has such a certificate.
+#[derive(Debug)]
+pub(crate) struct AttestedTlsVerifier {
+    seen: Arc<Mutex<Option<Vec<u8>>>>,
+    algorithms: WebPkiSupportedAlgorithms,
+    webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+}
+
+impl AttestedTlsVerifier {
+    /// A verifier for one connection, and the slot where it records the presented key's SPKI.
+    pub(crate) fn new(
+        provider: &rustls::crypto::CryptoProvider,
+        webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    ) -> (Self, Arc<Mutex<Option<Vec<u8>>>>) {
+        let seen = Arc::new(Mutex::new(None));
+        (Self { seen: seen.clone(), algorithms: provider.signature_verification_algorithms, webpki }, seen)
+    }
+}
+
+impl ServerCertVerifier for AttestedTlsVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(webpki) = &self.webpki {
+            webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
+        }
+        // Provisional: the enclave's certificate is self-signed, and its trust comes from the
+        // attestation checked after the handshake, before any input is sent.
+        let spki = certificate_spki(end_entity)
+            .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+        if let Ok(mut slot) = self.seen.lock() {
+            *slot = Some(spki);
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attestation::{Expected, Policy, UnixTime as Time, Verifier};
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/testdata/nitro/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    /// The real example: Evervault's GA document binds its TLS certificate's SPKI as its user data.
+    #[test]
+    fn evervault_document_binds_its_tls_certificate() {
+        let policy = Policy::builder().dangerous_accept_any_enclave().dangerous_allow_debug().build().unwrap();
+        let doc = Verifier::new(policy)
+            .verify(&fixture("evervault-ga.cbor"), &Expected::none(), Time::from_secs(1_695_049_440))
+            .unwrap();
+        let spki = certificate_spki(&fixture("evervault-ga-tls-certificate.der")).unwrap();
+        assert_eq!(check_binding(&spki, None, doc.user_data()), Ok(()));
+
+        // Another key is refused, by either form of binding.
+        let mut other = spki.clone();
+        if let Some(last) = other.last_mut() {
+            *last ^= 1;
+        }
+        assert_eq!(
+            check_binding(&other, None, doc.user_data()),
+            Err(SessionError::TlsKeyNotAttested { observed_sha256: spki_sha256(&other), attested_sha256: None })
+        );
+        let h = spki_sha256(&spki);
+        assert_eq!(check_binding(&spki, Some(h), None), Ok(()));
+        assert_eq!(
+            check_binding(&other, Some(h), None),
+            Err(SessionError::TlsKeyNotAttested { observed_sha256: spki_sha256(&other), attested_sha256: Some(h) })
+        );
+        assert!(check_binding(&spki, None, None).is_err());
+    }
+
+    #[test]
+    fn garbage_certificate() {
+        assert_eq!(certificate_spki(b"not a certificate"), Err(SessionError::TlsCertificate));
+    }
+}

@@ -1,0 +1,54 @@
+//! `connect_and_invoke` configured from the environment, and the blocking wrapper. One test function
+//! only: it sets process environment variables, which no other test in this binary may race with.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::mpsc;
+
+use mock_enclave::MockEnclave;
+
+#[test]
+fn environment_configuration_and_blocking_api() {
+    // The mock runs on its own runtime thread; the code under test is a plain synchronous program.
+    let (tx, rx) = mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let mock = MockEnclave::builder().spawn().await.unwrap();
+            let pcrs: Vec<String> =
+                mock.measurements().pcrs().iter().filter(|(i, _)| **i <= 2).map(|(i, v)| format!("{i}={}", hex::encode(v))).collect();
+            tx.send((mock.url(), mock.root_pem(), pcrs.join(","), hex::encode(mock.function_checksum("uppercase").unwrap())))
+                .unwrap();
+            let _ = stop_rx.await;
+            mock.shutdown().await;
+        });
+    });
+    let (url, root_pem, pcrs, checksum) = rx.recv().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root.pem");
+    std::fs::write(&root, root_pem).unwrap();
+
+    std::env::set_var(enclave_sdk::ENV_URL, &url);
+    std::env::set_var(enclave_sdk::ENV_ROOT_PEM, &root);
+    std::env::set_var(enclave_sdk::ENV_PCRS, &pcrs);
+    std::env::set_var(enclave_sdk::ENV_FUNCTION_CHECKSUM, &checksum);
+
+    // The one-call API, through the blocking wrapper.
+    assert_eq!(enclave_sdk::blocking::connect_and_invoke("uppercase", b"from env").unwrap(), b"FROM ENV");
+
+    // A blocking session with several invocations.
+    let client = enclave_sdk::blocking::Client::from_env().unwrap();
+    let session = client.connect("uppercase").unwrap();
+    assert_eq!(session.invoke(b"one").unwrap(), b"ONE");
+    assert_eq!(session.invoke(b"two").unwrap(), b"TWO");
+    session.close().unwrap();
+
+    // A wrong pin in the environment is refused before any input.
+    std::env::set_var(enclave_sdk::ENV_FUNCTION_CHECKSUM, "00".repeat(32));
+    let err = enclave_sdk::blocking::connect_and_invoke("uppercase", b"secret").unwrap_err();
+    assert!(matches!(err, enclave_sdk::Error::Attestation(_)), "{err:?}");
+
+    stop_tx.send(()).unwrap();
+    server.join().unwrap();
+}

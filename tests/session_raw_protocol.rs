@@ -1,0 +1,162 @@
+//! The enclave's side of the record rules, driven by a hand-written client built from the SDK's
+//! protocol blocks: a replayed record, a reused request id and a garbage frame each end the session,
+//! and a session cut before `InputEnd` never runs the function on the prefix.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use enclave_sdk::attestation::{Expected, UnixTime, Verifier};
+use enclave_sdk::session::handshake::{transcript_hash, Nonce, PROTOCOL_LABEL};
+use enclave_sdk::session::records::{client_setup, RequestSealer, ResponseOpener};
+use enclave_sdk::session::wire::{ClientMessage, Frame, FrameLimits, ServerMessage, SessionErrorCode};
+use futures_util::{SinkExt, StreamExt};
+use mock_enclave::MockEnclave;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Raw {
+    ws: Ws,
+    sealer: RequestSealer,
+    opener: ResponseOpener,
+}
+
+/// Performs the handshake exactly as PROTOCOL.md section 4 says, verifying the document.
+async fn open(mock: &MockEnclave, function: &str) -> Raw {
+    let mut req = format!("{}/v1/run/{function}", mock.url()).into_client_request().unwrap();
+    req.headers_mut().insert("Sec-WebSocket-Protocol", PROTOCOL_LABEL.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let nonce = Nonce::random(&mut rand_core::OsRng);
+    ws.send(Message::binary(Frame::ClientHello { nonce: nonce.as_bytes() }.encode())).await.unwrap();
+    let Some(Ok(Message::Binary(bytes))) = ws.next().await else { panic!("no document") };
+    let Ok(Frame::Attestation(doc)) = Frame::decode(&bytes, &FrameLimits::default()) else { panic!("not a document") };
+    let verified = Verifier::new(pinned(mock, function).build().unwrap())
+        .verify(doc, &Expected::none().with_nonce(nonce.as_bytes()).with_function_id(function).requiring_x25519_key(), UnixTime::now())
+        .unwrap();
+    let info = transcript_hash(function, &nonce, doc);
+    let (enc, sealer, opener) = client_setup(&verified.x25519_public_key().unwrap(), &info, &mut rand_core::OsRng).unwrap();
+    ws.send(Message::binary(Frame::KeyShare(&enc).encode())).await.unwrap();
+    Raw { ws, sealer, opener }
+}
+
+impl Raw {
+    /// Seals and sends one message; returns the exact frame sent, for replaying.
+    async fn send(&mut self, m: ClientMessage<'_>) -> Vec<u8> {
+        let frame = Frame::Record(&self.sealer.seal(&m.encode()).unwrap()).encode();
+        self.ws.send(Message::binary(frame.clone())).await.unwrap();
+        frame
+    }
+
+    /// The next record's message, or None when the enclave closed.
+    async fn recv(&mut self) -> Option<Vec<u8>> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Binary(b))) => {
+                    let Ok(Frame::Record(ct)) = Frame::decode(&b, &FrameLimits::default()) else { panic!("not a record") };
+                    return Some(self.opener.open(ct).unwrap().to_vec());
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_record_ends_the_session() {
+    let mock = mock().await;
+    let mut raw = open(&mock, "echo").await;
+    let first = raw.send(ClientMessage::Input { id: 1, data: b"once" }).await;
+    raw.send(ClientMessage::InputEnd { id: 1 }).await;
+    assert_eq!(ServerMessage::decode(&raw.recv().await.unwrap()), Ok(ServerMessage::Output { id: 1, data: b"once" }));
+    assert_eq!(ServerMessage::decode(&raw.recv().await.unwrap()), Ok(ServerMessage::OutputEnd { id: 1 }));
+    raw.ws.send(Message::binary(first)).await.unwrap();
+    assert_eq!(raw.recv().await, None, "the enclave kept the session after a replayed record");
+    let s = mock.stats();
+    assert_eq!((s.records_rejected, s.invocations), (1, 1));
+}
+
+#[tokio::test]
+async fn a_reused_request_id_ends_the_session_with_an_authenticated_error() {
+    let mock = mock().await;
+    let mut raw = open(&mock, "echo").await;
+    raw.send(ClientMessage::InputEnd { id: 5 }).await;
+    assert_eq!(ServerMessage::decode(&raw.recv().await.unwrap()), Ok(ServerMessage::OutputEnd { id: 5 }));
+    raw.send(ClientMessage::Input { id: 5, data: b"again" }).await;
+    assert_eq!(
+        ServerMessage::decode(&raw.recv().await.unwrap()),
+        Ok(ServerMessage::SessionError { code: SessionErrorCode::RequestIdNotIncreasing, detail: 0 })
+    );
+    assert_eq!(raw.recv().await, None);
+    assert_eq!(mock.stats().invocations, 1);
+}
+
+#[tokio::test]
+async fn garbage_after_the_handshake_ends_the_session() {
+    let mock = mock().await;
+    let mut raw = open(&mock, "echo").await;
+    raw.ws.send(Message::binary(vec![0x04, 1, 2, 3])).await.unwrap();
+    assert_eq!(raw.recv().await, None);
+    assert_eq!(mock.stats().records_rejected, 1);
+    // The enclave keeps serving others.
+    let s = pinned_client(&mock, "echo").connect("echo").await.unwrap();
+    assert_eq!(s.invoke(b"fine").await.unwrap(), b"fine");
+}
+
+#[tokio::test]
+async fn input_without_its_end_marker_is_never_run() {
+    let mock = mock().await;
+    let mut raw = open(&mock, "word-count").await;
+    raw.send(ClientMessage::Input { id: 1, data: b"a truncated input" }).await;
+    // Cut the connection before InputEnd: the function must not answer for a prefix.
+    drop(raw);
+    for _ in 0..100 {
+        if mock.stats().abandoned == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let s = mock.stats();
+    assert_eq!((s.invocations, s.abandoned, s.completed), (1, 1, 0), "{s:?}");
+    let mut again = open(&mock, "word-count").await;
+    again.send(ClientMessage::Input { id: 1, data: b"a whole input" }).await;
+    again.send(ClientMessage::InputEnd { id: 1 }).await;
+    assert_eq!(ServerMessage::decode(&again.recv().await.unwrap()), Ok(ServerMessage::Output { id: 1, data: b"3" }));
+    assert_eq!(ServerMessage::decode(&again.recv().await.unwrap()), Ok(ServerMessage::OutputEnd { id: 1 }));
+    assert_eq!(mock.stats().completed, 1);
+}
+
+#[tokio::test]
+async fn an_input_left_open_does_not_hold_the_session_forever() {
+    let mut limits = mock_enclave::ServerLimits::default();
+    limits.idle_timeout = std::time::Duration::from_millis(300);
+    let mock = MockEnclave::builder().limits(limits).spawn().await.unwrap();
+    let mut raw = open(&mock, "echo").await;
+    raw.send(ClientMessage::Input { id: 1, data: b"and then nothing" }).await;
+    // The echo comes back; then the enclave waits for more input, and gives up after its idle timeout.
+    assert_eq!(ServerMessage::decode(&raw.recv().await.unwrap()), Ok(ServerMessage::Output { id: 1, data: b"and then nothing" }));
+    let end = tokio::time::timeout(std::time::Duration::from_secs(3), raw.recv()).await.expect("session held open");
+    assert_eq!(
+        ServerMessage::decode(&end.unwrap()),
+        Ok(ServerMessage::SessionError { code: SessionErrorCode::IdleTimeout, detail: 0 })
+    );
+    assert_eq!(mock.stats().abandoned, 1);
+}
+
+#[tokio::test]
+async fn a_malformed_message_in_an_authentic_record_is_answered_with_protocol_violation() {
+    let mock = mock().await;
+    let mut raw = open(&mock, "echo").await;
+    // Kind 0x81 is the enclave's own Output: a client may not send it.
+    let bogus = [0x81, 0, 0, 0, 0, 0, 0, 0, 1];
+    let frame = Frame::Record(&raw.sealer.seal(&bogus).unwrap()).encode();
+    raw.ws.send(Message::binary(frame)).await.unwrap();
+    assert_eq!(
+        ServerMessage::decode(&raw.recv().await.unwrap()),
+        Ok(ServerMessage::SessionError { code: SessionErrorCode::ProtocolViolation, detail: 0 })
+    );
+    assert_eq!(raw.recv().await, None);
+}
