@@ -158,12 +158,7 @@ fn errors_name_line_and_key() {
         Some("allow_debug"),
         "true or false",
     );
-    assert_invalid(
-        err("[pcrs]\n0 = 7\n"),
-        2,
-        Some("pcrs.0"),
-        "found integer",
-    );
+    assert_invalid(err("[pcrs]\n0 = 7\n"), 2, Some("pcrs.0"), "found integer");
     assert_invalid(
         err(&format!(
             "[pcrs]\n0 = [\"{p}\"]\n[functions]\nf = \"abc\"\n"
