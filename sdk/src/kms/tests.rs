@@ -348,3 +348,49 @@ fn action_wildcards_follow_iam() {
     assert!(!action_matches("s3:*", "kms:Decrypt"));
     assert!(!action_matches("", "kms:Decrypt"));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pin_sets() -> impl Strategy<Value = PinnedMeasurements> {
+        proptest::collection::btree_map(
+            0u8..=31,
+            proptest::collection::vec(any::<[u8; 4]>(), 1..4),
+            1..6,
+        )
+        .prop_map(|map| {
+            map.into_iter()
+                .fold(PinnedMeasurements::new(), |pins, (index, values)| {
+                    values
+                        .into_iter()
+                        .fold(pins, |pins, v| pins.allow_pcr(index, v.repeat(12)))
+                })
+        })
+    }
+
+    proptest! {
+        /// Whatever is pinned, the generated policy passes, and dropping any one PCR's condition is
+        /// reported as exactly that PCR not being required, on the enclave statement.
+        #[test]
+        fn generated_passes_and_each_dropped_pin_is_named(pins in pin_sets()) {
+            let doc = generate_key_policy(&pins, None, None).unwrap();
+            let report = check_key_policy(&doc.to_string(), &pins).unwrap();
+            prop_assert!(report.passed(), "{:?}", report);
+            for index in pins.pcrs().keys() {
+                let mut edited = doc.clone();
+                let keys = edited["Statement"][0]["Condition"]["StringEqualsIgnoreCase"].as_object_mut().unwrap();
+                prop_assert!(keys.remove(&condition_key(*index)).is_some());
+                let report = check_key_policy(&edited.to_string(), &pins).unwrap();
+                let got: Vec<_> = report.findings.iter().map(|f| (f.statement.clone(), f.problem.clone())).collect();
+                prop_assert_eq!(got, vec![(StatementRef::Sid(ENCLAVE_SID.into()), Problem::PcrNotRequired { index: *index })]);
+            }
+        }
+
+        /// Arbitrary text never panics the checker.
+        #[test]
+        fn arbitrary_input_never_panics(text in ".{0,400}") {
+            let _ = check_key_policy(&text, &pins());
+        }
+    }
+}
