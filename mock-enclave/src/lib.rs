@@ -4,3 +4,5 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod attester;
+pub mod functions;
+pub mod measurements;

@@ -1,12 +1,69 @@
-//! `enclave checksum` (not yet implemented).
+//! `enclave checksum <PATH>`: the checksum an enclave reports for the function in a directory.
+//!
+//! Input: a local function directory (the caller's own copy; trusted). Output: the SHA-256 of its
+//! documented encoding ([`enclave_sdk::checksum`]), in hex or JSON, to pin in a policy. It compares
+//! nothing: pinning and checking happen in the policy.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use enclave_sdk::checksum::directory_checksum;
 
 /// Arguments of `enclave checksum`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// The function directory (the same directory the enclave loads the function from).
+    path: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Hex)]
+    format: Format,
+}
 
-pub(crate) async fn run(_args: Args) -> ExitCode {
-    eprintln!("enclave checksum: not implemented yet");
-    ExitCode::from(2)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// Lowercase hex, one line.
+    Hex,
+    /// `{"path": ..., "checksum": "<hex>", "algorithm": "..."}`.
+    Json,
+}
+
+pub(crate) async fn run(args: Args) -> ExitCode {
+    match directory_checksum(&args.path) {
+        Ok(sum) => {
+            println!("{}", render(&args, &sum));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("enclave checksum: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn render(args: &Args, sum: &[u8; 32]) -> String {
+    match args.format {
+        Format::Hex => hex::encode(sum),
+        Format::Json => serde_json::json!({
+            "path": args.path,
+            "checksum": hex::encode(sum),
+            "algorithm": "sha256, enclave-sdk function directory v1",
+        })
+        .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_and_hex_carry_the_same_checksum() {
+        let sum = [0xab; 32];
+        let hex_args = Args { path: "f".into(), format: Format::Hex };
+        assert_eq!(render(&hex_args, &sum), "ab".repeat(32));
+        let json_args = Args { path: "f".into(), format: Format::Json };
+        let v: serde_json::Value = serde_json::from_str(&render(&json_args, &sum)).unwrap();
+        assert_eq!(v["checksum"], "ab".repeat(32));
+        assert_eq!(v["path"], "f");
+    }
 }

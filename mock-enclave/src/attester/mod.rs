@@ -58,6 +58,32 @@ pub enum AttesterError {
     /// The backend failed (signing, key storage, or the NSM device).
     #[error("attestation backend failed: {0}")]
     Backend(String),
+    /// The clock is outside the software root certificate's validity, so no chain can be issued.
+    #[error("clock reads {now_s} s, outside the mock root's validity [{not_before_s}, {not_after_s}]")]
+    OutsideRootValidity {
+        /// The injected or system time, Unix seconds.
+        now_s: u64,
+        /// Root validity start, Unix seconds.
+        not_before_s: u64,
+        /// Root validity end, Unix seconds.
+        not_after_s: u64,
+    },
+    /// Reading or writing the state directory failed.
+    #[error("state file {path}: {kind}")]
+    StateIo {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The I/O error kind.
+        kind: std::io::ErrorKind,
+    },
+    /// A state file exists but is not what the software NSM wrote.
+    #[error("state file {path}: {problem}")]
+    StateCorrupt {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 /// A source of signed attestation documents: the software NSM in tests and demos, `/dev/nsm` in a
@@ -70,3 +96,28 @@ pub trait Attester: Send + Sync + fmt::Debug {
     /// when the backend cannot sign.
     fn attest(&self, request: &AttestationRequest) -> Result<Vec<u8>, AttesterError>;
 }
+
+impl AttestationRequest {
+    /// Checks every field against [`MAX_FIELD_LEN`], as the NSM does before attesting.
+    ///
+    /// # Errors
+    /// [`AttesterError::FieldTooLong`] naming the first field over the limit.
+    pub fn check_limits(&self) -> Result<(), AttesterError> {
+        for (field, value) in
+            [("nonce", &self.nonce), ("public_key", &self.public_key), ("user_data", &self.user_data)]
+        {
+            if let Some(len) = value.as_ref().map(Vec::len).filter(|len| *len > MAX_FIELD_LEN) {
+                return Err(AttesterError::FieldTooLong { field, len, max: MAX_FIELD_LEN });
+            }
+        }
+        Ok(())
+    }
+}
+
+pub mod software;
+#[cfg(feature = "nsm")]
+pub mod nsm;
+
+pub use software::SoftwareNsm;
+#[cfg(feature = "nsm")]
+pub use nsm::NitroNsm;

@@ -1,0 +1,216 @@
+//! `attestation::document`: turns the COSE payload (attacker-controlled CBOR) into bounded, typed fields.
+//!
+//! In: the payload bytes of an envelope whose signature has NOT been checked yet. Out: [`DocumentFields`],
+//! every field type- and size-checked against the AWS NSM CDDL. Decides nothing about trust: `chain`
+//! and `cose` decide whether to believe these fields, and `policy` what they must say.
+//!
+//! Decode leniently, validate strictly: definite or indefinite maps; `null` optional fields are absent;
+//! unknown keys are ignored; duplicate keys are refused (two readers could disagree on the value).
+//! Bounds follow the CDDL, not the "512 bytes" of one AWS text, which genuine documents exceed.
+
+use std::collections::BTreeMap;
+
+use super::cbor::{self, Item};
+use super::error::{DocumentError, Field};
+
+/// `module_id: text .size (1..255)`.
+pub(crate) const MAX_MODULE_ID_LEN: usize = 255;
+/// `cert = bstr .size (1..1024)`.
+pub(crate) const MAX_CERT_LEN: usize = 1024;
+/// `public_key`, `user_data`, `nonce`: `bstr .size (0..1024)`.
+pub(crate) const MAX_OPTIONAL_LEN: usize = 1024;
+/// `pcrs: { + index => pcr }`: 1..32 entries.
+pub(crate) const MAX_PCRS: usize = 32;
+/// `cabundle: [* cert]`: AWS sends the root and three intermediates; allow some headroom, not more.
+pub(crate) const MAX_CABUNDLE: usize = 8;
+
+/// The fields of an attestation document, each within its CDDL bounds. Not yet believed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentFields {
+    pub(crate) module_id: String,
+    pub(crate) digest: String,
+    pub(crate) timestamp_ms: u64,
+    pub(crate) pcrs: BTreeMap<u8, Vec<u8>>,
+    pub(crate) certificate: Vec<u8>,
+    pub(crate) cabundle: Vec<Vec<u8>>,
+    pub(crate) public_key: Option<Vec<u8>>,
+    pub(crate) user_data: Option<Vec<u8>>,
+    pub(crate) nonce: Option<Vec<u8>>,
+}
+
+impl DocumentFields {
+    /// `module_id`: the enclave's instance and enclave id.
+    pub fn module_id(&self) -> &str {
+        &self.module_id
+    }
+    /// `digest`: always "SHA384".
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+    /// `timestamp`: milliseconds since the epoch, per the NSM's clock.
+    pub fn timestamp_ms(&self) -> u64 {
+        self.timestamp_ms
+    }
+    /// `pcrs`: index to value.
+    pub fn pcrs(&self) -> &BTreeMap<u8, Vec<u8>> {
+        &self.pcrs
+    }
+    /// `certificate`: the leaf's DER.
+    pub fn certificate(&self) -> &[u8] {
+        &self.certificate
+    }
+    /// `cabundle`: `[root, intermediates...]`, DER.
+    pub fn cabundle(&self) -> &[Vec<u8>] {
+        &self.cabundle
+    }
+    /// `public_key`, absent when null.
+    pub fn public_key(&self) -> Option<&[u8]> {
+        self.public_key.as_deref()
+    }
+    /// `user_data`, absent when null.
+    pub fn user_data(&self) -> Option<&[u8]> {
+        self.user_data.as_deref()
+    }
+    /// `nonce`, absent when null.
+    pub fn nonce(&self) -> Option<&[u8]> {
+        self.nonce.as_deref()
+    }
+
+    /// Parses and bounds-checks the payload.
+    pub(crate) fn parse(payload: &[u8]) -> Result<Self, DocumentError> {
+        let entries = match cbor::decode(payload).map_err(DocumentError::Cbor)? {
+            Item::Map(entries) => entries,
+            other => return Err(DocumentError::NotMap { found: other.type_name() }),
+        };
+        let mut seen: Vec<&str> = Vec::with_capacity(entries.len());
+        let mut module_id = None;
+        let mut digest = None;
+        let mut timestamp = None;
+        let mut pcrs = None;
+        let mut certificate = None;
+        let mut cabundle = None;
+        let mut public_key = None;
+        let mut user_data = None;
+        let mut nonce = None;
+        for (key, value) in &entries {
+            let Item::Text(key) = key else {
+                return Err(DocumentError::BadKey { map: "payload", found: key.type_name() });
+            };
+            if seen.contains(&key.as_ref()) {
+                return Err(DocumentError::DuplicateKey { map: "payload", key: key.chars().take(64).collect() });
+            }
+            seen.push(key);
+            match key.as_ref() {
+                "module_id" => module_id = Some(text(Field::ModuleId, value, 1, MAX_MODULE_ID_LEN)?),
+                "digest" => digest = Some(text(Field::Digest, value, 0, 64)?),
+                "timestamp" => timestamp = Some(unsigned(Field::Timestamp, value)?),
+                "pcrs" => pcrs = Some(parse_pcrs(value)?),
+                "certificate" => certificate = Some(bytes(Field::Certificate, value, 1, MAX_CERT_LEN)?),
+                "cabundle" => cabundle = Some(parse_cabundle(value)?),
+                "public_key" => public_key = optional(Field::PublicKey, value)?,
+                "user_data" => user_data = optional(Field::UserData, value)?,
+                "nonce" => nonce = optional(Field::Nonce, value)?,
+                // Unknown keys are ignored: AWS may add fields, and nothing here reads them.
+                _ => {}
+            }
+        }
+        let digest = digest.ok_or(DocumentError::Missing { field: Field::Digest })?;
+        if digest != "SHA384" {
+            return Err(DocumentError::Digest { found: digest });
+        }
+        let timestamp_ms = timestamp.ok_or(DocumentError::Missing { field: Field::Timestamp })?;
+        if timestamp_ms == 0 {
+            return Err(DocumentError::ZeroTimestamp);
+        }
+        Ok(Self {
+            module_id: module_id.ok_or(DocumentError::Missing { field: Field::ModuleId })?,
+            digest,
+            timestamp_ms,
+            pcrs: pcrs.ok_or(DocumentError::Missing { field: Field::Pcrs })?,
+            certificate: certificate.ok_or(DocumentError::Missing { field: Field::Certificate })?,
+            cabundle: cabundle.ok_or(DocumentError::Missing { field: Field::CaBundle })?,
+            public_key,
+            user_data,
+            nonce,
+        })
+    }
+}
+
+fn wrong(field: Field, expected: &'static str, found: &Item<'_>) -> DocumentError {
+    if found.is_null() {
+        return DocumentError::Missing { field };
+    }
+    DocumentError::WrongType { field, expected, found: found.type_name() }
+}
+
+fn check_len(field: Field, len: usize, min: usize, max: usize) -> Result<(), DocumentError> {
+    if len < min || len > max {
+        return Err(DocumentError::Length { field, len, min, max });
+    }
+    Ok(())
+}
+
+fn text(field: Field, item: &Item<'_>, min: usize, max: usize) -> Result<String, DocumentError> {
+    let Item::Text(t) = item else { return Err(wrong(field, "text string", item)) };
+    if field == Field::Digest {
+        // Shown in the error if it is not "SHA384": bound what gets echoed.
+        return Ok(t.chars().take(max).collect());
+    }
+    check_len(field, t.len(), min, max)?;
+    Ok(t.to_string())
+}
+
+fn bytes(field: Field, item: &Item<'_>, min: usize, max: usize) -> Result<Vec<u8>, DocumentError> {
+    let Item::Bytes(b) = item else { return Err(wrong(field, "byte string", item)) };
+    check_len(field, b.len(), min, max)?;
+    Ok(b.to_vec())
+}
+
+/// Optional fields: CBOR null means absent; an empty byte string is present and empty.
+fn optional(field: Field, item: &Item<'_>) -> Result<Option<Vec<u8>>, DocumentError> {
+    if item.is_null() {
+        return Ok(None);
+    }
+    bytes(field, item, 0, MAX_OPTIONAL_LEN).map(Some)
+}
+
+fn unsigned(field: Field, item: &Item<'_>) -> Result<u64, DocumentError> {
+    match item {
+        Item::Unsigned(n) => Ok(*n),
+        other => Err(wrong(field, "unsigned integer", other)),
+    }
+}
+
+fn parse_pcrs(item: &Item<'_>) -> Result<BTreeMap<u8, Vec<u8>>, DocumentError> {
+    let Item::Map(entries) = item else { return Err(wrong(Field::Pcrs, "map", item)) };
+    check_len(Field::Pcrs, entries.len(), 1, MAX_PCRS)?;
+    let mut pcrs = BTreeMap::new();
+    for (k, v) in entries {
+        let Item::Unsigned(index) = k else {
+            return Err(DocumentError::BadKey { map: "pcrs", found: k.type_name() });
+        };
+        let index = u8::try_from(*index)
+            .ok()
+            .filter(|i| usize::from(*i) < MAX_PCRS)
+            .ok_or(DocumentError::PcrIndex { index: *index })?;
+        let Item::Bytes(value) = v else { return Err(wrong(Field::Pcr(index), "byte string", v)) };
+        // pcr = bstr .size (32 / 48 / 64): SHA-256, SHA-384 or SHA-512 sized.
+        if !matches!(value.len(), 32 | 48 | 64) {
+            return Err(DocumentError::PcrLength { index, len: value.len() });
+        }
+        if pcrs.insert(index, value.to_vec()).is_some() {
+            return Err(DocumentError::DuplicateKey { map: "pcrs", key: index.to_string() });
+        }
+    }
+    Ok(pcrs)
+}
+
+fn parse_cabundle(item: &Item<'_>) -> Result<Vec<Vec<u8>>, DocumentError> {
+    let Item::Array(entries) = item else { return Err(wrong(Field::CaBundle, "array", item)) };
+    check_len(Field::CaBundle, entries.len(), 1, MAX_CABUNDLE)?;
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| bytes(Field::CaBundleEntry(i), e, 1, MAX_CERT_LEN))
+        .collect()
+}

@@ -1,0 +1,624 @@
+//! `attestation::error`: why a document was refused, as values a program can match and a person can read.
+//!
+//! One enum per layer (`CborError` < `CoseError`, `DocumentError`, `ChainError`, `UserDataError`), wrapped by
+//! [`AttestationError`], whose other variants are the policy checks. Every `Display` here is safe to log:
+//! it may show lengths, indices, times, PCRs, nonces and checksums (all public), never `user_data` bytes
+//! or key material.
+
+use std::fmt;
+
+use super::time::UnixTime;
+
+/// Bytes shown as lowercase hex in messages (PCRs, nonces, checksums, fingerprints).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Hex(pub Vec<u8>);
+
+impl fmt::Display for Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("(empty)");
+        }
+        f.write_str(&hex::encode(&self.0))
+    }
+}
+
+impl fmt::Debug for Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hex({self})")
+    }
+}
+
+impl From<&[u8]> for Hex {
+    fn from(b: &[u8]) -> Self {
+        Self(b.to_vec())
+    }
+}
+
+/// A list of hex values, displayed as `[aa.., bb..]`.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct HexList(pub Vec<Hex>);
+
+impl fmt::Display for HexList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, h) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{h}")?;
+        }
+        f.write_str("]")
+    }
+}
+
+/// The reason a document was not accepted: one variant per check, carrying what was expected and found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttestationError {
+    /// The whole document is larger than any genuine one can be; nothing was parsed.
+    #[error("document is {len} bytes; the limit is {max}")]
+    DocumentTooLarge {
+        /// Bytes received.
+        len: usize,
+        /// [`super::MAX_DOCUMENT_LEN`].
+        max: usize,
+    },
+    /// The COSE_Sign1 envelope is malformed, or its signature does not verify with the leaf key.
+    #[error("COSE envelope: {0}")]
+    Cose(#[from] CoseError),
+    /// The payload is not a well-formed, in-bounds attestation document.
+    #[error("document payload: {0}")]
+    Document(#[from] DocumentError),
+    /// The certificate path from the leaf to the pinned root does not hold at the verification time.
+    #[error("certificate chain: {0}")]
+    Chain(#[from] ChainError),
+    /// PCR0, PCR1 and PCR2 are all zero: a genuine document from an enclave started in debug mode,
+    /// whose memory the host can read.
+    #[error("debug-mode enclave (PCR0..2 all zero); the policy does not allow debug enclaves")]
+    DebugMode,
+    /// A pinned PCR has a value the policy does not allow.
+    #[error("PCR{index} is {found}; the policy allows {allowed}")]
+    PcrNotAllowed {
+        /// PCR index.
+        index: u8,
+        /// The document's value.
+        found: Hex,
+        /// The policy's allow-list for this index.
+        allowed: HexList,
+    },
+    /// The policy pins a PCR that the document does not carry.
+    #[error("PCR{index} is pinned by the policy but absent from the document")]
+    PcrMissing {
+        /// PCR index.
+        index: u8,
+    },
+    /// The caller expects a nonce and the document carries none.
+    #[error("document carries no nonce; expected {expected}")]
+    NonceMissing {
+        /// The nonce this client sent.
+        expected: Hex,
+    },
+    /// The document's nonce is not the one this client sent (a replay, or another client's document).
+    #[error("nonce is {found}; expected {expected}")]
+    NonceMismatch {
+        /// The nonce this client sent.
+        expected: Hex,
+        /// The document's nonce.
+        found: Hex,
+    },
+    /// The document's timestamp is older than the policy's maximum age allows.
+    #[error("document is {age_s} s old (timestamp {timestamp_ms} ms, checked at {now}); the policy allows {max_s} s")]
+    Stale {
+        /// Age in seconds at `now`.
+        age_s: u64,
+        /// Policy maximum, seconds.
+        max_s: u64,
+        /// The document's timestamp, milliseconds since the epoch.
+        timestamp_ms: u64,
+        /// The verification time.
+        now: UnixTime,
+    },
+    /// The document's timestamp lies further in the future than the clock-skew allowance.
+    #[error("document timestamp {timestamp_ms} ms is after {now} plus {skew_s} s of allowed skew")]
+    TimestampInFuture {
+        /// The document's timestamp, milliseconds since the epoch.
+        timestamp_ms: u64,
+        /// The verification time.
+        now: UnixTime,
+        /// Allowed clock skew, seconds.
+        skew_s: u64,
+    },
+    /// A checksum is pinned but the document carries no user data to hold the function claim.
+    #[error("the policy pins a function checksum but the document has no user_data")]
+    UserDataMissing,
+    /// The user data is not an [`super::EnclaveUserData`] claim.
+    #[error("user_data: {0}")]
+    UserData(#[from] UserDataError),
+    /// The function id the caller asked for is not the one the enclave claims to run.
+    #[error("enclave claims function {found:?}; expected {expected:?}")]
+    FunctionIdMismatch {
+        /// What the caller asked for.
+        expected: String,
+        /// What the user data says.
+        found: String,
+    },
+    /// The policy pins checksums per function, but none for this function (and no catch-all pin).
+    #[error("the policy pins no checksum for function {function_id:?}")]
+    NoChecksumForFunction {
+        /// The function id (requested, or claimed when none was requested).
+        function_id: String,
+    },
+    /// The enclave runs a function whose checksum is not the pinned one.
+    #[error("function checksum is {found}; expected {expected}")]
+    ChecksumMismatch {
+        /// The pinned checksum.
+        expected: Hex,
+        /// The checksum in the user data.
+        found: Hex,
+    },
+    /// A session needs the enclave's X25519 key and the document carries no public key.
+    #[error("document has no public_key; an X25519 key is required")]
+    PublicKeyMissing,
+    /// The public key is not a 32-byte X25519 key.
+    #[error("public_key is {len} bytes; an X25519 key is 32")]
+    PublicKeyLength {
+        /// Length found.
+        len: usize,
+    },
+}
+
+/// Where in the document a CBOR item sits, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CborProblem {
+    /// The input ended inside an item.
+    Truncated,
+    /// Bytes follow the single top-level item.
+    TrailingBytes,
+    /// Additional-information values 28..=30 are reserved (RFC 8949 section 3).
+    ReservedAdditionalInfo,
+    /// Indefinite length where RFC 8949 forbids it (integers, tags, simple values).
+    IndefiniteNotAllowed,
+    /// A "break" byte outside an indefinite-length item.
+    UnexpectedBreak,
+    /// A chunk of an indefinite-length string of another major type (RFC 8949 section 3.2.3).
+    BadStringChunk,
+    /// A text string that is not UTF-8.
+    InvalidUtf8,
+    /// Nesting deeper than the reader allows.
+    TooDeep,
+    /// A declared length larger than the remaining input.
+    LengthBeyondInput,
+    /// A simple value encoded in two bytes below 32 (RFC 8949 section 3.3).
+    BadSimpleValue,
+}
+
+impl fmt::Display for CborProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Truncated => "input ends inside an item",
+            Self::TrailingBytes => "bytes follow the item",
+            Self::ReservedAdditionalInfo => "reserved additional information (28..30)",
+            Self::IndefiniteNotAllowed => "indefinite length not allowed here",
+            Self::UnexpectedBreak => "unexpected break",
+            Self::BadStringChunk => "bad chunk in an indefinite-length string",
+            Self::InvalidUtf8 => "text string is not UTF-8",
+            Self::TooDeep => "nested too deeply",
+            Self::LengthBeyondInput => "declared length exceeds the input",
+            Self::BadSimpleValue => "badly encoded simple value",
+        })
+    }
+}
+
+/// Malformed CBOR, with the byte offset where reading stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("CBOR at byte {offset}: {problem}")]
+pub struct CborError {
+    /// Offset into the CBOR input (the envelope, or the payload for payload errors).
+    pub offset: usize,
+    /// What is wrong there.
+    pub problem: CborProblem,
+}
+
+/// The COSE_Sign1 envelope (RFC 9052 section 4.2) is malformed or its signature is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoseError {
+    /// The envelope is not well-formed CBOR.
+    #[error("{0}")]
+    Cbor(CborError),
+    /// Tagged with something other than 18 (COSE_Sign1).
+    #[error("tag {tag}; COSE_Sign1 is untagged or tag 18")]
+    WrongTag {
+        /// The tag found.
+        tag: u64,
+    },
+    /// Not an array of four items.
+    #[error("not a 4-element array (found {found})")]
+    NotFourArray {
+        /// What was found, e.g. `map` or `array of 3`.
+        found: String,
+    },
+    /// A structural element of COSE_Sign1 has the wrong CBOR type.
+    #[error("{element} is a {found}; expected {expected}")]
+    WrongType {
+        /// `protected`, `unprotected`, `payload` or `signature`.
+        element: &'static str,
+        /// Expected type.
+        expected: &'static str,
+        /// Type found.
+        found: &'static str,
+    },
+    /// The protected header is not exactly `{1: -35}` (alg: ES384).
+    #[error("protected header is {found}; expected {{1: -35}} (a1 01 38 22)")]
+    ProtectedHeader {
+        /// The protected header bytes.
+        found: Hex,
+    },
+    /// The payload length is outside 1..=16384 bytes.
+    #[error("payload is {len} bytes; allowed 1..={max}")]
+    PayloadLength {
+        /// Length found.
+        len: usize,
+        /// Maximum.
+        max: usize,
+    },
+    /// The signature is not 96 bytes (r || s for P-384).
+    #[error("signature is {len} bytes; ES384 needs 96 (r || s)")]
+    SignatureLength {
+        /// Length found.
+        len: usize,
+    },
+    /// The ES384 signature over the Sig_structure does not verify with the leaf certificate's key.
+    #[error("ES384 signature does not verify with the leaf certificate's key")]
+    BadSignature,
+}
+
+/// A payload field, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Field {
+    /// `module_id`
+    ModuleId,
+    /// `digest`
+    Digest,
+    /// `timestamp`
+    Timestamp,
+    /// `pcrs`
+    Pcrs,
+    /// One PCR value.
+    Pcr(u8),
+    /// `certificate`
+    Certificate,
+    /// `cabundle`
+    CaBundle,
+    /// One `cabundle` entry.
+    CaBundleEntry(usize),
+    /// `public_key`
+    PublicKey,
+    /// `user_data`
+    UserData,
+    /// `nonce`
+    Nonce,
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ModuleId => f.write_str("module_id"),
+            Self::Digest => f.write_str("digest"),
+            Self::Timestamp => f.write_str("timestamp"),
+            Self::Pcrs => f.write_str("pcrs"),
+            Self::Pcr(i) => write!(f, "pcrs[{i}]"),
+            Self::Certificate => f.write_str("certificate"),
+            Self::CaBundle => f.write_str("cabundle"),
+            Self::CaBundleEntry(i) => write!(f, "cabundle[{i}]"),
+            Self::PublicKey => f.write_str("public_key"),
+            Self::UserData => f.write_str("user_data"),
+            Self::Nonce => f.write_str("nonce"),
+        }
+    }
+}
+
+/// The payload violates the attestation document's CDDL (AWS NSM API) or is not well-formed CBOR.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DocumentError {
+    /// The payload is not well-formed CBOR.
+    #[error("{0}")]
+    Cbor(CborError),
+    /// The payload is not a map.
+    #[error("payload is a {found}; expected a map")]
+    NotMap {
+        /// Type found.
+        found: &'static str,
+    },
+    /// A map key is not a text string (top level) or not an unsigned integer (`pcrs`).
+    #[error("a key in {map} is a {found}")]
+    BadKey {
+        /// `payload` or `pcrs`.
+        map: &'static str,
+        /// Type found.
+        found: &'static str,
+    },
+    /// The same key appears twice in a map: two readers could disagree about the document.
+    #[error("duplicate key {key} in {map}")]
+    DuplicateKey {
+        /// `payload` or `pcrs`.
+        map: &'static str,
+        /// The key (text, at most 64 characters shown, or a PCR index).
+        key: String,
+    },
+    /// A mandatory field is absent (or null).
+    #[error("{field} is missing")]
+    Missing {
+        /// The field.
+        field: Field,
+    },
+    /// A field has the wrong CBOR type.
+    #[error("{field} is a {found}; expected {expected}")]
+    WrongType {
+        /// The field.
+        field: Field,
+        /// Expected type.
+        expected: &'static str,
+        /// Type found.
+        found: &'static str,
+    },
+    /// A field's length is outside its CDDL bounds.
+    #[error("{field} has length {len}; allowed {min}..={max}")]
+    Length {
+        /// The field.
+        field: Field,
+        /// Length found (bytes, or entries for `pcrs`/`cabundle`).
+        len: usize,
+        /// Minimum.
+        min: usize,
+        /// Maximum.
+        max: usize,
+    },
+    /// `digest` is not "SHA384".
+    #[error("digest is {found:?}; expected \"SHA384\"")]
+    Digest {
+        /// The value found (at most 64 characters shown).
+        found: String,
+    },
+    /// A PCR value that is not 32, 48 or 64 bytes (SHA-256/384/512).
+    #[error("PCR{index} is {len} bytes; allowed 32, 48 or 64")]
+    PcrLength {
+        /// PCR index.
+        index: u8,
+        /// Length found.
+        len: usize,
+    },
+    /// A PCR index outside 0..=31.
+    #[error("PCR index {index} is outside 0..=31")]
+    PcrIndex {
+        /// Index found.
+        index: u64,
+    },
+    /// `timestamp` is zero.
+    #[error("timestamp is 0")]
+    ZeroTimestamp,
+}
+
+/// A certificate's place in the path, counted the way the document stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CertPosition {
+    /// The document's `certificate` (the leaf, whose key signs the document).
+    Leaf,
+    /// `cabundle[i]`; `cabundle[0]` is the root as the enclave sent it.
+    CaBundle(usize),
+    /// The trust root pinned by the policy (not from the document).
+    PinnedRoot,
+}
+
+impl fmt::Display for CertPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Leaf => f.write_str("leaf certificate"),
+            Self::CaBundle(i) => write!(f, "cabundle[{i}]"),
+            Self::PinnedRoot => f.write_str("pinned root"),
+        }
+    }
+}
+
+/// A certificate's DER does not follow the narrow X.509 profile Nitro uses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DerError {
+    /// The DER ends inside an element, or a length runs past its container.
+    #[error("truncated DER")]
+    Truncated,
+    /// An element has an unexpected tag.
+    #[error("{what}: tag 0x{found:02x}; expected 0x{expected:02x}")]
+    UnexpectedTag {
+        /// What was being read.
+        what: &'static str,
+        /// Tag expected.
+        expected: u8,
+        /// Tag found.
+        found: u8,
+    },
+    /// A length encoding DER forbids (indefinite, non-minimal, or longer than 4 bytes).
+    #[error("invalid DER length encoding")]
+    BadLength,
+    /// Bytes follow an element that must end its container.
+    #[error("{what}: trailing bytes")]
+    TrailingBytes {
+        /// What was being read.
+        what: &'static str,
+    },
+    /// The certificate is not X.509 v3.
+    #[error("not an X.509 v3 certificate")]
+    NotV3,
+    /// A signature algorithm other than ecdsa-with-SHA384.
+    #[error("signature algorithm {oid}; only ecdsa-with-SHA384 (1.2.840.10045.4.3.3) is accepted")]
+    SignatureAlgorithm {
+        /// The OID found, dotted.
+        oid: String,
+    },
+    /// A key other than an EC key on P-384.
+    #[error("public key is not EC P-384 (algorithm {alg}, parameters {params})")]
+    KeyAlgorithm {
+        /// Algorithm OID, dotted.
+        alg: String,
+        /// Curve OID, dotted (or "none").
+        params: String,
+    },
+    /// The EC point is not an uncompressed 97-byte P-384 point.
+    #[error("EC public key is {len} bytes; expected an uncompressed P-384 point (97)")]
+    KeyEncoding {
+        /// Length found.
+        len: usize,
+    },
+    /// A malformed UTCTime or GeneralizedTime.
+    #[error("malformed validity time")]
+    BadTime,
+    /// The outer and inner signature algorithms differ (RFC 5280 section 4.1.1.2).
+    #[error("signatureAlgorithm differs from tbsCertificate.signature")]
+    AlgorithmMismatch,
+    /// A BIT STRING with unused bits where whole bytes are required.
+    #[error("BIT STRING with unused bits")]
+    BitString,
+    /// An extension appears twice (RFC 5280 section 4.2).
+    #[error("extension {oid} appears twice")]
+    DuplicateExtension {
+        /// Extension OID, dotted.
+        oid: String,
+    },
+    /// A BasicConstraints or KeyUsage value that does not decode.
+    #[error("malformed {what} extension")]
+    BadExtension {
+        /// Which extension.
+        what: &'static str,
+    },
+}
+
+/// The certificate path from the leaf through `cabundle` to the pinned root does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// A certificate does not parse under the Nitro X.509 profile.
+    #[error("{at}: {problem}")]
+    Malformed {
+        /// Which certificate.
+        at: CertPosition,
+        /// What is wrong with it.
+        problem: DerError,
+    },
+    /// `cabundle[0]` is not the pinned root: the document chains to another root (or none).
+    #[error("cabundle[0] has SHA-256 {found_sha256}; the pinned root(s) are {pinned_sha256}")]
+    UnknownRoot {
+        /// SHA-256 of `cabundle[0]`'s DER.
+        found_sha256: Hex,
+        /// SHA-256 of every pinned root's DER.
+        pinned_sha256: HexList,
+    },
+    /// A certificate's issuer name is not its issuer's subject name.
+    #[error("{at}: issuer name does not match the subject of {issuer}")]
+    NameMismatch {
+        /// The certificate.
+        at: CertPosition,
+        /// The certificate that should have issued it.
+        issuer: CertPosition,
+    },
+    /// A certificate's signature does not verify with its issuer's key.
+    #[error("{at}: signature does not verify with the key of {issuer}")]
+    BadSignature {
+        /// The certificate.
+        at: CertPosition,
+        /// The issuer whose key was used.
+        issuer: CertPosition,
+    },
+    /// A certificate has expired at the verification time (even allowing for clock skew).
+    #[error("{at}: expired at {not_after}; checked at {now} with {skew_s} s skew allowed")]
+    Expired {
+        /// The certificate.
+        at: CertPosition,
+        /// Its notAfter.
+        not_after: UnixTime,
+        /// The verification time.
+        now: UnixTime,
+        /// Allowed skew, seconds.
+        skew_s: u64,
+    },
+    /// A certificate is not yet valid at the verification time (even allowing for clock skew).
+    #[error("{at}: not valid before {not_before}; checked at {now} with {skew_s} s skew allowed (is this clock slow?)")]
+    NotYetValid {
+        /// The certificate.
+        at: CertPosition,
+        /// Its notBefore.
+        not_before: UnixTime,
+        /// The verification time.
+        now: UnixTime,
+        /// Allowed skew, seconds.
+        skew_s: u64,
+    },
+    /// An issuing certificate is not a CA (BasicConstraints cA absent or false).
+    #[error("{at} issues a certificate but is not a CA")]
+    NotCa {
+        /// The certificate.
+        at: CertPosition,
+    },
+    /// The leaf claims to be a CA: a CA key must not sign attestation documents.
+    #[error("leaf certificate is a CA")]
+    LeafIsCa,
+    /// A CA's pathLenConstraint is smaller than the number of CAs below it.
+    #[error("{at} allows {path_len} intermediate(s) below it; the path has {below}")]
+    PathLen {
+        /// The certificate.
+        at: CertPosition,
+        /// Its pathLenConstraint.
+        path_len: u64,
+        /// Intermediate CAs below it in the path.
+        below: u64,
+    },
+    /// KeyUsage lacks a bit this role needs (keyCertSign for CAs, digitalSignature for the leaf).
+    #[error("{at}: KeyUsage lacks {missing}")]
+    KeyUsage {
+        /// The certificate.
+        at: CertPosition,
+        /// The missing bit.
+        missing: &'static str,
+    },
+    /// A critical extension this verifier does not understand (RFC 5280 section 4.2).
+    #[error("{at}: unknown critical extension {oid}")]
+    UnknownCriticalExtension {
+        /// The certificate.
+        at: CertPosition,
+        /// Extension OID, dotted.
+        oid: String,
+    },
+}
+
+/// The user data is not an enclave function claim.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UserDataError {
+    /// Neither the CBOR claim nor Cape's JSON form.
+    #[error("neither a CBOR function claim nor {{\"func_checksum\": base64}} JSON")]
+    Unrecognised,
+    /// Well-formed CBOR that breaks the claim's schema.
+    #[error("{0}")]
+    Cbor(CborError),
+    /// A required key is missing.
+    #[error("{key} is missing")]
+    Missing {
+        /// The key.
+        key: &'static str,
+    },
+    /// A key has the wrong type or length.
+    #[error("{key} has the wrong type or length")]
+    Invalid {
+        /// The key.
+        key: &'static str,
+    },
+    /// A key appears twice.
+    #[error("duplicate key {key}")]
+    DuplicateKey {
+        /// The key.
+        key: &'static str,
+    },
+}
