@@ -37,6 +37,7 @@
 //! `accept_any_enclave = true` (and then it must pin none): a function checksum alone is a claim
 //! made by the enclave's own code, which means something only when PCRs pin that code.
 
+use super::{Policy, PolicyError, TrustRoot};
 use crate::kms::PinnedMeasurements;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -53,8 +54,7 @@ pub(crate) const MAX_ROOT_PEM_LEN: usize = 64 * 1024;
 pub(crate) const PCR_LEN: usize = 48;
 /// Highest PCR index: the NSM has 32 PCRs.
 pub(crate) const MAX_PCR_INDEX: u8 = 31;
-/// Longest function id, matching the native user data's bound.
-pub(crate) const MAX_FUNCTION_ID_LEN: usize = 128;
+use super::MAX_FUNCTION_ID_LEN;
 
 /// Where the trust root comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -128,6 +128,22 @@ pub enum PolicyFileError {
         /// What is wrong.
         message: String,
     },
+    /// The pins were refused by [`crate::attestation::PolicyBuilder`].
+    #[error("{}{source}", file_prefix(.file))]
+    Policy {
+        /// The policy file, when read from one.
+        file: Option<PathBuf>,
+        /// The builder's reason.
+        source: PolicyError,
+    },
+    /// The trust root could not be loaded.
+    #[error("{}root_pem: {reason}", file_prefix(.file))]
+    Root {
+        /// The policy file, when read from one.
+        file: Option<PathBuf>,
+        /// Why.
+        reason: String,
+    },
     /// No PCR is pinned and `accept_any_enclave` is not set.
     #[error("{}the policy pins no PCR: add a [pcrs] table, or set accept_any_enclave = true to trust any enclave", file_prefix(.file))]
     PinsNothing {
@@ -148,7 +164,105 @@ fn key_suffix(key: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+/// The environment variable naming a policy file, read by [`Policy::from_env`] (and so by
+/// `connect_and_invoke` and the CLI when no policy is given explicitly).
+pub const POLICY_ENV_VAR: &str = "ENCLAVE_POLICY";
+
+impl Policy {
+    /// Reads a policy file (format: [`PolicyFile`]) and builds the policy it describes.
+    ///
+    /// # Errors
+    /// [`PolicyFileError`] naming the file, the line and the key.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use enclave_sdk::attestation::{Expected, Policy, Verifier};
+    /// let verifier = Verifier::new(Policy::from_file("policy.toml")?);
+    /// let document = verifier.verify_now(&std::fs::read("doc.cbor")?, &Expected::default())?;
+    /// println!("attested: {}", document.module_id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Policy, PolicyFileError> {
+        let path = path.as_ref();
+        PolicyFile::from_file(path)?
+            .to_policy()
+            .map_err(|e| e.in_file(path))
+    }
+
+    /// Parses policy text (format: [`PolicyFile`]); a relative `root_pem` is resolved against the
+    /// current directory.
+    ///
+    /// # Errors
+    /// [`PolicyFileError`] naming the line and the key.
+    ///
+    /// # Examples
+    /// ```
+    /// use enclave_sdk::attestation::Policy;
+    /// let policy = Policy::from_toml_str(&format!("[pcrs]\n0 = [\"{}\"]\n", "ab".repeat(48)))?;
+    /// assert_eq!(policy.pcr_allow_list()[&0], vec![vec![0xab; 48]]);
+    /// # Ok::<(), enclave_sdk::attestation::PolicyFileError>(())
+    /// ```
+    pub fn from_toml_str(text: &str) -> Result<Policy, PolicyFileError> {
+        PolicyFile::parse(text, None)?.to_policy()
+    }
+
+    /// The policy in the file named by `ENCLAVE_POLICY` ([`POLICY_ENV_VAR`]), or `None` when the
+    /// variable is unset or empty.
+    ///
+    /// # Errors
+    /// As [`Policy::from_file`]; a set variable naming a bad file is an error, never a silent `None`.
+    pub fn from_env() -> Result<Option<Policy>, PolicyFileError> {
+        match std::env::var_os(POLICY_ENV_VAR) {
+            Some(path) if !path.is_empty() => Policy::from_file(PathBuf::from(path)).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
 impl PolicyFile {
+    /// Builds the [`Policy`] this file describes.
+    ///
+    /// # Errors
+    /// [`PolicyFileError::Root`] for an unusable `root_pem`, [`PolicyFileError::Policy`] when the
+    /// builder refuses a pin, and the rules of [`PolicyFile::validate`].
+    pub fn to_policy(&self) -> Result<Policy, PolicyFileError> {
+        self.validate()?;
+        let mut builder = Policy::builder();
+        if let RootSource::Pem { pem, .. } = &self.trust_root {
+            let root = TrustRoot::from_pem(pem).map_err(|e| PolicyFileError::Root {
+                file: None,
+                reason: e.to_string(),
+            })?;
+            builder = builder.trust_root(root);
+        }
+        for (index, values) in &self.pcrs {
+            for value in values {
+                builder = builder.allow_pcr(*index, value.clone());
+            }
+        }
+        if let Some(sum) = self.function_checksum {
+            builder = builder.function_checksum(sum);
+        }
+        for (id, sum) in &self.functions {
+            builder = builder.function_checksum_for(id, *sum);
+        }
+        if let Some(age) = self.max_document_age {
+            builder = builder.max_document_age(age);
+        }
+        if let Some(skew) = self.clock_skew {
+            builder = builder.clock_skew(skew);
+        }
+        if self.allow_debug {
+            builder = builder.dangerous_allow_debug();
+        }
+        if self.accept_any_enclave {
+            builder = builder.dangerous_accept_any_enclave();
+        }
+        builder
+            .build()
+            .map_err(|source| PolicyFileError::Policy { file: None, source })
+    }
+
     /// Reads and validates the policy file at `path`; a relative `root_pem` is resolved against the
     /// file's directory.
     ///

@@ -218,7 +218,8 @@ fn error_display_is_one_line_with_file_line_and_key() {
 fn root_pem_is_read_relative_to_the_policy_file() {
     let dir = tempdir();
     std::fs::create_dir_all(dir.join("roots")).unwrap();
-    let pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    let pem = aws_root_pem();
+    let pem = pem.as_str();
     std::fs::write(dir.join("roots/mock.pem"), pem).unwrap();
     let path = dir.join("policy.toml");
     std::fs::write(
@@ -296,4 +297,102 @@ fn tempdir() -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+fn aws_root_pem() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/nitro/AWS_NitroEnclaves_Root-G1.pem"
+    ))
+    .unwrap()
+}
+
+const CAPE_PCR0: &str = "bda74673e83a409678cbc51eebc86acfabe144c7398e180e6d4caec7c7c62d6fe6a9faa1ef6a8a8a7b88158bc40b70fe";
+
+fn cape() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/nitro/cape-cli-key.cbor"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn to_policy_carries_every_setting_to_the_builder() {
+    let file = PolicyFile::parse(&full(), None).unwrap();
+    let policy = file.to_policy().unwrap();
+    assert_eq!(policy.pcr_allow_list(), &file.pcrs);
+    assert_eq!(policy.function_checksum(), Some([0xcc; 32]));
+    assert_eq!(policy.function_checksums()["hello world"], [0xdd; 32]);
+    assert_eq!(policy.max_document_age(), Duration::from_secs(120));
+    assert_eq!(policy.clock_skew(), Duration::from_secs(5));
+    assert_eq!(
+        policy.debug_enclaves(),
+        crate::attestation::DebugEnclaves::Reject
+    );
+    assert_eq!(policy.trust_roots(), &[TrustRoot::aws_nitro_root_g1()]);
+    assert!(!policy.accepts_any_enclave());
+
+    let any = Policy::from_toml_str("accept_any_enclave = true\nallow_debug = true\n").unwrap();
+    assert!(any.accepts_any_enclave());
+    assert_eq!(
+        any.debug_enclaves(),
+        crate::attestation::DebugEnclaves::Allow
+    );
+    assert_eq!(
+        Policy::from_toml_str("").unwrap_err(),
+        PolicyFileError::PinsNothing { file: None }
+    );
+}
+
+/// A loaded policy decides like a built one: the real Cape document passes with its PCR0 pinned and
+/// fails, naming PCR0, with another value pinned.
+#[test]
+fn a_loaded_policy_verifies_a_real_document() {
+    use crate::attestation::{AttestationError, Expected, UnixTime, Verifier};
+    let dir = tempdir();
+    std::fs::write(dir.join("aws.pem"), aws_root_pem()).unwrap();
+    let path = dir.join("policy.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "root_pem = \"aws.pem\"\nmax_document_age_secs = 60\n[pcrs]\n0 = [\"{CAPE_PCR0}\"]\n"
+        ),
+    )
+    .unwrap();
+    let now = UnixTime::from_secs(1_676_033_041);
+    let doc = Verifier::new(Policy::from_file(&path).unwrap())
+        .verify(&cape(), &Expected::default(), now)
+        .unwrap();
+    assert_eq!(hex::encode(&doc.pcrs()[&0]), CAPE_PCR0);
+
+    std::fs::write(&path, format!("[pcrs]\n0 = [\"{}\"]\n", pcr(7))).unwrap();
+    match Verifier::new(Policy::from_file(&path).unwrap()).verify(
+        &cape(),
+        &Expected::default(),
+        now,
+    ) {
+        Err(AttestationError::PcrNotAllowed { index: 0, .. }) => {}
+        other => panic!("expected PcrNotAllowed for PCR0, got {other:?}"),
+    }
+}
+
+#[test]
+fn from_env_reads_enclave_policy() {
+    // The only test touching ENCLAVE_POLICY, so no other test observes these changes.
+    let dir = tempdir();
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, format!("[pcrs]\n3 = [\"{}\"]\n", pcr(3))).unwrap();
+    std::env::set_var(POLICY_ENV_VAR, &path);
+    let policy = Policy::from_env().unwrap().unwrap();
+    assert_eq!(policy.pcr_allow_list()[&3], vec![vec![3; 48]]);
+    std::env::set_var(POLICY_ENV_VAR, dir.join("missing.toml"));
+    assert!(matches!(
+        Policy::from_env(),
+        Err(PolicyFileError::Read { .. })
+    ));
+    std::env::set_var(POLICY_ENV_VAR, "");
+    assert!(Policy::from_env().unwrap().is_none());
+    std::env::remove_var(POLICY_ENV_VAR);
+    assert!(Policy::from_env().unwrap().is_none());
 }
