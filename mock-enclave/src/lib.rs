@@ -6,3 +6,7 @@
 pub mod attester;
 pub mod functions;
 pub mod measurements;
+pub mod protocol;
+pub mod server;
+
+pub use server::{MockEnclave, MockEnclaveBuilder, ServerLimits, ServerStats, StartError};

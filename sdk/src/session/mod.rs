@@ -1,1 +1,11 @@
 //! The attested session: wire protocol, handshake transcript, sealed records, client I/O.
+//!
+//! PROTOCOL.md at the repository root is the specification; these modules implement it. The
+//! building blocks (`wire`, `handshake`, `records`) are public because the mock enclave implements
+//! the other end with them.
+
+pub mod handshake;
+pub mod records;
+pub mod wire;
+pub mod blocking;
+pub mod client;

@@ -1,0 +1,374 @@
+//! The enclave end of an `enclave-session.v1` connection, as a sequence of typed states
+//! (PROTOCOL.md sections 4 and 5): [`AwaitingNonce`] -> [`DocumentSent`] -> [`Serving`].
+//!
+//! Input: an upgraded WebSocket from an untrusted client, the function it asked for, the attester,
+//! and the limits. Output: sealed outputs and function errors to that client, and [`SessionEnd`]
+//! saying why the connection ended. Plaintext (inputs, outputs, function messages) is never logged.
+//! This module does not decide who may connect (the server's upgrade callback does) nor how many.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use enclave_sdk::attestation::EnclaveUserData;
+use enclave_sdk::session::handshake::{transcript_hash, Nonce};
+use enclave_sdk::session::records::{EnclaveKey, RequestOpener, ResponseSealer};
+use enclave_sdk::session::wire::{
+    ClientMessage, Frame, RequestId, ServerMessage, SessionErrorCode, MAX_CHUNK_LEN,
+};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use rand_core::OsRng;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+use zeroize::Zeroizing;
+
+use crate::attester::{AttestationRequest, Attester};
+use crate::functions::{Function, FunctionError};
+use crate::server::{ServerLimits, Stats};
+
+/// Input chunks buffered per invocation before the reader waits for the function.
+const INPUT_CHUNKS_BUFFERED: usize = 4;
+/// Sealed-record plaintexts queued for the writer, across the session's invocations.
+const OUTGOING_QUEUED: usize = 32;
+
+/// Why a session ended; logged by the server, never containing plaintext.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionEnd {
+    /// The client closed with an authenticated close record.
+    #[error("closed by the client")]
+    ClientClosed,
+    /// The connection ended without an authenticated close.
+    #[error("connection ended")]
+    Disconnected,
+    /// The handshake did not complete in time.
+    #[error("handshake timeout")]
+    HandshakeTimeout,
+    /// The client broke the protocol (bad frame, failed record, bad request id).
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// The enclave refused to go on (a limit, or a request id that did not increase), and told the
+    /// client with an authenticated session error.
+    #[error("refused: {0}")]
+    Refused(SessionErrorCode),
+    /// The attester could not produce a document.
+    #[error("attestation failed: {0}")]
+    Attester(String),
+    /// The server is shutting down.
+    #[error("server shutting down")]
+    ShuttingDown,
+}
+
+type Ws<S> = WebSocketStream<S>;
+
+/// What a session needs from its server.
+pub(crate) struct Context {
+    pub(crate) function: Arc<Function>,
+    pub(crate) attester: Arc<dyn Attester>,
+    pub(crate) limits: ServerLimits,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+/// Upgraded; waiting for the client's nonce.
+pub(crate) struct AwaitingNonce<S> {
+    ws: Ws<S>,
+}
+
+/// The document is out; waiting for the client's key share (sent only if the client accepted it).
+pub(crate) struct DocumentSent<S> {
+    ws: Ws<S>,
+    key: EnclaveKey,
+    info: [u8; 32],
+}
+
+/// Keys agreed; serving invocations.
+pub(crate) struct Serving<S> {
+    ws: Ws<S>,
+    opener: RequestOpener,
+    sealer: ResponseSealer,
+}
+
+async fn next_frame(
+    ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+) -> Result<tokio_tungstenite::tungstenite::Bytes, SessionEnd> {
+    loop {
+        match ws.next().await {
+            None | Some(Ok(Message::Close(_))) => return Err(SessionEnd::Disconnected),
+            Some(Err(e)) => return Err(SessionEnd::Protocol(format!("websocket: {e}"))),
+            Some(Ok(Message::Binary(b))) => return Ok(b),
+            Some(Ok(Message::Text(_))) => return Err(SessionEnd::Protocol("text message".into())),
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AwaitingNonce<S> {
+    pub(crate) fn new(ws: Ws<S>) -> Self {
+        Self { ws }
+    }
+
+    /// Reads the nonce, attests a fresh key over it, and sends the document.
+    pub(crate) async fn send_document(mut self, ctx: &Context) -> Result<DocumentSent<S>, SessionEnd> {
+        let limits = ctx.limits.frame;
+        let bytes = next_frame(&mut self.ws).await?;
+        let nonce = match Frame::decode(&bytes, &limits).map_err(|e| SessionEnd::Protocol(e.to_string()))? {
+            Frame::ClientHello { nonce } => Nonce::from_bytes(*nonce),
+            other => return Err(SessionEnd::Protocol(format!("expected client hello, got {}", other.name()))),
+        };
+        let key = EnclaveKey::generate(&mut OsRng);
+        let function_id = ctx.function.id().to_owned();
+        let user_data = EnclaveUserData {
+            function_id: function_id.clone(),
+            function_checksum: ctx.function.checksum(),
+            tls_spki_sha256: None,
+        };
+        let request = AttestationRequest::new(
+            Some(nonce.as_bytes().to_vec()),
+            Some(key.public_key().to_vec()),
+            Some(user_data.encode()),
+        );
+        let document = ctx.attester.attest(&request).map_err(|e| SessionEnd::Attester(e.to_string()))?;
+        ctx.stats.documents.fetch_add(1, Ordering::Relaxed);
+        self.ws
+            .send(Message::binary(Frame::Attestation(&document).encode()))
+            .await
+            .map_err(|_| SessionEnd::Disconnected)?;
+        let info = transcript_hash(&function_id, &nonce, &document);
+        Ok(DocumentSent { ws: self.ws, key, info })
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> DocumentSent<S> {
+    /// Waits for the key share. A client that refused the document closes here, having sent nothing.
+    pub(crate) async fn receive_key_share(mut self, ctx: &Context) -> Result<Serving<S>, SessionEnd> {
+        let limits = ctx.limits.frame;
+        let bytes = next_frame(&mut self.ws).await?;
+        let enc = match Frame::decode(&bytes, &limits).map_err(|e| SessionEnd::Protocol(e.to_string()))? {
+            Frame::KeyShare(enc) => *enc,
+            other => return Err(SessionEnd::Protocol(format!("expected key share, got {}", other.name()))),
+        };
+        let (opener, sealer) = self.key.accept(&enc, &self.info).map_err(|e| SessionEnd::Protocol(e.to_string()))?;
+        ctx.stats.key_shares.fetch_add(1, Ordering::Relaxed);
+        Ok(Serving { ws: self.ws, opener, sealer })
+    }
+}
+
+/// Sends sealed records in the order their plaintexts are queued.
+async fn write_loop<S: AsyncRead + AsyncWrite + Unpin>(
+    mut sink: SplitSink<Ws<S>, Message>,
+    mut sealer: ResponseSealer,
+    mut queue: mpsc::Receiver<Zeroizing<Vec<u8>>>,
+) {
+    while let Some(plaintext) = queue.recv().await {
+        let Ok(ct) = sealer.seal(&plaintext) else { break };
+        if sink.send(Message::binary(Frame::Record(&ct).encode())).await.is_err() {
+            break;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+struct Invocations {
+    /// Invocations whose input has not ended yet: the input channel and the task to abort if it never does.
+    inputs: HashMap<RequestId, (mpsc::Sender<Vec<u8>>, tokio::task::AbortHandle)>,
+    last_id: RequestId,
+    slots: Arc<Semaphore>,
+    max: usize,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
+    /// Serves invocations until the client closes, breaks the protocol, idles out, or the server drains.
+    pub(crate) async fn serve(self, ctx: &Context) -> SessionEnd {
+        let (sink, mut stream) = self.ws.split();
+        let (out, queue) = mpsc::channel(OUTGOING_QUEUED);
+        let writer = tokio::spawn(write_loop(sink, self.sealer, queue));
+        let mut opener = self.opener;
+        let mut inv = Invocations {
+            inputs: HashMap::new(),
+            last_id: 0,
+            slots: Arc::new(Semaphore::new(ctx.limits.max_in_flight)),
+            max: ctx.limits.max_in_flight,
+        };
+        let end = Self::run(ctx, &mut stream, &mut opener, &mut inv, &out).await;
+        // An invocation whose input never ended must not run on a prefix of it: a truncated input is
+        // not an input. Abort those; invocations with complete input finish and send their output.
+        for (_, (_, task)) in inv.inputs.drain() {
+            task.abort();
+        }
+        let told = match &end {
+            SessionEnd::Refused(code) => Some((*code, detail_of(*code, ctx))),
+            SessionEnd::ShuttingDown => Some((SessionErrorCode::ShuttingDown, 0)),
+            _ => None,
+        };
+        if let Some((code, detail)) = told {
+            let _ = out.send(Zeroizing::new(ServerMessage::SessionError { code, detail }.encode())).await;
+        }
+        drop(out);
+        // Invocation tasks hold queue senders; the writer ends once they have all finished.
+        let _ = writer.await;
+        end
+    }
+
+    async fn run(
+        ctx: &Context,
+        stream: &mut SplitStream<Ws<S>>,
+        opener: &mut RequestOpener,
+        inv: &mut Invocations,
+        out: &mpsc::Sender<Zeroizing<Vec<u8>>>,
+    ) -> SessionEnd {
+        let limits = ctx.limits.frame;
+        let mut shutdown = ctx.shutdown.clone();
+        let mut draining = *shutdown.borrow();
+        loop {
+            let idle = inv.slots.available_permits() == inv.max;
+            if draining && idle {
+                return SessionEnd::ShuttingDown;
+            }
+            let bytes = tokio::select! {
+                r = tokio::time::timeout(ctx.limits.idle_timeout, next_frame(stream)) => match r {
+                    Ok(Ok(b)) => b,
+                    Ok(Err(end)) => return end,
+                    // Idle means no invocation running; a long-running function keeps the session.
+                    Err(_) if inv.slots.available_permits() == inv.max => {
+                        return SessionEnd::Refused(SessionErrorCode::IdleTimeout)
+                    }
+                    Err(_) => continue,
+                },
+                changed = shutdown.changed(), if !draining => {
+                    draining = changed.is_err() || *shutdown.borrow();
+                    continue;
+                }
+                // Draining: wake as soon as the last running invocation has finished.
+                _ = inv.slots.acquire_many(u32::try_from(inv.max).unwrap_or(u32::MAX)), if draining => {
+                    return SessionEnd::ShuttingDown;
+                }
+            };
+            let ct = match Frame::decode(&bytes, &limits) {
+                Ok(Frame::Record(ct)) => ct,
+                Ok(other) => return SessionEnd::Protocol(format!("expected record, got {}", other.name())),
+                Err(e) => return SessionEnd::Protocol(e.to_string()),
+            };
+            let plaintext = match opener.open(ct) {
+                Ok(p) => p,
+                Err(e) => {
+                    ctx.stats.records_rejected.fetch_add(1, Ordering::Relaxed);
+                    return SessionEnd::Protocol(e.to_string());
+                }
+            };
+            let msg = match ClientMessage::decode(&plaintext) {
+                Ok(m) => m,
+                Err(e) => return SessionEnd::Protocol(e.to_string()),
+            };
+            let (id, data, end_of_input) = match msg {
+                ClientMessage::Close => return SessionEnd::ClientClosed,
+                ClientMessage::Input { id, data } => (id, data, false),
+                ClientMessage::InputEnd { id } => (id, &[][..], true),
+                _ => return SessionEnd::Protocol("unknown message".into()),
+            };
+            if id > inv.last_id {
+                if draining {
+                    return SessionEnd::ShuttingDown;
+                }
+                let Ok(permit) = inv.slots.clone().try_acquire_owned() else {
+                    return SessionEnd::Refused(SessionErrorCode::TooManyInFlight);
+                };
+                inv.last_id = id;
+                let (tx, rx) = mpsc::channel(INPUT_CHUNKS_BUFFERED);
+                ctx.stats.invocations.fetch_add(1, Ordering::Relaxed);
+                let function = ctx.function.clone();
+                let out = out.clone();
+                let task = tokio::spawn(async move {
+                    run_invocation(function, id, rx, out).await;
+                    drop(permit);
+                });
+                inv.inputs.insert(id, (tx, task.abort_handle()));
+            }
+            let Some((tx, _)) = inv.inputs.get(&id) else {
+                // PROTOCOL.md section 5.2: an id at or below the highest seen, whose input has ended.
+                return SessionEnd::Refused(SessionErrorCode::RequestIdNotIncreasing);
+            };
+            if !data.is_empty() {
+                // A function that finished early drops its receiver; the rest of its input is discarded.
+                let _ = tx.send(data.to_vec()).await;
+            }
+            if end_of_input {
+                // Dropping the sender closes the function's input: the end marker made it whole.
+                inv.inputs.remove(&id);
+            }
+        }
+    }
+}
+
+fn detail_of(code: SessionErrorCode, ctx: &Context) -> u64 {
+    match code {
+        SessionErrorCode::TooManyInFlight => ctx.limits.max_in_flight as u64,
+        SessionErrorCode::IdleTimeout => ctx.limits.idle_timeout.as_secs(),
+        SessionErrorCode::ChunkTooLarge => MAX_CHUNK_LEN as u64,
+        _ => 0,
+    }
+}
+
+/// Runs one invocation: feeds its input channel to the function and queues its output as records.
+async fn run_invocation(
+    function: Arc<Function>,
+    id: RequestId,
+    input: mpsc::Receiver<Vec<u8>>,
+    out: mpsc::Sender<Zeroizing<Vec<u8>>>,
+) {
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(INPUT_CHUNKS_BUFFERED);
+    let forward = async {
+        while let Some(chunk) = out_rx.recv().await {
+            let chunk = Zeroizing::new(chunk);
+            for piece in chunk.chunks(MAX_CHUNK_LEN) {
+                let record = Zeroizing::new(ServerMessage::Output { id, data: piece }.encode());
+                if out.send(record).await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    let (result, ()) = tokio::join!(function.invoke(input, out_tx), forward);
+    let last = match result {
+        Ok(()) => ServerMessage::OutputEnd { id }.encode(),
+        Err(e) => {
+            tracing::debug!(function_id = function.id(), id, "function returned an error");
+            let message = e.to_string();
+            ServerMessage::FunctionError { id, code: function_error_code(&e), message: &message }.encode()
+        }
+    };
+    let _ = out.send(Zeroizing::new(last)).await;
+}
+
+/// A session's handshake and service, under the handshake timeout.
+pub(crate) async fn run_session<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    ws: Ws<S>,
+    ctx: Context,
+) -> SessionEnd {
+    let handshake = async {
+        let sent = AwaitingNonce::new(ws).send_document(&ctx).await?;
+        sent.receive_key_share(&ctx).await
+    };
+    let serving = match tokio::time::timeout(ctx.limits.handshake_timeout, handshake).await {
+        Err(_) => return SessionEnd::HandshakeTimeout,
+        Ok(Err(end)) => return end,
+        Ok(Ok(s)) => s,
+    };
+    serving.serve(&ctx).await
+}
+
+/// PROTOCOL.md section 5.3: the code a function error travels with.
+fn function_error_code(e: &FunctionError) -> u16 {
+    match e {
+        FunctionError::Failed { .. } => 1,
+        FunctionError::InvalidInput { .. } => 2,
+        FunctionError::InputTooLarge { .. } => 3,
+        FunctionError::OutputTooLarge { .. } => 4,
+        FunctionError::TimedOut { .. } => 5,
+        FunctionError::Exited { .. } => 6,
+        _ => 100,
+    }
+}

@@ -1,0 +1,447 @@
+//! The mock enclave's server: accept loop, upgrade checks, limits, graceful drain, and the
+//! [`MockEnclave`] handle for in-process use.
+//!
+//! Input: TCP connections from anyone. The upgrade is accepted only on `/v1/run/{function_id}` for a
+//! registered function, with the `enclave-session.v1` subprotocol, the bearer token when one is
+//! configured, and a free session slot; everything after the upgrade is `protocol`'s. Output: a
+//! running server and counters (never contents) of what it saw. This module does not attest or run
+//! functions itself.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use enclave_sdk::session::handshake::PROTOCOL_LABEL;
+use enclave_sdk::session::wire::FrameLimits;
+use subtle::ConstantTimeEq;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use zeroize::Zeroizing;
+
+use crate::attester::software::{Clock as NsmClock, SoftwareNsm};
+use crate::attester::{Attester, AttesterError};
+use crate::functions::FunctionRegistry;
+use crate::measurements::Measurements;
+use crate::protocol::{run_session, Context, SessionEnd};
+
+/// Limits the server enforces. Exceeding one ends that session with a clear, authenticated error (or,
+/// before the upgrade, an HTTP status); other sessions are unaffected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerLimits {
+    /// From the upgrade to the key share.
+    pub handshake_timeout: Duration,
+    /// With no invocation running, how long the server waits for the client's next record.
+    pub idle_timeout: Duration,
+    /// Invocations running at once per session.
+    pub max_in_flight: usize,
+    /// Sessions at once per server; further upgrades get HTTP 503.
+    pub max_sessions: usize,
+    /// Frame size bounds.
+    pub frame: FrameLimits,
+    /// How long a shutdown waits for running invocations.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            max_in_flight: 64,
+            max_sessions: 1024,
+            frame: FrameLimits::default(),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Counters of what the server saw (numbers only), for tests and logs.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) sessions: AtomicU64,
+    pub(crate) documents: AtomicU64,
+    pub(crate) key_shares: AtomicU64,
+    pub(crate) invocations: AtomicU64,
+    pub(crate) records_rejected: AtomicU64,
+    pub(crate) refused_upgrades: AtomicU64,
+}
+
+/// A snapshot of the server's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// WebSocket sessions accepted.
+    pub sessions: u64,
+    /// Attestation documents sent.
+    pub documents: u64,
+    /// Key shares received: clients that accepted a document.
+    pub key_shares: u64,
+    /// Invocations started: a client sent input.
+    pub invocations: u64,
+    /// Records that failed authentication.
+    pub records_rejected: u64,
+    /// Upgrades refused (bad path, token, subprotocol, or the session limit).
+    pub refused_upgrades: u64,
+}
+
+/// Builds and starts a mock enclave.
+#[must_use]
+pub struct MockEnclaveBuilder {
+    listen: SocketAddr,
+    measurements: Option<Measurements>,
+    functions: Option<FunctionRegistry>,
+    state_dir: Option<PathBuf>,
+    nsm_clock: Option<NsmClock>,
+    token: Option<Zeroizing<String>>,
+    limits: ServerLimits,
+}
+
+impl std::fmt::Debug for MockEnclaveBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockEnclaveBuilder").field("listen", &self.listen).field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+/// Why a mock enclave could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Binding the listener failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The software NSM could not be created or loaded.
+    #[error("attester: {0}")]
+    Attester(#[from] AttesterError),
+    /// Loading user functions failed.
+    #[error("functions: {0}")]
+    Functions(String),
+}
+
+impl MockEnclaveBuilder {
+    /// Listen address (default `127.0.0.1:0`, an ephemeral port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// The measurements the software NSM reports (default: the `mock-enclave` image, production mode).
+    pub fn measurements(mut self, m: Measurements) -> Self {
+        self.measurements = Some(m);
+        self
+    }
+
+    /// The functions served (default: the built-ins).
+    pub fn functions(mut self, f: FunctionRegistry) -> Self {
+        self.functions = Some(f);
+        self
+    }
+
+    /// Keep the CA keys in `dir` (created on first use), so the root survives restarts.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// The NSM's clock in Unix milliseconds (tests move it to issue documents at other times).
+    pub fn nsm_clock(mut self, clock: NsmClock) -> Self {
+        self.nsm_clock = Some(clock);
+        self
+    }
+
+    /// Require `Authorization: Bearer <token>` on the upgrade.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(Zeroizing::new(token.into()));
+        self
+    }
+
+    /// Replace the limits.
+    pub fn limits(mut self, limits: ServerLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Binds, creates the NSM, and starts serving in the background.
+    ///
+    /// # Errors
+    /// [`StartError`] when binding or the NSM fails.
+    pub async fn spawn(self) -> Result<MockEnclave, StartError> {
+        let measurements = self.measurements.unwrap_or_else(default_measurements);
+        let nsm = match &self.state_dir {
+            Some(dir) => SoftwareNsm::load_or_create(dir, measurements)?,
+            None => SoftwareNsm::ephemeral(measurements)?,
+        };
+        let nsm = match self.nsm_clock {
+            Some(c) => nsm.with_clock(c),
+            None => nsm,
+        };
+        let nsm = Arc::new(nsm);
+        let listener =
+            TcpListener::bind(self.listen).await.map_err(|source| StartError::Bind { addr: self.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: self.listen, source })?;
+        let functions = Arc::new(self.functions.unwrap_or_else(FunctionRegistry::builtins));
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let stats = Arc::new(Stats::default());
+        let (done_tx, done_rx) = mpsc::channel::<()>(1);
+        let shared = Arc::new(Shared {
+            functions: functions.clone(),
+            attester: nsm.clone(),
+            token: self.token,
+            limits: self.limits,
+            stats: stats.clone(),
+            sessions: Arc::new(Semaphore::new(self.limits.max_sessions)),
+            shutdown: shutdown_rx,
+        });
+        tracing::info!(%addr, "mock enclave listening");
+        let accept = tokio::spawn(accept_loop(listener, shared, done_tx));
+        Ok(MockEnclave { addr, nsm, functions, stats, shutdown: shutdown_tx, accept: Some(accept), done: done_rx, limits: self.limits })
+    }
+}
+
+fn default_measurements() -> Measurements {
+    Measurements::for_image("mock-enclave", env!("CARGO_PKG_VERSION"), "default")
+}
+
+struct Shared {
+    functions: Arc<FunctionRegistry>,
+    attester: Arc<SoftwareNsm>,
+    token: Option<Zeroizing<String>>,
+    limits: ServerLimits,
+    stats: Arc<Stats>,
+    sessions: Arc<Semaphore>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// A running mock enclave. Dropping it stops accepting; [`shutdown`](Self::shutdown) also drains.
+pub struct MockEnclave {
+    addr: SocketAddr,
+    nsm: Arc<SoftwareNsm>,
+    functions: Arc<FunctionRegistry>,
+    stats: Arc<Stats>,
+    shutdown: watch::Sender<bool>,
+    accept: Option<tokio::task::JoinHandle<()>>,
+    done: mpsc::Receiver<()>,
+    limits: ServerLimits,
+}
+
+impl std::fmt::Debug for MockEnclave {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockEnclave").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl MockEnclave {
+    /// Starts a builder with defaults: `127.0.0.1:0`, the built-in functions, an ephemeral NSM.
+    pub fn builder() -> MockEnclaveBuilder {
+        MockEnclaveBuilder {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            measurements: None,
+            functions: None,
+            state_dir: None,
+            nsm_clock: None,
+            token: None,
+            limits: ServerLimits::default(),
+        }
+    }
+
+    /// The base URL, `ws://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// The listening address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The software NSM's root certificate, PEM: what a client pins.
+    pub fn root_pem(&self) -> String {
+        self.nsm.root_pem()
+    }
+
+    /// The software NSM's root certificate, DER.
+    pub fn root_der(&self) -> &[u8] {
+        self.nsm.root_der()
+    }
+
+    /// The measurements the NSM reports.
+    pub fn measurements(&self) -> &Measurements {
+        self.nsm.measurements()
+    }
+
+    /// The registry served.
+    pub fn functions(&self) -> &FunctionRegistry {
+        &self.functions
+    }
+
+    /// The checksum a function attests, if it is registered.
+    pub fn function_checksum(&self, function_id: &str) -> Option<[u8; 32]> {
+        self.functions.get(function_id).map(|f| f.checksum())
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> ServerLimits {
+        self.limits
+    }
+
+    /// What the server has seen so far.
+    pub fn stats(&self) -> ServerStats {
+        let s = &self.stats;
+        ServerStats {
+            sessions: s.sessions.load(Ordering::Relaxed),
+            documents: s.documents.load(Ordering::Relaxed),
+            key_shares: s.key_shares.load(Ordering::Relaxed),
+            invocations: s.invocations.load(Ordering::Relaxed),
+            records_rejected: s.records_rejected.load(Ordering::Relaxed),
+            refused_upgrades: s.refused_upgrades.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops accepting, lets running invocations finish (up to the drain timeout), tells each client
+    /// with an authenticated `ShuttingDown`, and returns when every session has ended.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(a) = self.accept.take() {
+            let _ = a.await;
+        }
+        // Every session holds a clone of the sender behind `done`; recv() returns None once all ended.
+        let _ = tokio::time::timeout(self.limits.drain_timeout, self.done.recv()).await;
+    }
+}
+
+impl Drop for MockEnclave {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, done: mpsc::Sender<()>) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    // Out of descriptors and similar: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let shared = shared.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            handle_connection(tcp, peer, shared).await;
+            drop(done);
+        });
+    }
+    tracing::info!("mock enclave stopped accepting; draining");
+}
+
+#[allow(clippy::result_large_err)] // the upgrade callback's signature is tungstenite's
+async fn handle_connection(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let _ = tcp.set_nodelay(true);
+    let permit = shared.sessions.clone().try_acquire_owned().ok();
+    let mut chosen: Option<String> = None;
+    let callback = |req: &Request, resp: Response| upgrade_check(req, resp, &shared, permit.is_some(), &mut chosen);
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(shared.limits.frame.max_frame_len()))
+        .max_frame_size(Some(shared.limits.frame.max_frame_len()));
+    let upgraded = tokio::time::timeout(
+        shared.limits.handshake_timeout,
+        tokio_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(config)),
+    )
+    .await;
+    let ws = match upgraded {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "upgrade refused");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "upgrade timed out");
+            return;
+        }
+    };
+    let (Some(_permit), Some(function_id)) = (permit, chosen) else { return };
+    let Some(function) = shared.functions.get(&function_id) else { return };
+    shared.stats.sessions.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(%peer, function_id, "session started");
+    let ctx = Context {
+        function,
+        attester: shared.attester.clone() as Arc<dyn Attester>,
+        limits: shared.limits,
+        stats: shared.stats.clone(),
+        shutdown: shared.shutdown.clone(),
+    };
+    let end = run_session(ws, ctx).await;
+    match &end {
+        SessionEnd::ClientClosed | SessionEnd::Disconnected | SessionEnd::ShuttingDown => {
+            tracing::info!(%peer, function_id, reason = %end, "session ended")
+        }
+        _ => tracing::warn!(%peer, function_id, reason = %end, "session ended"),
+    }
+}
+
+fn refuse(status: StatusCode, why: &str) -> ErrorResponse {
+    let mut r = ErrorResponse::new(Some(why.to_owned()));
+    *r.status_mut() = status;
+    r
+}
+
+// The error type is tungstenite's callback contract (an HTTP response); its size is not ours to choose.
+#[allow(clippy::result_large_err)]
+/// The upgrade's checks, in an order that reveals nothing to an unauthenticated caller: token first.
+fn upgrade_check(
+    req: &Request,
+    mut resp: Response,
+    shared: &Shared,
+    have_slot: bool,
+    chosen: &mut Option<String>,
+) -> Result<Response, ErrorResponse> {
+    let refused = |status, why| {
+        shared.stats.refused_upgrades.fetch_add(1, Ordering::Relaxed);
+        Err(refuse(status, why))
+    };
+    if let Some(token) = &shared.token {
+        let expected = format!("Bearer {}", token.as_str());
+        let given = req.headers().get("Authorization").map(|v| v.as_bytes()).unwrap_or_default();
+        if !bool::from(given.ct_eq(expected.as_bytes())) {
+            return refused(StatusCode::UNAUTHORIZED, "bearer token missing or wrong");
+        }
+    }
+    let Some(function_id) = req.uri().path().strip_prefix("/v1/run/") else {
+        return refused(StatusCode::NOT_FOUND, "path must be /v1/run/{function_id}");
+    };
+    if shared.functions.get(function_id).is_none() {
+        return refused(StatusCode::NOT_FOUND, "no such function");
+    }
+    let offered = req
+        .headers()
+        .get_all("Sec-WebSocket-Protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == PROTOCOL_LABEL);
+    if !offered {
+        return refused(StatusCode::BAD_REQUEST, "subprotocol enclave-session.v1 required");
+    }
+    if !have_slot {
+        return refused(StatusCode::SERVICE_UNAVAILABLE, "session limit reached");
+    }
+    resp.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(PROTOCOL_LABEL));
+    *chosen = Some(function_id.to_owned());
+    Ok(resp)
+}

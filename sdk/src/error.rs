@@ -1,0 +1,228 @@
+//! The SDK's top-level error, layered by where a call failed (STYLE.md section 3).
+//!
+//! Input: failures from connecting, verifying, the session, the function and the configured limits.
+//! Output: one [`Error`] whose `Display` is safe to log: it names the check, the limit and the values,
+//! never input or output bytes, user data, keys, or a function's own message (which may echo input).
+
+use std::time::Duration;
+
+use crate::attestation::AttestationError;
+use crate::session::records::RecordError;
+use crate::session::wire::{RequestId, SessionErrorCode, WireError};
+
+/// Everything a call into the SDK can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The enclave could not be reached, or refused the connection before attesting.
+    #[error("connect: {0}")]
+    Connect(#[from] ConnectError),
+    /// The enclave's attestation document was refused: nothing was sent to it.
+    #[error("attestation refused: {0}")]
+    Attestation(#[from] AttestationError),
+    /// The session broke: the connection or a record failed. Pending invocations fail with it.
+    #[error("session: {0}")]
+    Session(#[from] SessionError),
+    /// The function ran and reported an error. The session is still usable.
+    #[error("function {function_id} failed with code {code} ({} byte message; see `message`)", message.len())]
+    Function {
+        /// The function invoked.
+        function_id: String,
+        /// The function's error code.
+        code: u16,
+        /// The function's message. Not in `Display`: a function may echo its input.
+        message: String,
+    },
+    /// A limit, ours or the enclave's, was exceeded.
+    #[error("limit: {0}")]
+    Limit(#[from] LimitError),
+    /// The SDK was configured with something unusable.
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// Reading the caller's input or writing the caller's output failed (streaming invoke).
+    #[error("local i/o during streaming: {kind:?}")]
+    LocalIo {
+        /// The I/O error kind.
+        kind: std::io::ErrorKind,
+    },
+}
+
+/// Failures before the attestation document arrives.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// TCP connection failed.
+    #[error("cannot reach {addr}: {kind:?}")]
+    Io {
+        /// host:port.
+        addr: String,
+        /// The I/O error kind.
+        kind: std::io::ErrorKind,
+    },
+    /// The WebSocket upgrade was answered with an HTTP status other than 101.
+    #[error("enclave answered HTTP {status} to the upgrade{}", hint(*status))]
+    Http {
+        /// The status code.
+        status: u16,
+    },
+    /// The WebSocket handshake failed otherwise.
+    #[error("WebSocket handshake failed: {0}")]
+    Handshake(String),
+    /// The enclave did not select the protocol version this SDK speaks.
+    #[error("enclave selected subprotocol {found:?}; this SDK speaks {expected}")]
+    Subprotocol {
+        /// What the enclave answered.
+        found: Option<String>,
+        /// What the SDK offered.
+        expected: &'static str,
+    },
+    /// `wss://` was asked for but this build does not support it yet.
+    #[error("scheme {0} is not supported (use ws://)")]
+    UnsupportedScheme(String),
+}
+
+fn hint(status: u16) -> &'static str {
+    match status {
+        401 => " (bearer token missing or wrong)",
+        404 => " (no such function)",
+        503 => " (enclave at its session limit)",
+        _ => "",
+    }
+}
+
+/// Failures of an established, or attested but not yet established, session.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// A frame or record plaintext was malformed.
+    #[error("malformed message: {0}")]
+    Wire(#[from] WireError),
+    /// A record failed authentication or sealing: forged, replayed, reordered, or one was dropped.
+    #[error("record: {0}")]
+    Record(#[from] RecordError),
+    /// A valid frame arrived where the protocol does not allow it.
+    #[error("unexpected {found} frame; expected {expected}")]
+    UnexpectedFrame {
+        /// The frame the protocol requires here.
+        expected: &'static str,
+        /// The frame that arrived.
+        found: &'static str,
+    },
+    /// A WebSocket text message arrived; the protocol uses binary messages only.
+    #[error("unexpected WebSocket text message")]
+    TextMessage,
+    /// The verified document claims no function, or another function than requested.
+    #[error("document attests function {found:?}; requested {expected:?}")]
+    FunctionNotAttested {
+        /// The function requested.
+        expected: String,
+        /// The function the document claims.
+        found: Option<String>,
+    },
+    /// The document carries no 32-byte X25519 public key.
+    #[error("document carries no X25519 public key")]
+    NoEnclaveKey,
+    /// A record named an invocation that is not in flight.
+    #[error("enclave sent a record for invocation {id}, which is not in flight")]
+    UnknownInvocation {
+        /// The id in the record.
+        id: RequestId,
+    },
+    /// The enclave ended the session with an authenticated error.
+    #[error("enclave ended the session: {code} (detail {detail})")]
+    Remote {
+        /// Why.
+        code: SessionErrorCode,
+        /// The code's detail (a limit or an id).
+        detail: u64,
+    },
+    /// The connection ended without an authenticated close: output may be truncated.
+    #[error("connection ended without an authenticated close ({pending} invocations pending)")]
+    Truncated {
+        /// Invocations still waiting.
+        pending: usize,
+    },
+    /// The WebSocket layer failed after the handshake.
+    #[error("WebSocket: {0}")]
+    WebSocket(String),
+    /// The session was closed by this client.
+    #[error("session closed")]
+    Closed,
+}
+
+/// A limit, the client's or the enclave's, was reached.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LimitError {
+    /// The handshake did not complete in time.
+    #[error("handshake did not complete within {0:?}")]
+    HandshakeTimeout(Duration),
+    /// Nothing arrived from the enclave for this long while an invocation was waiting.
+    #[error("no record from the enclave for {0:?} while an invocation was waiting")]
+    IdleTimeout(Duration),
+    /// A WebSocket message exceeded the size this client accepts.
+    #[error("message exceeds the {max}-byte limit")]
+    MessageTooLarge {
+        /// The limit.
+        max: usize,
+    },
+    /// An invocation's output exceeded what [`Session::invoke`](crate::Session::invoke) collects.
+    #[error("output exceeds {max} bytes; use invoke_stream for large outputs")]
+    OutputTooLarge {
+        /// The limit.
+        max: usize,
+    },
+    /// The enclave allows fewer invocations in flight than this client sent.
+    #[error("enclave allows {max} invocations in flight per session")]
+    EnclaveInFlight {
+        /// The enclave's limit.
+        max: u64,
+    },
+    /// The enclave's idle timeout ended the session.
+    #[error("enclave closed the idle session after {secs}s")]
+    EnclaveIdle {
+        /// The enclave's timeout.
+        secs: u64,
+    },
+}
+
+/// The SDK's configuration is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The endpoint is not a `ws://` or `wss://` URL with a host.
+    #[error("endpoint {0:?} is not a ws:// or wss:// URL")]
+    Endpoint(String),
+    /// No endpoint was configured.
+    #[error("no endpoint configured")]
+    NoEndpoint,
+    /// No policy was configured.
+    #[error("no policy configured")]
+    NoPolicy,
+    /// A function id is empty, longer than 128 bytes, or has characters other than `A-Za-z0-9._-`.
+    #[error("function id {0:?} is invalid (1..=128 of A-Za-z0-9._-)")]
+    FunctionId(String),
+    /// An environment variable is missing or malformed.
+    #[error("environment variable {name}: {problem}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong, without the value when it could be secret.
+        problem: String,
+    },
+    /// The policy could not be built.
+    #[error("policy: {0}")]
+    Policy(String),
+}
+
+impl Error {
+    /// Whether retrying on a new connection may help (network failures and timeouts; not attestation).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::Connect(ConnectError::Io { .. })
+                | Error::Session(SessionError::Truncated { .. } | SessionError::WebSocket(_))
+                | Error::Limit(LimitError::HandshakeTimeout(_) | LimitError::IdleTimeout(_))
+        )
+    }
+}

@@ -1,0 +1,727 @@
+//! The client end of a session: connect, attest, then invoke over sealed records.
+//!
+//! Input: the caller's configuration and input bytes (trusted), and everything from the network
+//! (untrusted until the document verified, then trusted only as far as the records authenticate).
+//! Output: function outputs, or an [`Error`]. The order is fixed (PROTOCOL.md section 4): nothing of
+//! the caller's input leaves this process before [`Verifier::verify`] has accepted the document for
+//! this nonce, this function and this time. This module holds the only [`Clock`]; the policy itself
+//! is decided by `attestation`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use rand_core::OsRng;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::WebSocketStream;
+use zeroize::Zeroizing;
+
+use crate::attestation::{AttestedDocument, Expected, Policy, UnixTime, Verifier};
+use crate::error::{ConfigError, ConnectError, Error, LimitError, SessionError};
+use crate::session::handshake::{transcript_hash, Nonce, PROTOCOL_LABEL};
+use crate::session::records::{client_setup, RequestSealer, ResponseOpener};
+use crate::session::wire::{
+    ClientMessage, Frame, FrameLimits, RequestId, ServerMessage, SessionErrorCode, MAX_CHUNK_LEN,
+};
+
+/// Where "now" comes from when checking certificate validity and document age.
+///
+/// Leave it at [`SystemClock`] in production; tests inject a fixed time.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// The current time.
+    fn now(&self) -> UnixTime;
+}
+
+/// The system's clock; the only [`Clock`] that reads `SystemTime`.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> UnixTime {
+        UnixTime::now()
+    }
+}
+
+/// Default handshake timeout: connecting, the upgrade, and the document.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default idle timeout: how long an invocation waits for the enclave's next record.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default number of invocations one session keeps in flight; more wait for a slot.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
+/// Default bound on the output [`Session::invoke`] collects in memory.
+pub const DEFAULT_MAX_OUTPUT_LEN: usize = 64 * 1024 * 1024;
+
+/// Records buffered per invocation between the reader and the caller; bounds memory per invocation.
+const EVENTS_PER_INVOCATION: usize = 16;
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// Connects to enclaves, verifying each one against a [`Policy`] before sending it anything.
+///
+/// Cheap to clone; clones share the verifier's certificate cache.
+#[derive(Clone, Debug)]
+pub struct Client {
+    config: Arc<Config>,
+}
+
+#[derive(Debug)]
+struct Config {
+    endpoint: String,
+    host_port: String,
+    verifier: Verifier,
+    token: Option<Zeroizing<String>>,
+    handshake_timeout: Duration,
+    idle_timeout: Duration,
+    max_in_flight: usize,
+    max_output_len: usize,
+    limits: FrameLimits,
+    clock: Arc<dyn Clock>,
+}
+
+/// Builds a [`Client`]. Endpoint and policy are required.
+#[derive(Debug)]
+#[must_use]
+pub struct ClientBuilder {
+    endpoint: Option<String>,
+    policy: Option<Policy>,
+    token: Option<Zeroizing<String>>,
+    handshake_timeout: Duration,
+    idle_timeout: Duration,
+    max_in_flight: usize,
+    max_output_len: usize,
+    limits: FrameLimits,
+    clock: Arc<dyn Clock>,
+}
+
+impl Client {
+    /// Starts a builder with safe defaults.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder {
+            endpoint: None,
+            policy: None,
+            token: None,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_output_len: DEFAULT_MAX_OUTPUT_LEN,
+            limits: FrameLimits::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The policy documents are verified against.
+    pub fn policy(&self) -> &Policy {
+        self.config.verifier.policy()
+    }
+
+    /// Connects to `function_id`, verifies the enclave, and opens a session.
+    ///
+    /// # Errors
+    /// [`Error::Connect`] before the document, [`Error::Attestation`] when the document is refused
+    /// (nothing was sent), [`Error::Session`] or [`Error::Limit`] for protocol failures and timeouts.
+    ///
+    /// # Cancel safety
+    /// Dropping the future closes the connection; no input has been sent yet.
+    pub async fn connect(&self, function_id: &str) -> Result<Session, Error> {
+        let timeout = self.config.handshake_timeout;
+        let (ws, nonce, document) = tokio::time::timeout(timeout, self.attest(function_id))
+            .await
+            .map_err(|_| LimitError::HandshakeTimeout(timeout))??;
+        let Some(enclave_key) = document.x25519_public_key() else {
+            return Err(SessionError::NoEnclaveKey.into());
+        };
+        // PROTOCOL.md section 4.3: info = transcript hash; the key share is the first byte that
+        // depends on anything the caller will send.
+        let info = transcript_hash(function_id, &nonce, document.raw());
+        let (enc, sealer, opener) = client_setup(&enclave_key, &info, &mut OsRng).map_err(SessionError::from)?;
+        let (mut sink, stream) = ws.split();
+        send(&mut sink, Frame::KeyShare(&enc).encode()).await?;
+        Ok(Session::start(self.config.clone(), function_id, document, sink, stream, sealer, opener))
+    }
+
+    /// Connects to `function_id`, asks for a document over a fresh nonce, and returns its raw bytes.
+    /// No input is sent and no session is opened.
+    ///
+    /// The document is verified as in [`connect`](Self::connect) unless the policy was built with
+    /// `dangerous_accept_any_enclave`, in which case it is checked for signature, chain and nonce only.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn fetch_attestation(&self, function_id: &str) -> Result<Vec<u8>, Error> {
+        let timeout = self.config.handshake_timeout;
+        let (mut ws, _, document) = tokio::time::timeout(timeout, self.attest(function_id))
+            .await
+            .map_err(|_| LimitError::HandshakeTimeout(timeout))??;
+        let _ = ws.close(None).await;
+        Ok(document.raw().to_vec())
+    }
+
+    /// Connect, upgrade, send the nonce, receive and verify the document.
+    async fn attest(&self, function_id: &str) -> Result<(Ws, Nonce, AttestedDocument), Error> {
+        check_function_id(function_id)?;
+        let c = &self.config;
+        let tcp = TcpStream::connect(&c.host_port)
+            .await
+            .map_err(|e| ConnectError::Io { addr: c.host_port.clone(), kind: e.kind() })?;
+        let _ = tcp.set_nodelay(true);
+        let url = format!("{}/v1/run/{function_id}", c.endpoint);
+        let mut request = url.as_str().into_client_request().map_err(|_| ConfigError::Endpoint(url.clone()))?;
+        let headers = request.headers_mut();
+        headers.insert("Sec-WebSocket-Protocol", HeaderValue::from_static(PROTOCOL_LABEL));
+        if let Some(token) = &c.token {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.as_str()))
+                .map_err(|_| ConfigError::Env { name: "token", problem: "not a valid header value".into() })?;
+            value.set_sensitive(true);
+            headers.insert("Authorization", value);
+        }
+        let config = ws_config(&c.limits);
+        let (mut ws, response) = tokio_tungstenite::client_async_with_config(request, tcp, Some(config))
+            .await
+            .map_err(|e| match e {
+                tungstenite::Error::Http(r) => ConnectError::Http { status: r.status().as_u16() },
+                other => ConnectError::Handshake(other.to_string()),
+            })?;
+        let chosen = response.headers().get("Sec-WebSocket-Protocol").and_then(|v| v.to_str().ok());
+        if chosen != Some(PROTOCOL_LABEL) {
+            return Err(ConnectError::Subprotocol { found: chosen.map(str::to_owned), expected: PROTOCOL_LABEL }.into());
+        }
+
+        let nonce = Nonce::random(&mut OsRng);
+        ws.send(Message::binary(Frame::ClientHello { nonce: nonce.as_bytes() }.encode()))
+            .await
+            .map_err(ws_error)?;
+        let bytes = next_binary(&mut ws).await?;
+        let raw = match Frame::decode(&bytes, &c.limits).map_err(SessionError::from)? {
+            Frame::Attestation(doc) => doc.to_vec(),
+            other => return Err(SessionError::UnexpectedFrame { expected: "attestation", found: other.name() }.into()),
+        };
+        let expected =
+            Expected::none().with_nonce(nonce.as_bytes()).with_function_id(function_id).requiring_x25519_key();
+        let document = c.verifier.verify(&raw, &expected, c.clock.now())?;
+        // The verifier checks a claimed function against the request; a session also needs the claim.
+        let claimed = document.claimed_function().map(|u| u.function_id.clone());
+        if claimed.as_deref() != Some(function_id) {
+            return Err(SessionError::FunctionNotAttested { expected: function_id.to_owned(), found: claimed }.into());
+        }
+        tracing::debug!(function_id, module_id = document.module_id(), "enclave attested");
+        Ok((ws, nonce, document))
+    }
+}
+
+fn ws_config(limits: &FrameLimits) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(limits.max_frame_len()))
+        .max_frame_size(Some(limits.max_frame_len()))
+}
+
+fn check_function_id(id: &str) -> Result<(), ConfigError> {
+    let ok = (1..=128).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::FunctionId(id.to_owned()))
+    }
+}
+
+fn ws_error(e: tungstenite::Error) -> Error {
+    match e {
+        tungstenite::Error::Capacity(tungstenite::error::CapacityError::MessageTooLong { max_size, .. }) => {
+            LimitError::MessageTooLarge { max: max_size }.into()
+        }
+        other => SessionError::WebSocket(other.to_string()).into(),
+    }
+}
+
+async fn next_binary(ws: &mut (impl StreamExt<Item = Result<Message, tungstenite::Error>> + Unpin)) -> Result<tungstenite::Bytes, Error> {
+    loop {
+        match ws.next().await {
+            None => return Err(SessionError::Truncated { pending: 0 }.into()),
+            Some(Err(e)) => return Err(ws_error(e)),
+            Some(Ok(Message::Binary(b))) => return Ok(b),
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+            Some(Ok(Message::Text(_))) => return Err(SessionError::TextMessage.into()),
+            Some(Ok(Message::Close(_))) => return Err(SessionError::Truncated { pending: 0 }.into()),
+        }
+    }
+}
+
+async fn send(sink: &mut SplitSink<Ws, Message>, frame: Vec<u8>) -> Result<(), Error> {
+    sink.send(Message::binary(frame)).await.map_err(ws_error)
+}
+
+impl ClientBuilder {
+    /// The enclave's base URL, `ws://host:port`; the SDK appends `/v1/run/{function_id}`.
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// What the enclave must prove before it gets any input.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// A bearer token sent in the upgrade's `Authorization` header (never logged).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(Zeroizing::new(token.into()));
+        self
+    }
+
+    /// Bound on connecting, the WebSocket upgrade and receiving the document.
+    pub fn handshake_timeout(mut self, d: Duration) -> Self {
+        self.handshake_timeout = d;
+        self
+    }
+
+    /// How long an invocation waits for the enclave's next record.
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.idle_timeout = d;
+        self
+    }
+
+    /// Invocations one session keeps in flight; further calls wait for a slot. At least 1.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Bound on the output [`Session::invoke`] collects.
+    pub fn max_output_len(mut self, n: usize) -> Self {
+        self.max_output_len = n;
+        self
+    }
+
+    /// Bound on the attestation document's size.
+    pub fn max_document_len(mut self, n: usize) -> Self {
+        self.limits.max_document_len = n;
+        self
+    }
+
+    /// Where "now" comes from (default [`SystemClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks the configuration and builds the client.
+    ///
+    /// # Errors
+    /// [`ConfigError::NoEndpoint`], [`ConfigError::NoPolicy`], [`ConfigError::Endpoint`], or
+    /// [`ConnectError::UnsupportedScheme`] for `wss://` (not yet supported by this build).
+    pub fn build(self) -> Result<Client, Error> {
+        let endpoint = self.endpoint.ok_or(ConfigError::NoEndpoint)?;
+        let policy = self.policy.ok_or(ConfigError::NoPolicy)?;
+        let endpoint = endpoint.trim_end_matches('/').to_owned();
+        let host_port = if let Some(rest) = endpoint.strip_prefix("ws://") {
+            rest.to_owned()
+        } else if endpoint.starts_with("wss://") {
+            return Err(ConnectError::UnsupportedScheme("wss".into()).into());
+        } else {
+            return Err(ConfigError::Endpoint(endpoint).into());
+        };
+        if host_port.is_empty() || host_port.contains('/') {
+            return Err(ConfigError::Endpoint(endpoint).into());
+        }
+        let host_port = if host_port.contains(':') { host_port } else { format!("{host_port}:80") };
+        Ok(Client {
+            config: Arc::new(Config {
+                endpoint,
+                host_port,
+                verifier: Verifier::new(policy),
+                token: self.token,
+                handshake_timeout: self.handshake_timeout,
+                idle_timeout: self.idle_timeout,
+                max_in_flight: self.max_in_flight,
+                max_output_len: self.max_output_len,
+                limits: self.limits,
+                clock: self.clock,
+            }),
+        })
+    }
+}
+
+/// What the reader task delivers to one invocation.
+enum Event {
+    Output(Zeroizing<Vec<u8>>),
+    End,
+    FunctionError { code: u16, message: String },
+    Failed(Error),
+}
+
+/// Progress of a streaming invocation, passed to its callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Input bytes sealed and sent so far.
+    pub sent: u64,
+    /// Output bytes received and written so far.
+    pub received: u64,
+}
+
+struct Writer {
+    sink: SplitSink<Ws, Message>,
+    sealer: RequestSealer,
+    next_id: RequestId,
+    closed: bool,
+}
+
+struct Shared {
+    writer: Mutex<Writer>,
+    pending: StdMutex<HashMap<RequestId, mpsc::Sender<Event>>>,
+    failure: StdMutex<Option<Error>>,
+    in_flight: Arc<Semaphore>,
+    invocations: AtomicU64,
+}
+
+/// An attested session with one function in one enclave.
+///
+/// [`invoke`](Self::invoke) takes `&self`: share the session (e.g. in an `Arc`) and call it from many
+/// tasks; the invocations are pipelined over the one connection. Dropping the session closes it.
+pub struct Session {
+    config: Arc<Config>,
+    function_id: String,
+    document: AttestedDocument,
+    shared: Arc<Shared>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("function_id", &self.function_id).finish_non_exhaustive()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl Session {
+    fn start(
+        config: Arc<Config>,
+        function_id: &str,
+        document: AttestedDocument,
+        sink: SplitSink<Ws, Message>,
+        stream: SplitStream<Ws>,
+        sealer: RequestSealer,
+        opener: ResponseOpener,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            writer: Mutex::new(Writer { sink, sealer, next_id: 1, closed: false }),
+            pending: StdMutex::new(HashMap::new()),
+            failure: StdMutex::new(None),
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+            invocations: AtomicU64::new(0),
+        });
+        let reader = tokio::spawn(read_loop(shared.clone(), stream, opener, config.limits, config.idle_timeout));
+        Self { config, function_id: function_id.to_owned(), document, shared, reader }
+    }
+
+    /// The verified attestation document this session was opened on.
+    pub fn attestation(&self) -> &AttestedDocument {
+        &self.document
+    }
+
+    /// The function this session invokes.
+    pub fn function_id(&self) -> &str {
+        &self.function_id
+    }
+
+    /// Invokes the function on `input` and returns its whole output.
+    ///
+    /// # Errors
+    /// [`Error::Function`] when the function failed (the session goes on); [`Error::Session`] when the
+    /// session broke; [`LimitError::OutputTooLarge`] past the configured output bound.
+    ///
+    /// # Cancel safety
+    /// Dropping the future abandons the invocation: its id is spent, the enclave still runs it, and its
+    /// output is discarded. The session stays usable only if the input had been fully sent; otherwise
+    /// the enclave waits for input that never comes, until its idle timeout.
+    pub async fn invoke(&self, input: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        let max = self.config.max_output_len;
+        self.run(input, |chunk: &[u8]| {
+            if out.len().saturating_add(chunk.len()) > max {
+                return Err(LimitError::OutputTooLarge { max }.into());
+            }
+            out.extend_from_slice(chunk);
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    async fn run(&self, input: &[u8], mut sink: impl FnMut(&[u8]) -> Result<(), Error>) -> Result<(), Error> {
+        let (id, mut events, _permit) = self.begin().await?;
+        let send_all = async {
+            for chunk in input.chunks(MAX_CHUNK_LEN) {
+                self.send(ClientMessage::Input { id, data: chunk }).await?;
+            }
+            self.send(ClientMessage::InputEnd { id }).await
+        };
+        let receive = async {
+            loop {
+                match events.recv().await {
+                    Some(Event::Output(data)) => sink(&data)?,
+                    Some(Event::End) => return Ok(()),
+                    Some(Event::FunctionError { code, message }) => {
+                        return Err(Error::Function { function_id: self.function_id.clone(), code, message })
+                    }
+                    Some(Event::Failed(e)) => return Err(e),
+                    None => return Err(self.failure()),
+                }
+            }
+        };
+        let (sent, received) = tokio::join!(send_all, receive);
+        // An answer (including a function error) wins over a send failure that followed it.
+        received.and(sent)
+    }
+
+    /// Invokes the function, streaming `input` to it and its output into `output`, with memory bounded
+    /// by a few chunks whatever the sizes. `progress` is called after each chunk in either direction.
+    ///
+    /// Returns the number of output bytes written.
+    ///
+    /// # Errors
+    /// As [`invoke`](Self::invoke), plus [`Error::LocalIo`] when reading `input` or writing `output`
+    /// fails (the invocation is then abandoned; see below).
+    ///
+    /// # Cancel safety
+    /// As [`invoke`](Self::invoke). An abandoned invocation whose input was not complete leaves the
+    /// enclave waiting; close the session rather than reuse it.
+    pub async fn invoke_stream(
+        &self,
+        mut input: impl AsyncRead + Unpin,
+        mut output: impl AsyncWrite + Unpin,
+        mut progress: impl FnMut(Progress),
+    ) -> Result<u64, Error> {
+        let (id, mut events, _permit) = self.begin().await?;
+        let sent = AtomicU64::new(0);
+        let received = AtomicU64::new(0);
+        let report = |progress: &mut dyn FnMut(Progress)| {
+            progress(Progress { sent: sent.load(Ordering::Relaxed), received: received.load(Ordering::Relaxed) })
+        };
+        let progress = StdMutex::new(&mut progress);
+        let send_all = async {
+            let mut buf = Zeroizing::new(vec![0u8; MAX_CHUNK_LEN]);
+            loop {
+                let n = read_full(&mut input, &mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                let data = buf.get(..n).unwrap_or_default();
+                self.send(ClientMessage::Input { id, data }).await?;
+                sent.fetch_add(n as u64, Ordering::Relaxed);
+                if let Ok(mut p) = progress.lock() {
+                    report(&mut **p);
+                }
+            }
+            self.send(ClientMessage::InputEnd { id }).await
+        };
+        let receive = async {
+            loop {
+                match events.recv().await {
+                    Some(Event::Output(data)) => {
+                        output.write_all(&data).await.map_err(|e| Error::LocalIo { kind: e.kind() })?;
+                        received.fetch_add(data.len() as u64, Ordering::Relaxed);
+                        if let Ok(mut p) = progress.lock() {
+                            report(&mut **p);
+                        }
+                    }
+                    Some(Event::End) => {
+                        output.flush().await.map_err(|e| Error::LocalIo { kind: e.kind() })?;
+                        return Ok(received.load(Ordering::Relaxed));
+                    }
+                    Some(Event::FunctionError { code, message }) => {
+                        return Err(Error::Function { function_id: self.function_id.clone(), code, message })
+                    }
+                    Some(Event::Failed(e)) => return Err(e),
+                    None => return Err(self.failure()),
+                }
+            }
+        };
+        let (sent_result, received_result) = tokio::join!(send_all, receive);
+        let n = received_result?;
+        sent_result?;
+        Ok(n)
+    }
+
+    /// Ends the session with an authenticated close, so the enclave can tell it from a cut connection.
+    ///
+    /// # Errors
+    /// [`Error::Session`] when the session had already failed.
+    pub async fn close(self) -> Result<(), Error> {
+        let r = self.send(ClientMessage::Close).await;
+        let mut w = self.shared.writer.lock().await;
+        w.closed = true;
+        let _ = w.sink.close().await;
+        r
+    }
+
+    /// Invocations started on this session so far.
+    pub fn invocations(&self) -> u64 {
+        self.shared.invocations.load(Ordering::Relaxed)
+    }
+
+    /// Waits for an in-flight slot, allocates the next id and registers the invocation. The id is
+    /// allocated under the writer lock by [`send`](Self::send)'s first use: ids must reach the wire in
+    /// increasing order, so allocation and the first record happen under one lock.
+    async fn begin(&self) -> Result<(RequestId, mpsc::Receiver<Event>, OwnedSemaphorePermit), Error> {
+        let permit = self.shared.in_flight.clone().acquire_owned().await.map_err(|_| self.failure())?;
+        let (tx, rx) = mpsc::channel(EVENTS_PER_INVOCATION);
+        let mut w = self.shared.writer.lock().await;
+        if w.closed {
+            return Err(self.failure());
+        }
+        let id = w.next_id;
+        w.next_id = id.checked_add(1).ok_or(SessionError::Closed)?;
+        if let Ok(mut p) = self.shared.pending.lock() {
+            p.insert(id, tx);
+        }
+        // The enclave starts an invocation at its first record; send an empty chunk now, under the
+        // lock, so ids reach the wire in increasing order however callers interleave.
+        let r = self.send_locked(&mut w, ClientMessage::Input { id, data: &[] }).await;
+        drop(w);
+        r?;
+        self.shared.invocations.fetch_add(1, Ordering::Relaxed);
+        Ok((id, rx, permit))
+    }
+
+    async fn send(&self, msg: ClientMessage<'_>) -> Result<(), Error> {
+        let mut w = self.shared.writer.lock().await;
+        self.send_locked(&mut w, msg).await
+    }
+
+    async fn send_locked(&self, w: &mut Writer, msg: ClientMessage<'_>) -> Result<(), Error> {
+        if w.closed {
+            return Err(self.failure());
+        }
+        let plaintext = Zeroizing::new(msg.encode());
+        let sealed = w.sealer.seal(&plaintext).map_err(SessionError::from);
+        let result = match sealed {
+            Ok(ct) => w.sink.send(Message::binary(Frame::Record(&ct).encode())).await.map_err(ws_error),
+            Err(e) => Err(e.into()),
+        };
+        if result.is_err() {
+            w.closed = true;
+        }
+        result
+    }
+
+    fn failure(&self) -> Error {
+        failure_of(&self.shared)
+    }
+}
+
+fn failure_of(shared: &Shared) -> Error {
+    shared
+        .failure
+        .lock()
+        .ok()
+        .and_then(|f| f.clone())
+        .unwrap_or(Error::Session(SessionError::Closed))
+}
+
+async fn read_full(r: &mut (impl AsyncRead + Unpin), buf: &mut [u8]) -> Result<usize, Error> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let Some(rest) = buf.get_mut(filled..) else { break };
+        let n = r.read(rest).await.map_err(|e| Error::LocalIo { kind: e.kind() })?;
+        if n == 0 {
+            break;
+        }
+        filled = filled.saturating_add(n);
+    }
+    Ok(filled)
+}
+
+/// Reads and opens every enclave record, and hands each to its invocation. The first failure ends the
+/// session: it is recorded, every pending invocation receives it, and the reader stops.
+async fn read_loop(
+    shared: Arc<Shared>,
+    mut stream: SplitStream<Ws>,
+    mut opener: ResponseOpener,
+    limits: FrameLimits,
+    idle: Duration,
+) {
+    let err = loop {
+        match read_one(&shared, &mut stream, &mut opener, &limits, idle).await {
+            Ok(()) => continue,
+            Err(e) => break e,
+        }
+    };
+    tracing::debug!(error = %err, "session ended");
+    if let Ok(mut f) = shared.failure.lock() {
+        f.get_or_insert(err.clone());
+    }
+    shared.in_flight.close();
+    let pending: Vec<_> = shared.pending.lock().map(|mut p| p.drain().collect()).unwrap_or_default();
+    for (_, tx) in pending {
+        let _ = tx.send(Event::Failed(err.clone())).await;
+    }
+    let mut w = shared.writer.lock().await;
+    w.closed = true;
+    let _ = w.sink.close().await;
+}
+
+async fn read_one(
+    shared: &Shared,
+    stream: &mut SplitStream<Ws>,
+    opener: &mut ResponseOpener,
+    limits: &FrameLimits,
+    idle: Duration,
+) -> Result<(), Error> {
+    let waiting = shared.pending.lock().map(|p| p.len()).unwrap_or(0);
+    let bytes = if waiting > 0 {
+        tokio::time::timeout(idle, next_binary(stream)).await.map_err(|_| LimitError::IdleTimeout(idle))?
+    } else {
+        next_binary(stream).await
+    };
+    let bytes = bytes.map_err(|e| match e {
+        Error::Session(SessionError::Truncated { .. }) => {
+            SessionError::Truncated { pending: shared.pending.lock().map(|p| p.len()).unwrap_or(0) }.into()
+        }
+        other => other,
+    })?;
+    let ct = match Frame::decode(&bytes, limits).map_err(SessionError::from)? {
+        Frame::Record(ct) => ct,
+        other => return Err(SessionError::UnexpectedFrame { expected: "record", found: other.name() }.into()),
+    };
+    let plaintext = opener.open(ct).map_err(SessionError::from)?;
+    let (id, event) = match ServerMessage::decode(&plaintext).map_err(SessionError::from)? {
+        ServerMessage::Output { id, data } => (id, Event::Output(Zeroizing::new(data.to_vec()))),
+        ServerMessage::OutputEnd { id } => (id, Event::End),
+        ServerMessage::FunctionError { id, code, message } => {
+            (id, Event::FunctionError { code, message: message.to_owned() })
+        }
+        ServerMessage::SessionError { code, detail } => {
+            return Err(match code {
+                SessionErrorCode::TooManyInFlight => LimitError::EnclaveInFlight { max: detail }.into(),
+                SessionErrorCode::IdleTimeout => LimitError::EnclaveIdle { secs: detail }.into(),
+                code => SessionError::Remote { code, detail }.into(),
+            })
+        }
+    };
+    let finished = !matches!(event, Event::Output(_));
+    let tx = {
+        let mut p = shared.pending.lock().map_err(|_| SessionError::Closed)?;
+        if finished { p.remove(&id) } else { p.get(&id).cloned() }
+    };
+    let tx = tx.ok_or(SessionError::UnknownInvocation { id })?;
+    // A dropped receiver means the caller abandoned the invocation; its output is discarded.
+    let _ = tx.send(event).await;
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! Shared setup for the end-to-end tests: an in-process mock enclave and a client pinned to it.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use enclave_sdk::attestation::{Policy, PolicyBuilder, TrustRoot};
+use enclave_sdk::Client;
+use mock_enclave::MockEnclave;
+
+/// A policy builder pinning the mock's root, every PCR it reports, and `function`'s checksum.
+pub fn pinned(mock: &MockEnclave, function: &str) -> PolicyBuilder {
+    let mut p = Policy::builder().trust_root(TrustRoot::from_pem(&mock.root_pem()).unwrap());
+    for (i, v) in mock.measurements().pcrs() {
+        p = p.allow_pcr(*i, v.to_vec());
+    }
+    if let Some(sum) = mock.function_checksum(function) {
+        p = p.function_checksum_for(function, sum);
+    }
+    p
+}
+
+pub fn client(mock: &MockEnclave, policy: Policy) -> Client {
+    Client::builder().endpoint(mock.url()).policy(policy).build().unwrap()
+}
+
+pub fn pinned_client(mock: &MockEnclave, function: &str) -> Client {
+    client(mock, pinned(mock, function).build().unwrap())
+}
+
+pub async fn mock() -> MockEnclave {
+    MockEnclave::builder().spawn().await.unwrap()
+}
