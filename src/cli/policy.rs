@@ -3,7 +3,14 @@
 //! Also the small helpers the pinning commands share (output format, exit codes, bounded reads,
 //! loading `--policy FILE`). Input: files the user names. Output: a policy file, or a report.
 
-use enclave_sdk::attestation::PolicyFile;
+use enclave_sdk::attestation::{
+    AttestationError, EnclaveUserData, PolicyFile, RootSource, TrustRoot, UnixTime,
+    UnverifiedDocument, DEFAULT_CLOCK_SKEW, MAX_DOCUMENT_LEN,
+};
+use mock_enclave::attester::SoftwareNsm;
+use mock_enclave::functions::FunctionRegistry;
+use mock_enclave::measurements::Measurements;
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -85,7 +92,7 @@ Exit codes: 0 the policy was written, 1 the document did not verify (or is debug
 (including an existing --out file without --force).
 
 Examples:
-  enclave attest --url ws://127.0.0.1:8443 --fn echo --out doc.cbor
+  enclave attest --url ws://127.0.0.1:8443 --fn echo --root-pem mock-state/root.pem --out doc.cbor
   enclave policy init --from-document doc.cbor --root-pem mock-state/root.pem --out policy.toml
   enclave policy init --from-document archived.cbor --at 1764374400 --out policy.toml
   enclave policy init --from-mock --state-dir mock-state --out policy.toml";
@@ -125,9 +132,12 @@ pub(crate) struct InitArgs {
     /// Pin the mock enclave's measurements and built-in functions.
     #[arg(long)]
     from_mock: bool,
-    /// The mock enclave's state directory (its CA keys and root.pem).
+    /// The mock enclave's state directory (its CA keys and root.pem; created on first use).
     #[arg(long, value_name = "DIR", requires = "from_mock")]
     state_dir: Option<PathBuf>,
+    /// The mock's user-function directory, to pin those functions' checksums too.
+    #[arg(long, value_name = "DIR", requires = "from_mock")]
+    functions: Option<PathBuf>,
     /// Where to write the policy file (default: stdout).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -147,17 +157,223 @@ pub(crate) async fn run(command: Command) -> ExitCode {
 }
 
 fn init(args: InitArgs) -> ExitCode {
-    let what = if args.from_mock {
-        "--from-mock"
-    } else {
-        "--from-document"
+    let built = match (&args.from_document, args.from_mock) {
+        (Some(doc), false) => {
+            from_document(doc, args.at, args.root_pem.as_deref(), args.out.as_deref())
+        }
+        (None, true) => from_mock(
+            args.state_dir.as_deref(),
+            args.functions.as_deref(),
+            args.out.as_deref(),
+        ),
+        // clap's ArgGroup makes exactly one source required.
+        _ => Err(InitError::Usage(
+            "give exactly one of --from-document and --from-mock".into(),
+        )),
     };
-    fail(
-        args.format,
-        EXIT_USAGE,
-        "not_available",
-        &format!("enclave policy init {what}: not available yet (waits for the attestation verifier and the mock's measurements)"),
-    )
+    let (file, source) = match built {
+        Ok(built) => built,
+        Err(InitError::Usage(e)) => return fail(args.format, EXIT_USAGE, "usage", &e),
+        Err(InitError::Refused(e)) => return fail(args.format, EXIT_CHECK_FAILED, "document", &e),
+    };
+    let text = match file.to_toml_string() {
+        Ok(text) => text,
+        Err(e) => return fail(args.format, EXIT_CHECK_FAILED, "policy_file", &e),
+    };
+    let text = format!("# Pinned from {source}.\n{text}");
+    if let Some(out) = &args.out {
+        if let Err(e) = write_new(out, &text, args.force) {
+            return fail(args.format, EXIT_USAGE, "write", &e);
+        }
+    }
+    match (args.format, &args.out) {
+        (Format::Json, out) => {
+            let mut summary = summary_json(&file);
+            if let Some(fields) = summary.as_object_mut() {
+                fields.insert("source".into(), source.into());
+                fields.insert(
+                    "written_to".into(),
+                    out.as_ref().map(|p| p.display().to_string()).into(),
+                );
+                fields.insert("policy_toml".into(), out.is_none().then_some(text).into());
+            }
+            println!("{summary}");
+        }
+        (Format::Text, None) => print!("{text}"),
+        (Format::Text, Some(out)) => {
+            println!("wrote {} (pinned from {source})", out.display());
+            print!("{}", summary_text(&file));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+enum InitError {
+    /// Exit 2: the inputs are unusable.
+    Usage(String),
+    /// Exit 1: the document does not verify, or must not be pinned.
+    Refused(String),
+}
+
+/// PCRs pinned whatever their value: image, kernel and bootstrap, application.
+const ALWAYS_PINNED: [u8; 3] = [0, 1, 2];
+/// PCRs pinned when not all zero: parent IAM role, parent instance id, signing certificate.
+const PINNED_WHEN_SET: [u8; 3] = [3, 4, 8];
+
+fn pcrs_to_pin<'a>(pcrs: impl Fn(u8) -> Option<&'a [u8]>) -> BTreeMap<u8, Vec<Vec<u8>>> {
+    let mut pinned = BTreeMap::new();
+    for index in ALWAYS_PINNED.into_iter().chain(PINNED_WHEN_SET) {
+        if let Some(value) = pcrs(index) {
+            if ALWAYS_PINNED.contains(&index) || value.iter().any(|b| *b != 0) {
+                pinned.insert(index, vec![value.to_vec()]);
+            }
+        }
+    }
+    pinned
+}
+
+fn from_document(
+    doc: &Path,
+    at: Option<u64>,
+    root_pem: Option<&Path>,
+    out: Option<&Path>,
+) -> Result<(PolicyFile, String), InitError> {
+    let raw = read_bytes_bounded(doc, MAX_DOCUMENT_LEN).map_err(InitError::Usage)?;
+    let (root, trust_root) = match root_pem {
+        Some(path) => {
+            let pem = read_bounded(path, 64 * 1024).map_err(InitError::Usage)?;
+            let root = TrustRoot::from_pem(&pem)
+                .map_err(|e| InitError::Usage(format!("{}: {e}", path.display())))?;
+            (
+                root,
+                RootSource::Pem {
+                    path: path_for_policy(path, out),
+                    pem,
+                },
+            )
+        }
+        None => (TrustRoot::aws_nitro_root_g1(), RootSource::AwsNitroRootG1),
+    };
+    let now = at.map_or_else(UnixTime::now, UnixTime::from_secs);
+    let refused = |e: AttestationError| InitError::Refused(format!("{}: {e}", doc.display()));
+    // Signature and chain only: the document is what the user trusts, so no pin applies yet.
+    let verified = UnverifiedDocument::parse(&raw)
+        .map_err(refused)?
+        .verify(&[root], now, DEFAULT_CLOCK_SKEW)
+        .map_err(refused)?;
+    let fields = verified.fields();
+    let pcrs = fields.pcrs();
+    if ALWAYS_PINNED
+        .iter()
+        .all(|i| pcrs.get(i).is_some_and(|v| v.iter().all(|b| *b == 0)))
+    {
+        return Err(InitError::Refused(format!(
+            "{}: a debug-mode enclave (PCR0..2 all zero); its memory is readable by the parent instance, refusing to pin it",
+            doc.display()
+        )));
+    }
+    let mut file = PolicyFile {
+        trust_root,
+        pcrs: pcrs_to_pin(|i| pcrs.get(&i).map(Vec::as_slice)),
+        ..PolicyFile::default()
+    };
+    if let Some(claim) = fields
+        .user_data()
+        .and_then(|u| EnclaveUserData::decode(u).ok())
+    {
+        if claim.function_id.is_empty() {
+            file.function_checksum = Some(claim.function_checksum);
+        } else {
+            file.functions
+                .insert(claim.function_id.clone(), claim.function_checksum);
+        }
+    }
+    Ok((
+        file,
+        format!(
+            "document {} ({}, verified at {now})",
+            doc.display(),
+            fields.module_id()
+        ),
+    ))
+}
+
+fn from_mock(
+    state_dir: Option<&Path>,
+    functions: Option<&Path>,
+    out: Option<&Path>,
+) -> Result<(PolicyFile, String), InitError> {
+    // The same measurements `mock-enclave measurements` prints (mock_enclave::measurements::for_mock).
+    let measurements = Measurements::for_mock("");
+    let mut registry = FunctionRegistry::builtins();
+    if let Some(dir) = functions {
+        registry
+            .load_dir(dir)
+            .map_err(|e| InitError::Usage(format!("{}: {e}", dir.display())))?;
+    }
+    let pcrs = measurements.pcrs();
+    let mut file = PolicyFile {
+        pcrs: pcrs_to_pin(|i| pcrs.get(&i).map(|v| v.as_slice())),
+        functions: registry
+            .iter()
+            .map(|f| (f.id().to_owned(), f.checksum()))
+            .collect(),
+        ..PolicyFile::default()
+    };
+    match state_dir {
+        Some(dir) => {
+            // Creates the CA on first use, exactly as `mock-enclave serve --state-dir` would.
+            let nsm = SoftwareNsm::load_or_create(dir, measurements.clone())
+                .map_err(|e| InitError::Usage(format!("{}: {e}", dir.display())))?;
+            let path = dir.join("root.pem");
+            file.trust_root = RootSource::Pem { path: path_for_policy(&path, out), pem: nsm.root_pem() };
+        }
+        None => eprintln!(
+            "note: without --state-dir the mock's root is ephemeral; the policy trusts AWS Root-G1 and will refuse the mock's documents"
+        ),
+    }
+    Ok((file, "the mock enclave's measurements".to_owned()))
+}
+
+/// How to write `path` in a policy file saved as `out`: policy files resolve `root_pem` against their
+/// own directory, so a relative path stays as given only when the file lands in the current directory.
+fn path_for_policy(path: &Path, out: Option<&Path>) -> PathBuf {
+    let out_dir = out.and_then(Path::parent).map(|p| {
+        if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        }
+    });
+    let same_dir = match (out_dir.map(std::fs::canonicalize), std::env::current_dir()) {
+        (Some(Ok(a)), Ok(b)) => a == b,
+        (None, _) => true,
+        _ => false,
+    };
+    if path.is_relative() && same_dir {
+        return path.to_owned();
+    }
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// Writes `text` to `path`, refusing to replace an existing file unless `force`.
+pub(crate) fn write_new(path: &Path, bytes: impl AsRef<[u8]>, force: bool) -> Result<(), String> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let mut file = options.open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            format!("{} exists; pass --force to replace it", path.display())
+        }
+        _ => format!("{}: {e}", path.display()),
+    })?;
+    file.write_all(bytes.as_ref())
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn check(args: CheckArgs) -> ExitCode {

@@ -37,7 +37,7 @@
 //! `accept_any_enclave = true` (and then it must pin none): a function checksum alone is a claim
 //! made by the enclave's own code, which means something only when PCRs pin that code.
 
-use super::{Policy, PolicyError, TrustRoot};
+use super::{Policy, PolicyError, TrustRoot, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DOCUMENT_AGE};
 use crate::kms::PinnedMeasurements;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -476,11 +476,19 @@ impl PolicyFile {
                 out.push_str(&format!("root_pem = {}\n", toml_string(&path.to_string_lossy())));
             }
         }
-        if let Some(age) = self.max_document_age {
-            out.push_str(&format!("max_document_age_secs = {}\n", age.as_secs()));
+        match self.max_document_age {
+            Some(age) => out.push_str(&format!("max_document_age_secs = {}\n", age.as_secs())),
+            None => out.push_str(&format!(
+                "# max_document_age_secs = {}  (the default)\n",
+                DEFAULT_MAX_DOCUMENT_AGE.as_secs()
+            )),
         }
-        if let Some(skew) = self.clock_skew {
-            out.push_str(&format!("clock_skew_secs = {}\n", skew.as_secs()));
+        match self.clock_skew {
+            Some(skew) => out.push_str(&format!("clock_skew_secs = {}\n", skew.as_secs())),
+            None => out.push_str(&format!(
+                "# clock_skew_secs = {}  (the default)\n",
+                DEFAULT_CLOCK_SKEW.as_secs()
+            )),
         }
         out.push_str(&format!("allow_debug = {}\n", self.allow_debug));
         if self.accept_any_enclave {
