@@ -1,5 +1,7 @@
 //! End to end over real sockets: the SDK against an in-process mock enclave on 127.0.0.1:0.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns assert too
+
 mod common;
 
 use common::*;

@@ -1,5 +1,7 @@
 //! Limits on both sides produce their specific errors, and the other sessions keep working.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns assert too
+
 mod common;
 
 use std::sync::Arc;

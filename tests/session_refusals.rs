@@ -1,6 +1,8 @@
 //! Every refusal happens before any input is sent: the client returns the specific error, and the
 //! enclave saw a document go out but no key share and no invocation.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns assert too
+
 mod common;
 
 use std::sync::Arc;

@@ -4,6 +4,8 @@
 //! resident memory (`VmHWM`, client and in-process enclave together):
 //! `cargo test --test session_streaming -- --ignored --nocapture`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns assert too
+
 mod common;
 
 use std::pin::Pin;
@@ -91,7 +93,7 @@ async fn streamed_echo(size: u64) -> (u64, Option<u64>) {
 async fn streamed_echo_4_mib() {
     let (_, hwm) = streamed_echo(4 << 20).await;
     if let Some(kib) = hwm {
-        // Far below the input: the whole process (test harness, client and enclave) stays far below 64 MiB.
+        // Bounded whatever the size; the ignored 256 MiB test shows the same bound far below its input.
         assert!(kib < 64 * 1024, "peak RSS {kib} KiB");
     }
 }

@@ -1,12 +1,93 @@
-//! `mock-enclave serve` (not yet implemented).
+//! `mock-enclave serve`: run the mock enclave until SIGINT/SIGTERM, then drain.
+//!
+//! Input: command-line flags (trusted: the operator). Output: exactly one line on stdout,
+//! `listening on ws://ADDR`, then logs on stderr (tracing; `RUST_LOG` filters), never plaintext.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use mock_enclave::functions::FunctionRegistry;
+use mock_enclave::measurements::Measurements;
+use mock_enclave::MockEnclave;
 
 /// Arguments of `mock-enclave serve`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// Serve wss:// (TLS with a certificate kept in the state dir). Not available in this build yet.
+    #[arg(long)]
+    tls: bool,
+    /// Keep the software NSM's CA keys and root.pem here (created on first use), so the root a client
+    /// pins survives restarts. Without it, the root is new on every start.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Directory of user functions (one subdirectory with an executable `main` per function).
+    #[arg(long, value_name = "DIR")]
+    functions: Option<PathBuf>,
+    /// Report debug-mode measurements (PCR0..2 all zero), as an enclave started with --debug-mode.
+    #[arg(long)]
+    debug_mode: bool,
+    /// Override one PCR (48 bytes hex), e.g. to model another build. Repeatable.
+    #[arg(long = "pcr", value_name = "IDX=HEX")]
+    pcrs: Vec<String>,
+    /// Require `Authorization: Bearer TOKEN` on every connection.
+    #[arg(long, value_name = "TOKEN", env = "MOCK_ENCLAVE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
 
-pub(crate) async fn run(_args: Args) -> ExitCode {
-    eprintln!("mock-enclave serve: not implemented yet");
-    ExitCode::from(2)
+pub(crate) async fn run(args: Args) -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .try_init();
+    match serve(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mock-enclave serve: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: Args) -> Result<(), String> {
+    if args.tls {
+        return Err("--tls is not available in this build yet; serve ws:// behind a TLS terminator".into());
+    }
+    let mut measurements = Measurements::for_mock("").debug_mode(args.debug_mode);
+    for item in &args.pcrs {
+        let (index, value) = enclave_sdk::parse_pcr(item).map_err(|e| format!("--pcr: {e}"))?;
+        let value: [u8; 48] = value.try_into().map_err(|_| format!("--pcr {index}: a PCR is 48 bytes"))?;
+        measurements = measurements.with_pcr(index, value).map_err(|e| format!("--pcr: {e}"))?;
+    }
+    let mut functions = FunctionRegistry::builtins();
+    if let Some(dir) = &args.functions {
+        functions.load_dir(dir).map_err(|e| e.to_string())?;
+    }
+    let mut builder = MockEnclave::builder().listen(args.listen).measurements(measurements).functions(functions);
+    if let Some(dir) = args.state_dir {
+        builder = builder.state_dir(dir);
+    }
+    if let Some(token) = args.token {
+        builder = builder.token(token);
+    }
+    let mock = builder.spawn().await.map_err(|e| e.to_string())?;
+    println!("listening on {}", mock.url());
+    wait_for_signal().await?;
+    tracing::info!("signal received; draining");
+    mock.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.map_err(|e| format!("SIGINT handler: {e}")),
+        _ = term.recv() => Ok(()),
+    }
 }

@@ -1,0 +1,142 @@
+//! `enclave run` end to end: the binary against an in-process mock enclave.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns assert too
+
+mod common;
+
+use std::process::Output;
+
+use common::*;
+use mock_enclave::MockEnclave;
+
+struct Pins {
+    _dir: tempfile::TempDir,
+    root: String,
+    args: Vec<String>,
+}
+
+fn pins(mock: &MockEnclave, function: &str) -> Pins {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root.pem");
+    std::fs::write(&root, mock.root_pem()).unwrap();
+    let root = root.display().to_string();
+    let mut args = vec!["--url".into(), mock.url(), "--root".into(), root.clone()];
+    for (i, v) in mock.measurements().pcrs().iter().filter(|(i, _)| **i <= 2) {
+        args.push("--pcr".into());
+        args.push(format!("{i}={}", hex::encode(v)));
+    }
+    args.push("--checksum".into());
+    args.push(hex::encode(mock.function_checksum(function).unwrap()));
+    Pins { _dir: dir, root, args }
+}
+
+async fn enclave_run(function: &str, args: &[String], stdin: &[u8]) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
+        .arg("run")
+        .arg(function)
+        .args(args)
+        .env_remove("ENCLAVE_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin).await.unwrap();
+    drop(input);
+    child.wait_with_output().await.unwrap()
+}
+
+#[tokio::test]
+async fn run_pinned_succeeds() {
+    let mock = mock().await;
+    let p = pins(&mock, "uppercase");
+    let out = enclave_run("uppercase", &p.args, b"hello from the cli").await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"HELLO FROM THE CLI");
+    assert!(out.stderr.is_empty());
+}
+
+#[tokio::test]
+async fn run_with_files() {
+    let mock = mock().await;
+    let p = pins(&mock, "echo");
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in"), dir.path().join("out"));
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&input, &data).unwrap();
+    let mut args = p.args.clone();
+    args.extend(["--input".into(), input.display().to_string(), "--output".into(), output.display().to_string()]);
+    let out = enclave_run("echo", &args, b"").await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&output).unwrap(), data);
+}
+
+fn one_line(out: &Output) -> String {
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    err
+}
+
+#[tokio::test]
+async fn run_refuses_a_wrong_checksum_with_exit_1_and_one_line() {
+    let mock = mock().await;
+    let p = pins(&mock, "echo");
+    let mut args = p.args.clone();
+    let n = args.len();
+    args[n - 1] = "00".repeat(32);
+    let out = enclave_run("echo", &args, b"secret input").await;
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out);
+    assert!(line.contains("function checksum is"), "{line}");
+    assert!(!line.contains("secret input"));
+    assert!(out.stdout.is_empty());
+    assert_eq!(mock.stats().invocations, 0);
+}
+
+#[tokio::test]
+async fn run_refuses_a_wrong_pcr() {
+    let mock = mock().await;
+    let p = pins(&mock, "echo");
+    let args = vec![
+        "--url".into(),
+        mock.url(),
+        "--root".into(),
+        p.root.clone(),
+        "--pcr".into(),
+        format!("0={}", "ab".repeat(48)),
+    ];
+    let out = enclave_run("echo", &args, b"x").await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_line(&out).contains("PCR0"));
+}
+
+#[tokio::test]
+async fn run_reports_a_function_error() {
+    let mock = mock().await;
+    let p = pins(&mock, "mean");
+    let out = enclave_run("mean", &p.args, b"[not json").await;
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out);
+    assert!(line.contains("function mean failed with code 2"), "{line}");
+}
+
+#[tokio::test]
+async fn run_without_pins_is_a_usage_error() {
+    let mock = mock().await;
+    let out = enclave_run("echo", &["--url".into(), mock.url()], b"x").await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(one_line(&out).contains("--any-enclave"));
+    assert_eq!(mock.stats().sessions, 0);
+}
+
+#[tokio::test]
+async fn run_any_enclave_with_the_mock_root() {
+    let mock = mock().await;
+    let p = pins(&mock, "echo");
+    let args = vec!["--url".into(), mock.url(), "--root".into(), p.root.clone(), "--any-enclave".into()];
+    let out = enclave_run("word-count", &args, b"a b c").await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"3");
+}
