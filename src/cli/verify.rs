@@ -1,12 +1,229 @@
-//! `enclave verify` (not yet implemented).
+//! `enclave verify`: verify an attestation document from a file or stdin against a policy given as flags.
+//!
+//! In: a document (raw CBOR, base64 or hex, detected) and flags. Out: exit 0 and what was verified on
+//! stdout; exit 1 and one stderr line naming the failed check and its values; exit 2 for usage errors.
+//! All verification is `enclave_sdk::attestation::Verifier`; this module only parses flags and input.
 
+use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use base64::Engine as _;
+use enclave_sdk::attestation::{
+    AttestedDocument, Expected, Policy, TrustRoot, UnixTime, Verifier, MAX_DOCUMENT_LEN,
+};
+
+/// Input larger than this cannot hold a document even hex-encoded with line breaks.
+const MAX_INPUT_LEN: usize = 3 * MAX_DOCUMENT_LEN;
 
 /// Arguments of `enclave verify`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// The document: a file holding raw CBOR, base64 or hex (detected), or `-` for stdin.
+    #[arg(value_name = "FILE|-")]
+    file: PathBuf,
+    /// Verify as of this time (Unix seconds) instead of now; the age check is relative to it too.
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    at: Option<u64>,
+    /// Trust this root certificate (PEM) instead of the embedded AWS Nitro Enclaves Root-G1.
+    #[arg(long, value_name = "PEM_FILE")]
+    root: Option<PathBuf>,
+    /// The nonce the document must carry (hex).
+    #[arg(long, value_name = "HEX")]
+    nonce: Option<String>,
+    /// Pin a PCR: index and one or more allowed values (hex, comma-separated). Repeatable.
+    #[arg(long = "pcr", value_name = "IDX=HEX[,HEX...]")]
+    pcrs: Vec<String>,
+    /// The function checksum the user data must carry (64 hex digits).
+    #[arg(long, value_name = "HEX")]
+    checksum: Option<String>,
+    /// Maximum document age in seconds (default 300).
+    #[arg(long, value_name = "SECONDS")]
+    max_age: Option<u64>,
+    /// Accept debug-mode enclaves (PCR0..2 all zero). Their memory is readable by the host.
+    #[arg(long)]
+    allow_debug: bool,
+    /// Accept a policy that pins no PCR and no checksum (checks only that AWS signed the document).
+    #[arg(long)]
+    any_enclave: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
 
-pub(crate) async fn run(_args: Args) -> ExitCode {
-    eprintln!("enclave verify: not implemented yet");
-    ExitCode::from(2)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// A usage problem (exit 2) or a rejection (exit 1), each one line.
+enum Failure {
+    Usage(String),
+    Rejected(String),
+}
+
+pub(crate) async fn run(args: Args) -> ExitCode {
+    match verify(&args) {
+        Ok(doc) => {
+            match args.format {
+                Format::Text => print!("{}", text(&doc)),
+                Format::Json => println!("{}", json(&doc)),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(Failure::Rejected(msg)) => {
+            eprintln!("enclave verify: rejected: {msg}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(msg)) => {
+            eprintln!("enclave verify: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn verify(args: &Args) -> Result<AttestedDocument, Failure> {
+    let policy = policy(args)?;
+    let nonce = args.nonce.as_deref().map(|h| hex_arg("--nonce", h)).transpose()?;
+    let input = read_input(&args.file)?;
+    let raw = decode_input(&input);
+    let mut expected = Expected::default();
+    if let Some(n) = nonce.as_deref() {
+        expected = expected.with_nonce(n);
+    }
+    let now = args.at.map_or_else(UnixTime::now, UnixTime::from_secs);
+    Verifier::new(policy).verify(&raw, &expected, now).map_err(|e| Failure::Rejected(e.to_string()))
+}
+
+fn policy(args: &Args) -> Result<Policy, Failure> {
+    let mut b = Policy::builder();
+    if let Some(path) = &args.root {
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| Failure::Usage(format!("--root {}: {e}", path.display())))?;
+        let root = TrustRoot::from_pem(&pem).map_err(|e| Failure::Usage(format!("--root {}: {e}", path.display())))?;
+        b = b.trust_root(root);
+    }
+    for spec in &args.pcrs {
+        let (index, values) =
+            spec.split_once('=').ok_or_else(|| Failure::Usage(format!("--pcr {spec:?}: expected IDX=HEX[,HEX...]")))?;
+        let index: u8 =
+            index.trim().parse().map_err(|_| Failure::Usage(format!("--pcr {spec:?}: index must be 0..=31")))?;
+        for value in values.split(',') {
+            b = b.allow_pcr(index, hex_arg("--pcr", value)?);
+        }
+    }
+    if let Some(sum) = &args.checksum {
+        let sum: [u8; 32] = hex_arg("--checksum", sum)?
+            .try_into()
+            .map_err(|_| Failure::Usage("--checksum: expected 32 bytes (64 hex digits)".into()))?;
+        b = b.function_checksum(sum);
+    }
+    if let Some(age) = args.max_age {
+        b = b.max_document_age(Duration::from_secs(age));
+    }
+    if args.allow_debug {
+        b = b.dangerous_allow_debug();
+    }
+    if args.any_enclave {
+        b = b.dangerous_accept_any_enclave();
+    }
+    b.build().map_err(|e| Failure::Usage(format!("{e} (flags: --pcr, --checksum, or --any-enclave)")))
+}
+
+fn hex_arg(flag: &str, value: &str) -> Result<Vec<u8>, Failure> {
+    hex::decode(value.trim()).map_err(|e| Failure::Usage(format!("{flag} {value:?}: not hex ({e})")))
+}
+
+fn read_input(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    let mut buf = Vec::new();
+    let limit = MAX_INPUT_LEN as u64 + 1;
+    let res = if path.as_os_str() == "-" {
+        std::io::stdin().lock().take(limit).read_to_end(&mut buf)
+    } else {
+        std::fs::File::open(path)
+            .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?
+            .take(limit)
+            .read_to_end(&mut buf)
+    };
+    res.map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    if buf.len() > MAX_INPUT_LEN {
+        return Err(Failure::Rejected(format!(
+            "input is more than {MAX_INPUT_LEN} bytes; no attestation document is that large (limit {MAX_DOCUMENT_LEN} raw)"
+        )));
+    }
+    Ok(buf)
+}
+
+/// Raw CBOR starts with an array (0x84) or tag 18 (0xd2); otherwise try hex, then base64 (standard or
+/// URL-safe, padded or not). Anything else is passed on as raw bytes, for the verifier to refuse.
+fn decode_input(input: &[u8]) -> Vec<u8> {
+    if matches!(input.first(), Some(0x84 | 0xd2)) {
+        return input.to_vec();
+    }
+    let Ok(text) = std::str::from_utf8(input) else { return input.to_vec() };
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    if let Ok(b) = hex::decode(&compact) {
+        return b;
+    }
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
+        if let Ok(b) = engine.decode(&compact) {
+            return b;
+        }
+    }
+    input.to_vec()
+}
+
+fn opt_hex(v: Option<&[u8]>) -> String {
+    v.map_or_else(|| "(absent)".to_owned(), |b| if b.is_empty() { "(empty)".to_owned() } else { hex::encode(b) })
+}
+
+fn text(doc: &AttestedDocument) -> String {
+    let mut out = String::from("verified: AWS Nitro attestation document\n");
+    out.push_str(&format!("module_id: {}\n", doc.module_id()));
+    out.push_str(&format!(
+        "timestamp: {} ms ({})\n",
+        doc.timestamp_ms(),
+        UnixTime::from_secs(doc.timestamp_ms() / 1000).to_rfc3339()
+    ));
+    out.push_str(&format!("digest: {}\n", doc.digest()));
+    for (i, v) in doc.pcrs() {
+        out.push_str(&format!("pcr{i}: {}\n", hex::encode(v)));
+    }
+    out.push_str(&format!("public_key: {}\n", opt_hex(doc.public_key())));
+    out.push_str(&format!("user_data: {}\n", opt_hex(doc.user_data())));
+    out.push_str(&format!("nonce: {}\n", opt_hex(doc.nonce())));
+    out
+}
+
+fn json(doc: &AttestedDocument) -> serde_json::Value {
+    let pcrs: serde_json::Map<String, serde_json::Value> =
+        doc.pcrs().iter().map(|(i, v)| (i.to_string(), hex::encode(v).into())).collect();
+    serde_json::json!({
+        "verified": true,
+        "module_id": doc.module_id(),
+        "timestamp": doc.timestamp_ms(),
+        "digest": doc.digest(),
+        "pcrs": pcrs,
+        "public_key": doc.public_key().map(hex::encode),
+        "user_data": doc.user_data().map(hex::encode),
+        "nonce": doc.nonce().map(hex::encode),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_encodings_are_detected() {
+        let raw = vec![0x84, 0x40, 0xa0, 0x40, 0x40];
+        assert_eq!(decode_input(&raw), raw);
+        assert_eq!(decode_input(b"8440a04040\n"), raw);
+        assert_eq!(decode_input(base64::engine::general_purpose::STANDARD.encode(&raw).as_bytes()), raw);
+        assert_eq!(decode_input(b"\xff\xfe"), b"\xff\xfe");
+        assert_eq!(decode_input(b"not a document!"), b"not a document!");
+    }
 }

@@ -8,6 +8,8 @@
 //! Allocation is bounded by the input: every declared length or element count is compared with the bytes
 //! that remain before anything is reserved, and nesting is limited to [`MAX_DEPTH`].
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use std::borrow::Cow;
 
 use super::error::{CborError, CborProblem};
@@ -97,7 +99,7 @@ impl<'a> Reader<'a> {
 
     fn byte(&mut self) -> Result<u8, CborError> {
         let b = *self.input.get(self.pos).ok_or_else(|| self.err(CborProblem::Truncated))?;
-        self.pos += 1;
+        self.pos = self.pos.saturating_add(1);
         Ok(b)
     }
 
@@ -110,7 +112,7 @@ impl<'a> Reader<'a> {
         if n > self.remaining() {
             return Err(self.err(CborProblem::LengthBeyondInput));
         }
-        let end = self.pos + n;
+        let end = self.pos.checked_add(n).ok_or_else(|| self.err(CborProblem::LengthBeyondInput))?;
         let s = self.input.get(self.pos..end).ok_or_else(|| self.err(CborProblem::Truncated))?;
         self.pos = end;
         Ok(s)
@@ -188,16 +190,16 @@ impl<'a> Reader<'a> {
                     let n = self.count(n, 1)?;
                     let mut items = Vec::with_capacity(n);
                     for _ in 0..n {
-                        items.push(self.item(depth + 1)?);
+                        items.push(self.item(depth.saturating_add(1))?);
                     }
                     Ok(Item::Array(items))
                 }
                 Len::Indefinite => {
                     let mut items = Vec::new();
                     while self.peek()? != BREAK {
-                        items.push(self.item(depth + 1)?);
+                        items.push(self.item(depth.saturating_add(1))?);
                     }
-                    self.pos += 1;
+                    self.pos = self.pos.saturating_add(1);
                     Ok(Item::Array(items))
                 }
             },
@@ -206,8 +208,8 @@ impl<'a> Reader<'a> {
                     let n = self.count(n, 2)?;
                     let mut entries = Vec::with_capacity(n);
                     for _ in 0..n {
-                        let k = self.item(depth + 1)?;
-                        let v = self.item(depth + 1)?;
+                        let k = self.item(depth.saturating_add(1))?;
+                        let v = self.item(depth.saturating_add(1))?;
                         entries.push((k, v));
                     }
                     Ok(Item::Map(entries))
@@ -215,17 +217,17 @@ impl<'a> Reader<'a> {
                 Len::Indefinite => {
                     let mut entries = Vec::new();
                     while self.peek()? != BREAK {
-                        let k = self.item(depth + 1)?;
-                        let v = self.item(depth + 1)?;
+                        let k = self.item(depth.saturating_add(1))?;
+                        let v = self.item(depth.saturating_add(1))?;
                         entries.push((k, v));
                     }
-                    self.pos += 1;
+                    self.pos = self.pos.saturating_add(1);
                     Ok(Item::Map(entries))
                 }
             },
             6 => {
                 let tag = self.definite(info)?;
-                Ok(Item::Tag(tag, Box::new(self.item(depth + 1)?)))
+                Ok(Item::Tag(tag, Box::new(self.item(depth.saturating_add(1))?)))
             }
             _ => match info {
                 0..=23 => Ok(Item::Simple(info)),
@@ -255,12 +257,12 @@ impl<'a> Reader<'a> {
                 return Ok(out);
             }
             if b >> 5 != major {
-                return Err(CborError { offset: self.pos - 1, problem: CborProblem::BadStringChunk });
+                return Err(CborError { offset: self.pos.saturating_sub(1), problem: CborProblem::BadStringChunk });
             }
             match self.argument(b & 0x1f)? {
                 Len::Definite(n) => out.extend_from_slice(self.take(n)?),
                 Len::Indefinite => {
-                    return Err(CborError { offset: self.pos - 1, problem: CborProblem::BadStringChunk })
+                    return Err(CborError { offset: self.pos.saturating_sub(1), problem: CborProblem::BadStringChunk })
                 }
             }
         }
@@ -301,6 +303,7 @@ pub(crate) fn write_text(out: &mut Vec<u8>, s: &str) {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 

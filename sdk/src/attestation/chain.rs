@@ -19,6 +19,8 @@
 //! (P-384, ecdsa-with-SHA384, two extensions). webpki stays as an independent oracle in the tests: every
 //! fixture chain must validate under it too.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use std::time::Duration;
 
 use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_ASN1};
@@ -70,14 +72,24 @@ fn verify_path(
     })?;
 
     // Top-down: the pinned root (not cabundle[0]), the intermediates, then the leaf.
-    let mut path: Vec<(CertPosition, &Certificate)> = Vec::with_capacity(cabundle.len() + 1);
+    let mut path: Vec<(CertPosition, &Certificate)> = Vec::with_capacity(cabundle.len().saturating_add(1));
     path.push((CertPosition::PinnedRoot, root.cert()));
     for (i, c) in cabundle.iter().enumerate().skip(1) {
         path.push((CertPosition::CaBundle(i), c));
     }
     path.push((CertPosition::Leaf, leaf));
 
-    // Cheap checks over the whole path first, so a bad path costs no signature verification.
+    // Cheap checks over the whole path first, so a bad path costs no signature verification. Names
+    // first: a misordered or foreign certificate is best described as "not a path".
+    // RFC 5280 section 6.1.3 (a)(4): the issuer name equals the issuer's subject. Byte comparison,
+    // as every AWS and mock chain encodes the names identically.
+    for pair in path.windows(2) {
+        if let [(issuer_at, issuer), (at, cert)] = pair {
+            if cert.issuer != issuer.subject {
+                return Err(ChainError::NameMismatch { at: *at, issuer: *issuer_at });
+            }
+        }
+    }
     for &(at, cert) in &path {
         if let Some(oid) = cert.unknown_critical.first() {
             return Err(ChainError::UnknownCriticalExtension { at, oid: oid.clone() });
@@ -91,7 +103,7 @@ fn verify_path(
         // non-self-issued intermediate CAs that may follow it (the leaf does not count).
         match cert.basic_constraints {
             Some((true, path_len)) => {
-                let below = (cas - depth - 1) as u64;
+                let below = cas.saturating_sub(depth).saturating_sub(1) as u64;
                 if let Some(path_len) = path_len.filter(|&p| p < below) {
                     return Err(ChainError::PathLen { at, path_len, below });
                 }
@@ -109,15 +121,6 @@ fn verify_path(
     // The leaf key signs the document, which is a digital signature.
     if leaf.key_usage.is_none_or(|ku| ku & KU_DIGITAL_SIGNATURE == 0) {
         return Err(ChainError::KeyUsage { at: CertPosition::Leaf, missing: "digitalSignature" });
-    }
-    // RFC 5280 section 6.1.3 (a)(4): the issuer name equals the issuer's subject. Byte comparison,
-    // as every AWS and mock chain encodes the names identically.
-    for pair in path.windows(2) {
-        if let [(issuer_at, issuer), (at, cert)] = pair {
-            if cert.issuer != issuer.subject {
-                return Err(ChainError::NameMismatch { at: *at, issuer: *issuer_at });
-            }
-        }
     }
     // Signatures last, top-down. CA links are cached by exact DER; the leaf link always costs one check.
     for pair in path.windows(2) {

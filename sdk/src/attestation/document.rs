@@ -8,7 +8,10 @@
 //! unknown keys are ignored; duplicate keys are refused (two readers could disagree on the value).
 //! Bounds follow the CDDL, not the "512 bytes" of one AWS text, which genuine documents exceed.
 
-use std::collections::BTreeMap;
+#![warn(clippy::arithmetic_side_effects)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 use super::cbor::{self, Item};
 use super::error::{DocumentError, Field};
@@ -25,7 +28,10 @@ pub(crate) const MAX_PCRS: usize = 32;
 pub(crate) const MAX_CABUNDLE: usize = 8;
 
 /// The fields of an attestation document, each within its CDDL bounds. Not yet believed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` shows lengths, not contents, for `user_data` and `public_key`, so that logging a document
+/// never logs what an enclave put there.
+#[derive(Clone, PartialEq, Eq)]
 pub struct DocumentFields {
     pub(crate) module_id: String,
     pub(crate) digest: String,
@@ -36,6 +42,23 @@ pub struct DocumentFields {
     pub(crate) public_key: Option<Vec<u8>>,
     pub(crate) user_data: Option<Vec<u8>>,
     pub(crate) nonce: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for DocumentFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pcrs: BTreeMap<u8, String> = self.pcrs.iter().map(|(i, v)| (*i, hex::encode(v))).collect();
+        f.debug_struct("DocumentFields")
+            .field("module_id", &self.module_id)
+            .field("digest", &self.digest)
+            .field("timestamp_ms", &self.timestamp_ms)
+            .field("pcrs", &pcrs)
+            .field("certificate_len", &self.certificate.len())
+            .field("cabundle_len", &self.cabundle.len())
+            .field("public_key_len", &self.public_key.as_ref().map(Vec::len))
+            .field("user_data_len", &self.user_data.as_ref().map(Vec::len))
+            .field("nonce", &self.nonce.as_ref().map(hex::encode))
+            .finish()
+    }
 }
 
 impl DocumentFields {
@@ -82,7 +105,8 @@ impl DocumentFields {
             Item::Map(entries) => entries,
             other => return Err(DocumentError::NotMap { found: other.type_name() }),
         };
-        let mut seen: Vec<&str> = Vec::with_capacity(entries.len());
+        // A set, not a list: a hostile payload can hold thousands of keys.
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
         let mut module_id = None;
         let mut digest = None;
         let mut timestamp = None;
@@ -96,10 +120,9 @@ impl DocumentFields {
             let Item::Text(key) = key else {
                 return Err(DocumentError::BadKey { map: "payload", found: key.type_name() });
             };
-            if seen.contains(&key.as_ref()) {
+            if !seen.insert(key.as_ref()) {
                 return Err(DocumentError::DuplicateKey { map: "payload", key: key.chars().take(64).collect() });
             }
-            seen.push(key);
             match key.as_ref() {
                 "module_id" => module_id = Some(text(Field::ModuleId, value, 1, MAX_MODULE_ID_LEN)?),
                 "digest" => digest = Some(text(Field::Digest, value, 0, 64)?),

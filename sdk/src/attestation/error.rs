@@ -600,9 +600,6 @@ pub enum UserDataError {
     /// Neither the CBOR claim nor Cape's JSON form.
     #[error("neither a CBOR function claim nor {{\"func_checksum\": base64}} JSON")]
     Unrecognised,
-    /// Well-formed CBOR that breaks the claim's schema.
-    #[error("{0}")]
-    Cbor(CborError),
     /// A required key is missing.
     #[error("{key} is missing")]
     Missing {

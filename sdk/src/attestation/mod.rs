@@ -67,8 +67,10 @@ use x509::Certificate;
 pub const MAX_DOCUMENT_LEN: usize = cose::MAX_PAYLOAD_LEN + 512;
 
 /// Per-connection expectations, checked after the policy's pins.
+///
+/// Build it as a struct literal (`Expected { nonce: Some(&n), ..Default::default() }`) or with the
+/// `with_*` methods.
 #[derive(Debug, Default, Clone, Copy)]
-#[non_exhaustive]
 pub struct Expected<'a> {
     /// Must equal the document's nonce when `Some` (the client's fresh nonce, against replays).
     pub nonce: Option<&'a [u8]>,
@@ -340,6 +342,14 @@ impl fmt::Debug for Verifier {
             .finish()
     }
 }
+
+/// `Verifier` is shared across tasks and threads (the contract promises `Clone + Send + Sync`).
+const _: () = {
+    const fn shared<T: Clone + Send + Sync + 'static>() {}
+    shared::<Verifier>();
+    shared::<Policy>();
+    shared::<AttestedDocument>();
+};
 
 impl Verifier {
     /// A verifier for `policy`, with an empty link cache.

@@ -35,6 +35,12 @@ impl UnixTime {
         self.0
     }
 
+    /// The UTC calendar time, e.g. `2023-09-18T15:04:00Z` (RFC 3339).
+    pub fn to_rfc3339(self) -> String {
+        let (y, mo, d, h, mi, s) = civil_from_unix(self.0);
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    }
+
     /// `self + d`, saturating at the end of time instead of wrapping.
     pub(crate) fn saturating_add(self, d: Duration) -> Self {
         Self(self.0.saturating_add(d.as_secs()))
@@ -49,8 +55,7 @@ impl UnixTime {
 impl fmt::Display for UnixTime {
     /// Seconds and the UTC calendar date, e.g. `1695049440 (2023-09-18T15:04:00Z)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (y, mo, d, h, mi, s) = civil_from_unix(self.0);
-        write!(f, "{} ({y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z)", self.0)
+        write!(f, "{} ({})", self.0, self.to_rfc3339())
     }
 }
 

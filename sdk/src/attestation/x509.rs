@@ -10,6 +10,8 @@
 //! ecdsa-with-SHA384 (RFC 5758 section 3.2, parameters absent), id-ecPublicKey on secp384r1 with an
 //! uncompressed point (RFC 5480 section 2), UTCTime or GeneralizedTime validity.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use super::error::DerError;
 use super::time::{unix_from_civil, UnixTime};
 
@@ -261,6 +263,8 @@ fn bit_string(v: &[u8]) -> Result<&[u8], DerError> {
     }
 }
 
+// Operands are at most four ASCII digits each, so this arithmetic cannot overflow.
+#[allow(clippy::arithmetic_side_effects)]
 /// RFC 5280 section 4.1.2.5: UTCTime YYMMDDHHMMSSZ (YY >= 50 is 19YY) or GeneralizedTime YYYYMMDDHHMMSSZ.
 fn time(d: &mut Der<'_>) -> Result<UnixTime, DerError> {
     let (tag, v, _) = d.tlv()?;
@@ -301,6 +305,8 @@ fn time(d: &mut Der<'_>) -> Result<UnixTime, DerError> {
 }
 
 /// Dotted-decimal form of an OID's content bytes, for messages.
+// `first` is at most 2 and `acc >= first * 40` by construction; the accumulation saturates.
+#[allow(clippy::arithmetic_side_effects)]
 fn oid_string(oid: &[u8]) -> String {
     let mut parts: Vec<u64> = Vec::new();
     let mut acc: u64 = 0;
@@ -371,7 +377,7 @@ impl<'a> Der<'a> {
 
     fn byte(&mut self) -> Result<u8, DerError> {
         let b = *self.data.get(self.pos).ok_or(DerError::Truncated)?;
-        self.pos += 1;
+        self.pos = self.pos.saturating_add(1);
         Ok(b)
     }
 
@@ -433,6 +439,7 @@ impl<'a> Der<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 
@@ -463,6 +470,58 @@ mod tests {
         assert_eq!(Der::new(&[0x04, 0x80]).tlv().unwrap_err(), DerError::BadLength);
         assert_eq!(Der::new(&[0x04, 0x82, 0x00, 0x80]).tlv().unwrap_err(), DerError::BadLength);
         assert_eq!(Der::new(&[0x04, 0x05, 0]).tlv().unwrap_err(), DerError::Truncated);
+    }
+
+    /// A real AWS intermediate (cabundle[1] of a genuine document), for single-byte edits.
+    fn aws_intermediate() -> Vec<u8> {
+        let doc = crate::attestation::UnverifiedDocument::parse(include_bytes!("../../testdata/nitro/cape-cli-key.cbor"))
+            .unwrap();
+        doc.dangerous_unverified_fields().cabundle()[1].clone()
+    }
+
+    fn edited(find: &[u8], replace: &[u8], nth: usize) -> Result<Certificate, DerError> {
+        let mut der = aws_intermediate();
+        let at = der.windows(find.len()).enumerate().filter(|(_, w)| *w == find).map(|(i, _)| i).nth(nth).unwrap();
+        der.splice(at..at + find.len(), replace.iter().copied());
+        Certificate::parse(&der)
+    }
+
+    #[test]
+    fn real_intermediate_parses_with_both_extensions() {
+        let c = Certificate::parse(&aws_intermediate()).unwrap();
+        assert!(matches!(c.basic_constraints, Some((true, Some(_)))));
+        assert_ne!(c.key_usage.unwrap() & KU_KEY_CERT_SIGN, 0);
+        assert!(c.unknown_critical.is_empty());
+        assert_eq!(c.public_key.len(), P384_POINT_LEN);
+    }
+
+    #[test]
+    fn profile_violations_in_a_real_certificate() {
+        let sha384 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03];
+        let sha256 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+        // tbsCertificate.signature differs from signatureAlgorithm.
+        assert_eq!(edited(&sha384, &sha256, 0), Err(DerError::AlgorithmMismatch));
+        // An uncompressed-point prefix replaced by a compressed one.
+        assert_eq!(edited(&[0x03, 0x62, 0x00, 0x04], &[0x03, 0x62, 0x00, 0x02], 0), Err(DerError::KeyEncoding { len: 97 }));
+        // Unused bits in the key's BIT STRING.
+        assert_eq!(edited(&[0x03, 0x62, 0x00, 0x04], &[0x03, 0x62, 0x01, 0x04], 0), Err(DerError::BitString));
+        // KeyUsage relabelled as a second BasicConstraints.
+        assert_eq!(
+            edited(&[0x06, 0x03, 0x55, 0x1d, 0x0f], &[0x06, 0x03, 0x55, 0x1d, 0x13], 0),
+            Err(DerError::DuplicateExtension { oid: "2.5.29.19".into() })
+        );
+        // BasicConstraints' value read as KeyUsage.
+        assert_eq!(
+            edited(&[0x06, 0x03, 0x55, 0x1d, 0x13], &[0x06, 0x03, 0x55, 0x1d, 0x0f], 0),
+            Err(DerError::BadExtension { what: "KeyUsage" })
+        );
+        // The tbsCertificate SEQUENCE tagged as a SET.
+        let mut der = aws_intermediate();
+        der[4] = 0x31;
+        assert_eq!(
+            Certificate::parse(&der),
+            Err(DerError::UnexpectedTag { what: "tbsCertificate", expected: 0x30, found: 0x31 })
+        );
     }
 
     #[test]

@@ -1,0 +1,279 @@
+//! Policy checks and certificate-profile checks on documents that still verify: signed by a test PKI
+//! shaped like AWS's (`support::TestPki`), so each check after the signature can be reached alone.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+mod support;
+
+use std::time::Duration;
+
+use enclave_sdk::attestation::{
+    AttestationError as E, AttestedDocument, CertPosition as At, ChainError, CoseError, EnclaveUserData, Expected, Hex,
+    Policy, PolicyBuilder, UnixTime, UserDataError, Verifier,
+};
+use rcgen::{BasicConstraints, CustomExtension, IsCa, KeyUsagePurpose};
+use support::{test_pcr, DocSpec, Role, TestPki, VERIFY_AT};
+
+fn base(pki: &TestPki) -> PolicyBuilder {
+    Policy::builder().trust_root(pki.root.clone())
+}
+
+fn run(pki: &TestPki, policy: Policy, doc: &DocSpec, expected: &Expected<'_>) -> Result<AttestedDocument, E> {
+    Verifier::new(policy).verify(&pki.sign(doc), expected, UnixTime::from_secs(VERIFY_AT))
+}
+
+fn any(pki: &TestPki) -> Policy {
+    base(pki).dangerous_accept_any_enclave().build().unwrap()
+}
+
+fn claim(id: &str, sum: u8) -> EnclaveUserData {
+    EnclaveUserData { function_id: id.into(), function_checksum: [sum; 32], tls_spki_sha256: None }
+}
+
+#[test]
+fn a_well_formed_test_document_passes_with_every_pin() {
+    let pki = TestPki::new();
+    let spec = DocSpec { user_data: Some(claim("echo", 1).encode()), ..DocSpec::default() };
+    let mut b = base(&pki).function_checksum_for("echo", [1; 32]);
+    for i in 0..16 {
+        b = b.allow_pcr(i, test_pcr(i));
+    }
+    let nonce = spec.nonce.clone().unwrap();
+    let expected = Expected::default().with_nonce(&nonce).with_function_id("echo").requiring_x25519_key();
+    let doc = run(&pki, b.build().unwrap(), &spec, &expected).unwrap();
+    assert_eq!(doc.claimed_function(), Some(&claim("echo", 1)));
+    assert_eq!(doc.x25519_public_key(), Some([0x42; 32]));
+    assert_eq!(doc.pcrs().len(), 16);
+    // Tag 18 envelopes verify the same way.
+    let tagged = [vec![0xd2], pki.sign(&spec)].concat();
+    assert!(Verifier::new(any(&pki)).verify(&tagged, &Expected::default(), UnixTime::from_secs(VERIFY_AT)).is_ok());
+}
+
+#[test]
+fn pcr_checks() {
+    let pki = TestPki::new();
+    let spec = DocSpec::default();
+    let p = base(&pki).allow_pcr(4, vec![0; 48]).allow_pcr(4, vec![1; 48]).build().unwrap();
+    assert_eq!(
+        run(&pki, p, &spec, &Expected::default()).unwrap_err(),
+        E::PcrNotAllowed {
+            index: 4,
+            found: Hex(test_pcr(4)),
+            allowed: enclave_sdk::attestation::HexList(vec![Hex(vec![0; 48]), Hex(vec![1; 48])])
+        }
+    );
+    let missing = DocSpec { pcrs: (0..3).map(|i| (i, test_pcr(i))).collect(), ..DocSpec::default() };
+    let p = base(&pki).allow_pcr(0, test_pcr(0)).allow_pcr(8, test_pcr(8)).build().unwrap();
+    assert_eq!(run(&pki, p, &missing, &Expected::default()).unwrap_err(), E::PcrMissing { index: 8 });
+    // A SHA-256-sized PCR pinned against a 48-byte value never matches.
+    let p = base(&pki).allow_pcr(0, test_pcr(0)[..32].to_vec()).build().unwrap();
+    assert!(matches!(run(&pki, p, &spec, &Expected::default()), Err(E::PcrNotAllowed { index: 0, .. })));
+}
+
+#[test]
+fn debug_mode_on_a_test_document() {
+    let pki = TestPki::new();
+    let mut spec = DocSpec::default();
+    for i in 0..3 {
+        spec.pcrs.insert(i, vec![0; 48]);
+    }
+    assert_eq!(run(&pki, any(&pki), &spec, &Expected::default()).unwrap_err(), E::DebugMode);
+    let allow = base(&pki).dangerous_accept_any_enclave().dangerous_allow_debug().build().unwrap();
+    assert!(run(&pki, allow, &spec, &Expected::default()).is_ok());
+    // Only PCR0 zero is not debug mode.
+    let mut spec = DocSpec::default();
+    spec.pcrs.insert(0, vec![0; 48]);
+    assert!(run(&pki, any(&pki), &spec, &Expected::default()).is_ok());
+}
+
+#[test]
+fn freshness_checks() {
+    let pki = TestPki::new();
+    let at = |ts_ms: u64, max: u64| {
+        let p = base(&pki).dangerous_accept_any_enclave().max_document_age(Duration::from_secs(max)).build().unwrap();
+        run(&pki, p, &DocSpec { timestamp_ms: ts_ms, ..DocSpec::default() }, &Expected::default())
+    };
+    let now = VERIFY_AT;
+    assert!(at((now - 300) * 1000, 300).is_ok());
+    assert_eq!(
+        at((now - 301) * 1000, 300).unwrap_err(),
+        E::Stale { age_s: 301, max_s: 300, timestamp_ms: (now - 301) * 1000, now: UnixTime::from_secs(now) }
+    );
+    assert!(at((now + 60) * 1000 + 999, 300).is_ok(), "within the 60 s skew");
+    assert_eq!(
+        at((now + 61) * 1000, 300).unwrap_err(),
+        E::TimestampInFuture { timestamp_ms: (now + 61) * 1000, now: UnixTime::from_secs(now), skew_s: 60 }
+    );
+}
+
+#[test]
+fn nonce_checks() {
+    let pki = TestPki::new();
+    let sent = [0x07; 32];
+    assert!(run(&pki, any(&pki), &DocSpec::default(), &Expected::default().with_nonce(&sent)).is_ok());
+    let other = [0x08; 32];
+    assert_eq!(
+        run(&pki, any(&pki), &DocSpec::default(), &Expected::default().with_nonce(&other)).unwrap_err(),
+        E::NonceMismatch { expected: Hex(other.to_vec()), found: Hex(sent.to_vec()) }
+    );
+    // A prefix of the right nonce is not the nonce.
+    assert!(matches!(
+        run(&pki, any(&pki), &DocSpec::default(), &Expected::default().with_nonce(&sent[..16])),
+        Err(E::NonceMismatch { .. })
+    ));
+    let none = DocSpec { nonce: None, ..DocSpec::default() };
+    assert_eq!(
+        run(&pki, any(&pki), &none, &Expected::default().with_nonce(&sent)).unwrap_err(),
+        E::NonceMissing { expected: Hex(sent.to_vec()) }
+    );
+}
+
+#[test]
+fn function_checksum_checks() {
+    let pki = TestPki::new();
+    let with = |ud: Option<Vec<u8>>| DocSpec { user_data: ud, ..DocSpec::default() };
+    let echo = with(Some(claim("echo", 1).encode()));
+    let pinned = |sum| base(&pki).function_checksum(sum).build().unwrap();
+    assert!(run(&pki, pinned([1; 32]), &echo, &Expected::default()).is_ok());
+    assert_eq!(
+        run(&pki, pinned([2; 32]), &echo, &Expected::default()).unwrap_err(),
+        E::ChecksumMismatch { expected: Hex(vec![2; 32]), found: Hex(vec![1; 32]) }
+    );
+    assert_eq!(run(&pki, pinned([1; 32]), &with(None), &Expected::default()).unwrap_err(), E::UserDataMissing);
+    assert_eq!(
+        run(&pki, pinned([1; 32]), &with(Some(b"hello".to_vec())), &Expected::default()).unwrap_err(),
+        E::UserData(UserDataError::Unrecognised)
+    );
+    // Without a checksum pin, undecodable user data is simply not a claim.
+    let d = run(&pki, base(&pki).allow_pcr(0, test_pcr(0)).build().unwrap(), &with(Some(b"hello".to_vec())), &Expected::default());
+    assert_eq!(d.unwrap().claimed_function(), None);
+    // The requested function must be the claimed one.
+    assert_eq!(
+        run(&pki, pinned([1; 32]), &echo, &Expected::default().with_function_id("sum")).unwrap_err(),
+        E::FunctionIdMismatch { expected: "sum".into(), found: "echo".into() }
+    );
+    // Per-function pins: the claim selects the pin when no function was requested.
+    let per = base(&pki).function_checksum_for("echo", [1; 32]).function_checksum_for("sum", [3; 32]).build().unwrap();
+    assert!(run(&pki, per.clone(), &echo, &Expected::default()).is_ok());
+    assert_eq!(
+        run(&pki, per.clone(), &with(Some(claim("echo", 3).encode())), &Expected::default()).unwrap_err(),
+        E::ChecksumMismatch { expected: Hex(vec![1; 32]), found: Hex(vec![3; 32]) }
+    );
+    assert_eq!(
+        run(&pki, per, &with(Some(claim("other", 1).encode())), &Expected::default()).unwrap_err(),
+        E::NoChecksumForFunction { function_id: "other".into() }
+    );
+    // Cape's JSON claim carries no function id; the catch-all pin applies.
+    let cape = format!(r#"{{"func_checksum":"{}"}}"#, "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=");
+    let d = run(&pki, pinned([1; 32]), &with(Some(cape.into_bytes())), &Expected::default().with_function_id("echo")).unwrap();
+    assert_eq!(d.claimed_function().unwrap().function_id, "");
+}
+
+#[test]
+fn x25519_key_checks() {
+    let pki = TestPki::new();
+    let need = Expected::default().requiring_x25519_key();
+    let with = |k: Option<Vec<u8>>| DocSpec { public_key: k, ..DocSpec::default() };
+    assert!(run(&pki, any(&pki), &with(Some(vec![1; 32])), &need).is_ok());
+    assert_eq!(run(&pki, any(&pki), &with(Some(vec![1; 33])), &need).unwrap_err(), E::PublicKeyLength { len: 33 });
+    assert_eq!(run(&pki, any(&pki), &with(Some(vec![])), &need).unwrap_err(), E::PublicKeyLength { len: 0 });
+    assert_eq!(run(&pki, any(&pki), &with(None), &need).unwrap_err(), E::PublicKeyMissing);
+    assert!(run(&pki, any(&pki), &with(None), &Expected::default()).is_ok());
+}
+
+#[test]
+fn signature_by_another_key_is_refused() {
+    let a = TestPki::new();
+    let b = TestPki::new();
+    // a's chain and payload, signed with b's leaf key.
+    let doc = b.sign_payload(support::to_cbor(&DocSpec::default().payload(&a)));
+    let res = Verifier::new(any(&a)).verify(&doc, &Expected::default(), UnixTime::from_secs(VERIFY_AT));
+    assert_eq!(res.unwrap_err(), E::Cose(CoseError::BadSignature));
+}
+
+fn chain_error(tweak: impl FnMut(Role, &mut rcgen::CertificateParams)) -> E {
+    let pki = TestPki::with(tweak);
+    run(&pki, any(&pki), &DocSpec::default(), &Expected::default()).unwrap_err()
+}
+
+#[test]
+fn certificate_profile_checks() {
+    assert_eq!(
+        chain_error(|r, p| if r == Role::Intermediate { p.is_ca = IsCa::ExplicitNoCa }),
+        E::Chain(ChainError::NotCa { at: At::CaBundle(1) })
+    );
+    assert_eq!(
+        chain_error(|r, p| if r == Role::Intermediate { p.is_ca = IsCa::NoCa }),
+        E::Chain(ChainError::NotCa { at: At::CaBundle(1) })
+    );
+    assert_eq!(
+        chain_error(|r, p| if r == Role::Root { p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0)) }),
+        E::Chain(ChainError::PathLen { at: At::PinnedRoot, path_len: 0, below: 1 })
+    );
+    assert_eq!(
+        chain_error(|r, p| if r == Role::Intermediate { p.key_usages = vec![KeyUsagePurpose::DigitalSignature] }),
+        E::Chain(ChainError::KeyUsage { at: At::CaBundle(1), missing: "keyCertSign" })
+    );
+    assert_eq!(
+        chain_error(|r, p| if r == Role::Intermediate { p.key_usages = vec![] }),
+        E::Chain(ChainError::KeyUsage { at: At::CaBundle(1), missing: "keyCertSign" })
+    );
+    assert_eq!(
+        chain_error(|r, p| if r == Role::Leaf { p.key_usages = vec![KeyUsagePurpose::KeyEncipherment] }),
+        E::Chain(ChainError::KeyUsage { at: At::Leaf, missing: "digitalSignature" })
+    );
+    assert_eq!(
+        chain_error(|r, p| if r == Role::Leaf { p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained) }),
+        E::Chain(ChainError::LeafIsCa)
+    );
+    assert_eq!(
+        chain_error(|r, p| {
+            if r == Role::Intermediate {
+                let mut ext = CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 99999, 1], vec![0x05, 0x00]);
+                ext.set_criticality(true);
+                p.custom_extensions.push(ext);
+            }
+        }),
+        E::Chain(ChainError::UnknownCriticalExtension { at: At::CaBundle(1), oid: "1.3.6.1.4.1.99999.1".into() })
+    );
+    // An unknown extension that is not critical is ignored.
+    let pki = TestPki::with(|r, p| {
+        if r == Role::Leaf {
+            p.custom_extensions.push(CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 99999, 2], vec![0x05, 0x00]));
+        }
+    });
+    assert!(run(&pki, any(&pki), &DocSpec::default(), &Expected::default()).is_ok());
+    // The pinned root's own validity counts.
+    match chain_error(|r, p| if r == Role::Root { p.not_before = rcgen::date_time_ymd(2025, 6, 1) }) {
+        E::Chain(ChainError::NotYetValid { at: At::PinnedRoot, not_before, .. }) => assert_eq!(not_before.as_secs(), 1_748_736_000),
+        other => panic!("{other:?}"),
+    }
+    match chain_error(|r, p| if r == Role::Intermediate { p.not_after = rcgen::date_time_ymd(2025, 1, 1) }) {
+        E::Chain(ChainError::Expired { at: At::CaBundle(1), not_after, skew_s: 60, .. }) => {
+            assert_eq!(not_after.as_secs(), support::T0)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// No error's Display repeats user data or the input; only lengths, hex of public values, names.
+#[test]
+fn errors_never_display_user_data() {
+    let pki = TestPki::new();
+    let canary = b"CANARY-7f3a-secret-user-data".to_vec();
+    let spec = DocSpec { user_data: Some(canary.clone()), ..DocSpec::default() };
+    let hex_canary = hex::encode(&canary);
+    let policies = [
+        base(&pki).function_checksum([1; 32]).build().unwrap(),
+        base(&pki).allow_pcr(0, vec![0; 48]).build().unwrap(),
+        base(&pki).dangerous_accept_any_enclave().max_document_age(Duration::ZERO).build().unwrap(),
+    ];
+    for p in policies {
+        let e = run(&pki, p, &spec, &Expected::default().requiring_x25519_key()).unwrap_err();
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains("CANARY") && !shown.contains(&hex_canary), "{shown}");
+    }
+    let ok = run(&pki, any(&pki), &spec, &Expected::default()).unwrap();
+    let shown = format!("{ok:?} {:?}", ok.fields());
+    assert!(!shown.contains("CANARY") && !shown.contains(&hex_canary), "{shown}");
+}
