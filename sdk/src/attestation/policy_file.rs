@@ -7,35 +7,7 @@
 //! This module does not verify anything and does not decide what a document must contain: it only
 //! translates the file into the same pins `Policy::builder()` takes.
 //!
-//! # Format
-//!
-//! ```toml
-//! # Trust root. Default: the AWS Nitro Enclaves Root-G1 certificate built into the SDK.
-//! # A path is relative to the policy file.
-//! # root_pem = "mock-root.pem"
-//!
-//! max_document_age_secs = 300   # default 300: reject documents older than this
-//! clock_skew_secs = 60          # default 60: tolerance for certificate validity and document age
-//! allow_debug = false           # default false: debug-mode enclaves (all-zero PCRs) are rejected
-//! accept_any_enclave = false    # true only for experiments: a policy must otherwise pin a PCR
-//!
-//! # Whatever function the enclave attests must have this checksum (optional).
-//! # function_checksum = "<64 hex digits>"
-//!
-//! [pcrs]  # allow-lists per PCR index: the document must carry one of the listed values
-//! 0 = ["<96 hex digits>", "<96 hex digits of the next release>"]
-//! 1 = ["<96 hex digits>"]
-//! 2 = ["<96 hex digits>"]
-//!
-//! [functions]  # per function id: the checksum the enclave must report when serving that function
-//! "hello" = "<64 hex digits>"
-//! ```
-//!
-//! PCR indices are 0 to 31, values are SHA-384 digests (48 bytes, 96 hex digits, either case).
-//! Checksums are SHA-256 (32 bytes). Unknown keys are errors, so a misspelt `max_document_age`
-//! cannot silently fall back to a default. A policy that pins no PCR is an error unless it says
-//! `accept_any_enclave = true` (and then it must pin none): a function checksum alone is a claim
-//! made by the enclave's own code, which means something only when PCRs pin that code.
+//! The format is documented on [`PolicyFile`].
 
 use super::{Policy, PolicyError, TrustRoot, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DOCUMENT_AGE};
 use crate::kms::PinnedMeasurements;
@@ -71,7 +43,39 @@ pub enum RootSource {
     },
 }
 
-/// A parsed and validated policy file. Fields left `None` take `Policy::builder()`'s defaults.
+/// A parsed and validated policy file: what a caller trusts. Fields left `None` take
+/// `Policy::builder()`'s defaults. Read one with [`PolicyFile::from_file`] or [`Policy::from_file`].
+///
+/// # Format
+///
+/// ```toml
+/// # Trust root. Default: the AWS Nitro Enclaves Root-G1 certificate built into the SDK.
+/// # A path is relative to the policy file.
+/// # root_pem = "mock-root.pem"
+///
+/// max_document_age_secs = 300   # default 300: reject documents older than this
+/// clock_skew_secs = 60          # default 60: tolerance for certificate validity and document age
+/// allow_debug = false           # default false: debug-mode enclaves (all-zero PCRs) are rejected
+/// accept_any_enclave = false    # true only for experiments: a policy must otherwise pin a PCR
+///
+/// # Whatever function the enclave attests must have this checksum (optional).
+/// # function_checksum = "<64 hex digits>"
+///
+/// [pcrs]  # allow-lists per PCR index: the document must carry one of the listed values
+/// 0 = ["<96 hex digits>", "<96 hex digits of the next release>"]
+/// 1 = ["<96 hex digits>"]
+/// 2 = ["<96 hex digits>"]
+///
+/// [functions]  # per function id: the checksum the enclave must report when serving that function
+/// "hello" = "<64 hex digits>"
+/// ```
+///
+/// PCR indices are 0 to 31, values are SHA-384 digests (48 bytes, 96 hex digits, either case); a
+/// single string stands for a one-value list.
+/// Checksums are SHA-256 (32 bytes). Unknown keys are errors, so a misspelt `max_document_age`
+/// cannot silently fall back to a default. A policy that pins no PCR is an error unless it says
+/// `accept_any_enclave = true` (and then it must pin none): a function checksum alone is a claim
+/// made by the enclave's own code, which means something only when PCRs pin that code.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PolicyFile {
     /// `root_pem`.
