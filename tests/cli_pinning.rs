@@ -410,6 +410,74 @@ mod live {
             (before.key_shares, before.invocations)
         );
 
+        // An existing --out without --force is refused before connecting.
+        let documents = mock.stats().documents;
+        let out = run(
+            args(&[
+                "attest",
+                "--url",
+                &url,
+                "--fn",
+                "echo",
+                "--policy",
+                &policy_path,
+                "--out",
+                &doc,
+            ]),
+            None,
+        )
+        .await;
+        assert_eq!(code(&out), 2);
+        assert_eq!(mock.stats().documents, documents);
+
         mock.shutdown().await;
+    }
+}
+
+#[test]
+fn every_pinning_command_documents_exit_codes_and_examples() {
+    for cmd in [
+        &["policy", "init"][..],
+        &["policy", "check"],
+        &["inspect"],
+        &["attest"],
+        &["kms-policy", "generate"],
+        &["kms-policy", "check"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let out = enclave(&args);
+        assert_eq!(code(&out), 0, "{cmd:?}");
+        let help = stdout(&out);
+        assert!(
+            help.contains("Exit codes:") && help.contains("Examples:") && help.contains("--format"),
+            "{cmd:?}: {help}"
+        );
+    }
+}
+
+#[test]
+fn policy_init_from_mock_prints_toml_and_warns_without_a_state_dir() {
+    let out = enclave(&["policy", "init", "--from-mock"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("without --state-dir the mock's root is ephemeral"),
+        "{}",
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    let file = enclave_sdk::attestation::PolicyFile::parse(&text, None).unwrap();
+    assert_eq!(file.pcrs.keys().copied().collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(
+        file.trust_root,
+        enclave_sdk::attestation::RootSource::AwsNitroRootG1
+    );
+    // Every built-in is pinned under its id, with the checksum the mock reports for it.
+    for id in mock_enclave::functions::BUILTINS {
+        let expected = mock_enclave::functions::FunctionRegistry::builtins()
+            .get(id)
+            .unwrap()
+            .checksum();
+        assert_eq!(file.functions[id], expected, "{id}");
     }
 }

@@ -52,6 +52,15 @@ pub(crate) struct Args {
 }
 
 pub(crate) async fn run(args: Args) -> ExitCode {
+    // Refuse before connecting rather than after: the exchange is not free for the enclave.
+    if let Some(out) = args.out.as_ref().filter(|out| !args.force && out.exists()) {
+        return fail(
+            args.format,
+            EXIT_USAGE,
+            "write",
+            &format!("{} exists; pass --force to replace it", out.display()),
+        );
+    }
     // With a policy: everything is verified, as before a session. Without: signature, chain (to AWS
     // Root-G1, or --root-pem) and our fresh nonce only, and the output says the document is unpinned.
     let (policy, pinned) = match (&args.policy, &args.root_pem) {
@@ -82,7 +91,7 @@ pub(crate) async fn run(args: Args) -> ExitCode {
                 args.format,
                 EXIT_USAGE,
                 "usage",
-                &"--root-pem conflicts with --policy (the policy names its root)",
+                &"--root-pem conflicts with --policy or ENCLAVE_POLICY (the policy file names its root)",
             )
         }
     };
