@@ -12,23 +12,32 @@
 //!
 //! # The IAM rules the checker relies on
 //!
-//! Each rule is cited from the AWS documentation next to the code that depends on it:
-//! - AWS KMS developer guide, "Condition keys for Nitro Enclaves": `kms:RecipientAttestation:ImageSha384`
-//!   (PCR0) and `kms:RecipientAttestation:PCR<n>` are single-valued string keys that control `Decrypt`,
-//!   `DeriveSharedSecret`, `GenerateDataKey`, `GenerateDataKeyPair` and `GenerateRandom`. When the
-//!   request carries no attestation document the keys are absent, so a plain `StringEquals*` condition
-//!   on them is not met and permission is denied.
-//! - IAM user guide, "Condition operators": a key absent from the request makes a condition false,
-//!   except for `...IfExists` (absent key: true) and `Null`, and except negated operators such as
-//!   `StringNotEquals` (absent key: true).
-//! - IAM user guide, "Single-valued vs. multivalued context keys": `ForAllValues:` returns true when
-//!   the key is absent from the request, and set operators must not be used with single-valued keys
-//!   because that can make a policy overly permissive.
-//! - IAM user guide, "Action": the service prefix and action name are case insensitive, and `*` / `?`
-//!   wildcards match any run of characters / one character. "NotAction" with `Allow` allows every
-//!   action not listed.
-//! - IAM user guide, "Condition": operators are ANDed with each other, keys inside one operator are
-//!   ANDed, and the values listed for one key are ORed. Condition key names are case insensitive.
+//! Each rule is cited again next to the code that depends on it:
+//! - AWS KMS developer guide, "Condition keys for Nitro Enclaves"
+//!   (<https://docs.aws.amazon.com/kms/latest/developerguide/conditions-nitro-enclave.html>):
+//!   `kms:RecipientAttestation:ImageSha384` (PCR0) and `kms:RecipientAttestation:PCR<n>` are
+//!   single-valued string keys that control `Decrypt`, `DeriveSharedSecret`, `GenerateDataKey`,
+//!   `GenerateDataKeyPair` and `GenerateRandom`. When the request carries no attestation document the
+//!   keys are absent, so a plain `StringEquals*` condition on them is not met and permission is denied.
+//! - IAM user guide, "Condition operators"
+//!   (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html>):
+//!   a key absent from the request makes a condition false, except for `...IfExists` (absent key:
+//!   true) and `Null`, and except negated operators such as `StringNotEquals` (absent key: true).
+//! - IAM user guide, "Single-valued vs. multivalued context keys"
+//!   (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html>):
+//!   `ForAllValues:` returns true when the key is absent from the request, and set operators must not
+//!   be used with single-valued keys because that can make a policy overly permissive.
+//! - IAM user guide, "Action" and "NotAction"
+//!   (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_action.html>,
+//!   `reference_policies_elements_notaction.html`): the service prefix and action name are case
+//!   insensitive, `*` / `?` match any run of characters / one character, and `NotAction` with `Allow`
+//!   allows every action not listed.
+//! - IAM user guide, "Condition" (`reference_policies_elements_condition.html`): operators are ANDed
+//!   with each other, keys inside one operator are ANDed, the values listed for one key are ORed, and
+//!   condition key names are case insensitive.
+//!
+//! `Resource`, `Principal` and `NotPrincipal` are not examined: any statement that lets anyone use a
+//! guarded action without the pins is reported, whoever it names.
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{json, Map, Value};
