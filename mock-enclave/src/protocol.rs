@@ -1,5 +1,5 @@
 //! The enclave end of an `enclave-session.v1` connection, as a sequence of typed states
-//! (PROTOCOL.md sections 4 and 5): [`AwaitingNonce`] -> [`DocumentSent`] -> [`Serving`].
+//! (PROTOCOL.md sections 4 and 5): `AwaitingNonce` -> `DocumentSent` -> `Serving`.
 //!
 //! Input: an upgraded WebSocket from an untrusted client, the function it asked for, the attester,
 //! and the limits. Output: sealed outputs and function errors to that client, and [`SessionEnd`]
@@ -21,7 +21,8 @@ use futures_util::{SinkExt, StreamExt};
 use rand_core::OsRng;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch, Semaphore};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 use zeroize::Zeroizing;
 
@@ -98,6 +99,14 @@ async fn next_frame(
     loop {
         match ws.next().await {
             None | Some(Ok(Message::Close(_))) => return Err(SessionEnd::Disconnected),
+            // A peer that goes away without a closing handshake (e.g. a client that refused the
+            // document) has disconnected; it did not break the protocol.
+            Some(Err(
+                WsError::ConnectionClosed
+                | WsError::AlreadyClosed
+                | WsError::Io(_)
+                | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+            )) => return Err(SessionEnd::Disconnected),
             Some(Err(e)) => return Err(SessionEnd::Protocol(format!("websocket: {e}"))),
             Some(Ok(Message::Binary(b))) => return Ok(b),
             Some(Ok(Message::Text(_))) => return Err(SessionEnd::Protocol("text message".into())),

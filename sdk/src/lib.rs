@@ -1,7 +1,57 @@
 //! Run one function inside an AWS Nitro enclave, trusting only code whose measurements you pinned.
 //!
-//! (Crate-level guide: threat model, what is verified and in which order, logging, feature flags.
-//! Filled in as the layers land.)
+//! ```no_run
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), enclave_sdk::Error> {
+//! // ENCLAVE_URL, ENCLAVE_PCRS and/or ENCLAVE_FUNCTION_CHECKSUM say where and what to trust.
+//! let output = enclave_sdk::connect_and_invoke("word-count", b"input that only the enclave sees").await?;
+//! # let _ = output; Ok(()) }
+//! ```
+//!
+//! For more control build a [`Client`] with a [`Policy`](attestation::Policy), [`Client::connect`] to
+//! get a [`Session`], and call [`Session::invoke`] (concurrently, pipelined over one connection) or
+//! [`Session::invoke_stream`] (large data, bounded memory, progress). Applications without an async
+//! runtime use [`blocking`]. [`Client::from_env`] documents the environment variables.
+//!
+//! # Threat model
+//! Untrusted: the network and every proxy on it, the parent EC2 instance that relays the enclave's
+//! traffic, the operator of that instance, and every byte from the server until it has been verified.
+//! Trusted: the Nitro hypervisor and its Secure Module (NSM), the trust root your policy pins (AWS Nitro
+//! Root-G1 by default), the code your policy pins by PCRs and function checksum, and your own machine
+//! (including its clock, within the allowed skew).
+//!
+//! Defeated, each with an end-to-end test: sending to an enclave running other code (PCR pin), another
+//! function (checksum pin), a debug-mode enclave, a document from another root, an expired certificate
+//! or a stale document; a replayed document (fresh nonce); a substituted enclave key (the key is inside
+//! the signed document); records that are forged, replayed, reordered, dropped, reflected or moved to
+//! another connection (HPKE with the transcript as `info`, per-direction sequence numbers); truncated
+//! inputs and outputs (explicit end markers). Not defeated: traffic analysis (function id and sizes are
+//! visible), denial of service, and anything the pinned code itself does with your data.
+//!
+//! # What is verified, in order
+//! Nothing of your input is sent before all of these pass, for every connection:
+//! 1. The WebSocket upgrade selects `enclave-session.v1`.
+//! 2. The document's size is bounded; its COSE_Sign1 envelope and CBOR payload parse strictly.
+//! 3. The ES384 signature verifies with the leaf certificate; the chain verifies to the pinned root at
+//!    the [`Clock`]'s time, with the policy's skew.
+//! 4. The policy: every pinned PCR, debug mode (refused unless allowed), document age, the function
+//!    checksum pin.
+//! 5. The connection: the nonce is the one this client just drew; the public key is a 32-byte X25519
+//!    key; the user data names the requested function.
+//! 6. Only then: HPKE setup to that key with `info` = SHA-256 transcript of (protocol label, function
+//!    id, nonce, document), and the first sealed record.
+//!
+//! The wire format is specified in `PROTOCOL.md` at the repository root.
+//!
+//! # Feature flags
+//! None. TLS (`wss://`) endpoints are refused by this version with
+//! [`ConnectError::UnsupportedScheme`](error::ConnectError::UnsupportedScheme).
+//!
+//! # Logging
+//! The SDK logs with `tracing` at `debug` level: function ids, module ids, error `Display`s, counts and
+//! sizes. Never input or output bytes, user data, keys, tokens, or a function's error message (which may
+//! echo input). Every [`Error`]'s `Display` follows the same rule; [`Error::Function`]'s message is in a
+//! field, not in `Display`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]

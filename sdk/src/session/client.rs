@@ -207,7 +207,14 @@ impl Client {
         };
         let expected =
             Expected::none().with_nonce(nonce.as_bytes()).with_function_id(function_id).requiring_x25519_key();
-        let document = c.verifier.verify(&raw, &expected, c.clock.now())?;
+        let document = match c.verifier.verify(&raw, &expected, c.clock.now()) {
+            Ok(d) => d,
+            Err(e) => {
+                // Refused: say goodbye properly so the enclave logs a disconnect, and send nothing else.
+                let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+                return Err(e.into());
+            }
+        };
         // The verifier checks a claimed function against the request; a session also needs the claim.
         let claimed = document.claimed_function().map(|u| u.function_id.clone());
         if claimed.as_deref() != Some(function_id) {

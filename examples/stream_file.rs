@@ -1,0 +1,49 @@
+//! Stream a large file through a function with bounded memory, reporting progress.
+//!
+//! `cargo run --example stream_file -- [FILE]` (without FILE, streams 8 MiB of generated data).
+
+use enclave_sdk::attestation::{Policy, TrustRoot};
+use enclave_sdk::Client;
+use mock_enclave::MockEnclave;
+use tokio::io::AsyncWriteExt;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mock = MockEnclave::builder().spawn().await?;
+    let mut policy = Policy::builder().trust_root(TrustRoot::from_pem(&mock.root_pem())?);
+    for (index, value) in mock.measurements().pcrs() {
+        policy = policy.allow_pcr(*index, value.to_vec());
+    }
+    let policy = policy.function_checksum_for("sha256", mock.function_checksum("sha256").ok_or("sha256")?).build()?;
+    let client = Client::builder().endpoint(mock.url()).policy(policy).build()?;
+    let session = client.connect("sha256").await?;
+
+    let dir = tempfile::tempdir()?;
+    let path = match std::env::args().nth(1) {
+        Some(p) => std::path::PathBuf::from(p),
+        None => {
+            let p = dir.path().join("input.bin");
+            let mut f = tokio::fs::File::create(&p).await?;
+            let block: Vec<u8> = (0..=255u8).cycle().take(1 << 20).collect();
+            for _ in 0..8 {
+                f.write_all(&block).await?;
+            }
+            p
+        }
+    };
+    let size = tokio::fs::metadata(&path).await?.len();
+    let input = tokio::fs::File::open(&path).await?;
+    let mut digest = Vec::new();
+    let mut last_mib = 0;
+    session
+        .invoke_stream(input, &mut digest, |p| {
+            let mib = p.sent >> 20;
+            if mib > last_mib {
+                last_mib = mib;
+                eprintln!("sent {mib} MiB of {} MiB", size >> 20);
+            }
+        })
+        .await?;
+    println!("sha256({}) computed in the enclave = {}", path.display(), String::from_utf8_lossy(&digest));
+    Ok(())
+}
