@@ -158,6 +158,7 @@ fn policy_init_from_a_real_document_pins_what_it_verified() {
         &out_path,
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("note: no function checksum pinned"), "{}", stderr(&out));
     let file = PolicyFile::from_file(&out_path).unwrap();
     assert_eq!(
         file.pcrs.keys().copied().collect::<Vec<_>>(),

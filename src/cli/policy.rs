@@ -277,16 +277,17 @@ fn from_document(
         pcrs: pcrs_to_pin(|i| pcrs.get(&i).map(Vec::as_slice)),
         ..PolicyFile::default()
     };
-    if let Some(claim) = fields
-        .user_data()
-        .and_then(|u| EnclaveUserData::decode(u).ok())
-    {
-        if claim.function_id.is_empty() {
-            file.function_checksum = Some(claim.function_checksum);
-        } else {
+    match fields.user_data().map(EnclaveUserData::decode) {
+        Some(Ok(claim)) if claim.function_id.is_empty() => {
+            file.function_checksum = Some(claim.function_checksum)
+        }
+        Some(Ok(claim)) => {
             file.functions
                 .insert(claim.function_id.clone(), claim.function_checksum);
         }
+        // Said on stderr so a missing [functions] pin is a visible choice, not a silent gap.
+        Some(Err(e)) => eprintln!("note: no function checksum pinned: {e}"),
+        None => eprintln!("note: no function checksum pinned: the document carries no user data"),
     }
     Ok((
         file,
