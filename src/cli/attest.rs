@@ -1,12 +1,162 @@
-//! `enclave attest` (not yet implemented).
+//! `enclave attest`: connect, send a fresh nonce, and save the attestation document received.
 
+use super::policy::{fail, read_bounded, write_new, Format, EXIT_CHECK_FAILED, EXIT_USAGE};
+use base64::Engine as _;
+use enclave_sdk::attestation::{Policy, TrustRoot, UnverifiedDocument};
+use enclave_sdk::Client;
+use serde_json::json;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+const HELP: &str = "\
+Only the attestation exchange happens: no input is sent. With --policy the document is verified against
+it (and the command fails when it does not verify); without, it is saved as received, UNVERIFIED.
+
+Without --policy, the document's signature, certificate chain (to AWS Root-G1 or --root-pem) and the fresh
+nonce are still checked, but no PCR or checksum: pin it afterwards with `enclave policy init --from-document`.
+
+Exit codes: 0 the document was received (and verified, with --policy), 1 connection or verification
+failed, 2 usage error.
+
+Examples:
+  enclave attest --url ws://127.0.0.1:8443 --fn echo --root-pem mock-state/root.pem --out doc.cbor
+  enclave attest --url wss://enclave.example.com --fn hello --policy policy.toml --format json";
 
 /// Arguments of `enclave attest`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+#[command(after_help = HELP)]
+pub(crate) struct Args {
+    /// The enclave's WebSocket URL.
+    #[arg(long, value_name = "URL")]
+    url: String,
+    /// The function whose attestation to request.
+    #[arg(long = "fn", value_name = "FN_ID")]
+    function: String,
+    /// Where to save the raw document (CBOR). Without it, nothing is written (JSON output then
+    /// carries the document in base64).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Overwrite --out if it exists.
+    #[arg(long, requires = "out")]
+    force: bool,
+    /// Verify the document against this policy file too (default: $ENCLAVE_POLICY).
+    #[arg(long, value_name = "FILE", env = "ENCLAVE_POLICY")]
+    policy: Option<PathBuf>,
+    /// Without --policy: the root the document must chain to (default AWS Root-G1), e.g. the mock's
+    /// state-dir/root.pem.
+    #[arg(long, value_name = "FILE")]
+    root_pem: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
 
-pub(crate) async fn run(_args: Args) -> ExitCode {
-    eprintln!("enclave attest: not implemented yet");
-    ExitCode::from(2)
+pub(crate) async fn run(args: Args) -> ExitCode {
+    // Refuse before connecting rather than after: the exchange is not free for the enclave.
+    if let Some(out) = args.out.as_ref().filter(|out| !args.force && out.exists()) {
+        return fail(
+            args.format,
+            EXIT_USAGE,
+            "write",
+            &format!("{} exists; pass --force to replace it", out.display()),
+        );
+    }
+    // With a policy: everything is verified, as before a session. Without: signature, chain (to AWS
+    // Root-G1, or --root-pem) and our fresh nonce only, and the output says the document is unpinned.
+    let (policy, pinned) = match (&args.policy, &args.root_pem) {
+        (Some(path), None) => match Policy::from_file(path) {
+            Ok(policy) => (policy, true),
+            Err(e) => return fail(args.format, EXIT_USAGE, "policy_file", &e),
+        },
+        (None, root_pem) => {
+            let mut builder = Policy::builder()
+                .dangerous_accept_any_enclave()
+                .dangerous_allow_debug();
+            if let Some(path) = root_pem {
+                let root = read_bounded(path, 64 * 1024).and_then(|pem| {
+                    TrustRoot::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))
+                });
+                match root {
+                    Ok(root) => builder = builder.trust_root(root),
+                    Err(e) => return fail(args.format, EXIT_USAGE, "root_pem", &e),
+                }
+            }
+            match builder.build() {
+                Ok(policy) => (policy, false),
+                Err(e) => return fail(args.format, EXIT_USAGE, "policy", &e),
+            }
+        }
+        (Some(_), Some(_)) => {
+            return fail(
+                args.format,
+                EXIT_USAGE,
+                "usage",
+                &"--root-pem conflicts with --policy or ENCLAVE_POLICY (the policy file names its root)",
+            )
+        }
+    };
+    let client = match Client::builder()
+        .endpoint(args.url.clone())
+        .policy(policy)
+        .build()
+    {
+        Ok(client) => client,
+        Err(e) => return fail(args.format, EXIT_USAGE, "config", &e),
+    };
+    let raw = match client.fetch_attestation(&args.function).await {
+        Ok(raw) => raw,
+        Err(e) => return fail(args.format, EXIT_CHECK_FAILED, "attest", &e),
+    };
+    if let Some(out) = &args.out {
+        if let Err(e) = write_new(out, &raw, args.force) {
+            return fail(args.format, EXIT_USAGE, "write", &e);
+        }
+    }
+    // Already verified by the client; parsed again only to describe it.
+    let (module_id, pcr0) = match UnverifiedDocument::parse(&raw) {
+        Ok(doc) => {
+            let f = doc.dangerous_unverified_fields();
+            (f.module_id().to_owned(), f.pcrs().get(&0).map(hex::encode))
+        }
+        Err(e) => return fail(args.format, EXIT_CHECK_FAILED, "decode", &e),
+    };
+    let verdict = if pinned {
+        "verified against the policy"
+    } else {
+        "signature, chain and nonce checked; NOT checked against any pins"
+    };
+    match args.format {
+        Format::Json => {
+            let document = args
+                .out
+                .is_none()
+                .then(|| base64::engine::general_purpose::STANDARD.encode(&raw));
+            let out = json!({
+                "ok": true,
+                "pinned": pinned,
+                "verdict": verdict,
+                "module_id": module_id,
+                "pcr0": pcr0,
+                "len": raw.len(),
+                "written_to": args.out.as_ref().map(|p| p.display().to_string()),
+                "document_base64": document,
+            });
+            println!("{out}");
+        }
+        Format::Text => {
+            println!(
+                "received {} bytes from {} ({module_id}): {verdict}",
+                raw.len(),
+                args.url
+            );
+            if let Some(pcr0) = pcr0 {
+                println!("PCR0 {pcr0}");
+            }
+            match &args.out {
+                Some(out) => println!("saved to {}", out.display()),
+                None => println!("not saved (use --out FILE)"),
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }

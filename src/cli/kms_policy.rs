@@ -1,15 +1,167 @@
-//! `enclave kms-policy` (not yet implemented).
+//! `enclave kms-policy`: generate an AWS KMS key policy from a policy file's pins, or check one.
+//!
+//! Input: a policy file (trusted: the caller's own pins) and, for `check`, a key policy document
+//! (untrusted JSON, read bounded). Output: the key policy on stdout, or a report naming each
+//! offending statement. The IAM reasoning lives in `enclave_sdk::kms`; this file only does I/O.
 
+use super::policy::{fail, load_policy_file, read_bounded, Format, EXIT_CHECK_FAILED, EXIT_USAGE};
+use enclave_sdk::kms::{check_key_policy, generate_key_policy, MAX_KEY_POLICY_LEN};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+const GENERATE_HELP: &str = "\
+Exit codes: 0 the key policy was printed, 2 usage error (bad policy file, nothing pinned, principal not an ARN).
+
+The enclave statement allows kms:Decrypt, kms:GenerateDataKey, kms:GenerateRandom and kms:DeriveSharedSecret
+only when the request's attestation document matches every pinned PCR (StringEqualsIgnoreCase on
+kms:RecipientAttestation:ImageSha384 for PCR0 and kms:RecipientAttestation:PCR<n>; an allow-list becomes a
+list of values). The key-administration statement grants no cryptographic use (and no kms:CreateGrant).
+Without --principal / --key-admin the policy carries placeholders that AWS KMS refuses.
+
+Examples:
+  enclave kms-policy generate --policy policy.toml \\
+      --principal arn:aws:iam::111122223333:role/enclave-instance \\
+      --key-admin arn:aws:iam::111122223333:role/key-admin > key-policy.json
+  aws kms put-key-policy --key-id $KEY --policy-name default --policy file://key-policy.json";
+
+const CHECK_HELP: &str = "\
+Exit codes: 0 every Allow statement granting kms:Decrypt, GenerateDataKey(Pair), GenerateRandom,
+DeriveSharedSecret, ReEncryptFrom or CreateGrant (directly, by wildcard or through NotAction) requires every
+pinned PCR with pinned values only; 1 a statement does not, or the key policy is malformed; 2 usage error.
+
+Examples:
+  aws kms get-key-policy --key-id $KEY --policy-name default --query Policy --output text > key-policy.json
+  enclave kms-policy check key-policy.json --policy policy.toml
+  enclave kms-policy check key-policy.json --policy policy.toml --format json | jq '.findings[].statement'";
 
 /// Subcommands of `enclave kms-policy`.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
-    /// Not yet implemented.
-    Todo,
+    /// Print an AWS KMS key policy that releases keys only to enclaves matching the pinned PCRs.
+    #[command(after_help = GENERATE_HELP)]
+    Generate(GenerateArgs),
+    /// Check that a key policy requires the pinned PCRs for every cryptographic grant.
+    #[command(after_help = CHECK_HELP)]
+    Check(CheckArgs),
 }
 
-pub(crate) async fn run(_command: Command) -> ExitCode {
-    eprintln!("enclave kms-policy: not implemented yet");
-    ExitCode::from(2)
+/// Arguments of `enclave kms-policy generate`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct GenerateArgs {
+    /// The policy file whose [pcrs] the key policy requires.
+    #[arg(long, value_name = "FILE")]
+    policy: PathBuf,
+    /// The IAM role (ARN) of the instance running the enclave: the only principal allowed to use the key.
+    #[arg(long, value_name = "ARN")]
+    principal: Option<String>,
+    /// The principal (ARN) allowed to administer the key, without cryptographic use.
+    #[arg(long, value_name = "ARN")]
+    key_admin: Option<String>,
+    /// Output format (the key policy is JSON either way; `json` prints it compact).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// Arguments of `enclave kms-policy check`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CheckArgs {
+    /// The key policy document (JSON), as `aws kms get-key-policy` prints it.
+    #[arg(value_name = "KEY_POLICY.json")]
+    key_policy: PathBuf,
+    /// The policy file whose [pcrs] every cryptographic grant must require.
+    #[arg(long, value_name = "FILE")]
+    policy: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+pub(crate) async fn run(command: Command) -> ExitCode {
+    match command {
+        Command::Generate(args) => generate(args),
+        Command::Check(args) => check(args),
+    }
+}
+
+fn generate(args: GenerateArgs) -> ExitCode {
+    let file = match load_policy_file(&args.policy) {
+        Ok(file) => file,
+        Err(e) => return fail(args.format, EXIT_USAGE, "policy_file", &e),
+    };
+    let doc = match generate_key_policy(
+        &file.pinned_measurements(),
+        args.principal.as_deref(),
+        args.key_admin.as_deref(),
+    ) {
+        Ok(doc) => doc,
+        Err(e) => return fail(args.format, EXIT_USAGE, "kms_policy", &e),
+    };
+    let text = match args.format {
+        Format::Text => serde_json::to_string_pretty(&doc),
+        Format::Json => serde_json::to_string(&doc),
+    };
+    match text {
+        Ok(text) => {
+            println!("{text}");
+            if args.principal.is_none() || args.key_admin.is_none() {
+                eprintln!("note: placeholders left for --principal/--key-admin; AWS KMS refuses the policy until they are replaced");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(args.format, EXIT_USAGE, "json", &e),
+    }
+}
+
+fn check(args: CheckArgs) -> ExitCode {
+    let file = match load_policy_file(&args.policy) {
+        Ok(file) => file,
+        Err(e) => return fail(args.format, EXIT_USAGE, "policy_file", &e),
+    };
+    let text = match read_bounded(&args.key_policy, MAX_KEY_POLICY_LEN) {
+        Ok(text) => text,
+        Err(e) => return fail(args.format, EXIT_USAGE, "read", &e),
+    };
+    let report = match check_key_policy(&text, &file.pinned_measurements()) {
+        Ok(report) => report,
+        Err(e) => return fail(args.format, EXIT_CHECK_FAILED, "kms_policy", &e),
+    };
+    match args.format {
+        Format::Json => {
+            let out = serde_json::json!({
+                "passed": report.passed(),
+                "statements": report.statements,
+                "granting_statements": report.granting_statements,
+                "findings": report.findings.iter().map(|f| serde_json::json!({
+                    "statement": f.statement,
+                    "actions": f.actions,
+                    "granted_through": f.granted_through,
+                    "problem": f.problem,
+                    "message": f.to_string(),
+                })).collect::<Vec<_>>(),
+            });
+            println!("{out}");
+        }
+        Format::Text => {
+            if report.passed() {
+                println!(
+                    "OK: {} of {} statements grant cryptographic use, and each requires every pinned PCR",
+                    report.granting_statements, report.statements
+                );
+            } else {
+                println!(
+                    "FAILED: {} problem(s) in {}",
+                    report.findings.len(),
+                    args.key_policy.display()
+                );
+                for finding in &report.findings {
+                    println!("  {finding}");
+                }
+            }
+        }
+    }
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_CHECK_FAILED)
+    }
 }

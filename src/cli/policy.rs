@@ -1,15 +1,449 @@
-//! `enclave policy` (not yet implemented).
+//! `enclave policy`: write a policy file from a document or a mock enclave, or check one.
+//!
+//! Also the small helpers the pinning commands share (output format, exit codes, bounded reads,
+//! loading `--policy FILE`). Input: files the user names. Output: a policy file, or a report.
 
+use enclave_sdk::attestation::{
+    AttestationError, EnclaveUserData, PolicyFile, RootSource, TrustRoot, UnixTime,
+    UnverifiedDocument, DEFAULT_CLOCK_SKEW, MAX_DOCUMENT_LEN,
+};
+use mock_enclave::attester::SoftwareNsm;
+use mock_enclave::functions::FunctionRegistry;
+use mock_enclave::measurements::Measurements;
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// Exit code when the check or the operation failed.
+pub(crate) const EXIT_CHECK_FAILED: u8 = 1;
+/// Exit code for a usage error: bad arguments or an unusable input file.
+pub(crate) const EXIT_USAGE: u8 = 2;
+
+/// How a command prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// For people.
+    Text,
+    /// One JSON object on stdout.
+    Json,
+}
+
+/// Prints one line on stderr (and, for `--format json`, an error object on stdout) and returns `code`.
+pub(crate) fn fail(format: Format, code: u8, kind: &str, error: &dyn Display) -> ExitCode {
+    eprintln!("error: {error}");
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::json!({ "ok": false, "error": { "kind": kind, "message": error.to_string() } })
+        );
+    }
+    ExitCode::from(code)
+}
+
+/// Reads at most `max` bytes of UTF-8 text from `path`, refusing larger files.
+pub(crate) fn read_bounded(path: &Path, max: usize) -> Result<String, String> {
+    read_bytes_bounded(path, max).and_then(|bytes| {
+        String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))
+    })
+}
+
+/// Reads at most `max` bytes from `path`, refusing larger files.
+pub(crate) fn read_bytes_bounded(path: &Path, max: usize) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    file.take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() > max {
+        return Err(format!("{}: larger than {max} bytes", path.display()));
+    }
+    Ok(bytes)
+}
+
+/// Loads `--policy FILE`.
+pub(crate) fn load_policy_file(
+    path: &Path,
+) -> Result<PolicyFile, enclave_sdk::attestation::PolicyFileError> {
+    PolicyFile::from_file(path)
+}
 
 /// Subcommands of `enclave policy`.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
-    /// Not yet implemented.
-    Todo,
+    /// Write a policy file pinning a trusted document's (or a mock enclave's) measurements.
+    #[command(after_help = INIT_HELP)]
+    Init(InitArgs),
+    /// Check a policy file: parse it, apply its rules, and print what it pins.
+    #[command(after_help = CHECK_HELP)]
+    Check(CheckArgs),
 }
 
-pub(crate) async fn run(_command: Command) -> ExitCode {
-    eprintln!("enclave policy: not implemented yet");
-    ExitCode::from(2)
+const INIT_HELP: &str = "\
+Pins PCR0, PCR1 and PCR2, plus PCR3, PCR4 and PCR8 when they are not zero, and the function checksum the
+document's user data claims (under [functions] when it names a function, else as function_checksum).
+--from-document verifies the document first (signature and certificate chain at --at, default now; any
+enclave accepted) and refuses a debug-mode document. --from-mock computes the mock enclave's measurements
+with the mock-enclave library, pins every built-in function, and trusts the mock's root (state-dir/root.pem).
+
+Exit codes: 0 the policy was written, 1 the document did not verify (or is debug-mode), 2 usage error
+(including an existing --out file without --force).
+
+Examples:
+  enclave attest --url ws://127.0.0.1:8443 --fn echo --root-pem mock-state/root.pem --out doc.cbor
+  enclave policy init --from-document doc.cbor --root-pem mock-state/root.pem --out policy.toml
+  enclave policy init --from-document archived.cbor --at 1764374400 --out policy.toml
+  enclave policy init --from-mock --state-dir mock-state --out policy.toml";
+
+const CHECK_HELP: &str = "\
+Exit codes: 0 the file is valid, 1 it is not (the error names the line and the key), 2 usage error.
+
+Examples:
+  enclave policy check policy.toml
+  enclave policy check policy.toml --format json";
+
+/// Arguments of `enclave policy check`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CheckArgs {
+    /// The policy file.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// Arguments of `enclave policy init`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["from_document", "from_mock"])))]
+pub(crate) struct InitArgs {
+    /// A raw attestation document (COSE_Sign1 CBOR) from the enclave you trust.
+    #[arg(long, value_name = "DOC")]
+    from_document: Option<PathBuf>,
+    /// Verify the document as of this time (seconds since the epoch) instead of now, for archived documents.
+    #[arg(long, value_name = "UNIX_SECONDS", requires = "from_document")]
+    at: Option<u64>,
+    /// Trust root the document chains to, when it is not AWS (e.g. the mock's state-dir/root.pem);
+    /// written into the policy as root_pem.
+    #[arg(long, value_name = "FILE", requires = "from_document")]
+    root_pem: Option<PathBuf>,
+    /// Pin the mock enclave's measurements and built-in functions.
+    #[arg(long)]
+    from_mock: bool,
+    /// The mock enclave's state directory (its CA keys and root.pem; created on first use).
+    #[arg(long, value_name = "DIR", requires = "from_mock")]
+    state_dir: Option<PathBuf>,
+    /// The mock's user-function directory, to pin those functions' checksums too.
+    #[arg(long, value_name = "DIR", requires = "from_mock")]
+    functions: Option<PathBuf>,
+    /// Where to write the policy file (default: stdout).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Overwrite --out if it exists.
+    #[arg(long, requires = "out")]
+    force: bool,
+    /// Output format of the report (the policy file itself is TOML).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+pub(crate) async fn run(command: Command) -> ExitCode {
+    match command {
+        Command::Init(args) => init(args),
+        Command::Check(args) => check(args),
+    }
+}
+
+fn init(args: InitArgs) -> ExitCode {
+    let built = match (&args.from_document, args.from_mock) {
+        (Some(doc), false) => {
+            from_document(doc, args.at, args.root_pem.as_deref(), args.out.as_deref())
+        }
+        (None, true) => from_mock(
+            args.state_dir.as_deref(),
+            args.functions.as_deref(),
+            args.out.as_deref(),
+        ),
+        // clap's ArgGroup makes exactly one source required.
+        _ => Err(InitError::Usage(
+            "give exactly one of --from-document and --from-mock".into(),
+        )),
+    };
+    let (file, source) = match built {
+        Ok(built) => built,
+        Err(InitError::Usage(e)) => return fail(args.format, EXIT_USAGE, "usage", &e),
+        Err(InitError::Refused(e)) => return fail(args.format, EXIT_CHECK_FAILED, "document", &e),
+    };
+    let text = match file.to_toml_string() {
+        Ok(text) => text,
+        Err(e) => return fail(args.format, EXIT_CHECK_FAILED, "policy_file", &e),
+    };
+    let text = format!("# Pinned from {source}.\n{text}");
+    if let Some(out) = &args.out {
+        if let Err(e) = write_new(out, &text, args.force) {
+            return fail(args.format, EXIT_USAGE, "write", &e);
+        }
+    }
+    match (args.format, &args.out) {
+        (Format::Json, out) => {
+            let mut summary = summary_json(&file);
+            if let Some(fields) = summary.as_object_mut() {
+                fields.insert("source".into(), source.into());
+                fields.insert(
+                    "written_to".into(),
+                    out.as_ref().map(|p| p.display().to_string()).into(),
+                );
+                fields.insert("policy_toml".into(), out.is_none().then_some(text).into());
+            }
+            println!("{summary}");
+        }
+        (Format::Text, None) => print!("{text}"),
+        (Format::Text, Some(out)) => {
+            println!("wrote {} (pinned from {source})", out.display());
+            print!("{}", summary_text(&file));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+enum InitError {
+    /// Exit 2: the inputs are unusable.
+    Usage(String),
+    /// Exit 1: the document does not verify, or must not be pinned.
+    Refused(String),
+}
+
+/// PCRs pinned whatever their value: image, kernel and bootstrap, application.
+const ALWAYS_PINNED: [u8; 3] = [0, 1, 2];
+/// PCRs pinned when not all zero: parent IAM role, parent instance id, signing certificate.
+const PINNED_WHEN_SET: [u8; 3] = [3, 4, 8];
+
+fn pcrs_to_pin<'a>(pcrs: impl Fn(u8) -> Option<&'a [u8]>) -> BTreeMap<u8, Vec<Vec<u8>>> {
+    let mut pinned = BTreeMap::new();
+    for index in ALWAYS_PINNED.into_iter().chain(PINNED_WHEN_SET) {
+        if let Some(value) = pcrs(index) {
+            if ALWAYS_PINNED.contains(&index) || value.iter().any(|b| *b != 0) {
+                pinned.insert(index, vec![value.to_vec()]);
+            }
+        }
+    }
+    pinned
+}
+
+fn from_document(
+    doc: &Path,
+    at: Option<u64>,
+    root_pem: Option<&Path>,
+    out: Option<&Path>,
+) -> Result<(PolicyFile, String), InitError> {
+    let raw = read_bytes_bounded(doc, MAX_DOCUMENT_LEN).map_err(InitError::Usage)?;
+    let (root, trust_root) = match root_pem {
+        Some(path) => {
+            let pem = read_bounded(path, 64 * 1024).map_err(InitError::Usage)?;
+            let root = TrustRoot::from_pem(&pem)
+                .map_err(|e| InitError::Usage(format!("{}: {e}", path.display())))?;
+            (
+                root,
+                RootSource::Pem {
+                    path: path_for_policy(path, out),
+                    pem,
+                },
+            )
+        }
+        None => (TrustRoot::aws_nitro_root_g1(), RootSource::AwsNitroRootG1),
+    };
+    let now = at.map_or_else(UnixTime::now, UnixTime::from_secs);
+    let refused = |e: AttestationError| InitError::Refused(format!("{}: {e}", doc.display()));
+    // Signature and chain only: the document is what the user trusts, so no pin applies yet.
+    let verified = UnverifiedDocument::parse(&raw)
+        .map_err(refused)?
+        .verify(&[root], now, DEFAULT_CLOCK_SKEW)
+        .map_err(refused)?;
+    let fields = verified.fields();
+    let pcrs = fields.pcrs();
+    if ALWAYS_PINNED
+        .iter()
+        .all(|i| pcrs.get(i).is_some_and(|v| v.iter().all(|b| *b == 0)))
+    {
+        return Err(InitError::Refused(format!(
+            "{}: a debug-mode enclave (PCR0..2 all zero); its memory is readable by the parent instance, refusing to pin it",
+            doc.display()
+        )));
+    }
+    let mut file = PolicyFile {
+        trust_root,
+        pcrs: pcrs_to_pin(|i| pcrs.get(&i).map(Vec::as_slice)),
+        ..PolicyFile::default()
+    };
+    match fields.user_data().map(EnclaveUserData::decode) {
+        Some(Ok(claim)) if claim.function_id.is_empty() => {
+            file.function_checksum = Some(claim.function_checksum)
+        }
+        Some(Ok(claim)) => {
+            file.functions
+                .insert(claim.function_id.clone(), claim.function_checksum);
+        }
+        // Said on stderr so a missing [functions] pin is a visible choice, not a silent gap.
+        Some(Err(e)) => eprintln!("note: no function checksum pinned: {e}"),
+        None => eprintln!("note: no function checksum pinned: the document carries no user data"),
+    }
+    Ok((
+        file,
+        format!(
+            "document {} ({}, verified at {now})",
+            doc.display(),
+            fields.module_id()
+        ),
+    ))
+}
+
+fn from_mock(
+    state_dir: Option<&Path>,
+    functions: Option<&Path>,
+    out: Option<&Path>,
+) -> Result<(PolicyFile, String), InitError> {
+    // The same measurements `mock-enclave measurements` prints (mock_enclave::measurements::for_mock).
+    let measurements = Measurements::for_mock("");
+    let mut registry = FunctionRegistry::builtins();
+    if let Some(dir) = functions {
+        registry
+            .load_dir(dir)
+            .map_err(|e| InitError::Usage(format!("{}: {e}", dir.display())))?;
+    }
+    let pcrs = measurements.pcrs();
+    let mut file = PolicyFile {
+        pcrs: pcrs_to_pin(|i| pcrs.get(&i).map(|v| v.as_slice())),
+        functions: registry
+            .iter()
+            .map(|f| (f.id().to_owned(), f.checksum()))
+            .collect(),
+        ..PolicyFile::default()
+    };
+    match state_dir {
+        Some(dir) => {
+            // Creates the CA on first use, exactly as `mock-enclave serve --state-dir` would.
+            let nsm = SoftwareNsm::load_or_create(dir, measurements.clone())
+                .map_err(|e| InitError::Usage(format!("{}: {e}", dir.display())))?;
+            let path = dir.join("root.pem");
+            file.trust_root = RootSource::Pem { path: path_for_policy(&path, out), pem: nsm.root_pem() };
+        }
+        None => eprintln!(
+            "note: without --state-dir the mock's root is ephemeral; the policy trusts AWS Root-G1 and will refuse the mock's documents"
+        ),
+    }
+    Ok((file, "the mock enclave's measurements".to_owned()))
+}
+
+/// How to write `path` in a policy file saved as `out`: policy files resolve `root_pem` against their
+/// own directory, so a relative path stays as given only when the file lands in the current directory.
+fn path_for_policy(path: &Path, out: Option<&Path>) -> PathBuf {
+    let out_dir = out.and_then(Path::parent).map(|p| {
+        if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        }
+    });
+    let same_dir = match (out_dir.map(std::fs::canonicalize), std::env::current_dir()) {
+        (Some(Ok(a)), Ok(b)) => a == b,
+        (None, _) => true,
+        _ => false,
+    };
+    if path.is_relative() && same_dir {
+        return path.to_owned();
+    }
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// Writes `text` to `path`, refusing to replace an existing file unless `force`.
+pub(crate) fn write_new(path: &Path, bytes: impl AsRef<[u8]>, force: bool) -> Result<(), String> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let mut file = options.open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            format!("{} exists; pass --force to replace it", path.display())
+        }
+        _ => format!("{}: {e}", path.display()),
+    })?;
+    file.write_all(bytes.as_ref())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn check(args: CheckArgs) -> ExitCode {
+    let file = match PolicyFile::from_file(&args.file) {
+        Ok(file) => file,
+        Err(e) => return fail(args.format, EXIT_CHECK_FAILED, "policy_file", &e),
+    };
+    match args.format {
+        Format::Json => println!("{}", summary_json(&file)),
+        Format::Text => {
+            println!("OK: {}", args.file.display());
+            print!("{}", summary_text(&file));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// What a policy file pins, for people.
+pub(crate) fn summary_text(file: &PolicyFile) -> String {
+    let mut out = format!("  trust root: {}\n", file.trust_root);
+    if file.accept_any_enclave {
+        out.push_str("  accepts ANY enclave (accept_any_enclave = true)\n");
+    }
+    for (index, values) in &file.pcrs {
+        for value in values {
+            out.push_str(&format!("  PCR{index}: {}\n", hex::encode(value)));
+        }
+    }
+    if let Some(sum) = &file.function_checksum {
+        out.push_str(&format!("  any function: checksum {}\n", hex::encode(sum)));
+    }
+    for (id, sum) in &file.functions {
+        out.push_str(&format!(
+            "  function {id:?}: checksum {}\n",
+            hex::encode(sum)
+        ));
+    }
+    if file.allow_debug {
+        out.push_str("  allows DEBUG-mode enclaves\n");
+    }
+    out
+}
+
+/// What a policy file pins, as JSON.
+pub(crate) fn summary_json(file: &PolicyFile) -> serde_json::Value {
+    let pcrs: serde_json::Map<String, serde_json::Value> = file
+        .pcrs
+        .iter()
+        .map(|(i, vs)| {
+            (
+                i.to_string(),
+                vs.iter().map(hex::encode).collect::<Vec<_>>().into(),
+            )
+        })
+        .collect();
+    let functions: serde_json::Map<String, serde_json::Value> = file
+        .functions
+        .iter()
+        .map(|(id, sum)| (id.clone(), hex::encode(sum).into()))
+        .collect();
+    serde_json::json!({
+        "ok": true,
+        "trust_root": file.trust_root.to_string(),
+        "pcrs": pcrs,
+        "functions": functions,
+        "function_checksum": file.function_checksum.map(hex::encode),
+        "max_document_age_secs": file.max_document_age.map(|d| d.as_secs()),
+        "clock_skew_secs": file.clock_skew.map(|d| d.as_secs()),
+        "allow_debug": file.allow_debug,
+        "accept_any_enclave": file.accept_any_enclave,
+    })
 }

@@ -53,6 +53,7 @@ pub use error::{
     HexList, UserDataError,
 };
 pub use policy::{DebugEnclaves, Policy, PolicyBuilder, PolicyError, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DOCUMENT_AGE};
+pub use policy_file::{PolicyFile, PolicyFileError, RootSource, POLICY_ENV_VAR};
 pub use root::{TrustRoot, AWS_NITRO_ROOT_G1_SHA256};
 pub use time::UnixTime;
 pub use user_data::{EnclaveUserData, MAX_FUNCTION_ID_LEN};
