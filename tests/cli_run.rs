@@ -37,6 +37,7 @@ async fn enclave_run(function: &str, args: &[String], stdin: &[u8]) -> Output {
         .arg(function)
         .args(args)
         .env_remove("ENCLAVE_URL")
+        .env_remove("ENCLAVE_POLICY")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -56,6 +57,39 @@ async fn run_pinned_succeeds() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.stdout, b"HELLO FROM THE CLI");
     assert!(out.stderr.is_empty());
+}
+
+#[tokio::test]
+async fn run_with_policy_file() {
+    let mock = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("root.pem"), mock.root_pem()).unwrap();
+    let pcrs: String = mock
+        .measurements()
+        .pcrs()
+        .iter()
+        .filter(|(i, _)| **i <= 2)
+        .map(|(i, v)| format!("{i} = [\"{}\"]\n", hex::encode(v)))
+        .collect();
+    let policy = dir.path().join("policy.toml");
+    let write = |sum: [u8; 32]| {
+        let toml = format!("root_pem = \"root.pem\"\n[pcrs]\n{pcrs}[functions]\nuppercase = \"{}\"\n", hex::encode(sum));
+        std::fs::write(&policy, toml).unwrap();
+    };
+    let args: Vec<String> = vec!["--url".into(), mock.url(), "--policy".into(), policy.display().to_string()];
+
+    write(mock.function_checksum("uppercase").unwrap());
+    let out = enclave_run("uppercase", &args, b"pinned by file").await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"PINNED BY FILE");
+
+    // Another function's checksum in the file: refused before any input reaches the enclave.
+    let before = mock.stats().invocations;
+    write(mock.function_checksum("echo").unwrap());
+    let out = enclave_run("uppercase", &args, b"secret").await;
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("checksum"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(mock.stats().invocations, before);
 }
 
 #[tokio::test]

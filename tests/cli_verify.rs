@@ -192,3 +192,28 @@ fn usage_errors_exit_2() {
     assert_usage(&enclave(&[CAPE, "--any-enclave", "--root", CAPE], None));
     assert_usage(&enclave(&[], None));
 }
+
+#[test]
+fn policy_file_supplies_the_pins_and_excludes_the_pin_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, format!("max_document_age_secs = 300\n[pcrs]\n0 = [\"{CAPE_PCR0}\"]\n")).unwrap();
+    let policy = policy.to_str().unwrap();
+    let ok = enclave(&[CAPE, "--at", CAPE_AT, "--policy", policy], None);
+    assert_eq!(ok.status.code(), Some(0), "stderr: {}", stderr(&ok));
+
+    let mut wrong = CAPE_PCR0.to_owned();
+    wrong.replace_range(0..2, "00");
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, format!("[pcrs]\n0 = [\"{wrong}\"]\n")).unwrap();
+    assert_rejected(&enclave(&[CAPE, "--at", CAPE_AT, "--policy", other.to_str().unwrap()], None), &["PCR0", &wrong]);
+
+    // A file and a pin flag together would leave it unclear which pins apply: usage error.
+    let both = enclave(&[CAPE, "--at", CAPE_AT, "--policy", policy, "--pcr", &format!("0={CAPE_PCR0}")], None);
+    assert_eq!(both.status.code(), Some(2), "stderr: {}", stderr(&both));
+    // A broken file is a usage error naming the file's problem, never an acceptance.
+    std::fs::write(dir.path().join("bad.toml"), "[pcrs]\n0 = [\"zz\"]\n").unwrap();
+    let bad = enclave(&[CAPE, "--at", CAPE_AT, "--policy", dir.path().join("bad.toml").to_str().unwrap()], None);
+    assert_eq!(bad.status.code(), Some(2), "stderr: {}", stderr(&bad));
+    assert!(stderr(&bad).contains("pcrs.0"), "stderr: {}", stderr(&bad));
+}

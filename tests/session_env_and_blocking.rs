@@ -49,6 +49,31 @@ fn environment_configuration_and_blocking_api() {
     let err = enclave_sdk::blocking::connect_and_invoke("uppercase", b"secret").unwrap_err();
     assert!(matches!(err, enclave_sdk::Error::Attestation(_)), "{err:?}");
 
+    // The same pins from a policy file named by ENCLAVE_POLICY, with the pin variables cleared.
+    for name in [enclave_sdk::ENV_ROOT_PEM, enclave_sdk::ENV_PCRS, enclave_sdk::ENV_FUNCTION_CHECKSUM] {
+        std::env::remove_var(name);
+    }
+    let policy = dir.path().join("policy.toml");
+    let pcr_lines: String = pcrs
+        .split(',')
+        .map(|pin| pin.split_once('=').unwrap())
+        .map(|(index, value)| format!("{index} = [\"{value}\"]\n"))
+        .collect();
+    let write_policy = |sum: &str| {
+        let toml = format!("root_pem = \"root.pem\"\n[pcrs]\n{pcr_lines}[functions]\n\"uppercase\" = \"{sum}\"\n");
+        std::env::set_var("ENCLAVE_POLICY", &policy);
+        std::fs::write(&policy, toml).unwrap();
+    };
+    write_policy(&checksum);
+    assert_eq!(enclave_sdk::blocking::connect_and_invoke("uppercase", b"from file").unwrap(), b"FROM FILE");
+    write_policy(&"00".repeat(32));
+    let err = enclave_sdk::blocking::connect_and_invoke("uppercase", b"secret").unwrap_err();
+    assert!(matches!(err, enclave_sdk::Error::Attestation(_)), "{err:?}");
+    // A policy file and a pin variable together are refused, not merged.
+    std::env::set_var(enclave_sdk::ENV_PCRS, &pcrs);
+    let err = enclave_sdk::blocking::connect_and_invoke("uppercase", b"secret").unwrap_err();
+    assert!(err.to_string().contains("ENCLAVE_POLICY"), "{err}");
+
     stop_tx.send(()).unwrap();
     server.join().unwrap();
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::attestation::{Policy, TrustRoot};
+use crate::attestation::{Policy, TrustRoot, POLICY_ENV_VAR};
 use crate::error::{ConfigError, Error};
 use crate::session::client::Client;
 
@@ -29,14 +29,16 @@ impl Client {
     /// | variable | meaning |
     /// |---|---|
     /// | `ENCLAVE_URL` | base URL, `ws://host:port` (required) |
+    /// | `ENCLAVE_POLICY` | path to a policy file (TOML, see [`Policy::from_file`]); excludes the four pin variables below |
     /// | `ENCLAVE_ROOT_PEM` | path to the trust root's PEM (default: AWS Nitro Root-G1, built in) |
     /// | `ENCLAVE_PCRS` | `IDX=HEX,IDX=HEX,...` PCR pins |
     /// | `ENCLAVE_FUNCTION_CHECKSUM` | 64 hex digits: the function checksum to pin |
     /// | `ENCLAVE_ALLOW_DEBUG` | `1`/`true`: accept debug-mode enclaves (**insecure**) |
     /// | `ENCLAVE_TOKEN` | bearer token (optional) |
     ///
-    /// At least one of `ENCLAVE_PCRS` and `ENCLAVE_FUNCTION_CHECKSUM` must be set: a policy that pins
-    /// nothing would trust any enclave.
+    /// Either `ENCLAVE_POLICY`, or at least one of `ENCLAVE_PCRS` and `ENCLAVE_FUNCTION_CHECKSUM`, must be
+    /// set: a policy that pins nothing would trust any enclave. Setting `ENCLAVE_POLICY` together with a pin
+    /// variable is refused rather than merged, so no pin is silently ignored.
     ///
     /// # Errors
     /// [`ConfigError::Env`] naming the variable that is missing or malformed, or
@@ -52,6 +54,25 @@ impl Client {
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Client, Error> {
         let env_err = |name: &'static str, problem: &str| ConfigError::Env { name, problem: problem.to_owned() };
         let url = get(ENV_URL).ok_or_else(|| env_err(ENV_URL, "not set"))?;
+        let policy = match get(POLICY_ENV_VAR).filter(|p| !p.is_empty()) {
+            Some(path) => {
+                let pins = [ENV_ROOT_PEM, ENV_PCRS, ENV_FUNCTION_CHECKSUM, ENV_ALLOW_DEBUG];
+                if let Some(also) = pins.into_iter().find(|name| get(name).is_some()) {
+                    return Err(env_err(POLICY_ENV_VAR, &format!("set together with {also}; use one or the other")).into());
+                }
+                Policy::from_file(&path).map_err(|e| env_err(POLICY_ENV_VAR, &e.to_string()))?
+            }
+            None => Self::policy_from_vars(&get)?,
+        };
+        let mut builder = Client::builder().endpoint(url).policy(policy);
+        if let Some(token) = get(ENV_TOKEN) {
+            builder = builder.token(token);
+        }
+        builder.build()
+    }
+
+    fn policy_from_vars(get: &impl Fn(&str) -> Option<String>) -> Result<Policy, Error> {
+        let env_err = |name: &'static str, problem: &str| ConfigError::Env { name, problem: problem.to_owned() };
         let mut policy = Policy::builder();
         if let Some(path) = get(ENV_ROOT_PEM) {
             let pem = std::fs::read_to_string(&path)
@@ -70,12 +91,7 @@ impl Client {
         if matches!(get(ENV_ALLOW_DEBUG).as_deref(), Some("1" | "true" | "yes")) {
             policy = policy.dangerous_allow_debug();
         }
-        let policy = policy.build().map_err(|e| ConfigError::Policy(e.to_string()))?;
-        let mut builder = Client::builder().endpoint(url).policy(policy);
-        if let Some(token) = get(ENV_TOKEN) {
-            builder = builder.token(token);
-        }
-        builder.build()
+        Ok(policy.build().map_err(|e| ConfigError::Policy(e.to_string()))?)
     }
 }
 

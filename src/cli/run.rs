@@ -29,6 +29,11 @@ pub(crate) struct Args {
     /// Output file, or - for stdout.
     #[arg(long, default_value = "-", value_name = "FILE|-")]
     output: String,
+    /// Take what the enclave must prove from this policy file (TOML; see README, "Pinning what you
+    /// trust"). Excludes the individual pinning flags. Default: $ENCLAVE_POLICY.
+    #[arg(long, value_name = "FILE", env = "ENCLAVE_POLICY",
+          conflicts_with_all = ["root", "pcrs", "checksum", "allow_debug", "any_enclave"])]
+    policy: Option<PathBuf>,
     /// PEM file of the root certificate to trust instead of AWS Nitro Root-G1.
     #[arg(long, value_name = "PEM")]
     root: Option<PathBuf>,
@@ -74,6 +79,18 @@ pub(crate) async fn run(args: Args) -> ExitCode {
 }
 
 fn build_client(args: &Args) -> Result<Client, String> {
+    let policy = match &args.policy {
+        Some(path) => Policy::from_file(path).map_err(|e| format!("--policy: {e}"))?,
+        None => policy_from_flags(args)?,
+    };
+    let mut builder = Client::builder().endpoint(args.url.clone()).policy(policy);
+    if let Some(t) = &args.token {
+        builder = builder.token(t.clone());
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+fn policy_from_flags(args: &Args) -> Result<Policy, String> {
     let mut policy = Policy::builder();
     if let Some(path) = &args.root {
         let pem = std::fs::read_to_string(path).map_err(|e| format!("--root {}: {e}", path.display()))?;
@@ -93,12 +110,7 @@ fn build_client(args: &Args) -> Result<Client, String> {
     if args.any_enclave {
         policy = policy.dangerous_accept_any_enclave();
     }
-    let policy = policy.build().map_err(|e| format!("policy: {e} (pin --pcr or --checksum, or pass --any-enclave)"))?;
-    let mut builder = Client::builder().endpoint(args.url.clone()).policy(policy);
-    if let Some(t) = &args.token {
-        builder = builder.token(t.clone());
-    }
-    builder.build().map_err(|e| e.to_string())
+    policy.build().map_err(|e| format!("policy: {e} (pin --pcr or --checksum, pass --policy, or --any-enclave)"))
 }
 
 async fn invoke(client: &Client, args: &Args) -> Result<(), Error> {

@@ -26,6 +26,11 @@ pub(crate) struct Args {
     /// Verify as of this time (Unix seconds) instead of now; the age check is relative to it too.
     #[arg(long, value_name = "UNIX_SECONDS")]
     at: Option<u64>,
+    /// Take everything the document is checked against from this policy file (TOML; see README,
+    /// "Pinning what you trust"). Excludes the individual pinning flags. Default: $ENCLAVE_POLICY.
+    #[arg(long, value_name = "FILE", env = "ENCLAVE_POLICY",
+          conflicts_with_all = ["root", "pcrs", "checksum", "max_age", "allow_debug", "any_enclave"])]
+    policy: Option<PathBuf>,
     /// Trust this root certificate (PEM) instead of the embedded AWS Nitro Enclaves Root-G1.
     #[arg(long, value_name = "PEM_FILE")]
     root: Option<PathBuf>,
@@ -98,6 +103,9 @@ fn verify(args: &Args) -> Result<AttestedDocument, Failure> {
 }
 
 fn policy(args: &Args) -> Result<Policy, Failure> {
+    if let Some(path) = &args.policy {
+        return Policy::from_file(path).map_err(|e| Failure::Usage(format!("--policy: {e}")));
+    }
     let mut b = Policy::builder();
     if let Some(path) = &args.root {
         let pem = std::fs::read_to_string(path)
