@@ -209,6 +209,10 @@ pub enum ConfigError {
     /// No endpoint was configured.
     #[error("no endpoint configured")]
     NoEndpoint,
+    /// A plain `ws://` endpoint on a host that is not loopback: the upgrade (function id, bearer token)
+    /// and the traffic's shape would cross the network in clear.
+    #[error("endpoint {0:?} is plain ws:// to a non-loopback host; use wss://")]
+    PlaintextTransport(String),
     /// No policy was configured.
     #[error("no policy configured")]
     NoPolicy,

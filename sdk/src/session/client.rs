@@ -110,6 +110,7 @@ pub struct ClientBuilder {
     max_output_len: usize,
     limits: FrameLimits,
     clock: Arc<dyn Clock>,
+    allow_plaintext_transport: bool,
 }
 
 impl Client {
@@ -125,6 +126,7 @@ impl Client {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_output_len: DEFAULT_MAX_OUTPUT_LEN,
             limits: FrameLimits::default(),
+            allow_plaintext_transport: false,
             clock: Arc::new(SystemClock),
         }
     }
@@ -290,6 +292,11 @@ async fn tls_connect(
     Ok((tls, seen))
 }
 
+/// `localhost` or a loopback address: where plain `ws://` crosses no network.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn ws_config(limits: &FrameLimits) -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(limits.max_frame_len()))
@@ -351,6 +358,18 @@ impl ClientBuilder {
     /// What the enclave must prove before it gets any input.
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = Some(policy);
+        self
+    }
+
+    /// Allows a plain `ws://` endpoint on a host that is not loopback.
+    ///
+    /// # Security
+    /// Inputs and outputs stay end-to-end encrypted to the attested enclave either way, but without TLS
+    /// the function id, the bearer token and the sizes and timing of every record are visible to the
+    /// network, and anyone on the path can take the token. By default `ws://` is accepted only for
+    /// `localhost` and loopback addresses.
+    pub fn dangerous_allow_plaintext_transport(mut self) -> Self {
+        self.allow_plaintext_transport = true;
         self
     }
 
@@ -427,6 +446,9 @@ impl ClientBuilder {
             _ => (rest.to_owned(), format!("{rest}:{}", if tls { 443 } else { 80 })),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        if !tls && !self.allow_plaintext_transport && !is_loopback(&host) {
+            return Err(ConfigError::PlaintextTransport(endpoint).into());
+        }
         let webpki_roots = if self.webpki_roots.is_empty() {
             None
         } else {
@@ -835,4 +857,30 @@ async fn read_one(
     // A dropped receiver means the caller abandoned the invocation; its output is discarded.
     let _ = tx.send(event).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(endpoint: &str, allow_plaintext: bool) -> Result<Client, Error> {
+        let policy = Policy::builder().dangerous_accept_any_enclave().build().unwrap();
+        let builder = Client::builder().endpoint(endpoint).policy(policy);
+        if allow_plaintext { builder.dangerous_allow_plaintext_transport() } else { builder }.build()
+    }
+
+    #[test]
+    fn plain_ws_only_to_loopback_unless_allowed() {
+        for ok in ["ws://127.0.0.1:9000", "ws://localhost:9000", "ws://[::1]:9000", "ws://127.8.0.1", "wss://enclave.example:443"] {
+            assert!(build(ok, false).is_ok(), "{ok}");
+        }
+        for far in ["ws://enclave.example:9000", "ws://10.0.0.7:9000", "ws://[2001:db8::1]:9000"] {
+            assert_eq!(
+                build(far, false).err(),
+                Some(Error::Config(ConfigError::PlaintextTransport(far.to_owned()))),
+                "{far}"
+            );
+            assert!(build(far, true).is_ok(), "{far}");
+        }
+    }
 }
