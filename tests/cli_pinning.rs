@@ -4,53 +4,15 @@
 // A test crate: its helpers are test code, which clippy.toml already lets unwrap.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::cli::*;
+
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn enclave(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_enclave"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
-}
-
-struct Dir {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Dir {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_owned();
-        Self { _dir: dir, root }
-    }
-    fn write(&self, name: &str, text: &str) -> String {
-        let path = self.root.join(name);
-        std::fs::write(&path, text).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-    fn path(&self, name: &str) -> String {
-        self.root.join(name).to_str().unwrap().to_owned()
-    }
-}
 
 #[test]
 fn policy_check_accepts_a_valid_file_and_names_line_and_key_otherwise() {
-    let d = Dir::new();
+    let d = Scratch::new();
     let pcr0 = "ab".repeat(48);
     let good = d.write(
         "good.toml",
@@ -134,7 +96,7 @@ fn inspect_marks_everything_unverified_and_shows_the_chain() {
     assert!(certs.len() >= 2);
 
     // A truncated document does not decode: exit 1. A missing file: exit 2.
-    let d = Dir::new();
+    let d = Scratch::new();
     let raw = std::fs::read(nitro("cape-cli-key.cbor")).unwrap();
     let cut = d.path("cut.cbor");
     std::fs::write(&cut, &raw[..raw.len() / 2]).unwrap();
@@ -145,7 +107,7 @@ fn inspect_marks_everything_unverified_and_shows_the_chain() {
 #[test]
 fn policy_init_from_a_real_document_pins_what_it_verified() {
     use enclave_sdk::attestation::{Expected, Policy, PolicyFile, UnixTime, Verifier};
-    let d = Dir::new();
+    let d = Scratch::new();
     let out_path = d.path("policy.toml");
     let out = enclave(&[
         "policy",
@@ -268,7 +230,7 @@ mod live {
     use mock_enclave::measurements::Measurements;
     use mock_enclave::MockEnclave;
 
-    async fn run(args: Vec<String>, env: Option<(&str, &str)>) -> Output {
+    async fn run(args: Vec<String>, env: Option<(&str, &str)>) -> std::process::Output {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_enclave"));
         cmd.args(&args).env_remove("ENCLAVE_POLICY");
         if let Some((k, v)) = env {
@@ -284,7 +246,7 @@ mod live {
     /// `policy init --from-mock` → a served mock with that state dir → the policy admits it, end to end.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn from_mock_to_attest_to_document_pins_and_a_session() {
-        let d = Dir::new();
+        let d = Scratch::new();
         let state = d.path("state");
         let policy_path = d.path("policy.toml");
         let out = run(

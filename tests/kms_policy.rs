@@ -3,9 +3,12 @@
 // A test crate: its helpers are test code, which clippy.toml already lets unwrap.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::cli::*;
+
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const PCR0: &str = "abababababababababababababababababababababababababababababababababababababababababababababababab";
 const PCR0_NEXT: &str = "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";
@@ -13,52 +16,17 @@ const PCR1: &str = "010101010101010101010101010101010101010101010101010101010101
 const ROLE: &str = "arn:aws:iam::111122223333:role/enclave-instance";
 const ADMIN: &str = "arn:aws:iam::111122223333:role/key-admin";
 
-fn enclave(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_enclave"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
-}
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Fixture {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_owned();
-        let f = Self { _dir: dir, root };
-        f.write(
+/// Scratch files with a policy pinning PCR0 (two allowed values) and PCR1.
+fn fixture() -> Scratch {
+    let f = Scratch::new();
+    f.write(
             "policy.toml",
             &format!("[pcrs]\n0 = [\"{PCR0}\", \"{PCR0_NEXT}\"]\n1 = [\"{PCR1}\"]\n"),
-        );
-        f
-    }
-    fn write(&self, name: &str, text: &str) -> String {
-        let path = self.root.join(name);
-        std::fs::write(&path, text).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-    fn path(&self, name: &str) -> String {
-        self.root.join(name).to_str().unwrap().to_owned()
-    }
+    );
+    f
 }
 
-fn generate(f: &Fixture) -> Value {
+fn generate(f: &Scratch) -> Value {
     let policy = f.path("policy.toml");
     let out = enclave(&[
         "kms-policy",
@@ -74,7 +42,7 @@ fn generate(f: &Fixture) -> Value {
     serde_json::from_str(&stdout(&out)).unwrap()
 }
 
-fn check(f: &Fixture, key_policy: &Value, format: &str) -> Output {
+fn check(f: &Scratch, key_policy: &Value, format: &str) -> Output {
     let kp = f.write("key-policy.json", &key_policy.to_string());
     enclave(&[
         "kms-policy",
@@ -89,7 +57,7 @@ fn check(f: &Fixture, key_policy: &Value, format: &str) -> Output {
 
 #[test]
 fn generated_policy_requires_every_pin_and_passes_the_check() {
-    let f = Fixture::new();
+    let f = fixture();
     let doc = generate(&f);
     let enclave_statement = &doc["Statement"][0];
     assert_eq!(enclave_statement["Principal"]["AWS"], json!(ROLE));
@@ -132,7 +100,7 @@ type Edit = Box<dyn Fn(&mut Value)>;
 /// Each permissive edit of the generated policy is flagged with its statement and reason, exit 1.
 #[test]
 fn permissive_edits_are_flagged_by_statement_and_reason() {
-    let f = Fixture::new();
+    let f = fixture();
     let good = generate(&f);
     let rewrap = |operator: &'static str| -> Edit {
         Box::new(move |d: &mut Value| {
@@ -216,7 +184,7 @@ fn permissive_edits_are_flagged_by_statement_and_reason() {
 
 #[test]
 fn unusable_inputs_are_usage_errors_and_malformed_key_policies_fail_the_check() {
-    let f = Fixture::new();
+    let f = fixture();
     let policy = f.path("policy.toml");
 
     // Nothing pinned: no key policy can be generated.

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod cli;
+
 use enclave_sdk::attestation::{Policy, PolicyBuilder, TrustRoot};
 use enclave_sdk::Client;
 use mock_enclave::MockEnclave;
