@@ -161,6 +161,19 @@ pub enum SessionError {
     /// The session was closed by this client.
     #[error("session closed")]
     Closed,
+    /// A Cape-protocol enclave sent a message that is not what that protocol allows (the message
+    /// itself is not repeated: it may carry output).
+    #[error("malformed Cape message: {0}")]
+    CapeMessage(&'static str),
+    /// A Cape-protocol enclave refused the connection or the request with `{"error": ...}` before
+    /// or instead of a function result.
+    #[error("Cape enclave error ({len} byte message)")]
+    CapeRemote {
+        /// The enclave's text.
+        message: String,
+        /// Its length, for `Display`.
+        len: usize,
+    },
 }
 
 /// A limit, the client's or the enclave's, was reached.
