@@ -1,5 +1,5 @@
 //! The enclave end of Cape Privacy's `cape.runtime` protocol, as the published `pycape` 3.1.1 client
-//! speaks it (PROTOCOL.md section 8), served beside `enclave-session.v1` for compatibility.
+//! speaks it (PROTOCOL.md section 9), served beside `enclave-session.v1` for compatibility.
 //!
 //! Input: an upgraded WebSocket from an untrusted client that selected `cape.runtime`, the function it
 //! asked for, the attester and the limits. Output: one attestation document (JSON text frame), then one
@@ -132,6 +132,8 @@ where
         return SessionEnd::Disconnected;
     }
     let mut shutdown = ctx.shutdown.clone();
+    // Cape has no key share; the first request that opens is the client's acceptance of the document.
+    let mut accepted = false;
     loop {
         if *shutdown.borrow() {
             let _ = ws.close(None).await;
@@ -164,7 +166,10 @@ where
                 return refuse(&mut ws, format!("invocation: {e}")).await;
             }
         };
-        ctx.stats.key_shares.fetch_add(1, Ordering::Relaxed);
+        if !accepted {
+            accepted = true;
+            ctx.stats.key_shares.fetch_add(1, Ordering::Relaxed);
+        }
         ctx.stats.invocations.fetch_add(1, Ordering::Relaxed);
         let result = ctx.function.invoke_bytes(input.to_vec()).await;
         ctx.stats.completed.fetch_add(1, Ordering::Relaxed);

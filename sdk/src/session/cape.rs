@@ -1,4 +1,4 @@
-//! Cape Privacy's `cape.runtime` protocol, client side (PROTOCOL.md section 8): talk to an enclave
+//! Cape Privacy's `cape.runtime` protocol, client side (PROTOCOL.md section 9): talk to an enclave
 //! that speaks Cape's protocol, with this SDK's full [`Policy`](crate::attestation::Policy) verification.
 //!
 //! In: the [`Client`]'s configuration (endpoint, policy, token, timeouts; trusted), then untrusted JSON
@@ -97,7 +97,7 @@ impl Client {
         let _ = tcp.set_nodelay(true);
         // Cape binds no TLS key into its documents: TLS here is ordinary TLS (WebPKI when roots are
         // configured, otherwise only provisional), and the outputs it carries are protected by nothing
-        // else. PROTOCOL.md section 8.3.
+        // else. PROTOCOL.md section 9.3.
         let stream: Box<dyn Io> = if c.tls {
             let (tls, _seen) = tls_connect(&c.host, c.webpki_roots.clone(), tcp).await?;
             Box::new(tls)

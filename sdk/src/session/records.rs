@@ -163,7 +163,7 @@ impl EnclaveKey {
     /// Cape's protocol: opens one RFC 9180 single-shot base-mode message (section 6.1,
     /// `Open<mode>(enc, skR, info, aad, ct)`) with empty `info` and `aad`. Unlike
     /// [`EnclaveKey::accept`] the key is kept: Cape reuses one attested key for every invocation of a
-    /// connection, which is exactly why that protocol has no replay protection (PROTOCOL.md section 8).
+    /// connection, which is exactly why that protocol has no replay protection (PROTOCOL.md section 9).
     ///
     /// # Errors
     /// [`RecordError::BadKey`] for an invalid `enc`, [`RecordError::Open`] when the message does not
