@@ -2,7 +2,7 @@
 //! [`MockEnclave`] handle for in-process use.
 //!
 //! Input: TCP connections from anyone. The upgrade is accepted only on `/v1/run/{function_id}` for a
-//! registered function, with the `enclave-session.v1` subprotocol, the bearer token when one is
+//! registered function, with the `enclave-session.v1` subprotocol (or Cape's `cape.runtime`, served by `cape`), the bearer token when one is
 //! configured, and a free session slot; everything after the upgrade is `protocol`'s. Output: a
 //! running server and counters (never contents) of what it saw. This module does not attest or run
 //! functions itself.
