@@ -4,6 +4,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod attester;
+pub mod cape;
 pub mod functions;
 pub mod measurements;
 pub mod protocol;

@@ -2,7 +2,7 @@
 //! [`MockEnclave`] handle for in-process use.
 //!
 //! Input: TCP connections from anyone. The upgrade is accepted only on `/v1/run/{function_id}` for a
-//! registered function, with the `enclave-session.v1` subprotocol, the bearer token when one is
+//! registered function, with the `enclave-session.v1` subprotocol (or Cape's `cape.runtime`, served by `cape`), the bearer token when one is
 //! configured, and a free session slot; everything after the upgrade is `protocol`'s. Output: a
 //! running server and counters (never contents) of what it saw. This module does not attest or run
 //! functions itself.
@@ -23,6 +23,7 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use zeroize::Zeroizing;
 
+use crate::cape::CAPE_SUBPROTOCOL;
 use crate::attester::software::{Clock as NsmClock, SoftwareNsm};
 use crate::attester::{Attester, AttesterError};
 use crate::functions::FunctionRegistry;
@@ -465,7 +466,7 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let permit = shared.sessions.clone().try_acquire_owned().ok();
-    let mut chosen: Option<String> = None;
+    let mut chosen: Option<(String, Wire)> = None;
     let callback = |req: &Request, resp: Response| upgrade_check(req, resp, &shared, permit.is_some(), &mut chosen);
     // tungstenite zero-fills its whole read buffer (128 KiB by default) before the first read, making
     // it resident in every session, idle or not; the buffer grows to a frame's length when one
@@ -491,7 +492,7 @@ where
             return;
         }
     };
-    let (Some(_permit), Some(function_id)) = (permit, chosen) else { return };
+    let (Some(_permit), Some((function_id, wire))) = (permit, chosen) else { return };
     let Some(function) = shared.functions.get(&function_id) else { return };
     shared.stats.sessions.fetch_add(1, Ordering::Relaxed);
     tracing::info!(%peer, function_id, tls = shared.tls.is_some(), "session started");
@@ -503,7 +504,10 @@ where
         shutdown: shared.shutdown.clone(),
         tls_spki_sha256: shared.tls_spki_sha256,
     };
-    let end = run_session(ws, ctx).await;
+    let end = match wire {
+        Wire::Native => run_session(ws, ctx).await,
+        Wire::Cape => crate::cape::run_cape_session(ws, ctx).await,
+    };
     match &end {
         SessionEnd::ClientClosed | SessionEnd::Disconnected | SessionEnd::ShuttingDown => {
             tracing::info!(%peer, function_id, reason = %end, "session ended")
@@ -526,39 +530,70 @@ fn upgrade_check(
     mut resp: Response,
     shared: &Shared,
     have_slot: bool,
-    chosen: &mut Option<String>,
+    chosen: &mut Option<(String, Wire)>,
 ) -> Result<Response, ErrorResponse> {
     let refused = |status, why| {
         shared.stats.refused_upgrades.fetch_add(1, Ordering::Relaxed);
         Err(refuse(status, why))
     };
-    if let Some(token) = &shared.token {
-        let expected = format!("Bearer {}", token.as_str());
-        let given = req.headers().get("Authorization").map(|v| v.as_bytes()).unwrap_or_default();
-        if !bool::from(given.ct_eq(expected.as_bytes())) {
-            return refused(StatusCode::UNAUTHORIZED, "bearer token missing or wrong");
-        }
-    }
-    let Some(function_id) = req.uri().path().strip_prefix("/v1/run/") else {
-        return refused(StatusCode::NOT_FOUND, "path must be /v1/run/{function_id}");
-    };
-    if shared.functions.get(function_id).is_none() {
-        return refused(StatusCode::NOT_FOUND, "no such function");
-    }
-    let offered = req
+    let offered: Vec<&str> = req
         .headers()
         .get_all("Sec-WebSocket-Protocol")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|p| p.trim() == PROTOCOL_LABEL);
-    if !offered {
-        return refused(StatusCode::BAD_REQUEST, "subprotocol enclave-session.v1 required");
+        .map(str::trim)
+        .collect();
+    let wire = if offered.contains(&PROTOCOL_LABEL) {
+        Some(Wire::Native)
+    } else if offered.contains(&CAPE_SUBPROTOCOL) {
+        Some(Wire::Cape)
+    } else {
+        None
+    };
+    if let Some(token) = &shared.token {
+        let given = req.headers().get("Authorization").map(|v| v.as_bytes()).unwrap_or_default();
+        let expected = format!("Bearer {}", token.as_str());
+        let mut ok = given.ct_eq(expected.as_bytes());
+        // Cape clients carry their token as the second subprotocol entry, not in a header.
+        if wire == Some(Wire::Cape) {
+            for entry in &offered {
+                ok |= entry.as_bytes().ct_eq(token.as_bytes());
+            }
+        }
+        if !bool::from(ok) {
+            return refused(StatusCode::UNAUTHORIZED, "bearer token missing or wrong");
+        }
     }
+    let Some(path) = req.uri().path().strip_prefix("/v1/run/") else {
+        return refused(StatusCode::NOT_FOUND, "path must be /v1/run/{function_id}");
+    };
+    // Cape also addresses a function as `{user}/{name}`; the mock has one namespace, so the name is the id.
+    let function_id = match (wire, path.split_once('/')) {
+        (Some(Wire::Cape), Some((user, name))) if !user.is_empty() => name,
+        _ => path,
+    };
+    if shared.functions.get(function_id).is_none() {
+        return refused(StatusCode::NOT_FOUND, "no such function");
+    }
+    let Some(wire) = wire else {
+        return refused(StatusCode::BAD_REQUEST, "subprotocol enclave-session.v1 or cape.runtime required");
+    };
     if !have_slot {
         return refused(StatusCode::SERVICE_UNAVAILABLE, "session limit reached");
     }
-    resp.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(PROTOCOL_LABEL));
-    *chosen = Some(function_id.to_owned());
+    let label = match wire {
+        Wire::Native => PROTOCOL_LABEL,
+        Wire::Cape => CAPE_SUBPROTOCOL,
+    };
+    resp.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(label));
+    *chosen = Some((function_id.to_owned(), wire));
     Ok(resp)
+}
+
+/// Which protocol a connection speaks, chosen from the offered subprotocols (native preferred).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    Native,
+    Cape,
 }

@@ -161,6 +161,19 @@ pub enum SessionError {
     /// The session was closed by this client.
     #[error("session closed")]
     Closed,
+    /// A Cape-protocol enclave sent a message that is not what that protocol allows (the message
+    /// itself is not repeated: it may carry output).
+    #[error("malformed Cape message: {0}")]
+    CapeMessage(&'static str),
+    /// A Cape-protocol enclave refused the connection or the request with `{"error": ...}` before
+    /// or instead of a function result.
+    #[error("Cape enclave error ({len} byte message)")]
+    CapeRemote {
+        /// The enclave's text.
+        message: String,
+        /// Its length, for `Display`.
+        len: usize,
+    },
 }
 
 /// A limit, the client's or the enclave's, was reached.
@@ -213,6 +226,11 @@ pub enum ConfigError {
     /// and the traffic's shape would cross the network in clear.
     #[error("endpoint {0:?} is plain ws:// to a non-loopback host; use wss://")]
     PlaintextTransport(String),
+    /// Cape mode over `wss://` without [`tls_webpki_root`](crate::ClientBuilder::tls_webpki_root): Cape
+    /// documents bind no TLS key and Cape results return under TLS alone, so a TLS certificate that
+    /// nothing but the attestation vouches for would let a proxy read every result.
+    #[error("Cape mode over wss:// needs a WebPKI root (ClientBuilder::tls_webpki_root): Cape results are protected by TLS alone")]
+    CapeNeedsWebPki,
     /// No policy was configured.
     #[error("no policy configured")]
     NoPolicy,

@@ -66,34 +66,34 @@ pub const DEFAULT_MAX_OUTPUT_LEN: usize = 64 * 1024 * 1024;
 const EVENTS_PER_INVOCATION: usize = 16;
 
 /// The byte stream under the WebSocket: TCP, or TLS over TCP.
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(super) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-type Ws = WebSocketStream<Box<dyn Io>>;
+pub(super) type Ws = WebSocketStream<Box<dyn Io>>;
 
 /// Connects to enclaves, verifying each one against a [`Policy`] before sending it anything.
 ///
 /// Cheap to clone; clones share the verifier's certificate cache.
 #[derive(Clone, Debug)]
 pub struct Client {
-    config: Arc<Config>,
+    pub(super) config: Arc<Config>,
 }
 
 #[derive(Debug)]
-struct Config {
-    endpoint: String,
-    host_port: String,
-    host: String,
-    tls: bool,
-    webpki_roots: Option<Arc<rustls::RootCertStore>>,
-    verifier: Verifier,
-    token: Option<Zeroizing<String>>,
-    handshake_timeout: Duration,
-    idle_timeout: Duration,
-    max_in_flight: usize,
-    max_output_len: usize,
-    limits: FrameLimits,
-    clock: Arc<dyn Clock>,
+pub(super) struct Config {
+    pub(super) endpoint: String,
+    pub(super) host_port: String,
+    pub(super) host: String,
+    pub(super) tls: bool,
+    pub(super) webpki_roots: Option<Arc<rustls::RootCertStore>>,
+    pub(super) verifier: Verifier,
+    pub(super) token: Option<Zeroizing<String>>,
+    pub(super) handshake_timeout: Duration,
+    pub(super) idle_timeout: Duration,
+    pub(super) max_in_flight: usize,
+    pub(super) max_output_len: usize,
+    pub(super) limits: FrameLimits,
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 /// Builds a [`Client`]. Endpoint and policy are required.
@@ -262,7 +262,7 @@ impl Client {
 
 /// TLS to the enclave, accepting its certificate provisionally (see [`tls`]); returns the stream and
 /// the slot holding the key the handshake used.
-async fn tls_connect(
+pub(super) async fn tls_connect(
     host: &str,
     webpki_roots: Option<Arc<rustls::RootCertStore>>,
     tcp: TcpStream,
@@ -297,13 +297,13 @@ fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-fn ws_config(limits: &FrameLimits) -> WebSocketConfig {
+pub(super) fn ws_config(limits: &FrameLimits) -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(limits.max_frame_len()))
         .max_frame_size(Some(limits.max_frame_len()))
 }
 
-fn check_function_id(id: &str) -> Result<(), ConfigError> {
+pub(super) fn check_function_id(id: &str) -> Result<(), ConfigError> {
     let ok = (1..=128).contains(&id.len())
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
@@ -313,7 +313,7 @@ fn check_function_id(id: &str) -> Result<(), ConfigError> {
     }
 }
 
-fn ws_error(e: tungstenite::Error) -> Error {
+pub(super) fn ws_error(e: tungstenite::Error) -> Error {
     use tungstenite::error::ProtocolError;
     match e {
         // The connection went away without an authenticated close: whatever was pending is truncated.

@@ -10,3 +10,4 @@ pub mod tls;
 pub mod wire;
 pub mod blocking;
 pub mod client;
+pub mod cape;

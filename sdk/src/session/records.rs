@@ -159,6 +159,43 @@ impl EnclaveKey {
     }
 }
 
+impl EnclaveKey {
+    /// Cape's protocol: opens one RFC 9180 single-shot base-mode message (section 6.1,
+    /// `Open<mode>(enc, skR, info, aad, ct)`) with empty `info` and `aad`. Unlike
+    /// [`EnclaveKey::accept`] the key is kept: Cape reuses one attested key for every invocation of a
+    /// connection, which is exactly why that protocol has no replay protection (PROTOCOL.md section 9).
+    ///
+    /// # Errors
+    /// [`RecordError::BadKey`] for an invalid `enc`, [`RecordError::Open`] when the message does not
+    /// authenticate.
+    pub fn open_single_shot(&self, enc: &[u8; KEY_LEN], ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, RecordError> {
+        let encapped = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc)
+            .map_err(|_| RecordError::BadKey("encapsulated key"))?;
+        hpke::single_shot_open::<Aead, Kdf, Kem>(&OpModeR::Base, &self.sk, &encapped, &[], ciphertext, &[])
+            .map(Zeroizing::new)
+            .map_err(|_| RecordError::Open { direction: "client to enclave", seq: 0 })
+    }
+}
+
+/// Cape's protocol: seals one RFC 9180 single-shot base-mode message (section 6.1,
+/// `Seal<mode>(pkR, info, aad, pt)`) to the enclave's attested key, with empty `info` and `aad`.
+/// Returns `enc` and the ciphertext; Cape sends them concatenated in one binary frame.
+///
+/// # Errors
+/// [`RecordError::BadKey`] or [`RecordError::KeyAgreement`].
+pub fn seal_single_shot(
+    enclave_public_key: &[u8; KEY_LEN],
+    plaintext: &[u8],
+    rng: &mut (impl CryptoRng + RngCore),
+) -> Result<([u8; KEY_LEN], Vec<u8>), RecordError> {
+    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(enclave_public_key)
+        .map_err(|_| RecordError::BadKey("enclave public key"))?;
+    let (enc, ct) =
+        hpke::single_shot_seal::<Aead, Kdf, Kem, _>(&OpModeS::Base, &pk, &[], plaintext, &[], &mut HpkeRng(rng))
+            .map_err(|_| RecordError::KeyAgreement)?;
+    Ok((enc.to_bytes().into(), ct))
+}
+
 impl RequestSealer {
     /// Seals the next client-to-enclave record.
     ///

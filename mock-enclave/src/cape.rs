@@ -1,0 +1,214 @@
+//! The enclave end of Cape Privacy's `cape.runtime` protocol, as the published `pycape` 3.1.1 client
+//! speaks it (PROTOCOL.md section 9), served beside `enclave-session.v1` for compatibility.
+//!
+//! Input: an upgraded WebSocket from an untrusted client that selected `cape.runtime`, the function it
+//! asked for, the attester and the limits. Output: one attestation document (JSON text frame), then one
+//! JSON text frame per binary invocation frame, carrying the function's output or error in the clear
+//! (Cape returns results under TLS only). Malformed frames get `{"error": ...}` and a close. Plaintext
+//! is never logged. This module does not decide who may connect (the server's upgrade callback does).
+
+use std::sync::atomic::Ordering;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use enclave_sdk::session::records::EnclaveKey;
+use enclave_sdk::session::wire::KEY_LEN;
+use futures_util::{SinkExt, StreamExt};
+use rand_core::OsRng;
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
+use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+use crate::attester::AttestationRequest;
+use crate::protocol::{Context, SessionEnd};
+
+/// The subprotocol a Cape client offers (with its token as a second entry) and the enclave echoes.
+pub const CAPE_SUBPROTOCOL: &str = "cape.runtime";
+
+/// The NSM accepts at most 512 bytes of nonce; pycape sends 16.
+const MAX_NONCE_LEN: usize = 512;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NonceRequest {
+    message: NonceMessage,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NonceMessage {
+    nonce: String,
+}
+
+/// `{"message": {"type": T, "message": "<base64>"}}`.
+fn message_frame(kind: &str, body: &[u8]) -> Message {
+    let v = serde_json::json!({ "message": { "type": kind, "message": B64.encode(body) } });
+    Message::text(v.to_string())
+}
+
+/// `{"error": "<text>"}`. The text is a `Display` that never carries plaintext.
+fn error_frame(text: &str) -> Message {
+    Message::text(serde_json::json!({ "error": text }).to_string())
+}
+
+/// Cape's user data: `{"func_checksum": "<standard base64 of the SHA-256>"}`.
+pub fn cape_user_data(checksum: &[u8; 32]) -> Vec<u8> {
+    serde_json::json!({ "func_checksum": B64.encode(checksum) }).to_string().into_bytes()
+}
+
+enum Incoming {
+    Text(Bytes),
+    Binary(Bytes),
+}
+
+async fn next_message<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>) -> Result<Incoming, SessionEnd> {
+    loop {
+        match ws.next().await {
+            None | Some(Ok(Message::Close(_))) => return Err(SessionEnd::Disconnected),
+            Some(Err(
+                WsError::ConnectionClosed
+                | WsError::AlreadyClosed
+                | WsError::Io(_)
+                | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+            )) => return Err(SessionEnd::Disconnected),
+            Some(Err(e)) => return Err(SessionEnd::Protocol(format!("websocket: {e}"))),
+            Some(Ok(Message::Binary(b))) => return Ok(Incoming::Binary(b)),
+            Some(Ok(Message::Text(t))) => return Ok(Incoming::Text(Bytes::from(t))),
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Tells the client why, closes, and returns the reason.
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>, why: String) -> SessionEnd {
+    let _ = ws.send(error_frame(&why)).await;
+    let _ = ws.close(None).await;
+    SessionEnd::Protocol(why)
+}
+
+fn parse_nonce(text: &[u8]) -> Result<Vec<u8>, String> {
+    let req: NonceRequest =
+        serde_json::from_slice(text).map_err(|e| format!("expected {{\"message\":{{\"nonce\":...}}}}: {e}"))?;
+    let nonce = B64.decode(req.message.nonce.as_bytes()).map_err(|e| format!("nonce is not base64: {e}"))?;
+    if nonce.is_empty() || nonce.len() > MAX_NONCE_LEN {
+        return Err(format!("nonce must be 1..={MAX_NONCE_LEN} bytes, got {}", nonce.len()));
+    }
+    Ok(nonce)
+}
+
+/// Runs one Cape connection to its end.
+pub(crate) async fn run_cape_session<S>(mut ws: WebSocketStream<S>, ctx: Context) -> SessionEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let hello = match tokio::time::timeout(ctx.limits.handshake_timeout, next_message(&mut ws)).await {
+        Err(_) => return SessionEnd::HandshakeTimeout,
+        Ok(Err(end)) => return end,
+        Ok(Ok(Incoming::Binary(_))) => return refuse(&mut ws, "expected the nonce as a text frame".into()).await,
+        Ok(Ok(Incoming::Text(t))) => t,
+    };
+    let nonce = match parse_nonce(&hello) {
+        Ok(n) => n,
+        Err(why) => return refuse(&mut ws, why).await,
+    };
+    // One key per connection, attested once; every invocation on the connection is sealed to it.
+    let key = EnclaveKey::generate(&mut OsRng);
+    let request = AttestationRequest::new(
+        Some(nonce),
+        Some(key.public_key().to_vec()),
+        Some(cape_user_data(&ctx.function.checksum())),
+    );
+    let document = match ctx.attester.attest(&request) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = ws.send(error_frame("attestation failed")).await;
+            return SessionEnd::Attester(e.to_string());
+        }
+    };
+    ctx.stats.documents.fetch_add(1, Ordering::Relaxed);
+    if ws.send(message_frame("attestation_doc", &document)).await.is_err() {
+        return SessionEnd::Disconnected;
+    }
+    let mut shutdown = ctx.shutdown.clone();
+    // Cape has no key share; the first request that opens is the client's acceptance of the document.
+    let mut accepted = false;
+    loop {
+        if *shutdown.borrow() {
+            let _ = ws.close(None).await;
+            return SessionEnd::ShuttingDown;
+        }
+        let next = tokio::select! {
+            r = tokio::time::timeout(ctx.limits.idle_timeout, next_message(&mut ws)) => r,
+            _ = shutdown.changed() => continue,
+        };
+        let frame = match next {
+            Err(_) => {
+                let _ = ws.send(error_frame("idle timeout")).await;
+                let _ = ws.close(None).await;
+                return SessionEnd::Refused(enclave_sdk::session::wire::SessionErrorCode::IdleTimeout);
+            }
+            Ok(Err(end)) => return end,
+            Ok(Ok(Incoming::Text(_))) => return refuse(&mut ws, "expected a binary invocation frame".into()).await,
+            Ok(Ok(Incoming::Binary(b))) => b,
+        };
+        let (Some(enc), Some(ct)) = (frame.get(..KEY_LEN), frame.get(KEY_LEN..)) else {
+            return refuse(&mut ws, format!("invocation frame of {} bytes is shorter than enc", frame.len())).await;
+        };
+        let Ok(enc) = <[u8; KEY_LEN]>::try_from(enc) else {
+            return refuse(&mut ws, "invocation frame: bad enc".into()).await;
+        };
+        let input = match key.open_single_shot(&enc, ct) {
+            Ok(p) => p,
+            Err(e) => {
+                ctx.stats.records_rejected.fetch_add(1, Ordering::Relaxed);
+                return refuse(&mut ws, format!("invocation: {e}")).await;
+            }
+        };
+        if !accepted {
+            accepted = true;
+            ctx.stats.key_shares.fetch_add(1, Ordering::Relaxed);
+        }
+        ctx.stats.invocations.fetch_add(1, Ordering::Relaxed);
+        let result = ctx.function.invoke_bytes(input.to_vec()).await;
+        ctx.stats.completed.fetch_add(1, Ordering::Relaxed);
+        let reply = match &result {
+            Ok(output) => message_frame("function_result", output),
+            Err(e) => error_frame(&e.to_string()),
+        };
+        if ws.send(reply).await.is_err() {
+            return SessionEnd::Disconnected;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::Digest as _;
+
+    fn sha256(b: &[u8]) -> [u8; 32] {
+        sha2::Sha256::digest(b).into()
+    }
+
+    #[test]
+    fn nonce_requests_are_parsed_strictly() {
+        assert_eq!(parse_nonce(br#"{"message":{"nonce":"MTIz"}}"#), Ok(b"123".to_vec()));
+        assert!(parse_nonce(br#"{"message":{"nonce":""}}"#).unwrap_err().contains("1..=512"));
+        assert!(parse_nonce(br#"{"message":{"nonce":"!!"}}"#).unwrap_err().contains("not base64"));
+        assert!(parse_nonce(br#"{"message":{}}"#).unwrap_err().contains("expected"));
+        let long = B64.encode([0u8; 513]);
+        assert!(parse_nonce(format!(r#"{{"message":{{"nonce":"{long}"}}}}"#).as_bytes()).unwrap_err().contains("513"));
+    }
+
+    #[test]
+    fn user_data_is_what_pycape_and_the_sdk_read() {
+        let sum = sha256(b"f");
+        let ud = cape_user_data(&sum);
+        let v: serde_json::Value = serde_json::from_slice(&ud).unwrap();
+        assert_eq!(v["func_checksum"], B64.encode(sum));
+        let decoded = enclave_sdk::attestation::EnclaveUserData::decode(&ud).unwrap();
+        assert_eq!(decoded.function_checksum, sum);
+    }
+}

@@ -1,0 +1,110 @@
+//! The SDK's Cape-protocol mode (`Client::connect_cape`) against the mock's `cape.runtime` server over
+//! real sockets: several invocations per connection, function errors, `user/name` paths, `wss://`;
+//! and refusals (wrong checksum, wrong PCR, wrong root, missing pin) before anything but the nonce
+//! was sent: the enclave saw no invocation.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use enclave_sdk::attestation::{AttestationError, ChainError, Policy, TrustRoot};
+use enclave_sdk::{Client, Error};
+use mock_enclave::MockEnclave;
+
+async fn refused(mock: &MockEnclave, client: &Client, function: &str) -> Error {
+    let err = client.connect_cape(function).await.expect_err("connection was accepted");
+    let s = mock.stats();
+    assert_eq!((s.documents, s.invocations), (1, 0), "the enclave received input: {s:?}");
+    err
+}
+
+#[tokio::test]
+async fn several_invocations_on_one_cape_connection() {
+    let mock = mock().await;
+    let client = pinned_client(&mock, "uppercase");
+    let mut session = client.connect_cape("uppercase").await.unwrap();
+    assert_eq!(session.attestation().claimed_function().unwrap().function_checksum, mock.function_checksum("uppercase").unwrap());
+    for input in ["abc", "", "Hello, world"] {
+        assert_eq!(session.invoke(input.as_bytes()).await.unwrap(), input.to_uppercase().as_bytes());
+    }
+    session.close().await.unwrap();
+    assert_eq!(mock.stats().invocations, 3);
+}
+
+#[tokio::test]
+async fn user_name_path_and_function_errors() {
+    let mock = mock().await;
+    let mut session = pinned_client(&mock, "fail").connect_cape("alice/fail").await.unwrap();
+    for _ in 0..2 {
+        match session.invoke(b"x").await.unwrap_err() {
+            Error::Function { function_id, code: 0, message } => {
+                assert_eq!(function_id, "alice/fail");
+                assert_eq!(message, "function fail failed: the fail function always fails");
+            }
+            other => panic!("expected a function error, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn cape_over_tls() {
+    let mock = MockEnclave::builder().tls(true).spawn().await.unwrap();
+    // Cape results are protected by TLS alone, so TLS must be validated the ordinary way.
+    let refused = pinned_client(&mock, "echo").connect_cape("echo").await.map(|_| ()).unwrap_err();
+    assert_eq!(refused, Error::Config(enclave_sdk::error::ConfigError::CapeNeedsWebPki));
+    assert_eq!(mock.stats().documents, 0);
+
+    let policy = pinned(&mock, "echo").build().unwrap();
+    let client = Client::builder()
+        .endpoint(mock.url())
+        .policy(policy)
+        .tls_webpki_root(mock.tls_certificate_der().unwrap().to_vec())
+        .build()
+        .unwrap();
+    let mut session = client.connect_cape("echo").await.unwrap();
+    assert_eq!(session.invoke(b"over tls").await.unwrap(), b"over tls");
+}
+
+#[tokio::test]
+async fn wrong_checksum_is_refused_before_input() {
+    let mock = mock().await;
+    // Pinned to uppercase's checksum under echo's name: the enclave's JSON claim does not match.
+    let policy = pinned(&mock, "").function_checksum_for("echo", mock.function_checksum("uppercase").unwrap()).build().unwrap();
+    let err = refused(&mock, &client(&mock, policy), "echo").await;
+    assert!(matches!(err, Error::Attestation(AttestationError::ChecksumMismatch { .. })), "{err:?}");
+}
+
+#[tokio::test]
+async fn wrong_pcr_is_refused_before_input() {
+    let mock = mock().await;
+    let policy = Policy::builder()
+        .trust_root(TrustRoot::from_pem(&mock.root_pem()).unwrap())
+        .allow_pcr(0, vec![0xab; 48])
+        .function_checksum_for("echo", mock.function_checksum("echo").unwrap())
+        .build()
+        .unwrap();
+    let err = refused(&mock, &client(&mock, policy), "echo").await;
+    assert!(matches!(err, Error::Attestation(AttestationError::PcrNotAllowed { index: 0, .. })), "{err:?}");
+}
+
+#[tokio::test]
+async fn another_root_is_refused_before_input() {
+    let mock = mock().await;
+    let other = MockEnclave::builder().spawn().await.unwrap();
+    let mut policy = Policy::builder().trust_root(TrustRoot::from_pem(&other.root_pem()).unwrap());
+    for (i, v) in mock.measurements().pcrs() {
+        policy = policy.allow_pcr(*i, v.to_vec());
+    }
+    let policy = policy.function_checksum_for("echo", mock.function_checksum("echo").unwrap()).build().unwrap();
+    let err = refused(&mock, &client(&mock, policy), "echo").await;
+    assert!(matches!(err, Error::Attestation(AttestationError::Chain(ChainError::UnknownRoot { .. }))), "{err:?}");
+}
+
+#[tokio::test]
+async fn checksum_pinned_for_another_function_only_is_refused() {
+    let mock = mock().await;
+    let policy = pinned(&mock, "uppercase").build().unwrap();
+    let err = refused(&mock, &client(&mock, policy), "echo").await;
+    assert!(matches!(err, Error::Attestation(AttestationError::NoChecksumForFunction { .. })), "{err:?}");
+}
