@@ -13,16 +13,15 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use enclave_sdk::session::records::EnclaveKey;
 use enclave_sdk::session::wire::KEY_LEN;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use rand_core::OsRng;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::tungstenite::error::ProtocolError;
-use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::attester::AttestationRequest;
-use crate::protocol::{Context, SessionEnd};
+use crate::protocol::{next_message, Context, Incoming, SessionEnd};
 
 /// The subprotocol a Cape client offers (with its token as a second entry) and the enclave echoes.
 pub const CAPE_SUBPROTOCOL: &str = "cape.runtime";
@@ -56,29 +55,6 @@ fn error_frame(text: &str) -> Message {
 /// Cape's user data: `{"func_checksum": "<standard base64 of the SHA-256>"}`.
 pub fn cape_user_data(checksum: &[u8; 32]) -> Vec<u8> {
     serde_json::json!({ "func_checksum": B64.encode(checksum) }).to_string().into_bytes()
-}
-
-enum Incoming {
-    Text(Bytes),
-    Binary(Bytes),
-}
-
-async fn next_message<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>) -> Result<Incoming, SessionEnd> {
-    loop {
-        match ws.next().await {
-            None | Some(Ok(Message::Close(_))) => return Err(SessionEnd::Disconnected),
-            Some(Err(
-                WsError::ConnectionClosed
-                | WsError::AlreadyClosed
-                | WsError::Io(_)
-                | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
-            )) => return Err(SessionEnd::Disconnected),
-            Some(Err(e)) => return Err(SessionEnd::Protocol(format!("websocket: {e}"))),
-            Some(Ok(Message::Binary(b))) => return Ok(Incoming::Binary(b)),
-            Some(Ok(Message::Text(t))) => return Ok(Incoming::Text(Bytes::from(t))),
-            Some(Ok(_)) => continue,
-        }
-    }
 }
 
 /// Tells the client why, closes, and returns the reason.

@@ -95,9 +95,17 @@ pub(crate) struct Serving<S> {
     sealer: ResponseSealer,
 }
 
-async fn next_frame(
+/// One data message from the peer. Ping, pong and raw frames are handled below this and never surface.
+pub(crate) enum Incoming {
+    Text(tokio_tungstenite::tungstenite::Bytes),
+    Binary(tokio_tungstenite::tungstenite::Bytes),
+}
+
+/// The next text or binary message, for both the native and the Cape protocol: the one place that
+/// decides which WebSocket failures are a disconnect and which break the protocol.
+pub(crate) async fn next_message(
     ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
-) -> Result<tokio_tungstenite::tungstenite::Bytes, SessionEnd> {
+) -> Result<Incoming, SessionEnd> {
     loop {
         match ws.next().await {
             None | Some(Ok(Message::Close(_))) => return Err(SessionEnd::Disconnected),
@@ -110,10 +118,20 @@ async fn next_frame(
                 | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
             )) => return Err(SessionEnd::Disconnected),
             Some(Err(e)) => return Err(SessionEnd::Protocol(format!("websocket: {e}"))),
-            Some(Ok(Message::Binary(b))) => return Ok(b),
-            Some(Ok(Message::Text(_))) => return Err(SessionEnd::Protocol("text message".into())),
+            Some(Ok(Message::Binary(b))) => return Ok(Incoming::Binary(b)),
+            Some(Ok(Message::Text(t))) => return Ok(Incoming::Text(t.into())),
             Some(Ok(_)) => continue,
         }
+    }
+}
+
+/// The native protocol's next frame: every frame is a binary message (PROTOCOL.md section 3).
+async fn next_frame(
+    ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+) -> Result<tokio_tungstenite::tungstenite::Bytes, SessionEnd> {
+    match next_message(ws).await? {
+        Incoming::Binary(b) => Ok(b),
+        Incoming::Text(_) => Err(SessionEnd::Protocol("text message".into())),
     }
 }
 
