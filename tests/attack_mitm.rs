@@ -318,7 +318,7 @@ async fn a_document_from_an_earlier_connection_fails_the_nonce() {
 /// document (genuine, right nonce, another per-connection key) into the client's connection. The
 /// client accepts it, but its key share and records are bound to the spliced document's key and
 /// transcript, so the enclave on the client's connection cannot open them.
-// Multi-threaded: the hook blocks its worker while another fetches the spliced document.
+// Multi-threaded: the hook blocks (block_in_place) while it fetches the spliced document.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_spliced_document_with_the_clients_nonce_yields_nothing() {
     let mock = mock().await;
@@ -329,9 +329,10 @@ async fn a_spliced_document_with_the_clients_nonce_yields_nothing() {
             if dir == Dir::ToEnclave && i == 0 {
                 // The client's hello: fetch a second document over the same nonce, in the background.
                 let (hello, up) = (m.clone(), upstream.clone());
-                let doc = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                    rt.block_on(async move {
+                // block_in_place hands this worker's queued tasks (the mock's among them) to
+                // another worker while the hook waits.
+                let doc = tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(async move {
                         let mut req = format!("{up}/v1/run/echo").into_client_request().unwrap();
                         req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v1".parse().unwrap());
                         let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
@@ -339,9 +340,7 @@ async fn a_spliced_document_with_the_clients_nonce_yields_nothing() {
                         let Some(Ok(Message::Binary(d))) = ws.next().await else { unreachable!("no document") };
                         d.to_vec()
                     })
-                })
-                .join()
-                .unwrap();
+                });
                 SPLICED.lock().unwrap().replace(doc);
                 return Act::Send(vec![m]);
             }
