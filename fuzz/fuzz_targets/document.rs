@@ -1,0 +1,7 @@
+//! Untrusted document bytes through parsing and full chain/signature verification at a fixed time.
+#![no_main]
+
+#[path = "../harness.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::document(data));

@@ -1,0 +1,57 @@
+//! Replays the committed fuzz corpus (`fuzz/corpus/<target>/`) through the same harnesses the
+//! cargo-fuzz targets run, without libFuzzer, so every `cargo test` re-checks the seeds and any
+//! crash input kept there as a regression.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../fuzz/harness.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod harness;
+
+use std::path::Path;
+
+/// Runs `f` on every file under `fuzz/corpus/<target>`, returning how many there were.
+fn replay(target: &str, f: fn(&[u8])) -> usize {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        f(&bytes);
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn document_corpus_replays() {
+    assert!(replay("document", harness::document) >= 6, "the real fixtures are missing from the corpus");
+}
+
+#[test]
+fn records_corpus_replays() {
+    assert!(replay("records", harness::records) >= 11);
+}
+
+/// The harness is not vacuous: the real document it is seeded with parses, and verifies at the
+/// harness's fixed time, so mutations of it reach the signature check.
+#[test]
+fn the_document_harness_reaches_verification() {
+    use enclave_sdk::attestation::{TrustRoot, UnixTime, UnverifiedDocument};
+    let raw = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/document/evervault-ga.cbor")).unwrap();
+    let doc = UnverifiedDocument::parse(&raw).unwrap();
+    let at = UnixTime::from_secs(harness::VERIFY_AT);
+    doc.verify(&[TrustRoot::aws_nitro_root_g1()], at, std::time::Duration::from_secs(60)).unwrap();
+}
+
+/// Fuzzing finding (records target, fuzz/findings/records/close-with-nonzero-id): a `Close` whose
+/// `id` is not 0 decodes, and re-encodes with id 0, although PROTOCOL.md section 5.2 says its id is 0.
+/// Kept as the regression test for the fix (`ClientMessage::decode` rejecting it); ignored until
+/// the lead decides that fix, since it changes what the mock enclave accepts.
+#[test]
+#[ignore = "open finding: ClientMessage::decode accepts Close with a nonzero id"]
+fn close_with_a_nonzero_id_is_refused() {
+    use enclave_sdk::session::wire::ClientMessage;
+    let raw = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/findings/records/close-with-nonzero-id")).unwrap();
+    assert_eq!(raw, [3, 0, 0, 0, 0, 0, 8, 0, 0]);
+    assert!(ClientMessage::decode(&raw).is_err(), "decoded as {:?}", ClientMessage::decode(&raw));
+}
