@@ -44,14 +44,11 @@ fn the_document_harness_reaches_verification() {
 }
 
 /// Fuzzing finding (records target, fuzz/findings/records/close-with-nonzero-id): a `Close` whose
-/// `id` is not 0 decodes, and re-encodes with id 0, although PROTOCOL.md section 5.2 says its id is 0.
-/// Kept as the regression test for the fix (`ClientMessage::decode` rejecting it); ignored until
-/// the lead decides that fix, since it changes what the mock enclave accepts.
+/// `id` was not 0 decoded, and re-encoded with id 0, although PROTOCOL.md section 5.2 says its id is 0.
 #[test]
-#[ignore = "open finding: ClientMessage::decode accepts Close with a nonzero id"]
 fn close_with_a_nonzero_id_is_refused() {
-    use enclave_sdk::session::wire::ClientMessage;
+    use enclave_sdk::session::wire::{ClientMessage, WireError};
     let raw = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/findings/records/close-with-nonzero-id")).unwrap();
     assert_eq!(raw, [3, 0, 0, 0, 0, 0, 8, 0, 0]);
-    assert!(ClientMessage::decode(&raw).is_err(), "decoded as {:?}", ClientMessage::decode(&raw));
+    assert_eq!(ClientMessage::decode(&raw), Err(WireError::CloseWithId(0x8_0000)));
 }

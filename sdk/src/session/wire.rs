@@ -119,6 +119,9 @@ pub enum WireError {
     /// A function error's message is not UTF-8.
     #[error("function error message is not UTF-8")]
     NotUtf8,
+    /// A `Close` named an invocation; it ends the whole session, so its id must be 0.
+    #[error("Close carries id {0}; a Close ends the session and its id must be 0")]
+    CloseWithId(u64),
 }
 
 /// One WebSocket binary message, borrowed from its bytes.
@@ -349,6 +352,9 @@ impl<'a> ClientMessage<'a> {
         match k {
             kind::INPUT => Ok(Self::Input { id, data: chunk(body)? }),
             kind::INPUT_END => empty_body(k, body).map(|()| Self::InputEnd { id }),
+            // A Close ends the session, not an invocation: an id would be a second meaning an
+            // implementation could read differently, so only 0 is one.
+            kind::CLOSE if id != 0 => Err(WireError::CloseWithId(id)),
             kind::CLOSE => empty_body(k, body).map(|()| Self::Close),
             other => Err(WireError::UnknownMessageKind(other)),
         }
