@@ -26,8 +26,8 @@ use tokio::net::TcpStream;
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The handshake timeout of the flood tests' mocks: short, so the test is, but long enough for the
-/// flood and a debug-build attestation to fit inside it on two busy cores.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
+/// flood and a debug-build attestation to fit inside it on two busy cores (once measured at 2.3 s).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Server memory allowed per held connection (what was measured is in the report, far below).
 const MAX_BYTES_PER_CONNECTION: u64 = 64 * 1024;
