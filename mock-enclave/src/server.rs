@@ -17,7 +17,7 @@ use enclave_sdk::session::handshake::PROTOCOL_LABEL;
 use enclave_sdk::session::wire::FrameLimits;
 use subtle::ConstantTimeEq;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -41,8 +41,12 @@ pub struct ServerLimits {
     pub idle_timeout: Duration,
     /// Invocations running at once per session.
     pub max_in_flight: usize,
-    /// Sessions at once per server; further upgrades get HTTP 503.
+    /// Sessions at once per server; further upgrades get HTTP 503. A connection takes its slot when
+    /// its upgrade request has been read, so connections that never send one cannot lock clients out.
     pub max_sessions: usize,
+    /// Connections at once that have not completed their upgrade (TLS handshake and HTTP request,
+    /// each under `handshake_timeout`); further connections are closed at once.
+    pub max_pending_upgrades: usize,
     /// Frame size bounds.
     pub frame: FrameLimits,
     /// How long a shutdown waits for running invocations.
@@ -56,6 +60,7 @@ impl Default for ServerLimits {
             idle_timeout: Duration::from_secs(120),
             max_in_flight: 64,
             max_sessions: 1024,
+            max_pending_upgrades: 4096,
             frame: FrameLimits::default(),
             drain_timeout: Duration::from_secs(30),
         }
@@ -93,8 +98,13 @@ pub struct ServerStats {
     pub abandoned: u64,
     /// Records that failed authentication.
     pub records_rejected: u64,
-    /// Upgrades refused (bad path, token, subprotocol, or the session limit).
+    /// Upgrades refused (bad path, token, subprotocol, the session limit), and connections closed at
+    /// once for the pending-upgrade limit.
     pub refused_upgrades: u64,
+    /// Sessions now open (upgraded and not yet ended).
+    pub open_sessions: u64,
+    /// Connections now waiting for their upgrade to complete.
+    pub pending_upgrades: u64,
 }
 
 /// Builds and starts a mock enclave.
@@ -219,11 +229,13 @@ impl MockEnclaveBuilder {
             limits: self.limits,
             stats: stats.clone(),
             sessions: Arc::new(Semaphore::new(self.limits.max_sessions)),
+            pending: Arc::new(Semaphore::new(self.limits.max_pending_upgrades)),
             shutdown: shutdown_rx,
             tls_spki_sha256: tls.as_ref().map(|t| t.1),
             tls: tls.as_ref().map(|t| t.0.clone()),
         });
         tracing::info!(%addr, "mock enclave listening");
+        let slots = (shared.sessions.clone(), shared.pending.clone());
         let accept = tokio::spawn(accept_loop(listener, shared, done_tx));
         Ok(MockEnclave {
             addr,
@@ -236,6 +248,7 @@ impl MockEnclaveBuilder {
             limits: self.limits,
             tls: self.tls,
             tls_certificate: tls.map(|t| t.2),
+            slots,
         })
     }
 }
@@ -252,6 +265,7 @@ struct Shared {
     limits: ServerLimits,
     stats: Arc<Stats>,
     sessions: Arc<Semaphore>,
+    pending: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     tls_spki_sha256: Option<[u8; 32]>,
@@ -317,6 +331,8 @@ pub struct MockEnclave {
     limits: ServerLimits,
     tls: bool,
     tls_certificate: Option<Vec<u8>>,
+    /// The session and pending-upgrade semaphores, for the gauges in [`ServerStats`].
+    slots: (Arc<Semaphore>, Arc<Semaphore>),
 }
 
 impl std::fmt::Debug for MockEnclave {
@@ -397,6 +413,8 @@ impl MockEnclave {
             abandoned: s.abandoned.load(Ordering::Relaxed),
             records_rejected: s.records_rejected.load(Ordering::Relaxed),
             refused_upgrades: s.refused_upgrades.load(Ordering::Relaxed),
+            open_sessions: in_use(&self.slots.0, self.limits.max_sessions),
+            pending_upgrades: in_use(&self.slots.1, self.limits.max_pending_upgrades),
         }
     }
 
@@ -410,6 +428,10 @@ impl MockEnclave {
         // Every session holds a clone of the sender behind `done`; recv() returns None once all ended.
         let _ = tokio::time::timeout(self.limits.drain_timeout, self.done.recv()).await;
     }
+}
+
+fn in_use(slots: &Semaphore, max: usize) -> u64 {
+    max.saturating_sub(slots.available_permits()) as u64
 }
 
 impl Drop for MockEnclave {
@@ -444,12 +466,19 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, done: mpsc::Sen
 }
 
 async fn handle_connection(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    // Bounds what connections that never finish their upgrade can hold (a task, a socket, a request
+    // buffer each) until the handshake timeout; dropping `tcp` closes it.
+    let Ok(pending) = shared.pending.clone().try_acquire_owned() else {
+        shared.stats.refused_upgrades.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%peer, "pending-upgrade limit reached; connection closed");
+        return;
+    };
     let _ = tcp.set_nodelay(true);
     match shared.tls.clone() {
-        None => upgrade_and_serve(tcp, peer, shared).await,
+        None => upgrade_and_serve(tcp, peer, shared, pending).await,
         Some(acceptor) => {
             match tokio::time::timeout(shared.limits.handshake_timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => upgrade_and_serve(tls, peer, shared).await,
+                Ok(Ok(tls)) => upgrade_and_serve(tls, peer, shared, pending).await,
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
@@ -461,13 +490,18 @@ async fn handle_connection(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>
 const IDLE_READ_BUFFER: usize = 8 * 1024;
 
 #[allow(clippy::result_large_err)] // the upgrade callback's signature is tungstenite's
-async fn upgrade_and_serve<S>(stream: S, peer: SocketAddr, shared: Arc<Shared>)
+async fn upgrade_and_serve<S>(stream: S, peer: SocketAddr, shared: Arc<Shared>, pending: OwnedSemaphorePermit)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let permit = shared.sessions.clone().try_acquire_owned().ok();
+    // The session slot is taken once the request has been read: a connection that never sends one
+    // holds only a pending-upgrade slot.
+    let mut permit = None;
     let mut chosen: Option<(String, Wire)> = None;
-    let callback = |req: &Request, resp: Response| upgrade_check(req, resp, &shared, permit.is_some(), &mut chosen);
+    let callback = |req: &Request, resp: Response| {
+        permit = shared.sessions.clone().try_acquire_owned().ok();
+        upgrade_check(req, resp, &shared, permit.is_some(), &mut chosen)
+    };
     // tungstenite zero-fills its whole read buffer (128 KiB by default) before the first read, making
     // it resident in every session, idle or not; the buffer grows to a frame's length when one
     // arrives, so starting small costs an idle session 8 KiB instead of 128 KiB, and bulk transfers nothing measurable
@@ -481,6 +515,7 @@ where
         tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)),
     )
     .await;
+    drop(pending);
     let ws = match upgraded {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
