@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use enclave_sdk::attestation::{AttestationError, ChainError, Policy, TrustRoot};
+use enclave_sdk::attestation::{AttestationError, ChainError};
 use enclave_sdk::{Client, Error};
 use mock_enclave::MockEnclave;
 
@@ -78,12 +78,7 @@ async fn wrong_checksum_is_refused_before_input() {
 #[tokio::test]
 async fn wrong_pcr_is_refused_before_input() {
     let mock = mock().await;
-    let policy = Policy::builder()
-        .trust_root(TrustRoot::from_pem(&mock.root_pem()).unwrap())
-        .allow_pcr(0, vec![0xab; 48])
-        .function_checksum_for("echo", mock.function_checksum("echo").unwrap())
-        .build()
-        .unwrap();
+    let policy = pinned_with_wrong_pcr0(&mock, "echo").build().unwrap();
     let err = refused(&mock, &client(&mock, policy), "echo").await;
     assert!(matches!(err, Error::Attestation(AttestationError::PcrNotAllowed { index: 0, .. })), "{err:?}");
 }
@@ -92,11 +87,7 @@ async fn wrong_pcr_is_refused_before_input() {
 async fn another_root_is_refused_before_input() {
     let mock = mock().await;
     let other = MockEnclave::builder().spawn().await.unwrap();
-    let mut policy = Policy::builder().trust_root(TrustRoot::from_pem(&other.root_pem()).unwrap());
-    for (i, v) in mock.measurements().pcrs() {
-        policy = policy.allow_pcr(*i, v.to_vec());
-    }
-    let policy = policy.function_checksum_for("echo", mock.function_checksum("echo").unwrap()).build().unwrap();
+    let policy = pinned_under_root(&mock, "echo", &other.root_pem()).build().unwrap();
     let err = refused(&mock, &client(&mock, policy), "echo").await;
     assert!(matches!(err, Error::Attestation(AttestationError::Chain(ChainError::UnknownRoot { .. }))), "{err:?}");
 }

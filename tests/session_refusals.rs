@@ -26,12 +26,7 @@ async fn refused(mock: &MockEnclave, client: &Client, function: &str) -> Error {
 #[tokio::test]
 async fn wrong_pcr_pin() {
     let mock = mock().await;
-    let policy = Policy::builder()
-        .trust_root(TrustRoot::from_pem(&mock.root_pem()).unwrap())
-        .allow_pcr(0, vec![0xab; 48])
-        .function_checksum_for("echo", mock.function_checksum("echo").unwrap())
-        .build()
-        .unwrap();
+    let policy = pinned_with_wrong_pcr0(&mock, "echo").build().unwrap();
     let err = refused(&mock, &client(&mock, policy), "echo").await;
     assert!(matches!(err, Error::Attestation(AttestationError::PcrNotAllowed { index: 0, .. })), "{err:?}");
     assert_eq!(mock.stats().documents, 1);
@@ -64,11 +59,8 @@ async fn checksum_of_another_function() {
 async fn wrong_root() {
     let mock = mock().await;
     let other = MockEnclave::builder().spawn().await.unwrap();
-    let mut policy = Policy::builder().trust_root(TrustRoot::from_pem(&other.root_pem()).unwrap());
-    for (i, v) in mock.measurements().pcrs() {
-        policy = policy.allow_pcr(*i, v.to_vec());
-    }
-    let err = refused(&mock, &client(&mock, policy.build().unwrap()), "echo").await;
+    let policy = pinned_under_root(&mock, "echo", &other.root_pem()).build().unwrap();
+    let err = refused(&mock, &client(&mock, policy), "echo").await;
     assert!(matches!(err, Error::Attestation(AttestationError::Chain(ChainError::UnknownRoot { .. }))), "{err:?}");
 }
 

@@ -20,6 +20,21 @@ pub fn pinned(mock: &MockEnclave, function: &str) -> PolicyBuilder {
     p
 }
 
+/// Like [`pinned`], but trusting `root_pem` instead of the mock's own root: a chain the mock serves
+/// must then be refused as `UnknownRoot`.
+pub fn pinned_under_root(mock: &MockEnclave, function: &str, root_pem: &str) -> PolicyBuilder {
+    pinned(mock, function).trust_root(TrustRoot::from_pem(root_pem).unwrap())
+}
+
+/// The mock's root and `function`'s checksum, but PCR0 pinned to a value no enclave has.
+pub fn pinned_with_wrong_pcr0(mock: &MockEnclave, function: &str) -> PolicyBuilder {
+    let mut p = Policy::builder().trust_root(TrustRoot::from_pem(&mock.root_pem()).unwrap()).allow_pcr(0, vec![0xab; 48]);
+    if let Some(sum) = mock.function_checksum(function) {
+        p = p.function_checksum_for(function, sum);
+    }
+    p
+}
+
 pub fn client(mock: &MockEnclave, policy: Policy) -> Client {
     Client::builder().endpoint(mock.url()).policy(policy).build().unwrap()
 }
