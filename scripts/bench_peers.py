@@ -40,7 +40,6 @@ stderr. Exits non-zero if any sample fails or returns a wrong output.
 import argparse
 import importlib.metadata
 import json
-import math
 import os
 import platform
 import shutil
@@ -57,22 +56,29 @@ CAPE_FUNCTION = f"alice/{FUNCTION}"
 BUSY = "enclave bench|cargo fuzz|criterion"
 
 
-def quantile(samples, p):
-    """Nearest rank; the median averages the two middle samples of an even count (as the Rust side)."""
+def median(samples):
+    """The middle sample, or the mean of the two middle ones (as `enclave bench peer`)."""
     v = sorted(samples)
     n = len(v)
     if n == 0:
         return float("nan")
-    if p == 0.5 and n % 2 == 0:
-        return (v[n // 2 - 1] + v[n // 2]) / 2
-    return v[min(max(math.ceil(p * n), 1), n) - 1]
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def p90(samples):
+    """Nearest rank: the smallest sample with at least 90% of them at or below it (integer rank, so
+    0.9 * 30 cannot round up to 28)."""
+    v = sorted(samples)
+    if not v:
+        return float("nan")
+    return v[max(-(-9 * len(v) // 10), 1) - 1]
 
 
 def summary(samples_ms):
     return {
         "n": len(samples_ms),
-        "median_ms": round(quantile(samples_ms, 0.5), 3),
-        "p90_ms": round(quantile(samples_ms, 0.9), 3),
+        "median_ms": round(median(samples_ms), 3),
+        "p90_ms": round(p90(samples_ms), 3),
         "min_ms": round(min(samples_ms), 3),
         "max_ms": round(max(samples_ms), 3),
     }
@@ -274,8 +280,8 @@ def ratios(samples):
         if name in ("pycape", "process_floor"):
             continue
         out[f"pycape_over_{name}"] = {
-            "median": round(quantile(py, 0.5) / quantile(s, 0.5), 2),
-            "p90": round(quantile(py, 0.9) / quantile(s, 0.9), 2),
+            "median": round(median(py) / median(s), 2),
+            "p90": round(p90(py) / p90(s), 2),
         }
     return out
 

@@ -179,29 +179,33 @@ struct Report {
 
 async fn measure(args: &Args, setup: &Setup) -> Result<Report, String> {
     let warm_client = setup.client(&args.url)?;
-    // The warm-up connects once (filling the CA-link cache) and fixes the expected output when none
-    // was given.
+    // The warm-up connects once (filling the CA-link cache) and, without --expect, fixes the output
+    // every sample must return.
     let first = once(&warm_client, args.mode, &args.function, &setup.input).await?;
-    let expect = setup.expect.clone().unwrap_or(first);
-    let check = |out: Vec<u8>| {
-        if out == expect {
+    let (expect, source) = match &setup.expect {
+        Some(e) => (e.clone(), "--expect"),
+        None => (first.clone(), "the warm-up"),
+    };
+    let check = |out: &[u8]| {
+        if out == expect.as_slice() {
             Ok(())
         } else {
-            Err(format!("{} returned {} bytes, expected {} bytes as in the warm-up", args.function, out.len(), expect.len()))
+            Err(format!("{} returned {} bytes that differ from the {} bytes of {source}", args.function, out.len(), expect.len()))
         }
     };
+    check(&first)?;
     let mut report = Report { warm: Vec::new(), cold: Vec::new() };
     for _ in 0..args.iterations {
         let t = Instant::now();
         let out = once(&warm_client, args.mode, &args.function, &setup.input).await?;
         report.warm.push(t.elapsed().as_secs_f64() * 1e6);
-        check(out)?;
+        check(&out)?;
         if args.cold {
             let t = Instant::now();
             let client = setup.client(&args.url)?;
             let out = once(&client, args.mode, &args.function, &setup.input).await?;
             report.cold.push(t.elapsed().as_secs_f64() * 1e6);
-            check(out)?;
+            check(&out)?;
         }
     }
     Ok(report)
@@ -225,23 +229,27 @@ async fn once(client: &Client, mode: Mode, function: &str, input: &[u8]) -> Resu
     }
 }
 
-/// The `p`-quantile by nearest rank (the smallest sample with at least `p` of them at or below it);
-/// the median averages the two middle samples of an even count. NaN for no samples.
-fn quantile(samples: &[f64], p: f64) -> f64 {
+fn sorted(samples: &[f64]) -> Vec<f64> {
     let mut v = samples.to_vec();
     v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        return f64::NAN;
+    v
+}
+
+/// The middle sample, or the mean of the two middle samples of an even count; NaN for none.
+fn median(samples: &[f64]) -> f64 {
+    let v = sorted(samples);
+    let half = v.len() / 2;
+    match (v.len() % 2, half.checked_sub(1).and_then(|i| v.get(i)), v.get(half)) {
+        (0, Some(a), Some(b)) => (a + b) / 2.0,
+        (1, _, Some(m)) => *m,
+        _ => f64::NAN,
     }
-    if p == 0.5 && n % 2 == 0 {
-        let hi = n / 2;
-        return match (v.get(hi - 1), v.get(hi)) {
-            (Some(a), Some(b)) => (a + b) / 2.0,
-            _ => f64::NAN,
-        };
-    }
-    let rank = ((p * n as f64).ceil() as usize).clamp(1, n);
+}
+
+/// The 90th percentile by nearest rank: the smallest sample with at least 90% of them at or below it.
+fn p90(samples: &[f64]) -> f64 {
+    let v = sorted(samples);
+    let rank = (v.len() * 9).div_ceil(10).max(1);
     v.get(rank - 1).copied().unwrap_or(f64::NAN)
 }
 
@@ -262,8 +270,8 @@ impl Report {
             if samples.is_empty() {
                 continue;
             }
-            map.insert(format!("{name}_median_us"), number(quantile(samples, 0.5)));
-            map.insert(format!("{name}_p90_us"), number(quantile(samples, 0.9)));
+            map.insert(format!("{name}_median_us"), number(median(samples)));
+            map.insert(format!("{name}_p90_us"), number(p90(samples)));
             let all: Vec<serde_json::Value> = samples.iter().map(|s| number(*s)).collect();
             map.insert(format!("{name}_samples_us"), all.into());
         }
@@ -280,7 +288,7 @@ impl Report {
         out.push_str(&format!("{:<16} {:>12} {:>12}\n", "CA-link cache", "median_us", "p90_us"));
         for (name, samples) in [("warm", &self.warm), ("cold", &self.cold)] {
             if !samples.is_empty() {
-                out.push_str(&format!("{name:<16} {:>12.1} {:>12.1}\n", quantile(samples, 0.5), quantile(samples, 0.9)));
+                out.push_str(&format!("{name:<16} {:>12.1} {:>12.1}\n", median(samples), p90(samples)));
             }
         }
         out
@@ -289,15 +297,18 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
-    use super::quantile;
+    use super::{median, p90};
 
     #[test]
-    fn quantiles_by_nearest_rank() {
-        let v: Vec<f64> = (1..=10).map(f64::from).collect();
-        assert_eq!(quantile(&v, 0.5), 5.5);
-        assert_eq!(quantile(&v, 0.9), 9.0);
-        assert_eq!(quantile(&[3.0, 1.0, 2.0], 0.5), 2.0);
-        assert_eq!(quantile(&[3.0, 1.0, 2.0], 0.9), 3.0);
-        assert!(quantile(&[], 0.5).is_nan());
+    fn median_and_p90_by_nearest_rank() {
+        let v: Vec<f64> = (1..=10).rev().map(f64::from).collect();
+        assert_eq!(median(&v), 5.5);
+        assert_eq!(p90(&v), 9.0);
+        let v: Vec<f64> = (1..=30).map(f64::from).collect();
+        assert_eq!(p90(&v), 27.0);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(p90(&[3.0, 1.0, 2.0]), 3.0);
+        assert_eq!(p90(&[4.0]), 4.0);
+        assert!(median(&[]).is_nan() && p90(&[]).is_nan());
     }
 }
