@@ -90,6 +90,24 @@ def busy_processes():
     return [line for line in out.splitlines() if "bench_peers.py" not in line]
 
 
+def cpu_busy_percent(seconds=1.0):
+    """Share of all CPUs busy over `seconds` before the run (Linux /proc/stat), whoever uses them: a
+    fuzzer started directly or a build shows here though pgrep does not name it. None elsewhere."""
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return sum(fields), idle
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    dt = total1 - total0
+    return round(100.0 * (dt - (idle1 - idle0)) / dt, 1) if dt > 0 else None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("enclave")
@@ -125,6 +143,7 @@ def main():
 
     waited = wait_quiet(args.wait_quiet)
     busy_before = busy_processes()
+    cpu_before = cpu_busy_percent()
     load_before = os.getloadavg()
 
     server = subprocess.Popen([mock, "serve", "--tls", "--state-dir", state, "--listen", "127.0.0.1:0"],
@@ -166,6 +185,7 @@ def main():
             "cpus": os.cpu_count(),
             "loadavg_before": [round(x, 2) for x in load_before],
             "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            "cpu_busy_before_pct": cpu_before,
             "quiet_before": not busy_before,
             "busy_before": busy_before[:5],
             "busy_after": busy_processes()[:5],
@@ -290,7 +310,8 @@ def table(report):
     m = report["methods"]
     lines = [f"bench_peers: {report['iterations']} samples per method, batches of {report['batch']}, "
              f"{report['input_bytes']}-byte echo; load {report['machine']['loadavg_before']} -> "
-             f"{report['machine']['loadavg_after']}, quiet before: {report['machine']['quiet_before']}",
+             f"{report['machine']['loadavg_after']}, CPU busy before: {report['machine']['cpu_busy_before_pct']}%, "
+             f"no other benchmark before: {report['machine']['quiet_before']}",
              f"{'method':<17} {'median ms':>10} {'p90 ms':>10}   pycape / method (median, p90)"]
     for name, s in m.items():
         r = report["ratios"].get(f"pycape_over_{name}")
