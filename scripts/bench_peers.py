@@ -185,6 +185,7 @@ def main():
             "cpus": os.cpu_count(),
             "loadavg_before": [round(x, 2) for x in load_before],
             "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            "cpu_busy_after_pct": cpu_busy_percent(),
             "cpu_busy_before_pct": cpu_before,
             "quiet_before": not busy_before,
             "busy_before": busy_before[:5],
@@ -310,7 +311,8 @@ def table(report):
     m = report["methods"]
     lines = [f"bench_peers: {report['iterations']} samples per method, batches of {report['batch']}, "
              f"{report['input_bytes']}-byte echo; load {report['machine']['loadavg_before']} -> "
-             f"{report['machine']['loadavg_after']}, CPU busy before: {report['machine']['cpu_busy_before_pct']}%, "
+             f"{report['machine']['loadavg_after']}, CPU busy before/after: {report['machine']['cpu_busy_before_pct']}%/"
+             f"{report['machine']['cpu_busy_after_pct']}%, "
              f"no other benchmark before: {report['machine']['quiet_before']}",
              f"{'method':<17} {'median ms':>10} {'p90 ms':>10}   pycape / method (median, p90)"]
     for name, s in m.items():
