@@ -1,8 +1,11 @@
 //! `enclave bench --quick --format json`: the command runs end to end against its own loopback
-//! servers and reports every figure as a finite positive number. The figures' values are not asserted:
-//! timing belongs in benchmarks, not in tests.
+//! servers and reports every figure as a finite positive number. `enclave bench peer` runs against an
+//! in-process TLS mock in both protocols, verifying for real: a wrong pin fails the run. The figures'
+//! values are not asserted: timing belongs in benchmarks, not in tests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use mock_enclave::MockEnclave;
 
 const KEYS: [&str; 19] = [
     "p384_verify_us",
@@ -48,4 +51,96 @@ fn unknown_format_is_a_usage_error() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_enclave")).args(["bench", "--format", "xml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
+}
+
+/// Files and flags pinning `mock` (root, every PCR, `echo`'s checksum) for `enclave bench peer`.
+struct PeerFlags {
+    _dir: tempfile::TempDir,
+    args: Vec<String>,
+    tls_root: String,
+}
+
+fn peer_flags(mock: &MockEnclave, checksum: [u8; 32]) -> PeerFlags {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    std::fs::write(path("root.pem"), mock.root_pem()).unwrap();
+    std::fs::write(path("tls.der"), mock.tls_certificate_der().unwrap()).unwrap();
+    std::fs::write(path("input"), [7u8; 1024]).unwrap();
+    let mut args = vec!["bench".into(), "peer".into(), "--url".into(), mock.url(), "--root".into(), path("root.pem")];
+    for (i, v) in mock.measurements().pcrs() {
+        args.push("--pcr".into());
+        args.push(format!("{i}={}", hex::encode(v)));
+    }
+    args.extend(["--checksum".into(), hex::encode(checksum), "--input".into(), path("input")]);
+    args.extend(["--expect".into(), path("input"), "--iterations".into(), "2".into()]);
+    PeerFlags { tls_root: path("tls.der"), args, _dir: dir }
+}
+
+async fn enclave(args: &[String]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_enclave")).args(args).output().await.unwrap()
+}
+
+#[tokio::test]
+async fn peer_reports_warm_and_cold_samples_in_both_protocols() {
+    let mock = MockEnclave::builder().tls(true).spawn().await.unwrap();
+    let flags = peer_flags(&mock, mock.function_checksum("echo").unwrap());
+    for (mode, function) in [("cape", "alice/echo"), ("native", "echo")] {
+        let mut args = flags.args.clone();
+        args.extend(["--tls-root", &flags.tls_root, "--function", function, "--mode", mode, "--cold", "--format", "json"].map(String::from));
+        let out = enclave(&args).await;
+        assert!(out.status.success(), "{mode}: {}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["mode"], mode);
+        assert_eq!(report["function"], function);
+        assert_eq!(report["iterations"], 2);
+        assert_eq!(report["input_bytes"], 1024);
+        assert_eq!(report["tls_webpki"], true);
+        for cache in ["warm", "cold"] {
+            for figure in ["median_us", "p90_us"] {
+                let n = report[format!("{cache}_{figure}")].as_f64().unwrap_or_else(|| panic!("{mode} {cache}_{figure}"));
+                assert!(n.is_finite() && n > 0.0, "{mode} {cache}_{figure} = {n}");
+            }
+            assert_eq!(report[format!("{cache}_samples_us")].as_array().map(Vec::len), Some(2), "{mode} {cache}");
+        }
+    }
+    // Warm-up, two warm and two cold samples per protocol, all verified.
+    assert_eq!(mock.stats().documents, 10);
+}
+
+#[tokio::test]
+async fn peer_fails_on_a_wrong_checksum_pin() {
+    let mock = MockEnclave::builder().tls(true).spawn().await.unwrap();
+    let flags = peer_flags(&mock, mock.function_checksum("uppercase").unwrap());
+    for (mode, function) in [("cape", "alice/echo"), ("native", "echo")] {
+        let mut args = flags.args.clone();
+        args.extend(["--tls-root", &flags.tls_root, "--function", function, "--mode", mode].map(String::from));
+        let out = enclave(&args).await;
+        assert_eq!(out.status.code(), Some(1), "{mode}");
+        assert!(out.stdout.is_empty(), "{mode}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains("checksum") && stderr.contains(&hex::encode(mock.function_checksum("echo").unwrap())), "{mode}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn peer_cape_over_wss_needs_a_webpki_root() {
+    let mock = MockEnclave::builder().tls(true).spawn().await.unwrap();
+    let flags = peer_flags(&mock, mock.function_checksum("echo").unwrap());
+    let mut args = flags.args.clone();
+    args.extend(["--function", "echo", "--mode", "cape"].map(String::from));
+    let out = enclave(&args).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("needs a WebPKI root"));
+    assert_eq!(mock.stats().documents, 0);
+}
+
+#[test]
+fn peer_without_pins_is_a_usage_error() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
+        .args(["bench", "peer", "--url", "wss://localhost:1", "--root", "r.pem", "--checksum", "00", "--function", "echo"])
+        .args(["--input", "in", "--mode", "native"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("--pcr"));
 }

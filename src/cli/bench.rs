@@ -12,6 +12,7 @@
 
 mod child;
 mod net;
+mod peer;
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -45,7 +46,11 @@ pub(crate) enum Format {
 
 /// Arguments of `enclave bench`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct Args {
+    /// `enclave bench peer`: the SDK's figures for the peer comparison (scripts/bench_peers.py).
+    #[command(subcommand)]
+    peer: Option<peer::Command>,
     /// Smaller sizes and fewer samples: the whole run takes about 30 seconds or less.
     #[arg(long)]
     quick: bool,
@@ -108,6 +113,9 @@ const QUICK: Plan = Plan {
 };
 
 pub(crate) async fn run(args: Args) -> ExitCode {
+    if let Some(peer::Command::Peer(peer)) = args.peer {
+        return peer::run(peer).await;
+    }
     if let Some(role) = args.child {
         return child::run(role, args.bytes).await;
     }
