@@ -186,15 +186,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> DocumentSent<S> {
     }
 }
 
-/// Sends sealed records in the order their plaintexts are queued.
+/// Seals and sends records in the order their frames are queued (each laid out in the clear by
+/// `ServerMessage::encode_record_frame`). Everything queued when the writer wakes goes out with one
+/// flush: pipelined invocations share a write instead of one each.
 async fn write_loop<S: AsyncRead + AsyncWrite + Unpin>(
     mut sink: SplitSink<Ws<S>, Message>,
     mut sealer: ResponseSealer,
     mut queue: mpsc::Receiver<Zeroizing<Vec<u8>>>,
 ) {
-    while let Some(plaintext) = queue.recv().await {
-        let Ok(ct) = sealer.seal(&plaintext) else { break };
-        if sink.send(Message::binary(Frame::Record(&ct).encode())).await.is_err() {
+    'session: while let Some(mut frame) = queue.recv().await {
+        loop {
+            let Ok(sealed) = sealer.seal_frame(frame) else { break 'session };
+            if sink.feed(Message::binary(sealed)).await.is_err() {
+                break 'session;
+            }
+            match queue.try_recv() {
+                Ok(next) => frame = next,
+                Err(_) => break,
+            }
+        }
+        if sink.flush().await.is_err() {
             break;
         }
     }
@@ -244,7 +255,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
             _ => None,
         };
         if let Some((code, detail)) = told {
-            let _ = out.send(Zeroizing::new(ServerMessage::SessionError { code, detail }.encode())).await;
+            let _ = out.send(ServerMessage::SessionError { code, detail }.encode_record_frame()).await;
         }
         drop(out);
         // Invocation tasks hold queue senders; the writer ends once they have all finished.
@@ -312,6 +323,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                 ClientMessage::Close => return SessionEnd::ClientClosed,
                 ClientMessage::Input { id, data } => (id, data, false),
                 ClientMessage::InputEnd { id } => (id, &[][..], true),
+                ClientMessage::InputLast { id, data } => (id, data, true),
                 _ => return SessionEnd::Protocol("unknown message".into()),
             };
             if id > inv.last_id {
@@ -323,18 +335,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                 };
                 inv.last_id = id;
                 let (tx, rx) = mpsc::channel(INPUT_CHUNKS_BUFFERED);
+                // An invocation whose first record is also its last (InputLast) has its whole input
+                // now: hand it over before the function starts, and keep no input state for it.
+                let whole = end_of_input;
+                if whole && !data.is_empty() {
+                    // The channel is new and empty, so this cannot fail for want of room.
+                    let _ = tx.try_send(data.to_vec());
+                }
                 ctx.stats.invocations.fetch_add(1, Ordering::Relaxed);
                 let function = ctx.function.clone();
                 let out = out.clone();
                 let stats = ctx.stats.clone();
                 let task = tokio::spawn(async move {
-                    run_invocation(function, id, rx, out).await;
+                    run_invocation(function, id, rx, out, whole).await;
                     stats.completed.fetch_add(1, Ordering::Relaxed);
                     drop(permit);
                 });
-                inv.inputs.insert(id, (tx, task.abort_handle()));
                 inv.tasks.retain(|t| !t.is_finished());
                 inv.tasks.push(task.abort_handle());
+                if whole {
+                    continue;
+                }
+                inv.inputs.insert(id, (tx, task.abort_handle()));
             }
             let Some((tx, _)) = inv.inputs.get(&id) else {
                 // PROTOCOL.md section 5.2: an id at or below the highest seen, whose input has ended.
@@ -362,34 +384,78 @@ fn detail_of(code: SessionErrorCode, ctx: &Context) -> u64 {
 }
 
 /// Runs one invocation: feeds its input channel to the function and queues its output as records.
+///
+/// When the input came whole in one record (`whole`), the output's last chunk travels with the
+/// invocation's end (`OutputLast`), so a small invocation is answered with one record. A chunk is
+/// held back for that only when the function has already finished; a function still running gets
+/// each chunk sent as it comes, so streaming output is not delayed. A streamed input gets a
+/// streamed answer: `Output`s, then `OutputEnd` or `FunctionError`.
 async fn run_invocation(
     function: Arc<Function>,
     id: RequestId,
     input: mpsc::Receiver<Vec<u8>>,
     out: mpsc::Sender<Zeroizing<Vec<u8>>>,
+    whole: bool,
 ) {
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(INPUT_CHUNKS_BUFFERED);
     let forward = async {
-        while let Some(chunk) = out_rx.recv().await {
+        let mut next = out_rx.recv().await;
+        while let Some(chunk) = next {
             let chunk = Zeroizing::new(chunk);
-            for piece in chunk.chunks(MAX_CHUNK_LEN) {
-                let record = Zeroizing::new(ServerMessage::Output { id, data: piece }.encode());
-                if out.send(record).await.is_err() {
+            match out_rx.try_recv() {
+                Err(mpsc::error::TryRecvError::Disconnected) if whole => return Ok(Some(chunk)),
+                Err(mpsc::error::TryRecvError::Disconnected) => next = None,
+                Ok(more) => next = Some(more),
+                Err(mpsc::error::TryRecvError::Empty) => next = None,
+            }
+            send_output(&out, id, &chunk, false).await?;
+            if next.is_none() {
+                next = out_rx.recv().await;
+            }
+        }
+        Ok::<_, ()>(None)
+    };
+    let (result, last) = tokio::join!(function.invoke(input, out_tx), forward);
+    // Err: the session's writer is gone; nobody reads the rest.
+    let Ok(last) = last else { return };
+    let end = match result {
+        Ok(()) => match last {
+            Some(chunk) => {
+                let _ = send_output(&out, id, &chunk, true).await;
+                return;
+            }
+            None => ServerMessage::OutputEnd { id }.encode_record_frame(),
+        },
+        Err(e) => {
+            if let Some(chunk) = last {
+                if send_output(&out, id, &chunk, false).await.is_err() {
                     return;
                 }
             }
-        }
-    };
-    let (result, ()) = tokio::join!(function.invoke(input, out_tx), forward);
-    let last = match result {
-        Ok(()) => ServerMessage::OutputEnd { id }.encode(),
-        Err(e) => {
             tracing::debug!(function_id = function.id(), id, "function returned an error");
             let message = e.to_string();
-            ServerMessage::FunctionError { id, code: function_error_code(&e), message: &message }.encode()
+            ServerMessage::FunctionError { id, code: function_error_code(&e), message: &message }.encode_record_frame()
         }
     };
-    let _ = out.send(Zeroizing::new(last)).await;
+    let _ = out.send(end).await;
+}
+
+/// Queues `chunk` as Output records of at most [`MAX_CHUNK_LEN`] bytes; with `last`, the final one
+/// is an `OutputLast` (an empty chunk then makes one empty `OutputLast`).
+async fn send_output(out: &mpsc::Sender<Zeroizing<Vec<u8>>>, id: RequestId, chunk: &[u8], last: bool) -> Result<(), ()> {
+    let mut pieces = chunk.chunks(MAX_CHUNK_LEN).peekable();
+    if pieces.peek().is_none() && last {
+        return out.send(ServerMessage::OutputLast { id, data: &[] }.encode_record_frame()).await.map_err(drop);
+    }
+    while let Some(data) = pieces.next() {
+        let frame = if last && pieces.peek().is_none() {
+            ServerMessage::OutputLast { id, data }.encode_record_frame()
+        } else {
+            ServerMessage::Output { id, data }.encode_record_frame()
+        };
+        out.send(frame).await.map_err(drop)?;
+    }
+    Ok(())
 }
 
 /// A session's handshake and service, under the handshake timeout.
