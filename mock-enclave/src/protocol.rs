@@ -304,7 +304,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                 Ok(other) => return SessionEnd::Protocol(format!("expected record, got {}", other.name())),
                 Err(e) => return SessionEnd::Protocol(e.to_string()),
             };
-            let plaintext = match opener.open(ct) {
+            let mut plaintext = match opener.open(ct) {
                 Ok(p) => p,
                 Err(e) => {
                     ctx.stats.records_rejected.fetch_add(1, Ordering::Relaxed);
@@ -319,12 +319,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                     return SessionEnd::Refused(SessionErrorCode::ProtocolViolation);
                 }
             };
-            let (id, data, end_of_input) = match msg {
+            let (id, data_len, end_of_input) = match msg {
                 ClientMessage::Close => return SessionEnd::ClientClosed,
-                ClientMessage::Input { id, data } => (id, data, false),
-                ClientMessage::InputEnd { id } => (id, &[][..], true),
-                ClientMessage::InputLast { id, data } => (id, data, true),
+                ClientMessage::Input { id, data } => (id, data.len(), false),
+                ClientMessage::InputEnd { id } => (id, 0, true),
+                ClientMessage::InputLast { id, data } => (id, data.len(), true),
                 _ => return SessionEnd::Protocol("unknown message".into()),
+            };
+            // A chunk is the plaintext's tail: hand the function the opened buffer itself, without the
+            // header, instead of a copy (the function owns it from here, as it owned a copy before).
+            let mut data = {
+                let mut buf = std::mem::take(&mut *plaintext);
+                let header = buf.len().saturating_sub(data_len);
+                buf.drain(..header);
+                buf
             };
             if id > inv.last_id {
                 if draining {
@@ -340,7 +348,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                 let whole = end_of_input;
                 if whole && !data.is_empty() {
                     // The channel is new and empty, so this cannot fail for want of room.
-                    let _ = tx.try_send(data.to_vec());
+                    let _ = tx.try_send(std::mem::take(&mut data));
                 }
                 ctx.stats.invocations.fetch_add(1, Ordering::Relaxed);
                 let function = ctx.function.clone();
@@ -364,7 +372,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
             };
             if !data.is_empty() {
                 // A function that finished early drops its receiver; the rest of its input is discarded.
-                let _ = tx.send(data.to_vec()).await;
+                let _ = tx.send(data).await;
             }
             if end_of_input {
                 // Dropping the sender closes the function's input: the end marker made it whole.

@@ -57,6 +57,21 @@ pub(crate) struct Args {
     /// Internal: bytes for `--child stream-rss`.
     #[arg(long, hide = true, default_value_t = 0)]
     bytes: u64,
+    /// For profiling (`perf record`): repeat one loopback figure `--repeat` times, print each.
+    #[arg(long, hide = true, value_enum)]
+    only: Option<Only>,
+    /// Repetitions for `--only`.
+    #[arg(long, hide = true, default_value_t = 10)]
+    repeat: usize,
+}
+
+/// A figure `--only` repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Only {
+    /// `ws_echo_msgs_per_s` and `invocations_per_s`.
+    Rates,
+    /// `ws_bulk_mb_per_s` and `bulk_mb_per_s`.
+    Bulk,
 }
 
 /// Sizes and sample counts of one run.
@@ -111,6 +126,15 @@ pub(crate) async fn run(args: Args) -> ExitCode {
         return child::run(role, args.bytes).await;
     }
     let plan = if args.quick { QUICK } else { FULL };
+    if let Some(only) = args.only {
+        return match repeat(only, plan, args.repeat).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("enclave bench: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match measure(plan).await {
         Ok(report) => {
             match args.format {
@@ -205,6 +229,20 @@ async fn measure(plan: Plan) -> Result<Report, String> {
     let per_session = child::idle_session_bytes(plan.idle_sessions).await?;
     r.push("idle_session_bytes", per_session, "bytes", "<= 65536");
     Ok(r)
+}
+
+/// Repeats one loopback measurement, printing the plain and session figures and their ratio.
+async fn repeat(only: Only, plan: Plan, times: usize) -> Result<(), String> {
+    let net = net::Bench::start().await?;
+    for _ in 0..times {
+        let (plain, session) = match only {
+            Only::Rates => net.message_rates(plan.messages, plan.rate_samples).await?,
+            Only::Bulk => net.bulk(plan.bulk, plan.bulk_samples).await?,
+        };
+        println!("{only:?}: plain {plain:.1}, session {session:.1}, ratio {:.3}", session / plain);
+    }
+    net.shutdown().await;
+    Ok(())
 }
 
 /// The primitives as the SDK uses them, and the verification of the compiled-in document.

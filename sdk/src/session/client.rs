@@ -702,12 +702,17 @@ impl Session {
             loop {
                 // Send what is available now rather than waiting to fill a chunk: a slow source keeps
                 // the session moving (and not idle), a fast one still fills chunks.
-                let n = input.read(&mut buf[..]).await.map_err(|e| Error::LocalIo { kind: e.kind() })?;
+                // Read straight into the record's frame: the chunk is sealed where it landed.
+                let mut frame = ClientMessage::input_record_frame(id);
+                let n = (&mut input)
+                    .take(MAX_CHUNK_LEN as u64)
+                    .read_buf(&mut *frame)
+                    .await
+                    .map_err(|e| Error::LocalIo { kind: e.kind() })?;
                 if n == 0 {
                     break;
                 }
-                let data = buf.get(..n).unwrap_or_default();
-                self.send(ClientMessage::Input { id, data }).await?;
+                self.shared.outgoing.send(Outgoing::Record(frame)).await.map_err(|_| self.failure())?;
                 sent.fetch_add(n as u64, Ordering::Relaxed);
                 if let Ok(mut p) = progress.lock() {
                     report(&mut **p);

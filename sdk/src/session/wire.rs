@@ -358,7 +358,11 @@ fn with_header(kind: u8, id: u64, body_len: usize) -> Vec<u8> {
 /// body`), with capacity left for the tag, so that sealing in place makes the whole frame in this
 /// one buffer (`records::RequestSealer::seal_frame`).
 fn record_frame(kind: u8, id: u64, parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
-    let body_len = parts.iter().fold(0usize, |n, p| n.saturating_add(p.len()));
+    record_frame_with_room(kind, id, parts, 0)
+}
+
+fn record_frame_with_room(kind: u8, id: u64, parts: &[&[u8]], room: usize) -> Zeroizing<Vec<u8>> {
+    let body_len = parts.iter().fold(room, |n, p| n.saturating_add(p.len()));
     let capacity = RECORD_FRAME_PREFIX_LEN.saturating_add(HEADER_LEN).saturating_add(body_len).saturating_add(TAG_LEN);
     let mut out = Zeroizing::new(Vec::with_capacity(capacity));
     out.push(frame_type::RECORD);
@@ -414,6 +418,13 @@ impl<'a> ClientMessage<'a> {
     pub fn encode_record_frame(&self) -> Zeroizing<Vec<u8>> {
         let (kind, id, body) = self.parts();
         record_frame(kind, id, &[body])
+    }
+
+    /// An `Input` record frame for `id` with no data yet and room for [`MAX_CHUNK_LEN`] bytes: the
+    /// caller appends at most that many (read straight from its source, so the chunk is not copied
+    /// again), then seals the frame. Appending more makes a record the enclave refuses.
+    pub fn input_record_frame(id: RequestId) -> Zeroizing<Vec<u8>> {
+        record_frame_with_room(kind::INPUT, id, &[], MAX_CHUNK_LEN)
     }
 
     fn parts(&self) -> (u8, u64, &'a [u8]) {

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use enclave_sdk::attestation::{Policy, TrustRoot};
 use enclave_sdk::session::wire::MAX_CHUNK_LEN;
+use enclave_sdk::session::client::ClientBuilder;
 use enclave_sdk::{Client, Session};
 use futures_util::{SinkExt as _, StreamExt as _};
 use mock_enclave::MockEnclave;
@@ -33,18 +34,28 @@ pub(super) struct Bench {
 
 /// A client pinned to `mock`: its root, every PCR it reports, and the echo function's checksum.
 pub(super) fn pinned_client(url: String, root_pem: &str, pcrs: &[(u8, Vec<u8>)], checksum: [u8; 32]) -> Result<Client, String> {
+    pinned_builder(url, root_pem, pcrs, checksum)?.build().map_err(|e| e.to_string())
+}
+
+fn pinned_builder(url: String, root_pem: &str, pcrs: &[(u8, Vec<u8>)], checksum: [u8; 32]) -> Result<ClientBuilder, String> {
     let mut p = Policy::builder().trust_root(TrustRoot::from_pem(root_pem).map_err(|e| e.to_string())?);
     for (i, v) in pcrs {
         p = p.allow_pcr(*i, v.clone());
     }
     let policy = p.function_checksum_for(FUNCTION, checksum).build().map_err(|e| e.to_string())?;
-    Client::builder().endpoint(url).policy(policy).build().map_err(|e| e.to_string())
+    Ok(Client::builder().endpoint(url).policy(policy))
 }
 
+/// A client pinned to `mock` that keeps as many invocations in flight as `mock` allows (the plain
+/// baseline pipelines every message; the session gets the enclave's limit rather than the client's
+/// smaller default).
 pub(super) fn client_for(mock: &MockEnclave) -> Result<Client, String> {
     let pcrs: Vec<(u8, Vec<u8>)> = mock.measurements().pcrs().iter().map(|(i, v)| (*i, v.to_vec())).collect();
     let checksum = mock.function_checksum(FUNCTION).ok_or("the mock has no echo function")?;
-    pinned_client(mock.url(), &mock.root_pem(), &pcrs, checksum)
+    pinned_builder(mock.url(), &mock.root_pem(), &pcrs, checksum)?
+        .max_in_flight(mock.limits().max_in_flight)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 impl Bench {
