@@ -17,10 +17,10 @@ use enclave_sdk::session::wire::{
     ClientMessage, Frame, RequestId, ServerMessage, SessionErrorCode, MAX_CHUNK_LEN,
 };
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt as _, SinkExt, StreamExt};
 use rand_core::OsRng;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
@@ -200,9 +200,10 @@ async fn write_loop<S: AsyncRead + AsyncWrite + Unpin>(
             if sink.feed(Message::binary(sealed)).await.is_err() {
                 break 'session;
             }
-            match queue.try_recv() {
-                Ok(next) => frame = next,
-                Err(_) => break,
+            // Not `try_recv`: it parks the thread while a send is half done.
+            match queue.recv().now_or_never() {
+                Some(Some(next)) => frame = next,
+                _ => break,
             }
         }
         if sink.flush().await.is_err() {
@@ -355,9 +356,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                 let out = out.clone();
                 let stats = ctx.stats.clone();
                 let task = tokio::spawn(async move {
-                    run_invocation(function, id, rx, out, whole).await;
+                    run_invocation(function, id, rx, out, whole, permit).await;
                     stats.completed.fetch_add(1, Ordering::Relaxed);
-                    drop(permit);
                 });
                 inv.tasks.retain(|t| !t.is_finished());
                 inv.tasks.push(task.abort_handle());
@@ -404,19 +404,21 @@ async fn run_invocation(
     input: mpsc::Receiver<Vec<u8>>,
     out: mpsc::Sender<Zeroizing<Vec<u8>>>,
     whole: bool,
+    slot: OwnedSemaphorePermit,
 ) {
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(INPUT_CHUNKS_BUFFERED);
     let forward = async {
         let mut next = out_rx.recv().await;
         while let Some(chunk) = next {
             let chunk = Zeroizing::new(chunk);
-            match out_rx.try_recv() {
-                Err(mpsc::error::TryRecvError::Disconnected) if whole => return Ok(Some(chunk)),
-                Err(mpsc::error::TryRecvError::Disconnected) => next = None,
-                Ok(more) => next = Some(more),
-                Err(mpsc::error::TryRecvError::Empty) => next = None,
+            // What is there now, without waiting (and without `try_recv`, which parks the thread
+            // while a send is half done): more output, the end (the function finished), or nothing yet.
+            match out_rx.recv().now_or_never() {
+                Some(None) if whole => return Ok(Some(chunk)),
+                Some(more) => next = more,
+                None => next = None,
             }
-            send_output(&out, id, &chunk, false).await?;
+            send_output(&out, id, &chunk).await?;
             if next.is_none() {
                 next = out_rx.recv().await;
             }
@@ -429,14 +431,19 @@ async fn run_invocation(
     let end = match result {
         Ok(()) => match last {
             Some(chunk) => {
-                let _ = send_output(&out, id, &chunk, true).await;
-                return;
+                // All of the held chunk but its last piece, then that piece as the end.
+                let cut = chunk.len().saturating_sub(1) / MAX_CHUNK_LEN * MAX_CHUNK_LEN;
+                let (body, tail) = chunk.split_at_checked(cut).unwrap_or((&[], &chunk[..]));
+                if send_output(&out, id, body).await.is_err() {
+                    return;
+                }
+                ServerMessage::OutputLast { id, data: tail }.encode_record_frame()
             }
             None => ServerMessage::OutputEnd { id }.encode_record_frame(),
         },
         Err(e) => {
             if let Some(chunk) = last {
-                if send_output(&out, id, &chunk, false).await.is_err() {
+                if send_output(&out, id, &chunk).await.is_err() {
                     return;
                 }
             }
@@ -445,23 +452,18 @@ async fn run_invocation(
             ServerMessage::FunctionError { id, code: function_error_code(&e), message: &message }.encode_record_frame()
         }
     };
-    let _ = out.send(end).await;
+    let Ok(queued) = out.reserve().await else { return };
+    // The slot frees as the invocation's last record is queued, with no await in between: a client
+    // that has seen the end may start another invocation at once (the client's limit may equal
+    // ours), and a drain that finds every slot free finds every end already queued.
+    drop(slot);
+    queued.send(end);
 }
 
-/// Queues `chunk` as Output records of at most [`MAX_CHUNK_LEN`] bytes; with `last`, the final one
-/// is an `OutputLast` (an empty chunk then makes one empty `OutputLast`).
-async fn send_output(out: &mpsc::Sender<Zeroizing<Vec<u8>>>, id: RequestId, chunk: &[u8], last: bool) -> Result<(), ()> {
-    let mut pieces = chunk.chunks(MAX_CHUNK_LEN).peekable();
-    if pieces.peek().is_none() && last {
-        return out.send(ServerMessage::OutputLast { id, data: &[] }.encode_record_frame()).await.map_err(drop);
-    }
-    while let Some(data) = pieces.next() {
-        let frame = if last && pieces.peek().is_none() {
-            ServerMessage::OutputLast { id, data }.encode_record_frame()
-        } else {
-            ServerMessage::Output { id, data }.encode_record_frame()
-        };
-        out.send(frame).await.map_err(drop)?;
+/// Queues `chunk` as Output records of at most [`MAX_CHUNK_LEN`] bytes (none for an empty chunk).
+async fn send_output(out: &mpsc::Sender<Zeroizing<Vec<u8>>>, id: RequestId, chunk: &[u8]) -> Result<(), ()> {
+    for data in chunk.chunks(MAX_CHUNK_LEN) {
+        out.send(ServerMessage::Output { id, data }.encode_record_frame()).await.map_err(drop)?;
     }
     Ok(())
 }
