@@ -32,7 +32,7 @@ use crate::server::{ServerLimits, Stats};
 
 /// Input chunks buffered per invocation before the reader waits for the function.
 const INPUT_CHUNKS_BUFFERED: usize = 4;
-/// Sealed-record plaintexts queued for the writer, across the session's invocations.
+/// Record frames queued for the writer, across the session's invocations, at least (see `serve`).
 const OUTGOING_QUEUED: usize = 32;
 
 /// Why a session ended; logged by the server, never containing plaintext.
@@ -227,7 +227,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
     /// Serves invocations until the client closes, breaks the protocol, idles out, or the server drains.
     pub(crate) async fn serve(self, ctx: &Context) -> SessionEnd {
         let (sink, mut stream) = self.ws.split();
-        let (out, queue) = mpsc::channel(OUTGOING_QUEUED);
+        // Room for one record per invocation in flight, so that a small invocation's answer never
+        // waits for the writer (and the writer never wakes a waiting invocation per record).
+        let (out, queue) = mpsc::channel(ctx.limits.max_in_flight.max(OUTGOING_QUEUED));
         let writer = tokio::spawn(write_loop(sink, self.sealer, queue));
         let mut opener = self.opener;
         let mut inv = Invocations {

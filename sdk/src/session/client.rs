@@ -64,8 +64,8 @@ pub const DEFAULT_MAX_OUTPUT_LEN: usize = 64 * 1024 * 1024;
 
 /// Records buffered per invocation between the reader and the caller; bounds memory per invocation.
 const EVENTS_PER_INVOCATION: usize = 16;
-/// Records queued for the writer, across the session's invocations: bounds memory (at most this many
-/// chunks), and is what one flush can carry.
+/// Records queued for the writer, across the session's invocations, at least: bounds memory (at most
+/// this many chunks, or one per invocation in flight if that is more), and is what one flush can carry.
 const OUTGOING_QUEUED: usize = 16;
 
 /// The byte stream under the WebSocket: TCP, or TLS over TCP.
@@ -485,12 +485,26 @@ impl ClientBuilder {
 
 /// What the reader task delivers to one invocation.
 enum Event {
-    Output(Zeroizing<Vec<u8>>),
+    Output(Chunk),
     /// The last chunk of the output, and the end.
-    Last(Zeroizing<Vec<u8>>),
+    Last(Chunk),
     End,
     FunctionError { code: u16, message: String },
     Failed(Error),
+}
+
+/// An output chunk: the opened record's plaintext, whose tail is the data (the header is skipped, not
+/// cut off: cutting would move the whole chunk).
+struct Chunk {
+    plaintext: Zeroizing<Vec<u8>>,
+    start: usize,
+}
+
+impl std::ops::Deref for Chunk {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.plaintext.get(self.start..).unwrap_or_default()
+    }
 }
 
 /// Progress of a streaming invocation, passed to its callback.
@@ -563,7 +577,10 @@ impl Session {
         sealer: RequestSealer,
         opener: ResponseOpener,
     ) -> Self {
-        let (outgoing, queue) = mpsc::channel(OUTGOING_QUEUED);
+        // Room for one record per invocation in flight: a pipelined small invocation then never waits
+        // for the writer, and the writer taking a record never has to wake (across threads) a
+        // caller waiting for room, which cost more than the record itself.
+        let (outgoing, queue) = mpsc::channel(config.max_in_flight.max(OUTGOING_QUEUED));
         let shared = Arc::new(Shared {
             next_id: Mutex::new(1),
             outgoing,
@@ -935,10 +952,11 @@ async fn read_one(
         other => return Err(SessionError::UnexpectedFrame { expected: "record", found: other.name() }.into()),
     };
     let plaintext = opener.open(ct).map_err(SessionError::from)?;
-    // Output data is the plaintext's tail: keep the buffer and cut the header off, rather than copy.
+    // Output data is the plaintext's tail: hand over the buffer itself rather than a copy.
+    let empty = || Chunk { plaintext: Zeroizing::default(), start: 0 };
     let (id, event, data_len) = match ServerMessage::decode(&plaintext).map_err(SessionError::from)? {
-        ServerMessage::Output { id, data } => (id, Event::Output(Zeroizing::default()), data.len()),
-        ServerMessage::OutputLast { id, data } => (id, Event::Last(Zeroizing::default()), data.len()),
+        ServerMessage::Output { id, data } => (id, Event::Output(empty()), data.len()),
+        ServerMessage::OutputLast { id, data } => (id, Event::Last(empty()), data.len()),
         ServerMessage::OutputEnd { id } => (id, Event::End, 0),
         ServerMessage::FunctionError { id, code, message } => {
             (id, Event::FunctionError { code, message: message.to_owned() }, 0)
@@ -953,9 +971,7 @@ async fn read_one(
     };
     let event = match event {
         Event::Output(_) | Event::Last(_) => {
-            let mut data = plaintext;
-            let header = data.len().saturating_sub(data_len);
-            data.drain(..header);
+            let data = Chunk { start: plaintext.len().saturating_sub(data_len), plaintext };
             if matches!(event, Event::Output(_)) { Event::Output(data) } else { Event::Last(data) }
         }
         other => other,
