@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use enclave_sdk::attestation::EnclaveUserData;
 use enclave_sdk::session::handshake::{transcript_hash, Nonce};
-use enclave_sdk::session::records::{EnclaveKey, RequestOpener, ResponseSealer};
+use enclave_sdk::session::records::{EnclaveKey, PlaintextBuf, RequestOpener, ResponseSealer};
 use enclave_sdk::session::wire::{
     ClientMessage, Frame, RequestId, ServerMessage, SessionErrorCode, MAX_CHUNK_LEN,
 };
@@ -412,7 +412,7 @@ async fn run_invocation(
     let forward = async {
         let mut next = out_rx.recv().await;
         while let Some(chunk) = next {
-            let chunk = Zeroizing::new(chunk);
+            let chunk = PlaintextBuf::from(chunk);
             // What is there now, without waiting (and without `try_recv`, which parks the thread
             // while a send is half done): more output, the end (the function finished), or nothing yet.
             match out_rx.recv().now_or_never() {

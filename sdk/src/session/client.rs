@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 use crate::attestation::{AttestedDocument, Expected, Policy, UnixTime, Verifier};
 use crate::error::{ConfigError, ConnectError, Error, LimitError, SessionError};
 use crate::session::handshake::{transcript_hash, Nonce, PROTOCOL_LABEL};
-use crate::session::records::{client_setup, RequestSealer, ResponseOpener};
+use crate::session::records::{client_setup, PlaintextBuf, RequestSealer, ResponseOpener};
 use crate::session::tls;
 use crate::session::wire::{
     ClientMessage, Frame, FrameLimits, RequestId, ServerMessage, SessionErrorCode, MAX_CHUNK_LEN,
@@ -496,7 +496,7 @@ enum Event {
 /// An output chunk: the opened record's plaintext, whose tail is the data (the header is skipped, not
 /// cut off: cutting would move the whole chunk).
 struct Chunk {
-    plaintext: Zeroizing<Vec<u8>>,
+    plaintext: PlaintextBuf,
     start: usize,
 }
 
@@ -951,9 +951,9 @@ async fn read_one(
         Frame::Record(ct) => ct,
         other => return Err(SessionError::UnexpectedFrame { expected: "record", found: other.name() }.into()),
     };
-    let plaintext = opener.open(ct).map_err(SessionError::from)?;
+    let mut plaintext = opener.open(ct).map_err(SessionError::from)?;
     // Output data is the plaintext's tail: hand over the buffer itself rather than a copy.
-    let empty = || Chunk { plaintext: Zeroizing::default(), start: 0 };
+    let empty = || Chunk { plaintext: PlaintextBuf::default(), start: 0 };
     let (id, event, data_len) = match ServerMessage::decode(&plaintext).map_err(SessionError::from)? {
         ServerMessage::Output { id, data } => (id, Event::Output(empty()), data.len()),
         ServerMessage::OutputLast { id, data } => (id, Event::Last(empty()), data.len()),
@@ -971,7 +971,8 @@ async fn read_one(
     };
     let event = match event {
         Event::Output(_) | Event::Last(_) => {
-            let data = Chunk { start: plaintext.len().saturating_sub(data_len), plaintext };
+            let start = plaintext.len().saturating_sub(data_len);
+            let data = Chunk { start, plaintext: PlaintextBuf::from(std::mem::take(&mut *plaintext)) };
             if matches!(event, Event::Output(_)) { Event::Output(data) } else { Event::Last(data) }
         }
         other => other,

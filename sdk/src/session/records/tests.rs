@@ -253,3 +253,10 @@ fn bad_public_key_bytes() {
     let r = client_setup(&[0u8; 32], b"t", &mut rand_core::OsRng);
     assert_eq!(r.err(), Some(RecordError::KeyAgreement));
 }
+
+#[test]
+fn plaintext_buffers_show_their_length_only() {
+    let p = PlaintextBuf::from(b"secret input".to_vec());
+    assert_eq!(&p[..], b"secret input");
+    assert_eq!(format!("{p:?}"), "PlaintextBuf(12 bytes)");
+}
