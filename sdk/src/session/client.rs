@@ -808,15 +808,16 @@ impl Session {
         if let Ok(mut p) = self.shared.pending.lock() {
             p.insert(id, tx);
         }
+        // Until the first record is queued, the invocation exists only here: if this future is
+        // dropped or the queue is gone, unregister it, or the reader would count it as waiting.
+        let mut registered = Unregister { shared: &self.shared, id: Some(id) };
         let frame = first(id).encode_record_frame();
         let r = self.shared.outgoing.send(Outgoing::Record(frame)).await;
         drop(next_id);
         if r.is_err() {
-            if let Ok(mut p) = self.shared.pending.lock() {
-                p.remove(&id);
-            }
             return Err(self.failure());
         }
+        registered.id = None;
         self.shared.invocations.fetch_add(1, Ordering::Relaxed);
         Ok((id, rx, permit))
     }
@@ -829,6 +830,20 @@ impl Session {
 
     fn failure(&self) -> Error {
         failure_of(&self.shared)
+    }
+}
+
+/// Removes an invocation from the pending map when dropped with an id (see [`Session::begin`]).
+struct Unregister<'a> {
+    shared: &'a Shared,
+    id: Option<RequestId>,
+}
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        if let (Some(id), Ok(mut p)) = (self.id, self.shared.pending.lock()) {
+            p.remove(&id);
+        }
     }
 }
 
