@@ -276,23 +276,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
         let limits = ctx.limits.frame;
         let mut shutdown = ctx.shutdown.clone();
         let mut draining = *shutdown.borrow();
+        let mut timer = IdleTimer::new(ctx.limits.idle_timeout);
         loop {
             let idle = inv.slots.available_permits() == inv.max;
             if draining && idle {
                 return SessionEnd::ShuttingDown;
             }
             let bytes = tokio::select! {
-                r = tokio::time::timeout(ctx.limits.idle_timeout, next_frame(stream)) => match r {
-                    Ok(Ok(b)) => b,
-                    Ok(Err(end)) => return end,
-                    // Idle: nothing from the client for the whole period while we wait on it (no
-                    // invocation running, or one still missing input). A function still computing on
-                    // a complete input keeps the session.
-                    Err(_) if !inv.inputs.is_empty() || inv.slots.available_permits() == inv.max => {
-                        return SessionEnd::Refused(SessionErrorCode::IdleTimeout)
-                    }
-                    Err(_) => continue,
+                r = next_frame(stream) => match r {
+                    Ok(b) => b,
+                    Err(end) => return end,
                 },
+                // Idle: nothing from the client for the whole period while we wait on it (no
+                // invocation running, or one still missing input). A function still computing on a
+                // complete input keeps the session.
+                () = timer.expired() => {
+                    if !inv.inputs.is_empty() || inv.slots.available_permits() == inv.max {
+                        return SessionEnd::Refused(SessionErrorCode::IdleTimeout);
+                    }
+                    continue;
+                }
                 changed = shutdown.changed(), if !draining => {
                     draining = changed.is_err() || *shutdown.borrow();
                     continue;
@@ -302,6 +305,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                     return SessionEnd::ShuttingDown;
                 }
             };
+            timer.touch();
             let ct = match Frame::decode(&bytes, &limits) {
                 Ok(Frame::Record(ct)) => ct,
                 Ok(other) => return SessionEnd::Protocol(format!("expected record, got {}", other.name())),
@@ -380,6 +384,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                 // Dropping the sender closes the function's input: the end marker made it whole.
                 inv.inputs.remove(&id);
             }
+        }
+    }
+}
+
+/// The idle timeout of the session's read loop: one timer, re-armed only when it fires, rather than a
+/// timer registered and cancelled around every record.
+struct IdleTimer {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    last: tokio::time::Instant,
+    idle: std::time::Duration,
+}
+
+impl IdleTimer {
+    fn new(idle: std::time::Duration) -> Self {
+        let now = tokio::time::Instant::now();
+        Self { sleep: Box::pin(tokio::time::sleep_until(now + idle)), last: now, idle }
+    }
+
+    /// A record arrived: the idle period starts again.
+    fn touch(&mut self) {
+        self.last = tokio::time::Instant::now();
+    }
+
+    /// Resolves once no record has arrived for the idle period, and starts a new period. Cancel-safe.
+    async fn expired(&mut self) {
+        loop {
+            self.sleep.as_mut().await;
+            let due = self.last + self.idle;
+            let now = tokio::time::Instant::now();
+            if now >= due {
+                self.last = now;
+                self.sleep.as_mut().reset(now + self.idle);
+                return;
+            }
+            self.sleep.as_mut().reset(due);
         }
     }
 }

@@ -833,6 +833,41 @@ impl Session {
     }
 }
 
+/// The idle timeout of a read loop: one timer for the whole loop, re-armed only when it fires, rather
+/// than a timer registered and cancelled around every frame (which showed in pipelined profiles).
+struct IdleTimer {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    last: tokio::time::Instant,
+    idle: Duration,
+}
+
+impl IdleTimer {
+    fn new(idle: Duration) -> Self {
+        let now = tokio::time::Instant::now();
+        Self { sleep: Box::pin(tokio::time::sleep_until(now + idle)), last: now, idle }
+    }
+
+    /// Something arrived: the idle period starts again.
+    fn touch(&mut self) {
+        self.last = tokio::time::Instant::now();
+    }
+
+    /// Resolves once nothing has arrived for the idle period, and starts a new period. Cancel-safe.
+    async fn expired(&mut self) {
+        loop {
+            self.sleep.as_mut().await;
+            let due = self.last + self.idle;
+            let now = tokio::time::Instant::now();
+            if now >= due {
+                self.last = now;
+                self.sleep.as_mut().reset(now + self.idle);
+                return;
+            }
+            self.sleep.as_mut().reset(due);
+        }
+    }
+}
+
 /// Removes an invocation from the pending map when dropped with an id (see [`Session::begin`]).
 struct Unregister<'a> {
     shared: &'a Shared,
@@ -865,8 +900,9 @@ async fn read_loop(
     limits: FrameLimits,
     idle: Duration,
 ) {
+    let mut timer = IdleTimer::new(idle);
     let err = loop {
-        match read_one(&shared, &mut stream, &mut opener, &limits, idle).await {
+        match read_one(&shared, &mut stream, &mut opener, &limits, &mut timer).await {
             Ok(()) => continue,
             Err(e) => break e,
         }
@@ -940,13 +976,15 @@ async fn read_one(
     stream: &mut SplitStream<Ws>,
     opener: &mut ResponseOpener,
     limits: &FrameLimits,
-    idle: Duration,
+    timer: &mut IdleTimer,
 ) -> Result<(), Error> {
+    let idle = timer.idle;
     let bytes = loop {
-        // Dropping `next()` on timeout is safe: the WebSocket keeps partial frames in its own state.
-        match tokio::time::timeout(idle, next_binary(stream)).await {
-            Ok(r) => break r,
-            Err(_) => {
+        // Dropping `next()` when the timer fires is safe: the WebSocket keeps partial frames in its
+        // own state.
+        tokio::select! {
+            r = next_binary(stream) => break r,
+            () = timer.expired() => {
                 let waiting = shared.pending.lock().map(|p| p.len()).unwrap_or(0);
                 let sending = shared.last_sent.lock().map(|t| t.elapsed() < idle).unwrap_or(false);
                 // Idle means an invocation waits and nothing moved either way for the whole period.
@@ -956,6 +994,7 @@ async fn read_one(
             }
         }
     };
+    timer.touch();
     let bytes = bytes.map_err(|e| match e {
         Error::Session(SessionError::Truncated { .. }) => {
             SessionError::Truncated { pending: shared.pending.lock().map(|p| p.len()).unwrap_or(0) }.into()
