@@ -16,7 +16,7 @@ use enclave_sdk::session::records::{EnclaveKey, PlaintextBuf, RequestOpener, Res
 use enclave_sdk::session::wire::{
     ClientMessage, Frame, RequestId, ServerMessage, SessionErrorCode, MAX_CHUNK_LEN,
 };
-use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
 use futures_util::{FutureExt as _, SinkExt, StreamExt};
 use rand_core::OsRng;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -277,6 +277,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
         let mut shutdown = ctx.shutdown.clone();
         let mut draining = *shutdown.borrow();
         let mut timer = IdleTimer::new(ctx.limits.idle_timeout);
+        let mut local = FuturesUnordered::new();
         loop {
             let idle = inv.slots.available_permits() == inv.max;
             if draining && idle {
@@ -296,6 +297,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                     }
                     continue;
                 }
+                Some(()) = local.next(), if !local.is_empty() => continue,
                 changed = shutdown.changed(), if !draining => {
                     draining = changed.is_err() || *shutdown.borrow();
                     continue;
@@ -361,15 +363,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                 let function = ctx.function.clone();
                 let out = out.clone();
                 let stats = ctx.stats.clone();
-                let task = tokio::spawn(async move {
+                let invocation = async move {
                     run_invocation(function, id, rx, out, whole, permit).await;
                     stats.completed.fetch_add(1, Ordering::Relaxed);
-                });
-                inv.tasks.retain(|t| !t.is_finished());
-                inv.tasks.push(task.abort_handle());
+                };
                 if whole {
+                    // Its input is all here, so it never waits on this loop: run it in this task
+                    // rather than spawn one (a spawn and a cross-task wake per small invocation).
+                    // It stops with the session, as a spawned one is aborted.
+                    local.push(invocation);
                     continue;
                 }
+                // A streamed input is fed by this loop, which may wait on the function: that one
+                // needs a task of its own.
+                let task = tokio::spawn(invocation);
+                inv.tasks.retain(|t| !t.is_finished());
+                inv.tasks.push(task.abort_handle());
                 inv.inputs.insert(id, (tx, task.abort_handle()));
             }
             let Some((tx, _)) = inv.inputs.get(&id) else {
