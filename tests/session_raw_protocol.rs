@@ -160,3 +160,59 @@ async fn a_malformed_message_in_an_authentic_record_is_answered_with_protocol_vi
     );
     assert_eq!(raw.recv().await, None);
 }
+
+/// PROTOCOL.md section 5.2: an input sent whole in one `InputLast` is answered with one `OutputLast`;
+/// a streamed input (`Input`s, then an `InputLast`) with `Output`s and an `OutputEnd`.
+#[tokio::test]
+async fn one_record_each_way_for_a_whole_input_and_a_streamed_answer_for_a_streamed_one() {
+    let mock = mock().await;
+    let mut raw = open(&mock, "echo").await;
+    raw.send(ClientMessage::InputLast { id: 1, data: b"whole" }).await;
+    assert_eq!(ServerMessage::decode(&raw.recv().await.unwrap()), Ok(ServerMessage::OutputLast { id: 1, data: b"whole" }));
+    raw.send(ClientMessage::InputLast { id: 2, data: b"" }).await;
+    assert_eq!(ServerMessage::decode(&raw.recv().await.unwrap()), Ok(ServerMessage::OutputEnd { id: 2 }));
+    raw.send(ClientMessage::Input { id: 3, data: b"first" }).await;
+    raw.send(ClientMessage::InputLast { id: 3, data: b"second" }).await;
+    assert_eq!(ServerMessage::decode(&raw.recv().await.unwrap()), Ok(ServerMessage::Output { id: 3, data: b"first" }));
+    assert_eq!(ServerMessage::decode(&raw.recv().await.unwrap()), Ok(ServerMessage::Output { id: 3, data: b"second" }));
+    assert_eq!(ServerMessage::decode(&raw.recv().await.unwrap()), Ok(ServerMessage::OutputEnd { id: 3 }));
+    // The function's error still ends an invocation that came whole.
+    let mut failing = open(&mock, "mean").await;
+    failing.send(ClientMessage::InputLast { id: 1, data: b"not numbers" }).await;
+    assert!(
+        matches!(ServerMessage::decode(&failing.recv().await.unwrap()), Ok(ServerMessage::FunctionError { id: 1, code: 2, .. })),
+        "mean accepted words"
+    );
+    let s = mock.stats();
+    assert_eq!((s.invocations, s.completed, s.records_rejected), (4, 4, 0), "{s:?}");
+}
+
+/// An `InputLast` ends its input: a later record for the same id is a reused id.
+#[tokio::test]
+async fn a_record_after_input_last_for_the_same_id_is_a_reused_id() {
+    let mock = mock().await;
+    let mut raw = open(&mock, "echo").await;
+    raw.send(ClientMessage::InputLast { id: 1, data: b"done" }).await;
+    assert_eq!(ServerMessage::decode(&raw.recv().await.unwrap()), Ok(ServerMessage::OutputLast { id: 1, data: b"done" }));
+    raw.send(ClientMessage::InputLast { id: 1, data: b"again" }).await;
+    assert_eq!(
+        ServerMessage::decode(&raw.recv().await.unwrap()),
+        Ok(ServerMessage::SessionError { code: SessionErrorCode::RequestIdNotIncreasing, detail: 0 })
+    );
+    assert_eq!(raw.recv().await, None);
+}
+
+/// The enclave's last-chunk kind is not the client's to send.
+#[tokio::test]
+async fn an_output_last_from_the_client_is_a_protocol_violation() {
+    let mock = mock().await;
+    let mut raw = open(&mock, "echo").await;
+    let bogus = [0x85, 0, 0, 0, 0, 0, 0, 0, 1, b'x'];
+    let frame = Frame::Record(&raw.sealer.seal(&bogus).unwrap()).encode();
+    raw.ws.send(Message::binary(frame)).await.unwrap();
+    assert_eq!(
+        ServerMessage::decode(&raw.recv().await.unwrap()),
+        Ok(ServerMessage::SessionError { code: SessionErrorCode::ProtocolViolation, detail: 0 })
+    );
+    assert_eq!(raw.recv().await, None);
+}

@@ -12,15 +12,15 @@ use std::sync::Arc;
 
 use enclave_sdk::attestation::EnclaveUserData;
 use enclave_sdk::session::handshake::{transcript_hash, Nonce};
-use enclave_sdk::session::records::{EnclaveKey, RequestOpener, ResponseSealer};
+use enclave_sdk::session::records::{EnclaveKey, PlaintextBuf, RequestOpener, ResponseSealer};
 use enclave_sdk::session::wire::{
     ClientMessage, Frame, RequestId, ServerMessage, SessionErrorCode, MAX_CHUNK_LEN,
 };
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
+use futures_util::{FutureExt as _, SinkExt, StreamExt};
 use rand_core::OsRng;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
@@ -32,7 +32,7 @@ use crate::server::{ServerLimits, Stats};
 
 /// Input chunks buffered per invocation before the reader waits for the function.
 const INPUT_CHUNKS_BUFFERED: usize = 4;
-/// Sealed-record plaintexts queued for the writer, across the session's invocations.
+/// Record frames queued for the writer, across the session's invocations, at least (see `serve`).
 const OUTGOING_QUEUED: usize = 32;
 
 /// Why a session ended; logged by the server, never containing plaintext.
@@ -186,15 +186,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> DocumentSent<S> {
     }
 }
 
-/// Sends sealed records in the order their plaintexts are queued.
+/// Seals and sends records in the order their frames are queued (each laid out in the clear by
+/// `ServerMessage::encode_record_frame`). Everything queued when the writer wakes goes out with one
+/// flush: pipelined invocations share a write instead of one each.
 async fn write_loop<S: AsyncRead + AsyncWrite + Unpin>(
     mut sink: SplitSink<Ws<S>, Message>,
     mut sealer: ResponseSealer,
     mut queue: mpsc::Receiver<Zeroizing<Vec<u8>>>,
 ) {
-    while let Some(plaintext) = queue.recv().await {
-        let Ok(ct) = sealer.seal(&plaintext) else { break };
-        if sink.send(Message::binary(Frame::Record(&ct).encode())).await.is_err() {
+    'session: while let Some(mut frame) = queue.recv().await {
+        loop {
+            let Ok(sealed) = sealer.seal_frame(frame) else { break 'session };
+            if sink.feed(Message::binary(sealed)).await.is_err() {
+                break 'session;
+            }
+            // Not `try_recv`: it parks the thread while a send is half done.
+            match queue.recv().now_or_never() {
+                Some(Some(next)) => frame = next,
+                _ => break,
+            }
+        }
+        if sink.flush().await.is_err() {
             break;
         }
     }
@@ -215,7 +227,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
     /// Serves invocations until the client closes, breaks the protocol, idles out, or the server drains.
     pub(crate) async fn serve(self, ctx: &Context) -> SessionEnd {
         let (sink, mut stream) = self.ws.split();
-        let (out, queue) = mpsc::channel(OUTGOING_QUEUED);
+        // Room for one record per invocation in flight, so that a small invocation's answer never
+        // waits for the writer (and the writer never wakes a waiting invocation per record).
+        let (out, queue) = mpsc::channel(ctx.limits.max_in_flight.max(OUTGOING_QUEUED));
         let writer = tokio::spawn(write_loop(sink, self.sealer, queue));
         let mut opener = self.opener;
         let mut inv = Invocations {
@@ -244,7 +258,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
             _ => None,
         };
         if let Some((code, detail)) = told {
-            let _ = out.send(Zeroizing::new(ServerMessage::SessionError { code, detail }.encode())).await;
+            let _ = out.send(ServerMessage::SessionError { code, detail }.encode_record_frame()).await;
         }
         drop(out);
         // Invocation tasks hold queue senders; the writer ends once they have all finished.
@@ -262,23 +276,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
         let limits = ctx.limits.frame;
         let mut shutdown = ctx.shutdown.clone();
         let mut draining = *shutdown.borrow();
+        let mut timer = IdleTimer::new(ctx.limits.idle_timeout);
+        let mut local = FuturesUnordered::new();
         loop {
             let idle = inv.slots.available_permits() == inv.max;
             if draining && idle {
                 return SessionEnd::ShuttingDown;
             }
             let bytes = tokio::select! {
-                r = tokio::time::timeout(ctx.limits.idle_timeout, next_frame(stream)) => match r {
-                    Ok(Ok(b)) => b,
-                    Ok(Err(end)) => return end,
-                    // Idle: nothing from the client for the whole period while we wait on it (no
-                    // invocation running, or one still missing input). A function still computing on
-                    // a complete input keeps the session.
-                    Err(_) if !inv.inputs.is_empty() || inv.slots.available_permits() == inv.max => {
-                        return SessionEnd::Refused(SessionErrorCode::IdleTimeout)
-                    }
-                    Err(_) => continue,
+                r = next_frame(stream) => match r {
+                    Ok(b) => b,
+                    Err(end) => return end,
                 },
+                // Idle: nothing from the client for the whole period while we wait on it (no
+                // invocation running, or one still missing input). A function still computing on a
+                // complete input keeps the session.
+                () = timer.expired() => {
+                    if !inv.inputs.is_empty() || inv.slots.available_permits() == inv.max {
+                        return SessionEnd::Refused(SessionErrorCode::IdleTimeout);
+                    }
+                    continue;
+                }
+                Some(()) = local.next(), if !local.is_empty() => continue,
                 changed = shutdown.changed(), if !draining => {
                     draining = changed.is_err() || *shutdown.borrow();
                     continue;
@@ -288,12 +307,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                     return SessionEnd::ShuttingDown;
                 }
             };
+            timer.touch();
             let ct = match Frame::decode(&bytes, &limits) {
                 Ok(Frame::Record(ct)) => ct,
                 Ok(other) => return SessionEnd::Protocol(format!("expected record, got {}", other.name())),
                 Err(e) => return SessionEnd::Protocol(e.to_string()),
             };
-            let plaintext = match opener.open(ct) {
+            let mut plaintext = match opener.open(ct) {
                 Ok(p) => p,
                 Err(e) => {
                     ctx.stats.records_rejected.fetch_add(1, Ordering::Relaxed);
@@ -308,11 +328,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                     return SessionEnd::Refused(SessionErrorCode::ProtocolViolation);
                 }
             };
-            let (id, data, end_of_input) = match msg {
+            let (id, data_len, end_of_input) = match msg {
                 ClientMessage::Close => return SessionEnd::ClientClosed,
-                ClientMessage::Input { id, data } => (id, data, false),
-                ClientMessage::InputEnd { id } => (id, &[][..], true),
+                ClientMessage::Input { id, data } => (id, data.len(), false),
+                ClientMessage::InputEnd { id } => (id, 0, true),
+                ClientMessage::InputLast { id, data } => (id, data.len(), true),
                 _ => return SessionEnd::Protocol("unknown message".into()),
+            };
+            // A chunk is the plaintext's tail: hand the function the opened buffer itself, without the
+            // header, instead of a copy (the function owns it from here, as it owned a copy before).
+            let mut data = {
+                let mut buf = std::mem::take(&mut *plaintext);
+                let header = buf.len().saturating_sub(data_len);
+                buf.drain(..header);
+                buf
             };
             if id > inv.last_id {
                 if draining {
@@ -323,18 +352,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                 };
                 inv.last_id = id;
                 let (tx, rx) = mpsc::channel(INPUT_CHUNKS_BUFFERED);
+                // An invocation whose first record is also its last (InputLast) has its whole input
+                // now: hand it over before the function starts, and keep no input state for it.
+                let whole = end_of_input;
+                if whole && !data.is_empty() {
+                    // The channel is new and empty, so this cannot fail for want of room.
+                    let _ = tx.try_send(std::mem::take(&mut data));
+                }
                 ctx.stats.invocations.fetch_add(1, Ordering::Relaxed);
                 let function = ctx.function.clone();
                 let out = out.clone();
                 let stats = ctx.stats.clone();
-                let task = tokio::spawn(async move {
-                    run_invocation(function, id, rx, out).await;
+                let invocation = async move {
+                    run_invocation(function, id, rx, out, whole, permit).await;
                     stats.completed.fetch_add(1, Ordering::Relaxed);
-                    drop(permit);
-                });
-                inv.inputs.insert(id, (tx, task.abort_handle()));
+                };
+                if whole {
+                    // Its input is all here, so it never waits on this loop: run it in this task
+                    // rather than spawn one (a spawn and a cross-task wake per small invocation).
+                    // It stops with the session, as a spawned one is aborted.
+                    local.push(invocation);
+                    continue;
+                }
+                // A streamed input is fed by this loop, which may wait on the function: that one
+                // needs a task of its own.
+                let task = tokio::spawn(invocation);
                 inv.tasks.retain(|t| !t.is_finished());
                 inv.tasks.push(task.abort_handle());
+                inv.inputs.insert(id, (tx, task.abort_handle()));
             }
             let Some((tx, _)) = inv.inputs.get(&id) else {
                 // PROTOCOL.md section 5.2: an id at or below the highest seen, whose input has ended.
@@ -342,12 +387,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
             };
             if !data.is_empty() {
                 // A function that finished early drops its receiver; the rest of its input is discarded.
-                let _ = tx.send(data.to_vec()).await;
+                let _ = tx.send(data).await;
             }
             if end_of_input {
                 // Dropping the sender closes the function's input: the end marker made it whole.
                 inv.inputs.remove(&id);
             }
+        }
+    }
+}
+
+/// The idle timeout of the session's read loop: one timer, re-armed only when it fires, rather than a
+/// timer registered and cancelled around every record.
+struct IdleTimer {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    last: tokio::time::Instant,
+    idle: std::time::Duration,
+}
+
+impl IdleTimer {
+    fn new(idle: std::time::Duration) -> Self {
+        let now = tokio::time::Instant::now();
+        Self { sleep: Box::pin(tokio::time::sleep_until(now + idle)), last: now, idle }
+    }
+
+    /// A record arrived: the idle period starts again.
+    fn touch(&mut self) {
+        self.last = tokio::time::Instant::now();
+    }
+
+    /// Resolves once no record has arrived for the idle period, and starts a new period. Cancel-safe.
+    async fn expired(&mut self) {
+        loop {
+            self.sleep.as_mut().await;
+            let due = self.last + self.idle;
+            let now = tokio::time::Instant::now();
+            if now >= due {
+                self.last = now;
+                self.sleep.as_mut().reset(now + self.idle);
+                return;
+            }
+            self.sleep.as_mut().reset(due);
         }
     }
 }
@@ -362,34 +442,80 @@ fn detail_of(code: SessionErrorCode, ctx: &Context) -> u64 {
 }
 
 /// Runs one invocation: feeds its input channel to the function and queues its output as records.
+///
+/// When the input came whole in one record (`whole`), the output's last chunk travels with the
+/// invocation's end (`OutputLast`), so a small invocation is answered with one record. A chunk is
+/// held back for that only when the function has already finished; a function still running gets
+/// each chunk sent as it comes, so streaming output is not delayed. A streamed input gets a
+/// streamed answer: `Output`s, then `OutputEnd` or `FunctionError`.
 async fn run_invocation(
     function: Arc<Function>,
     id: RequestId,
     input: mpsc::Receiver<Vec<u8>>,
     out: mpsc::Sender<Zeroizing<Vec<u8>>>,
+    whole: bool,
+    slot: OwnedSemaphorePermit,
 ) {
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(INPUT_CHUNKS_BUFFERED);
     let forward = async {
-        while let Some(chunk) = out_rx.recv().await {
-            let chunk = Zeroizing::new(chunk);
-            for piece in chunk.chunks(MAX_CHUNK_LEN) {
-                let record = Zeroizing::new(ServerMessage::Output { id, data: piece }.encode());
-                if out.send(record).await.is_err() {
+        let mut next = out_rx.recv().await;
+        while let Some(chunk) = next {
+            let chunk = PlaintextBuf::from(chunk);
+            // What is there now, without waiting (and without `try_recv`, which parks the thread
+            // while a send is half done): more output, the end (the function finished), or nothing yet.
+            match out_rx.recv().now_or_never() {
+                Some(None) if whole => return Ok(Some(chunk)),
+                Some(more) => next = more,
+                None => next = None,
+            }
+            send_output(&out, id, &chunk).await?;
+            if next.is_none() {
+                next = out_rx.recv().await;
+            }
+        }
+        Ok::<_, ()>(None)
+    };
+    let (result, last) = tokio::join!(function.invoke(input, out_tx), forward);
+    // Err: the session's writer is gone; nobody reads the rest.
+    let Ok(last) = last else { return };
+    let end = match result {
+        Ok(()) => match last {
+            Some(chunk) => {
+                // All of the held chunk but its last piece, then that piece as the end.
+                let cut = chunk.len().saturating_sub(1) / MAX_CHUNK_LEN * MAX_CHUNK_LEN;
+                let (body, tail) = chunk.split_at_checked(cut).unwrap_or((&[], &chunk[..]));
+                if send_output(&out, id, body).await.is_err() {
+                    return;
+                }
+                ServerMessage::OutputLast { id, data: tail }.encode_record_frame()
+            }
+            None => ServerMessage::OutputEnd { id }.encode_record_frame(),
+        },
+        Err(e) => {
+            if let Some(chunk) = last {
+                if send_output(&out, id, &chunk).await.is_err() {
                     return;
                 }
             }
-        }
-    };
-    let (result, ()) = tokio::join!(function.invoke(input, out_tx), forward);
-    let last = match result {
-        Ok(()) => ServerMessage::OutputEnd { id }.encode(),
-        Err(e) => {
             tracing::debug!(function_id = function.id(), id, "function returned an error");
             let message = e.to_string();
-            ServerMessage::FunctionError { id, code: function_error_code(&e), message: &message }.encode()
+            ServerMessage::FunctionError { id, code: function_error_code(&e), message: &message }.encode_record_frame()
         }
     };
-    let _ = out.send(Zeroizing::new(last)).await;
+    let Ok(queued) = out.reserve().await else { return };
+    // The slot frees as the invocation's last record is queued, with no await in between: a client
+    // that has seen the end may start another invocation at once (the client's limit may equal
+    // ours), and a drain that finds every slot free finds every end already queued.
+    drop(slot);
+    queued.send(end);
+}
+
+/// Queues `chunk` as Output records of at most [`MAX_CHUNK_LEN`] bytes (none for an empty chunk).
+async fn send_output(out: &mpsc::Sender<Zeroizing<Vec<u8>>>, id: RequestId, chunk: &[u8]) -> Result<(), ()> {
+    for data in chunk.chunks(MAX_CHUNK_LEN) {
+        out.send(ServerMessage::Output { id, data }.encode_record_frame()).await.map_err(drop)?;
+    }
+    Ok(())
 }
 
 /// A session's handshake and service, under the handshake timeout.

@@ -487,7 +487,7 @@ async fn handle_connection(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>
 }
 
 /// Initial WebSocket read buffer of a session (see `upgrade_and_serve`).
-const IDLE_READ_BUFFER: usize = 8 * 1024;
+const IDLE_READ_BUFFER: usize = 16 * 1024;
 
 #[allow(clippy::result_large_err)] // the upgrade callback's signature is tungstenite's
 async fn upgrade_and_serve<S>(stream: S, peer: SocketAddr, shared: Arc<Shared>, pending: OwnedSemaphorePermit)
@@ -504,8 +504,10 @@ where
     };
     // tungstenite zero-fills its whole read buffer (128 KiB by default) before the first read, making
     // it resident in every session, idle or not; the buffer grows to a frame's length when one
-    // arrives, so starting small costs an idle session 8 KiB instead of 128 KiB, and bulk transfers nothing measurable
-    // (`enclave bench`: idle_session_bytes, bulk_ratio).
+    // arrives, so starting small costs an idle session 16 KiB instead of 128 KiB. The size is also
+    // the most one read takes from the socket, so a 64 KiB record costs 4 reads here (8 at 8 KiB,
+    // which measured ~10% less bulk throughput; 32 KiB brought idle sessions near their 64 KiB
+    // target) (`enclave bench`: idle_session_bytes, bulk_ratio).
     let config = WebSocketConfig::default()
         .read_buffer_size(IDLE_READ_BUFFER)
         .max_message_size(Some(shared.limits.frame.max_frame_len()))

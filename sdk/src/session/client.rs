@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt as _, SinkExt, StreamExt};
 use rand_core::OsRng;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, Mutex, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 use crate::attestation::{AttestedDocument, Expected, Policy, UnixTime, Verifier};
 use crate::error::{ConfigError, ConnectError, Error, LimitError, SessionError};
 use crate::session::handshake::{transcript_hash, Nonce, PROTOCOL_LABEL};
-use crate::session::records::{client_setup, RequestSealer, ResponseOpener};
+use crate::session::records::{client_setup, PlaintextBuf, RequestSealer, ResponseOpener};
 use crate::session::tls;
 use crate::session::wire::{
     ClientMessage, Frame, FrameLimits, RequestId, ServerMessage, SessionErrorCode, MAX_CHUNK_LEN,
@@ -64,6 +64,9 @@ pub const DEFAULT_MAX_OUTPUT_LEN: usize = 64 * 1024 * 1024;
 
 /// Records buffered per invocation between the reader and the caller; bounds memory per invocation.
 const EVENTS_PER_INVOCATION: usize = 16;
+/// Records queued for the writer, across the session's invocations, at least: bounds memory (at most
+/// this many chunks, or one per invocation in flight if that is more), and is what one flush can carry.
+const OUTGOING_QUEUED: usize = 16;
 
 /// The byte stream under the WebSocket: TCP, or TLS over TCP.
 pub(super) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -482,10 +485,26 @@ impl ClientBuilder {
 
 /// What the reader task delivers to one invocation.
 enum Event {
-    Output(Zeroizing<Vec<u8>>),
+    Output(Chunk),
+    /// The last chunk of the output, and the end.
+    Last(Chunk),
     End,
     FunctionError { code: u16, message: String },
     Failed(Error),
+}
+
+/// An output chunk: the opened record's plaintext, whose tail is the data (the header is skipped, not
+/// cut off: cutting would move the whole chunk).
+struct Chunk {
+    plaintext: PlaintextBuf,
+    start: usize,
+}
+
+impl std::ops::Deref for Chunk {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.plaintext.get(self.start..).unwrap_or_default()
+    }
 }
 
 /// Progress of a streaming invocation, passed to its callback.
@@ -498,15 +517,22 @@ pub struct Progress {
     pub received: u64,
 }
 
-struct Writer {
-    sink: SplitSink<Ws, Message>,
-    sealer: RequestSealer,
-    next_id: RequestId,
-    closed: bool,
+/// What the writer task sends, in queue order.
+enum Outgoing {
+    /// A record frame laid out in the clear (`ClientMessage::encode_record_frame`); the writer seals it.
+    Record(Zeroizing<Vec<u8>>),
+    /// Everything queued before has been sent: close the WebSocket, then acknowledge.
+    Close(oneshot::Sender<()>),
 }
 
 struct Shared {
-    writer: Mutex<Writer>,
+    /// The next request id. Held while an invocation's first record is queued, so that ids reach the
+    /// wire in increasing order however callers interleave.
+    next_id: Mutex<RequestId>,
+    /// To the writer task, which alone holds the sealer and the socket's sending half.
+    outgoing: mpsc::Sender<Outgoing>,
+    /// Tells the writer to stop (the reader saw the session end).
+    stop: Notify,
     pending: StdMutex<HashMap<RequestId, mpsc::Sender<Event>>>,
     failure: StdMutex<Option<Error>>,
     in_flight: Arc<Semaphore>,
@@ -525,6 +551,7 @@ pub struct Session {
     document: AttestedDocument,
     shared: Arc<Shared>,
     reader: tokio::task::JoinHandle<()>,
+    writer: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Session {
@@ -536,6 +563,7 @@ impl std::fmt::Debug for Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.reader.abort();
+        self.writer.abort();
     }
 }
 
@@ -549,8 +577,14 @@ impl Session {
         sealer: RequestSealer,
         opener: ResponseOpener,
     ) -> Self {
+        // Room for one record per invocation in flight: a pipelined small invocation then never waits
+        // for the writer, and the writer taking a record never has to wake (across threads) a
+        // caller waiting for room, which cost more than the record itself.
+        let (outgoing, queue) = mpsc::channel(config.max_in_flight.max(OUTGOING_QUEUED));
         let shared = Arc::new(Shared {
-            writer: Mutex::new(Writer { sink, sealer, next_id: 1, closed: false }),
+            next_id: Mutex::new(1),
+            outgoing,
+            stop: Notify::new(),
             pending: StdMutex::new(HashMap::new()),
             failure: StdMutex::new(None),
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
@@ -558,7 +592,8 @@ impl Session {
             last_sent: StdMutex::new(std::time::Instant::now()),
         });
         let reader = tokio::spawn(read_loop(shared.clone(), stream, opener, config.limits, config.idle_timeout));
-        Self { config, function_id: function_id.to_owned(), document, shared, reader }
+        let writer = tokio::spawn(write_loop(shared.clone(), sink, sealer, queue));
+        Self { config, function_id: function_id.to_owned(), document, shared, reader, writer }
     }
 
     /// The verified attestation document this session was opened on.
@@ -596,17 +631,33 @@ impl Session {
     }
 
     async fn run(&self, input: &[u8], mut sink: impl FnMut(&[u8]) -> Result<(), Error>) -> Result<(), Error> {
-        let (id, mut events, _permit) = self.begin().await?;
+        // An input of one chunk (or none) travels as one InputLast record; a longer one as Inputs
+        // ending with an InputLast.
+        let mut chunks = input.chunks(MAX_CHUNK_LEN).peekable();
+        let first = chunks.next().unwrap_or_default();
+        let first_is_last = chunks.peek().is_none();
+        let (id, mut events, _permit) = self
+            .begin(|id| {
+                if first_is_last {
+                    ClientMessage::InputLast { id, data: first }
+                } else {
+                    ClientMessage::Input { id, data: first }
+                }
+            })
+            .await?;
         let send_all = async {
-            for chunk in input.chunks(MAX_CHUNK_LEN) {
-                self.send(ClientMessage::Input { id, data: chunk }).await?;
+            while let Some(data) = chunks.next() {
+                let last = chunks.peek().is_none();
+                self.send(if last { ClientMessage::InputLast { id, data } } else { ClientMessage::Input { id, data } })
+                    .await?;
             }
-            self.send(ClientMessage::InputEnd { id }).await
+            Ok(())
         };
         let receive = async {
             loop {
                 match events.recv().await {
                     Some(Event::Output(data)) => sink(&data)?,
+                    Some(Event::Last(data)) => return sink(&data),
                     Some(Event::End) => return Ok(()),
                     Some(Event::FunctionError { code, message }) => {
                         return Err(Error::Function { function_id: self.function_id.clone(), code, message })
@@ -639,24 +690,46 @@ impl Session {
         mut output: impl AsyncWrite + Unpin,
         mut progress: impl FnMut(Progress),
     ) -> Result<u64, Error> {
-        let (id, mut events, _permit) = self.begin().await?;
-        let sent = AtomicU64::new(0);
+        let mut buf = Zeroizing::new(vec![0u8; MAX_CHUNK_LEN]);
+        // The first chunk goes out with the invocation's start; an empty input is one InputLast.
+        let first = input.read(&mut buf[..]).await.map_err(|e| Error::LocalIo { kind: e.kind() })?;
+        let (id, mut events, _permit) = self
+            .begin(|id| {
+                let data = buf.get(..first).unwrap_or_default();
+                if first == 0 {
+                    ClientMessage::InputLast { id, data }
+                } else {
+                    ClientMessage::Input { id, data }
+                }
+            })
+            .await?;
+        let sent = AtomicU64::new(first as u64);
         let received = AtomicU64::new(0);
         let report = |progress: &mut dyn FnMut(Progress)| {
             progress(Progress { sent: sent.load(Ordering::Relaxed), received: received.load(Ordering::Relaxed) })
         };
+        if first > 0 {
+            report(&mut progress);
+        }
         let progress = StdMutex::new(&mut progress);
         let send_all = async {
-            let mut buf = Zeroizing::new(vec![0u8; MAX_CHUNK_LEN]);
+            if first == 0 {
+                return Ok(());
+            }
             loop {
                 // Send what is available now rather than waiting to fill a chunk: a slow source keeps
                 // the session moving (and not idle), a fast one still fills chunks.
-                let n = input.read(&mut buf[..]).await.map_err(|e| Error::LocalIo { kind: e.kind() })?;
+                // Read straight into the record's frame: the chunk is sealed where it landed.
+                let mut frame = ClientMessage::input_record_frame(id);
+                let n = (&mut input)
+                    .take(MAX_CHUNK_LEN as u64)
+                    .read_buf(&mut *frame)
+                    .await
+                    .map_err(|e| Error::LocalIo { kind: e.kind() })?;
                 if n == 0 {
                     break;
                 }
-                let data = buf.get(..n).unwrap_or_default();
-                self.send(ClientMessage::Input { id, data }).await?;
+                self.shared.outgoing.send(Outgoing::Record(frame)).await.map_err(|_| self.failure())?;
                 sent.fetch_add(n as u64, Ordering::Relaxed);
                 if let Ok(mut p) = progress.lock() {
                     report(&mut **p);
@@ -673,6 +746,15 @@ impl Session {
                         if let Ok(mut p) = progress.lock() {
                             report(&mut **p);
                         }
+                    }
+                    Some(Event::Last(data)) => {
+                        output.write_all(&data).await.map_err(|e| Error::LocalIo { kind: e.kind() })?;
+                        received.fetch_add(data.len() as u64, Ordering::Relaxed);
+                        if let Ok(mut p) = progress.lock() {
+                            report(&mut **p);
+                        }
+                        output.flush().await.map_err(|e| Error::LocalIo { kind: e.kind() })?;
+                        return Ok(received.load(Ordering::Relaxed));
                     }
                     Some(Event::End) => {
                         output.flush().await.map_err(|e| Error::LocalIo { kind: e.kind() })?;
@@ -698,9 +780,10 @@ impl Session {
     /// [`Error::Session`] when the session had already failed.
     pub async fn close(self) -> Result<(), Error> {
         let r = self.send(ClientMessage::Close).await;
-        let mut w = self.shared.writer.lock().await;
-        w.closed = true;
-        let _ = w.sink.close().await;
+        let (ack, done) = oneshot::channel();
+        if self.shared.outgoing.send(Outgoing::Close(ack)).await.is_ok() {
+            let _ = done.await;
+        }
         r
     }
 
@@ -709,58 +792,93 @@ impl Session {
         self.shared.invocations.load(Ordering::Relaxed)
     }
 
-    /// Waits for an in-flight slot, allocates the next id and registers the invocation. The id is
-    /// allocated under the writer lock by [`send`](Self::send)'s first use: ids must reach the wire in
-    /// increasing order, so allocation and the first record happen under one lock.
-    async fn begin(&self) -> Result<(RequestId, mpsc::Receiver<Event>, OwnedSemaphorePermit), Error> {
+    /// Waits for an in-flight slot, allocates the next id, registers the invocation and queues its
+    /// first record, made by `first`. The enclave starts an invocation at its first record, so the id
+    /// allocation and that record's place in the queue happen under one lock: ids reach the wire in
+    /// increasing order however callers interleave.
+    async fn begin<'a>(
+        &self,
+        first: impl FnOnce(RequestId) -> ClientMessage<'a>,
+    ) -> Result<(RequestId, mpsc::Receiver<Event>, OwnedSemaphorePermit), Error> {
         let permit = self.shared.in_flight.clone().acquire_owned().await.map_err(|_| self.failure())?;
         let (tx, rx) = mpsc::channel(EVENTS_PER_INVOCATION);
-        let mut w = self.shared.writer.lock().await;
-        if w.closed {
-            return Err(self.failure());
-        }
-        let id = w.next_id;
-        w.next_id = id.checked_add(1).ok_or(SessionError::Closed)?;
+        let mut next_id = self.shared.next_id.lock().await;
+        let id = *next_id;
+        *next_id = id.checked_add(1).ok_or(SessionError::Closed)?;
         if let Ok(mut p) = self.shared.pending.lock() {
             p.insert(id, tx);
         }
-        // The enclave starts an invocation at its first record; send an empty chunk now, under the
-        // lock, so ids reach the wire in increasing order however callers interleave.
-        let r = self.send_locked(&mut w, ClientMessage::Input { id, data: &[] }).await;
-        drop(w);
-        r?;
+        // Until the first record is queued, the invocation exists only here: if this future is
+        // dropped or the queue is gone, unregister it, or the reader would count it as waiting.
+        let mut registered = Unregister { shared: &self.shared, id: Some(id) };
+        let frame = first(id).encode_record_frame();
+        let r = self.shared.outgoing.send(Outgoing::Record(frame)).await;
+        drop(next_id);
+        if r.is_err() {
+            return Err(self.failure());
+        }
+        registered.id = None;
         self.shared.invocations.fetch_add(1, Ordering::Relaxed);
         Ok((id, rx, permit))
     }
 
+    /// Queues one record for the writer; waits while the queue is full.
     async fn send(&self, msg: ClientMessage<'_>) -> Result<(), Error> {
-        let mut w = self.shared.writer.lock().await;
-        self.send_locked(&mut w, msg).await
-    }
-
-    async fn send_locked(&self, w: &mut Writer, msg: ClientMessage<'_>) -> Result<(), Error> {
-        if w.closed {
-            return Err(self.failure());
-        }
-        let plaintext = Zeroizing::new(msg.encode());
-        let sealed = w.sealer.seal(&plaintext).map_err(SessionError::from);
-        let result = match sealed {
-            Ok(ct) => w.sink.send(Message::binary(Frame::Record(&ct).encode())).await.map_err(ws_error),
-            Err(e) => Err(e.into()),
-        };
-        match &result {
-            Ok(()) => {
-                if let Ok(mut t) = self.shared.last_sent.lock() {
-                    *t = std::time::Instant::now();
-                }
-            }
-            Err(_) => w.closed = true,
-        }
-        result
+        let frame = msg.encode_record_frame();
+        self.shared.outgoing.send(Outgoing::Record(frame)).await.map_err(|_| self.failure())
     }
 
     fn failure(&self) -> Error {
         failure_of(&self.shared)
+    }
+}
+
+/// The idle timeout of a read loop: one timer for the whole loop, re-armed only when it fires, rather
+/// than a timer registered and cancelled around every frame (which showed in pipelined profiles).
+struct IdleTimer {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    last: tokio::time::Instant,
+    idle: Duration,
+}
+
+impl IdleTimer {
+    fn new(idle: Duration) -> Self {
+        let now = tokio::time::Instant::now();
+        Self { sleep: Box::pin(tokio::time::sleep_until(now + idle)), last: now, idle }
+    }
+
+    /// Something arrived: the idle period starts again.
+    fn touch(&mut self) {
+        self.last = tokio::time::Instant::now();
+    }
+
+    /// Resolves once nothing has arrived for the idle period, and starts a new period. Cancel-safe.
+    async fn expired(&mut self) {
+        loop {
+            self.sleep.as_mut().await;
+            let due = self.last + self.idle;
+            let now = tokio::time::Instant::now();
+            if now >= due {
+                self.last = now;
+                self.sleep.as_mut().reset(now + self.idle);
+                return;
+            }
+            self.sleep.as_mut().reset(due);
+        }
+    }
+}
+
+/// Removes an invocation from the pending map when dropped with an id (see [`Session::begin`]).
+struct Unregister<'a> {
+    shared: &'a Shared,
+    id: Option<RequestId>,
+}
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        if let (Some(id), Ok(mut p)) = (self.id, self.shared.pending.lock()) {
+            p.remove(&id);
+        }
     }
 }
 
@@ -782,8 +900,9 @@ async fn read_loop(
     limits: FrameLimits,
     idle: Duration,
 ) {
+    let mut timer = IdleTimer::new(idle);
     let err = loop {
-        match read_one(&shared, &mut stream, &mut opener, &limits, idle).await {
+        match read_one(&shared, &mut stream, &mut opener, &limits, &mut timer).await {
             Ok(()) => continue,
             Err(e) => break e,
         }
@@ -797,9 +916,59 @@ async fn read_loop(
     for (_, tx) in pending {
         let _ = tx.send(Event::Failed(err.clone())).await;
     }
-    let mut w = shared.writer.lock().await;
-    w.closed = true;
-    let _ = w.sink.close().await;
+    shared.stop.notify_one();
+}
+
+/// Seals and sends the queued records in queue order. Everything that is queued when the writer
+/// wakes goes out with one flush: concurrent invocations share a write instead of one each.
+async fn write_loop(
+    shared: Arc<Shared>,
+    mut sink: SplitSink<Ws, Message>,
+    mut sealer: RequestSealer,
+    mut queue: mpsc::Receiver<Outgoing>,
+) {
+    let result = async {
+        loop {
+            let item = tokio::select! {
+                item = queue.recv() => item,
+                () = shared.stop.notified() => None,
+            };
+            let Some(mut item) = item else { return Ok(()) };
+            loop {
+                match item {
+                    Outgoing::Record(frame) => {
+                        let frame = sealer.seal_frame(frame).map_err(SessionError::from)?;
+                        sink.feed(Message::binary(frame)).await.map_err(ws_error)?;
+                    }
+                    Outgoing::Close(ack) => {
+                        let _ = sink.close().await;
+                        let _ = ack.send(());
+                        return Ok(());
+                    }
+                }
+                // Whatever else is queued already goes in the same flush. (Not `try_recv`: it parks
+                // the thread while a send is half done, which costs more than the batch saves.)
+                match queue.recv().now_or_never() {
+                    Some(Some(next)) => item = next,
+                    _ => break,
+                }
+            }
+            sink.flush().await.map_err(ws_error)?;
+            if let Ok(mut t) = shared.last_sent.lock() {
+                *t = std::time::Instant::now();
+            }
+        }
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "session writer stopped");
+        if let Ok(mut f) = shared.failure.lock() {
+            f.get_or_insert(e);
+        }
+    }
+    // Refuse further records before the socket goes: a sender sees the failure, not a hang.
+    queue.close();
+    let _ = sink.close().await;
 }
 
 async fn read_one(
@@ -807,13 +976,15 @@ async fn read_one(
     stream: &mut SplitStream<Ws>,
     opener: &mut ResponseOpener,
     limits: &FrameLimits,
-    idle: Duration,
+    timer: &mut IdleTimer,
 ) -> Result<(), Error> {
+    let idle = timer.idle;
     let bytes = loop {
-        // Dropping `next()` on timeout is safe: the WebSocket keeps partial frames in its own state.
-        match tokio::time::timeout(idle, next_binary(stream)).await {
-            Ok(r) => break r,
-            Err(_) => {
+        // Dropping `next()` when the timer fires is safe: the WebSocket keeps partial frames in its
+        // own state.
+        tokio::select! {
+            r = next_binary(stream) => break r,
+            () = timer.expired() => {
                 let waiting = shared.pending.lock().map(|p| p.len()).unwrap_or(0);
                 let sending = shared.last_sent.lock().map(|t| t.elapsed() < idle).unwrap_or(false);
                 // Idle means an invocation waits and nothing moved either way for the whole period.
@@ -823,6 +994,7 @@ async fn read_one(
             }
         }
     };
+    timer.touch();
     let bytes = bytes.map_err(|e| match e {
         Error::Session(SessionError::Truncated { .. }) => {
             SessionError::Truncated { pending: shared.pending.lock().map(|p| p.len()).unwrap_or(0) }.into()
@@ -833,12 +1005,15 @@ async fn read_one(
         Frame::Record(ct) => ct,
         other => return Err(SessionError::UnexpectedFrame { expected: "record", found: other.name() }.into()),
     };
-    let plaintext = opener.open(ct).map_err(SessionError::from)?;
-    let (id, event) = match ServerMessage::decode(&plaintext).map_err(SessionError::from)? {
-        ServerMessage::Output { id, data } => (id, Event::Output(Zeroizing::new(data.to_vec()))),
-        ServerMessage::OutputEnd { id } => (id, Event::End),
+    let mut plaintext = opener.open(ct).map_err(SessionError::from)?;
+    // Output data is the plaintext's tail: hand over the buffer itself rather than a copy.
+    let empty = || Chunk { plaintext: PlaintextBuf::default(), start: 0 };
+    let (id, event, data_len) = match ServerMessage::decode(&plaintext).map_err(SessionError::from)? {
+        ServerMessage::Output { id, data } => (id, Event::Output(empty()), data.len()),
+        ServerMessage::OutputLast { id, data } => (id, Event::Last(empty()), data.len()),
+        ServerMessage::OutputEnd { id } => (id, Event::End, 0),
         ServerMessage::FunctionError { id, code, message } => {
-            (id, Event::FunctionError { code, message: message.to_owned() })
+            (id, Event::FunctionError { code, message: message.to_owned() }, 0)
         }
         ServerMessage::SessionError { code, detail } => {
             return Err(match code {
@@ -847,6 +1022,14 @@ async fn read_one(
                 code => SessionError::Remote { code, detail }.into(),
             })
         }
+    };
+    let event = match event {
+        Event::Output(_) | Event::Last(_) => {
+            let start = plaintext.len().saturating_sub(data_len);
+            let data = Chunk { start, plaintext: PlaintextBuf::from(std::mem::take(&mut *plaintext)) };
+            if matches!(event, Event::Output(_)) { Event::Output(data) } else { Event::Last(data) }
+        }
+        other => other,
     };
     let finished = !matches!(event, Event::Output(_));
     let tx = {

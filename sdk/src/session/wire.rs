@@ -8,14 +8,20 @@
 
 #![warn(clippy::arithmetic_side_effects)]
 
+use zeroize::Zeroizing;
+
 /// Length of the client's nonce, in bytes.
 pub const NONCE_LEN: usize = 32;
 /// Length of an X25519 public key, and so of the HPKE encapsulated key.
 pub const KEY_LEN: usize = 32;
 /// Largest plaintext chunk of input or output one record carries. Senders split larger data.
 pub const MAX_CHUNK_LEN: usize = 64 * 1024;
+/// Length of the AEAD tag that ends every record.
+pub const TAG_LEN: usize = 16;
 /// Bytes a record adds to its plaintext: message header (1 + 8) and the AEAD tag (16).
-pub const RECORD_OVERHEAD: usize = 1 + 8 + 16;
+pub const RECORD_OVERHEAD: usize = HEADER_LEN + TAG_LEN;
+/// Bytes before the ciphertext in a record frame: the frame type.
+pub const RECORD_FRAME_PREFIX_LEN: usize = 1;
 /// Largest message a function error may carry, in bytes of UTF-8.
 pub const MAX_ERROR_MESSAGE_LEN: usize = 1024;
 
@@ -32,10 +38,12 @@ mod kind {
     pub(super) const INPUT: u8 = 0x01;
     pub(super) const INPUT_END: u8 = 0x02;
     pub(super) const CLOSE: u8 = 0x03;
+    pub(super) const INPUT_LAST: u8 = 0x04;
     pub(super) const OUTPUT: u8 = 0x81;
     pub(super) const OUTPUT_END: u8 = 0x82;
     pub(super) const FUNCTION_ERROR: u8 = 0x83;
     pub(super) const SESSION_ERROR: u8 = 0x84;
+    pub(super) const OUTPUT_LAST: u8 = 0x85;
 }
 
 /// Size bounds applied while decoding frames.
@@ -214,6 +222,14 @@ pub enum ClientMessage<'a> {
         /// The invocation.
         id: RequestId,
     },
+    /// The last chunk of an invocation's input: an `Input` and its `InputEnd` in one record, so that
+    /// an input of one chunk (the common, small invocation) is one record.
+    InputLast {
+        /// The invocation.
+        id: RequestId,
+        /// At most [`MAX_CHUNK_LEN`] bytes.
+        data: &'a [u8],
+    },
     /// The client ends the session; no record follows.
     Close,
 }
@@ -296,6 +312,14 @@ pub enum ServerMessage<'a> {
         /// The invocation.
         id: RequestId,
     },
+    /// The last chunk of a successful invocation's output: an `Output` and its `OutputEnd` in one
+    /// record.
+    OutputLast {
+        /// The invocation.
+        id: RequestId,
+        /// At most [`MAX_CHUNK_LEN`] bytes.
+        data: &'a [u8],
+    },
     /// The invocation failed inside the function; the session goes on.
     FunctionError {
         /// The invocation.
@@ -330,6 +354,26 @@ fn with_header(kind: u8, id: u64, body_len: usize) -> Vec<u8> {
     out
 }
 
+/// A record frame holding a message in the clear: the frame type, then the message (`kind || id ||
+/// body`), with capacity left for the tag, so that sealing in place makes the whole frame in this
+/// one buffer (`records::RequestSealer::seal_frame`).
+fn record_frame(kind: u8, id: u64, parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+    record_frame_with_room(kind, id, parts, 0)
+}
+
+fn record_frame_with_room(kind: u8, id: u64, parts: &[&[u8]], room: usize) -> Zeroizing<Vec<u8>> {
+    let body_len = parts.iter().fold(room, |n, p| n.saturating_add(p.len()));
+    let capacity = RECORD_FRAME_PREFIX_LEN.saturating_add(HEADER_LEN).saturating_add(body_len).saturating_add(TAG_LEN);
+    let mut out = Zeroizing::new(Vec::with_capacity(capacity));
+    out.push(frame_type::RECORD);
+    out.push(kind);
+    out.extend_from_slice(&id.to_be_bytes());
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    out
+}
+
 fn empty_body(kind: u8, body: &[u8]) -> Result<(), WireError> {
     if body.is_empty() {
         Ok(())
@@ -352,6 +396,7 @@ impl<'a> ClientMessage<'a> {
         match k {
             kind::INPUT => Ok(Self::Input { id, data: chunk(body)? }),
             kind::INPUT_END => empty_body(k, body).map(|()| Self::InputEnd { id }),
+            kind::INPUT_LAST => Ok(Self::InputLast { id, data: chunk(body)? }),
             // A Close ends the session, not an invocation: an id would be a second meaning an
             // implementation could read differently, so only 0 is one.
             kind::CLOSE if id != 0 => Err(WireError::CloseWithId(id)),
@@ -362,14 +407,32 @@ impl<'a> ClientMessage<'a> {
 
     /// Encodes this message as a record plaintext.
     pub fn encode(&self) -> Vec<u8> {
-        match self {
-            Self::Input { id, data } => {
-                let mut out = with_header(kind::INPUT, *id, data.len());
-                out.extend_from_slice(data);
-                out
-            }
-            Self::InputEnd { id } => with_header(kind::INPUT_END, *id, 0),
-            Self::Close => with_header(kind::CLOSE, 0, 0),
+        let (kind, id, body) = self.parts();
+        let mut out = with_header(kind, id, body.len());
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// Lays this message out in a record frame, ready to be sealed in place
+    /// (`records::RequestSealer::seal_frame`).
+    pub fn encode_record_frame(&self) -> Zeroizing<Vec<u8>> {
+        let (kind, id, body) = self.parts();
+        record_frame(kind, id, &[body])
+    }
+
+    /// An `Input` record frame for `id` with no data yet and room for [`MAX_CHUNK_LEN`] bytes: the
+    /// caller appends at most that many (read straight from its source, so the chunk is not copied
+    /// again), then seals the frame. Appending more makes a record the enclave refuses.
+    pub fn input_record_frame(id: RequestId) -> Zeroizing<Vec<u8>> {
+        record_frame_with_room(kind::INPUT, id, &[], MAX_CHUNK_LEN)
+    }
+
+    fn parts(&self) -> (u8, u64, &'a [u8]) {
+        match *self {
+            Self::Input { id, data } => (kind::INPUT, id, data),
+            Self::InputEnd { id } => (kind::INPUT_END, id, &[]),
+            Self::InputLast { id, data } => (kind::INPUT_LAST, id, data),
+            Self::Close => (kind::CLOSE, 0, &[]),
         }
     }
 }
@@ -385,6 +448,7 @@ impl<'a> ServerMessage<'a> {
         match k {
             kind::OUTPUT => Ok(Self::Output { id, data: chunk(body)? }),
             kind::OUTPUT_END => empty_body(k, body).map(|()| Self::OutputEnd { id }),
+            kind::OUTPUT_LAST => Ok(Self::OutputLast { id, data: chunk(body)? }),
             kind::FUNCTION_ERROR => {
                 let (code, msg) = body
                     .split_first_chunk::<2>()
@@ -408,25 +472,37 @@ impl<'a> ServerMessage<'a> {
     /// Encodes this message as a record plaintext. A function error message longer than
     /// [`MAX_ERROR_MESSAGE_LEN`] is cut at a character boundary.
     pub fn encode(&self) -> Vec<u8> {
-        match self {
-            Self::Output { id, data } => {
-                let mut out = with_header(kind::OUTPUT, *id, data.len());
-                out.extend_from_slice(data);
-                out
-            }
-            Self::OutputEnd { id } => with_header(kind::OUTPUT_END, *id, 0),
+        let mut prefix = [0u8; 2];
+        let (kind, id, parts) = self.parts(&mut prefix);
+        let mut out = with_header(kind, id, parts.iter().fold(0usize, |n, p| n.saturating_add(p.len())));
+        for p in parts {
+            out.extend_from_slice(p);
+        }
+        out
+    }
+
+    /// Lays this message out in a record frame, ready to be sealed in place
+    /// (`records::ResponseSealer::seal_frame`).
+    pub fn encode_record_frame(&self) -> Zeroizing<Vec<u8>> {
+        let mut prefix = [0u8; 2];
+        let (kind, id, parts) = self.parts(&mut prefix);
+        record_frame(kind, id, &parts)
+    }
+
+    /// Kind, id field, and the body in two parts (a fixed prefix written into `prefix`, then data).
+    fn parts<'p>(&'p self, prefix: &'p mut [u8; 2]) -> (u8, u64, [&'p [u8]; 2]) {
+        match *self {
+            Self::Output { id, data } => (kind::OUTPUT, id, [&[], data]),
+            Self::OutputEnd { id } => (kind::OUTPUT_END, id, [&[], &[]]),
+            Self::OutputLast { id, data } => (kind::OUTPUT_LAST, id, [&[], data]),
             Self::FunctionError { id, code, message } => {
-                let message = truncate_utf8(message, MAX_ERROR_MESSAGE_LEN);
-                let mut out = with_header(kind::FUNCTION_ERROR, *id, message.len().saturating_add(2));
-                out.extend_from_slice(&code.to_be_bytes());
-                out.extend_from_slice(message.as_bytes());
-                out
+                *prefix = code.to_be_bytes();
+                (kind::FUNCTION_ERROR, id, [&prefix[..], truncate_utf8(message, MAX_ERROR_MESSAGE_LEN).as_bytes()])
             }
             // The detail travels in the id field: a session error concerns no single invocation.
             Self::SessionError { code, detail } => {
-                let mut out = with_header(kind::SESSION_ERROR, *detail, 2);
-                out.extend_from_slice(&code.to_u16().to_be_bytes());
-                out
+                *prefix = code.to_u16().to_be_bytes();
+                (kind::SESSION_ERROR, detail, [&prefix[..], &[]])
             }
         }
     }
@@ -515,6 +591,59 @@ mod tests {
         let mut bad = with_header(0x83, 1, 0);
         bad.extend_from_slice(&[0, 1, 0xff]);
         assert_eq!(ServerMessage::decode(&bad), Err(WireError::NotUtf8));
+    }
+
+    #[test]
+    fn last_chunk_kinds_round_trip_with_their_bytes() {
+        let input_last = ClientMessage::InputLast { id: 0x0102, data: b"in" };
+        assert_eq!(input_last.encode(), [0x04, 0, 0, 0, 0, 0, 0, 0x01, 0x02, b'i', b'n']);
+        let output_last = ServerMessage::OutputLast { id: 0x0102, data: b"out" };
+        assert_eq!(output_last.encode(), [0x85, 0, 0, 0, 0, 0, 0, 0x01, 0x02, b'o', b'u', b't']);
+        let full = vec![7u8; MAX_CHUNK_LEN];
+        for m in [input_last, ClientMessage::InputLast { id: 1, data: b"" }, ClientMessage::InputLast { id: 1, data: &full }] {
+            assert_eq!(ClientMessage::decode(&m.encode()), Ok(m));
+        }
+        for m in [output_last, ServerMessage::OutputLast { id: 1, data: b"" }, ServerMessage::OutputLast { id: 1, data: &full }] {
+            assert_eq!(ServerMessage::decode(&m.encode()), Ok(m));
+        }
+    }
+
+    #[test]
+    fn malformed_last_chunk_kinds_are_refused() {
+        let big = vec![0u8; MAX_CHUNK_LEN + 1];
+        let too_long = WireError::TooLong { frame: "chunk", len: MAX_CHUNK_LEN + 1, max: MAX_CHUNK_LEN };
+        assert_eq!(ClientMessage::decode(&ClientMessage::InputLast { id: 1, data: &big }.encode()), Err(too_long));
+        assert_eq!(ServerMessage::decode(&ServerMessage::OutputLast { id: 1, data: &big }.encode()), Err(too_long));
+        // Each kind belongs to one direction.
+        let input_last = ClientMessage::InputLast { id: 1, data: b"x" }.encode();
+        assert_eq!(ServerMessage::decode(&input_last), Err(WireError::UnknownMessageKind(0x04)));
+        let output_last = ServerMessage::OutputLast { id: 1, data: b"x" }.encode();
+        assert_eq!(ClientMessage::decode(&output_last), Err(WireError::UnknownMessageKind(0x85)));
+        // A header cut short.
+        assert_eq!(ClientMessage::decode(&[0x04, 0, 0, 0]), Err(WireError::ShortMessage { len: 4, min: 9 }));
+        assert_eq!(ServerMessage::decode(&[0x85]), Err(WireError::ShortMessage { len: 1, min: 9 }));
+    }
+
+    #[test]
+    fn record_frames_lay_out_the_type_and_the_message_with_room_for_the_tag() {
+        let msgs_c = [ClientMessage::Input { id: 3, data: b"abc" }, ClientMessage::InputEnd { id: 3 }, ClientMessage::InputLast { id: 4, data: b"" }, ClientMessage::Close];
+        for m in msgs_c {
+            let f = m.encode_record_frame();
+            assert_eq!((f[0], &f[1..]), (frame_type::RECORD, &m.encode()[..]));
+            assert!(f.capacity() >= f.len() + TAG_LEN);
+        }
+        let msgs_s = [
+            ServerMessage::Output { id: 3, data: b"abc" },
+            ServerMessage::OutputEnd { id: 3 },
+            ServerMessage::OutputLast { id: 3, data: b"z" },
+            ServerMessage::FunctionError { id: 3, code: 6, message: "exit 1" },
+            ServerMessage::SessionError { code: SessionErrorCode::ChunkTooLarge, detail: 65536 },
+        ];
+        for m in msgs_s {
+            let f = m.encode_record_frame();
+            assert_eq!((f[0], &f[1..]), (frame_type::RECORD, &m.encode()[..]));
+            assert!(f.capacity() >= f.len() + TAG_LEN);
+        }
     }
 
     #[test]

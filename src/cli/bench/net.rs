@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use enclave_sdk::attestation::{Policy, TrustRoot};
 use enclave_sdk::session::wire::MAX_CHUNK_LEN;
+use enclave_sdk::session::client::ClientBuilder;
 use enclave_sdk::{Client, Session};
 use futures_util::{SinkExt as _, StreamExt as _};
 use mock_enclave::MockEnclave;
@@ -33,18 +34,28 @@ pub(super) struct Bench {
 
 /// A client pinned to `mock`: its root, every PCR it reports, and the echo function's checksum.
 pub(super) fn pinned_client(url: String, root_pem: &str, pcrs: &[(u8, Vec<u8>)], checksum: [u8; 32]) -> Result<Client, String> {
+    pinned_builder(url, root_pem, pcrs, checksum)?.build().map_err(|e| e.to_string())
+}
+
+fn pinned_builder(url: String, root_pem: &str, pcrs: &[(u8, Vec<u8>)], checksum: [u8; 32]) -> Result<ClientBuilder, String> {
     let mut p = Policy::builder().trust_root(TrustRoot::from_pem(root_pem).map_err(|e| e.to_string())?);
     for (i, v) in pcrs {
         p = p.allow_pcr(*i, v.clone());
     }
     let policy = p.function_checksum_for(FUNCTION, checksum).build().map_err(|e| e.to_string())?;
-    Client::builder().endpoint(url).policy(policy).build().map_err(|e| e.to_string())
+    Ok(Client::builder().endpoint(url).policy(policy))
 }
 
+/// A client pinned to `mock` that keeps as many invocations in flight as `mock` allows (the plain
+/// baseline pipelines every message; the session gets the enclave's limit rather than the client's
+/// smaller default).
 pub(super) fn client_for(mock: &MockEnclave) -> Result<Client, String> {
     let pcrs: Vec<(u8, Vec<u8>)> = mock.measurements().pcrs().iter().map(|(i, v)| (*i, v.to_vec())).collect();
     let checksum = mock.function_checksum(FUNCTION).ok_or("the mock has no echo function")?;
-    pinned_client(mock.url(), &mock.root_pem(), &pcrs, checksum)
+    pinned_builder(mock.url(), &mock.root_pem(), &pcrs, checksum)?
+        .max_in_flight(mock.limits().max_in_flight)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 impl Bench {
@@ -96,43 +107,22 @@ impl Bench {
     }
 
     /// Medians (messages per second) of `n` 1 KiB echoes pipelined on one connection: plain WebSocket
-    /// messages, then invocations on one session (as many in flight as the session allows).
+    /// messages, then invocations on one session (as many in flight as the session allows). One
+    /// untimed round of each first, so that neither side's first sample pays for growing buffers.
     pub(super) async fn message_rates(&self, n: usize, samples: usize) -> Result<(f64, f64), String> {
         let input = vec![0x5a; MSG_LEN];
         let mut ws = self.plain_connect().await?;
         let session = self.session().await?;
         let in_flight = self.mock.limits().max_in_flight;
+        plain_messages(&mut ws, &input, n).await?;
+        session_messages(&session, &input, n, in_flight).await?;
         let (mut plain, mut sealed) = (Vec::new(), Vec::new());
         for _ in 0..samples {
             let t = Instant::now();
-            let (tx, mut rx) = (&mut ws).split();
-            let send = async {
-                let mut tx = tx;
-                for _ in 0..n {
-                    tx.feed(Message::binary(input.clone())).await.map_err(|e| e.to_string())?;
-                }
-                tx.flush().await.map_err(|e| e.to_string())
-            };
-            let receive = async {
-                for _ in 0..n {
-                    match rx.next().await {
-                        Some(Ok(Message::Binary(b))) => check_len(b.len(), MSG_LEN)?,
-                        Some(Ok(_)) => continue,
-                        _ => return Err("plain echo connection ended".to_string()),
-                    }
-                }
-                Ok(())
-            };
-            let (a, b) = tokio::join!(send, receive);
-            a?;
-            b?;
+            plain_messages(&mut ws, &input, n).await?;
             plain.push(n as f64 / t.elapsed().as_secs_f64());
-
             let t = Instant::now();
-            let mut results = futures_util::stream::iter(0..n).map(|_| session.invoke(&input)).buffer_unordered(in_flight);
-            while let Some(out) = results.next().await {
-                check_len(out.map_err(|e| e.to_string())?.len(), MSG_LEN)?;
-            }
+            session_messages(&session, &input, n, in_flight).await?;
             sealed.push(n as f64 / t.elapsed().as_secs_f64());
         }
         session.close().await.map_err(|e| e.to_string())?;
@@ -140,41 +130,17 @@ impl Bench {
     }
 
     /// Medians (MiB/s) of a `len`-byte echo: plain WebSocket messages of the session's chunk size on
-    /// one connection, then one streamed invocation on one session.
+    /// one connection, then one streamed invocation on one session. One untimed round of each first.
     pub(super) async fn bulk(&self, len: usize, samples: usize) -> Result<(f64, f64), String> {
-        let chunk = vec![0x5a; MAX_CHUNK_LEN];
         let mut ws = self.plain_connect().await?;
         let session = self.session().await?;
+        plain_bulk(&mut ws, len.min(MAX_CHUNK_LEN * 16)).await?;
+        stream_echo(&session, len.min(MAX_CHUNK_LEN * 16) as u64).await?;
         let (mut plain, mut sealed) = (Vec::new(), Vec::new());
         for _ in 0..samples {
             let t = Instant::now();
-            let (tx, mut rx) = (&mut ws).split();
-            let send = async {
-                let mut tx = tx;
-                let mut left = len;
-                while left > 0 {
-                    let n = left.min(MAX_CHUNK_LEN);
-                    tx.send(Message::binary(chunk.get(..n).unwrap_or_default().to_vec())).await.map_err(|e| e.to_string())?;
-                    left -= n;
-                }
-                Ok::<_, String>(())
-            };
-            let receive = async {
-                let mut got = 0;
-                while got < len {
-                    match rx.next().await {
-                        Some(Ok(Message::Binary(b))) => got += b.len(),
-                        Some(Ok(_)) => continue,
-                        _ => return Err("plain echo connection ended".to_string()),
-                    }
-                }
-                Ok(())
-            };
-            let (a, b) = tokio::join!(send, receive);
-            a?;
-            b?;
+            plain_bulk(&mut ws, len).await?;
             plain.push(len as f64 / MIB / t.elapsed().as_secs_f64());
-
             let t = Instant::now();
             let n = stream_echo(&session, len as u64).await?;
             sealed.push(len as f64 / MIB / t.elapsed().as_secs_f64());
@@ -183,6 +149,68 @@ impl Bench {
         session.close().await.map_err(|e| e.to_string())?;
         Ok((median(plain), median(sealed)))
     }
+}
+
+/// `n` copies of `input` pipelined through the plain echo server: all sent (one flush), all received.
+async fn plain_messages(ws: &mut Ws, input: &[u8], n: usize) -> Result<(), String> {
+    let (tx, mut rx) = ws.split();
+    let send = async {
+        let mut tx = tx;
+        for _ in 0..n {
+            tx.feed(Message::binary(input.to_vec())).await.map_err(|e| e.to_string())?;
+        }
+        tx.flush().await.map_err(|e| e.to_string())
+    };
+    let receive = async {
+        for _ in 0..n {
+            match rx.next().await {
+                Some(Ok(Message::Binary(b))) => check_len(b.len(), input.len())?,
+                Some(Ok(_)) => continue,
+                _ => return Err("plain echo connection ended".to_string()),
+            }
+        }
+        Ok(())
+    };
+    let (a, b) = tokio::join!(send, receive);
+    a.and(b)
+}
+
+/// `n` invocations of `input`, `in_flight` at a time on one session.
+async fn session_messages(session: &Session, input: &[u8], n: usize, in_flight: usize) -> Result<(), String> {
+    let mut results = futures_util::stream::iter(0..n).map(|_| session.invoke(input)).buffer_unordered(in_flight);
+    while let Some(out) = results.next().await {
+        check_len(out.map_err(|e| e.to_string())?.len(), input.len())?;
+    }
+    Ok(())
+}
+
+/// `len` bytes through the plain echo server in messages of the session's chunk size.
+async fn plain_bulk(ws: &mut Ws, len: usize) -> Result<(), String> {
+    let chunk = vec![0x5a; MAX_CHUNK_LEN];
+    let (tx, mut rx) = ws.split();
+    let send = async {
+        let mut tx = tx;
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(MAX_CHUNK_LEN);
+            tx.send(Message::binary(chunk.get(..n).unwrap_or_default().to_vec())).await.map_err(|e| e.to_string())?;
+            left -= n;
+        }
+        Ok::<_, String>(())
+    };
+    let receive = async {
+        let mut got = 0;
+        while got < len {
+            match rx.next().await {
+                Some(Ok(Message::Binary(b))) => got += b.len(),
+                Some(Ok(_)) => continue,
+                _ => return Err("plain echo connection ended".to_string()),
+            }
+        }
+        Ok(())
+    };
+    let (a, b) = tokio::join!(send, receive);
+    a.and(b)
 }
 
 /// Streams `len` bytes through the echo function and discards the output; returns the bytes received.

@@ -1,6 +1,7 @@
 //! RFC 9180 known-answer tests through the same hpke calls the session uses, and the record rules.
 
 use super::*;
+use crate::session::wire::{Frame, FrameLimits, SessionErrorCode, MAX_CHUNK_LEN};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -63,31 +64,134 @@ fn vectors() -> Vec<Vector> {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-#[test]
-fn rfc9180_base_mode_vectors() {
+fn base_vectors() -> Vec<Vector> {
     let base: Vec<Vector> = vectors().into_iter().filter(|v| v.mode == 0).collect();
     assert!(!base.is_empty(), "fixture holds no base-mode vector");
-    for v in base {
-        let pk: [u8; 32] = h(&v.pk_rm).try_into().unwrap();
-        let (enc, mut sealer, _) = client_setup(&pk, &h(&v.info), &mut FixedRng(h(&v.ikm_e))).unwrap();
-        assert_eq!(enc.to_vec(), h(&v.enc));
+    base
+}
 
+/// The setup the session runs (`setup_sender` / `setup_receiver`, as `client_setup` and
+/// `EnclaveKey::accept` call them) against RFC 9180's vectors: `enc`, every encryption (which checks
+/// the whole key schedule), and every export through both contexts (the one call the records' keys
+/// come from).
+#[test]
+fn rfc9180_base_mode_vectors() {
+    for v in base_vectors() {
+        let pk: [u8; 32] = h(&v.pk_rm).try_into().unwrap();
+        let (enc, mut sender) = setup_sender(&pk, &h(&v.info), &mut FixedRng(h(&v.ikm_e))).unwrap();
+        assert_eq!(enc.to_vec(), h(&v.enc));
         let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(&h(&v.sk_rm)).unwrap();
-        let key = EnclaveKey { sk, pk };
-        let (mut opener, _) = key.accept(&enc, &h(&v.info)).unwrap();
+        let mut receiver = setup_receiver(&sk, &enc, &h(&v.info)).unwrap();
         assert!(v.encryptions.len() >= 2);
         for e in &v.encryptions {
-            let ct = sealer.seal_with_aad(&h(&e.pt), &h(&e.aad)).unwrap();
+            let ct = sender.seal(&h(&e.pt), &h(&e.aad)).unwrap();
             assert_eq!(hex::encode(&ct), e.ct);
-            assert_eq!(&opener.open_with_aad(&ct, &h(&e.aad)).unwrap()[..], &h(&e.pt)[..]);
+            assert_eq!(receiver.open(&ct, &h(&e.aad)).unwrap(), h(&e.pt));
         }
         assert!(!v.exports.is_empty());
         for x in &v.exports {
-            let mut out = vec![0u8; x.len];
-            sealer.export(&h(&x.exporter_context), &mut out);
-            assert_eq!(hex::encode(out), x.exported_value);
+            let (mut out_s, mut out_r) = (vec![0u8; x.len], vec![0u8; x.len]);
+            sender.export(&h(&x.exporter_context), &mut out_s).unwrap();
+            receiver.export(&h(&x.exporter_context), &mut out_r).unwrap();
+            assert_eq!((hex::encode(out_s), hex::encode(out_r)), (x.exported_value.clone(), x.exported_value.clone()));
         }
     }
+}
+
+/// ChaCha20-Poly1305 by the pure-Rust crate, as an independent second implementation.
+fn reference_seal(okm: &[u8; 44], seq: u64, aad: &[u8], pt: &[u8]) -> Vec<u8> {
+    use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
+    let cipher = chacha20poly1305::ChaCha20Poly1305::new(okm[..32].into());
+    let mut nonce: [u8; 12] = okm[32..].try_into().unwrap();
+    for (n, s) in nonce[4..].iter_mut().zip(seq.to_be_bytes()) {
+        *n ^= s;
+    }
+    cipher.encrypt(&nonce.into(), Payload { msg: pt, aad }).unwrap()
+}
+
+/// The records' keys are the exports PROTOCOL.md section 4 names, and each record is RFC 8439
+/// ChaCha20-Poly1305 under nonce `base_nonce XOR seq`: checked against the pure-Rust crate, from the
+/// RFC 9180 vector's inputs through `client_setup` and `EnclaveKey::accept`, with record 0 of each
+/// direction pinned (PROTOCOL.md section 8).
+#[test]
+fn records_are_sealed_under_the_exported_keys() {
+    let v = &base_vectors()[0];
+    let pk: [u8; 32] = h(&v.pk_rm).try_into().unwrap();
+    let info = h(&v.info);
+    let (_, ctx) = setup_sender(&pk, &info, &mut FixedRng(h(&v.ikm_e))).unwrap();
+    let okm = |label: &[u8]| {
+        let mut out = [0u8; 44];
+        ctx.export(label, &mut out).unwrap();
+        out
+    };
+    let (request_okm, response_okm) = (okm(b"enclave-session.v1 request"), okm(b"enclave-session.v1 response"));
+
+    let (enc, mut rs, mut ro) = client_setup(&pk, &info, &mut FixedRng(h(&v.ikm_e))).unwrap();
+    let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(&h(&v.sk_rm)).unwrap();
+    let (mut qo, mut qs) = EnclaveKey { sk, pk }.accept(&enc, &info).unwrap();
+    let pt = b"enclave-session.v1 test record";
+    let (mut first_request, mut first_response) = (String::new(), String::new());
+    for seq in 0..4u64 {
+        let ct = rs.seal(pt).unwrap();
+        assert_eq!(ct, reference_seal(&request_okm, seq, b"enclave-session.v1 client to enclave", pt), "request {seq}");
+        assert_eq!(&qo.open(&ct).unwrap()[..], pt);
+        let ct2 = qs.seal(pt).unwrap();
+        assert_eq!(ct2, reference_seal(&response_okm, seq, b"enclave-session.v1 enclave to client", pt), "response {seq}");
+        assert_eq!(&ro.open(&ct2).unwrap()[..], pt);
+        if seq == 0 {
+            (first_request, first_response) = (hex::encode(ct), hex::encode(ct2));
+        }
+    }
+    assert_eq!(first_request, PINNED_REQUEST_0);
+    assert_eq!(first_response, PINNED_RESPONSE_0);
+}
+
+const PINNED_REQUEST_0: &str = "e4a7f52100ef347ab86f2e107713d0d6e26c2f04df951bdcbcc7dfd7661784b73968b7a42d4b070dd5a6933288e8";
+const PINNED_RESPONSE_0: &str = "0054077c5f1586c89fa1a2f95e2763fdcd728cfb5f827d87b2a11cdb0e8a9375340090ec74313d3e357350cc8b77";
+
+/// A message laid out in its frame and sealed in place is the frame type followed by exactly what
+/// `seal` makes of the message's encoding, and opens back to the message.
+#[test]
+fn frames_sealed_in_place_match_seal() {
+    let (mut rs, mut ro, mut qo, mut qs) = pair();
+    let data = vec![0xa5u8; MAX_CHUNK_LEN];
+    for msg in [ClientMessage::InputLast { id: 7, data: &data }, ClientMessage::Input { id: 8, data: b"" }, ClientMessage::Close] {
+        let frame = rs.seal_message(&msg).unwrap();
+        let Ok(Frame::Record(ct)) = Frame::decode(&frame, &FrameLimits::default()) else { panic!("not a record frame") };
+        let plaintext = qo.open(ct).unwrap();
+        assert_eq!(ClientMessage::decode(&plaintext), Ok(msg));
+    }
+    for msg in [
+        ServerMessage::OutputLast { id: 7, data: &data },
+        ServerMessage::FunctionError { id: 7, code: 2, message: "bad" },
+        ServerMessage::SessionError { code: SessionErrorCode::IdleTimeout, detail: 120 },
+    ] {
+        let frame = qs.seal_frame(msg.encode_record_frame()).unwrap();
+        assert_eq!(frame.len(), 1 + msg.encode().len() + TAG_LEN);
+        let Ok(Frame::Record(ct)) = Frame::decode(&frame, &FrameLimits::default()) else { panic!("not a record frame") };
+        assert_eq!(ServerMessage::decode(&ro.open(ct).unwrap()), Ok(msg));
+    }
+    // And the same bytes as sealing the encoding directly, for the same key and position.
+    let (mut a, _, _, _) = pair();
+    let msg = ClientMessage::Input { id: 1, data: b"same" };
+    let via_frame = a.seal_message(&msg).unwrap();
+    a.0.seq = 0;
+    assert_eq!(via_frame[1..], a.seal(&msg.encode()).unwrap()[..]);
+}
+
+#[test]
+fn the_sequence_ends_before_it_wraps() {
+    let (mut rs, _, _, _) = pair();
+    rs.0.seq = u64::MAX - 1;
+    assert!(rs.seal(b"x").is_ok());
+    assert_eq!(rs.seal(b"x"), Err(RecordError::SequenceExhausted));
+    assert_eq!(rs.seal(b"x"), Err(RecordError::SequenceExhausted));
+}
+
+#[test]
+fn a_record_shorter_than_its_tag_is_refused_at_its_position() {
+    let (_, _, mut qo, _) = pair();
+    assert_eq!(qo.open(&[0u8; TAG_LEN - 1]), Err(RecordError::Open { direction: "client to enclave", seq: 0 }));
 }
 
 fn pair() -> (RequestSealer, ResponseOpener, RequestOpener, ResponseSealer) {
@@ -148,4 +252,11 @@ fn bad_public_key_bytes() {
     // X25519 accepts every 32-byte string as a point, but the all-zero key gives an all-zero secret.
     let r = client_setup(&[0u8; 32], b"t", &mut rand_core::OsRng);
     assert_eq!(r.err(), Some(RecordError::KeyAgreement));
+}
+
+#[test]
+fn plaintext_buffers_show_their_length_only() {
+    let p = PlaintextBuf::from(b"secret input".to_vec());
+    assert_eq!(&p[..], b"secret input");
+    assert_eq!(format!("{p:?}"), "PlaintextBuf(12 bytes)");
 }
