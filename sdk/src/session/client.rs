@@ -280,12 +280,15 @@ pub(super) async fn tls_connect(
         None => None,
     };
     let (verifier, seen) = tls::AttestedTlsVerifier::new(&provider, webpki);
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| ConnectError::Tls(e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
+    // A resumed handshake presents no certificate, so there would be no key for the attestation to
+    // bind. The config is per connection (its cache would be empty anyway); this says so outright.
+    config.resumption = rustls::client::Resumption::disabled();
     let name = rustls::pki_types::ServerName::try_from(host.to_owned())
         .map_err(|_| ConfigError::Endpoint(host.to_owned()))?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
