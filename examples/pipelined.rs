@@ -30,6 +30,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (i, digest) = task.await?;
         println!("sha256(\"record {i}\") = {}", String::from_utf8_lossy(&digest?));
     }
-    println!("{} invocations on one session; the enclave saw {} session(s)", session.invocations(), mock.stats().sessions);
+    println!(
+        "{} invocations on one session; the enclave saw {} session(s)",
+        session.invocations(),
+        mock.stats().sessions
+    );
     Ok(())
 }

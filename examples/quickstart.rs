@@ -45,7 +45,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  function      {} checksum {} (pinned)", claim.function_id, hex::encode(claim.function_checksum));
     }
     println!("  nonce         {} (fresh, ours)", hex::encode(doc.nonce().unwrap_or_default()));
-    println!("  enclave key   X25519 {} (HPKE recipient for this connection)", hex::encode(doc.public_key().unwrap_or_default()));
+    println!(
+        "  enclave key   X25519 {} (HPKE recipient for this connection)",
+        hex::encode(doc.public_key().unwrap_or_default())
+    );
 
     // 4. Invoke: input and output travel sealed with keys only that enclave holds.
     let input = b"the quick brown fox jumps over the lazy dog";

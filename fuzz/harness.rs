@@ -17,7 +17,11 @@ pub const VERIFY_AT: u64 = 1_695_049_440;
 pub fn document(data: &[u8]) {
     if let Ok(doc) = UnverifiedDocument::parse(data) {
         let _ = doc.dangerous_unverified_certificates();
-        let _ = doc.verify(&[TrustRoot::aws_nitro_root_g1()], UnixTime::from_secs(VERIFY_AT), std::time::Duration::from_secs(60));
+        let _ = doc.verify(
+            &[TrustRoot::aws_nitro_root_g1()],
+            UnixTime::from_secs(VERIFY_AT),
+            std::time::Duration::from_secs(60),
+        );
     }
 }
 

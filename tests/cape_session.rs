@@ -24,7 +24,10 @@ async fn several_invocations_on_one_cape_connection() {
     let mock = mock().await;
     let client = pinned_client(&mock, "uppercase");
     let mut session = client.connect_cape("uppercase").await.unwrap();
-    assert_eq!(session.attestation().claimed_function().unwrap().function_checksum, mock.function_checksum("uppercase").unwrap());
+    assert_eq!(
+        session.attestation().claimed_function().unwrap().function_checksum,
+        mock.function_checksum("uppercase").unwrap()
+    );
     for input in ["abc", "", "Hello, world"] {
         assert_eq!(session.invoke(input.as_bytes()).await.unwrap(), input.to_uppercase().as_bytes());
     }
@@ -70,7 +73,8 @@ async fn cape_over_tls() {
 async fn wrong_checksum_is_refused_before_input() {
     let mock = mock().await;
     // Pinned to uppercase's checksum under echo's name: the enclave's JSON claim does not match.
-    let policy = pinned(&mock, "").function_checksum_for("echo", mock.function_checksum("uppercase").unwrap()).build().unwrap();
+    let policy =
+        pinned(&mock, "").function_checksum_for("echo", mock.function_checksum("uppercase").unwrap()).build().unwrap();
     let err = refused(&mock, &client(&mock, policy), "echo").await;
     assert!(matches!(err, Error::Attestation(AttestationError::ChecksumMismatch { .. })), "{err:?}");
 }

@@ -48,7 +48,8 @@ fn quick_json_reports_every_figure() {
 
 #[test]
 fn unknown_format_is_a_usage_error() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_enclave")).args(["bench", "--format", "xml"]).output().unwrap();
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_enclave")).args(["bench", "--format", "xml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
 }
@@ -86,7 +87,10 @@ async fn peer_reports_warm_and_cold_samples_in_both_protocols() {
     let flags = peer_flags(&mock, mock.function_checksum("echo").unwrap());
     for (mode, function) in [("cape", "alice/echo"), ("native", "echo")] {
         let mut args = flags.args.clone();
-        args.extend(["--tls-root", &flags.tls_root, "--function", function, "--mode", mode, "--cold", "--format", "json"].map(String::from));
+        args.extend(
+            ["--tls-root", &flags.tls_root, "--function", function, "--mode", mode, "--cold", "--format", "json"]
+                .map(String::from),
+        );
         let out = enclave(&args).await;
         assert!(out.status.success(), "{mode}: {}", String::from_utf8_lossy(&out.stderr));
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -97,7 +101,8 @@ async fn peer_reports_warm_and_cold_samples_in_both_protocols() {
         assert_eq!(report["tls_webpki"], true);
         for cache in ["warm", "cold"] {
             for figure in ["median_us", "p90_us"] {
-                let n = report[format!("{cache}_{figure}")].as_f64().unwrap_or_else(|| panic!("{mode} {cache}_{figure}"));
+                let n =
+                    report[format!("{cache}_{figure}")].as_f64().unwrap_or_else(|| panic!("{mode} {cache}_{figure}"));
                 assert!(n.is_finite() && n > 0.0, "{mode} {cache}_{figure} = {n}");
             }
             assert_eq!(report[format!("{cache}_samples_us")].as_array().map(Vec::len), Some(2), "{mode} {cache}");
@@ -118,7 +123,10 @@ async fn peer_fails_on_a_wrong_checksum_pin() {
         assert_eq!(out.status.code(), Some(1), "{mode}");
         assert!(out.stdout.is_empty(), "{mode}");
         let stderr = String::from_utf8(out.stderr).unwrap();
-        assert!(stderr.contains("checksum") && stderr.contains(&hex::encode(mock.function_checksum("echo").unwrap())), "{mode}: {stderr}");
+        assert!(
+            stderr.contains("checksum") && stderr.contains(&hex::encode(mock.function_checksum("echo").unwrap())),
+            "{mode}: {stderr}"
+        );
     }
 }
 
@@ -137,7 +145,18 @@ async fn peer_cape_over_wss_needs_a_webpki_root() {
 #[test]
 fn peer_without_pins_is_a_usage_error() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
-        .args(["bench", "peer", "--url", "wss://localhost:1", "--root", "r.pem", "--checksum", "00", "--function", "echo"])
+        .args([
+            "bench",
+            "peer",
+            "--url",
+            "wss://localhost:1",
+            "--root",
+            "r.pem",
+            "--checksum",
+            "00",
+            "--function",
+            "echo",
+        ])
         .args(["--input", "in", "--mode", "native"])
         .output()
         .unwrap();

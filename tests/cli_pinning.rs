@@ -14,17 +14,10 @@ use serde_json::{json, Value};
 fn policy_check_accepts_a_valid_file_and_names_line_and_key_otherwise() {
     let d = Scratch::new();
     let pcr0 = "ab".repeat(48);
-    let good = d.write(
-        "good.toml",
-        &format!("allow_debug = false\n[pcrs]\n0 = [\"{pcr0}\"]\n"),
-    );
+    let good = d.write("good.toml", &format!("allow_debug = false\n[pcrs]\n0 = [\"{pcr0}\"]\n"));
     let out = enclave(&["policy", "check", &good]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains(&format!("PCR0: {pcr0}")),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains(&format!("PCR0: {pcr0}")), "{}", stdout(&out));
 
     let out = enclave(&["policy", "check", &good, "--format", "json"]);
     assert_eq!(code(&out), 0);
@@ -32,18 +25,12 @@ fn policy_check_accepts_a_valid_file_and_names_line_and_key_otherwise() {
     assert_eq!(summary["pcrs"], json!({ "0": [pcr0] }));
     assert_eq!(summary["trust_root"], json!("AWS Nitro Enclaves Root-G1"));
 
-    let bad = d.write(
-        "bad.toml",
-        &format!("[pcrs]\n0 = [\"{pcr0}\"]\n\n[functions]\nhello = \"xyz\"\n"),
-    );
+    let bad = d.write("bad.toml", &format!("[pcrs]\n0 = [\"{pcr0}\"]\n\n[functions]\nhello = \"xyz\"\n"));
     let out = enclave(&["policy", "check", &bad, "--format", "json"]);
     assert_eq!(code(&out), 1);
     let err: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let message = err["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains("line 5, column 9, key `functions.hello`"),
-        "{message}"
-    );
+    assert!(message.contains("line 5, column 9, key `functions.hello`"), "{message}");
     assert!(stderr(&out).contains("key `functions.hello`"));
 
     let empty = d.write("empty.toml", "# nothing\n");
@@ -60,7 +47,8 @@ fn nitro(name: &str) -> String {
 }
 
 const CAPE_AT: &str = "1676033041";
-const CAPE_PCR0: &str = "bda74673e83a409678cbc51eebc86acfabe144c7398e180e6d4caec7c7c62d6fe6a9faa1ef6a8a8a7b88158bc40b70fe";
+const CAPE_PCR0: &str =
+    "bda74673e83a409678cbc51eebc86acfabe144c7398e180e6d4caec7c7c62d6fe6a9faa1ef6a8a8a7b88158bc40b70fe";
 
 #[test]
 fn inspect_marks_everything_unverified_and_shows_the_chain() {
@@ -68,29 +56,18 @@ fn inspect_marks_everything_unverified_and_shows_the_chain() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.starts_with("UNVERIFIED: "), "{text}");
-    assert!(
-        text.trim_end().ends_with("anyone can write these values."),
-        "{text}"
-    );
+    assert!(text.trim_end().ends_with("anyone can write these values."), "{text}");
     assert!(text.contains(&format!("PCR0        {CAPE_PCR0}")));
     assert!(text.contains("subject  C=US, O=Amazon, OU=AWS, CN=aws.nitro-enclaves"));
-    assert!(text.contains(
-        "valid    1572269285 (2019-10-28T13:28:05Z) .. 2519044085 (2049-10-28T14:28:05Z)"
-    ));
-    assert!(
-        text.contains("user_data   746 bytes, no function claim"),
-        "{text}"
-    );
+    assert!(text.contains("valid    1572269285 (2019-10-28T13:28:05Z) .. 2519044085 (2049-10-28T14:28:05Z)"));
+    assert!(text.contains("user_data   746 bytes, no function claim"), "{text}");
 
     let out = enclave(&["inspect", &nitro("evervault-ga.cbor"), "--format", "json"]);
     assert_eq!(code(&out), 0);
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(doc["verified"], json!(false));
     assert_eq!(doc["debug_mode"], json!(true));
-    assert_eq!(
-        doc["module_id"],
-        json!("i-0918f6c55e3b61d89-enc018aa8b8e2285d13")
-    );
+    assert_eq!(doc["module_id"], json!("i-0918f6c55e3b61d89-enc018aa8b8e2285d13"));
     let certs = doc["certificates"].as_array().unwrap();
     assert_eq!(certs[0]["position"], json!("leaf certificate"));
     assert!(certs.len() >= 2);
@@ -122,21 +99,12 @@ fn policy_init_from_a_real_document_pins_what_it_verified() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stderr(&out).contains("note: no function checksum pinned"), "{}", stderr(&out));
     let file = PolicyFile::from_file(&out_path).unwrap();
-    assert_eq!(
-        file.pcrs.keys().copied().collect::<Vec<_>>(),
-        vec![0, 1, 2, 3, 4, 8]
-    );
+    assert_eq!(file.pcrs.keys().copied().collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 8]);
     assert_eq!(hex::encode(&file.pcrs[&0][0]), CAPE_PCR0);
     // The written policy accepts the very document it came from.
     let verifier = Verifier::new(Policy::from_file(&out_path).unwrap());
     let raw = std::fs::read(nitro("cape-cli-key.cbor")).unwrap();
-    verifier
-        .verify(
-            &raw,
-            &Expected::default(),
-            UnixTime::from_secs(CAPE_AT.parse().unwrap()),
-        )
-        .unwrap();
+    verifier.verify(&raw, &Expected::default(), UnixTime::from_secs(CAPE_AT.parse().unwrap())).unwrap();
 
     // Without --force an existing file is kept: usage error.
     let again = enclave(&[
@@ -150,11 +118,7 @@ fn policy_init_from_a_real_document_pins_what_it_verified() {
         &out_path,
     ]);
     assert_eq!(code(&again), 2);
-    assert!(
-        stderr(&again).contains("pass --force"),
-        "{}",
-        stderr(&again)
-    );
+    assert!(stderr(&again).contains("pass --force"), "{}", stderr(&again));
 
     // PCR3 is zero in this document: not pinned; PCR4 is set: pinned.
     let out = enclave(&[
@@ -174,24 +138,12 @@ fn policy_init_from_a_real_document_pins_what_it_verified() {
     assert!(summary["policy_toml"].as_str().unwrap().contains("[pcrs]"));
 
     // Verified now, the 2023 chain has expired: the document is refused, exit 1.
-    let out = enclave(&[
-        "policy",
-        "init",
-        "--from-document",
-        &nitro("cape-cli-key.cbor"),
-    ]);
+    let out = enclave(&["policy", "init", "--from-document", &nitro("cape-cli-key.cbor")]);
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("expired"), "{}", stderr(&out));
 
     // A debug-mode enclave is never pinned.
-    let out = enclave(&[
-        "policy",
-        "init",
-        "--from-document",
-        &nitro("evervault-ga.cbor"),
-        "--at",
-        "1695049440",
-    ]);
+    let out = enclave(&["policy", "init", "--from-document", &nitro("evervault-ga.cbor"), "--at", "1695049440"]);
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("debug-mode"), "{}", stderr(&out));
 
@@ -210,16 +162,7 @@ fn policy_init_from_a_real_document_pins_what_it_verified() {
 
     // Exactly one source.
     assert_eq!(code(&enclave(&["policy", "init"])), 2);
-    assert_eq!(
-        code(&enclave(&[
-            "policy",
-            "init",
-            "--from-mock",
-            "--from-document",
-            "x"
-        ])),
-        2
-    );
+    assert_eq!(code(&enclave(&["policy", "init", "--from-mock", "--from-document", "x"])), 2);
 }
 
 mod live {
@@ -249,36 +192,18 @@ mod live {
         let d = Scratch::new();
         let state = d.path("state");
         let policy_path = d.path("policy.toml");
-        let out = run(
-            args(&[
-                "policy",
-                "init",
-                "--from-mock",
-                "--state-dir",
-                &state,
-                "--out",
-                &policy_path,
-            ]),
-            None,
-        )
-        .await;
+        let out =
+            run(args(&["policy", "init", "--from-mock", "--state-dir", &state, "--out", &policy_path]), None).await;
         assert_eq!(code(&out), 0, "{}", stderr(&out));
 
         // The mock serves the measurements `mock-enclave measurements` prints, from the same state dir.
-        let mock = MockEnclave::builder()
-            .measurements(Measurements::for_mock(""))
-            .state_dir(&state)
-            .spawn()
-            .await
-            .unwrap();
+        let mock =
+            MockEnclave::builder().measurements(Measurements::for_mock("")).state_dir(&state).spawn().await.unwrap();
         let url = mock.url();
 
         // The policy file admits the mock: a session runs.
-        let client = Client::builder()
-            .endpoint(url.clone())
-            .policy(Policy::from_file(&policy_path).unwrap())
-            .build()
-            .unwrap();
+        let client =
+            Client::builder().endpoint(url.clone()).policy(Policy::from_file(&policy_path).unwrap()).build().unwrap();
         let session = client.connect("echo").await.unwrap();
         assert_eq!(session.invoke(b"pinned").await.unwrap(), b"pinned");
         drop(session);
@@ -291,105 +216,45 @@ mod live {
         )
         .await;
         assert_eq!(code(&out), 0, "{}", stderr(&out));
-        assert!(
-            stdout(&out).contains("verified against the policy"),
-            "{}",
-            stdout(&out)
-        );
+        assert!(stdout(&out).contains("verified against the policy"), "{}", stdout(&out));
 
         // Pinning that document gives the same PCRs, the mock's root, and the echo checksum it claimed.
         let from_doc = d.path("from-doc.toml");
         let root = format!("{state}/root.pem");
-        let out = run(
-            args(&[
-                "policy",
-                "init",
-                "--from-document",
-                &doc,
-                "--root-pem",
-                &root,
-                "--out",
-                &from_doc,
-            ]),
-            None,
-        )
-        .await;
+        let out =
+            run(args(&["policy", "init", "--from-document", &doc, "--root-pem", &root, "--out", &from_doc]), None)
+                .await;
         assert_eq!(code(&out), 0, "{}", stderr(&out));
-        let (a, b) = (
-            PolicyFile::from_file(&policy_path).unwrap(),
-            PolicyFile::from_file(&from_doc).unwrap(),
-        );
+        let (a, b) = (PolicyFile::from_file(&policy_path).unwrap(), PolicyFile::from_file(&from_doc).unwrap());
         assert_eq!(a.pcrs, b.pcrs);
         assert_eq!(a.trust_root, b.trust_root.clone());
         assert_eq!(b.functions.keys().collect::<Vec<_>>(), ["echo"]);
         assert_eq!(b.functions["echo"], mock.function_checksum("echo").unwrap());
 
         // Unpinned: still needs the right root; the output says it is unpinned.
-        let out = run(
-            args(&[
-                "attest",
-                "--url",
-                &url,
-                "--fn",
-                "echo",
-                "--root-pem",
-                &root,
-                "--format",
-                "json",
-            ]),
-            None,
-        )
-        .await;
+        let out =
+            run(args(&["attest", "--url", &url, "--fn", "echo", "--root-pem", &root, "--format", "json"]), None).await;
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
         assert_eq!(report["pinned"], json!(false));
         assert!(report["document_base64"].as_str().unwrap().len() > 1000);
         let out = run(args(&["attest", "--url", &url, "--fn", "echo"]), None).await;
-        assert_eq!(
-            code(&out),
-            1,
-            "AWS Root-G1 must not accept the mock's chain"
-        );
+        assert_eq!(code(&out), 1, "AWS Root-G1 must not accept the mock's chain");
 
         // A policy pinning another PCR0 refuses the mock: exit 1, and nothing but the document was exchanged.
-        let wrong = d.write(
-            "wrong.toml",
-            &format!(
-                "root_pem = \"state/root.pem\"\n[pcrs]\n0 = [\"{}\"]\n",
-                "ab".repeat(48)
-            ),
-        );
+        let wrong =
+            d.write("wrong.toml", &format!("root_pem = \"state/root.pem\"\n[pcrs]\n0 = [\"{}\"]\n", "ab".repeat(48)));
         let before = mock.stats();
-        let out = run(
-            args(&["attest", "--url", &url, "--fn", "echo", "--policy", &wrong]),
-            None,
-        )
-        .await;
+        let out = run(args(&["attest", "--url", &url, "--fn", "echo", "--policy", &wrong]), None).await;
         assert_eq!(code(&out), 1);
         assert!(stderr(&out).contains("PCR0"), "{}", stderr(&out));
         let after = mock.stats();
-        assert_eq!(
-            (after.key_shares, after.invocations),
-            (before.key_shares, before.invocations)
-        );
+        assert_eq!((after.key_shares, after.invocations), (before.key_shares, before.invocations));
 
         // An existing --out without --force is refused before connecting.
         let documents = mock.stats().documents;
-        let out = run(
-            args(&[
-                "attest",
-                "--url",
-                &url,
-                "--fn",
-                "echo",
-                "--policy",
-                &policy_path,
-                "--out",
-                &doc,
-            ]),
-            None,
-        )
-        .await;
+        let out =
+            run(args(&["attest", "--url", &url, "--fn", "echo", "--policy", &policy_path, "--out", &doc]), None).await;
         assert_eq!(code(&out), 2);
         assert_eq!(mock.stats().documents, documents);
 
@@ -423,24 +288,14 @@ fn every_pinning_command_documents_exit_codes_and_examples() {
 fn policy_init_from_mock_prints_toml_and_warns_without_a_state_dir() {
     let out = enclave(&["policy", "init", "--from-mock"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("without --state-dir the mock's root is ephemeral"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("without --state-dir the mock's root is ephemeral"), "{}", stderr(&out));
     let text = stdout(&out);
     let file = enclave_sdk::attestation::PolicyFile::parse(&text, None).unwrap();
     assert_eq!(file.pcrs.keys().copied().collect::<Vec<_>>(), vec![0, 1, 2]);
-    assert_eq!(
-        file.trust_root,
-        enclave_sdk::attestation::RootSource::AwsNitroRootG1
-    );
+    assert_eq!(file.trust_root, enclave_sdk::attestation::RootSource::AwsNitroRootG1);
     // Every built-in is pinned under its id, with the checksum the mock reports for it.
     for id in mock_enclave::functions::BUILTINS {
-        let expected = mock_enclave::functions::FunctionRegistry::builtins()
-            .get(id)
-            .unwrap()
-            .checksum();
+        let expected = mock_enclave::functions::FunctionRegistry::builtins().get(id).unwrap().checksum();
         assert_eq!(file.functions[id], expected, "{id}");
     }
 }

@@ -73,7 +73,8 @@ async fn run_with_policy_file() {
         .collect();
     let policy = dir.path().join("policy.toml");
     let write = |sum: [u8; 32]| {
-        let toml = format!("root_pem = \"root.pem\"\n[pcrs]\n{pcrs}[functions]\nuppercase = \"{}\"\n", hex::encode(sum));
+        let toml =
+            format!("root_pem = \"root.pem\"\n[pcrs]\n{pcrs}[functions]\nuppercase = \"{}\"\n", hex::encode(sum));
         std::fs::write(&policy, toml).unwrap();
     };
     let args: Vec<String> = vec!["--url".into(), mock.url(), "--policy".into(), policy.display().to_string()];

@@ -11,7 +11,8 @@ use base64::Engine as _;
 const NITRO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sdk/testdata/nitro");
 const CAPE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sdk/testdata/nitro/cape-cli-key.cbor");
 const CAPE_AT: &str = "1676033041";
-const CAPE_PCR0: &str = "bda74673e83a409678cbc51eebc86acfabe144c7398e180e6d4caec7c7c62d6fe6a9faa1ef6a8a8a7b88158bc40b70fe";
+const CAPE_PCR0: &str =
+    "bda74673e83a409678cbc51eebc86acfabe144c7398e180e6d4caec7c7c62d6fe6a9faa1ef6a8a8a7b88158bc40b70fe";
 const CAPE_NONCE: &str = "caa411cb10d3e96f46ff750b0c5f9568";
 
 fn enclave(args: &[&str], stdin: Option<&[u8]>) -> Output {

@@ -37,7 +37,8 @@ fn records_corpus_replays() {
 #[test]
 fn the_document_harness_reaches_verification() {
     use enclave_sdk::attestation::{TrustRoot, UnixTime, UnverifiedDocument};
-    let raw = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/document/evervault-ga.cbor")).unwrap();
+    let raw =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/document/evervault-ga.cbor")).unwrap();
     let doc = UnverifiedDocument::parse(&raw).unwrap();
     let at = UnixTime::from_secs(harness::VERIFY_AT);
     doc.verify(&[TrustRoot::aws_nitro_root_g1()], at, std::time::Duration::from_secs(60)).unwrap();
@@ -48,7 +49,8 @@ fn the_document_harness_reaches_verification() {
 #[test]
 fn close_with_a_nonzero_id_is_refused() {
     use enclave_sdk::session::wire::{ClientMessage, WireError};
-    let raw = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/findings/records/close-with-nonzero-id")).unwrap();
+    let raw = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/findings/records/close-with-nonzero-id"))
+        .unwrap();
     assert_eq!(raw, [3, 0, 0, 0, 0, 0, 8, 0, 0]);
     assert_eq!(ClientMessage::decode(&raw), Err(WireError::CloseWithId(0x8_0000)));
 }

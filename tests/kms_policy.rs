@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 use std::process::Output;
 
 const PCR0: &str = "abababababababababababababababababababababababababababababababababababababababababababababababab";
-const PCR0_NEXT: &str = "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";
+const PCR0_NEXT: &str =
+    "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";
 const PCR1: &str = "010101010101010101010101010101010101010101010101010101010101010101010101010101010101010101010101";
 const ROLE: &str = "arn:aws:iam::111122223333:role/enclave-instance";
 const ADMIN: &str = "arn:aws:iam::111122223333:role/key-admin";
@@ -19,40 +20,20 @@ const ADMIN: &str = "arn:aws:iam::111122223333:role/key-admin";
 /// Scratch files with a policy pinning PCR0 (two allowed values) and PCR1.
 fn fixture() -> Scratch {
     let f = Scratch::new();
-    f.write(
-            "policy.toml",
-            &format!("[pcrs]\n0 = [\"{PCR0}\", \"{PCR0_NEXT}\"]\n1 = [\"{PCR1}\"]\n"),
-    );
+    f.write("policy.toml", &format!("[pcrs]\n0 = [\"{PCR0}\", \"{PCR0_NEXT}\"]\n1 = [\"{PCR1}\"]\n"));
     f
 }
 
 fn generate(f: &Scratch) -> Value {
     let policy = f.path("policy.toml");
-    let out = enclave(&[
-        "kms-policy",
-        "generate",
-        "--policy",
-        &policy,
-        "--principal",
-        ROLE,
-        "--key-admin",
-        ADMIN,
-    ]);
+    let out = enclave(&["kms-policy", "generate", "--policy", &policy, "--principal", ROLE, "--key-admin", ADMIN]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     serde_json::from_str(&stdout(&out)).unwrap()
 }
 
 fn check(f: &Scratch, key_policy: &Value, format: &str) -> Output {
     let kp = f.write("key-policy.json", &key_policy.to_string());
-    enclave(&[
-        "kms-policy",
-        "check",
-        &kp,
-        "--policy",
-        &f.path("policy.toml"),
-        "--format",
-        format,
-    ])
+    enclave(&["kms-policy", "check", &kp, "--policy", &f.path("policy.toml"), "--format", format])
 }
 
 #[test]
@@ -63,18 +44,10 @@ fn generated_policy_requires_every_pin_and_passes_the_check() {
     assert_eq!(enclave_statement["Principal"]["AWS"], json!(ROLE));
     assert_eq!(
         enclave_statement["Action"],
-        json!([
-            "kms:Decrypt",
-            "kms:GenerateDataKey",
-            "kms:GenerateRandom",
-            "kms:DeriveSharedSecret"
-        ])
+        json!(["kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateRandom", "kms:DeriveSharedSecret"])
     );
     let condition = &enclave_statement["Condition"]["StringEqualsIgnoreCase"];
-    assert_eq!(
-        condition["kms:RecipientAttestation:ImageSha384"],
-        json!([PCR0, PCR0_NEXT])
-    );
+    assert_eq!(condition["kms:RecipientAttestation:ImageSha384"], json!([PCR0, PCR0_NEXT]));
     assert_eq!(condition["kms:RecipientAttestation:PCR1"], json!(PCR1));
     let admin = &doc["Statement"][1];
     assert_eq!(admin["Principal"]["AWS"], json!(ADMIN));
@@ -82,11 +55,7 @@ fn generated_policy_requires_every_pin_and_passes_the_check() {
 
     let out = check(&f, &doc, "text");
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-    assert!(
-        stdout(&out).starts_with("OK: 1 of 2 statements"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).starts_with("OK: 1 of 2 statements"), "{}", stdout(&out));
 
     let out = check(&f, &doc, "json");
     assert_eq!(code(&out), 0);
@@ -124,11 +93,7 @@ fn permissive_edits_are_flagged_by_statement_and_reason() {
             "wrong PCR",
             Box::new(|d: &mut Value| {
                 let keys = &mut d["Statement"][0]["Condition"]["StringEqualsIgnoreCase"];
-                let v = keys
-                    .as_object_mut()
-                    .unwrap()
-                    .remove("kms:RecipientAttestation:PCR1")
-                    .unwrap();
+                let v = keys.as_object_mut().unwrap().remove("kms:RecipientAttestation:PCR1").unwrap();
                 keys["kms:RecipientAttestation:PCR2"] = v;
             }),
             json!({"kind": "pcr_not_required", "index": 1}),
@@ -136,8 +101,8 @@ fn permissive_edits_are_flagged_by_statement_and_reason() {
         (
             "unpinned value",
             Box::new(|d: &mut Value| {
-                d["Statement"][0]["Condition"]["StringEqualsIgnoreCase"]
-                    ["kms:RecipientAttestation:PCR1"] = json!([PCR1, PCR0]);
+                d["Statement"][0]["Condition"]["StringEqualsIgnoreCase"]["kms:RecipientAttestation:PCR1"] =
+                    json!([PCR1, PCR0]);
             }),
             json!({"kind": "value_not_pinned", "index": 1, "value": PCR0}),
         ),
@@ -174,11 +139,7 @@ fn permissive_edits_are_flagged_by_statement_and_reason() {
 
         let out = check(&f, &doc, "text");
         assert_eq!(code(&out), 1, "{name}");
-        assert!(
-            stdout(&out).contains(&format!("statement \"{expected_sid}\"")),
-            "{name}: {}",
-            stdout(&out)
-        );
+        assert!(stdout(&out).contains(&format!("statement \"{expected_sid}\"")), "{name}: {}", stdout(&out));
     }
 }
 
@@ -194,30 +155,12 @@ fn unusable_inputs_are_usage_errors_and_malformed_key_policies_fail_the_check() 
     assert!(stderr(&out).contains("pins no PCR"), "{}", stderr(&out));
 
     // A principal that is not an ARN.
-    let out = enclave(&[
-        "kms-policy",
-        "generate",
-        "--policy",
-        &policy,
-        "--principal",
-        "*",
-    ]);
+    let out = enclave(&["kms-policy", "generate", "--policy", &policy, "--principal", "*"]);
     assert_eq!(code(&out), 2);
-    assert!(
-        stderr(&out).contains("enclave principal \"*\" is not an ARN"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("enclave principal \"*\" is not an ARN"), "{}", stderr(&out));
 
     // Without principals: placeholders, and a note saying so.
-    let out = enclave(&[
-        "kms-policy",
-        "generate",
-        "--policy",
-        &policy,
-        "--format",
-        "json",
-    ]);
+    let out = enclave(&["kms-policy", "generate", "--policy", &policy, "--format", "json"]);
     assert_eq!(code(&out), 0);
     assert!(stdout(&out).contains("REPLACE_WITH_ENCLAVE_ROLE_ARN"));
     assert!(stderr(&out).contains("placeholders"));
@@ -226,43 +169,19 @@ fn unusable_inputs_are_usage_errors_and_malformed_key_policies_fail_the_check() 
     let broken = f.write("broken.toml", "[pcrs]\n0 = [\"abcd\"]\n");
     let out = enclave(&["kms-policy", "generate", "--policy", &broken]);
     assert_eq!(code(&out), 2);
-    assert!(
-        stderr(&out).contains("line 2, column 5, key `pcrs.0`"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("line 2, column 5, key `pcrs.0`"), "{}", stderr(&out));
 
     // A missing key policy file.
-    let out = enclave(&[
-        "kms-policy",
-        "check",
-        &f.path("nope.json"),
-        "--policy",
-        &policy,
-    ]);
+    let out = enclave(&["kms-policy", "check", &f.path("nope.json"), "--policy", &policy]);
     assert_eq!(code(&out), 2);
 
     // Malformed key policies cannot be vouched for: the check fails.
     let dup = f.write("dup.json", r#"{"Statement":[],"Statement":[]}"#);
-    let out = enclave(&[
-        "kms-policy",
-        "check",
-        &dup,
-        "--policy",
-        &policy,
-        "--format",
-        "json",
-    ]);
+    let out = enclave(&["kms-policy", "check", &dup, "--policy", &policy, "--format", "json"]);
     assert_eq!(code(&out), 1);
     let err: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(err["error"]["kind"], json!("kms_policy"));
-    assert!(
-        err["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("duplicate key"),
-        "{err}"
-    );
+    assert!(err["error"]["message"].as_str().unwrap().contains("duplicate key"), "{err}");
 
     // Missing required argument: clap's usage error.
     let out = enclave(&["kms-policy", "check", &dup]);
@@ -275,10 +194,7 @@ fn help_documents_exit_codes_and_examples() {
         let out = enclave(&["kms-policy", sub, "--help"]);
         assert_eq!(code(&out), 0);
         let help = stdout(&out);
-        assert!(
-            help.contains("Exit codes:") && help.contains("Examples:"),
-            "{sub}: {help}"
-        );
+        assert!(help.contains("Exit codes:") && help.contains("Examples:"), "{sub}: {help}");
         assert!(help.contains("--format"), "{sub}");
     }
 }

@@ -16,10 +16,20 @@ fn environment_configuration_and_blocking_api() {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async move {
             let mock = MockEnclave::builder().spawn().await.unwrap();
-            let pcrs: Vec<String> =
-                mock.measurements().pcrs().iter().filter(|(i, _)| **i <= 2).map(|(i, v)| format!("{i}={}", hex::encode(v))).collect();
-            tx.send((mock.url(), mock.root_pem(), pcrs.join(","), hex::encode(mock.function_checksum("uppercase").unwrap())))
-                .unwrap();
+            let pcrs: Vec<String> = mock
+                .measurements()
+                .pcrs()
+                .iter()
+                .filter(|(i, _)| **i <= 2)
+                .map(|(i, v)| format!("{i}={}", hex::encode(v)))
+                .collect();
+            tx.send((
+                mock.url(),
+                mock.root_pem(),
+                pcrs.join(","),
+                hex::encode(mock.function_checksum("uppercase").unwrap()),
+            ))
+            .unwrap();
             let _ = stop_rx.await;
             mock.shutdown().await;
         });

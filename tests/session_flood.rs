@@ -157,7 +157,8 @@ async fn flood_and_serve(mock: &MockEnclave, kinds: &[(Kind, usize)]) -> u64 {
 
     let start = Instant::now();
     let mut held = flood(mock.local_addr(), kinds).await;
-    let s = settle(mock, Duration::from_secs(2), |s| (s.pending_upgrades, s.open_sessions) == (pending, upgraded)).await;
+    let s =
+        settle(mock, Duration::from_secs(2), |s| (s.pending_upgrades, s.open_sessions) == (pending, upgraded)).await;
     assert_eq!((s.pending_upgrades, s.open_sessions), (pending, upgraded), "{s:?}");
     let during = status_kib("VmRSS");
 

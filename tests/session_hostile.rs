@@ -59,10 +59,7 @@ async fn hostile(subprotocol: &'static str, reply: Option<Message>) -> (Error, u
 #[tokio::test]
 async fn another_subprotocol_is_refused() {
     let (err, _) = hostile("enclave-session.v0", None).await;
-    assert_eq!(
-        err,
-        Error::Connect(ConnectError::Subprotocol { found: None, expected: "enclave-session.v1" })
-    );
+    assert_eq!(err, Error::Connect(ConnectError::Subprotocol { found: None, expected: "enclave-session.v1" }));
 }
 
 #[tokio::test]
@@ -136,7 +133,11 @@ async fn replaying(mock: &mock_enclave::MockEnclave, frame: Vec<u8>) -> (Error, 
         }
         further
     });
-    let c = Client::builder().endpoint(format!("ws://{addr}")).policy(pinned(mock, "echo").build().unwrap()).build().unwrap();
+    let c = Client::builder()
+        .endpoint(format!("ws://{addr}"))
+        .policy(pinned(mock, "echo").build().unwrap())
+        .build()
+        .unwrap();
     let err = c.connect("echo").await.unwrap_err();
     drop(c);
     (err, server.await.unwrap())

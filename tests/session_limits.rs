@@ -181,7 +181,10 @@ async fn shutdown_drains_running_invocations() {
     assert_eq!(running.await.unwrap().unwrap(), b"");
     let err = session.invoke(b"1").await.unwrap_err();
     assert!(
-        matches!(err, Error::Session(SessionError::Remote { .. } | SessionError::Truncated { .. } | SessionError::Closed)),
+        matches!(
+            err,
+            Error::Session(SessionError::Remote { .. } | SessionError::Truncated { .. } | SessionError::Closed)
+        ),
         "{err:?}"
     );
 }

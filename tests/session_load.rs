@@ -77,14 +77,21 @@ impl Call {
             (0, 1) => MAX_INPUT,
             _ => len,
         };
-        Self { session, invocation, len, key: draw(session, invocation, 2), streamed: draw(session, invocation, 3) % 2 == 0 }
+        Self {
+            session,
+            invocation,
+            len,
+            key: draw(session, invocation, 2),
+            streamed: draw(session, invocation, 3) % 2 == 0,
+        }
     }
 
     /// Input bytes at `offset..offset + buf.len()`: eight bytes per counter step, position-dependent.
     fn fill(&self, offset: u64, buf: &mut [u8]) {
         for (j, b) in buf.iter_mut().enumerate() {
             let i = offset + j as u64;
-            *b = mix(self.key.wrapping_add((i / 8).wrapping_mul(0x9e37_79b9_7f4a_7c15))).to_le_bytes()[(i % 8) as usize];
+            *b =
+                mix(self.key.wrapping_add((i / 8).wrapping_mul(0x9e37_79b9_7f4a_7c15))).to_le_bytes()[(i % 8) as usize];
         }
     }
 
@@ -193,7 +200,8 @@ async fn load(sessions: u64, invocations: u64, sizes: Sizes) -> Report {
             })
         })
         .collect();
-    let mut report = Report { bytes: 0, smallest: u64::MAX, largest: 0, depths: (u64::MAX, 0), elapsed: Duration::ZERO };
+    let mut report =
+        Report { bytes: 0, smallest: u64::MAX, largest: 0, depths: (u64::MAX, 0), elapsed: Duration::ZERO };
     for t in tasks {
         let (depth, lens) = t.await.unwrap();
         report.depths = (report.depths.0.min(depth), report.depths.1.max(depth));

@@ -34,10 +34,15 @@ async fn open(mock: &MockEnclave, function: &str) -> Raw {
     let Some(Ok(Message::Binary(bytes))) = ws.next().await else { panic!("no document") };
     let Ok(Frame::Attestation(doc)) = Frame::decode(&bytes, &FrameLimits::default()) else { panic!("not a document") };
     let verified = Verifier::new(pinned(mock, function).build().unwrap())
-        .verify(doc, &Expected::none().with_nonce(nonce.as_bytes()).with_function_id(function).requiring_x25519_key(), UnixTime::now())
+        .verify(
+            doc,
+            &Expected::none().with_nonce(nonce.as_bytes()).with_function_id(function).requiring_x25519_key(),
+            UnixTime::now(),
+        )
         .unwrap();
     let info = transcript_hash(function, &nonce, doc);
-    let (enc, sealer, opener) = client_setup(&verified.x25519_public_key().unwrap(), &info, &mut rand_core::OsRng).unwrap();
+    let (enc, sealer, opener) =
+        client_setup(&verified.x25519_public_key().unwrap(), &info, &mut rand_core::OsRng).unwrap();
     ws.send(Message::binary(Frame::KeyShare(&enc).encode())).await.unwrap();
     Raw { ws, sealer, opener }
 }
@@ -55,7 +60,9 @@ impl Raw {
         loop {
             match self.ws.next().await {
                 Some(Ok(Message::Binary(b))) => {
-                    let Ok(Frame::Record(ct)) = Frame::decode(&b, &FrameLimits::default()) else { panic!("not a record") };
+                    let Ok(Frame::Record(ct)) = Frame::decode(&b, &FrameLimits::default()) else {
+                        panic!("not a record")
+                    };
                     return Some(self.opener.open(ct).unwrap().to_vec());
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
@@ -137,7 +144,10 @@ async fn an_input_left_open_does_not_hold_the_session_forever() {
     let mut raw = open(&mock, "echo").await;
     raw.send(ClientMessage::Input { id: 1, data: b"and then nothing" }).await;
     // The echo comes back; then the enclave waits for more input, and gives up after its idle timeout.
-    assert_eq!(ServerMessage::decode(&raw.recv().await.unwrap()), Ok(ServerMessage::Output { id: 1, data: b"and then nothing" }));
+    assert_eq!(
+        ServerMessage::decode(&raw.recv().await.unwrap()),
+        Ok(ServerMessage::Output { id: 1, data: b"and then nothing" })
+    );
     let end = tokio::time::timeout(std::time::Duration::from_secs(3), raw.recv()).await.expect("session held open");
     assert_eq!(
         ServerMessage::decode(&end.unwrap()),
@@ -168,7 +178,10 @@ async fn one_record_each_way_for_a_whole_input_and_a_streamed_answer_for_a_strea
     let mock = mock().await;
     let mut raw = open(&mock, "echo").await;
     raw.send(ClientMessage::InputLast { id: 1, data: b"whole" }).await;
-    assert_eq!(ServerMessage::decode(&raw.recv().await.unwrap()), Ok(ServerMessage::OutputLast { id: 1, data: b"whole" }));
+    assert_eq!(
+        ServerMessage::decode(&raw.recv().await.unwrap()),
+        Ok(ServerMessage::OutputLast { id: 1, data: b"whole" })
+    );
     raw.send(ClientMessage::InputLast { id: 2, data: b"" }).await;
     assert_eq!(ServerMessage::decode(&raw.recv().await.unwrap()), Ok(ServerMessage::OutputEnd { id: 2 }));
     raw.send(ClientMessage::Input { id: 3, data: b"first" }).await;
@@ -180,7 +193,10 @@ async fn one_record_each_way_for_a_whole_input_and_a_streamed_answer_for_a_strea
     let mut failing = open(&mock, "mean").await;
     failing.send(ClientMessage::InputLast { id: 1, data: b"not numbers" }).await;
     assert!(
-        matches!(ServerMessage::decode(&failing.recv().await.unwrap()), Ok(ServerMessage::FunctionError { id: 1, code: 2, .. })),
+        matches!(
+            ServerMessage::decode(&failing.recv().await.unwrap()),
+            Ok(ServerMessage::FunctionError { id: 1, code: 2, .. })
+        ),
         "mean accepted words"
     );
     let s = mock.stats();
@@ -193,7 +209,10 @@ async fn a_record_after_input_last_for_the_same_id_is_a_reused_id() {
     let mock = mock().await;
     let mut raw = open(&mock, "echo").await;
     raw.send(ClientMessage::InputLast { id: 1, data: b"done" }).await;
-    assert_eq!(ServerMessage::decode(&raw.recv().await.unwrap()), Ok(ServerMessage::OutputLast { id: 1, data: b"done" }));
+    assert_eq!(
+        ServerMessage::decode(&raw.recv().await.unwrap()),
+        Ok(ServerMessage::OutputLast { id: 1, data: b"done" })
+    );
     raw.send(ClientMessage::InputLast { id: 1, data: b"again" }).await;
     assert_eq!(
         ServerMessage::decode(&raw.recv().await.unwrap()),

@@ -235,7 +235,11 @@ impl Function {
     /// # Errors
     /// A [`FunctionError`] for a function failure; the session sends it to the client, encrypted.
     /// Output already sent stays sent.
-    pub async fn invoke(&self, mut input: mpsc::Receiver<Vec<u8>>, output: mpsc::Sender<Vec<u8>>) -> Result<(), FunctionError> {
+    pub async fn invoke(
+        &self,
+        mut input: mpsc::Receiver<Vec<u8>>,
+        output: mpsc::Sender<Vec<u8>>,
+    ) -> Result<(), FunctionError> {
         let send = |chunk: Vec<u8>| {
             let output = output.clone();
             async move { output.send(chunk).await.map_err(|_| FunctionError::OutputClosed { function: self.id.clone() }) }
@@ -329,7 +333,10 @@ impl Function {
         let mut all = Vec::new();
         while let Some(chunk) = input.recv().await {
             if all.len().saturating_add(chunk.len()) > self.limits.max_buffered_input {
-                return Err(FunctionError::InputTooLarge { function: self.id.clone(), limit: self.limits.max_buffered_input });
+                return Err(FunctionError::InputTooLarge {
+                    function: self.id.clone(),
+                    limit: self.limits.max_buffered_input,
+                });
             }
             all.extend_from_slice(&chunk);
         }
@@ -408,7 +415,10 @@ impl Function {
             }
             Err(_) => {
                 let _ = child.start_kill();
-                return Err(FunctionError::TimedOut { function: self.id.clone(), limit_ms: self.limits.timeout.as_millis() });
+                return Err(FunctionError::TimedOut {
+                    function: self.id.clone(),
+                    limit_ms: self.limits.timeout.as_millis(),
+                });
             }
         };
         if status.success() {
@@ -437,7 +447,10 @@ async fn spawn_retrying_busy(command: &mut tokio::process::Command) -> std::io::
 }
 
 fn mean(function: &str, input: &[u8]) -> Result<String, FunctionError> {
-    let invalid = || FunctionError::InvalidInput { function: function.to_string(), expected: "a non-empty JSON array of numbers" };
+    let invalid = || FunctionError::InvalidInput {
+        function: function.to_string(),
+        expected: "a non-empty JSON array of numbers",
+    };
     let values: Vec<f64> = serde_json::from_slice(input).map_err(|_| invalid())?;
     if values.is_empty() {
         return Err(invalid());
@@ -473,7 +486,12 @@ impl FunctionRegistry {
         let functions = table
             .into_iter()
             .map(|(id, b)| {
-                let f = Function { id: id.to_string(), checksum: builtin_checksum(id, MOCK_VERSION), kind: Kind::Builtin(b), limits };
+                let f = Function {
+                    id: id.to_string(),
+                    checksum: builtin_checksum(id, MOCK_VERSION),
+                    kind: Kind::Builtin(b),
+                    limits,
+                };
                 (id.to_string(), Arc::new(f))
             })
             .collect();
@@ -506,7 +524,8 @@ impl FunctionRegistry {
             if !is_executable_file(&entry) {
                 return Err(FunctionError::MissingEntry { id, path: entry });
             }
-            let checksum = directory_checksum(&path).map_err(|source| FunctionError::Checksum { id: id.clone(), source })?;
+            let checksum =
+                directory_checksum(&path).map_err(|source| FunctionError::Checksum { id: id.clone(), source })?;
             loaded.push(Function { id, checksum, kind: Kind::Executable { dir: path, entry }, limits: self.limits });
         }
         for f in loaded {

@@ -13,9 +13,7 @@ use std::sync::Arc;
 use enclave_sdk::attestation::EnclaveUserData;
 use enclave_sdk::session::handshake::{transcript_hash, Nonce};
 use enclave_sdk::session::records::{EnclaveKey, PlaintextBuf, RequestOpener, ResponseSealer};
-use enclave_sdk::session::wire::{
-    ClientMessage, Frame, RequestId, ServerMessage, SessionErrorCode, MAX_CHUNK_LEN,
-};
+use enclave_sdk::session::wire::{ClientMessage, Frame, RequestId, ServerMessage, SessionErrorCode, MAX_CHUNK_LEN};
 use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
 use futures_util::{FutureExt as _, SinkExt, StreamExt};
 use rand_core::OsRng;

@@ -23,9 +23,9 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use zeroize::Zeroizing;
 
-use crate::cape::CAPE_SUBPROTOCOL;
 use crate::attester::software::{Clock as NsmClock, SoftwareNsm};
 use crate::attester::{Attester, AttesterError};
+use crate::cape::CAPE_SUBPROTOCOL;
 use crate::functions::FunctionRegistry;
 use crate::measurements::Measurements;
 use crate::protocol::{run_session, Context, SessionEnd};
@@ -122,7 +122,10 @@ pub struct MockEnclaveBuilder {
 
 impl std::fmt::Debug for MockEnclaveBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MockEnclaveBuilder").field("listen", &self.listen).field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("MockEnclaveBuilder")
+            .field("listen", &self.listen)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -476,13 +479,11 @@ async fn handle_connection(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>
     let _ = tcp.set_nodelay(true);
     match shared.tls.clone() {
         None => upgrade_and_serve(tcp, peer, shared, pending).await,
-        Some(acceptor) => {
-            match tokio::time::timeout(shared.limits.handshake_timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => upgrade_and_serve(tls, peer, shared, pending).await,
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-            }
-        }
+        Some(acceptor) => match tokio::time::timeout(shared.limits.handshake_timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => upgrade_and_serve(tls, peer, shared, pending).await,
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        },
     }
 }
 

@@ -18,7 +18,10 @@ fn json_output_matches_library_pcrs_root_and_function_checksums() {
 
     let run = |debug: bool| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mock-enclave"));
-        cmd.args(["measurements", "--format", "json", "--state-dir"]).arg(state.path()).arg("--functions").arg(functions.path());
+        cmd.args(["measurements", "--format", "json", "--state-dir"])
+            .arg(state.path())
+            .arg("--functions")
+            .arg(functions.path());
         if debug {
             cmd.arg("--debug-mode");
         }

@@ -78,7 +78,9 @@ async fn every_builtin_is_registered_with_its_checksum() {
 #[tokio::test]
 async fn streaming_functions_emit_before_input_ends() {
     let reg = FunctionRegistry::builtins();
-    for (id, chunk, expected) in [("echo", b"ab".to_vec(), b"ab".to_vec()), ("uppercase", b"ab".to_vec(), b"AB".to_vec())] {
+    for (id, chunk, expected) in
+        [("echo", b"ab".to_vec(), b"ab".to_vec()), ("uppercase", b"ab".to_vec(), b"AB".to_vec())]
+    {
         let f = reg.get(id).unwrap();
         let (in_tx, in_rx) = mpsc::channel(4);
         let (out_tx, mut out_rx) = mpsc::channel(4);
@@ -167,7 +169,8 @@ async fn user_function_exit_status_is_an_error() {
 #[tokio::test]
 async fn user_function_runs_with_an_empty_environment() {
     std::env::set_var("ENCLAVE_SDK_TEST_SECRET", "leak");
-    let (_dir, reg) = with_function("#!/bin/sh\nprintf '%s' \"${ENCLAVE_SDK_TEST_SECRET:-unset}\"\n", Limits::default());
+    let (_dir, reg) =
+        with_function("#!/bin/sh\nprintf '%s' \"${ENCLAVE_SDK_TEST_SECRET:-unset}\"\n", Limits::default());
     assert_eq!(run(&reg, "f", b"").await.unwrap(), b"unset");
 }
 
@@ -249,7 +252,10 @@ fn checksum_changes_with_a_byte_a_name_or_the_executable_bit() {
 fn checksum_does_not_depend_on_where_the_directory_is() {
     let a = functions_dir();
     let b = functions_dir();
-    assert_eq!(directory_checksum(&a.path().join("shout")).unwrap(), directory_checksum(&b.path().join("shout")).unwrap());
+    assert_eq!(
+        directory_checksum(&a.path().join("shout")).unwrap(),
+        directory_checksum(&b.path().join("shout")).unwrap()
+    );
 }
 
 #[test]

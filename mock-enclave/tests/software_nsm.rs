@@ -33,9 +33,13 @@ struct Decoded {
 }
 
 fn decode(raw: &[u8]) -> Decoded {
-    let Value::Array(envelope) = ciborium::from_reader::<Value, _>(raw).unwrap() else { panic!("not an untagged array") };
+    let Value::Array(envelope) = ciborium::from_reader::<Value, _>(raw).unwrap() else {
+        panic!("not an untagged array")
+    };
     let Value::Bytes(payload) = &envelope[2] else { panic!("payload not bstr") };
-    let Value::Map(payload) = ciborium::from_reader::<Value, _>(payload.as_slice()).unwrap() else { panic!("payload not a map") };
+    let Value::Map(payload) = ciborium::from_reader::<Value, _>(payload.as_slice()).unwrap() else {
+        panic!("payload not a map")
+    };
     Decoded { envelope, payload }
 }
 
@@ -67,7 +71,10 @@ fn document_has_nsm_shape_and_key_order() {
     assert_eq!(bytes(&d.envelope[3]).len(), 96);
 
     let keys: Vec<&str> = d.payload.iter().map(|(k, _)| k.as_text().unwrap()).collect();
-    assert_eq!(keys, ["module_id", "digest", "timestamp", "pcrs", "certificate", "cabundle", "public_key", "user_data", "nonce"]);
+    assert_eq!(
+        keys,
+        ["module_id", "digest", "timestamp", "pcrs", "certificate", "cabundle", "public_key", "user_data", "nonce"]
+    );
     assert_eq!(field(&d, "module_id").as_text(), Some(nsm.module_id()));
     assert_eq!(field(&d, "digest").as_text(), Some("SHA384"));
     assert_eq!(field(&d, "timestamp").as_integer(), Some(T0_MS.into()));
@@ -158,7 +165,11 @@ fn clock_outside_the_root_is_refused() {
     now.store(1_000, Ordering::SeqCst);
     assert_eq!(
         nsm.attest(&AttestationRequest::default()),
-        Err(AttesterError::OutsideRootValidity { now_s: 1, not_before_s: 1_577_836_800, not_after_s: ROOT_NOT_AFTER_S })
+        Err(AttesterError::OutsideRootValidity {
+            now_s: 1,
+            not_before_s: 1_577_836_800,
+            not_after_s: ROOT_NOT_AFTER_S
+        })
     );
 }
 

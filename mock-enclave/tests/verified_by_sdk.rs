@@ -36,8 +36,12 @@ fn nsm_at(m: Measurements) -> (SoftwareNsm, Arc<AtomicU64>) {
 }
 
 fn echo_claim() -> Vec<u8> {
-    EnclaveUserData { function_id: "echo".into(), function_checksum: builtin_checksum("echo", MOCK_VERSION), tls_spki_sha256: None }
-        .encode()
+    EnclaveUserData {
+        function_id: "echo".into(),
+        function_checksum: builtin_checksum("echo", MOCK_VERSION),
+        tls_spki_sha256: None,
+    }
+    .encode()
 }
 
 fn request() -> AttestationRequest {
@@ -57,7 +61,11 @@ fn expected() -> Expected<'static> {
     Expected::none().with_nonce(&NONCE).with_function_id("echo").requiring_x25519_key()
 }
 
-fn verify(policy: Policy, raw: &[u8], at_s: u64) -> Result<enclave_sdk::attestation::AttestedDocument, AttestationError> {
+fn verify(
+    policy: Policy,
+    raw: &[u8],
+    at_s: u64,
+) -> Result<enclave_sdk::attestation::AttestedDocument, AttestationError> {
     Verifier::new(policy).verify(raw, &expected(), UnixTime::from_secs(at_s))
 }
 
@@ -104,7 +112,8 @@ fn debug_mode_document_is_refused_unless_allowed() {
     let (nsm, _) = nsm_at(m.clone());
     let raw = nsm.attest(&request()).unwrap();
     let root = || TrustRoot::from_der(nsm.root_der().to_vec()).unwrap();
-    let strict = Policy::builder().trust_root(root()).function_checksum(builtin_checksum("echo", MOCK_VERSION)).build().unwrap();
+    let strict =
+        Policy::builder().trust_root(root()).function_checksum(builtin_checksum("echo", MOCK_VERSION)).build().unwrap();
     assert_eq!(verify(strict, &raw, T0_S).unwrap_err(), AttestationError::DebugMode);
 
     let allowing = Policy::builder()
@@ -144,7 +153,8 @@ fn document_is_refused_after_the_leaf_expires() {
     let (nsm, _) = nsm_at(m.clone());
     let raw = nsm.attest(&request()).unwrap();
     // Age is not what this test is about: allow old documents, so the chain check is what fails.
-    let policy = || pinned(&nsm, &m).max_document_age(Duration::from_secs(86_400)).clock_skew(Duration::ZERO).build().unwrap();
+    let policy =
+        || pinned(&nsm, &m).max_document_age(Duration::from_secs(86_400)).clock_skew(Duration::ZERO).build().unwrap();
     let not_after = T0_S + LEAF_LIFETIME_S;
     verify(policy(), &raw, not_after).unwrap();
     assert_eq!(
@@ -196,7 +206,10 @@ fn tampered_signature_is_refused() {
     let mut raw = nsm.attest(&request()).unwrap();
     let last = raw.len() - 1;
     raw[last] ^= 1;
-    assert_eq!(verify(pinned(&nsm, &m).build().unwrap(), &raw, T0_S).unwrap_err(), AttestationError::Cose(CoseError::BadSignature));
+    assert_eq!(
+        verify(pinned(&nsm, &m).build().unwrap(), &raw, T0_S).unwrap_err(),
+        AttestationError::Cose(CoseError::BadSignature)
+    );
 }
 
 #[test]

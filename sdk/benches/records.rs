@@ -55,7 +55,9 @@ fn bench(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("records/{name}"));
         g.throughput(Throughput::Bytes(len as u64));
         let (mut sealer, _) = pair();
-        g.bench_function("seal (aws-lc-rs, session)", |b| b.iter(|| black_box(seal_session(&mut sealer, black_box(&data)))));
+        g.bench_function("seal (aws-lc-rs, session)", |b| {
+            b.iter(|| black_box(seal_session(&mut sealer, black_box(&data))))
+        });
         let mut pure = PureRust { cipher: chacha20poly1305::ChaCha20Poly1305::new(&[7u8; 32].into()), seq: 0 };
         g.bench_function("seal (pure Rust baseline)", |b| b.iter(|| black_box(pure.seal(black_box(&data)))));
         // Opening consumes records in order: seal each one just before, and time the open alone.
@@ -86,7 +88,9 @@ fn bench(c: &mut Criterion) {
 
 /// Median over interleaved batches of the per-record seal time, session vs baseline, per size.
 fn ratios(batches: usize, per_batch: u32) {
-    println!("\nrecord sealing, aws-lc-rs (session) vs pure Rust (median of {batches} interleaved batches of {per_batch}):");
+    println!(
+        "\nrecord sealing, aws-lc-rs (session) vs pure Rust (median of {batches} interleaved batches of {per_batch}):"
+    );
     for (len, name) in SIZES {
         let data = vec![0x5a; len];
         let (mut sealer, _) = pair();

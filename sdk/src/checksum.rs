@@ -226,9 +226,7 @@ fn name_bytes(name: &std::ffi::OsStr, _path: &Path) -> Result<Vec<u8>, ChecksumE
 
 #[cfg(not(unix))]
 fn name_bytes(name: &std::ffi::OsStr, path: &Path) -> Result<Vec<u8>, ChecksumError> {
-    name.to_str()
-        .map(|s| s.as_bytes().to_vec())
-        .ok_or_else(|| ChecksumError::NonUtf8Name { path: path.to_path_buf() })
+    name.to_str().map(|s| s.as_bytes().to_vec()).ok_or_else(|| ChecksumError::NonUtf8Name { path: path.to_path_buf() })
 }
 
 #[cfg(unix)]

@@ -58,7 +58,9 @@ impl Client {
             Some(path) => {
                 let pins = [ENV_ROOT_PEM, ENV_PCRS, ENV_FUNCTION_CHECKSUM, ENV_ALLOW_DEBUG];
                 if let Some(also) = pins.into_iter().find(|name| get(name).is_some()) {
-                    return Err(env_err(POLICY_ENV_VAR, &format!("set together with {also}; use one or the other")).into());
+                    return Err(
+                        env_err(POLICY_ENV_VAR, &format!("set together with {also}; use one or the other")).into()
+                    );
                 }
                 Policy::from_file(&path).map_err(|e| env_err(POLICY_ENV_VAR, &e.to_string()))?
             }
@@ -159,10 +161,7 @@ mod tests {
     #[test]
     fn env_requires_url_and_a_pin() {
         let none = |_: &str| None;
-        assert!(matches!(
-            Client::from_vars(none),
-            Err(Error::Config(ConfigError::Env { name: ENV_URL, .. }))
-        ));
+        assert!(matches!(Client::from_vars(none), Err(Error::Config(ConfigError::Env { name: ENV_URL, .. }))));
         let url_only = |n: &str| (n == ENV_URL).then(|| "ws://127.0.0.1:1".to_owned());
         assert!(matches!(Client::from_vars(url_only), Err(Error::Config(ConfigError::Policy(_)))));
         let bad = |n: &str| match n {

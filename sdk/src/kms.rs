@@ -49,12 +49,8 @@ use std::fmt;
 pub const MAX_KEY_POLICY_LEN: usize = 32 * 1024;
 
 /// The actions a generated policy grants to the enclave principal, each conditioned on the pins.
-pub const ENCLAVE_ACTIONS: [&str; 4] = [
-    "kms:Decrypt",
-    "kms:GenerateDataKey",
-    "kms:GenerateRandom",
-    "kms:DeriveSharedSecret",
-];
+pub const ENCLAVE_ACTIONS: [&str; 4] =
+    ["kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateRandom", "kms:DeriveSharedSecret"];
 
 /// The actions the checker guards: every statement that allows one of them must require the pins.
 ///
@@ -261,11 +257,9 @@ impl fmt::Display for Problem {
             Self::ValueNotPinned { index, value } => {
                 write!(f, "allows {} = {value}, which the policy does not pin", pcr_name(*index))
             }
-            Self::IfExists { index, operator } => write!(
-                f,
-                "uses {operator} on {}: a request without attestation passes",
-                pcr_name(*index)
-            ),
+            Self::IfExists { index, operator } => {
+                write!(f, "uses {operator} on {}: a request without attestation passes", pcr_name(*index))
+            }
             Self::SetOperator { index, operator } => write!(
                 f,
                 "uses set operator {operator} on single-valued {}: a request without attestation can pass",
@@ -274,11 +268,9 @@ impl fmt::Display for Problem {
             Self::Wildcard { index, value } => {
                 write!(f, "matches {} against wildcard pattern {value:?}", pcr_name(*index))
             }
-            Self::WeakOperator { index, operator } => write!(
-                f,
-                "uses {operator} on {}, which does not require the pinned value",
-                pcr_name(*index)
-            ),
+            Self::WeakOperator { index, operator } => {
+                write!(f, "uses {operator} on {}, which does not require the pinned value", pcr_name(*index))
+            }
         }
     }
 }
@@ -363,10 +355,7 @@ pub fn generate_key_policy(
     // (IAM "Condition"), which is exactly an allow-list.
     let mut keys = Map::new();
     for (index, values) in pins.pcrs() {
-        let hexes: Vec<Value> = values
-            .iter()
-            .map(|v| Value::String(hex::encode(v)))
-            .collect();
+        let hexes: Vec<Value> = values.iter().map(|v| Value::String(hex::encode(v))).collect();
         let value = match <[Value; 1]>::try_from(hexes) {
             Ok([single]) => single,
             Err(many) => Value::Array(many),
@@ -411,37 +400,22 @@ pub fn generate_key_policy(
 /// shaped like a policy (no `Statement`, a statement with neither `Action` nor `NotAction`, ...), and
 /// [`KmsPolicyError::NothingPinned`] when `pins` is empty. Offending statements are not errors: they
 /// are the report's [`Finding`]s.
-pub fn check_key_policy(
-    key_policy: &str,
-    pins: &PinnedMeasurements,
-) -> Result<CheckReport, KmsPolicyError> {
+pub fn check_key_policy(key_policy: &str, pins: &PinnedMeasurements) -> Result<CheckReport, KmsPolicyError> {
     if pins.is_empty() {
         return Err(KmsPolicyError::NothingPinned);
     }
     if key_policy.len() > MAX_KEY_POLICY_LEN {
-        return Err(KmsPolicyError::TooLarge {
-            len: key_policy.len(),
-            max: MAX_KEY_POLICY_LEN,
-        });
+        return Err(KmsPolicyError::TooLarge { len: key_policy.len(), max: MAX_KEY_POLICY_LEN });
     }
     let document = parse_strict_json(key_policy)?;
     let statements = match document.get("Statement") {
         Some(Value::Array(list)) => list.iter().collect::<Vec<_>>(),
         Some(single @ Value::Object(_)) => vec![single],
-        Some(_) => {
-            return Err(malformed(
-                "document",
-                "Statement is neither an object nor a list",
-            ))
-        }
+        Some(_) => return Err(malformed("document", "Statement is neither an object nor a list")),
         None => return Err(malformed("document", "no Statement")),
     };
 
-    let mut report = CheckReport {
-        statements: statements.len(),
-        granting_statements: 0,
-        findings: Vec::new(),
-    };
+    let mut report = CheckReport { statements: statements.len(), granting_statements: 0, findings: Vec::new() };
     for (index, statement) in statements.into_iter().enumerate() {
         let findings = check_statement(index, statement, pins)?;
         if let Some(findings) = findings {
@@ -459,10 +433,7 @@ fn check_statement(
     pins: &PinnedMeasurements,
 ) -> Result<Option<Vec<Finding>>, KmsPolicyError> {
     let Value::Object(statement) = statement else {
-        return Err(malformed(
-            &format!("statement #{index}"),
-            "is not an object",
-        ));
+        return Err(malformed(&format!("statement #{index}"), "is not an object"));
     };
     let reference = match statement.get("Sid") {
         Some(Value::String(sid)) if !sid.is_empty() => StatementRef::Sid(sid.clone()),
@@ -477,16 +448,12 @@ fn check_statement(
     }
 
     let (patterns, granted_through) = match (statement.get("Action"), statement.get("NotAction")) {
-        (Some(a), None) => (
-            string_list(a)
-                .ok_or_else(|| malformed(&at, "Action is not a string or list of strings"))?,
-            "Action",
-        ),
-        (None, Some(n)) => (
-            string_list(n)
-                .ok_or_else(|| malformed(&at, "NotAction is not a string or list of strings"))?,
-            "NotAction",
-        ),
+        (Some(a), None) => {
+            (string_list(a).ok_or_else(|| malformed(&at, "Action is not a string or list of strings"))?, "Action")
+        }
+        (None, Some(n)) => {
+            (string_list(n).ok_or_else(|| malformed(&at, "NotAction is not a string or list of strings"))?, "NotAction")
+        }
         (Some(_), Some(_)) => return Err(malformed(&at, "has both Action and NotAction")),
         (None, None) => return Err(malformed(&at, "has neither Action nor NotAction")),
     };
@@ -507,17 +474,11 @@ fn check_statement(
         return Ok(None);
     }
 
-    let finding = |problem| Finding {
-        statement: reference.clone(),
-        actions: actions.clone(),
-        granted_through,
-        problem,
-    };
+    let finding =
+        |problem| Finding { statement: reference.clone(), actions: actions.clone(), granted_through, problem };
     let conditions = match statement.get("Condition") {
         None => return Ok(Some(vec![finding(Problem::NoCondition)])),
-        Some(Value::Object(c)) if c.is_empty() => {
-            return Ok(Some(vec![finding(Problem::NoCondition)]))
-        }
+        Some(Value::Object(c)) if c.is_empty() => return Ok(Some(vec![finding(Problem::NoCondition)])),
         Some(Value::Object(c)) => c,
         Some(_) => return Err(malformed(&at, "Condition is not an object")),
     };
@@ -542,17 +503,14 @@ fn pcr_problem(
     let mut first_problem = None;
     for (operator, keys) in conditions {
         let Value::Object(keys) = keys else {
-            return Err(malformed(
-                at,
-                &format!("condition operator {operator} does not map keys to values"),
-            ));
+            return Err(malformed(at, &format!("condition operator {operator} does not map keys to values")));
         };
         for (key, values) in keys {
             if key_pcr(key) != Some(pcr) {
                 continue;
             }
-            let values = string_list(values)
-                .ok_or_else(|| malformed(at, &format!("values of {key} are not strings")))?;
+            let values =
+                string_list(values).ok_or_else(|| malformed(at, &format!("values of {key} are not strings")))?;
             match entry_problem(pcr, operator, &values, allowed) {
                 None => return Ok(None),
                 Some(problem) => {
@@ -561,9 +519,7 @@ fn pcr_problem(
             }
         }
     }
-    Ok(Some(
-        first_problem.unwrap_or(Problem::PcrNotRequired { index: pcr }),
-    ))
+    Ok(Some(first_problem.unwrap_or(Problem::PcrNotRequired { index: pcr })))
 }
 
 /// Judges one `operator: { key: values }` entry on the key for `pcr`.
@@ -572,48 +528,29 @@ fn entry_problem(pcr: u8, operator: &str, values: &[&str], allowed: &[Vec<u8>]) 
     // IAM "Single-valued vs. multivalued context keys": ForAllValues is true when the key is absent,
     // and set operators on single-valued keys (these are) may be overly permissive.
     if operator.contains(':') {
-        return Some(Problem::SetOperator {
-            index,
-            operator: operator.to_owned(),
-        });
+        return Some(Problem::SetOperator { index, operator: operator.to_owned() });
     }
     // IAM "Condition operators": ...IfExists evaluates to true when the key is absent, i.e. for a
     // request that carries no attestation document.
     if operator.ends_with("IfExists") {
-        return Some(Problem::IfExists {
-            index,
-            operator: operator.to_owned(),
-        });
+        return Some(Problem::IfExists { index, operator: operator.to_owned() });
     }
     // Operator names are matched exactly: an unknown spelling is not credited with requiring anything.
     let wildcards_allowed = match operator {
         "StringEquals" | "StringEqualsIgnoreCase" => false,
         "StringLike" => true,
-        _ => {
-            return Some(Problem::WeakOperator {
-                index,
-                operator: operator.to_owned(),
-            })
-        }
+        _ => return Some(Problem::WeakOperator { index, operator: operator.to_owned() }),
     };
     if values.is_empty() {
         return Some(Problem::PcrNotRequired { index });
     }
     for value in values {
         if wildcards_allowed && (value.contains('*') || value.contains('?')) {
-            return Some(Problem::Wildcard {
-                index,
-                value: (*value).to_owned(),
-            });
+            return Some(Problem::Wildcard { index, value: (*value).to_owned() });
         }
-        let pinned = hex::decode(value.to_ascii_lowercase())
-            .map(|bytes| allowed.contains(&bytes))
-            .unwrap_or(false);
+        let pinned = hex::decode(value.to_ascii_lowercase()).map(|bytes| allowed.contains(&bytes)).unwrap_or(false);
         if !pinned {
-            return Some(Problem::ValueNotPinned {
-                index,
-                value: (*value).to_owned(),
-            });
+            return Some(Problem::ValueNotPinned { index, value: (*value).to_owned() });
         }
     }
     None
@@ -628,9 +565,7 @@ fn key_pcr(key: &str) -> Option<u8> {
     }
     let digits = lower.strip_prefix(&PCR_KEY_PREFIX.to_ascii_lowercase())?;
     // "PCR01" is not "PCR1": only the canonical decimal spelling names a PCR.
-    if digits.is_empty()
-        || (digits.len() > 1 && digits.starts_with('0'))
-        || !digits.bytes().all(|b| b.is_ascii_digit())
+    if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) || !digits.bytes().all(|b| b.is_ascii_digit())
     {
         return None;
     }
@@ -652,10 +587,7 @@ fn pcr_name(index: u8) -> String {
 /// IAM "Action": prefix and name are case insensitive; `*` matches any run of characters and `?`
 /// exactly one.
 fn action_matches(pattern: &str, action: &str) -> bool {
-    glob_match(
-        pattern.to_ascii_lowercase().as_bytes(),
-        action.to_ascii_lowercase().as_bytes(),
-    )
+    glob_match(pattern.to_ascii_lowercase().as_bytes(), action.to_ascii_lowercase().as_bytes())
 }
 
 /// Iterative wildcard match with single-star backtracking: linear in practice, never recursive.
@@ -682,9 +614,7 @@ fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
             },
         }
     }
-    pattern
-        .get(p..)
-        .is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
+    pattern.get(p..).is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
 }
 
 fn string_list(value: &Value) -> Option<Vec<&str>> {
@@ -703,25 +633,19 @@ fn checked_principal<'a>(
     match given {
         None => Ok(placeholder),
         Some(arn) if arn.starts_with("arn:") && arn.len() <= 2048 && !arn.contains('*') => Ok(arn),
-        Some(other) => Err(KmsPolicyError::BadPrincipal {
-            role,
-            value: other.to_owned(),
-        }),
+        Some(other) => Err(KmsPolicyError::BadPrincipal { role, value: other.to_owned() }),
     }
 }
 
 fn malformed(at: &str, problem: &str) -> KmsPolicyError {
-    KmsPolicyError::Malformed {
-        at: at.to_owned(),
-        problem: problem.to_owned(),
-    }
+    KmsPolicyError::Malformed { at: at.to_owned(), problem: problem.to_owned() }
 }
 
 /// Parses JSON, refusing any object that repeats a key (serde_json would silently keep the last).
 fn parse_strict_json(text: &str) -> Result<Value, KmsPolicyError> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let value = <StrictValue as serde::Deserialize>::deserialize(&mut de)
-        .map_err(|e| KmsPolicyError::Json(e.to_string()))?;
+    let value =
+        <StrictValue as serde::Deserialize>::deserialize(&mut de).map_err(|e| KmsPolicyError::Json(e.to_string()))?;
     de.end().map_err(|e| KmsPolicyError::Json(e.to_string()))?;
     Ok(value.0)
 }

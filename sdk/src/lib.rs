@@ -70,8 +70,8 @@ pub mod kms;
 pub mod session;
 
 pub use client::{
-    connect_and_invoke, parse_checksum, parse_pcr, parse_pcrs, ENV_ALLOW_DEBUG, ENV_FUNCTION_CHECKSUM, ENV_PCRS, ENV_ROOT_PEM,
-    ENV_TOKEN, ENV_URL,
+    connect_and_invoke, parse_checksum, parse_pcr, parse_pcrs, ENV_ALLOW_DEBUG, ENV_FUNCTION_CHECKSUM, ENV_PCRS,
+    ENV_ROOT_PEM, ENV_TOKEN, ENV_URL,
 };
 pub use error::Error;
 pub use session::blocking;

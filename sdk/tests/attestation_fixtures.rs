@@ -9,8 +9,7 @@ mod support;
 use std::time::Duration;
 
 use enclave_sdk::attestation::{
-    AttestationError, CertPosition, ChainError, Expected, Hex, HexList, Policy, UnixTime, UnverifiedDocument,
-    Verifier,
+    AttestationError, CertPosition, ChainError, Expected, Hex, HexList, Policy, UnixTime, UnverifiedDocument, Verifier,
 };
 use support::{fixtures, Fixture};
 
@@ -18,7 +17,11 @@ fn lenient() -> Policy {
     Policy::builder().dangerous_accept_any_enclave().dangerous_allow_debug().build().unwrap()
 }
 
-fn verify(policy: Policy, fx: &Fixture, at: u64) -> Result<enclave_sdk::attestation::AttestedDocument, AttestationError> {
+fn verify(
+    policy: Policy,
+    fx: &Fixture,
+    at: u64,
+) -> Result<enclave_sdk::attestation::AttestedDocument, AttestationError> {
     Verifier::new(policy).verify(&fx.bytes, &Expected::default(), UnixTime::from_secs(at))
 }
 
@@ -50,10 +53,12 @@ fn every_fixture_is_accepted_at_verify_at_with_the_manifest_values() {
 #[test]
 fn every_fixture_is_refused_just_outside_its_window() {
     for fx in fixtures() {
-        let strict = || Policy::builder().dangerous_accept_any_enclave().dangerous_allow_debug().clock_skew(Duration::ZERO);
+        let strict =
+            || Policy::builder().dangerous_accept_any_enclave().dangerous_allow_debug().clock_skew(Duration::ZERO);
         // The first second and the last second of the window are inside it.
         let p = strict().max_document_age(Duration::from_secs(1 << 40)).build().unwrap();
-        verify(p.clone(), &fx, fx.window_start.max(fx.timestamp_ms / 1000)).unwrap_or_else(|e| panic!("{}: {e}", fx.file));
+        verify(p.clone(), &fx, fx.window_start.max(fx.timestamp_ms / 1000))
+            .unwrap_or_else(|e| panic!("{}: {e}", fx.file));
         verify(p, &fx, fx.window_end).unwrap_or_else(|e| panic!("{}: {e}", fx.file));
 
         match verify(strict().build().unwrap(), &fx, fx.window_start - 1) {
@@ -77,7 +82,8 @@ fn every_fixture_is_refused_just_outside_its_window() {
 #[test]
 fn clock_skew_widens_the_window_by_exactly_its_length() {
     let fx = support::fixture("cape-cli-key.cbor");
-    let skewed = |s| Policy::builder().dangerous_accept_any_enclave().clock_skew(Duration::from_secs(s)).build().unwrap();
+    let skewed =
+        |s| Policy::builder().dangerous_accept_any_enclave().clock_skew(Duration::from_secs(s)).build().unwrap();
     // The document's timestamp is 3 s after the leaf's notBefore; 10 s before notBefore the document
     // is also 13 s in the future, so give the timestamp check room too.
     assert!(verify(skewed(13), &fx, fx.window_start - 10).is_ok());
@@ -155,7 +161,8 @@ fn nonce_from_a_real_document_is_checked() {
     );
     let no_nonce = support::fixture("fastcrypto-fixed.cbor");
     assert_eq!(
-        v.verify(&no_nonce.bytes, &Expected::default().with_nonce(&other), UnixTime::from_secs(no_nonce.verify_at)).unwrap_err(),
+        v.verify(&no_nonce.bytes, &Expected::default().with_nonce(&other), UnixTime::from_secs(no_nonce.verify_at))
+            .unwrap_err(),
         AttestationError::NonceMissing { expected: Hex(other) }
     );
 }
@@ -164,11 +171,18 @@ fn nonce_from_a_real_document_is_checked() {
 fn document_age_from_a_real_document() {
     let fx = support::fixture("blocky-nitrite-1024.cbor");
     let ts = fx.timestamp_ms / 1000;
-    let p = |age| Policy::builder().dangerous_accept_any_enclave().max_document_age(Duration::from_secs(age)).build().unwrap();
+    let p = |age| {
+        Policy::builder().dangerous_accept_any_enclave().max_document_age(Duration::from_secs(age)).build().unwrap()
+    };
     assert!(verify(p(30), &fx, ts + 30).is_ok());
     assert_eq!(
         verify(p(29), &fx, ts + 30).unwrap_err(),
-        AttestationError::Stale { age_s: 30, max_s: 29, timestamp_ms: fx.timestamp_ms, now: UnixTime::from_secs(ts + 30) }
+        AttestationError::Stale {
+            age_s: 30,
+            max_s: 29,
+            timestamp_ms: fx.timestamp_ms,
+            now: UnixTime::from_secs(ts + 30)
+        }
     );
 }
 
@@ -180,11 +194,20 @@ fn x25519_key_requirement_on_real_documents() {
     assert!(v.verify(&ok.bytes, &need, UnixTime::from_secs(ok.verify_at)).is_ok());
     // 19 bytes of text where a key should be: genuine, but a session must not encrypt to it.
     let text = support::fixture("evervault-beta-debug.cbor");
-    assert_eq!(v.verify(&text.bytes, &need, UnixTime::from_secs(text.verify_at)).unwrap_err(), AttestationError::PublicKeyLength { len: 19 });
+    assert_eq!(
+        v.verify(&text.bytes, &need, UnixTime::from_secs(text.verify_at)).unwrap_err(),
+        AttestationError::PublicKeyLength { len: 19 }
+    );
     let none = support::fixture("fastcrypto-fixed.cbor");
-    assert_eq!(v.verify(&none.bytes, &need, UnixTime::from_secs(none.verify_at)).unwrap_err(), AttestationError::PublicKeyMissing);
+    assert_eq!(
+        v.verify(&none.bytes, &need, UnixTime::from_secs(none.verify_at)).unwrap_err(),
+        AttestationError::PublicKeyMissing
+    );
     let big = support::fixture("blocky-nitrite-1024.cbor");
-    assert_eq!(v.verify(&big.bytes, &need, UnixTime::from_secs(big.verify_at)).unwrap_err(), AttestationError::PublicKeyLength { len: 1024 });
+    assert_eq!(
+        v.verify(&big.bytes, &need, UnixTime::from_secs(big.verify_at)).unwrap_err(),
+        AttestationError::PublicKeyLength { len: 1024 }
+    );
 }
 
 #[test]
@@ -250,7 +273,8 @@ fn webpki_agrees_on_every_fixture_chain() {
         let f = doc.dangerous_unverified_fields();
         let leaf_der = CertificateDer::from(f.certificate());
         let leaf = webpki::EndEntityCert::try_from(&leaf_der).unwrap();
-        let inters: Vec<CertificateDer<'_>> = f.cabundle()[1..].iter().map(|c| CertificateDer::from(c.as_slice())).collect();
+        let inters: Vec<CertificateDer<'_>> =
+            f.cabundle()[1..].iter().map(|c| CertificateDer::from(c.as_slice())).collect();
         let check = |t: u64| {
             leaf.verify_for_usage(
                 &[webpki::aws_lc_rs::ECDSA_P384_SHA384],

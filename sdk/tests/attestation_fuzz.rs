@@ -19,7 +19,9 @@ fn fixtures() -> &'static [Fixture] {
 
 fn verifier() -> &'static Verifier {
     static V: OnceLock<Verifier> = OnceLock::new();
-    V.get_or_init(|| Verifier::new(Policy::builder().dangerous_accept_any_enclave().dangerous_allow_debug().build().unwrap()))
+    V.get_or_init(|| {
+        Verifier::new(Policy::builder().dangerous_accept_any_enclave().dangerous_allow_debug().build().unwrap())
+    })
 }
 
 fn config(cases: u32) -> Config {

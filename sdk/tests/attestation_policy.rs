@@ -145,7 +145,12 @@ fn function_checksum_checks() {
         E::UserData(UserDataError::Unrecognised)
     );
     // Without a checksum pin, undecodable user data is simply not a claim.
-    let d = run(&pki, base(&pki).allow_pcr(0, test_pcr(0)).build().unwrap(), &with(Some(b"hello".to_vec())), &Expected::default());
+    let d = run(
+        &pki,
+        base(&pki).allow_pcr(0, test_pcr(0)).build().unwrap(),
+        &with(Some(b"hello".to_vec())),
+        &Expected::default(),
+    );
     assert_eq!(d.unwrap().claimed_function(), None);
     // The requested function must be the claimed one.
     assert_eq!(
@@ -165,7 +170,8 @@ fn function_checksum_checks() {
     );
     // Cape's JSON claim carries no function id; the catch-all pin applies.
     let cape = format!(r#"{{"func_checksum":"{}"}}"#, "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=");
-    let d = run(&pki, pinned([1; 32]), &with(Some(cape.into_bytes())), &Expected::default().with_function_id("echo")).unwrap();
+    let d = run(&pki, pinned([1; 32]), &with(Some(cape.into_bytes())), &Expected::default().with_function_id("echo"))
+        .unwrap();
     assert_eq!(d.claimed_function().unwrap().function_id, "");
 }
 
@@ -199,31 +205,45 @@ fn chain_error(tweak: impl FnMut(Role, &mut rcgen::CertificateParams)) -> E {
 #[test]
 fn certificate_profile_checks() {
     assert_eq!(
-        chain_error(|r, p| if r == Role::Intermediate { p.is_ca = IsCa::ExplicitNoCa }),
+        chain_error(|r, p| if r == Role::Intermediate {
+            p.is_ca = IsCa::ExplicitNoCa
+        }),
         E::Chain(ChainError::NotCa { at: At::CaBundle(1) })
     );
     assert_eq!(
-        chain_error(|r, p| if r == Role::Intermediate { p.is_ca = IsCa::NoCa }),
+        chain_error(|r, p| if r == Role::Intermediate {
+            p.is_ca = IsCa::NoCa
+        }),
         E::Chain(ChainError::NotCa { at: At::CaBundle(1) })
     );
     assert_eq!(
-        chain_error(|r, p| if r == Role::Root { p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0)) }),
+        chain_error(|r, p| if r == Role::Root {
+            p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0))
+        }),
         E::Chain(ChainError::PathLen { at: At::PinnedRoot, path_len: 0, below: 1 })
     );
     assert_eq!(
-        chain_error(|r, p| if r == Role::Intermediate { p.key_usages = vec![KeyUsagePurpose::DigitalSignature] }),
+        chain_error(|r, p| if r == Role::Intermediate {
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature]
+        }),
         E::Chain(ChainError::KeyUsage { at: At::CaBundle(1), missing: "keyCertSign" })
     );
     assert_eq!(
-        chain_error(|r, p| if r == Role::Intermediate { p.key_usages = vec![] }),
+        chain_error(|r, p| if r == Role::Intermediate {
+            p.key_usages = vec![]
+        }),
         E::Chain(ChainError::KeyUsage { at: At::CaBundle(1), missing: "keyCertSign" })
     );
     assert_eq!(
-        chain_error(|r, p| if r == Role::Leaf { p.key_usages = vec![KeyUsagePurpose::KeyEncipherment] }),
+        chain_error(|r, p| if r == Role::Leaf {
+            p.key_usages = vec![KeyUsagePurpose::KeyEncipherment]
+        }),
         E::Chain(ChainError::KeyUsage { at: At::Leaf, missing: "digitalSignature" })
     );
     assert_eq!(
-        chain_error(|r, p| if r == Role::Leaf { p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained) }),
+        chain_error(|r, p| if r == Role::Leaf {
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained)
+        }),
         E::Chain(ChainError::LeafIsCa)
     );
     assert_eq!(
@@ -239,16 +259,27 @@ fn certificate_profile_checks() {
     // An unknown extension that is not critical is ignored.
     let pki = TestPki::with(|r, p| {
         if r == Role::Leaf {
-            p.custom_extensions.push(CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 99999, 2], vec![0x05, 0x00]));
+            p.custom_extensions
+                .push(CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 99999, 2], vec![0x05, 0x00]));
         }
     });
     assert!(run(&pki, any(&pki), &DocSpec::default(), &Expected::default()).is_ok());
     // The pinned root's own validity counts.
-    match chain_error(|r, p| if r == Role::Root { p.not_before = rcgen::date_time_ymd(2025, 6, 1) }) {
-        E::Chain(ChainError::NotYetValid { at: At::PinnedRoot, not_before, .. }) => assert_eq!(not_before.as_secs(), 1_748_736_000),
+    match chain_error(|r, p| {
+        if r == Role::Root {
+            p.not_before = rcgen::date_time_ymd(2025, 6, 1)
+        }
+    }) {
+        E::Chain(ChainError::NotYetValid { at: At::PinnedRoot, not_before, .. }) => {
+            assert_eq!(not_before.as_secs(), 1_748_736_000)
+        }
         other => panic!("{other:?}"),
     }
-    match chain_error(|r, p| if r == Role::Intermediate { p.not_after = rcgen::date_time_ymd(2025, 1, 1) }) {
+    match chain_error(|r, p| {
+        if r == Role::Intermediate {
+            p.not_after = rcgen::date_time_ymd(2025, 1, 1)
+        }
+    }) {
         E::Chain(ChainError::Expired { at: At::CaBundle(1), not_after, skew_s: 60, .. }) => {
             assert_eq!(not_after.as_secs(), support::T0)
         }

@@ -77,7 +77,8 @@ fn thirty_plus_tamperings_each_with_its_error() {
     let ud_len = fx.user_data_len.unwrap();
     let cab: Vec<Vec<u8>> = UnverifiedDocument::parse(raw).unwrap().dangerous_unverified_fields().cabundle().to_vec();
     let other = fixture("blocky-nitrite-1024.cbor");
-    let other_leaf = UnverifiedDocument::parse(&other.bytes).unwrap().dangerous_unverified_fields().certificate().to_vec();
+    let other_leaf =
+        UnverifiedDocument::parse(&other.bytes).unwrap().dangerous_unverified_fields().certificate().to_vec();
 
     let cases: Vec<(&str, Vec<u8>, E)> = vec![
         // --- the COSE envelope and its signature
@@ -146,12 +147,12 @@ fn thirty_plus_tamperings_each_with_its_error() {
             E::Cose(CoseError::NotFourArray { found: "array of 3".into() }),
         ),
         ("envelope: a map", vec![0xa0], E::Cose(CoseError::NotFourArray { found: "map".into() })),
-        ("trailing byte after the envelope", [raw.clone(), vec![0x00]].concat(), cbor_err(CborProblem::TrailingBytes, raw.len())),
         (
-            "truncated by one byte",
-            raw[..raw.len() - 1].to_vec(),
-            cbor_err(CborProblem::LengthBeyondInput, sig_offset),
+            "trailing byte after the envelope",
+            [raw.clone(), vec![0x00]].concat(),
+            cbor_err(CborProblem::TrailingBytes, raw.len()),
         ),
+        ("truncated by one byte", raw[..raw.len() - 1].to_vec(), cbor_err(CborProblem::LengthBeyondInput, sig_offset)),
         ("truncated to 10 bytes", raw[..10].to_vec(), cbor_err(CborProblem::LengthBeyondInput, 10)),
         ("empty input", vec![], cbor_err(CborProblem::Truncated, 0)),
         (
@@ -228,12 +229,20 @@ fn thirty_plus_tamperings_each_with_its_error() {
         (
             "timestamp: a text string",
             edit_payload(raw, |m| *payload_get(m, "timestamp") = text("1676033011418")),
-            doc_err(DocumentError::WrongType { field: Field::Timestamp, expected: "unsigned integer", found: "text string" }),
+            doc_err(DocumentError::WrongType {
+                field: Field::Timestamp,
+                expected: "unsigned integer",
+                found: "text string",
+            }),
         ),
         (
             "timestamp: negative",
             edit_payload(raw, |m| *payload_get(m, "timestamp") = Value::Integer((-1).into())),
-            doc_err(DocumentError::WrongType { field: Field::Timestamp, expected: "unsigned integer", found: "negative integer" }),
+            doc_err(DocumentError::WrongType {
+                field: Field::Timestamp,
+                expected: "unsigned integer",
+                found: "negative integer",
+            }),
         ),
         (
             "timestamp: removed",
@@ -308,7 +317,11 @@ fn thirty_plus_tamperings_each_with_its_error() {
         (
             "public_key: an integer",
             edit_payload(raw, |m| *payload_get(m, "public_key") = Value::Integer(7.into())),
-            doc_err(DocumentError::WrongType { field: Field::PublicKey, expected: "byte string", found: "unsigned integer" }),
+            doc_err(DocumentError::WrongType {
+                field: Field::PublicKey,
+                expected: "byte string",
+                found: "unsigned integer",
+            }),
         ),
         (
             "certificate: null",
@@ -328,7 +341,11 @@ fn thirty_plus_tamperings_each_with_its_error() {
         (
             "cabundle: an entry of the wrong type",
             edit_payload(raw, |m| cabundle(m)[2] = text("cert")),
-            doc_err(DocumentError::WrongType { field: Field::CaBundleEntry(2), expected: "byte string", found: "text string" }),
+            doc_err(DocumentError::WrongType {
+                field: Field::CaBundleEntry(2),
+                expected: "byte string",
+                found: "text string",
+            }),
         ),
         // --- certificates
         (
@@ -357,7 +374,10 @@ fn thirty_plus_tamperings_each_with_its_error() {
                 let at = *find(d, &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03]).last().unwrap();
                 d[at + 9] = 0x02;
             }),
-            E::Chain(ChainError::Malformed { at: At::CaBundle(3), problem: DerError::SignatureAlgorithm { oid: "1.2.840.10045.4.3.2".into() } }),
+            E::Chain(ChainError::Malformed {
+                at: At::CaBundle(3),
+                problem: DerError::SignatureAlgorithm { oid: "1.2.840.10045.4.3.2".into() },
+            }),
         ),
         (
             "cabundle[2]: key on another curve (secp521r1)",
@@ -466,10 +486,18 @@ fn another_root_and_smuggled_roots() {
     let test_hash = Hex(pki.root.sha256().to_vec());
 
     // A genuine AWS document, but the policy pins the test root.
-    let other_root = Policy::builder().trust_root(pki.root.clone()).dangerous_accept_any_enclave().dangerous_allow_debug().build().unwrap();
+    let other_root = Policy::builder()
+        .trust_root(pki.root.clone())
+        .dangerous_accept_any_enclave()
+        .dangerous_allow_debug()
+        .build()
+        .unwrap();
     assert_eq!(
         verify_with(other_root, &fx, &fx.bytes),
-        Err(E::Chain(ChainError::UnknownRoot { found_sha256: g1_hash.clone(), pinned_sha256: HexList(vec![test_hash.clone()]) }))
+        Err(E::Chain(ChainError::UnknownRoot {
+            found_sha256: g1_hash.clone(),
+            pinned_sha256: HexList(vec![test_hash.clone()])
+        }))
     );
     // Trusting both roots accepts it.
     let both = Policy::builder().add_trust_root(pki.root.clone()).dangerous_accept_any_enclave().build().unwrap();
@@ -524,7 +552,10 @@ fn impostor_with_root_g1_name_fails_the_signature() {
     };
     cabundle(&mut map)[0] = Value::Bytes(g1.der().to_vec());
     let doc = pki.sign_payload(support::to_cbor(&Value::Map(map)));
-    let res = Verifier::new(Policy::builder().dangerous_accept_any_enclave().build().unwrap())
-        .verify(&doc, &Expected::default(), UnixTime::from_secs(support::VERIFY_AT));
+    let res = Verifier::new(Policy::builder().dangerous_accept_any_enclave().build().unwrap()).verify(
+        &doc,
+        &Expected::default(),
+        UnixTime::from_secs(support::VERIFY_AT),
+    );
     assert_eq!(res.unwrap_err(), E::Chain(ChainError::BadSignature { at: At::CaBundle(1), issuer: At::PinnedRoot }));
 }

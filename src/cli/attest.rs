@@ -69,13 +69,10 @@ pub(crate) async fn run(args: Args) -> ExitCode {
             Err(e) => return fail(args.format, EXIT_USAGE, "policy_file", &e),
         },
         (None, root_pem) => {
-            let mut builder = Policy::builder()
-                .dangerous_accept_any_enclave()
-                .dangerous_allow_debug();
+            let mut builder = Policy::builder().dangerous_accept_any_enclave().dangerous_allow_debug();
             if let Some(path) = root_pem {
-                let root = read_bounded(path, 64 * 1024).and_then(|pem| {
-                    TrustRoot::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))
-                });
+                let root = read_bounded(path, 64 * 1024)
+                    .and_then(|pem| TrustRoot::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display())));
                 match root {
                     Ok(root) => builder = builder.trust_root(root),
                     Err(e) => return fail(args.format, EXIT_USAGE, "root_pem", &e),
@@ -95,11 +92,7 @@ pub(crate) async fn run(args: Args) -> ExitCode {
             )
         }
     };
-    let client = match Client::builder()
-        .endpoint(args.url.clone())
-        .policy(policy)
-        .build()
-    {
+    let client = match Client::builder().endpoint(args.url.clone()).policy(policy).build() {
         Ok(client) => client,
         Err(e) => return fail(args.format, EXIT_USAGE, "config", &e),
     };
@@ -127,10 +120,7 @@ pub(crate) async fn run(args: Args) -> ExitCode {
     };
     match args.format {
         Format::Json => {
-            let document = args
-                .out
-                .is_none()
-                .then(|| base64::engine::general_purpose::STANDARD.encode(&raw));
+            let document = args.out.is_none().then(|| base64::engine::general_purpose::STANDARD.encode(&raw));
             let out = json!({
                 "ok": true,
                 "pinned": pinned,
@@ -144,11 +134,7 @@ pub(crate) async fn run(args: Args) -> ExitCode {
             println!("{out}");
         }
         Format::Text => {
-            println!(
-                "received {} bytes from {} ({module_id}): {verdict}",
-                raw.len(),
-                args.url
-            );
+            println!("received {} bytes from {} ({module_id}): {verdict}", raw.len(), args.url);
             if let Some(pcr0) = pcr0 {
                 println!("PCR0 {pcr0}");
             }

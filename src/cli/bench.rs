@@ -275,7 +275,9 @@ impl Crypto {
         warm.verify(DOC, &Expected::default(), UnixTime::from_secs(VERIFY_AT)).map_err(|e| e.to_string())?;
         let (message, signature) = sig_structure(DOC)?;
         let unverified = UnverifiedDocument::parse(DOC).map_err(|e| e.to_string())?;
-        let key = spki_point(unverified.dangerous_unverified_fields().certificate()).ok_or("fixture leaf has no P-384 key")?.to_vec();
+        let key = spki_point(unverified.dangerous_unverified_fields().certificate())
+            .ok_or("fixture leaf has no P-384 key")?
+            .to_vec();
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).map_err(|e| e.to_string())?;
         let signer =

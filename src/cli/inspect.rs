@@ -16,8 +16,7 @@ Examples:
   enclave inspect doc.cbor
   enclave inspect doc.cbor --format json | jq .pcrs";
 
-const UNVERIFIED: &str =
-    "UNVERIFIED: decoded only. Neither the signature nor the certificate chain was checked; \
+const UNVERIFIED: &str = "UNVERIFIED: decoded only. Neither the signature nor the certificate chain was checked; \
 anyone can write these values.";
 
 /// Arguments of `enclave inspect`.
@@ -39,33 +38,18 @@ pub(crate) async fn run(args: Args) -> ExitCode {
     };
     let doc = match UnverifiedDocument::parse(&raw) {
         Ok(doc) => doc,
-        Err(e) => {
-            return fail(
-                args.format,
-                EXIT_CHECK_FAILED,
-                "decode",
-                &format!("{}: {e}", args.document.display()),
-            )
-        }
+        Err(e) => return fail(args.format, EXIT_CHECK_FAILED, "decode", &format!("{}: {e}", args.document.display())),
     };
     let fields = doc.dangerous_unverified_fields();
     let certificates = doc.dangerous_unverified_certificates();
     // The claim is decoded for display only; a document's user data is shown as its decoded claim
     // or its length, never as raw bytes.
     let claim = fields.user_data().map(EnclaveUserData::decode);
-    let debug_mode = (0u8..3).all(|i| {
-        fields
-            .pcrs()
-            .get(&i)
-            .is_some_and(|v| v.iter().all(|b| *b == 0))
-    });
+    let debug_mode = (0u8..3).all(|i| fields.pcrs().get(&i).is_some_and(|v| v.iter().all(|b| *b == 0)));
     match args.format {
         Format::Json => {
-            let pcrs: serde_json::Map<String, serde_json::Value> = fields
-                .pcrs()
-                .iter()
-                .map(|(i, v)| (i.to_string(), hex::encode(v).into()))
-                .collect();
+            let pcrs: serde_json::Map<String, serde_json::Value> =
+                fields.pcrs().iter().map(|(i, v)| (i.to_string(), hex::encode(v).into())).collect();
             let out = json!({
                 "verified": false,
                 "warning": UNVERIFIED,
@@ -101,23 +85,17 @@ pub(crate) async fn run(args: Args) -> ExitCode {
             out.push_str(&format!("module_id   {}\n", fields.module_id()));
             out.push_str(&format!("digest      {}\n", fields.digest()));
             let secs = fields.timestamp_ms() / 1000;
-            out.push_str(&format!(
-                "timestamp   {} ms = {}\n",
-                fields.timestamp_ms(),
-                UnixTime::from_secs(secs)
-            ));
+            out.push_str(&format!("timestamp   {} ms = {}\n", fields.timestamp_ms(), UnixTime::from_secs(secs)));
             if debug_mode {
-                out.push_str("debug mode  YES (PCR0..2 all zero: the parent instance can read this enclave's memory)\n");
+                out.push_str(
+                    "debug mode  YES (PCR0..2 all zero: the parent instance can read this enclave's memory)\n",
+                );
             }
             for (i, v) in fields.pcrs() {
                 out.push_str(&format!("PCR{i:<2}       {}\n", hex::encode(v)));
             }
             match fields.public_key() {
-                Some(k) => out.push_str(&format!(
-                    "public_key  {} ({} bytes)\n",
-                    hex::encode(k),
-                    k.len()
-                )),
+                Some(k) => out.push_str(&format!("public_key  {} ({} bytes)\n", hex::encode(k), k.len())),
                 None => out.push_str("public_key  (none)\n"),
             }
             match fields.nonce() {
@@ -126,23 +104,15 @@ pub(crate) async fn run(args: Args) -> ExitCode {
             }
             match (&claim, fields.user_data()) {
                 (Some(Ok(c)), _) => {
-                    let id = if c.function_id.is_empty() {
-                        "(unnamed)"
-                    } else {
-                        c.function_id.as_str()
-                    };
-                    out.push_str(&format!(
-                        "function    {id} checksum {}\n",
-                        hex::encode(c.function_checksum)
-                    ));
+                    let id = if c.function_id.is_empty() { "(unnamed)" } else { c.function_id.as_str() };
+                    out.push_str(&format!("function    {id} checksum {}\n", hex::encode(c.function_checksum)));
                     if let Some(spki) = c.tls_spki_sha256 {
                         out.push_str(&format!("tls_spki    sha256 {}\n", hex::encode(spki)));
                     }
                 }
-                (Some(Err(e)), Some(u)) => out.push_str(&format!(
-                    "user_data   {} bytes, no function claim ({e})\n",
-                    u.len()
-                )),
+                (Some(Err(e)), Some(u)) => {
+                    out.push_str(&format!("user_data   {} bytes, no function claim ({e})\n", u.len()))
+                }
                 _ => out.push_str("user_data   (none)\n"),
             }
             out.push_str("\ncertificate chain as the document states it (leaf first):\n");

@@ -88,14 +88,11 @@ fn generate(args: GenerateArgs) -> ExitCode {
         Ok(file) => file,
         Err(e) => return fail(args.format, EXIT_USAGE, "policy_file", &e),
     };
-    let doc = match generate_key_policy(
-        &file.pinned_measurements(),
-        args.principal.as_deref(),
-        args.key_admin.as_deref(),
-    ) {
-        Ok(doc) => doc,
-        Err(e) => return fail(args.format, EXIT_USAGE, "kms_policy", &e),
-    };
+    let doc =
+        match generate_key_policy(&file.pinned_measurements(), args.principal.as_deref(), args.key_admin.as_deref()) {
+            Ok(doc) => doc,
+            Err(e) => return fail(args.format, EXIT_USAGE, "kms_policy", &e),
+        };
     let text = match args.format {
         Format::Text => serde_json::to_string_pretty(&doc),
         Format::Json => serde_json::to_string(&doc),
@@ -148,11 +145,7 @@ fn check(args: CheckArgs) -> ExitCode {
                     report.granting_statements, report.statements
                 );
             } else {
-                println!(
-                    "FAILED: {} problem(s) in {}",
-                    report.findings.len(),
-                    args.key_policy.display()
-                );
+                println!("FAILED: {} problem(s) in {}", report.findings.len(), args.key_policy.display());
                 for finding in &report.findings {
                     println!("  {finding}");
                 }

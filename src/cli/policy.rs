@@ -4,8 +4,8 @@
 //! loading `--policy FILE`). Input: files the user names. Output: a policy file, or a report.
 
 use enclave_sdk::attestation::{
-    AttestationError, EnclaveUserData, PolicyFile, RootSource, TrustRoot, UnixTime,
-    UnverifiedDocument, DEFAULT_CLOCK_SKEW, MAX_DOCUMENT_LEN,
+    AttestationError, EnclaveUserData, PolicyFile, RootSource, TrustRoot, UnixTime, UnverifiedDocument,
+    DEFAULT_CLOCK_SKEW, MAX_DOCUMENT_LEN,
 };
 use mock_enclave::attester::SoftwareNsm;
 use mock_enclave::functions::FunctionRegistry;
@@ -34,19 +34,15 @@ pub(crate) enum Format {
 pub(crate) fn fail(format: Format, code: u8, kind: &str, error: &dyn Display) -> ExitCode {
     eprintln!("error: {error}");
     if format == Format::Json {
-        println!(
-            "{}",
-            serde_json::json!({ "ok": false, "error": { "kind": kind, "message": error.to_string() } })
-        );
+        println!("{}", serde_json::json!({ "ok": false, "error": { "kind": kind, "message": error.to_string() } }));
     }
     ExitCode::from(code)
 }
 
 /// Reads at most `max` bytes of UTF-8 text from `path`, refusing larger files.
 pub(crate) fn read_bounded(path: &Path, max: usize) -> Result<String, String> {
-    read_bytes_bounded(path, max).and_then(|bytes| {
-        String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))
-    })
+    read_bytes_bounded(path, max)
+        .and_then(|bytes| String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display())))
 }
 
 /// Reads at most `max` bytes from `path`, refusing larger files.
@@ -54,9 +50,7 @@ pub(crate) fn read_bytes_bounded(path: &Path, max: usize) -> Result<Vec<u8>, Str
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut bytes = Vec::new();
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    file.take(limit)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.take(limit).read_to_end(&mut bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     if bytes.len() > max {
         return Err(format!("{}: larger than {max} bytes", path.display()));
     }
@@ -64,9 +58,7 @@ pub(crate) fn read_bytes_bounded(path: &Path, max: usize) -> Result<Vec<u8>, Str
 }
 
 /// Loads `--policy FILE`.
-pub(crate) fn load_policy_file(
-    path: &Path,
-) -> Result<PolicyFile, enclave_sdk::attestation::PolicyFileError> {
+pub(crate) fn load_policy_file(path: &Path) -> Result<PolicyFile, enclave_sdk::attestation::PolicyFileError> {
     PolicyFile::from_file(path)
 }
 
@@ -158,18 +150,10 @@ pub(crate) async fn run(command: Command) -> ExitCode {
 
 fn init(args: InitArgs) -> ExitCode {
     let built = match (&args.from_document, args.from_mock) {
-        (Some(doc), false) => {
-            from_document(doc, args.at, args.root_pem.as_deref(), args.out.as_deref())
-        }
-        (None, true) => from_mock(
-            args.state_dir.as_deref(),
-            args.functions.as_deref(),
-            args.out.as_deref(),
-        ),
+        (Some(doc), false) => from_document(doc, args.at, args.root_pem.as_deref(), args.out.as_deref()),
+        (None, true) => from_mock(args.state_dir.as_deref(), args.functions.as_deref(), args.out.as_deref()),
         // clap's ArgGroup makes exactly one source required.
-        _ => Err(InitError::Usage(
-            "give exactly one of --from-document and --from-mock".into(),
-        )),
+        _ => Err(InitError::Usage("give exactly one of --from-document and --from-mock".into())),
     };
     let (file, source) = match built {
         Ok(built) => built,
@@ -191,10 +175,7 @@ fn init(args: InitArgs) -> ExitCode {
             let mut summary = summary_json(&file);
             if let Some(fields) = summary.as_object_mut() {
                 fields.insert("source".into(), source.into());
-                fields.insert(
-                    "written_to".into(),
-                    out.as_ref().map(|p| p.display().to_string()).into(),
-                );
+                fields.insert("written_to".into(), out.as_ref().map(|p| p.display().to_string()).into());
                 fields.insert("policy_toml".into(), out.is_none().then_some(text).into());
             }
             println!("{summary}");
@@ -242,61 +223,36 @@ fn from_document(
     let (root, trust_root) = match root_pem {
         Some(path) => {
             let pem = read_bounded(path, 64 * 1024).map_err(InitError::Usage)?;
-            let root = TrustRoot::from_pem(&pem)
-                .map_err(|e| InitError::Usage(format!("{}: {e}", path.display())))?;
-            (
-                root,
-                RootSource::Pem {
-                    path: path_for_policy(path, out),
-                    pem,
-                },
-            )
+            let root = TrustRoot::from_pem(&pem).map_err(|e| InitError::Usage(format!("{}: {e}", path.display())))?;
+            (root, RootSource::Pem { path: path_for_policy(path, out), pem })
         }
         None => (TrustRoot::aws_nitro_root_g1(), RootSource::AwsNitroRootG1),
     };
     let now = at.map_or_else(UnixTime::now, UnixTime::from_secs);
     let refused = |e: AttestationError| InitError::Refused(format!("{}: {e}", doc.display()));
     // Signature and chain only: the document is what the user trusts, so no pin applies yet.
-    let verified = UnverifiedDocument::parse(&raw)
-        .map_err(refused)?
-        .verify(&[root], now, DEFAULT_CLOCK_SKEW)
-        .map_err(refused)?;
+    let verified =
+        UnverifiedDocument::parse(&raw).map_err(refused)?.verify(&[root], now, DEFAULT_CLOCK_SKEW).map_err(refused)?;
     let fields = verified.fields();
     let pcrs = fields.pcrs();
-    if ALWAYS_PINNED
-        .iter()
-        .all(|i| pcrs.get(i).is_some_and(|v| v.iter().all(|b| *b == 0)))
-    {
+    if ALWAYS_PINNED.iter().all(|i| pcrs.get(i).is_some_and(|v| v.iter().all(|b| *b == 0))) {
         return Err(InitError::Refused(format!(
             "{}: a debug-mode enclave (PCR0..2 all zero); its memory is readable by the parent instance, refusing to pin it",
             doc.display()
         )));
     }
-    let mut file = PolicyFile {
-        trust_root,
-        pcrs: pcrs_to_pin(|i| pcrs.get(&i).map(Vec::as_slice)),
-        ..PolicyFile::default()
-    };
+    let mut file =
+        PolicyFile { trust_root, pcrs: pcrs_to_pin(|i| pcrs.get(&i).map(Vec::as_slice)), ..PolicyFile::default() };
     match fields.user_data().map(EnclaveUserData::decode) {
-        Some(Ok(claim)) if claim.function_id.is_empty() => {
-            file.function_checksum = Some(claim.function_checksum)
-        }
+        Some(Ok(claim)) if claim.function_id.is_empty() => file.function_checksum = Some(claim.function_checksum),
         Some(Ok(claim)) => {
-            file.functions
-                .insert(claim.function_id.clone(), claim.function_checksum);
+            file.functions.insert(claim.function_id.clone(), claim.function_checksum);
         }
         // Said on stderr so a missing [functions] pin is a visible choice, not a silent gap.
         Some(Err(e)) => eprintln!("note: no function checksum pinned: {e}"),
         None => eprintln!("note: no function checksum pinned: the document carries no user data"),
     }
-    Ok((
-        file,
-        format!(
-            "document {} ({}, verified at {now})",
-            doc.display(),
-            fields.module_id()
-        ),
-    ))
+    Ok((file, format!("document {} ({}, verified at {now})", doc.display(), fields.module_id())))
 }
 
 fn from_mock(
@@ -308,17 +264,12 @@ fn from_mock(
     let measurements = Measurements::for_mock("");
     let mut registry = FunctionRegistry::builtins();
     if let Some(dir) = functions {
-        registry
-            .load_dir(dir)
-            .map_err(|e| InitError::Usage(format!("{}: {e}", dir.display())))?;
+        registry.load_dir(dir).map_err(|e| InitError::Usage(format!("{}: {e}", dir.display())))?;
     }
     let pcrs = measurements.pcrs();
     let mut file = PolicyFile {
         pcrs: pcrs_to_pin(|i| pcrs.get(&i).map(|v| v.as_slice())),
-        functions: registry
-            .iter()
-            .map(|f| (f.id().to_owned(), f.checksum()))
-            .collect(),
+        functions: registry.iter().map(|f| (f.id().to_owned(), f.checksum())).collect(),
         ..PolicyFile::default()
     };
     match state_dir {
@@ -339,13 +290,7 @@ fn from_mock(
 /// How to write `path` in a policy file saved as `out`: policy files resolve `root_pem` against their
 /// own directory, so a relative path stays as given only when the file lands in the current directory.
 fn path_for_policy(path: &Path, out: Option<&Path>) -> PathBuf {
-    let out_dir = out.and_then(Path::parent).map(|p| {
-        if p.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            p
-        }
-    });
+    let out_dir = out.and_then(Path::parent).map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
     let same_dir = match (out_dir.map(std::fs::canonicalize), std::env::current_dir()) {
         (Some(Ok(a)), Ok(b)) => a == b,
         (None, _) => true,
@@ -373,8 +318,7 @@ pub(crate) fn write_new(path: &Path, bytes: impl AsRef<[u8]>, force: bool) -> Re
         }
         _ => format!("{}: {e}", path.display()),
     })?;
-    file.write_all(bytes.as_ref())
-        .map_err(|e| format!("{}: {e}", path.display()))
+    file.write_all(bytes.as_ref()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn check(args: CheckArgs) -> ExitCode {
@@ -407,10 +351,7 @@ pub(crate) fn summary_text(file: &PolicyFile) -> String {
         out.push_str(&format!("  any function: checksum {}\n", hex::encode(sum)));
     }
     for (id, sum) in &file.functions {
-        out.push_str(&format!(
-            "  function {id:?}: checksum {}\n",
-            hex::encode(sum)
-        ));
+        out.push_str(&format!("  function {id:?}: checksum {}\n", hex::encode(sum)));
     }
     if file.allow_debug {
         out.push_str("  allows DEBUG-mode enclaves\n");
@@ -423,18 +364,10 @@ pub(crate) fn summary_json(file: &PolicyFile) -> serde_json::Value {
     let pcrs: serde_json::Map<String, serde_json::Value> = file
         .pcrs
         .iter()
-        .map(|(i, vs)| {
-            (
-                i.to_string(),
-                vs.iter().map(hex::encode).collect::<Vec<_>>().into(),
-            )
-        })
+        .map(|(i, vs)| (i.to_string(), vs.iter().map(hex::encode).collect::<Vec<_>>().into()))
         .collect();
-    let functions: serde_json::Map<String, serde_json::Value> = file
-        .functions
-        .iter()
-        .map(|(id, sum)| (id.clone(), hex::encode(sum).into()))
-        .collect();
+    let functions: serde_json::Map<String, serde_json::Value> =
+        file.functions.iter().map(|(id, sum)| (id.clone(), hex::encode(sum).into())).collect();
     serde_json::json!({
         "ok": true,
         "trust_root": file.trust_root.to_string(),

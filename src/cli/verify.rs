@@ -10,9 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use base64::Engine as _;
-use enclave_sdk::attestation::{
-    AttestedDocument, Expected, Policy, TrustRoot, UnixTime, Verifier, MAX_DOCUMENT_LEN,
-};
+use enclave_sdk::attestation::{AttestedDocument, Expected, Policy, TrustRoot, UnixTime, Verifier, MAX_DOCUMENT_LEN};
 
 /// Input larger than this cannot hold a document even hex-encoded with line breaks.
 const MAX_INPUT_LEN: usize = 3 * MAX_DOCUMENT_LEN;
@@ -108,8 +106,8 @@ fn policy(args: &Args) -> Result<Policy, Failure> {
     }
     let mut b = Policy::builder();
     if let Some(path) = &args.root {
-        let pem = std::fs::read_to_string(path)
-            .map_err(|e| Failure::Usage(format!("--root {}: {e}", path.display())))?;
+        let pem =
+            std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("--root {}: {e}", path.display())))?;
         let root = TrustRoot::from_pem(&pem).map_err(|e| Failure::Usage(format!("--root {}: {e}", path.display())))?;
         b = b.trust_root(root);
     }

@@ -28,7 +28,8 @@ pub fn pinned_under_root(mock: &MockEnclave, function: &str, root_pem: &str) -> 
 
 /// The mock's root and `function`'s checksum, but PCR0 pinned to a value no enclave has.
 pub fn pinned_with_wrong_pcr0(mock: &MockEnclave, function: &str) -> PolicyBuilder {
-    let mut p = Policy::builder().trust_root(TrustRoot::from_pem(&mock.root_pem()).unwrap()).allow_pcr(0, vec![0xab; 48]);
+    let mut p =
+        Policy::builder().trust_root(TrustRoot::from_pem(&mock.root_pem()).unwrap()).allow_pcr(0, vec![0xab; 48]);
     if let Some(sum) = mock.function_checksum(function) {
         p = p.function_checksum_for(function, sum);
     }

@@ -103,8 +103,7 @@ impl AttestationRequest {
     /// # Errors
     /// [`AttesterError::FieldTooLong`] naming the first field over the limit.
     pub fn check_limits(&self) -> Result<(), AttesterError> {
-        for (field, value) in
-            [("nonce", &self.nonce), ("public_key", &self.public_key), ("user_data", &self.user_data)]
+        for (field, value) in [("nonce", &self.nonce), ("public_key", &self.public_key), ("user_data", &self.user_data)]
         {
             if let Some(len) = value.as_ref().map(Vec::len).filter(|len| *len > MAX_FIELD_LEN) {
                 return Err(AttesterError::FieldTooLong { field, len, max: MAX_FIELD_LEN });
@@ -114,10 +113,10 @@ impl AttestationRequest {
     }
 }
 
-pub mod software;
 #[cfg(feature = "nsm")]
 pub mod nsm;
+pub mod software;
 
-pub use software::SoftwareNsm;
 #[cfg(feature = "nsm")]
 pub use nsm::NitroNsm;
+pub use software::SoftwareNsm;

@@ -50,7 +50,9 @@ impl Attester for NitroNsm {
         };
         match nsm_process_request(self.fd, nsm_request) {
             Response::Attestation { document } => Ok(document),
-            Response::Error(code) => Err(AttesterError::Backend(format!("NSM refused the attestation request: {code:?}"))),
+            Response::Error(code) => {
+                Err(AttesterError::Backend(format!("NSM refused the attestation request: {code:?}")))
+            }
             _ => Err(AttesterError::Backend("NSM answered an attestation request with another response type".into())),
         }
     }

@@ -80,7 +80,8 @@ pub const ROOT_NOT_BEFORE_S: u64 = 1_577_836_800;
 pub const ROOT_NOT_AFTER_S: u64 = 2_524_608_000;
 
 /// Every file the state directory holds.
-const STATE_FILES: [&str; 7] = ["root.key", "regional.key", "zonal.key", "instance.key", "root.der", "root.pem", "module-id"];
+const STATE_FILES: [&str; 7] =
+    ["root.key", "regional.key", "zonal.key", "instance.key", "root.der", "root.pem", "module-id"];
 
 const ORG: &str = "Mock Enclave";
 const UNIT: &str = "enclave-sdk";
@@ -155,7 +156,10 @@ impl SoftwareNsm {
         }
         // Never mint a new root over the remains of an old one: clients pinned that root.
         if STATE_FILES.iter().any(|name| state_dir.join(name).exists()) {
-            return Err(AttesterError::StateCorrupt { path: root_key_path, problem: "missing while other state files exist" });
+            return Err(AttesterError::StateCorrupt {
+                path: root_key_path,
+                problem: "missing while other state files exist",
+            });
         }
         create_private_dir(state_dir)?;
         let nsm = Self::ephemeral(measurements)?;
@@ -196,15 +200,21 @@ impl SoftwareNsm {
 
     fn load(dir: &Path, measurements: Measurements) -> Result<Self, AttesterError> {
         let root_key = load_key(&dir.join("root.key"))?;
-        let ca_keys =
-            [load_key(&dir.join("regional.key"))?, load_key(&dir.join("zonal.key"))?, load_key(&dir.join("instance.key"))?];
+        let ca_keys = [
+            load_key(&dir.join("regional.key"))?,
+            load_key(&dir.join("zonal.key"))?,
+            load_key(&dir.join("instance.key"))?,
+        ];
         let root_path = dir.join("root.der");
         let root_der = read_file(&root_path, 4096)?;
         // The certificate embeds the root's public key: a key file swapped under a kept root.der would
         // sign chains nobody can verify. Catch that here rather than at the client.
         let public = root_key.public_key_raw();
         if !root_der.windows(public.len()).any(|w| w == public) {
-            return Err(AttesterError::StateCorrupt { path: root_path, problem: "does not hold root.key's public key" });
+            return Err(AttesterError::StateCorrupt {
+                path: root_path,
+                problem: "does not hold root.key's public key",
+            });
         }
         let id_path = dir.join("module-id");
         let module_id = String::from_utf8(read_file(&id_path, 128)?)
@@ -267,7 +277,8 @@ impl SoftwareNsm {
                 not_after_s: ROOT_NOT_AFTER_S,
             });
         }
-        let mut guard = self.issued.lock().map_err(|_| AttesterError::Backend("certificate state lock poisoned".into()))?;
+        let mut guard =
+            self.issued.lock().map_err(|_| AttesterError::Backend("certificate state lock poisoned".into()))?;
         // The first level (top-down) that needs a new certificate; everything below it is re-issued too.
         let lifetimes = [REGIONAL_LIFETIME_S, ZONAL_LIFETIME_S, INSTANCE_LIFETIME_S, LEAF_LIFETIME_S];
         let first_stale = match guard.as_ref() {
@@ -470,11 +481,15 @@ fn ca_params(level: u8, names: &Names) -> CertificateParams {
         }
         3 => {
             p.distinguished_name = local(&names.instance);
-            p.custom_extensions = vec![extension(OID_BASIC_CONSTRAINTS, BC_CA_PATHLEN_0, true), extension(OID_KEY_USAGE, KU_CERT_SIGN, true)];
+            p.custom_extensions = vec![
+                extension(OID_BASIC_CONSTRAINTS, BC_CA_PATHLEN_0, true),
+                extension(OID_KEY_USAGE, KU_CERT_SIGN, true),
+            ];
         }
         _ => {
             p.distinguished_name = local(&names.leaf);
-            p.custom_extensions = vec![extension(OID_BASIC_CONSTRAINTS, BC_NOT_CA, true), extension(OID_KEY_USAGE, KU_SIG_NONREP, false)];
+            p.custom_extensions =
+                vec![extension(OID_BASIC_CONSTRAINTS, BC_NOT_CA, true), extension(OID_KEY_USAGE, KU_SIG_NONREP, false)];
         }
     }
     p

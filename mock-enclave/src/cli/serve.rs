@@ -42,9 +42,7 @@ pub(crate) struct Args {
 pub(crate) async fn run(args: Args) -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .try_init();
     match serve(args).await {
         Ok(()) => ExitCode::SUCCESS,

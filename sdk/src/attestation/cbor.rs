@@ -174,14 +174,14 @@ impl<'a> Reader<'a> {
                     Len::Indefinite => Cow::Owned(self.chunks(3)?),
                 };
                 let text = match bytes {
-                    Cow::Borrowed(b) => Cow::Borrowed(std::str::from_utf8(b).map_err(|_| CborError {
-                        offset: start,
-                        problem: CborProblem::InvalidUtf8,
-                    })?),
-                    Cow::Owned(b) => Cow::Owned(String::from_utf8(b).map_err(|_| CborError {
-                        offset: start,
-                        problem: CborProblem::InvalidUtf8,
-                    })?),
+                    Cow::Borrowed(b) => Cow::Borrowed(
+                        std::str::from_utf8(b)
+                            .map_err(|_| CborError { offset: start, problem: CborProblem::InvalidUtf8 })?,
+                    ),
+                    Cow::Owned(b) => Cow::Owned(
+                        String::from_utf8(b)
+                            .map_err(|_| CborError { offset: start, problem: CborProblem::InvalidUtf8 })?,
+                    ),
                 };
                 Ok(Item::Text(text))
             }
@@ -319,10 +319,7 @@ mod tests {
             decode(&[0xbf, 0x61, b'a', 0x01, 0xff]).unwrap(),
             Item::Map(vec![(Item::Text("a".into()), Item::Unsigned(1))])
         );
-        assert_eq!(
-            decode(&[0x5f, 0x42, 1, 2, 0x41, 3, 0xff]).unwrap(),
-            Item::Bytes(Cow::Owned(vec![1, 2, 3]))
-        );
+        assert_eq!(decode(&[0x5f, 0x42, 1, 2, 0x41, 3, 0xff]).unwrap(), Item::Bytes(Cow::Owned(vec![1, 2, 3])));
         assert_eq!(decode(&[0xf6]).unwrap(), Item::Simple(22));
     }
 

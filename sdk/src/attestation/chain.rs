@@ -62,10 +62,9 @@ fn verify_path(
     skew: Duration,
     cache: &LinkCache,
 ) -> Result<(), ChainError> {
-    let sent_root = cabundle.first().ok_or(ChainError::UnknownRoot {
-        found_sha256: Hex(Vec::new()),
-        pinned_sha256: pinned_list(roots),
-    })?;
+    let sent_root = cabundle
+        .first()
+        .ok_or(ChainError::UnknownRoot { found_sha256: Hex(Vec::new()), pinned_sha256: pinned_list(roots) })?;
     let root = roots.iter().find(|r| r.der() == sent_root.der.as_slice()).ok_or_else(|| ChainError::UnknownRoot {
         found_sha256: Hex(Sha256::digest(&sent_root.der).to_vec()),
         pinned_sha256: pinned_list(roots),

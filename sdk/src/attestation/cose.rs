@@ -58,7 +58,11 @@ impl<'a> Envelope<'a> {
         // The unprotected header carries nothing we use; AWS sends an empty map, and its content is
         // not signed, so it is only type-checked.
         if !matches!(unprotected, Item::Map(_)) {
-            return Err(CoseError::WrongType { element: "unprotected", expected: "map", found: unprotected.type_name() });
+            return Err(CoseError::WrongType {
+                element: "unprotected",
+                expected: "map",
+                found: unprotected.type_name(),
+            });
         }
         let payload = bytes("payload", payload)?;
         if payload.is_empty() || payload.len() > MAX_PAYLOAD_LEN {

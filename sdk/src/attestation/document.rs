@@ -231,9 +231,5 @@ fn parse_pcrs(item: &Item<'_>) -> Result<BTreeMap<u8, Vec<u8>>, DocumentError> {
 fn parse_cabundle(item: &Item<'_>) -> Result<Vec<Vec<u8>>, DocumentError> {
     let Item::Array(entries) = item else { return Err(wrong(Field::CaBundle, "array", item)) };
     check_len(Field::CaBundle, entries.len(), 1, MAX_CABUNDLE)?;
-    entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| bytes(Field::CaBundleEntry(i), e, 1, MAX_CERT_LEN))
-        .collect()
+    entries.iter().enumerate().map(|(i, e)| bytes(Field::CaBundleEntry(i), e, 1, MAX_CERT_LEN)).collect()
 }

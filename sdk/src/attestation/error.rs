@@ -545,7 +545,9 @@ pub enum ChainError {
         skew_s: u64,
     },
     /// A certificate is not yet valid at the verification time (even allowing for clock skew).
-    #[error("{at}: not valid before {not_before}; checked at {now} with {skew_s} s skew allowed (is this clock slow?)")]
+    #[error(
+        "{at}: not valid before {not_before}; checked at {now} with {skew_s} s skew allowed (is this clock slow?)"
+    )]
     NotYetValid {
         /// The certificate.
         at: CertPosition,

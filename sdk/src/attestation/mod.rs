@@ -141,7 +141,8 @@ impl UnverifiedDocument {
             .iter()
             .enumerate()
             .map(|(i, der)| {
-                Certificate::parse(der).map_err(|problem| ChainError::Malformed { at: CertPosition::CaBundle(i), problem })
+                Certificate::parse(der)
+                    .map_err(|problem| ChainError::Malformed { at: CertPosition::CaBundle(i), problem })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
@@ -248,7 +249,12 @@ impl VerifiedDocument {
     /// # Errors
     ///
     /// The first failed policy check, e.g. [`AttestationError::PcrNotAllowed`].
-    pub fn check(self, policy: &Policy, expected: &Expected<'_>, now: UnixTime) -> Result<AttestedDocument, AttestationError> {
+    pub fn check(
+        self,
+        policy: &Policy,
+        expected: &Expected<'_>,
+        now: UnixTime,
+    ) -> Result<AttestedDocument, AttestationError> {
         policy.check(self, expected, now)
     }
 
@@ -336,10 +342,7 @@ struct VerifierInner {
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Verifier")
-            .field("policy", &self.0.policy)
-            .field("cached_links", &self.0.cache.len())
-            .finish()
+        f.debug_struct("Verifier").field("policy", &self.0.policy).field("cached_links", &self.0.cache.len()).finish()
     }
 }
 
@@ -368,7 +371,12 @@ impl Verifier {
     /// # Errors
     ///
     /// The first failed check, as an [`AttestationError`] carrying the values involved.
-    pub fn verify(&self, raw: &[u8], expected: &Expected<'_>, now: UnixTime) -> Result<AttestedDocument, AttestationError> {
+    pub fn verify(
+        &self,
+        raw: &[u8],
+        expected: &Expected<'_>,
+        now: UnixTime,
+    ) -> Result<AttestedDocument, AttestationError> {
         let policy = &self.0.policy;
         UnverifiedDocument::parse(raw)?
             .verify_with(policy.trust_roots(), now, policy.clock_skew(), &self.0.cache)?

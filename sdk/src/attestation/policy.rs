@@ -29,7 +29,9 @@ pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
 #[non_exhaustive]
 pub enum PolicyError {
     /// No PCR and no checksum is pinned: such a policy would accept any enclave AWS ever signed for.
-    #[error("the policy pins no PCR and no function checksum; call dangerous_accept_any_enclave() to accept any enclave")]
+    #[error(
+        "the policy pins no PCR and no function checksum; call dangerous_accept_any_enclave() to accept any enclave"
+    )]
     PinsNothing,
     /// A PCR index outside 0..=31.
     #[error("PCR index {index} is outside 0..=31")]
@@ -177,9 +179,15 @@ impl Policy {
         }
         self.check_age(fields.timestamp_ms, now)?;
         if let Some(sent) = expected.nonce {
-            let found = fields.nonce.as_deref().ok_or_else(|| AttestationError::NonceMissing { expected: Hex(sent.to_vec()) })?;
+            let found = fields
+                .nonce
+                .as_deref()
+                .ok_or_else(|| AttestationError::NonceMissing { expected: Hex(sent.to_vec()) })?;
             if !bool::from(found.ct_eq(sent)) {
-                return Err(AttestationError::NonceMismatch { expected: Hex(sent.to_vec()), found: Hex(found.to_vec()) });
+                return Err(AttestationError::NonceMismatch {
+                    expected: Hex(sent.to_vec()),
+                    found: Hex(found.to_vec()),
+                });
             }
         }
         let claim = self.check_function(fields.user_data.as_deref(), expected)?;
@@ -226,7 +234,10 @@ impl Policy {
         if let (Some(want), Some(c)) = (expected.function_id, &claim) {
             // Cape's JSON form carries no function id; only a claimed id can contradict the request.
             if !c.function_id.is_empty() && c.function_id != want {
-                return Err(AttestationError::FunctionIdMismatch { expected: want.to_owned(), found: c.function_id.clone() });
+                return Err(AttestationError::FunctionIdMismatch {
+                    expected: want.to_owned(),
+                    found: c.function_id.clone(),
+                });
             }
         }
         let Some(c) = &claim else { return Ok(claim) };
@@ -234,9 +245,12 @@ impl Policy {
             return Ok(claim);
         }
         let function_id = expected.function_id.unwrap_or(&c.function_id);
-        let pin = self.checksums.get(function_id).copied().or(self.checksum).ok_or_else(|| {
-            AttestationError::NoChecksumForFunction { function_id: function_id.to_owned() }
-        })?;
+        let pin = self
+            .checksums
+            .get(function_id)
+            .copied()
+            .or(self.checksum)
+            .ok_or_else(|| AttestationError::NoChecksumForFunction { function_id: function_id.to_owned() })?;
         if !bool::from(pin.ct_eq(&c.function_checksum)) {
             return Err(AttestationError::ChecksumMismatch {
                 expected: Hex(pin.to_vec()),
@@ -396,11 +410,22 @@ mod tests {
     fn builder_refuses_nonsense() {
         assert_eq!(Policy::builder().build(), Err(PolicyError::PinsNothing));
         assert_eq!(Policy::builder().allow_pcr(32, vec![0; 48]).build(), Err(PolicyError::PcrIndex { index: 32 }));
-        assert_eq!(Policy::builder().allow_pcr(0, vec![0; 47]).build(), Err(PolicyError::PcrLength { index: 0, len: 47 }));
-        assert_eq!(Policy::builder().function_checksum_for("", [0; 32]).build(), Err(PolicyError::FunctionId { len: 0 }));
+        assert_eq!(
+            Policy::builder().allow_pcr(0, vec![0; 47]).build(),
+            Err(PolicyError::PcrLength { index: 0, len: 47 })
+        );
+        assert_eq!(
+            Policy::builder().function_checksum_for("", [0; 32]).build(),
+            Err(PolicyError::FunctionId { len: 0 })
+        );
         assert!(Policy::builder().dangerous_accept_any_enclave().build().is_ok());
         assert!(Policy::builder().function_checksum([1; 32]).build().is_ok());
-        let p = Policy::builder().allow_pcr(0, vec![1; 48]).allow_pcr(0, vec![2; 48]).allow_pcr(0, vec![1; 48]).build().unwrap();
+        let p = Policy::builder()
+            .allow_pcr(0, vec![1; 48])
+            .allow_pcr(0, vec![2; 48])
+            .allow_pcr(0, vec![1; 48])
+            .build()
+            .unwrap();
         assert_eq!(p.pcr_allow_list()[&0].len(), 2);
         assert_eq!(p.trust_roots(), &[TrustRoot::aws_nitro_root_g1()]);
         assert_eq!(p.max_document_age(), DEFAULT_MAX_DOCUMENT_AGE);
@@ -411,7 +436,11 @@ mod tests {
     fn debug_mode_needs_all_three_zero() {
         let mut pcrs: BTreeMap<u8, Vec<u8>> = (0..3).map(|i| (i, vec![0; 48])).collect();
         assert!(is_debug_mode(&pcrs));
-        pcrs.insert(1, { let mut v = vec![0; 48]; v[47] = 1; v });
+        pcrs.insert(1, {
+            let mut v = vec![0; 48];
+            v[47] = 1;
+            v
+        });
         assert!(!is_debug_mode(&pcrs));
         pcrs.remove(&1);
         assert!(!is_debug_mode(&pcrs));

@@ -157,15 +157,11 @@ pub enum PolicyFileError {
 }
 
 fn file_prefix(file: &Option<PathBuf>) -> String {
-    file.as_ref()
-        .map(|f| format!("{}: ", f.display()))
-        .unwrap_or_default()
+    file.as_ref().map(|f| format!("{}: ", f.display())).unwrap_or_default()
 }
 
 fn key_suffix(key: &Option<String>) -> String {
-    key.as_ref()
-        .map(|k| format!(", key `{k}`"))
-        .unwrap_or_default()
+    key.as_ref().map(|k| format!(", key `{k}`")).unwrap_or_default()
 }
 
 /// The environment variable naming a policy file, read by [`Policy::from_env`] (and so by
@@ -188,9 +184,7 @@ impl Policy {
     /// ```
     pub fn from_file(path: impl AsRef<Path>) -> Result<Policy, PolicyFileError> {
         let path = path.as_ref();
-        PolicyFile::from_file(path)?
-            .to_policy()
-            .map_err(|e| e.in_file(path))
+        PolicyFile::from_file(path)?.to_policy().map_err(|e| e.in_file(path))
     }
 
     /// Parses policy text (format: [`PolicyFile`]); a relative `root_pem` is resolved against the
@@ -233,10 +227,8 @@ impl PolicyFile {
         self.validate()?;
         let mut builder = Policy::builder();
         if let RootSource::Pem { pem, .. } = &self.trust_root {
-            let root = TrustRoot::from_pem(pem).map_err(|e| PolicyFileError::Root {
-                file: None,
-                reason: e.to_string(),
-            })?;
+            let root =
+                TrustRoot::from_pem(pem).map_err(|e| PolicyFileError::Root { file: None, reason: e.to_string() })?;
             builder = builder.trust_root(root);
         }
         for (index, values) in &self.pcrs {
@@ -262,9 +254,7 @@ impl PolicyFile {
         if self.accept_any_enclave {
             builder = builder.dangerous_accept_any_enclave();
         }
-        builder
-            .build()
-            .map_err(|source| PolicyFileError::Policy { file: None, source })
+        builder.build().map_err(|source| PolicyFileError::Policy { file: None, source })
     }
 
     /// Reads and validates the policy file at `path`; a relative `root_pem` is resolved against the
@@ -308,12 +298,7 @@ impl PolicyFile {
         let raw: RawFile = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let at = Locator(text);
-            invalid_at(
-                &at,
-                &span,
-                at.key_on_line(&span),
-                e.message().trim().to_owned(),
-            )
+            invalid_at(&at, &span, at.key_on_line(&span), e.message().trim().to_owned())
         })?;
         let at = Locator(text);
         let mut file = PolicyFile::default();
@@ -326,12 +311,7 @@ impl PolicyFile {
             };
             let pem = read_bounded(&full, MAX_ROOT_PEM_LEN)?;
             if !pem.contains("-----BEGIN CERTIFICATE-----") {
-                return Err(invalid(
-                    &at,
-                    &root,
-                    "root_pem",
-                    format!("{} holds no PEM certificate", full.display()),
-                ));
+                return Err(invalid(&at, &root, "root_pem", format!("{} holds no PEM certificate", full.display())));
             }
             file.trust_root = RootSource::Pem { path, pem };
         }
@@ -344,12 +324,7 @@ impl PolicyFile {
                 .ok()
                 .filter(|i| *i <= MAX_PCR_INDEX && key.get_ref() == &i.to_string())
                 .ok_or_else(|| {
-                    invalid(
-                        &at,
-                        &key,
-                        &name,
-                        format!("a PCR index is a number from 0 to {MAX_PCR_INDEX}"),
-                    )
+                    invalid(&at, &key, &name, format!("a PCR index is a number from 0 to {MAX_PCR_INDEX}"))
                 })?;
             let list = match values.get_ref() {
                 Value::String(s) => vec![s.as_str()],
@@ -357,9 +332,7 @@ impl PolicyFile {
                     .iter()
                     .map(Value::as_str)
                     .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| {
-                        invalid(&at, &values, &name, "expected a list of hex strings".into())
-                    })?,
+                    .ok_or_else(|| invalid(&at, &values, &name, "expected a list of hex strings".into()))?,
                 other => {
                     return Err(invalid(
                         &at,
@@ -392,15 +365,9 @@ impl PolicyFile {
             let id = key.get_ref();
             let name = format!("functions.{id}");
             if id.is_empty() || id.len() > MAX_FUNCTION_ID_LEN {
-                return Err(invalid(
-                    &at,
-                    &key,
-                    &name,
-                    format!("a function id is 1 to {MAX_FUNCTION_ID_LEN} bytes"),
-                ));
+                return Err(invalid(&at, &key, &name, format!("a function id is 1 to {MAX_FUNCTION_ID_LEN} bytes")));
             }
-            file.functions
-                .insert(id.clone(), checksum_value(&at, &name, &value)?);
+            file.functions.insert(id.clone(), checksum_value(&at, &name, &value)?);
         }
 
         if let Some(v) = raw.function_checksum {
@@ -489,10 +456,7 @@ impl PolicyFile {
         }
         match self.clock_skew {
             Some(skew) => out.push_str(&format!("clock_skew_secs = {}\n", skew.as_secs())),
-            None => out.push_str(&format!(
-                "# clock_skew_secs = {}  (the default)\n",
-                DEFAULT_CLOCK_SKEW.as_secs()
-            )),
+            None => out.push_str(&format!("# clock_skew_secs = {}  (the default)\n", DEFAULT_CLOCK_SKEW.as_secs())),
         }
         out.push_str(&format!("allow_debug = {}\n", self.allow_debug));
         if self.accept_any_enclave {
@@ -504,10 +468,7 @@ impl PolicyFile {
         if !self.pcrs.is_empty() {
             out.push_str("\n[pcrs]\n");
             for (index, values) in &self.pcrs {
-                let list: Vec<String> = values
-                    .iter()
-                    .map(|v| format!("\"{}\"", hex::encode(v)))
-                    .collect();
+                let list: Vec<String> = values.iter().map(|v| format!("\"{}\"", hex::encode(v))).collect();
                 out.push_str(&format!("{index} = [{}]\n", list.join(", ")));
             }
         }
@@ -524,22 +485,10 @@ impl PolicyFile {
 impl PolicyFileError {
     fn in_file(self, path: &Path) -> Self {
         match self {
-            Self::Invalid {
-                file: None,
-                line,
-                column,
-                key,
-                message,
-            } => Self::Invalid {
-                file: Some(path.to_owned()),
-                line,
-                column,
-                key,
-                message,
-            },
-            Self::PinsNothing { file: None } => Self::PinsNothing {
-                file: Some(path.to_owned()),
-            },
+            Self::Invalid { file: None, line, column, key, message } => {
+                Self::Invalid { file: Some(path.to_owned()), line, column, key, message }
+            }
+            Self::PinsNothing { file: None } => Self::PinsNothing { file: Some(path.to_owned()) },
             other => other,
         }
     }
@@ -580,50 +529,25 @@ impl Locator<'_> {
     }
 }
 
-fn invalid_at(
-    at: &Locator<'_>,
-    span: &Range<usize>,
-    key: Option<String>,
-    message: String,
-) -> PolicyFileError {
+fn invalid_at(at: &Locator<'_>, span: &Range<usize>, key: Option<String>, message: String) -> PolicyFileError {
     let (line, column) = at.line_col(span.start);
-    PolicyFileError::Invalid {
-        file: None,
-        line,
-        column,
-        key,
-        message,
-    }
+    PolicyFileError::Invalid { file: None, line, column, key, message }
 }
 
 fn invalid<T>(at: &Locator<'_>, value: &Spanned<T>, key: &str, message: String) -> PolicyFileError {
     invalid_at(at, &value.span(), Some(key.to_owned()), message)
 }
 
-fn string_value<'v>(
-    at: &Locator<'_>,
-    key: &str,
-    v: &'v Spanned<Value>,
-) -> Result<&'v str, PolicyFileError> {
-    v.get_ref().as_str().ok_or_else(|| {
-        invalid(
-            at,
-            v,
-            key,
-            format!("expected a string, found {}", v.get_ref().type_str()),
-        )
-    })
+fn string_value<'v>(at: &Locator<'_>, key: &str, v: &'v Spanned<Value>) -> Result<&'v str, PolicyFileError> {
+    v.get_ref()
+        .as_str()
+        .ok_or_else(|| invalid(at, v, key, format!("expected a string, found {}", v.get_ref().type_str())))
 }
 
 fn bool_value(at: &Locator<'_>, key: &str, v: &Spanned<Value>) -> Result<bool, PolicyFileError> {
-    v.get_ref().as_bool().ok_or_else(|| {
-        invalid(
-            at,
-            v,
-            key,
-            format!("expected true or false, found {}", v.get_ref().type_str()),
-        )
-    })
+    v.get_ref()
+        .as_bool()
+        .ok_or_else(|| invalid(at, v, key, format!("expected true or false, found {}", v.get_ref().type_str())))
 }
 
 fn int_value(
@@ -633,34 +557,15 @@ fn int_value(
     range: std::ops::RangeInclusive<u64>,
 ) -> Result<u64, PolicyFileError> {
     let n = v.get_ref().as_integer().ok_or_else(|| {
-        invalid(
-            at,
-            v,
-            key,
-            format!(
-                "expected a whole number of seconds, found {}",
-                v.get_ref().type_str()
-            ),
-        )
+        invalid(at, v, key, format!("expected a whole number of seconds, found {}", v.get_ref().type_str()))
     })?;
     u64::try_from(n)
         .ok()
         .filter(|n| range.contains(n))
-        .ok_or_else(|| {
-            invalid(
-                at,
-                v,
-                key,
-                format!("{n} is outside {}..={}", range.start(), range.end()),
-            )
-        })
+        .ok_or_else(|| invalid(at, v, key, format!("{n} is outside {}..={}", range.start(), range.end())))
 }
 
-fn checksum_value(
-    at: &Locator<'_>,
-    key: &str,
-    v: &Spanned<Value>,
-) -> Result<[u8; 32], PolicyFileError> {
+fn checksum_value(at: &Locator<'_>, key: &str, v: &Spanned<Value>) -> Result<[u8; 32], PolicyFileError> {
     let text = string_value(at, key, v)?;
     let bytes = decode_hex(text, 32).map_err(|why| invalid(at, v, key, why))?;
     <[u8; 32]>::try_from(bytes).map_err(|_| invalid(at, v, key, "expected 32 bytes".into()))
@@ -668,11 +573,7 @@ fn checksum_value(
 
 fn decode_hex(text: &str, len: usize) -> Result<Vec<u8>, String> {
     if text.len() != 2 * len {
-        return Err(format!(
-            "expected {} hex digits ({len} bytes), found {} characters",
-            2 * len,
-            text.len()
-        ));
+        return Err(format!("expected {} hex digits ({len} bytes), found {} characters", 2 * len, text.len()));
     }
     hex::decode(text).map_err(|e| format!("not hex: {e}"))
 }
@@ -683,23 +584,14 @@ fn toml_string(s: &str) -> String {
 
 fn read_bounded(path: &Path, max: usize) -> Result<String, PolicyFileError> {
     use std::io::Read;
-    let read_err = |e: std::io::Error| PolicyFileError::Read {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    };
+    let read_err = |e: std::io::Error| PolicyFileError::Read { path: path.to_owned(), reason: e.to_string() };
     let file = std::fs::File::open(path).map_err(read_err)?;
     let mut text = String::new();
     // Read one byte past the limit so an oversized file is detected without reading all of it.
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    file.take(limit)
-        .read_to_string(&mut text)
-        .map_err(read_err)?;
+    file.take(limit).read_to_string(&mut text).map_err(read_err)?;
     if text.len() > max {
-        return Err(PolicyFileError::TooLarge {
-            path: path.to_owned(),
-            len: text.len() as u64,
-            max,
-        });
+        return Err(PolicyFileError::TooLarge { path: path.to_owned(), len: text.len() as u64, max });
     }
     Ok(text)
 }

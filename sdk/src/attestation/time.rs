@@ -22,12 +22,7 @@ impl UnixTime {
     /// The system clock, now. A clock set before 1970 reads as the epoch itself, which every
     /// certificate validity check then rejects as "not yet valid" rather than panicking.
     pub fn now() -> Self {
-        Self(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-        )
+        Self(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
     }
 
     /// Seconds since the epoch.

@@ -139,11 +139,8 @@ impl Certificate {
         while !l.is_empty() {
             let mut ext = Der::new(l.expect(TAG_SEQUENCE, "Extension")?);
             let oid = ext.expect(TAG_OID, "extnID")?;
-            let critical = if ext.peek() == Some(TAG_BOOLEAN) {
-                boolean(ext.expect(TAG_BOOLEAN, "critical")?)?
-            } else {
-                false
-            };
+            let critical =
+                if ext.peek() == Some(TAG_BOOLEAN) { boolean(ext.expect(TAG_BOOLEAN, "critical")?)? } else { false };
             let value = ext.expect(TAG_OCTET_STRING, "extnValue")?;
             ext.finish("Extension")?;
             if seen.contains(&oid) {
@@ -282,7 +279,9 @@ fn time(d: &mut Der<'_>) -> Result<UnixTime, DerError> {
             let yy = digits(v.get(..2).ok_or(DerError::BadTime)?)?;
             (if yy >= 50 { 1900 + yy } else { 2000 + yy }, v.get(2..).ok_or(DerError::BadTime)?)
         }
-        (TAG_GENERALIZED_TIME, 15) => (digits(v.get(..4).ok_or(DerError::BadTime)?)?, v.get(4..).ok_or(DerError::BadTime)?),
+        (TAG_GENERALIZED_TIME, 15) => {
+            (digits(v.get(..4).ok_or(DerError::BadTime)?)?, v.get(4..).ok_or(DerError::BadTime)?)
+        }
         _ => return Err(DerError::BadTime),
     };
     let field = |i: usize| -> Result<u64, DerError> { digits(rest.get(i..i + 2).ok_or(DerError::BadTime)?) };
@@ -347,7 +346,8 @@ fn name_text(name: &[u8]) -> String {
                     [0x55, 0x04, 0x0b] => "OU".to_owned(),
                     other => oid_string(other),
                 };
-                let text: String = String::from_utf8_lossy(value).chars().filter(|c| !c.is_control()).take(128).collect();
+                let text: String =
+                    String::from_utf8_lossy(value).chars().filter(|c| !c.is_control()).take(128).collect();
                 out.push(format!("{key}={text}"));
             }
         }
@@ -474,8 +474,9 @@ mod tests {
 
     /// A real AWS intermediate (cabundle[1] of a genuine document), for single-byte edits.
     fn aws_intermediate() -> Vec<u8> {
-        let doc = crate::attestation::UnverifiedDocument::parse(include_bytes!("../../testdata/nitro/cape-cli-key.cbor"))
-            .unwrap();
+        let doc =
+            crate::attestation::UnverifiedDocument::parse(include_bytes!("../../testdata/nitro/cape-cli-key.cbor"))
+                .unwrap();
         doc.dangerous_unverified_fields().cabundle()[1].clone()
     }
 
@@ -502,7 +503,10 @@ mod tests {
         // tbsCertificate.signature differs from signatureAlgorithm.
         assert_eq!(edited(&sha384, &sha256, 0), Err(DerError::AlgorithmMismatch));
         // An uncompressed-point prefix replaced by a compressed one.
-        assert_eq!(edited(&[0x03, 0x62, 0x00, 0x04], &[0x03, 0x62, 0x00, 0x02], 0), Err(DerError::KeyEncoding { len: 97 }));
+        assert_eq!(
+            edited(&[0x03, 0x62, 0x00, 0x04], &[0x03, 0x62, 0x00, 0x02], 0),
+            Err(DerError::KeyEncoding { len: 97 })
+        );
         // Unused bits in the key's BIT STRING.
         assert_eq!(edited(&[0x03, 0x62, 0x00, 0x04], &[0x03, 0x62, 0x01, 0x04], 0), Err(DerError::BitString));
         // KeyUsage relabelled as a second BasicConstraints.

@@ -28,9 +28,7 @@ fn strict_condition(op: &str) -> String {
 }
 
 fn allow(sid: &str, actions: &str, condition: Option<&str>) -> String {
-    let condition = condition
-        .map(|c| format!(r#","Condition":{c}"#))
-        .unwrap_or_default();
+    let condition = condition.map(|c| format!(r#","Condition":{c}"#)).unwrap_or_default();
     format!(
         r#"{{"Sid":"{sid}","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::111122223333:role/enclave"}},"Action":{actions},"Resource":"*"{condition}}}"#
     )
@@ -115,11 +113,8 @@ fn table_of_strict_and_permissive_policies() {
     assert!(table.iter().filter(|(_, _, f)| !f.is_empty()).count() >= 12);
     for (name, doc, expected) in table {
         let report = check(&doc);
-        let got: Vec<(StatementRef, Problem)> = report
-            .findings
-            .iter()
-            .map(|f| (f.statement.clone(), f.problem.clone()))
-            .collect();
+        let got: Vec<(StatementRef, Problem)> =
+            report.findings.iter().map(|f| (f.statement.clone(), f.problem.clone())).collect();
         assert_eq!(got, expected, "{name}");
         assert_eq!(report.passed(), expected.is_empty(), "{name}");
     }
@@ -130,28 +125,20 @@ fn findings_name_the_actions_and_how_they_are_granted() {
     let report = check(&policy(
         r#"{"Sid":"NotAdmin","Effect":"Allow","Principal":"*","NotAction":"kms:Decrypt","Resource":"*"}"#,
     ));
-    let [finding] = report.findings.as_slice() else {
-        panic!("{report:?}")
-    };
+    let [finding] = report.findings.as_slice() else { panic!("{report:?}") };
     assert_eq!(finding.granted_through, "NotAction");
     assert!(!finding.actions.contains(&"kms:Decrypt"));
     assert!(finding.actions.contains(&"kms:GenerateDataKey"));
     let text = finding.to_string();
     assert!(
-        text.contains("\"NotAdmin\"")
-            && text.contains("kms:GenerateDataKey")
-            && text.contains("no Condition"),
+        text.contains("\"NotAdmin\"") && text.contains("kms:GenerateDataKey") && text.contains("no Condition"),
         "{text}"
     );
 
     let report = check(&policy(&allow("Gen", r#""kms:gen*""#, None)));
     assert_eq!(
         report.findings[0].actions,
-        vec![
-            "kms:GenerateDataKey",
-            "kms:GenerateDataKeyPair",
-            "kms:GenerateRandom"
-        ]
+        vec!["kms:GenerateDataKey", "kms:GenerateDataKeyPair", "kms:GenerateRandom"]
     );
     assert_eq!(report.granting_statements, 1);
 }
@@ -179,16 +166,10 @@ fn generated_policies_pass_the_checker_and_carry_every_pin() {
     let text = serde_json::to_string_pretty(&doc).unwrap();
     let report = check_key_policy(&text, &pins).unwrap();
     assert!(report.passed(), "{report:?}");
-    assert_eq!(
-        report.granting_statements, 1,
-        "the admin statement grants no crypto use"
-    );
+    assert_eq!(report.granting_statements, 1, "the admin statement grants no crypto use");
 
     let condition = &doc["Statement"][0]["Condition"]["StringEqualsIgnoreCase"];
-    assert_eq!(
-        condition["kms:RecipientAttestation:ImageSha384"],
-        json!([PCR0_A, PCR0_B])
-    );
+    assert_eq!(condition["kms:RecipientAttestation:ImageSha384"], json!([PCR0_A, PCR0_B]));
     assert_eq!(condition["kms:RecipientAttestation:PCR1"], json!(PCR1));
     assert_eq!(condition["kms:RecipientAttestation:PCR2"], json!(PCR2));
     assert_eq!(doc["Statement"][0]["Action"], json!(ENCLAVE_ACTIONS));
@@ -197,10 +178,7 @@ fn generated_policies_pass_the_checker_and_carry_every_pin() {
     let stricter = pins.allow_pcr(8, vec![8; 48]);
     let report = check_key_policy(&text, &stricter).unwrap();
     assert_eq!(report.findings.len(), 1);
-    assert_eq!(
-        report.findings[0].problem,
-        Problem::PcrNotRequired { index: 8 }
-    );
+    assert_eq!(report.findings[0].problem, Problem::PcrNotRequired { index: 8 });
 }
 
 #[test]
@@ -214,46 +192,25 @@ fn admin_actions_grant_nothing_guarded() {
 
 #[test]
 fn generation_refuses_empty_pins_and_non_arn_principals() {
-    assert_eq!(
-        generate_key_policy(&PinnedMeasurements::new(), None, None),
-        Err(KmsPolicyError::NothingPinned)
-    );
+    assert_eq!(generate_key_policy(&PinnedMeasurements::new(), None, None), Err(KmsPolicyError::NothingPinned));
     assert_eq!(
         generate_key_policy(&pins(), Some("*"), None),
-        Err(KmsPolicyError::BadPrincipal {
-            role: "enclave",
-            value: "*".into()
-        })
+        Err(KmsPolicyError::BadPrincipal { role: "enclave", value: "*".into() })
     );
     assert_eq!(
         generate_key_policy(&pins(), None, Some("arn:aws:iam::*:root")),
-        Err(KmsPolicyError::BadPrincipal {
-            role: "key-admin",
-            value: "arn:aws:iam::*:root".into()
-        })
+        Err(KmsPolicyError::BadPrincipal { role: "key-admin", value: "arn:aws:iam::*:root".into() })
     );
     let doc = generate_key_policy(&pins(), None, None).unwrap();
-    assert_eq!(
-        doc["Statement"][0]["Principal"]["AWS"],
-        json!(PRINCIPAL_PLACEHOLDER)
-    );
-    assert_eq!(
-        doc["Statement"][1]["Principal"]["AWS"],
-        json!(KEY_ADMIN_PLACEHOLDER)
-    );
+    assert_eq!(doc["Statement"][0]["Principal"]["AWS"], json!(PRINCIPAL_PLACEHOLDER));
+    assert_eq!(doc["Statement"][1]["Principal"]["AWS"], json!(KEY_ADMIN_PLACEHOLDER));
 }
 
 #[test]
 fn malformed_documents_are_errors_not_passes() {
     let p = pins();
-    assert!(matches!(
-        check_key_policy("not json", &p),
-        Err(KmsPolicyError::Json(_))
-    ));
-    assert!(matches!(
-        check_key_policy("{} trailing", &p),
-        Err(KmsPolicyError::Json(_))
-    ));
+    assert!(matches!(check_key_policy("not json", &p), Err(KmsPolicyError::Json(_))));
+    assert!(matches!(check_key_policy("{} trailing", &p), Err(KmsPolicyError::Json(_))));
     // A duplicate "Condition" must not let the checker see one block while KMS sees another.
     let dup = policy(&format!(
         r#"{{"Sid":"Dup","Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{},"Condition":{{}}}}"#,
@@ -265,19 +222,10 @@ fn malformed_documents_are_errors_not_passes() {
         }
         other => panic!("{other:?}"),
     }
+    assert_eq!(check_key_policy(r#"{"Version":"2012-10-17"}"#, &p), Err(malformed("document", "no Statement")));
     assert_eq!(
-        check_key_policy(r#"{"Version":"2012-10-17"}"#, &p),
-        Err(malformed("document", "no Statement"))
-    );
-    assert_eq!(
-        check_key_policy(
-            &policy(r#"{"Sid":"X","Effect":"Allow","Principal":"*","Resource":"*"}"#),
-            &p
-        ),
-        Err(malformed(
-            "statement \"X\"",
-            "has neither Action nor NotAction"
-        ))
+        check_key_policy(&policy(r#"{"Sid":"X","Effect":"Allow","Principal":"*","Resource":"*"}"#), &p),
+        Err(malformed("statement \"X\"", "has neither Action nor NotAction"))
     );
     assert_eq!(
         check_key_policy(
@@ -295,30 +243,20 @@ fn malformed_documents_are_errors_not_passes() {
             ),
             &p
         ),
-        Err(malformed(
-            "statement #0",
-            "values of kms:RecipientAttestation:PCR1 are not strings"
-        ))
+        Err(malformed("statement #0", "values of kms:RecipientAttestation:PCR1 are not strings"))
     );
     let big = " ".repeat(MAX_KEY_POLICY_LEN + 1);
     assert_eq!(
         check_key_policy(&big, &p),
-        Err(KmsPolicyError::TooLarge {
-            len: MAX_KEY_POLICY_LEN + 1,
-            max: MAX_KEY_POLICY_LEN
-        })
+        Err(KmsPolicyError::TooLarge { len: MAX_KEY_POLICY_LEN + 1, max: MAX_KEY_POLICY_LEN })
     );
-    assert_eq!(
-        check_key_policy("{}", &PinnedMeasurements::new()),
-        Err(KmsPolicyError::NothingPinned)
-    );
+    assert_eq!(check_key_policy("{}", &PinnedMeasurements::new()), Err(KmsPolicyError::NothingPinned));
 }
 
 #[test]
 fn misspelt_effect_is_treated_as_allow() {
-    let report = check(&policy(
-        r#"{"Sid":"Typo","Effect":"deny","Principal":"*","Action":"kms:Decrypt","Resource":"*"}"#,
-    ));
+    let report =
+        check(&policy(r#"{"Sid":"Typo","Effect":"deny","Principal":"*","Action":"kms:Decrypt","Resource":"*"}"#));
     assert_eq!(report.findings[0].problem, Problem::NoCondition);
 }
 
@@ -354,19 +292,13 @@ mod properties {
     use proptest::prelude::*;
 
     fn pin_sets() -> impl Strategy<Value = PinnedMeasurements> {
-        proptest::collection::btree_map(
-            0u8..=31,
-            proptest::collection::vec(any::<[u8; 4]>(), 1..4),
-            1..6,
-        )
-        .prop_map(|map| {
-            map.into_iter()
-                .fold(PinnedMeasurements::new(), |pins, (index, values)| {
-                    values
-                        .into_iter()
-                        .fold(pins, |pins, v| pins.allow_pcr(index, v.repeat(12)))
+        proptest::collection::btree_map(0u8..=31, proptest::collection::vec(any::<[u8; 4]>(), 1..4), 1..6).prop_map(
+            |map| {
+                map.into_iter().fold(PinnedMeasurements::new(), |pins, (index, values)| {
+                    values.into_iter().fold(pins, |pins, v| pins.allow_pcr(index, v.repeat(12)))
                 })
-        })
+            },
+        )
     }
 
     proptest! {

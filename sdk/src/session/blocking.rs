@@ -23,10 +23,7 @@ pub struct Session {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::LocalIo { kind: e.kind() })
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Error::LocalIo { kind: e.kind() })
 }
 
 impl Client {

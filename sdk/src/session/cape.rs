@@ -122,9 +122,8 @@ impl Client {
         // Outputs arrive base64-encoded inside JSON: allow 4/3 of the output bound plus the envelope.
         let max = c.max_output_len.saturating_div(3).saturating_mul(4).saturating_add(4096);
         let config = WebSocketConfig::default().max_message_size(Some(max)).max_frame_size(Some(max));
-        let (mut ws, response) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
-            .await
-            .map_err(|e| match e {
+        let (mut ws, response) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await.map_err(|e| match e {
                 tungstenite::Error::Http(r) => ConnectError::Http { status: r.status().as_u16() },
                 tungstenite::Error::Protocol(tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(_)) => {
                     ConnectError::Subprotocol { found: None, expected: CAPE_SUBPROTOCOL }
@@ -133,7 +132,9 @@ impl Client {
             })?;
         let chosen = response.headers().get("Sec-WebSocket-Protocol").and_then(|v| v.to_str().ok());
         if chosen != Some(CAPE_SUBPROTOCOL) {
-            return Err(ConnectError::Subprotocol { found: chosen.map(str::to_owned), expected: CAPE_SUBPROTOCOL }.into());
+            return Err(
+                ConnectError::Subprotocol { found: chosen.map(str::to_owned), expected: CAPE_SUBPROTOCOL }.into()
+            );
         }
 
         let mut nonce = [0u8; NONCE_LEN];
@@ -180,7 +181,9 @@ async fn next_message(ws: &mut Ws) -> Result<Reply, Error> {
             None | Some(Ok(Message::Close(_))) => return Err(SessionError::Truncated { pending: 0 }.into()),
             Some(Err(e)) => return Err(ws_error(e)),
             Some(Ok(Message::Text(t))) => break t,
-            Some(Ok(Message::Binary(_))) => return Err(SessionError::CapeMessage("binary message from the enclave").into()),
+            Some(Ok(Message::Binary(_))) => {
+                return Err(SessionError::CapeMessage("binary message from the enclave").into())
+            }
             Some(Ok(_)) => continue,
         }
     };
@@ -189,7 +192,8 @@ async fn next_message(ws: &mut Ws) -> Result<Reply, Error> {
     match (env.message, env.error) {
         (_, Some(e)) => Ok(Reply::Error(e)),
         (Some(m), None) => {
-            let body = B64.decode(m.message.as_bytes()).map_err(|_| SessionError::CapeMessage("message is not base64"))?;
+            let body =
+                B64.decode(m.message.as_bytes()).map_err(|_| SessionError::CapeMessage("message is not base64"))?;
             Ok(Reply::Message { kind: m.kind, body })
         }
         (None, None) => Err(SessionError::CapeMessage("neither message nor error").into()),

@@ -209,9 +209,8 @@ impl Client {
             headers.insert("Authorization", value);
         }
         let config = ws_config(&c.limits);
-        let (mut ws, response) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
-            .await
-            .map_err(|e| match e {
+        let (mut ws, response) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await.map_err(|e| match e {
                 tungstenite::Error::Http(r) => ConnectError::Http { status: r.status().as_u16() },
                 // tungstenite refuses a subprotocol we did not offer before we can read it.
                 tungstenite::Error::Protocol(tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(_)) => {
@@ -225,9 +224,7 @@ impl Client {
         }
 
         let nonce = Nonce::random(&mut OsRng);
-        ws.send(Message::binary(Frame::ClientHello { nonce: nonce.as_bytes() }.encode()))
-            .await
-            .map_err(ws_error)?;
+        ws.send(Message::binary(Frame::ClientHello { nonce: nonce.as_bytes() }.encode())).await.map_err(ws_error)?;
         let bytes = next_binary(&mut ws).await?;
         let raw = match Frame::decode(&bytes, &c.limits).map_err(SessionError::from)? {
             Frame::Attestation(doc) => doc.to_vec(),
@@ -289,8 +286,8 @@ pub(super) async fn tls_connect(
     // A resumed handshake presents no certificate, so there would be no key for the attestation to
     // bind. The config is per connection (its cache would be empty anyway); this says so outright.
     config.resumption = rustls::client::Resumption::disabled();
-    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-        .map_err(|_| ConfigError::Endpoint(host.to_owned()))?;
+    let name =
+        rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|_| ConfigError::Endpoint(host.to_owned()))?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
@@ -336,7 +333,9 @@ pub(super) fn ws_error(e: tungstenite::Error) -> Error {
     }
 }
 
-async fn next_binary(ws: &mut (impl StreamExt<Item = Result<Message, tungstenite::Error>> + Unpin)) -> Result<tungstenite::Bytes, Error> {
+async fn next_binary(
+    ws: &mut (impl StreamExt<Item = Result<Message, tungstenite::Error>> + Unpin),
+) -> Result<tungstenite::Bytes, Error> {
     loop {
         match ws.next().await {
             None => return Err(SessionError::Truncated { pending: 0 }.into()),
@@ -460,9 +459,7 @@ impl ClientBuilder {
         } else {
             let mut store = rustls::RootCertStore::empty();
             for der in self.webpki_roots {
-                store
-                    .add(der.into())
-                    .map_err(|e| ConfigError::Policy(format!("TLS WebPKI root: {e}")))?;
+                store.add(der.into()).map_err(|e| ConfigError::Policy(format!("TLS WebPKI root: {e}")))?;
             }
             Some(Arc::new(store))
         };
@@ -492,7 +489,10 @@ enum Event {
     /// The last chunk of the output, and the end.
     Last(Chunk),
     End,
-    FunctionError { code: u16, message: String },
+    FunctionError {
+        code: u16,
+        message: String,
+    },
     Failed(Error),
 }
 
@@ -886,12 +886,7 @@ impl Drop for Unregister<'_> {
 }
 
 fn failure_of(shared: &Shared) -> Error {
-    shared
-        .failure
-        .lock()
-        .ok()
-        .and_then(|f| f.clone())
-        .unwrap_or(Error::Session(SessionError::Closed))
+    shared.failure.lock().ok().and_then(|f| f.clone()).unwrap_or(Error::Session(SessionError::Closed))
 }
 
 /// Reads and opens every enclave record, and hands each to its invocation. The first failure ends the
@@ -1030,14 +1025,22 @@ async fn read_one(
         Event::Output(_) | Event::Last(_) => {
             let start = plaintext.len().saturating_sub(data_len);
             let data = Chunk { start, plaintext: PlaintextBuf::from(std::mem::take(&mut *plaintext)) };
-            if matches!(event, Event::Output(_)) { Event::Output(data) } else { Event::Last(data) }
+            if matches!(event, Event::Output(_)) {
+                Event::Output(data)
+            } else {
+                Event::Last(data)
+            }
         }
         other => other,
     };
     let finished = !matches!(event, Event::Output(_));
     let tx = {
         let mut p = shared.pending.lock().map_err(|_| SessionError::Closed)?;
-        if finished { p.remove(&id) } else { p.get(&id).cloned() }
+        if finished {
+            p.remove(&id)
+        } else {
+            p.get(&id).cloned()
+        }
     };
     let tx = tx.ok_or(SessionError::UnknownInvocation { id })?;
     // A dropped receiver means the caller abandoned the invocation; its output is discarded.
@@ -1057,7 +1060,13 @@ mod tests {
 
     #[test]
     fn plain_ws_only_to_loopback_unless_allowed() {
-        for ok in ["ws://127.0.0.1:9000", "ws://localhost:9000", "ws://[::1]:9000", "ws://127.8.0.1", "wss://enclave.example:443"] {
+        for ok in [
+            "ws://127.0.0.1:9000",
+            "ws://localhost:9000",
+            "ws://[::1]:9000",
+            "ws://127.8.0.1",
+            "wss://enclave.example:443",
+        ] {
             assert!(build(ok, false).is_ok(), "{ok}");
         }
         for far in ["ws://enclave.example:9000", "ws://10.0.0.7:9000", "ws://[2001:db8::1]:9000"] {

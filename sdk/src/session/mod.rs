@@ -4,10 +4,10 @@
 //! building blocks (`wire`, `handshake`, `records`) are public because the mock enclave implements
 //! the other end with them.
 
+pub mod blocking;
+pub mod cape;
+pub mod client;
 pub mod handshake;
 pub mod records;
 pub mod tls;
 pub mod wire;
-pub mod blocking;
-pub mod client;
-pub mod cape;

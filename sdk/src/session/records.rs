@@ -204,8 +204,8 @@ impl EnclaveKey {
     /// [`RecordError::BadKey`] for an invalid `enc`, [`RecordError::Open`] when the message does not
     /// authenticate.
     pub fn open_single_shot(&self, enc: &[u8; KEY_LEN], ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, RecordError> {
-        let encapped = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc)
-            .map_err(|_| RecordError::BadKey("encapsulated key"))?;
+        let encapped =
+            <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| RecordError::BadKey("encapsulated key"))?;
         hpke::single_shot_open::<Aead, Kdf, Kem>(&OpModeR::Base, &self.sk, &encapped, &[], ciphertext, &[])
             .map(Zeroizing::new)
             .map_err(|_| RecordError::Open { direction: "client to enclave", seq: 0 })

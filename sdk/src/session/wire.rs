@@ -159,9 +159,7 @@ impl<'a> Frame<'a> {
         match ty {
             frame_type::CLIENT_HELLO => fixed(body, "client hello").map(|nonce| Frame::ClientHello { nonce }),
             frame_type::KEY_SHARE => fixed(body, "key share").map(Frame::KeyShare),
-            frame_type::ATTESTATION => {
-                bounded(body, "attestation", limits.max_document_len).map(Frame::Attestation)
-            }
+            frame_type::ATTESTATION => bounded(body, "attestation", limits.max_document_len).map(Frame::Attestation),
             frame_type::RECORD => bounded(body, "record", limits.max_record_len).map(Frame::Record),
             other => Err(WireError::UnknownFrameType(other)),
         }
@@ -551,10 +549,7 @@ mod tests {
             Frame::decode(&[0x02, 1, 2, 3, 4, 5], &limits),
             Err(WireError::TooLong { frame: "attestation", len: 5, max: 4 })
         );
-        assert_eq!(
-            Frame::decode(&[0x04; 10], &limits),
-            Err(WireError::TooLong { frame: "record", len: 9, max: 8 })
-        );
+        assert_eq!(Frame::decode(&[0x04; 10], &limits), Err(WireError::TooLong { frame: "record", len: 9, max: 8 }));
     }
 
     #[test]
@@ -600,10 +595,16 @@ mod tests {
         let output_last = ServerMessage::OutputLast { id: 0x0102, data: b"out" };
         assert_eq!(output_last.encode(), [0x85, 0, 0, 0, 0, 0, 0, 0x01, 0x02, b'o', b'u', b't']);
         let full = vec![7u8; MAX_CHUNK_LEN];
-        for m in [input_last, ClientMessage::InputLast { id: 1, data: b"" }, ClientMessage::InputLast { id: 1, data: &full }] {
+        for m in
+            [input_last, ClientMessage::InputLast { id: 1, data: b"" }, ClientMessage::InputLast { id: 1, data: &full }]
+        {
             assert_eq!(ClientMessage::decode(&m.encode()), Ok(m));
         }
-        for m in [output_last, ServerMessage::OutputLast { id: 1, data: b"" }, ServerMessage::OutputLast { id: 1, data: &full }] {
+        for m in [
+            output_last,
+            ServerMessage::OutputLast { id: 1, data: b"" },
+            ServerMessage::OutputLast { id: 1, data: &full },
+        ] {
             assert_eq!(ServerMessage::decode(&m.encode()), Ok(m));
         }
     }
@@ -626,7 +627,12 @@ mod tests {
 
     #[test]
     fn record_frames_lay_out_the_type_and_the_message_with_room_for_the_tag() {
-        let msgs_c = [ClientMessage::Input { id: 3, data: b"abc" }, ClientMessage::InputEnd { id: 3 }, ClientMessage::InputLast { id: 4, data: b"" }, ClientMessage::Close];
+        let msgs_c = [
+            ClientMessage::Input { id: 3, data: b"abc" },
+            ClientMessage::InputEnd { id: 3 },
+            ClientMessage::InputLast { id: 4, data: b"" },
+            ClientMessage::Close,
+        ];
         for m in msgs_c {
             let f = m.encode_record_frame();
             assert_eq!((f[0], &f[1..]), (frame_type::RECORD, &m.encode()[..]));

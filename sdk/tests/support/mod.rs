@@ -153,7 +153,6 @@ pub struct TestPki {
     leaf_key: EcdsaKeyPair,
 }
 
-
 fn params(role: Role) -> CertificateParams {
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     let name = match role {
@@ -173,7 +172,8 @@ fn params(role: Role) -> CertificateParams {
         }
         Role::Intermediate => {
             p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-            p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+            p.key_usages =
+                vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
             p.not_before = base - Duration::from_secs(86_400);
             p.not_after = base + Duration::from_secs(86_400 * 30);
         }
@@ -205,8 +205,7 @@ impl TestPki {
         tweak(Role::Leaf, &mut lp);
         let leaf_key = KeyPair::generate_for(alg).unwrap();
         let leaf = lp.signed_by(&leaf_key, &int).unwrap();
-        let leaf_key =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &leaf_key.serialize_der()).unwrap();
+        let leaf_key = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &leaf_key.serialize_der()).unwrap();
         Self {
             root: TrustRoot::from_der(root.der().to_vec()).unwrap(),
             cabundle: vec![root.der().to_vec(), int.der().to_vec()],
@@ -275,7 +274,9 @@ impl DocSpec {
             (Value::Text("timestamp".into()), Value::Integer(self.timestamp_ms.into())),
             (
                 Value::Text("pcrs".into()),
-                Value::Map(self.pcrs.iter().map(|(i, v)| (Value::Integer((*i).into()), Value::Bytes(v.clone()))).collect()),
+                Value::Map(
+                    self.pcrs.iter().map(|(i, v)| (Value::Integer((*i).into()), Value::Bytes(v.clone()))).collect(),
+                ),
             ),
             (Value::Text("certificate".into()), Value::Bytes(pki.leaf.clone())),
             (Value::Text("cabundle".into()), Value::Array(pki.cabundle.iter().cloned().map(Value::Bytes).collect())),

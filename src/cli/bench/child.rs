@@ -146,10 +146,8 @@ pub(super) async fn idle_session_bytes(count: usize) -> Result<f64, String> {
         .iter()
         .map(|(i, v)| Ok((*i, hex::decode(v).map_err(|e| e.to_string())?)))
         .collect::<Result<Vec<_>, String>>()?;
-    let checksum: [u8; 32] = hex::decode(&hello.checksum)
-        .ok()
-        .and_then(|v| v.try_into().ok())
-        .ok_or("idle-server hello: bad checksum")?;
+    let checksum: [u8; 32] =
+        hex::decode(&hello.checksum).ok().and_then(|v| v.try_into().ok()).ok_or("idle-server hello: bad checksum")?;
     let client = net::pinned_client(hello.url, &hello.root_pem, &pcrs, checksum)?;
 
     // A few sessions first, so that one-time costs (runtime threads, allocator arenas) are in the base.

@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use enclave_sdk::attestation::{Policy, TrustRoot};
-use enclave_sdk::session::wire::MAX_CHUNK_LEN;
 use enclave_sdk::session::client::ClientBuilder;
+use enclave_sdk::session::wire::MAX_CHUNK_LEN;
 use enclave_sdk::{Client, Session};
 use futures_util::{SinkExt as _, StreamExt as _};
 use mock_enclave::MockEnclave;
@@ -33,11 +33,21 @@ pub(super) struct Bench {
 }
 
 /// A client pinned to `mock`: its root, every PCR it reports, and the echo function's checksum.
-pub(super) fn pinned_client(url: String, root_pem: &str, pcrs: &[(u8, Vec<u8>)], checksum: [u8; 32]) -> Result<Client, String> {
+pub(super) fn pinned_client(
+    url: String,
+    root_pem: &str,
+    pcrs: &[(u8, Vec<u8>)],
+    checksum: [u8; 32],
+) -> Result<Client, String> {
     pinned_builder(url, root_pem, pcrs, checksum)?.build().map_err(|e| e.to_string())
 }
 
-fn pinned_builder(url: String, root_pem: &str, pcrs: &[(u8, Vec<u8>)], checksum: [u8; 32]) -> Result<ClientBuilder, String> {
+fn pinned_builder(
+    url: String,
+    root_pem: &str,
+    pcrs: &[(u8, Vec<u8>)],
+    checksum: [u8; 32],
+) -> Result<ClientBuilder, String> {
     let mut p = Policy::builder().trust_root(TrustRoot::from_pem(root_pem).map_err(|e| e.to_string())?);
     for (i, v) in pcrs {
         p = p.allow_pcr(*i, v.clone());
@@ -71,7 +81,9 @@ impl Bench {
     }
 
     async fn plain_connect(&self) -> Result<Ws, String> {
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(format!("ws://{}/", self.plain), None, true).await.map_err(|e| e.to_string())?;
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(format!("ws://{}/", self.plain), None, true)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(ws)
     }
 

@@ -190,7 +190,12 @@ async fn measure(args: &Args, setup: &Setup) -> Result<Report, String> {
         if out == expect.as_slice() {
             Ok(())
         } else {
-            Err(format!("{} returned {} bytes that differ from the {} bytes of {source}", args.function, out.len(), expect.len()))
+            Err(format!(
+                "{} returned {} bytes that differ from the {} bytes of {source}",
+                args.function,
+                out.len(),
+                expect.len()
+            ))
         }
     };
     check(&first)?;

@@ -14,9 +14,7 @@ fn err(text: &str) -> PolicyFileError {
 #[track_caller]
 fn assert_invalid(e: PolicyFileError, want_line: usize, want_key: Option<&str>, needle: &str) {
     match e {
-        PolicyFileError::Invalid {
-            line, key, message, ..
-        } => {
+        PolicyFileError::Invalid { line, key, message, .. } => {
             assert_eq!(line, want_line, "{message}");
             assert_eq!(key.as_deref(), want_key, "{message}");
             assert!(message.contains(needle), "{message:?} lacks {needle:?}");
@@ -70,18 +68,12 @@ fn pinning_nothing_is_refused_unless_said_so() {
     let any = PolicyFile::parse("accept_any_enclave = true\n", None).unwrap();
     assert!(any.accept_any_enclave);
     assert_invalid(
-        err(&format!(
-            "accept_any_enclave = true\n[pcrs]\n0 = [\"{}\"]\n",
-            pcr(1)
-        )),
+        err(&format!("accept_any_enclave = true\n[pcrs]\n0 = [\"{}\"]\n", pcr(1))),
         1,
         Some("accept_any_enclave"),
         "contradicts",
     );
-    assert_eq!(
-        PolicyFile::default().to_toml_string(),
-        Err(PolicyFileError::PinsNothing { file: None })
-    );
+    assert_eq!(PolicyFile::default().to_toml_string(), Err(PolicyFileError::PinsNothing { file: None }));
 }
 
 #[test]
@@ -89,53 +81,27 @@ fn errors_name_line_and_key() {
     let p = pcr(1);
     // Wrong length, on line 3.
     assert_invalid(
-        err(&format!(
-            "allow_debug = false\n[pcrs]\n1 = [\"{p}\", \"abcd\"]\n"
-        )),
+        err(&format!("allow_debug = false\n[pcrs]\n1 = [\"{p}\", \"abcd\"]\n")),
         3,
         Some("pcrs.1"),
         "value 1: expected 96 hex digits",
     );
     // Not hex.
-    assert_invalid(
-        err(&format!("[pcrs]\n0 = [\"{}\"]\n", "zz".repeat(48))),
-        2,
-        Some("pcrs.0"),
-        "not hex",
-    );
+    assert_invalid(err(&format!("[pcrs]\n0 = [\"{}\"]\n", "zz".repeat(48))), 2, Some("pcrs.0"), "not hex");
     // Index out of range, and a non-canonical index.
-    assert_invalid(
-        err(&format!("[pcrs]\n32 = [\"{p}\"]\n")),
-        2,
-        Some("pcrs.32"),
-        "0 to 31",
-    );
-    assert_invalid(
-        err(&format!("[pcrs]\n01 = [\"{p}\"]\n")),
-        2,
-        Some("pcrs.01"),
-        "0 to 31",
-    );
+    assert_invalid(err(&format!("[pcrs]\n32 = [\"{p}\"]\n")), 2, Some("pcrs.32"), "0 to 31");
+    assert_invalid(err(&format!("[pcrs]\n01 = [\"{p}\"]\n")), 2, Some("pcrs.01"), "0 to 31");
     // Empty allow-list.
-    assert_invalid(
-        err("[pcrs]\n4 = []\n"),
-        2,
-        Some("pcrs.4"),
-        "empty allow-list",
-    );
+    assert_invalid(err("[pcrs]\n4 = []\n"), 2, Some("pcrs.4"), "empty allow-list");
     // Wrong types.
     assert_invalid(
-        err(&format!(
-            "[pcrs]\n0 = [\"{p}\"]\n\nmax_document_age_secs = 1\n"
-        )),
+        err(&format!("[pcrs]\n0 = [\"{p}\"]\n\nmax_document_age_secs = 1\n")),
         4,
         Some("pcrs.max_document_age_secs"),
         "0 to 31",
     );
     assert_invalid(
-        err(&format!(
-            "max_document_age_secs = \"5m\"\n[pcrs]\n0 = \"{p}\"\n"
-        )),
+        err(&format!("max_document_age_secs = \"5m\"\n[pcrs]\n0 = \"{p}\"\n")),
         1,
         Some("max_document_age_secs"),
         "whole number",
@@ -160,18 +126,13 @@ fn errors_name_line_and_key() {
     );
     assert_invalid(err("[pcrs]\n0 = 7\n"), 2, Some("pcrs.0"), "found integer");
     assert_invalid(
-        err(&format!(
-            "[pcrs]\n0 = [\"{p}\"]\n[functions]\nf = \"abc\"\n"
-        )),
+        err(&format!("[pcrs]\n0 = [\"{p}\"]\n[functions]\nf = \"abc\"\n")),
         4,
         Some("functions.f"),
         "expected 64 hex digits",
     );
     assert_invalid(
-        err(&format!(
-            "[pcrs]\n0 = [\"{p}\"]\n[functions]\n\"\" = \"{}\"\n",
-            "00".repeat(32)
-        )),
+        err(&format!("[pcrs]\n0 = [\"{p}\"]\n[functions]\n\"\" = \"{}\"\n", "00".repeat(32))),
         4,
         Some("functions."),
         "1 to 128 bytes",
@@ -186,12 +147,7 @@ fn errors_name_line_and_key() {
     // A table where a value belongs.
     assert_invalid(err("pcrs = 5\n"), 1, Some("pcrs"), "invalid type");
     // Syntax errors and duplicate keys come from TOML, still with a line.
-    assert_invalid(
-        err("allow_debug = false\nallow_debug = true\n"),
-        2,
-        Some("allow_debug"),
-        "duplicate key",
-    );
+    assert_invalid(err("allow_debug = false\nallow_debug = true\n"), 2, Some("allow_debug"), "duplicate key");
     assert_invalid(err("[pcrs\n"), 1, None, "");
 }
 
@@ -203,15 +159,13 @@ fn error_display_is_one_line_with_file_line_and_key() {
     let e = PolicyFile::from_file(&path).unwrap_err();
     assert_eq!(
         e.to_string(),
-        format!("{}: line 3, column 19, key `clock_skew_secs`: expected a whole number of seconds, found boolean", path.display())
+        format!(
+            "{}: line 3, column 19, key `clock_skew_secs`: expected a whole number of seconds, found boolean",
+            path.display()
+        )
     );
     std::fs::write(&path, "").unwrap();
-    assert_eq!(
-        PolicyFile::from_file(&path).unwrap_err(),
-        PolicyFileError::PinsNothing {
-            file: Some(path.clone())
-        }
-    );
+    assert_eq!(PolicyFile::from_file(&path).unwrap_err(), PolicyFileError::PinsNothing { file: Some(path.clone()) });
 }
 
 #[test]
@@ -222,52 +176,20 @@ fn root_pem_is_read_relative_to_the_policy_file() {
     let pem = pem.as_str();
     std::fs::write(dir.join("roots/mock.pem"), pem).unwrap();
     let path = dir.join("policy.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "root_pem = \"roots/mock.pem\"\n[pcrs]\n0 = [\"{}\"]\n",
-            pcr(3)
-        ),
-    )
-    .unwrap();
+    std::fs::write(&path, format!("root_pem = \"roots/mock.pem\"\n[pcrs]\n0 = [\"{}\"]\n", pcr(3))).unwrap();
     let file = PolicyFile::from_file(&path).unwrap();
-    assert_eq!(
-        file.trust_root,
-        RootSource::Pem {
-            path: "roots/mock.pem".into(),
-            pem: pem.into()
-        }
-    );
+    assert_eq!(file.trust_root, RootSource::Pem { path: "roots/mock.pem".into(), pem: pem.into() });
     // And it survives the round trip as the same relative path.
-    assert!(file
-        .to_toml_string()
-        .unwrap()
-        .contains("root_pem = \"roots/mock.pem\""));
+    assert!(file.to_toml_string().unwrap().contains("root_pem = \"roots/mock.pem\""));
 
-    std::fs::write(
-        &path,
-        format!("root_pem = \"missing.pem\"\n[pcrs]\n0 = [\"{}\"]\n", pcr(3)),
-    )
-    .unwrap();
+    std::fs::write(&path, format!("root_pem = \"missing.pem\"\n[pcrs]\n0 = [\"{}\"]\n", pcr(3))).unwrap();
     assert!(
         matches!(PolicyFile::from_file(&path), Err(PolicyFileError::Read { path: p, .. }) if p == dir.join("missing.pem"))
     );
 
     std::fs::write(dir.join("roots/not.pem"), "hello").unwrap();
-    std::fs::write(
-        &path,
-        format!(
-            "\nroot_pem = \"roots/not.pem\"\n[pcrs]\n0 = [\"{}\"]\n",
-            pcr(3)
-        ),
-    )
-    .unwrap();
-    assert_invalid(
-        PolicyFile::from_file(&path).unwrap_err(),
-        2,
-        Some("root_pem"),
-        "holds no PEM certificate",
-    );
+    std::fs::write(&path, format!("\nroot_pem = \"roots/not.pem\"\n[pcrs]\n0 = [\"{}\"]\n", pcr(3))).unwrap();
+    assert_invalid(PolicyFile::from_file(&path).unwrap_err(), 2, Some("root_pem"), "holds no PEM certificate");
 }
 
 #[test]
@@ -300,21 +222,15 @@ fn tempdir() -> PathBuf {
 }
 
 fn aws_root_pem() -> String {
-    std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/nitro/AWS_NitroEnclaves_Root-G1.pem"
-    ))
-    .unwrap()
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/AWS_NitroEnclaves_Root-G1.pem"))
+        .unwrap()
 }
 
-const CAPE_PCR0: &str = "bda74673e83a409678cbc51eebc86acfabe144c7398e180e6d4caec7c7c62d6fe6a9faa1ef6a8a8a7b88158bc40b70fe";
+const CAPE_PCR0: &str =
+    "bda74673e83a409678cbc51eebc86acfabe144c7398e180e6d4caec7c7c62d6fe6a9faa1ef6a8a8a7b88158bc40b70fe";
 
 fn cape() -> Vec<u8> {
-    std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/nitro/cape-cli-key.cbor"
-    ))
-    .unwrap()
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor")).unwrap()
 }
 
 #[test]
@@ -326,23 +242,14 @@ fn to_policy_carries_every_setting_to_the_builder() {
     assert_eq!(policy.function_checksums()["hello world"], [0xdd; 32]);
     assert_eq!(policy.max_document_age(), Duration::from_secs(120));
     assert_eq!(policy.clock_skew(), Duration::from_secs(5));
-    assert_eq!(
-        policy.debug_enclaves(),
-        crate::attestation::DebugEnclaves::Reject
-    );
+    assert_eq!(policy.debug_enclaves(), crate::attestation::DebugEnclaves::Reject);
     assert_eq!(policy.trust_roots(), &[TrustRoot::aws_nitro_root_g1()]);
     assert!(!policy.accepts_any_enclave());
 
     let any = Policy::from_toml_str("accept_any_enclave = true\nallow_debug = true\n").unwrap();
     assert!(any.accepts_any_enclave());
-    assert_eq!(
-        any.debug_enclaves(),
-        crate::attestation::DebugEnclaves::Allow
-    );
-    assert_eq!(
-        Policy::from_toml_str("").unwrap_err(),
-        PolicyFileError::PinsNothing { file: None }
-    );
+    assert_eq!(any.debug_enclaves(), crate::attestation::DebugEnclaves::Allow);
+    assert_eq!(Policy::from_toml_str("").unwrap_err(), PolicyFileError::PinsNothing { file: None });
 }
 
 /// A loaded policy decides like a built one: the real Cape document passes with its PCR0 pinned and
@@ -355,23 +262,15 @@ fn a_loaded_policy_verifies_a_real_document() {
     let path = dir.join("policy.toml");
     std::fs::write(
         &path,
-        format!(
-            "root_pem = \"aws.pem\"\nmax_document_age_secs = 60\n[pcrs]\n0 = [\"{CAPE_PCR0}\"]\n"
-        ),
+        format!("root_pem = \"aws.pem\"\nmax_document_age_secs = 60\n[pcrs]\n0 = [\"{CAPE_PCR0}\"]\n"),
     )
     .unwrap();
     let now = UnixTime::from_secs(1_676_033_041);
-    let doc = Verifier::new(Policy::from_file(&path).unwrap())
-        .verify(&cape(), &Expected::default(), now)
-        .unwrap();
+    let doc = Verifier::new(Policy::from_file(&path).unwrap()).verify(&cape(), &Expected::default(), now).unwrap();
     assert_eq!(hex::encode(&doc.pcrs()[&0]), CAPE_PCR0);
 
     std::fs::write(&path, format!("[pcrs]\n0 = [\"{}\"]\n", pcr(7))).unwrap();
-    match Verifier::new(Policy::from_file(&path).unwrap()).verify(
-        &cape(),
-        &Expected::default(),
-        now,
-    ) {
+    match Verifier::new(Policy::from_file(&path).unwrap()).verify(&cape(), &Expected::default(), now) {
         Err(AttestationError::PcrNotAllowed { index: 0, .. }) => {}
         other => panic!("expected PcrNotAllowed for PCR0, got {other:?}"),
     }
@@ -387,10 +286,7 @@ fn from_env_reads_enclave_policy() {
     let policy = Policy::from_env().unwrap().unwrap();
     assert_eq!(policy.pcr_allow_list()[&3], vec![vec![3; 48]]);
     std::env::set_var(POLICY_ENV_VAR, dir.join("missing.toml"));
-    assert!(matches!(
-        Policy::from_env(),
-        Err(PolicyFileError::Read { .. })
-    ));
+    assert!(matches!(Policy::from_env(), Err(PolicyFileError::Read { .. })));
     std::env::set_var(POLICY_ENV_VAR, "");
     assert!(Policy::from_env().unwrap().is_none());
     std::env::remove_var(POLICY_ENV_VAR);

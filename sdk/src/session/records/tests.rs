@@ -136,7 +136,11 @@ fn records_are_sealed_under_the_exported_keys() {
         assert_eq!(ct, reference_seal(&request_okm, seq, b"enclave-session.v1 client to enclave", pt), "request {seq}");
         assert_eq!(&qo.open(&ct).unwrap()[..], pt);
         let ct2 = qs.seal(pt).unwrap();
-        assert_eq!(ct2, reference_seal(&response_okm, seq, b"enclave-session.v1 enclave to client", pt), "response {seq}");
+        assert_eq!(
+            ct2,
+            reference_seal(&response_okm, seq, b"enclave-session.v1 enclave to client", pt),
+            "response {seq}"
+        );
         assert_eq!(&ro.open(&ct2).unwrap()[..], pt);
         if seq == 0 {
             (first_request, first_response) = (hex::encode(ct), hex::encode(ct2));
@@ -146,8 +150,10 @@ fn records_are_sealed_under_the_exported_keys() {
     assert_eq!(first_response, PINNED_RESPONSE_0);
 }
 
-const PINNED_REQUEST_0: &str = "e4a7f52100ef347ab86f2e107713d0d6e26c2f04df951bdcbcc7dfd7661784b73968b7a42d4b070dd5a6933288e8";
-const PINNED_RESPONSE_0: &str = "0054077c5f1586c89fa1a2f95e2763fdcd728cfb5f827d87b2a11cdb0e8a9375340090ec74313d3e357350cc8b77";
+const PINNED_REQUEST_0: &str =
+    "e4a7f52100ef347ab86f2e107713d0d6e26c2f04df951bdcbcc7dfd7661784b73968b7a42d4b070dd5a6933288e8";
+const PINNED_RESPONSE_0: &str =
+    "0054077c5f1586c89fa1a2f95e2763fdcd728cfb5f827d87b2a11cdb0e8a9375340090ec74313d3e357350cc8b77";
 
 /// A message laid out in its frame and sealed in place is the frame type followed by exactly what
 /// `seal` makes of the message's encoding, and opens back to the message.
@@ -155,9 +161,15 @@ const PINNED_RESPONSE_0: &str = "0054077c5f1586c89fa1a2f95e2763fdcd728cfb5f827d8
 fn frames_sealed_in_place_match_seal() {
     let (mut rs, mut ro, mut qo, mut qs) = pair();
     let data = vec![0xa5u8; MAX_CHUNK_LEN];
-    for msg in [ClientMessage::InputLast { id: 7, data: &data }, ClientMessage::Input { id: 8, data: b"" }, ClientMessage::Close] {
+    for msg in [
+        ClientMessage::InputLast { id: 7, data: &data },
+        ClientMessage::Input { id: 8, data: b"" },
+        ClientMessage::Close,
+    ] {
         let frame = rs.seal_message(&msg).unwrap();
-        let Ok(Frame::Record(ct)) = Frame::decode(&frame, &FrameLimits::default()) else { panic!("not a record frame") };
+        let Ok(Frame::Record(ct)) = Frame::decode(&frame, &FrameLimits::default()) else {
+            panic!("not a record frame")
+        };
         let plaintext = qo.open(ct).unwrap();
         assert_eq!(ClientMessage::decode(&plaintext), Ok(msg));
     }
@@ -168,7 +180,9 @@ fn frames_sealed_in_place_match_seal() {
     ] {
         let frame = qs.seal_frame(msg.encode_record_frame()).unwrap();
         assert_eq!(frame.len(), 1 + msg.encode().len() + TAG_LEN);
-        let Ok(Frame::Record(ct)) = Frame::decode(&frame, &FrameLimits::default()) else { panic!("not a record frame") };
+        let Ok(Frame::Record(ct)) = Frame::decode(&frame, &FrameLimits::default()) else {
+            panic!("not a record frame")
+        };
         assert_eq!(ServerMessage::decode(&ro.open(ct).unwrap()), Ok(msg));
     }
     // And the same bytes as sealing the encoding directly, for the same key and position.
