@@ -81,6 +81,9 @@ where
 {
     let hello = match tokio::time::timeout(ctx.limits.handshake_timeout, next_message(&mut ws)).await {
         Err(_) => return SessionEnd::HandshakeTimeout,
+        // A frame the WebSocket layer refused (e.g. over the size limit): Cape clients learn why only
+        // from an `{"error"}`, so say it before closing.
+        Ok(Err(SessionEnd::Protocol(why))) => return refuse(&mut ws, why).await,
         Ok(Err(end)) => return end,
         Ok(Ok(Incoming::Binary(_))) => return refuse(&mut ws, "expected the nonce as a text frame".into()).await,
         Ok(Ok(Incoming::Text(t))) => t,
@@ -125,6 +128,8 @@ where
                 let _ = ws.close(None).await;
                 return SessionEnd::Refused(enclave_sdk::session::wire::SessionErrorCode::IdleTimeout);
             }
+            // E.g. an input above the frame limit: pycape would otherwise see only a closed socket.
+            Ok(Err(SessionEnd::Protocol(why))) => return refuse(&mut ws, why).await,
             Ok(Err(end)) => return end,
             Ok(Ok(Incoming::Text(_))) => return refuse(&mut ws, "expected a binary invocation frame".into()).await,
             Ok(Ok(Incoming::Binary(b))) => b,

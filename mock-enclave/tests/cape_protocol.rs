@@ -140,6 +140,17 @@ async fn malformed_frames_get_an_error_and_a_close() {
     ws.send(Message::text("{}")).await.unwrap();
     assert_eq!(next_json(&mut ws).await["error"], "expected a binary invocation frame");
     assert!(closed(&mut ws).await);
+
+    // An input frame above the enclave's frame limit: the client is told the sizes, then closed.
+    let mut ws = connect(&mock, "/v1/run/echo", "cape.runtime").await.unwrap();
+    let key = attest(&mock, &mut ws, "echo").await;
+    let limit = mock.limits().frame.max_frame_len();
+    let (enc, ct) = seal_single_shot(&key, &vec![0u8; limit], &mut OsRng).unwrap();
+    let frame_len = enc.len() + ct.len();
+    ws.send(Message::binary([enc.as_slice(), &ct].concat())).await.unwrap();
+    let error = next_json(&mut ws).await["error"].as_str().unwrap().to_owned();
+    assert!(error.contains(&format!("{frame_len} > {limit}")), "{error}");
+    assert!(closed(&mut ws).await);
     assert_eq!(mock.stats().invocations, 0);
     assert_eq!(mock.stats().records_rejected, 1);
 }
