@@ -179,3 +179,45 @@ async fn a_client_that_never_reads_does_not_hold_up_a_shutdown() {
     assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
     drop(raw);
 }
+
+/// Review finding 7: while the read loop waited for a streamed input's function to take a chunk,
+/// invocations it runs inline (a whole input in one record) stopped too. A user function that holds
+/// its input unread for 3 s when it starts with "h", and answers "ok" at once otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inline_invocation_is_answered_while_a_streamed_input_waits_for_its_function() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("hold");
+    std::fs::create_dir(&f).unwrap();
+    let script = "#!/bin/sh\nc=$(head -c 1)\nif [ \"$c\" = h ]; then sleep 3; fi\ncat >/dev/null\nprintf ok\n";
+    std::fs::write(f.join("main"), script).unwrap();
+    std::fs::set_permissions(f.join("main"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut functions = mock_enclave::functions::FunctionRegistry::builtins();
+    functions.load_dir(dir.path()).unwrap();
+    let mock = MockEnclave::builder().functions(functions).spawn().await.unwrap();
+    let mut raw = open(&mock, "hold").await;
+    raw.send(ClientMessage::Input { id: 1, data: b"h" }).await;
+    raw.send(ClientMessage::InputLast { id: 2, data: b"e" }).await;
+    // More than the pipe, the feeder and the input channel hold: the enclave now waits on function 1.
+    let chunk = vec![b'h'; 65536];
+    for _ in 0..16 {
+        raw.send(ClientMessage::Input { id: 1, data: &chunk }).await;
+    }
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    loop {
+        let m = raw.recv().await.expect("session ended");
+        match ServerMessage::decode(&m).unwrap() {
+            ServerMessage::Output { id: 2, data } => answer.extend_from_slice(data),
+            ServerMessage::OutputEnd { id: 2 } => break,
+            ServerMessage::OutputLast { id: 2, data } => {
+                answer.extend_from_slice(data);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(answer, b"ok");
+    // Function 1 sleeps 3 s before it reads again: the answer did not wait for it.
+    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+}
