@@ -277,6 +277,13 @@ struct Stalled {
     end_of_input: bool,
 }
 
+impl Drop for Stalled {
+    /// A session that ends while a chunk waits drops it wiped.
+    fn drop(&mut self) {
+        discard(std::mem::take(&mut self.data));
+    }
+}
+
 /// Room in the stalled chunk's input channel; never resolves when nothing is stalled. Err: the
 /// function has finished and takes no more input.
 async fn room_for(
@@ -385,13 +392,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                     Err(end) => return end,
                 },
                 room = room_for(inv, &stalled) => {
-                    let Some(s) = stalled.take() else { continue };
-                    match room {
-                        Ok(permit) => {
-                            permit.send(s.data);
-                        }
-                        // A function that finished early takes no more; the rest of its input is discarded.
-                        Err(_) => discard(s.data),
+                    let Some(mut s) = stalled.take() else { continue };
+                    // Err: a function that finished early takes no more; the chunk drops wiped with `s`.
+                    if let Ok(permit) = room {
+                        permit.send(std::mem::take(&mut s.data));
                     }
                     if s.end_of_input {
                         inv.inputs.remove(&s.id);
