@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use enclave_sdk::attestation::EnclaveUserData;
 use enclave_sdk::session::handshake::{transcript_hash, Nonce};
@@ -22,7 +23,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::attester::{AttestationRequest, Attester};
 use crate::functions::{Function, FunctionError};
@@ -59,6 +60,12 @@ pub enum SessionEnd {
     /// The server is shutting down.
     #[error("server shutting down")]
     ShuttingDown,
+    /// The client accepted no bytes of a record for this long: it stopped reading.
+    #[error("client stopped reading: no bytes accepted for {0:?}")]
+    WriteStalled(Duration),
+    /// The enclave itself failed (e.g. sealing a record).
+    #[error("internal failure: {0}")]
+    Internal(String),
 }
 
 type Ws<S> = WebSocketStream<S>;
@@ -187,16 +194,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> DocumentSent<S> {
 /// Seals and sends records in the order their frames are queued (each laid out in the clear by
 /// `ServerMessage::encode_record_frame`). Everything queued when the writer wakes goes out with one
 /// flush: pipelined invocations share a write instead of one each.
+///
+/// Each write is bounded by `stall`: a peer that accepts no bytes for that long (it stopped reading)
+/// is gone, and the writer ends, which closes the queue and so tells the read loop and every
+/// invocation. Returns why it ended early, if it did.
 async fn write_loop<S: AsyncRead + AsyncWrite + Unpin>(
     mut sink: SplitSink<Ws<S>, Message>,
     mut sealer: ResponseSealer,
     mut queue: mpsc::Receiver<Zeroizing<Vec<u8>>>,
-) {
+    stall: Duration,
+) -> Option<SessionEnd> {
+    let mut ended = None;
     'session: while let Some(mut frame) = queue.recv().await {
         loop {
-            let Ok(sealed) = sealer.seal_frame(frame) else { break 'session };
-            if sink.feed(Message::binary(sealed)).await.is_err() {
-                break 'session;
+            let sealed = match sealer.seal_frame(frame) {
+                Ok(sealed) => sealed,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sealing a record failed; ending the session");
+                    ended = Some(SessionEnd::Internal(format!("sealing a record: {e}")));
+                    break 'session;
+                }
+            };
+            match tokio::time::timeout(stall, sink.feed(Message::binary(sealed))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "sending a record failed");
+                    break 'session;
+                }
+                Err(_) => {
+                    ended = Some(SessionEnd::WriteStalled(stall));
+                    break 'session;
+                }
             }
             // Not `try_recv`: it parks the thread while a send is half done.
             match queue.recv().now_or_never() {
@@ -204,31 +232,85 @@ async fn write_loop<S: AsyncRead + AsyncWrite + Unpin>(
                 _ => break,
             }
         }
-        if sink.flush().await.is_err() {
-            break;
+        match tokio::time::timeout(stall, sink.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "sending a record failed");
+                break;
+            }
+            Err(_) => {
+                ended = Some(SessionEnd::WriteStalled(stall));
+                break;
+            }
         }
     }
-    let _ = sink.close().await;
+    // Closing the queue now, not when this task ends: senders learn at once that nobody writes.
+    drop(queue);
+    if ended.is_none() {
+        let _ = tokio::time::timeout(stall, sink.close()).await;
+    }
+    ended
 }
 
 struct Invocations {
-    /// Invocations whose input has not ended yet: the input channel and the task to abort if it never does.
-    inputs: HashMap<RequestId, (mpsc::Sender<Vec<u8>>, tokio::task::AbortHandle)>,
+    /// Invocations whose input has not ended yet: the input channel, the task to abort if it never
+    /// does, and a share of the invocation's slot (see `run`).
+    inputs: HashMap<RequestId, OpenInput>,
     /// Every invocation task not known to have finished.
-    tasks: Vec<tokio::task::AbortHandle>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     last_id: RequestId,
     slots: Arc<Semaphore>,
     max: usize,
 }
 
+struct OpenInput {
+    tx: mpsc::Sender<Vec<u8>>,
+    task: tokio::task::AbortHandle,
+    _slot: Arc<OwnedSemaphorePermit>,
+}
+
+/// A chunk read from the client that its function has not taken yet (its input channel was full).
+struct Stalled {
+    id: RequestId,
+    data: Vec<u8>,
+    /// The chunk was the input's last (`InputLast`): the input closes once it is delivered.
+    end_of_input: bool,
+}
+
+impl Drop for Stalled {
+    /// A session that ends while a chunk waits drops it wiped.
+    fn drop(&mut self) {
+        discard(std::mem::take(&mut self.data));
+    }
+}
+
+/// Room in the stalled chunk's input channel; never resolves when nothing is stalled. Err: the
+/// function has finished and takes no more input.
+async fn room_for(
+    inv: &Invocations,
+    stalled: &Option<Stalled>,
+) -> Result<mpsc::OwnedPermit<Vec<u8>>, mpsc::error::SendError<()>> {
+    match stalled.as_ref().and_then(|s| inv.inputs.get(&s.id)) {
+        // An owned permit, so that the handler may take the stalled chunk out.
+        Some(open) => open.tx.clone().reserve_owned().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Drops input the function will never read, wiped.
+fn discard(data: Vec<u8>) {
+    drop(PlaintextBuf::from(data));
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
-    /// Serves invocations until the client closes, breaks the protocol, idles out, or the server drains.
+    /// Serves invocations until the client closes, breaks the protocol, idles out, stops reading, or
+    /// the server drains.
     pub(crate) async fn serve(self, ctx: &Context) -> SessionEnd {
         let (sink, mut stream) = self.ws.split();
         // Room for one record per invocation in flight, so that a small invocation's answer never
         // waits for the writer (and the writer never wakes a waiting invocation per record).
         let (out, queue) = mpsc::channel(ctx.limits.max_in_flight.max(OUTGOING_QUEUED));
-        let writer = tokio::spawn(write_loop(sink, self.sealer, queue));
+        let mut writer = tokio::spawn(write_loop(sink, self.sealer, queue, ctx.limits.idle_timeout));
         let mut opener = self.opener;
         let mut inv = Invocations {
             inputs: HashMap::new(),
@@ -237,17 +319,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
             slots: Arc::new(Semaphore::new(ctx.limits.max_in_flight)),
             max: ctx.limits.max_in_flight,
         };
-        let end = Self::run(ctx, &mut stream, &mut opener, &mut inv, &out).await;
+        let mut end = Self::run(ctx, &mut stream, &mut opener, &mut inv, &out).await;
         // An invocation whose input never ended must not run on a prefix of it: a truncated input is
         // not an input.
-        for (_, (_, task)) in inv.inputs.drain() {
+        for (_, open) in inv.inputs.drain() {
             // Abort before the sender drops: a closed channel would read as a complete input.
-            task.abort();
+            open.task.abort();
             ctx.stats.abandoned.fetch_add(1, Ordering::Relaxed);
         }
-        // The session is over: nobody will read further outputs, and PROTOCOL.md section 5.4 says no
-        // record follows a SessionError. (A drain has already waited for running invocations.)
-        for task in inv.tasks.drain(..) {
+        // The session is over: nobody will read further outputs. (A drain has already waited for
+        // running invocations.)
+        for task in &inv.tasks {
             task.abort();
         }
         let told = match &end {
@@ -255,12 +337,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
             SessionEnd::ShuttingDown => Some((SessionErrorCode::ShuttingDown, 0)),
             _ => None,
         };
-        if let Some((code, detail)) = told {
-            let _ = out.send(ServerMessage::SessionError { code, detail }.encode_record_frame()).await;
+        let finish = async {
+            // PROTOCOL.md section 5.4: no record follows a SessionError. `abort` is asynchronous (a
+            // task in the middle of a poll may still queue an output), so wait until each has stopped.
+            for task in inv.tasks.drain(..) {
+                let _ = task.await;
+            }
+            if let Some((code, detail)) = told {
+                let _ = out.send(ServerMessage::SessionError { code, detail }.encode_record_frame()).await;
+            }
+            drop(out);
+            // Every queue sender is gone now; the writer sends what is queued and ends.
+            (&mut writer).await
+        };
+        // Bounded: a client that stopped reading would otherwise hold the queue, the writer, the
+        // session slot and a server drain (the writer's own per-write bound is the same period).
+        match tokio::time::timeout(ctx.limits.idle_timeout, finish).await {
+            Ok(Ok(Some(why))) if matches!(end, SessionEnd::Disconnected) => end = why,
+            Ok(_) => {}
+            Err(_) => {
+                writer.abort();
+                if matches!(end, SessionEnd::Disconnected) {
+                    end = SessionEnd::WriteStalled(ctx.limits.idle_timeout);
+                }
+            }
         }
-        drop(out);
-        // Invocation tasks hold queue senders; the writer ends once they have all finished.
-        let _ = writer.await;
         end
     }
 
@@ -276,26 +377,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
         let mut draining = *shutdown.borrow();
         let mut timer = IdleTimer::new(ctx.limits.idle_timeout);
         let mut local = FuturesUnordered::new();
+        // While a chunk waits for its function, no further record is read (that is the backpressure
+        // on the client), but everything else here goes on: inline invocations, the writer's end,
+        // shutdown.
+        let mut stalled: Option<Stalled> = None;
         loop {
             let idle = inv.slots.available_permits() == inv.max;
             if draining && idle {
                 return SessionEnd::ShuttingDown;
             }
             let bytes = tokio::select! {
-                r = next_frame(stream) => match r {
+                r = next_frame(stream), if stalled.is_none() => match r {
                     Ok(b) => b,
                     Err(end) => return end,
                 },
+                room = room_for(inv, &stalled) => {
+                    let Some(mut s) = stalled.take() else { continue };
+                    // Err: a function that finished early takes no more; the chunk drops wiped with `s`.
+                    if let Ok(permit) = room {
+                        permit.send(std::mem::take(&mut s.data));
+                    }
+                    if s.end_of_input {
+                        inv.inputs.remove(&s.id);
+                    }
+                    continue;
+                }
                 // Idle: nothing from the client for the whole period while we wait on it (no
                 // invocation running, or one still missing input). A function still computing on a
-                // complete input keeps the session.
+                // complete input, or one that has not yet taken the last chunk, keeps the session.
                 () = timer.expired() => {
-                    if !inv.inputs.is_empty() || inv.slots.available_permits() == inv.max {
+                    if stalled.is_none() && (!inv.inputs.is_empty() || inv.slots.available_permits() == inv.max) {
                         return SessionEnd::Refused(SessionErrorCode::IdleTimeout);
                     }
                     continue;
                 }
                 Some(()) = local.next(), if !local.is_empty() => continue,
+                // The writer has ended (the client stopped reading, or the connection broke): no
+                // answer can reach the client any more.
+                () = out.closed() => return SessionEnd::Disconnected,
                 changed = shutdown.changed(), if !draining => {
                     draining = changed.is_err() || *shutdown.borrow();
                     continue;
@@ -339,15 +458,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                 let mut buf = std::mem::take(&mut *plaintext);
                 let header = buf.len().saturating_sub(data_len);
                 buf.drain(..header);
+                // The shift leaves the old tail (plaintext) in the spare capacity.
+                buf.spare_capacity_mut().zeroize();
                 buf
             };
             if id > inv.last_id {
                 if draining {
                     return SessionEnd::ShuttingDown;
                 }
+                // An invocation is in flight until both its function has ended and its input has
+                // ended (PROTOCOL.md section 6): the function's task and the open input each hold a
+                // share of the slot. Otherwise inputs left open to a function that returned early
+                // would pile up without bound.
                 let Ok(permit) = inv.slots.clone().try_acquire_owned() else {
                     return SessionEnd::Refused(SessionErrorCode::TooManyInFlight);
                 };
+                let slot = Arc::new(permit);
                 inv.last_id = id;
                 let (tx, rx) = mpsc::channel(INPUT_CHUNKS_BUFFERED);
                 // An invocation whose first record is also its last (InputLast) has its whole input
@@ -361,14 +487,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                 let function = ctx.function.clone();
                 let out = out.clone();
                 let stats = ctx.stats.clone();
+                let task_slot = slot.clone();
                 let invocation = async move {
-                    run_invocation(function, id, rx, out, whole, permit).await;
+                    run_invocation(function, id, rx, out, whole, task_slot).await;
                     stats.completed.fetch_add(1, Ordering::Relaxed);
                 };
                 if whole {
                     // Its input is all here, so it never waits on this loop: run it in this task
                     // rather than spawn one (a spawn and a cross-task wake per small invocation).
                     // It stops with the session, as a spawned one is aborted.
+                    drop(slot);
                     local.push(invocation);
                     continue;
                 }
@@ -376,16 +504,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                 // needs a task of its own.
                 let task = tokio::spawn(invocation);
                 inv.tasks.retain(|t| !t.is_finished());
-                inv.tasks.push(task.abort_handle());
-                inv.inputs.insert(id, (tx, task.abort_handle()));
+                let abort = task.abort_handle();
+                inv.tasks.push(task);
+                inv.inputs.insert(id, OpenInput { tx, task: abort, _slot: slot });
             }
-            let Some((tx, _)) = inv.inputs.get(&id) else {
+            let Some(open) = inv.inputs.get(&id) else {
                 // PROTOCOL.md section 5.2: an id at or below the highest seen, whose input has ended.
                 return SessionEnd::Refused(SessionErrorCode::RequestIdNotIncreasing);
             };
             if !data.is_empty() {
-                // A function that finished early drops its receiver; the rest of its input is discarded.
-                let _ = tx.send(data).await;
+                match open.tx.try_send(data) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(data)) => {
+                        // Wait for the function in the select above, not here, where the idle timer,
+                        // shutdown and inline invocations would stop. The input stays open (if this
+                        // was its last chunk) until the chunk is delivered.
+                        stalled = Some(Stalled { id, data, end_of_input });
+                        continue;
+                    }
+                    // A function that finished early drops its receiver; the rest of its input is discarded.
+                    Err(mpsc::error::TrySendError::Closed(data)) => discard(data),
+                }
             }
             if end_of_input {
                 // Dropping the sender closes the function's input: the end marker made it whole.
@@ -452,7 +591,7 @@ async fn run_invocation(
     input: mpsc::Receiver<Vec<u8>>,
     out: mpsc::Sender<Zeroizing<Vec<u8>>>,
     whole: bool,
-    slot: OwnedSemaphorePermit,
+    slot: Arc<OwnedSemaphorePermit>,
 ) {
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(INPUT_CHUNKS_BUFFERED);
     let forward = async {
@@ -501,7 +640,7 @@ async fn run_invocation(
         }
     };
     let Ok(queued) = out.reserve().await else { return };
-    // The slot frees as the invocation's last record is queued, with no await in between: a client
+    // The slot (this task's share of it) frees as the invocation's last record is queued, with no await in between: a client
     // that has seen the end may start another invocation at once (the client's limit may equal
     // ours), and a drain that finds every slot free finds every end already queued.
     drop(slot);

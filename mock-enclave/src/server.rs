@@ -38,6 +38,8 @@ pub struct ServerLimits {
     /// From the upgrade to the key share.
     pub handshake_timeout: Duration,
     /// With no invocation running, how long the server waits for the client's next record.
+    /// Also how long a write may wait for a client that accepts no bytes (it stopped reading) before
+    /// the session is closed.
     pub idle_timeout: Duration,
     /// Invocations running at once per session.
     pub max_in_flight: usize,
