@@ -641,17 +641,26 @@ impl Session {
     /// had been fully sent; otherwise the enclave waits for the rest of that input until an idle
     /// timeout ends the session, and the slot stays taken until then.
     pub async fn invoke(&self, input: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::new();
+        let mut out = Zeroizing::new(Vec::new());
         let max = self.config.max_output_len;
         self.run(input, |chunk: &[u8]| {
-            if out.len().saturating_add(chunk.len()) > max {
+            let len = out.len().saturating_add(chunk.len());
+            if len > max {
                 return Err(LimitError::OutputTooLarge { max }.into());
+            }
+            if len > out.capacity() {
+                // Grow by hand: a Vec that reallocates frees its old buffer, output and all, unwiped.
+                // The old buffer here is a Zeroizing one, wiped (spare capacity too) as it drops.
+                let mut bigger = Zeroizing::new(Vec::with_capacity(len.max(out.capacity().saturating_mul(2)).min(max)));
+                bigger.extend_from_slice(&out);
+                out = bigger;
             }
             out.extend_from_slice(chunk);
             Ok(())
         })
         .await?;
-        Ok(out)
+        // The caller owns the output from here; what it does with the buffer is its business.
+        Ok(std::mem::take(&mut *out))
     }
 
     async fn run(&self, input: &[u8], mut sink: impl FnMut(&[u8]) -> Result<(), Error>) -> Result<(), Error> {
