@@ -17,7 +17,7 @@ use futures_util::{FutureExt as _, SinkExt, StreamExt};
 use rand_core::OsRng;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, Mutex, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -493,7 +493,14 @@ enum Event {
         code: u16,
         message: String,
     },
-    Failed(Error),
+}
+
+/// An invocation the enclave has not ended yet. Its in-flight slot lives here, not with the caller:
+/// a caller that gives up does not end the invocation in the enclave, so the slot is freed only when
+/// the enclave ends it (End, Last or FunctionError) or the session ends.
+struct Pending {
+    events: mpsc::Sender<Event>,
+    _slot: OwnedSemaphorePermit,
 }
 
 /// An output chunk: the opened record's plaintext, whose tail is the data (the header is skipped, not
@@ -534,10 +541,19 @@ struct Shared {
     next_id: Mutex<RequestId>,
     /// To the writer task, which alone holds the sealer and the socket's sending half.
     outgoing: mpsc::Sender<Outgoing>,
-    /// Tells the writer to stop (the reader saw the session end).
-    stop: Notify,
-    pending: StdMutex<HashMap<RequestId, mpsc::Sender<Event>>>,
+    /// Set once the session has failed (the failure is recorded first). Everything that waits on the
+    /// socket or the queue also waits on this, so a stalled peer cannot keep a caller or the writer
+    /// waiting after the session is over.
+    dead: watch::Sender<bool>,
+    /// The invocations waiting for the enclave; `None` once the session failed, so that no invocation
+    /// can register after the reader has dropped the others (it would never hear of the failure).
+    pending: StdMutex<Option<HashMap<RequestId, Pending>>>,
+    /// Why the session ended, as the reader saw it: the authority, since it reads what the enclave
+    /// said (a SessionError record) before the connection's end.
     failure: StdMutex<Option<Error>>,
+    /// Why the writer stopped, if it failed: a broken socket usually, whose cause the reader is about
+    /// to report. Used only when the reader has recorded nothing.
+    write_failure: StdMutex<Option<Error>>,
     in_flight: Arc<Semaphore>,
     invocations: AtomicU64,
     /// When this client last sent a record: a long upload with no answer yet is not idleness.
@@ -587,9 +603,10 @@ impl Session {
         let shared = Arc::new(Shared {
             next_id: Mutex::new(1),
             outgoing,
-            stop: Notify::new(),
-            pending: StdMutex::new(HashMap::new()),
+            dead: watch::Sender::new(false),
+            pending: StdMutex::new(Some(HashMap::new())),
             failure: StdMutex::new(None),
+            write_failure: StdMutex::new(None),
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             invocations: AtomicU64::new(0),
             last_sent: StdMutex::new(std::time::Instant::now()),
@@ -617,20 +634,33 @@ impl Session {
     ///
     /// # Cancel safety
     /// Dropping the future abandons the invocation: its id is spent, the enclave still runs it, and its
-    /// output is discarded. The session stays usable only if the input had been fully sent; otherwise
-    /// the enclave waits for the rest of that input until its idle timeout ends the session.
+    /// output is discarded as it arrives. Its in-flight slot stays taken until the enclave ends it (or
+    /// the session ends), so abandoned invocations count against `max_in_flight` just as the enclave
+    /// counts them, and the session never has more running than that; the same holds when `invoke`
+    /// returns early with [`LimitError::OutputTooLarge`]. The session stays usable only if the input
+    /// had been fully sent; otherwise the enclave waits for the rest of that input until an idle
+    /// timeout ends the session, and the slot stays taken until then.
     pub async fn invoke(&self, input: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::new();
+        let mut out = Zeroizing::new(Vec::new());
         let max = self.config.max_output_len;
         self.run(input, |chunk: &[u8]| {
-            if out.len().saturating_add(chunk.len()) > max {
+            let len = out.len().saturating_add(chunk.len());
+            if len > max {
                 return Err(LimitError::OutputTooLarge { max }.into());
+            }
+            if len > out.capacity() {
+                // Grow by hand: a Vec that reallocates frees its old buffer, output and all, unwiped.
+                // The old buffer here is a Zeroizing one, wiped (spare capacity too) as it drops.
+                let mut bigger = Zeroizing::new(Vec::with_capacity(len.max(out.capacity().saturating_mul(2)).min(max)));
+                bigger.extend_from_slice(&out);
+                out = bigger;
             }
             out.extend_from_slice(chunk);
             Ok(())
         })
         .await?;
-        Ok(out)
+        // The caller owns the output from here; what it does with the buffer is its business.
+        Ok(std::mem::take(&mut *out))
     }
 
     async fn run(&self, input: &[u8], mut sink: impl FnMut(&[u8]) -> Result<(), Error>) -> Result<(), Error> {
@@ -639,7 +669,7 @@ impl Session {
         let mut chunks = input.chunks(MAX_CHUNK_LEN).peekable();
         let first = chunks.next().unwrap_or_default();
         let first_is_last = chunks.peek().is_none();
-        let (id, mut events, _permit) = self
+        let (id, mut events) = self
             .begin(|id| {
                 if first_is_last {
                     ClientMessage::InputLast { id, data: first }
@@ -665,14 +695,11 @@ impl Session {
                     Some(Event::FunctionError { code, message }) => {
                         return Err(Error::Function { function_id: self.function_id.clone(), code, message })
                     }
-                    Some(Event::Failed(e)) => return Err(e),
                     None => return Err(self.failure()),
                 }
             }
         };
-        let (sent, received) = tokio::join!(send_all, receive);
-        // An answer (including a function error) wins over a send failure that followed it.
-        received.and(sent)
+        drive(send_all, receive).await
     }
 
     /// Invokes the function, streaming `input` to it and its output into `output`, with memory bounded
@@ -685,8 +712,9 @@ impl Session {
     /// fails (the invocation is then abandoned; see below).
     ///
     /// # Cancel safety
-    /// As [`invoke`](Self::invoke). An abandoned invocation whose input was not complete leaves the
-    /// enclave waiting; close the session rather than reuse it.
+    /// As [`invoke`](Self::invoke), also when it returns early with [`Error::LocalIo`]. An abandoned
+    /// invocation whose input was not complete leaves the enclave waiting; close the session rather
+    /// than reuse it.
     pub async fn invoke_stream(
         &self,
         mut input: impl AsyncRead + Unpin,
@@ -696,7 +724,7 @@ impl Session {
         let mut buf = Zeroizing::new(vec![0u8; MAX_CHUNK_LEN]);
         // The first chunk goes out with the invocation's start; an empty input is one InputLast.
         let first = input.read(&mut buf[..]).await.map_err(|e| Error::LocalIo { kind: e.kind() })?;
-        let (id, mut events, _permit) = self
+        let (id, mut events) = self
             .begin(|id| {
                 let data = buf.get(..first).unwrap_or_default();
                 if first == 0 {
@@ -732,7 +760,7 @@ impl Session {
                 if n == 0 {
                     break;
                 }
-                self.shared.outgoing.send(Outgoing::Record(frame)).await.map_err(|_| self.failure())?;
+                self.queue(Outgoing::Record(frame)).await?;
                 sent.fetch_add(n as u64, Ordering::Relaxed);
                 if let Ok(mut p) = progress.lock() {
                     report(&mut **p);
@@ -766,15 +794,11 @@ impl Session {
                     Some(Event::FunctionError { code, message }) => {
                         return Err(Error::Function { function_id: self.function_id.clone(), code, message })
                     }
-                    Some(Event::Failed(e)) => return Err(e),
                     None => return Err(self.failure()),
                 }
             }
         };
-        let (sent_result, received_result) = tokio::join!(send_all, receive);
-        let n = received_result?;
-        sent_result?;
-        Ok(n)
+        drive(send_all, receive).await
     }
 
     /// Ends the session with an authenticated close, so the enclave can tell it from a cut connection.
@@ -784,7 +808,7 @@ impl Session {
     pub async fn close(self) -> Result<(), Error> {
         let r = self.send(ClientMessage::Close).await;
         let (ack, done) = oneshot::channel();
-        if self.shared.outgoing.send(Outgoing::Close(ack)).await.is_ok() {
+        if self.queue(Outgoing::Close(ack)).await.is_ok() {
             let _ = done.await;
         }
         r
@@ -802,33 +826,60 @@ impl Session {
     async fn begin<'a>(
         &self,
         first: impl FnOnce(RequestId) -> ClientMessage<'a>,
-    ) -> Result<(RequestId, mpsc::Receiver<Event>, OwnedSemaphorePermit), Error> {
-        let permit = self.shared.in_flight.clone().acquire_owned().await.map_err(|_| self.failure())?;
+    ) -> Result<(RequestId, mpsc::Receiver<Event>), Error> {
+        let slot = self.shared.in_flight.clone().acquire_owned().await.map_err(|_| self.failure())?;
         let (tx, rx) = mpsc::channel(EVENTS_PER_INVOCATION);
         let mut next_id = self.shared.next_id.lock().await;
         let id = *next_id;
         *next_id = id.checked_add(1).ok_or(SessionError::Closed)?;
-        if let Ok(mut p) = self.shared.pending.lock() {
-            p.insert(id, tx);
+        {
+            let mut guard = self.shared.pending.lock().map_err(|_| SessionError::Closed)?;
+            // Gone means the reader has recorded the failure and dropped every pending invocation:
+            // one registered now would wait for an end that never comes.
+            let Some(p) = guard.as_mut() else {
+                drop(guard);
+                return Err(self.failure());
+            };
+            p.insert(id, Pending { events: tx, _slot: slot });
         }
         // Until the first record is queued, the invocation exists only here: if this future is
         // dropped or the queue is gone, unregister it, or the reader would count it as waiting.
         let mut registered = Unregister { shared: &self.shared, id: Some(id) };
         let frame = first(id).encode_record_frame();
-        let r = self.shared.outgoing.send(Outgoing::Record(frame)).await;
+        let r = self.queue(Outgoing::Record(frame)).await;
         drop(next_id);
         if r.is_err() {
             return Err(self.failure());
         }
         registered.id = None;
         self.shared.invocations.fetch_add(1, Ordering::Relaxed);
-        Ok((id, rx, permit))
+        Ok((id, rx))
     }
 
     /// Queues one record for the writer; waits while the queue is full.
     async fn send(&self, msg: ClientMessage<'_>) -> Result<(), Error> {
-        let frame = msg.encode_record_frame();
-        self.shared.outgoing.send(Outgoing::Record(frame)).await.map_err(|_| self.failure())
+        self.queue(Outgoing::Record(msg.encode_record_frame())).await
+    }
+
+    /// Queues an item for the writer, waiting while the queue is full, but not past the session's
+    /// end: a writer stalled on a peer that stopped reading would otherwise keep the queue full and
+    /// this caller waiting forever after the reader gave up.
+    async fn queue(&self, item: Outgoing) -> Result<(), Error> {
+        let mut dead = self.shared.dead.subscribe();
+        tokio::select! {
+            biased;
+            () = died(&mut dead) => Err(self.failure()),
+            r = self.shared.outgoing.send(item) => match r {
+                Ok(()) => Ok(()),
+                Err(_) => {
+                    // The writer stopped on a broken socket: the reader is about to see why (often
+                    // the enclave's SessionError, queued just before it closed). Report that rather
+                    // than the bare broken pipe, waiting no longer than an idle period for it.
+                    let _ = tokio::time::timeout(self.config.idle_timeout, died(&mut dead)).await;
+                    Err(self.failure())
+                }
+            },
+        }
     }
 
     fn failure(&self) -> Error {
@@ -880,17 +931,55 @@ struct Unregister<'a> {
 impl Drop for Unregister<'_> {
     fn drop(&mut self) {
         if let (Some(id), Ok(mut p)) = (self.id, self.shared.pending.lock()) {
-            p.remove(&id);
+            if let Some(p) = p.as_mut() {
+                p.remove(&id);
+            }
         }
     }
 }
 
+/// Runs an invocation's input and output sides together. An answer (including a function error) wins
+/// over a send failure that followed it, so a failed send waits for the answer (which the session's
+/// end delivers, if nothing else does). A failed answer ends the invocation at once: the rest of the
+/// input is dropped unsent, rather than waited for behind a stalled writer or a slow source.
+async fn drive<T>(
+    send_all: impl std::future::Future<Output = Result<(), Error>>,
+    receive: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::pin!(send_all, receive);
+    let mut sent = None;
+    loop {
+        tokio::select! {
+            r = &mut send_all, if sent.is_none() => sent = Some(r),
+            r = &mut receive => {
+                let v = r?;
+                let sent = match sent {
+                    Some(sent) => sent,
+                    None => send_all.await,
+                };
+                return sent.map(|()| v);
+            }
+        }
+    }
+}
+
+/// Resolves once the session has failed.
+async fn died(dead: &mut watch::Receiver<bool>) {
+    let _ = dead.wait_for(|d| *d).await;
+}
+
 fn failure_of(shared: &Shared) -> Error {
-    shared.failure.lock().ok().and_then(|f| f.clone()).unwrap_or(Error::Session(SessionError::Closed))
+    shared
+        .failure
+        .lock()
+        .ok()
+        .and_then(|f| f.clone())
+        .or_else(|| shared.write_failure.lock().ok().and_then(|f| f.clone()))
+        .unwrap_or(Error::Session(SessionError::Closed))
 }
 
 /// Reads and opens every enclave record, and hands each to its invocation. The first failure ends the
-/// session: it is recorded, every pending invocation receives it, and the reader stops.
+/// session: it is recorded, every pending invocation and the writer learn of it, and the reader stops.
 async fn read_loop(
     shared: Arc<Shared>,
     mut stream: SplitStream<Ws>,
@@ -909,12 +998,15 @@ async fn read_loop(
     if let Ok(mut f) = shared.failure.lock() {
         f.get_or_insert(err.clone());
     }
+    // In this order: a caller that sees `dead`, a closed semaphore or no pending map finds the
+    // failure already recorded.
+    shared.dead.send_replace(true);
     shared.in_flight.close();
-    let pending: Vec<_> = shared.pending.lock().map(|mut p| p.drain().collect()).unwrap_or_default();
-    for (_, tx) in pending {
-        let _ = tx.send(Event::Failed(err.clone())).await;
-    }
-    shared.stop.notify_one();
+    // Dropping the senders tells every pending invocation at once (its receiver ends, and it reads the
+    // recorded failure), and frees their slots. Sending each the error would wait on any caller whose
+    // channel is full, and every caller after it would wait too.
+    let pending = shared.pending.lock().ok().and_then(|mut p| p.take());
+    drop(pending);
 }
 
 /// Seals and sends the queued records in queue order. Everything that is queued when the writer
@@ -925,21 +1017,31 @@ async fn write_loop(
     mut sealer: RequestSealer,
     mut queue: mpsc::Receiver<Outgoing>,
 ) {
+    // Every wait on the socket also waits on the session's end: a peer that stops reading while the
+    // connection stays up would otherwise hold the writer (and everyone queueing behind it) forever.
+    let mut dead = shared.dead.subscribe();
     let result = async {
         loop {
             let item = tokio::select! {
                 item = queue.recv() => item,
-                () = shared.stop.notified() => None,
+                () = died(&mut dead) => None,
             };
             let Some(mut item) = item else { return Ok(()) };
             loop {
                 match item {
                     Outgoing::Record(frame) => {
                         let frame = sealer.seal_frame(frame).map_err(SessionError::from)?;
-                        sink.feed(Message::binary(frame)).await.map_err(ws_error)?;
+                        tokio::select! {
+                            r = sink.feed(Message::binary(frame)) => r.map_err(ws_error)?,
+                            () = died(&mut dead) => return Ok(()),
+                        }
                     }
                     Outgoing::Close(ack) => {
-                        let _ = sink.close().await;
+                        tokio::select! {
+                            biased;
+                            _ = sink.close() => {}
+                            () = died(&mut dead) => {}
+                        }
                         let _ = ack.send(());
                         return Ok(());
                     }
@@ -951,7 +1053,10 @@ async fn write_loop(
                     _ => break,
                 }
             }
-            sink.flush().await.map_err(ws_error)?;
+            tokio::select! {
+                r = sink.flush() => r.map_err(ws_error)?,
+                () = died(&mut dead) => return Ok(()),
+            }
             if let Ok(mut t) = shared.last_sent.lock() {
                 *t = std::time::Instant::now();
             }
@@ -960,13 +1065,18 @@ async fn write_loop(
     .await;
     if let Err(e) = result {
         tracing::debug!(error = %e, "session writer stopped");
-        if let Ok(mut f) = shared.failure.lock() {
+        if let Ok(mut f) = shared.write_failure.lock() {
             f.get_or_insert(e);
         }
     }
     // Refuse further records before the socket goes: a sender sees the failure, not a hang.
     queue.close();
-    let _ = sink.close().await;
+    // After a failure the close is attempted once, not waited for: the peer may be the reason.
+    tokio::select! {
+        biased;
+        _ = sink.close() => {}
+        () = died(&mut dead) => {}
+    }
 }
 
 async fn read_one(
@@ -983,7 +1093,7 @@ async fn read_one(
         tokio::select! {
             r = next_binary(stream) => break r,
             () = timer.expired() => {
-                let waiting = shared.pending.lock().map(|p| p.len()).unwrap_or(0);
+                let waiting = shared.pending.lock().ok().and_then(|p| p.as_ref().map(HashMap::len)).unwrap_or(0);
                 let sending = shared.last_sent.lock().map(|t| t.elapsed() < idle).unwrap_or(false);
                 // Idle means an invocation waits and nothing moved either way for the whole period.
                 if waiting > 0 && !sending {
@@ -995,7 +1105,8 @@ async fn read_one(
     timer.touch();
     let bytes = bytes.map_err(|e| match e {
         Error::Session(SessionError::Truncated { .. }) => {
-            SessionError::Truncated { pending: shared.pending.lock().map(|p| p.len()).unwrap_or(0) }.into()
+            let pending = shared.pending.lock().ok().and_then(|p| p.as_ref().map(HashMap::len)).unwrap_or(0);
+            SessionError::Truncated { pending }.into()
         }
         other => other,
     })?;
@@ -1035,11 +1146,13 @@ async fn read_one(
     };
     let finished = !matches!(event, Event::Output(_));
     let tx = {
-        let mut p = shared.pending.lock().map_err(|_| SessionError::Closed)?;
+        let mut guard = shared.pending.lock().map_err(|_| SessionError::Closed)?;
+        let p = guard.as_mut().ok_or(SessionError::Closed)?;
+        // An ended invocation leaves the map, and its slot with it: the enclave no longer counts it.
         if finished {
-            p.remove(&id)
+            p.remove(&id).map(|e| e.events)
         } else {
-            p.get(&id).cloned()
+            p.get(&id).map(|e| e.events.clone())
         }
     };
     let tx = tx.ok_or(SessionError::UnknownInvocation { id })?;
