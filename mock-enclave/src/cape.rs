@@ -8,6 +8,7 @@
 //! is never logged. This module does not decide who may connect (the server's upgrade callback does).
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -57,11 +58,32 @@ pub fn cape_user_data(checksum: &[u8; 32]) -> Vec<u8> {
     serde_json::json!({ "func_checksum": B64.encode(checksum) }).to_string().into_bytes()
 }
 
+/// How long a refusal waits for the client to take its `{"error"}`: a client that is not reading
+/// must not hold the session (and its slot) open.
+const REFUSAL_SEND_LIMIT: Duration = Duration::from_secs(1);
+
 /// Tells the client why, closes, and returns the reason.
 async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>, why: String) -> SessionEnd {
-    let _ = ws.send(error_frame(&why)).await;
-    let _ = ws.close(None).await;
+    let _ = tokio::time::timeout(REFUSAL_SEND_LIMIT, async {
+        let _ = ws.send(error_frame(&why)).await;
+        let _ = ws.close(None).await;
+    })
+    .await;
     SessionEnd::Protocol(why)
+}
+
+/// Sends one message, bounded by the idle timeout: a client that accepts no bytes for that long has
+/// stopped reading, and would otherwise hold its session slot for as long as it likes.
+async fn send_bounded<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    message: Message,
+    limit: Duration,
+) -> Result<(), SessionEnd> {
+    match tokio::time::timeout(limit, ws.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(SessionEnd::Disconnected),
+        Err(_) => Err(SessionEnd::WriteStalled(limit)),
+    }
 }
 
 fn parse_nonce(text: &[u8]) -> Result<Vec<u8>, String> {
@@ -102,13 +124,14 @@ where
     let document = match ctx.attester.attest(&request) {
         Ok(d) => d,
         Err(e) => {
-            let _ = ws.send(error_frame("attestation failed")).await;
+            let _ = send_bounded(&mut ws, error_frame("attestation failed"), REFUSAL_SEND_LIMIT).await;
             return SessionEnd::Attester(e.to_string());
         }
     };
     ctx.stats.documents.fetch_add(1, Ordering::Relaxed);
-    if ws.send(message_frame("attestation_doc", &document)).await.is_err() {
-        return SessionEnd::Disconnected;
+    if let Err(end) = send_bounded(&mut ws, message_frame("attestation_doc", &document), ctx.limits.idle_timeout).await
+    {
+        return end;
     }
     let mut shutdown = ctx.shutdown.clone();
     // Cape has no key share; the first request that opens is the client's acceptance of the document.
@@ -124,8 +147,11 @@ where
         };
         let frame = match next {
             Err(_) => {
-                let _ = ws.send(error_frame("idle timeout")).await;
-                let _ = ws.close(None).await;
+                let _ = tokio::time::timeout(REFUSAL_SEND_LIMIT, async {
+                    let _ = ws.send(error_frame("idle timeout")).await;
+                    let _ = ws.close(None).await;
+                })
+                .await;
                 return SessionEnd::Refused(enclave_sdk::session::wire::SessionErrorCode::IdleTimeout);
             }
             // E.g. an input above the frame limit: pycape would otherwise see only a closed socket.
@@ -158,8 +184,8 @@ where
             Ok(output) => message_frame("function_result", output),
             Err(e) => error_frame(&e.to_string()),
         };
-        if ws.send(reply).await.is_err() {
-            return SessionEnd::Disconnected;
+        if let Err(end) = send_bounded(&mut ws, reply, ctx.limits.idle_timeout).await {
+            return end;
         }
     }
 }

@@ -188,3 +188,38 @@ async fn session_limit_applies_to_cape_clients() {
         other => panic!("expected 503, got {other:?}"),
     }
 }
+
+/// A Cape client that sends invocations and never reads the results cannot keep its session (and its
+/// slot): once the enclave's replies stop draining for the idle timeout, the enclave ends the session.
+#[tokio::test]
+async fn a_cape_client_that_never_reads_loses_its_session() {
+    let mut limits = mock_enclave::ServerLimits::default();
+    limits.idle_timeout = std::time::Duration::from_millis(500);
+    let mock = MockEnclave::builder().limits(limits).spawn().await.unwrap();
+    let mut ws = connect(&mock, "/v1/run/echo", "cape.runtime").await.unwrap();
+    let key = attest(&mock, &mut ws, "echo").await;
+    let (enc, ct) = seal_single_shot(&key, &vec![7u8; 60 * 1024], &mut OsRng).unwrap();
+    let frame = [enc.as_slice(), &ct].concat();
+    // Echo answers are a third larger (base64), so the loopback buffers fill within a few hundred;
+    // the client's own sends stall once the enclave stops reading, which is expected here.
+    let (mut sink, _unread) = ws.split();
+    let flood = tokio::spawn(async move {
+        for _ in 0..2000 {
+            if sink.send(Message::binary(frame.clone())).await.is_err() {
+                break;
+            }
+        }
+    });
+    let gone = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while mock.stats().open_sessions != 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    flood.abort();
+    assert!(gone.is_ok(), "the session of a client that never reads stayed open: {:?}", mock.stats());
+    // The enclave still serves others.
+    let mut other = connect(&mock, "/v1/run/echo", "cape.runtime").await.unwrap();
+    let key = attest(&mock, &mut other, "echo").await;
+    assert_eq!(output(&invoke(&mut other, &key, b"still serving").await), b"still serving");
+}
