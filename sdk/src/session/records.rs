@@ -75,9 +75,38 @@ pub enum RecordError {
         /// The sequence number the record should have had.
         seq: u64,
     },
-    /// The sequence number space is exhausted (2^64 records); the session must end.
-    #[error("record sequence exhausted")]
-    SequenceExhausted,
+    /// A record was shorter than its authentication tag, so it cannot be a record at all.
+    #[error("{direction} record {seq} is {len} bytes, shorter than its 16-byte tag")]
+    ShortRecord {
+        /// `client to enclave` or `enclave to client`.
+        direction: &'static str,
+        /// The sequence number the record should have had.
+        seq: u64,
+        /// Its length.
+        len: usize,
+    },
+    /// The sequence number space is exhausted (2^64 - 1 records); the session must end.
+    #[error("{direction} record sequence exhausted after 2^64 - 1 records; the session must end")]
+    SequenceExhausted {
+        /// `client to enclave` or `enclave to client`.
+        direction: &'static str,
+    },
+    /// Deriving a direction's record key and base nonce from the HPKE exporter failed.
+    #[error("deriving the {direction} record key from the HPKE exporter failed")]
+    KeyExport {
+        /// `client to enclave` or `enclave to client`.
+        direction: &'static str,
+    },
+    /// The AEAD refused to seal a record (only possible past ChaCha20's per-nonce length limit).
+    #[error("sealing {direction} record {seq} of {len} bytes failed")]
+    Seal {
+        /// `client to enclave` or `enclave to client`.
+        direction: &'static str,
+        /// The record's sequence number.
+        seq: u64,
+        /// The plaintext's length.
+        len: usize,
+    },
 }
 
 /// Client side: seals client-to-enclave records in sequence.
@@ -147,7 +176,7 @@ fn setup_receiver(
 /// opener.
 ///
 /// # Errors
-/// [`RecordError::BadKey`] or [`RecordError::KeyAgreement`].
+/// [`RecordError::BadKey`], [`RecordError::KeyAgreement`] or [`RecordError::KeyExport`].
 pub fn client_setup(
     enclave_public_key: &[u8; KEY_LEN],
     info: &[u8],
@@ -184,7 +213,7 @@ impl EnclaveKey {
     /// connection's secret cannot serve a second setup.
     ///
     /// # Errors
-    /// [`RecordError::BadKey`] or [`RecordError::KeyAgreement`].
+    /// [`RecordError::BadKey`], [`RecordError::KeyAgreement`] or [`RecordError::KeyExport`].
     pub fn accept(self, enc: &[u8; KEY_LEN], info: &[u8]) -> Result<(RequestOpener, ResponseSealer), RecordError> {
         let ctx = setup_receiver(&self.sk, enc, info)?;
         let export = |label: &[u8], out: &mut [u8]| ctx.export(label, out);
@@ -217,7 +246,7 @@ impl EnclaveKey {
 /// Returns `enc` and the ciphertext; Cape sends them concatenated in one binary frame.
 ///
 /// # Errors
-/// [`RecordError::BadKey`] or [`RecordError::KeyAgreement`].
+/// [`RecordError::BadKey`], [`RecordError::KeyAgreement`] or [`RecordError::KeyExport`].
 pub fn seal_single_shot(
     enclave_public_key: &[u8; KEY_LEN],
     plaintext: &[u8],
@@ -235,7 +264,7 @@ impl RequestSealer {
     /// Seals the next client-to-enclave record; returns `ciphertext || tag`.
     ///
     /// # Errors
-    /// [`RecordError::SequenceExhausted`] after 2^64 - 1 records.
+    /// [`RecordError::SequenceExhausted`] after 2^64 - 1 records; [`RecordError::Seal`] if the AEAD refuses.
     pub fn seal(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, RecordError> {
         self.0.seal(plaintext)
     }
@@ -245,7 +274,7 @@ impl RequestSealer {
     /// byte, ciphertext, tag), and no copy of the plaintext is left behind.
     ///
     /// # Errors
-    /// [`RecordError::SequenceExhausted`] after 2^64 - 1 records.
+    /// [`RecordError::SequenceExhausted`] after 2^64 - 1 records; [`RecordError::Seal`] if the AEAD refuses.
     pub fn seal_frame(&mut self, frame: Zeroizing<Vec<u8>>) -> Result<Vec<u8>, RecordError> {
         self.0.seal_frame(frame)
     }
@@ -254,7 +283,7 @@ impl RequestSealer {
     /// [`seal_frame`](Self::seal_frame).
     ///
     /// # Errors
-    /// [`RecordError::SequenceExhausted`] after 2^64 - 1 records.
+    /// [`RecordError::SequenceExhausted`] after 2^64 - 1 records; [`RecordError::Seal`] if the AEAD refuses.
     pub fn seal_message(&mut self, message: &ClientMessage<'_>) -> Result<Vec<u8>, RecordError> {
         self.0.seal_frame(message.encode_record_frame())
     }
@@ -264,7 +293,7 @@ impl ResponseSealer {
     /// Seals the next enclave-to-client record; returns `ciphertext || tag`.
     ///
     /// # Errors
-    /// [`RecordError::SequenceExhausted`] after 2^64 - 1 records.
+    /// [`RecordError::SequenceExhausted`] after 2^64 - 1 records; [`RecordError::Seal`] if the AEAD refuses.
     pub fn seal(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, RecordError> {
         self.0.seal(plaintext)
     }
@@ -273,7 +302,7 @@ impl ResponseSealer {
     /// [`ServerMessage::encode_record_frame`] returned; the result is the whole frame to send.
     ///
     /// # Errors
-    /// [`RecordError::SequenceExhausted`] after 2^64 - 1 records.
+    /// [`RecordError::SequenceExhausted`] after 2^64 - 1 records; [`RecordError::Seal`] if the AEAD refuses.
     pub fn seal_frame(&mut self, frame: Zeroizing<Vec<u8>>) -> Result<Vec<u8>, RecordError> {
         self.0.seal_frame(frame)
     }
@@ -281,7 +310,7 @@ impl ResponseSealer {
     /// Lays out `message` in a frame and seals it.
     ///
     /// # Errors
-    /// [`RecordError::SequenceExhausted`] after 2^64 - 1 records.
+    /// [`RecordError::SequenceExhausted`] after 2^64 - 1 records; [`RecordError::Seal`] if the AEAD refuses.
     pub fn seal_message(&mut self, message: &ServerMessage<'_>) -> Result<Vec<u8>, RecordError> {
         self.0.seal_frame(message.encode_record_frame())
     }
@@ -291,7 +320,8 @@ impl RequestOpener {
     /// Opens the next client-to-enclave record (`ciphertext || tag`). Any error is final.
     ///
     /// # Errors
-    /// [`RecordError::Open`] when the record does not authenticate at this position.
+    /// [`RecordError::Open`] when the record does not authenticate at this position,
+    /// [`RecordError::ShortRecord`] when it is shorter than a tag.
     pub fn open(&mut self, record: &[u8]) -> Result<Zeroizing<Vec<u8>>, RecordError> {
         self.0.open(record)
     }
@@ -301,7 +331,8 @@ impl ResponseOpener {
     /// Opens the next enclave-to-client record (`ciphertext || tag`). Any error is final.
     ///
     /// # Errors
-    /// [`RecordError::Open`] when the record does not authenticate at this position.
+    /// [`RecordError::Open`] when the record does not authenticate at this position,
+    /// [`RecordError::ShortRecord`] when it is shorter than a tag.
     pub fn open(&mut self, record: &[u8]) -> Result<Zeroizing<Vec<u8>>, RecordError> {
         self.0.open(record)
     }
@@ -314,9 +345,10 @@ impl RecordKey {
         direction: Direction,
     ) -> Result<Self, RecordError> {
         let mut okm = Zeroizing::new([0u8; RECORD_KEY_LEN + RECORD_NONCE_LEN]);
-        export(direction.export_label, &mut okm[..]).map_err(|_| RecordError::KeyAgreement)?;
+        let failed = RecordError::KeyExport { direction: direction.name };
+        export(direction.export_label, &mut okm[..]).map_err(|_| failed)?;
         let (key, nonce) = okm.split_at(RECORD_KEY_LEN);
-        let key = UnboundKey::new(&CHACHA20_POLY1305, key).map_err(|_| RecordError::KeyAgreement)?;
+        let key = UnboundKey::new(&CHACHA20_POLY1305, key).map_err(|_| failed)?;
         let mut base_nonce = Zeroizing::new([0u8; RECORD_NONCE_LEN]);
         base_nonce.copy_from_slice(nonce);
         Ok(Self { key: LessSafeKey::new(key), base_nonce, seq: 0, failed: false, direction })
@@ -327,7 +359,7 @@ impl RecordKey {
     /// session instead of wrapping (RFC 9180 likewise refuses the last sequence number).
     fn next_nonce(&mut self) -> Result<Nonce, RecordError> {
         let seq = self.seq;
-        self.seq = seq.checked_add(1).ok_or(RecordError::SequenceExhausted)?;
+        self.seq = seq.checked_add(1).ok_or(RecordError::SequenceExhausted { direction: self.direction.name })?;
         let mut nonce = *self.base_nonce;
         for (n, s) in nonce.iter_mut().skip(RECORD_NONCE_LEN.saturating_sub(8)).zip(seq.to_be_bytes()) {
             *n ^= s;
@@ -337,11 +369,12 @@ impl RecordKey {
     }
 
     fn seal_in_place(&mut self, in_out: &mut [u8]) -> Result<aws_lc_rs::aead::Tag, RecordError> {
+        let seq = self.seq;
         let nonce = self.next_nonce()?;
         // Fails only past ChaCha20's 256 GiB per nonce, far beyond any record.
         self.key
             .seal_in_place_separate_tag(nonce, Aad::from(self.direction.aad), in_out)
-            .map_err(|_| RecordError::SequenceExhausted)
+            .map_err(|_| RecordError::Seal { direction: self.direction.name, seq, len: in_out.len() })
     }
 
     fn seal(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, RecordError> {
@@ -380,7 +413,8 @@ impl RecordKey {
     }
 
     fn open_at(&mut self, record: &[u8], refused: RecordError) -> Result<Zeroizing<Vec<u8>>, RecordError> {
-        let split = record.len().checked_sub(TAG_LEN).ok_or(refused)?;
+        let short = RecordError::ShortRecord { direction: self.direction.name, seq: self.seq, len: record.len() };
+        let split = record.len().checked_sub(TAG_LEN).ok_or(short)?;
         let (ciphertext, tag) = record.split_at_checked(split).ok_or(refused)?;
         let nonce = self.next_nonce()?;
         // Decrypt straight from the received frame into the plaintext's own (zeroizing) buffer.

@@ -198,14 +198,17 @@ fn the_sequence_ends_before_it_wraps() {
     let (mut rs, _, _, _) = pair();
     rs.0.seq = u64::MAX - 1;
     assert!(rs.seal(b"x").is_ok());
-    assert_eq!(rs.seal(b"x"), Err(RecordError::SequenceExhausted));
-    assert_eq!(rs.seal(b"x"), Err(RecordError::SequenceExhausted));
+    assert_eq!(rs.seal(b"x"), Err(RecordError::SequenceExhausted { direction: "client to enclave" }));
+    assert_eq!(rs.seal(b"x"), Err(RecordError::SequenceExhausted { direction: "client to enclave" }));
 }
 
 #[test]
 fn a_record_shorter_than_its_tag_is_refused_at_its_position() {
     let (_, _, mut qo, _) = pair();
-    assert_eq!(qo.open(&[0u8; TAG_LEN - 1]), Err(RecordError::Open { direction: "client to enclave", seq: 0 }));
+    assert_eq!(
+        qo.open(&[0u8; TAG_LEN - 1]),
+        Err(RecordError::ShortRecord { direction: "client to enclave", seq: 0, len: TAG_LEN - 1 })
+    );
 }
 
 fn pair() -> (RequestSealer, ResponseOpener, RequestOpener, ResponseSealer) {
