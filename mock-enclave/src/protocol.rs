@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use enclave_sdk::attestation::EnclaveUserData;
 use enclave_sdk::session::handshake::{transcript_hash, Nonce};
+use enclave_sdk::session::idle::IdleTimer;
 use enclave_sdk::session::records::{EnclaveKey, PlaintextBuf, RequestOpener, ResponseSealer};
 use enclave_sdk::session::wire::{ClientMessage, Frame, RequestId, ServerMessage, SessionErrorCode, MAX_CHUNK_LEN};
 use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
@@ -530,41 +531,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                 // Dropping the sender closes the function's input: the end marker made it whole.
                 inv.inputs.remove(&id);
             }
-        }
-    }
-}
-
-/// The idle timeout of the session's read loop: one timer, re-armed only when it fires, rather than a
-/// timer registered and cancelled around every record.
-struct IdleTimer {
-    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
-    last: tokio::time::Instant,
-    idle: std::time::Duration,
-}
-
-impl IdleTimer {
-    fn new(idle: std::time::Duration) -> Self {
-        let now = tokio::time::Instant::now();
-        Self { sleep: Box::pin(tokio::time::sleep_until(now + idle)), last: now, idle }
-    }
-
-    /// A record arrived: the idle period starts again.
-    fn touch(&mut self) {
-        self.last = tokio::time::Instant::now();
-    }
-
-    /// Resolves once no record has arrived for the idle period, and starts a new period. Cancel-safe.
-    async fn expired(&mut self) {
-        loop {
-            self.sleep.as_mut().await;
-            let due = self.last + self.idle;
-            let now = tokio::time::Instant::now();
-            if now >= due {
-                self.last = now;
-                self.sleep.as_mut().reset(now + self.idle);
-                return;
-            }
-            self.sleep.as_mut().reset(due);
         }
     }
 }

@@ -28,6 +28,7 @@ use zeroize::Zeroizing;
 use crate::attestation::{AttestedDocument, Expected, Policy, UnixTime, Verifier};
 use crate::error::{ConfigError, ConnectError, Error, LimitError, SessionError};
 use crate::session::handshake::{transcript_hash, Nonce, PROTOCOL_LABEL};
+use crate::session::idle::IdleTimer;
 use crate::session::records::{client_setup, PlaintextBuf, RequestSealer, ResponseOpener};
 use crate::session::tls;
 use crate::session::wire::{
@@ -887,41 +888,6 @@ impl Session {
     }
 }
 
-/// The idle timeout of a read loop: one timer for the whole loop, re-armed only when it fires, rather
-/// than a timer registered and cancelled around every frame (which showed in pipelined profiles).
-struct IdleTimer {
-    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
-    last: tokio::time::Instant,
-    idle: Duration,
-}
-
-impl IdleTimer {
-    fn new(idle: Duration) -> Self {
-        let now = tokio::time::Instant::now();
-        Self { sleep: Box::pin(tokio::time::sleep_until(now + idle)), last: now, idle }
-    }
-
-    /// Something arrived: the idle period starts again.
-    fn touch(&mut self) {
-        self.last = tokio::time::Instant::now();
-    }
-
-    /// Resolves once nothing has arrived for the idle period, and starts a new period. Cancel-safe.
-    async fn expired(&mut self) {
-        loop {
-            self.sleep.as_mut().await;
-            let due = self.last + self.idle;
-            let now = tokio::time::Instant::now();
-            if now >= due {
-                self.last = now;
-                self.sleep.as_mut().reset(now + self.idle);
-                return;
-            }
-            self.sleep.as_mut().reset(due);
-        }
-    }
-}
-
 /// Removes an invocation from the pending map when dropped with an id (see [`Session::begin`]).
 struct Unregister<'a> {
     shared: &'a Shared,
@@ -1086,7 +1052,7 @@ async fn read_one(
     limits: &FrameLimits,
     timer: &mut IdleTimer,
 ) -> Result<(), Error> {
-    let idle = timer.idle;
+    let idle = timer.period();
     let bytes = loop {
         // Dropping `next()` when the timer fires is safe: the WebSocket keeps partial frames in its
         // own state.
