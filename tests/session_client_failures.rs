@@ -16,15 +16,9 @@ use std::time::Duration;
 use common::*;
 use enclave_sdk::error::LimitError;
 use enclave_sdk::{Client, Error, Session};
-use mock_enclave::{MockEnclave, ServerLimits};
+use mock_enclave::MockEnclave;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::timeout;
-
-async fn mock_with(f: impl FnOnce(&mut ServerLimits)) -> MockEnclave {
-    let mut limits = ServerLimits::default();
-    f(&mut limits);
-    MockEnclave::builder().limits(limits).spawn().await.unwrap()
-}
 
 async fn session(
     mock: &MockEnclave,

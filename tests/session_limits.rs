@@ -11,13 +11,6 @@ use common::*;
 use enclave_sdk::error::{ConnectError, LimitError, SessionError};
 use enclave_sdk::session::wire::WireError;
 use enclave_sdk::{Client, Error};
-use mock_enclave::{MockEnclave, ServerLimits};
-
-async fn mock_with(f: impl FnOnce(&mut ServerLimits)) -> MockEnclave {
-    let mut limits = ServerLimits::default();
-    f(&mut limits);
-    MockEnclave::builder().limits(limits).spawn().await.unwrap()
-}
 
 #[tokio::test]
 async fn enclave_in_flight_limit() {

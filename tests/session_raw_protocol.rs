@@ -6,71 +6,11 @@
 
 mod common;
 
+use common::raw::open;
 use common::*;
-use enclave_sdk::attestation::{Expected, UnixTime, Verifier};
-use enclave_sdk::session::handshake::{transcript_hash, Nonce, PROTOCOL_LABEL};
-use enclave_sdk::session::records::{client_setup, RequestSealer, ResponseOpener};
-use enclave_sdk::session::wire::{ClientMessage, Frame, FrameLimits, ServerMessage, SessionErrorCode};
-use futures_util::{SinkExt, StreamExt};
-use mock_enclave::MockEnclave;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use enclave_sdk::session::wire::{ClientMessage, ServerMessage, SessionErrorCode};
+use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-struct Raw {
-    ws: Ws,
-    sealer: RequestSealer,
-    opener: ResponseOpener,
-}
-
-/// Performs the handshake exactly as PROTOCOL.md section 4 says, verifying the document.
-async fn open(mock: &MockEnclave, function: &str) -> Raw {
-    let mut req = format!("{}/v1/run/{function}", mock.url()).into_client_request().unwrap();
-    req.headers_mut().insert("Sec-WebSocket-Protocol", PROTOCOL_LABEL.parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let nonce = Nonce::random(&mut rand_core::OsRng);
-    ws.send(Message::binary(Frame::ClientHello { nonce: nonce.as_bytes() }.encode())).await.unwrap();
-    let Some(Ok(Message::Binary(bytes))) = ws.next().await else { panic!("no document") };
-    let Ok(Frame::Attestation(doc)) = Frame::decode(&bytes, &FrameLimits::default()) else { panic!("not a document") };
-    let verified = Verifier::new(pinned(mock, function).build().unwrap())
-        .verify(
-            doc,
-            &Expected::none().with_nonce(nonce.as_bytes()).with_function_id(function).requiring_x25519_key(),
-            UnixTime::now(),
-        )
-        .unwrap();
-    let info = transcript_hash(function, &nonce, doc);
-    let (enc, sealer, opener) =
-        client_setup(&verified.x25519_public_key().unwrap(), &info, &mut rand_core::OsRng).unwrap();
-    ws.send(Message::binary(Frame::KeyShare(&enc).encode())).await.unwrap();
-    Raw { ws, sealer, opener }
-}
-
-impl Raw {
-    /// Seals and sends one message; returns the exact frame sent, for replaying.
-    async fn send(&mut self, m: ClientMessage<'_>) -> Vec<u8> {
-        let frame = Frame::Record(&self.sealer.seal(&m.encode()).unwrap()).encode();
-        self.ws.send(Message::binary(frame.clone())).await.unwrap();
-        frame
-    }
-
-    /// The next record's message, or None when the enclave closed.
-    async fn recv(&mut self) -> Option<Vec<u8>> {
-        loop {
-            match self.ws.next().await {
-                Some(Ok(Message::Binary(b))) => {
-                    let Ok(Frame::Record(ct)) = Frame::decode(&b, &FrameLimits::default()) else {
-                        panic!("not a record")
-                    };
-                    return Some(self.opener.open(ct).unwrap().to_vec());
-                }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-                Some(Ok(_)) => continue,
-            }
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_replayed_record_ends_the_session() {
@@ -138,9 +78,7 @@ async fn input_without_its_end_marker_is_never_run() {
 
 #[tokio::test]
 async fn an_input_left_open_does_not_hold_the_session_forever() {
-    let mut limits = mock_enclave::ServerLimits::default();
-    limits.idle_timeout = std::time::Duration::from_millis(300);
-    let mock = MockEnclave::builder().limits(limits).spawn().await.unwrap();
+    let mock = mock_with(|l| l.idle_timeout = std::time::Duration::from_millis(300)).await;
     let mut raw = open(&mock, "echo").await;
     raw.send(ClientMessage::Input { id: 1, data: b"and then nothing" }).await;
     // The echo comes back; then the enclave waits for more input, and gives up after its idle timeout.
@@ -148,7 +86,7 @@ async fn an_input_left_open_does_not_hold_the_session_forever() {
         ServerMessage::decode(&raw.recv().await.unwrap()),
         Ok(ServerMessage::Output { id: 1, data: b"and then nothing" })
     );
-    let end = tokio::time::timeout(std::time::Duration::from_secs(3), raw.recv()).await.expect("session held open");
+    let end = raw.recv_within(std::time::Duration::from_secs(3)).await;
     assert_eq!(
         ServerMessage::decode(&end.unwrap()),
         Ok(ServerMessage::SessionError { code: SessionErrorCode::IdleTimeout, detail: 0 })
@@ -162,8 +100,7 @@ async fn a_malformed_message_in_an_authentic_record_is_answered_with_protocol_vi
     let mut raw = open(&mock, "echo").await;
     // Kind 0x81 is the enclave's own Output: a client may not send it.
     let bogus = [0x81, 0, 0, 0, 0, 0, 0, 0, 1];
-    let frame = Frame::Record(&raw.sealer.seal(&bogus).unwrap()).encode();
-    raw.ws.send(Message::binary(frame)).await.unwrap();
+    raw.send_plaintext(&bogus).await;
     assert_eq!(
         ServerMessage::decode(&raw.recv().await.unwrap()),
         Ok(ServerMessage::SessionError { code: SessionErrorCode::ProtocolViolation, detail: 0 })
@@ -227,8 +164,7 @@ async fn an_output_last_from_the_client_is_a_protocol_violation() {
     let mock = mock().await;
     let mut raw = open(&mock, "echo").await;
     let bogus = [0x85, 0, 0, 0, 0, 0, 0, 0, 1, b'x'];
-    let frame = Frame::Record(&raw.sealer.seal(&bogus).unwrap()).encode();
-    raw.ws.send(Message::binary(frame)).await.unwrap();
+    raw.send_plaintext(&bogus).await;
     assert_eq!(
         ServerMessage::decode(&raw.recv().await.unwrap()),
         Ok(ServerMessage::SessionError { code: SessionErrorCode::ProtocolViolation, detail: 0 })

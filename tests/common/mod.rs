@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 pub mod cli;
+pub mod raw;
 
 use enclave_sdk::attestation::{Policy, PolicyBuilder, TrustRoot};
 use enclave_sdk::Client;
@@ -42,6 +43,13 @@ pub fn client(mock: &MockEnclave, policy: Policy) -> Client {
 
 pub fn pinned_client(mock: &MockEnclave, function: &str) -> Client {
     client(mock, pinned(mock, function).build().unwrap())
+}
+
+/// A mock enclave with its default limits changed by `f`.
+pub async fn mock_with(f: impl FnOnce(&mut mock_enclave::ServerLimits)) -> MockEnclave {
+    let mut limits = mock_enclave::ServerLimits::default();
+    f(&mut limits);
+    MockEnclave::builder().limits(limits).spawn().await.unwrap()
 }
 
 pub async fn mock() -> MockEnclave {
