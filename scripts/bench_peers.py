@@ -44,11 +44,12 @@ import os
 import platform
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
+
+import tls_mock
 
 FUNCTION = "echo"
 # Cape addresses functions as user/name; the mock serves any user.
@@ -146,31 +147,18 @@ def main():
     cpu_before = cpu_busy_percent()
     load_before = os.getloadavg()
 
-    server = subprocess.Popen([mock, "serve", "--tls", "--state-dir", state, "--listen", "127.0.0.1:0"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        line = server.stdout.readline().strip()
-        if not line.startswith("listening on wss://"):
-            raise SystemExit(f"mock-enclave did not start: {line!r}")
-        port = line.rsplit(":", 1)[1]
-        with open(os.path.join(state, "tls-cert.der"), "rb") as f:
-            cert_pem = ssl.DER_cert_to_PEM_cert(f.read())
-        anchor = os.path.join(work, "mock-tls.pem")
-        with open(anchor, "w") as f:
-            f.write(cert_pem)
-        # OpenSSL reads this when pycape builds its default context: the mock's certificate becomes the
-        # only trust anchor and host name checks stay on. The certificate names localhost and
-        # 127.0.0.1; the address avoids a resolver trying ::1 first for one client and not another.
-        os.environ["SSL_CERT_FILE"] = anchor
-        url = f"wss://127.0.0.1:{port}"
-        pins = ["--root", root_path, "--checksum", checksum]
-        for k, v in info["pcrs"].items():
-            pins += ["--pcr", f"{k}={v}"]
-        methods = Methods(enclave, url, pins, anchor, input_path, data, root_pem, pcrs, checksum)
-        samples = methods.run(args.iterations, args.batch)
+        with tls_mock.serving(mock, state, work) as port:
+            anchor = os.environ["SSL_CERT_FILE"]
+            # The address, not localhost: a resolver trying ::1 first for one client and not another
+            # would skew the comparison.
+            url = f"wss://127.0.0.1:{port}"
+            pins = ["--root", root_path, "--checksum", checksum]
+            for k, v in info["pcrs"].items():
+                pins += ["--pcr", f"{k}={v}"]
+            methods = Methods(enclave, url, pins, anchor, input_path, data, root_pem, pcrs, checksum)
+            samples = methods.run(args.iterations, args.batch)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
         shutil.rmtree(work, ignore_errors=True)
 
     report = {

@@ -13,11 +13,12 @@ TLS checks nor its attestation checks are disabled. Exits non-zero on any failur
 import json
 import os
 import signal
-import ssl
 import subprocess
 import sys
 import tempfile
 import traceback
+
+import tls_mock
 
 results = {"passed": 0, "failed": 0}
 
@@ -61,29 +62,8 @@ def main():
     with open(info["root"]["pem"], "rb") as f:
         root_pem = f.read()
 
-    server = subprocess.Popen(
-        [binary, "serve", "--tls", "--state-dir", state, "--listen", "127.0.0.1:0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        line = server.stdout.readline().strip()
-        if not line.startswith("listening on wss://"):
-            raise SystemExit(f"mock-enclave did not start: {line!r}")
-        port = line.rsplit(":", 1)[1]
-        with open(os.path.join(state, "tls-cert.der"), "rb") as f:
-            cert_pem = ssl.DER_cert_to_PEM_cert(f.read())
-        anchor = os.path.join(work, "mock-tls.pem")
-        with open(anchor, "w") as f:
-            f.write(cert_pem)
-        # OpenSSL reads this when pycape builds its default context: the mock's certificate becomes
-        # the only trust anchor, host name checks stay on (the certificate names localhost).
-        os.environ["SSL_CERT_FILE"] = anchor
+    with tls_mock.serving(binary, state, work) as port:
         run_checks(f"wss://localhost:{port}", root_pem, pcrs, checksums)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     print(f"{results['passed']} passed, {results['failed']} failed")
     sys.exit(1 if results["failed"] else 0)
 
