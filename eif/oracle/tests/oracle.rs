@@ -29,7 +29,8 @@ fn agree(dir: &std::path::Path, spec: Spec<'_>) -> std::path::PathBuf {
             let image = enclave_eif::measure_file(&built.path).unwrap();
             let signer = image.signer().unwrap();
             assert!(signer.subject().contains("CN=oracle"), "{}: subject {}", spec.name, signer.subject());
-            let fp: [u8; 48] = sha2::Digest::finalize(<sha2::Sha384 as sha2::Digest>::new_with_prefix(&key.cert_der)).into();
+            let fp: [u8; 48] =
+                sha2::Digest::finalize(<sha2::Sha384 as sha2::Digest>::new_with_prefix(&key.cert_der)).into();
             assert_eq!(signer.fingerprint_sha384(), &fp);
         }
         None => assert!(!ours.contains_key("PCR8"), "{}", spec.name),
@@ -134,10 +135,7 @@ fn a_huge_section_size_makes_aws_panic_and_we_refuse() {
     std::panic::set_hook(hook);
     assert!(aws.is_err(), "AWS's reader was expected to panic on a 2^64 - 1 section size");
     let err = Measure::new().reader(&bytes[..]).unwrap_err();
-    assert!(
-        matches!(err, EifError::SectionSizeMismatch { index: 0, offset: 548, in_section: u64::MAX, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, EifError::SectionSizeMismatch { index: 0, offset: 548, in_section: u64::MAX, .. }), "{err}");
     // The same size in the table as well: refused before any section is read.
     set_u64(&mut bytes, 28 + 32 * 8, u64::MAX);
     fix_crc(&mut bytes);
