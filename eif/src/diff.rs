@@ -13,6 +13,7 @@ pub struct SectionChange {
     ramdisk: Option<usize>,
     a: Option<(u64, Option<[u8; PCR_LEN]>)>,
     b: Option<(u64, Option<[u8; PCR_LEN]>)>,
+    pcrs: &'static [u8],
 }
 
 impl SectionChange {
@@ -36,15 +37,11 @@ impl SectionChange {
         self.b.map(|(s, _)| s)
     }
 
-    /// The PCRs this section is measured in: kernel, cmdline and ramdisk 0 in PCR0 and PCR1, later
-    /// ramdisks in PCR0 and PCR2, the signature's certificate in PCR8, metadata in none.
+    /// The PCRs this change moves: kernel, cmdline and ramdisk 0 are in PCR0 and PCR1, later ramdisks
+    /// in PCR0 and PCR2, metadata in none; a signature section moves PCR8 only when the certificate
+    /// changed (a new signature by the same certificate, as every rebuild makes, moves nothing).
     pub fn pcrs(&self) -> &'static [u8] {
-        match (self.kind, self.ramdisk) {
-            (SectionKind::Ramdisk, Some(n)) if n > 0 => &[0, 2],
-            (SectionKind::Kernel | SectionKind::Cmdline | SectionKind::Ramdisk, _) => &[0, 1],
-            (SectionKind::Signature, _) => &[8],
-            (SectionKind::Metadata, _) => &[],
-        }
+        self.pcrs
     }
 }
 
@@ -84,7 +81,21 @@ impl Diff {
                 _ => false,
             };
             if !same {
-                sections.push(SectionChange { label: s.label(), kind: s.kind(), ramdisk: s.ramdisk(), a: sa, b: sb });
+                let pcrs: &'static [u8] = match (s.kind(), s.ramdisk()) {
+                    (SectionKind::Ramdisk, Some(n)) if n > 0 => &[0, 2],
+                    (SectionKind::Kernel | SectionKind::Cmdline | SectionKind::Ramdisk, _) => &[0, 1],
+                    (SectionKind::Signature, _) if ma.pcr8() == mb.pcr8() => &[],
+                    (SectionKind::Signature, _) => &[8],
+                    (SectionKind::Metadata, _) => &[],
+                };
+                sections.push(SectionChange {
+                    label: s.label(),
+                    kind: s.kind(),
+                    ramdisk: s.ramdisk(),
+                    a: sa,
+                    b: sb,
+                    pcrs,
+                });
             }
         }
         Self { pcrs, sections }

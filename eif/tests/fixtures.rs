@@ -1,6 +1,8 @@
 //! The committed fixtures measure to the PCRs AWS's builder reported for them (`testdata/manifest.json`),
 //! offline, without the oracle.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
 mod common;
 
 use common::{fixture, manifest, manifest_pcrs, testdata};
@@ -20,7 +22,8 @@ fn every_fixture_measures_to_the_pcrs_aws_reported() {
         assert_eq!(measured.signer().is_some(), !image["signer_cn"].is_null(), "{file}");
         let arch = if image["arch"] == "aarch64" { Arch::Aarch64 } else { Arch::X86_64 };
         assert_eq!(measured.header().arch(), arch, "{file}");
-        let ramdisks: Vec<u64> = measured.sections().iter().filter(|s| s.ramdisk().is_some()).map(|s| s.size()).collect();
+        let ramdisks: Vec<u64> =
+            measured.sections().iter().filter(|s| s.ramdisk().is_some()).map(|s| s.size()).collect();
         let expected: Vec<u64> = image["ramdisks"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
         assert_eq!(ramdisks, expected, "{file}");
     }

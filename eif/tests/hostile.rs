@@ -1,6 +1,8 @@
 //! Hostile images: each starts from a good fixture, makes one edit (then fixes the CRC, unless the CRC
 //! is the point), and must be refused with the specific error that names the edit, never a panic.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
 mod common;
 
 use common::*;
@@ -46,9 +48,15 @@ fn truncated_inside_a_section() {
     let cut = b.len() - 10;
     let end = b.len() as u64;
     let e = streamed(&b[..cut]);
-    assert!(matches!(e, EifError::Truncated { offset, expected_len } if offset == offset_of_last_data(&b) && expected_len == end), "{e}");
+    assert!(
+        matches!(e, EifError::Truncated { offset, expected_len } if offset == offset_of_last_data(&b) && expected_len == end),
+        "{e}"
+    );
     let e = sized(&b[..cut]);
-    assert!(matches!(e, EifError::PastEnd { index: 4, end: e2, file_len } if e2 == end && file_len == cut as u64), "{e}");
+    assert!(
+        matches!(e, EifError::PastEnd { index: 4, end: e2, file_len } if e2 == end && file_len == cut as u64),
+        "{e}"
+    );
     // Cut inside a section header.
     let at = offset(&b, 3) as usize + 5;
     assert!(matches!(streamed(&b[..at]), EifError::Truncated { offset, .. } if offset == offset_of(&b, 3)));
@@ -101,7 +109,10 @@ fn a_table_entry_past_the_count() {
     let b = edited(|b| set_count(b, 4));
     let (o, s) = (offset(&b, 4), size(&b, 4));
     let e = streamed(&b);
-    assert!(matches!(e, EifError::UnusedTableEntry { index: 4, count: 4, offset, size } if offset == o && size == s), "{e}");
+    assert!(
+        matches!(e, EifError::UnusedTableEntry { index: 4, count: 4, offset, size } if offset == o && size == s),
+        "{e}"
+    );
 }
 
 #[test]
@@ -111,7 +122,10 @@ fn overlapping_sections() {
         set_offset(b, 3, o - 1);
     });
     let e = streamed(&b);
-    assert!(matches!(e, EifError::SectionsOverlap { index: 3, offset, previous_end } if previous_end == offset + 1), "{e}");
+    assert!(
+        matches!(e, EifError::SectionsOverlap { index: 3, offset, previous_end } if previous_end == offset + 1),
+        "{e}"
+    );
     // The first section inside the header.
     let b = edited(|b| set_offset(b, 0, 0));
     assert!(matches!(streamed(&b), EifError::SectionsOverlap { index: 0, offset: 0, previous_end: 548 }));
@@ -124,7 +138,10 @@ fn a_gap_between_sections() {
         set_offset(b, 2, o + 3);
     });
     let e = streamed(&b);
-    assert!(matches!(e, EifError::GapBeforeSection { index: 2, offset, previous_end } if offset == previous_end + 3), "{e}");
+    assert!(
+        matches!(e, EifError::GapBeforeSection { index: 2, offset, previous_end } if offset == previous_end + 3),
+        "{e}"
+    );
 }
 
 #[test]
@@ -138,7 +155,10 @@ fn a_size_past_the_end() {
     assert!(matches!(e, EifError::PastEnd { index: 4, end, file_len } if end == len + 1000 && file_len == len), "{e}");
     // Streaming, the section's own header disagrees before the end is reached.
     let e = streamed(&b);
-    assert!(matches!(e, EifError::SectionSizeMismatch { index: 4, in_table, in_section, .. } if in_table == in_section + 1000), "{e}");
+    assert!(
+        matches!(e, EifError::SectionSizeMismatch { index: 4, in_table, in_section, .. } if in_table == in_section + 1000),
+        "{e}"
+    );
 }
 
 #[test]
@@ -152,7 +172,9 @@ fn a_size_of_two_to_the_64() {
     assert!(matches!(sized(&b), EifError::SizeOverflow { index: 1, .. }));
     // Only the section's own header (what AWS's reader trusts) claims it.
     let b = edited(|b| set_section_header_size(b, 4, u64::MAX - 11));
-    assert!(matches!(streamed(&b), EifError::SectionSizeMismatch { index: 4, in_section, .. } if in_section == u64::MAX - 11));
+    assert!(
+        matches!(streamed(&b), EifError::SectionSizeMismatch { index: 4, in_section, .. } if in_section == u64::MAX - 11)
+    );
 }
 
 #[test]
@@ -161,7 +183,10 @@ fn an_unknown_section_type() {
         let b = edited(|b| set_section_type(b, 2, t));
         let o = offset(&b, 2);
         let e = streamed(&b);
-        assert!(matches!(e, EifError::UnknownSectionType { index: 2, offset, found } if offset == o && found == t), "{e}");
+        assert!(
+            matches!(e, EifError::UnknownSectionType { index: 2, offset, found } if offset == o && found == t),
+            "{e}"
+        );
     }
 }
 
@@ -170,7 +195,10 @@ fn the_first_sections_out_of_order() {
     let b = edited(|b| set_section_type(b, 0, 3));
     let e = streamed(&b);
     assert!(
-        matches!(e, EifError::UnexpectedSection { index: 0, found: SectionKind::Ramdisk, expected: SectionKind::Kernel }),
+        matches!(
+            e,
+            EifError::UnexpectedSection { index: 0, found: SectionKind::Ramdisk, expected: SectionKind::Kernel }
+        ),
         "{e}"
     );
     let b = edited(|b| set_section_type(b, 1, 1));

@@ -2,6 +2,8 @@
 //! large application ramdisk (hashed on the second thread) give the PCRs computed directly from the
 //! sections. Mutated images never panic.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
 mod common;
 
 use std::io::Read;
@@ -50,7 +52,11 @@ fn expected(b: &[u8]) -> (Pcr, Pcr, Pcr) {
             }
             3 => {
                 p0.update(d);
-                if ramdisks == 0 { p1.update(d) } else { p2.update(d) }
+                if ramdisks == 0 {
+                    p1.update(d)
+                } else {
+                    p2.update(d)
+                }
                 ramdisks += 1;
             }
             _ => {}

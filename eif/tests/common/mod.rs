@@ -2,7 +2,7 @@
 //! hostile image in these tests is a good fixture with one change, its CRC fixed afterwards unless the
 //! test is about the CRC, so that the error points at the change.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::path::PathBuf;
 
