@@ -211,11 +211,11 @@ fn x25519_key_requirement_on_real_documents() {
 }
 
 #[test]
-fn warm_verification_reuses_the_ca_links_and_still_checks_time() {
+fn warm_verification_reuses_the_path_verdict_and_still_checks_time() {
     let fx = support::fixture("cape-cli-key.cbor");
     let v = Verifier::new(Policy::builder().dangerous_accept_any_enclave().clock_skew(Duration::ZERO).build().unwrap());
     v.verify(&fx.bytes, &Expected::default(), UnixTime::from_secs(fx.verify_at)).unwrap();
-    assert!(format!("{v:?}").contains("cached_links: 3"), "{v:?}");
+    assert!(format!("{v:?}").contains("cached_paths: 1"), "{v:?}");
     // A cache hit does not bypass validity: the same chain an hour after the leaf expired is refused.
     assert!(matches!(
         v.verify(&fx.bytes, &Expected::default(), UnixTime::from_secs(fx.window_end + 1)),

@@ -10,8 +10,9 @@ mod support;
 
 use ciborium::Value;
 use enclave_sdk::attestation::{
-    AttestationError as E, CborError, CborProblem, CertPosition as At, ChainError, CoseError, DerError, DocumentError,
-    Expected, Field, Hex, HexList, Policy, TrustRoot, UnixTime, UnverifiedDocument, Verifier, MAX_DOCUMENT_LEN,
+    AttestationError as E, CborError, CborProblem, CertPosition as At, ChainError, CoseError, DerError, DerProblem,
+    DocumentError, Expected, Field, Hex, HexList, Policy, TrustRoot, UnixTime, UnverifiedDocument, Verifier,
+    MAX_DOCUMENT_LEN,
 };
 use sha2::{Digest, Sha256};
 use support::{edit_cert, edit_envelope, edit_payload, fixture, payload_get, Fixture};
@@ -76,6 +77,7 @@ fn thirty_plus_tamperings_each_with_its_error() {
     let sig_offset = raw.len() - 96;
     let ud_len = fx.user_data_len.unwrap();
     let cab: Vec<Vec<u8>> = UnverifiedDocument::parse(raw).unwrap().dangerous_unverified_fields().cabundle().to_vec();
+    let leaf_len = UnverifiedDocument::parse(raw).unwrap().dangerous_unverified_fields().certificate().len();
     let other = fixture("blocky-nitrite-1024.cbor");
     let other_leaf =
         UnverifiedDocument::parse(&other.bytes).unwrap().dangerous_unverified_fields().certificate().to_vec();
@@ -401,12 +403,18 @@ fn thirty_plus_tamperings_each_with_its_error() {
         (
             "leaf: truncated DER",
             edit_cert(raw, None, |d| d.truncate(d.len() - 1)),
-            E::Chain(ChainError::Malformed { at: At::Leaf, problem: DerError::Truncated }),
+            E::Chain(ChainError::Malformed {
+                at: At::Leaf,
+                problem: DerError::Decode { problem: DerProblem::Truncated, offset: leaf_len - 1 },
+            }),
         ),
         (
             "leaf: a trailing byte after the DER",
             edit_cert(raw, None, |d| d.push(0)),
-            E::Chain(ChainError::Malformed { at: At::Leaf, problem: DerError::TrailingBytes { what: "Certificate" } }),
+            E::Chain(ChainError::Malformed {
+                at: At::Leaf,
+                problem: DerError::Decode { problem: DerProblem::TrailingData, offset: leaf_len },
+            }),
         ),
         (
             "leaf: another enclave's leaf",
