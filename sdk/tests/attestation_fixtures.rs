@@ -76,6 +76,25 @@ fn every_fixture_is_refused_just_outside_its_window() {
             }
             other => panic!("{}: {other:?}", fx.file),
         }
+        // With the default 60 s skew, the end moves by exactly 60 s.
+        let p = Policy::builder()
+            .dangerous_accept_any_enclave()
+            .dangerous_allow_debug()
+            .max_document_age(Duration::from_secs(1 << 40))
+            .build()
+            .unwrap();
+        verify(p.clone(), &fx, fx.window_end + 60).unwrap_or_else(|e| panic!("{}: {e}", fx.file));
+        assert_eq!(
+            verify(p, &fx, fx.window_end + 61).unwrap_err(),
+            AttestationError::Chain(ChainError::Expired {
+                at: CertPosition::Leaf,
+                not_after: UnixTime::from_secs(fx.window_end),
+                now: UnixTime::from_secs(fx.window_end + 61),
+                skew_s: 60
+            }),
+            "{}",
+            fx.file
+        );
     }
 }
 

@@ -11,8 +11,8 @@ mod support;
 use ciborium::Value;
 use enclave_sdk::attestation::{
     AttestationError as E, CborError, CborProblem, CertPosition as At, ChainError, CoseError, DerError, DerProblem,
-    DocumentError, Expected, Field, Hex, HexList, Policy, TrustRoot, UnixTime, UnverifiedDocument, Verifier,
-    MAX_DOCUMENT_LEN,
+    DocumentError, Expected, Field, Hex, HexList, Policy, SerialProblem, TrustRoot, UnixTime, UnverifiedDocument,
+    Verifier, MAX_DOCUMENT_LEN,
 };
 use sha2::{Digest, Sha256};
 use support::{edit_cert, edit_envelope, edit_payload, fixture, payload_get, Fixture};
@@ -359,6 +359,17 @@ fn thirty_plus_tamperings_each_with_its_error() {
             "leaf: a serial-number byte",
             edit_cert(raw, None, |d| d[16] ^= 1),
             E::Chain(ChainError::BadSignature { at: At::Leaf, issuer: At::CaBundle(3) }),
+        ),
+        (
+            "leaf: serial number made negative (its first octet's top bit)",
+            edit_cert(raw, None, |d| {
+                assert_eq!(d[13..16], [0x02, 0x10, 0x01], "INTEGER, 16 octets, first 0x01");
+                d[15] = 0x81;
+            }),
+            E::Chain(ChainError::Malformed {
+                at: At::Leaf,
+                problem: DerError::SerialNumber { problem: SerialProblem::Negative },
+            }),
         ),
         (
             "cabundle[1]: a serial-number byte",

@@ -63,6 +63,10 @@ impl Certificate {
     pub(crate) fn parse(der: &[u8], at: CertPosition) -> Result<Self, ChainError> {
         let malformed = |problem| ChainError::Malformed { at, problem };
         let cert = x509_cert::Certificate::from_der(der).map_err(|e| malformed(decode_error(e)))?;
+        // X.690 section 11.5: DER never encodes a DEFAULT value (an explicit `critical FALSE`, say).
+        // der 0.8 decodes one without complaint and webpki accepts it; re-encoding shows it, since the
+        // encoder leaves defaults out and everything else of a strict decode round-trips.
+        canonical(&cert, der).map_err(malformed)?;
         let tbs = cert.tbs_certificate();
         // x509-cert reads v1 and v2 too.
         if tbs.version() != Version::V3 {
@@ -100,8 +104,11 @@ impl Certificate {
             }
             let value = ext.extn_value.as_bytes();
             if ext.extn_id == BASIC_CONSTRAINTS {
+                // `cA FALSE` encoded explicitly decodes fine with der 0.8 and webpki; see `canonical`.
                 let bc = BasicConstraints::from_der(value)
-                    .map_err(|_| malformed(DerError::BadExtension { what: "BasicConstraints" }))?;
+                    .ok()
+                    .filter(|bc| canonical(bc, value).is_ok())
+                    .ok_or(malformed(DerError::BadExtension { what: "BasicConstraints" }))?;
                 out.basic_constraints = Some((bc.ca, bc.path_len_constraint));
             } else if ext.extn_id == KEY_USAGE {
                 out.key_usage = Some(key_usage(value).map_err(malformed)?);
@@ -130,6 +137,16 @@ impl Certificate {
     pub(crate) fn issuer_text(&self) -> String {
         self.issuer_text.clone()
     }
+}
+
+/// `der` is the DER encoding of `value`: it encodes back to exactly these bytes.
+fn canonical(value: &impl der::Encode, der: &[u8]) -> Result<(), DerError> {
+    let again = value.to_der().map_err(decode_error)?;
+    if again == der {
+        return Ok(());
+    }
+    let offset = again.iter().zip(der).position(|(a, b)| a != b).unwrap_or(again.len().min(der.len()));
+    Err(DerError::Decode { problem: DerProblem::Noncanonical, offset })
 }
 
 /// RFC 5280 section 4.1.2.2. `bytes` is the INTEGER's minimal two's-complement content (der refuses a
@@ -329,6 +346,74 @@ mod tests {
         assert!(matches!(
             problem(Certificate::parse(&der, CertPosition::CaBundle(1))),
             DerError::Decode { problem: DerProblem::UnexpectedTag, .. }
+        ));
+    }
+
+    /// A DER TLV tree, to rebuild a certificate after an edit inside it (lengths recomputed).
+    enum Tlv {
+        Leaf(u8, Vec<u8>),
+        Node(u8, Vec<Tlv>),
+    }
+
+    fn tree(der: &[u8]) -> Vec<Tlv> {
+        let mut out = Vec::new();
+        let mut rest = der;
+        while let [tag, first, tail @ ..] = rest {
+            let (len, tail) = match *first {
+                n @ 0..=0x7f => (usize::from(n), tail),
+                0x81 => (usize::from(tail[0]), &tail[1..]),
+                0x82 => (usize::from(tail[0]) << 8 | usize::from(tail[1]), &tail[2..]),
+                _ => unreachable!(),
+            };
+            let (value, after) = tail.split_at(len);
+            // Constructed tags hold TLVs; OCTET STRINGs (extension values) stay opaque.
+            out.push(if tag & 0x20 != 0 { Tlv::Node(*tag, tree(value)) } else { Tlv::Leaf(*tag, value.to_vec()) });
+            rest = after;
+        }
+        out
+    }
+
+    fn encode(nodes: &[Tlv]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for n in nodes {
+            let (tag, value) = match n {
+                Tlv::Leaf(tag, v) => (*tag, v.clone()),
+                Tlv::Node(tag, children) => (*tag, encode(children)),
+            };
+            out.push(tag);
+            match value.len() {
+                n @ 0..=0x7f => out.push(n as u8),
+                n @ 0x80..=0xff => out.extend([0x81, n as u8]),
+                n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+            }
+            out.extend(value);
+        }
+        out
+    }
+
+    /// X.690 section 11.5 on a real certificate: `critical FALSE` written out in an extension that
+    /// AWS leaves at its default. der decodes it and webpki would accept it; the round trip refuses it.
+    #[test]
+    fn an_encoded_default_anywhere_is_refused() {
+        let mut cert = tree(&aws_intermediate());
+        let [Tlv::Node(_, parts)] = cert.as_mut_slice() else { panic!() };
+        let Some(Tlv::Node(_, tbs)) = parts.first_mut() else { panic!() };
+        let Some(Tlv::Node(0xa3, exts)) = tbs.last_mut() else { panic!() };
+        let [Tlv::Node(_, list)] = exts.as_mut_slice() else { panic!() };
+        // The first non-critical extension: OID then OCTET STRING.
+        let ext = list
+            .iter_mut()
+            .find_map(|e| match e {
+                Tlv::Node(_, f) if f.len() == 2 => Some(f),
+                _ => None,
+            })
+            .unwrap();
+        ext.insert(1, Tlv::Leaf(0x01, vec![0x00]));
+        let der = encode(&cert);
+        assert_eq!(encode(&tree(&aws_intermediate())), aws_intermediate(), "the tree round-trips");
+        assert!(matches!(
+            problem(Certificate::parse(&der, CertPosition::CaBundle(1))),
+            DerError::Decode { problem: DerProblem::Noncanonical, .. }
         ));
     }
 
