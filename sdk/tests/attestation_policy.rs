@@ -80,6 +80,15 @@ fn debug_mode_on_a_test_document() {
     assert_eq!(run(&pki, any(&pki), &spec, &Expected::default()).unwrap_err(), E::DebugMode);
     let allow = base(&pki).dangerous_accept_any_enclave().dangerous_allow_debug().build().unwrap();
     assert!(run(&pki, allow, &spec, &Expected::default()).is_ok());
+    // PCR0 and PCR1 zero with PCR2 absent is no way around the debug check: the document is refused.
+    let mut spec = DocSpec::default();
+    spec.pcrs.insert(0, vec![0; 48]);
+    spec.pcrs.insert(1, vec![0; 48]);
+    spec.pcrs.remove(&2);
+    assert_eq!(
+        run(&pki, any(&pki), &spec, &Expected::default()).unwrap_err(),
+        E::Document(enclave_sdk::attestation::DocumentError::PcrAbsent { index: 2 })
+    );
     // Only PCR0 zero is not debug mode.
     let mut spec = DocSpec::default();
     spec.pcrs.insert(0, vec![0; 48]);

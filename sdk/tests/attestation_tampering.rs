@@ -494,6 +494,62 @@ fn thirty_plus_tamperings_each_with_its_error() {
     assert_eq!(check(&fx, &[vec![0xd2], raw.clone()].concat()), Ok(()));
 }
 
+/// RFC 9052 section 3 in the unsigned header: `alg` and `crit` belong in the protected bucket. Other
+/// parameters there (a `kid`, say) are unsigned hints nobody reads, and the document still verifies.
+#[test]
+fn unprotected_alg_and_crit_are_refused() {
+    let fx = fixture(CAPE);
+    let with = |label: i64, value: Value| {
+        edit_envelope(&fx.bytes, |p| p[1] = Value::Map(vec![(Value::Integer(label.into()), value)]))
+    };
+    assert_eq!(
+        check(&fx, &with(1, Value::Integer((-35).into()))),
+        Err(E::Cose(CoseError::UnprotectedHeader { label: 1, name: "alg" }))
+    );
+    assert_eq!(
+        check(&fx, &with(1, Value::Integer((-7).into()))),
+        Err(E::Cose(CoseError::UnprotectedHeader { label: 1, name: "alg" }))
+    );
+    assert_eq!(
+        check(&fx, &with(2, Value::Array(vec![Value::Integer(4.into())]))),
+        Err(E::Cose(CoseError::UnprotectedHeader { label: 2, name: "crit" }))
+    );
+    assert_eq!(check(&fx, &with(4, Value::Bytes(b"key-1".to_vec()))), Ok(()));
+    // A text label "1" is not label 1.
+    assert_eq!(check(&fx, &edit_envelope(&fx.bytes, |p| p[1] = Value::Map(vec![(text("1"), Value::Null)]))), Ok(()));
+}
+
+/// Every NSM document carries PCR0..2; one without them could not be judged for debug mode.
+#[test]
+fn a_document_without_pcr0_1_or_2_is_refused() {
+    let fx = fixture(CAPE);
+    for index in 0..3u8 {
+        let doc = edit_payload(&fx.bytes, |m| {
+            if let Value::Map(p) = payload_get(m, "pcrs") {
+                p.retain(|(k, _)| k.as_integer() != Some(index.into()));
+            }
+        });
+        assert_eq!(check(&fx, &doc), Err(doc_err(DocumentError::PcrAbsent { index })), "PCR{index}");
+    }
+}
+
+/// A duplicate key is attacker-chosen text shown before the signature is checked: it is escaped.
+#[test]
+fn a_duplicate_key_displays_escaped() {
+    let fx = fixture(CAPE);
+    let key = "\u{1b}[2J\u{1b}[31mpwned\r\nnext line\u{202e}";
+    let doc = edit_payload(&fx.bytes, |m| {
+        m.push((text(key), Value::Null));
+        m.push((text(key), Value::Null));
+    });
+    let err = check(&fx, &doc).unwrap_err();
+    assert_eq!(err, doc_err(DocumentError::DuplicateKey { map: "payload", key: key.into() }));
+    let shown = err.to_string();
+    assert!(!shown.contains('\u{1b}') && !shown.contains('\r') && !shown.contains('\n'), "{shown:?}");
+    assert!(!shown.contains('\u{202e}'), "{shown:?}");
+    assert_eq!(shown, r#"document payload: duplicate key "\u{1b}[2J\u{1b}[31mpwned\r\nnext line\u{202e}" in payload"#);
+}
+
 /// Trust anchored elsewhere: the same genuine document is refused when another root is pinned, and a
 /// document from another CA is refused when Root-G1 is pinned, even with Root-G1 smuggled in.
 #[test]
