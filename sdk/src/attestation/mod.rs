@@ -362,7 +362,7 @@ const _: () = {
 };
 
 impl Verifier {
-    /// A verifier for `policy`, with an empty link cache.
+    /// A verifier for `policy`, with an empty path cache.
     pub fn new(policy: Policy) -> Self {
         Self(Arc::new(VerifierInner { policy, cache: PathCache::new(cache::DEFAULT_CAPACITY) }))
     }
