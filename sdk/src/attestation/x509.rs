@@ -54,8 +54,6 @@ pub(crate) struct Certificate {
     pub(crate) basic_constraints: Option<(bool, Option<u8>)>,
     /// KeyUsage, when the extension is present: (digitalSignature, keyCertSign).
     pub(crate) key_usage: Option<(bool, bool)>,
-    subject_text: String,
-    issuer_text: String,
 }
 
 impl Certificate {
@@ -92,8 +90,6 @@ impl Certificate {
             public_key,
             basic_constraints: None,
             key_usage: None,
-            subject_text: name_text(tbs.subject()),
-            issuer_text: name_text(tbs.issuer()),
         };
         let mut seen = BTreeSet::new();
         for ext in tbs.extensions().map(|e| e.as_slice()).unwrap_or_default() {
@@ -130,12 +126,21 @@ impl Certificate {
 
     /// The subject as `C=US, O=Amazon, CN=...` text in encoded order, escaped, for display only.
     pub(crate) fn subject_text(&self) -> String {
-        self.subject_text.clone()
+        self.names_text().0
     }
 
     /// The issuer as text, for display only.
     pub(crate) fn issuer_text(&self) -> String {
-        self.issuer_text.clone()
+        self.names_text().1
+    }
+
+    /// Decoded again on demand: the text costs more than the rest of a parse (x509-cert looks up
+    /// each attribute's name in its whole OID table), and verification never needs it.
+    fn names_text(&self) -> (String, String) {
+        match x509_cert::Certificate::from_der(&self.der) {
+            Ok(c) => (name_text(c.tbs_certificate().subject()), name_text(c.tbs_certificate().issuer())),
+            Err(_) => (String::new(), String::new()),
+        }
     }
 }
 
