@@ -46,6 +46,18 @@ impl SectionChange {
 }
 
 /// How two images differ.
+///
+/// # Examples
+///
+/// ```no_run
+/// use enclave_eif::{Diff, Measure};
+/// let m = Measure::new().section_digests(true);
+/// let (expected, built) = (m.file("expected.eif".as_ref())?, m.file("built.eif".as_ref())?);
+/// for change in Diff::between(&expected, &built).sections() {
+///     println!("{} differs (measured in PCRs {:?})", change.label(), change.pcrs());
+/// }
+/// # Ok::<(), enclave_eif::EifError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diff {
     pcrs: Vec<u8>,

@@ -156,14 +156,9 @@ impl Image {
         &self.cmdline
     }
 
-    /// The image's length in bytes.
-    pub fn len(&self) -> u64 {
+    /// The image's length in bytes (header and every section).
+    pub fn file_len(&self) -> u64 {
         self.header.end()
-    }
-
-    /// Always false: an image has at least a header and three sections.
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
@@ -203,15 +198,17 @@ impl Measure {
         self
     }
 
-    /// Measures the file at `path` (its length is taken from the file system).
+    /// Measures the file at `path` (a regular file's length is taken from the file system).
     ///
     /// # Errors
     ///
     /// [`EifError::Open`] if it cannot be opened, otherwise as [`Measure::reader`].
     pub fn file(&self, path: &Path) -> Result<Image, EifError> {
         let file = std::fs::File::open(path).map_err(|source| EifError::Open { source })?;
-        let len = file.metadata().map_err(|source| EifError::Open { source })?.len();
-        Self { len: Some(len), ..self.clone() }.reader(file)
+        let meta = file.metadata().map_err(|source| EifError::Open { source })?;
+        // A pipe or a device has no meaningful length: it is read as a stream.
+        let len = if meta.is_file() { Some(meta.len()) } else { self.len };
+        Self { len, ..self.clone() }.reader(file)
     }
 
     /// Measures the image `reader` yields, reading it once from its current position.

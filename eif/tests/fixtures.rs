@@ -59,7 +59,7 @@ fn sections_are_reported_in_file_order_with_their_place() {
     );
     let first = &image.sections()[0];
     assert_eq!((first.offset(), first.size()), (548, 6000));
-    assert_eq!(image.len(), std::fs::metadata(testdata("unsigned-2ramdisks.eif")).unwrap().len());
+    assert_eq!(image.file_len(), std::fs::metadata(testdata("unsigned-2ramdisks.eif")).unwrap().len());
     assert!(image.sections().iter().all(|s| s.sha384().is_none()));
     assert_eq!(image.cmdline(), b"reboot=k panic=30 pci=off nomodules console=ttyS0 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd random.trust_cpu=on");
 }

@@ -170,7 +170,7 @@ fn text(image: Option<(&Path, &Image)>, extra: &[(u8, Pcr, String)]) -> String {
         out.push_str(&format!(
             "image    {}: {} bytes, EIF version {}, {}\n",
             path.display(),
-            image.len(),
+            image.file_len(),
             h.version(),
             h.arch().name()
         ));
@@ -227,7 +227,7 @@ fn json(image: Option<(&Path, &Image)>, extra: &[(u8, Pcr, String)]) -> Value {
         }
         let h = image.header();
         out.insert("file".into(), path.display().to_string().into());
-        out.insert("size".into(), image.len().into());
+        out.insert("size".into(), image.file_len().into());
         out.insert("version".into(), h.version().into());
         out.insert("arch".into(), h.arch().name().into());
         let signer = image.signer().map(|s| {

@@ -142,3 +142,22 @@ fn a_huge_section_size_makes_aws_panic_and_we_refuse() {
     let err = Measure::new().reader(&bytes[..]).unwrap_err();
     assert!(matches!(err, EifError::SizeOverflow { index: 0, offset: 548, size: u64::MAX }), "{err}");
 }
+
+/// The fixtures committed for the workspace's offline tests (eif/testdata) still read, in AWS's reader,
+/// as the PCRs their manifest records, and as ours.
+#[test]
+fn the_committed_fixtures_agree_with_aws() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let images = manifest["images"].as_array().unwrap();
+    assert_eq!(images.len(), 8);
+    for image in images {
+        let path = dir.join(image["file"].as_str().unwrap());
+        let recorded: std::collections::BTreeMap<String, String> =
+            serde_json::from_value(image["pcrs"].clone()).unwrap();
+        let aws = aws_read(&path).unwrap();
+        assert!(aws.crc_ok && aws.sign_check.unwrap_or(true), "{}", path.display());
+        assert_eq!(pcrs_only(&aws.measurements), recorded, "{}", path.display());
+        assert_eq!(ours(&path).unwrap(), recorded, "{}", path.display());
+    }
+}
