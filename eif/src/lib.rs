@@ -45,6 +45,7 @@
 mod diff;
 mod error;
 mod format;
+mod hash;
 mod measure;
 mod pcr;
 mod signature;

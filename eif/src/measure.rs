@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::{Scope, ScopedJoinHandle};
 
-use sha2::{Digest as _, Sha384};
+use crate::hash::Sha384;
 
 use crate::error::EifError;
 use crate::format::{self, Header, Order, SectionKind, Span, CRC_OFFSET, HEADER_LEN, SECTION_HEADER_LEN};
@@ -419,7 +419,7 @@ impl<'scope, 'env, R: Read> Stream<'scope, 'env, '_, R> {
             pos = pos.saturating_add(want as u64);
             left = left.saturating_sub(want as u64);
         }
-        Ok(digest.map(|d| d.finalize().into()))
+        Ok(digest.map(|d| d.finalize()))
     }
 
     /// A `CHUNK`-sized buffer: a spare one, one back from the worker, a new one while fewer than
@@ -475,7 +475,7 @@ impl<'scope, 'env, R: Read> Stream<'scope, 'env, '_, R> {
                 // The reader may have finished already; a buffer nobody takes back is just dropped.
                 let _ = back_tx.send(buf);
             }
-            h.finalize().into()
+            h.finalize()
         });
         self.app = match spawned {
             Ok(done) => App::Worker { tx, back, done },
@@ -485,7 +485,7 @@ impl<'scope, 'env, R: Read> Stream<'scope, 'env, '_, R> {
 
     fn finish_app(&mut self) -> Result<[u8; PCR_LEN], EifError> {
         match std::mem::replace(&mut self.app, App::Gone) {
-            App::Inline(h) => Ok(h.finalize().into()),
+            App::Inline(h) => Ok(h.finalize()),
             App::Worker { tx, done, .. } => {
                 drop(tx);
                 done.join().map_err(|_| EifError::HashingThread)

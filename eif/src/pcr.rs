@@ -1,6 +1,6 @@
 //! PCR values as Nitro Enclaves report them: SHA-384, 48 bytes, shown as 96 lowercase hex digits.
 
-use sha2::{Digest, Sha384};
+use crate::hash::Sha384;
 use subtle::ConstantTimeEq;
 
 /// Length of a SHA-384 PCR.
@@ -38,9 +38,9 @@ impl Pcr {
     /// PCR0, PCR1, PCR2 and PCR8 (aws-nitro-enclaves-image-format, `EifHasher::tpm_extend_finalize_reset`).
     pub(crate) fn extended_once(component_digest: &[u8]) -> Self {
         let mut h = Sha384::new();
-        h.update([0u8; PCR_LEN]);
+        h.update(&[0u8; PCR_LEN]);
         h.update(component_digest);
-        Self(h.finalize().into())
+        Self(h.finalize())
     }
 
     /// PCR3 of an enclave whose parent instance has the IAM role `role_arn` (the role's ARN, as
@@ -61,9 +61,9 @@ impl Pcr {
 
     fn padded(data: &[u8]) -> Self {
         let mut h = Sha384::new();
-        h.update([0u8; PCR_LEN]);
+        h.update(&[0u8; PCR_LEN]);
         h.update(data);
-        Self(h.finalize().into())
+        Self(h.finalize())
     }
 }
 

@@ -13,13 +13,13 @@
 //! Input: the section's bytes (untrusted, bounded by [`MAX_SIGNATURE_SECTION`] before they are read)
 //! and the PCR0 this reader computed. Output: the [`Signer`], or the first check that failed.
 
+use crate::hash::Sha384;
 use aws_lc_rs::signature::{
     UnparsedPublicKey, VerificationAlgorithm, ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED, ECDSA_P521_SHA512_FIXED,
 };
 use ciborium::Value;
 use coset::iana::EnumI64 as _;
 use coset::{CborSerializable as _, TaggedCborSerializable as _};
-use sha2::{Digest as _, Sha384};
 use subtle::ConstantTimeEq as _;
 use x509_cert::der::asn1::ObjectIdentifier;
 use x509_cert::der::{Decode as _, DecodePem as _};
@@ -172,7 +172,7 @@ pub(crate) fn verify(section: &[u8], pcr0: &Pcr) -> Result<Signer, SignatureErro
     Ok(Signer {
         subject: tbs.subject().to_string(),
         issuer: tbs.issuer().to_string(),
-        fingerprint: Sha384::digest(&der).into(),
+        fingerprint: Sha384::digest(&der),
         algorithm,
         not_before: tbs.validity().not_before.to_unix_duration().as_secs(),
         not_after: tbs.validity().not_after.to_unix_duration().as_secs(),

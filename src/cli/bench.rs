@@ -135,7 +135,7 @@ const QUICK: Plan = Plan {
     bulk_samples: 3,
     stream: 8 << 20,
     idle_sessions: 50,
-    eif: 64 << 20,
+    eif: 16 << 20,
     eif_samples: 3,
 };
 

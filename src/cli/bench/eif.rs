@@ -4,8 +4,8 @@
 //!
 //! Input: none (the image is written here, to the temporary directory, and removed afterwards).
 //! Output: MiB/s of both, their ratio, and the child's VmHWM. The image is one a nitro-cli build would
-//! make in shape: an 8 MiB kernel, a command line, a 32 MiB bootstrap ramdisk and an application
-//! ramdisk holding the rest, with a correct CRC.
+//! make in shape: a kernel (1/128 of the image), a command line, a bootstrap ramdisk (1/32) and an
+//! application ramdisk holding the rest, with a correct CRC.
 
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
@@ -72,9 +72,11 @@ fn sha384_file(path: &Path) -> Result<(), String> {
 fn write_image(path: &Path, len: u64) -> Result<(), String> {
     const MIB_U: u64 = 1 << 20;
     let cmdline = b"reboot=k panic=30 pci=off nomodules console=ttyS0 random.trust_cpu=on".to_vec();
-    let fixed = 548 + 4 * 12 + 8 * MIB_U + cmdline.len() as u64 + 32 * MIB_U;
-    let app = len.checked_sub(fixed).ok_or_else(|| format!("a bench image needs at least {fixed} bytes"))?;
-    let sections: [(u16, u64); 4] = [(1, 8 * MIB_U), (2, cmdline.len() as u64), (3, 32 * MIB_U), (3, app)];
+    // For 1 GiB: an 8 MiB kernel and a 32 MiB bootstrap ramdisk, as nitro-cli's are of that order.
+    let (kernel, bootstrap) = (len / 128, len / 32);
+    let fixed = 548 + 4 * 12 + kernel + cmdline.len() as u64 + bootstrap;
+    let app = len.checked_sub(fixed).ok_or_else(|| format!("a bench image needs more than {fixed} bytes"))?;
+    let sections: [(u16, u64); 4] = [(1, kernel), (2, cmdline.len() as u64), (3, bootstrap), (3, app)];
 
     let mut header = Vec::with_capacity(548);
     header.extend_from_slice(b".eif");
