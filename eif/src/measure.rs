@@ -311,8 +311,9 @@ impl<'scope, 'env, R: Read> Stream<'scope, 'env, '_, R> {
         let mut sig: Option<(usize, u64, Vec<u8>)> = None;
         for (index, span) in header.spans.iter().enumerate() {
             let mut sh = [0u8; SECTION_HEADER_LEN as usize];
-            if fill(self.reader, &mut sh, span.offset)? < sh.len() {
-                return Err(EifError::Truncated { offset: span.offset, expected_len });
+            let got = fill(self.reader, &mut sh, span.offset)?;
+            if got < sh.len() {
+                return Err(EifError::Truncated { offset: span.offset.saturating_add(got as u64), expected_len });
             }
             self.crc.update(&sh);
             let kind = format::parse_section_header(&sh, index, span)?;
@@ -392,8 +393,9 @@ impl<'scope, 'env, R: Read> Stream<'scope, 'env, '_, R> {
             let want = usize::try_from(left).map_or(CHUNK, |l| l.min(CHUNK));
             let mut buf = self.buffer()?;
             let chunk = buf.get_mut(..want).unwrap_or_default();
-            if fill(self.reader, chunk, pos)? < want {
-                return Err(EifError::Truncated { offset: pos, expected_len });
+            let got = fill(self.reader, chunk, pos)?;
+            if got < want {
+                return Err(EifError::Truncated { offset: pos.saturating_add(got as u64), expected_len });
             }
             self.crc.update(chunk);
             if let Some(d) = digest.as_mut() {
