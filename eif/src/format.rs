@@ -18,6 +18,8 @@
 //! to section headers, nothing after the last section), so there is only one possible reading of an
 //! image and therefore one set of PCRs.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use crate::error::EifError;
 
 /// The magic number, ".eif" in ASCII.

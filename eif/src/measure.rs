@@ -8,6 +8,8 @@
 //! image; a second thread does it on the same buffers, so a large image is measured in about the
 //! time of one SHA-384 over it on a machine with two free cores.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use std::io::Read;
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, SyncSender};

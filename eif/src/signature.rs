@@ -13,6 +13,8 @@
 //! Input: the section's bytes (untrusted, bounded by [`MAX_SIGNATURE_SECTION`] before they are read)
 //! and the PCR0 this reader computed. Output: the [`Signer`], or the first check that failed.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use crate::hash::Sha384;
 use aws_lc_rs::signature::{
     UnparsedPublicKey, VerificationAlgorithm, ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED, ECDSA_P521_SHA512_FIXED,
