@@ -105,6 +105,16 @@ impl TryFrom<String> for FunctionId {
     }
 }
 
+/// So that APIs taking `impl TryInto<FunctionId, Error = MeasurementError>` accept `&FunctionId` as well
+/// as `&str`; an id that is already a `FunctionId` is valid, and this never fails.
+impl TryFrom<&FunctionId> for FunctionId {
+    type Error = MeasurementError;
+
+    fn try_from(id: &FunctionId) -> Result<Self, Self::Error> {
+        Ok(id.clone())
+    }
+}
+
 impl AsRef<str> for FunctionId {
     fn as_ref(&self) -> &str {
         &self.0
