@@ -236,7 +236,7 @@ pub enum ConfigError {
     /// No policy was configured.
     #[error("no policy configured")]
     NoPolicy,
-    /// A function id that does not follow the rule of [`FunctionId`](crate::FunctionId).
+    /// A function id that does not follow the rule of [`crate::FunctionId`].
     #[error("function id: {0}")]
     FunctionId(MeasurementError),
     /// An environment variable is missing or unusable.
