@@ -97,6 +97,14 @@ impl TryFrom<&str> for FunctionId {
     }
 }
 
+impl TryFrom<&String> for FunctionId {
+    type Error = MeasurementError;
+
+    fn try_from(s: &String) -> Result<Self, Self::Error> {
+        Self::new(s.as_str())
+    }
+}
+
 impl TryFrom<String> for FunctionId {
     type Error = MeasurementError;
 

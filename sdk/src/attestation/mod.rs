@@ -55,7 +55,8 @@ pub use error::{
     HexList, SetMismatches, UserDataError,
 };
 pub use policy::{
-    DebugEnclaves, Policy, PolicyBuilder, PolicyError, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DOCUMENT_AGE, IMAGE_PCRS,
+    is_debug_mode, DebugEnclaves, Policy, PolicyBuilder, PolicyError, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DOCUMENT_AGE,
+    IMAGE_PCRS,
 };
 pub use policy_file::{PolicyFile, PolicyFileError, RootSource, POLICY_ENV_VAR};
 pub use root::{TrustRoot, AWS_NITRO_ROOT_G1_SHA256};

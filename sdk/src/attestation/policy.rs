@@ -326,8 +326,10 @@ impl Policy {
 }
 
 /// Debug mode: the NSM reports PCR0, PCR1 and PCR2 as all zero (AWS Nitro Enclaves user guide,
-/// "Debug mode"). Evaluated without early exit; PCR values are public, but this keeps one habit.
-pub(crate) fn is_debug_mode(pcrs: &BTreeMap<PcrIndex, PcrValue>) -> bool {
+/// "Debug mode"). Evaluated without early exit; PCR values are public, but this keeps one habit. The
+/// policy refuses such documents unless it allows debug enclaves; tools that describe or pin a
+/// document use this same test.
+pub fn is_debug_mode(pcrs: &BTreeMap<PcrIndex, PcrValue>) -> bool {
     [PcrIndex::IMAGE, PcrIndex::KERNEL, PcrIndex::APPLICATION]
         .iter()
         .fold(true, |all_zero, i| all_zero & pcrs.get(i).is_some_and(PcrValue::is_zero))

@@ -203,8 +203,9 @@ impl Policy {
     /// # Examples
     /// ```
     /// use enclave_sdk::attestation::Policy;
-    /// let policy = Policy::from_toml_str(&format!("[pcrs]\n0 = [\"{}\"]\n", "ab".repeat(48)))?;
-    /// assert_eq!(policy.pcr_allow_list()[&0], vec![vec![0xab; 48]]);
+    /// use enclave_sdk::{PcrIndex, PcrValue};
+    /// let policy = Policy::from_toml_str(&format!("[[pcrs]]\n0 = \"{}\"\n", "ab".repeat(48)))?;
+    /// assert_eq!(policy.measurement_sets()[0].get(PcrIndex::IMAGE), Some(&PcrValue::from([0xab; 48])));
     /// # Ok::<(), enclave_sdk::attestation::PolicyFileError>(())
     /// ```
     pub fn from_toml_str(text: &str) -> Result<Policy, PolicyFileError> {
