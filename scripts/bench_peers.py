@@ -24,8 +24,8 @@ check the output, close. Timed with a monotonic clock around exactly that.
                  protocol as pycape, TLS validated against the same certificate (WebPKI), same pins.
   sdk_native_*   `enclave bench peer --mode native`: the SDK's own protocol (`Client::connect`,
                  enclave-session.v1, TLS key bound by the attestation), also WebPKI-validated.
-                 *_warm: one client for all samples, so its CA-link cache is warm after the warm-up
-                 (each sample still verifies the leaf link and the document's signature); *_cold: a
+                 *_warm: one client for all samples, so its path cache is warm after the warm-up
+                 (each sample still verifies the document's signature); *_cold: a
                  new client per sample, taken interleaved with the warm ones.
   enclave_run    `enclave run echo --url ... --root ... --pcrs ... --checksum ... --input FILE` as a new
                  process per sample: what a shell user pays, process start included.

@@ -90,6 +90,25 @@ fn every_fixture_is_refused_just_outside_its_window() {
             }
             other => panic!("{}: {other:?}", fx.file),
         }
+        // With the default 60 s skew, the end moves by exactly 60 s.
+        let p = Policy::builder()
+            .dangerous_accept_any_enclave()
+            .dangerous_allow_debug()
+            .max_document_age(Duration::from_secs(1 << 40))
+            .build()
+            .unwrap();
+        verify(p.clone(), &fx, fx.window_end + 60).unwrap_or_else(|e| panic!("{}: {e}", fx.file));
+        assert_eq!(
+            verify(p, &fx, fx.window_end + 61).unwrap_err(),
+            AttestationError::Chain(ChainError::Expired {
+                at: CertPosition::Leaf,
+                not_after: UnixTime::from_secs(fx.window_end),
+                now: UnixTime::from_secs(fx.window_end + 61),
+                skew_s: 60
+            }),
+            "{}",
+            fx.file
+        );
     }
 }
 
@@ -225,11 +244,11 @@ fn x25519_key_requirement_on_real_documents() {
 }
 
 #[test]
-fn warm_verification_reuses_the_ca_links_and_still_checks_time() {
+fn warm_verification_reuses_the_path_verdict_and_still_checks_time() {
     let fx = support::fixture("cape-cli-key.cbor");
     let v = Verifier::new(Policy::builder().dangerous_accept_any_enclave().clock_skew(Duration::ZERO).build().unwrap());
     v.verify(&fx.bytes, &Expected::default(), UnixTime::from_secs(fx.verify_at)).unwrap();
-    assert!(format!("{v:?}").contains("cached_links: 3"), "{v:?}");
+    assert!(format!("{v:?}").contains("cached_paths: 1"), "{v:?}");
     // A cache hit does not bypass validity: the same chain an hour after the leaf expired is refused.
     assert!(matches!(
         v.verify(&fx.bytes, &Expected::default(), UnixTime::from_secs(fx.window_end + 1)),

@@ -8,8 +8,9 @@ mod support;
 use std::time::Duration;
 
 use enclave_sdk::attestation::{
-    AttestationError as E, AttestedDocument, CertPosition as At, ChainError, CoseError, EnclaveUserData, Expected, Hex,
-    Policy, PolicyBuilder, SetMismatches, UnixTime, UserDataError, UserDataForm, Verifier,
+    AttestationError as E, AttestedDocument, CertPosition as At, ChainError, CoseError, DerError, EnclaveUserData,
+    Expected, Hex, Policy, PolicyBuilder, SerialProblem, SetMismatches, UnixTime, UserDataError, UserDataForm,
+    Verifier, WebpkiReason,
 };
 use enclave_sdk::{FunctionChecksum, FunctionId, MeasurementSet, Pcr, PcrIndex, PcrValue, SetMismatch};
 use rcgen::{BasicConstraints, CustomExtension, IsCa, KeyUsagePurpose};
@@ -156,6 +157,15 @@ fn debug_mode_on_a_test_document() {
     assert_eq!(run(&pki, any(&pki), &spec, &Expected::default()).unwrap_err(), E::DebugMode);
     let allow = base(&pki).dangerous_accept_any_enclave().dangerous_allow_debug().build().unwrap();
     assert!(run(&pki, allow, &spec, &Expected::default()).is_ok());
+    // PCR0 and PCR1 zero with PCR2 absent is no way around the debug check: the document is refused.
+    let mut spec = DocSpec::default();
+    spec.pcrs.insert(0, vec![0; 48]);
+    spec.pcrs.insert(1, vec![0; 48]);
+    spec.pcrs.remove(&2);
+    assert_eq!(
+        run(&pki, any(&pki), &spec, &Expected::default()).unwrap_err(),
+        E::Document(enclave_sdk::attestation::DocumentError::PcrAbsent { index: 2 })
+    );
     // Only PCR0 zero is not debug mode.
     let mut spec = DocSpec::default();
     spec.pcrs.insert(0, vec![0; 48]);
@@ -405,4 +415,217 @@ fn errors_never_display_user_data() {
     let ok = run(&pki, any(&pki), &spec, &Expected::default()).unwrap();
     let shown = format!("{ok:?} {:?}", ok.fields());
     assert!(!shown.contains("CANARY") && !shown.contains(&hex_canary), "{shown}");
+}
+
+fn chain_error_at(pki: &TestPki, spec: &DocSpec, now: u64, skew: u64) -> Result<AttestedDocument, E> {
+    let policy = base(pki)
+        .dangerous_accept_any_enclave()
+        .clock_skew(Duration::from_secs(skew))
+        .max_document_age(Duration::from_secs(1 << 30))
+        .build()
+        .unwrap();
+    Verifier::new(policy).verify(&pki.sign(spec), &Expected::default(), UnixTime::from_secs(now))
+}
+
+fn critical(oid: &[u64], content: Vec<u8>) -> CustomExtension {
+    let mut ext = CustomExtension::from_oid_content(oid, content);
+    ext.set_criticality(true);
+    ext
+}
+
+/// The forged chains of the X.509 review, each refused with the error that names it. The comments say
+/// which layer catches it (x509-cert, webpki, or the Nitro profile in `x509`/`chain`).
+#[test]
+fn forged_chain_findings() {
+    use rcgen::SerialNumber;
+    const KU: &[u64] = &[2, 5, 29, 15];
+    const BC: &[u64] = &[2, 5, 29, 19];
+    let malformed = |at, problem| E::Chain(ChainError::Malformed { at, problem });
+
+    // A CA whose keyCertSign bit sits only among the KeyUsage BIT STRING's unused bits: 3 unused bits,
+    // value 0x84 = digitalSignature plus bit 5 (keyCertSign) inside the unused part. der 0.8 and webpki
+    // let it through; the profile refuses it.
+    assert_eq!(
+        chain_error(|r, p| if r == Role::Intermediate {
+            p.key_usages = vec![];
+            p.custom_extensions.push(critical(KU, vec![0x03, 0x02, 0x03, 0x84]));
+        }),
+        malformed(At::CaBundle(1), DerError::UnusedBitSet { extension: "KeyUsage" })
+    );
+    // The same bits with a correct unused count decode as keyCertSign and verify.
+    let pki = TestPki::with(|r, p| {
+        if r == Role::Intermediate {
+            p.key_usages = vec![];
+            p.custom_extensions.push(critical(KU, vec![0x03, 0x02, 0x02, 0x84]));
+        }
+    });
+    assert!(run(&pki, any(&pki), &DocSpec::default(), &Expected::default()).is_ok());
+
+    // An intermediate with notBefore > notAfter, both inside the 60 s skew of the verification time.
+    match chain_error(|r, p| {
+        if r == Role::Intermediate {
+            p.not_before = rcgen::date_time_ymd(2025, 1, 1) + Duration::from_secs(100);
+            p.not_after = rcgen::date_time_ymd(2025, 1, 1) + Duration::from_secs(80);
+        }
+    }) {
+        E::Chain(ChainError::InvalidValidity { at: At::CaBundle(1), not_before, not_after }) => {
+            assert_eq!((not_before.as_secs(), not_after.as_secs()), (support::T0 + 100, support::T0 + 80));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // An explicitly encoded DEFAULT: BasicConstraints { cA FALSE } on the leaf. Not DER; x509-cert refuses.
+    assert_eq!(
+        chain_error(|r, p| if r == Role::Leaf {
+            p.is_ca = IsCa::NoCa;
+            p.custom_extensions.push(critical(BC, vec![0x30, 0x03, 0x01, 0x01, 0x00]));
+        }),
+        malformed(At::Leaf, DerError::BadExtension { what: "BasicConstraints" })
+    );
+    // The DER form (an empty SEQUENCE) is what AWS's leaves carry, and passes.
+    let pki = TestPki::with(|r, p| {
+        if r == Role::Leaf {
+            p.is_ca = IsCa::NoCa;
+            p.custom_extensions.push(critical(BC, vec![0x30, 0x00]));
+        }
+    });
+    assert!(run(&pki, any(&pki), &DocSpec::default(), &Expected::default()).is_ok());
+
+    // Serial numbers: zero, and a 21-octet value. x509-cert and webpki accept both; the profile does not.
+    // (A negative serial: `attestation_tampering`, on a real certificate; rcgen cannot write one.)
+    assert_eq!(
+        chain_error(|r, p| if r == Role::Intermediate {
+            p.serial_number = Some(SerialNumber::from(vec![0]));
+        }),
+        malformed(At::CaBundle(1), DerError::SerialNumber { problem: SerialProblem::Zero })
+    );
+    assert_eq!(
+        chain_error(|r, p| if r == Role::Leaf {
+            p.serial_number = Some(SerialNumber::from(vec![0x01; 21]));
+        }),
+        malformed(At::Leaf, DerError::SerialNumber { problem: SerialProblem::TooLong { octets: 21 } })
+    );
+    // 20 octets with the top bit set (21 encoded, as AWS's instance CAs) are fine.
+    let pki = TestPki::with(|r, p| {
+        if r == Role::Intermediate {
+            p.serial_number = Some(SerialNumber::from(vec![0xd0; 20]));
+        }
+    });
+    assert!(run(&pki, any(&pki), &DocSpec::default(), &Expected::default()).is_ok());
+}
+
+/// Every certificate valid within the skew, but not all at once: the intermediate ends 20 s before the
+/// leaf begins. The old per-certificate check accepted this; a path needs one instant.
+#[test]
+fn a_path_needs_one_instant_at_which_every_certificate_is_valid() {
+    let t0 = rcgen::date_time_ymd(2025, 1, 1);
+    let pki = TestPki::with(|r, p| match r {
+        Role::Intermediate => p.not_after = t0 + Duration::from_secs(40),
+        Role::Leaf => p.not_before = t0 + Duration::from_secs(60),
+        Role::Root => {}
+    });
+    let err = chain_error_at(&pki, &DocSpec::default(), support::VERIFY_AT, 60).unwrap_err();
+    assert_eq!(
+        err,
+        E::Chain(ChainError::NoCommonValidity {
+            starts: At::Leaf,
+            not_before: UnixTime::from_secs(support::T0 + 60),
+            ends: At::CaBundle(1),
+            not_after: UnixTime::from_secs(support::T0 + 40),
+        })
+    );
+}
+
+/// The skew allowance on both edges of the validity window, to the second, cold and warm (the cached
+/// verdict is reused only within the window; webpki sees the instant moved into it).
+#[test]
+fn clock_skew_on_both_edges_to_the_second() {
+    let pki = TestPki::new();
+    let (nb, na) = (support::T0, support::T0 + support::LEAF_LIFETIME);
+    let spec = DocSpec { timestamp_ms: nb * 1000, ..DocSpec::default() };
+    let warm = Verifier::new(
+        base(&pki).dangerous_accept_any_enclave().max_document_age(Duration::from_secs(1 << 30)).build().unwrap(),
+    );
+    let doc = pki.sign(&spec);
+    warm.verify(&doc, &Expected::default(), UnixTime::from_secs(nb + 100)).unwrap();
+    for (now, ok) in [(nb - 60, true), (nb - 61, false), (na + 60, true), (na + 61, false)] {
+        let cold = chain_error_at(&pki, &spec, now, 60);
+        let hot = warm.verify(&doc, &Expected::default(), UnixTime::from_secs(now));
+        assert_eq!(cold.is_ok(), ok, "cold at {now}: {cold:?}");
+        assert_eq!(hot.as_ref().err(), cold.as_ref().err(), "warm and cold agree at {now}");
+    }
+    assert_eq!(
+        chain_error_at(&pki, &spec, nb - 61, 60).unwrap_err(),
+        E::Chain(ChainError::NotYetValid {
+            at: At::Leaf,
+            not_before: UnixTime::from_secs(nb),
+            now: UnixTime::from_secs(nb - 61),
+            skew_s: 60
+        })
+    );
+    assert_eq!(
+        chain_error_at(&pki, &spec, na + 61, 60).unwrap_err(),
+        E::Chain(ChainError::Expired {
+            at: At::Leaf,
+            not_after: UnixTime::from_secs(na),
+            now: UnixTime::from_secs(na + 61),
+            skew_s: 60
+        })
+    );
+}
+
+#[test]
+fn extended_key_usage_is_refused_where_it_sits() {
+    use rcgen::ExtendedKeyUsagePurpose as Eku;
+    assert_eq!(
+        chain_error(|r, p| if r == Role::Leaf {
+            p.extended_key_usages = vec![Eku::ServerAuth]
+        }),
+        E::Chain(ChainError::ExtendedKeyUsage { at: At::Leaf })
+    );
+    assert_eq!(
+        chain_error(|r, p| if r == Role::Intermediate {
+            p.extended_key_usages = vec![Eku::Any]
+        }),
+        E::Chain(ChainError::ExtendedKeyUsage { at: At::CaBundle(1) })
+    );
+}
+
+/// A refusal webpki makes for a reason of its own: the intermediate's (non-critical) name constraints
+/// permit only `allowed.x`, and the leaf names `other.test`.
+#[test]
+fn a_webpki_refusal_names_the_certificate() {
+    let nc = vec![0x30, 0x0f, 0xa0, 0x0d, 0x30, 0x0b, 0x82, 0x09, b'a', b'l', b'l', b'o', b'w', b'e', b'd', b'.', b'x'];
+    let pki = TestPki::with(|r, p| match r {
+        Role::Intermediate => p.custom_extensions.push(CustomExtension::from_oid_content(&[2, 5, 29, 30], nc.clone())),
+        Role::Leaf => p.subject_alt_names = vec![rcgen::SanType::DnsName("other.test".try_into().unwrap())],
+        Role::Root => {}
+    });
+    assert_eq!(
+        run(&pki, any(&pki), &DocSpec::default(), &Expected::default()).unwrap_err(),
+        E::Chain(ChainError::Refused { at: At::Leaf, reason: WebpkiReason::NameConstraints })
+    );
+}
+
+/// A `cabundle[1]` that copies the root's name with a key of its own. Names chain in cabundle's order,
+/// and webpki alone would accept the shorter path that skips it (the intermediate is signed by the
+/// root); only cabundle's exact path counts, and in it the intermediate's signature is not by that key.
+#[test]
+fn webpki_may_accept_only_the_cabundle_path() {
+    let pki = TestPki::new();
+    let impostor = rcgen::CertifiedIssuer::self_signed(
+        support::params(Role::Root),
+        rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap(),
+    )
+    .unwrap();
+    let mut map = match DocSpec::default().payload(&pki) {
+        ciborium::Value::Map(m) => m,
+        _ => unreachable!(),
+    };
+    if let ciborium::Value::Array(bundle) = support::payload_get(&mut map, "cabundle") {
+        bundle.insert(1, ciborium::Value::Bytes(impostor.der().to_vec()));
+    }
+    let doc = pki.sign_payload(support::to_cbor(&ciborium::Value::Map(map)));
+    let err = Verifier::new(any(&pki)).verify(&doc, &Expected::default(), UnixTime::from_secs(VERIFY_AT)).unwrap_err();
+    assert_eq!(err, E::Chain(ChainError::BadSignature { at: At::CaBundle(2), issuer: At::CaBundle(1) }));
 }

@@ -10,8 +10,9 @@ mod support;
 
 use ciborium::Value;
 use enclave_sdk::attestation::{
-    AttestationError as E, CborError, CborProblem, CertPosition as At, ChainError, CoseError, DerError, DocumentError,
-    Expected, Field, Hex, HexList, Policy, TrustRoot, UnixTime, UnverifiedDocument, Verifier, MAX_DOCUMENT_LEN,
+    AttestationError as E, CborError, CborProblem, CertPosition as At, ChainError, CoseError, DerError, DerProblem,
+    DocumentError, Expected, Field, Hex, HexList, Policy, SerialProblem, TrustRoot, UnixTime, UnverifiedDocument,
+    Verifier, MAX_DOCUMENT_LEN,
 };
 use sha2::{Digest, Sha256};
 use support::{edit_cert, edit_envelope, edit_payload, fixture, payload_get, Fixture};
@@ -76,6 +77,7 @@ fn thirty_plus_tamperings_each_with_its_error() {
     let sig_offset = raw.len() - 96;
     let ud_len = fx.user_data_len.unwrap();
     let cab: Vec<Vec<u8>> = UnverifiedDocument::parse(raw).unwrap().dangerous_unverified_fields().cabundle().to_vec();
+    let leaf_len = UnverifiedDocument::parse(raw).unwrap().dangerous_unverified_fields().certificate().len();
     let other = fixture("blocky-nitrite-1024.cbor");
     let other_leaf =
         UnverifiedDocument::parse(&other.bytes).unwrap().dangerous_unverified_fields().certificate().to_vec();
@@ -359,6 +361,17 @@ fn thirty_plus_tamperings_each_with_its_error() {
             E::Chain(ChainError::BadSignature { at: At::Leaf, issuer: At::CaBundle(3) }),
         ),
         (
+            "leaf: serial number made negative (its first octet's top bit)",
+            edit_cert(raw, None, |d| {
+                assert_eq!(d[13..16], [0x02, 0x10, 0x01], "INTEGER, 16 octets, first 0x01");
+                d[15] = 0x81;
+            }),
+            E::Chain(ChainError::Malformed {
+                at: At::Leaf,
+                problem: DerError::SerialNumber { problem: SerialProblem::Negative },
+            }),
+        ),
+        (
             "cabundle[1]: a serial-number byte",
             edit_cert(raw, Some(1), |d| d[16] ^= 1),
             E::Chain(ChainError::BadSignature { at: At::CaBundle(1), issuer: At::PinnedRoot }),
@@ -401,12 +414,18 @@ fn thirty_plus_tamperings_each_with_its_error() {
         (
             "leaf: truncated DER",
             edit_cert(raw, None, |d| d.truncate(d.len() - 1)),
-            E::Chain(ChainError::Malformed { at: At::Leaf, problem: DerError::Truncated }),
+            E::Chain(ChainError::Malformed {
+                at: At::Leaf,
+                problem: DerError::Decode { problem: DerProblem::Truncated, offset: leaf_len - 1 },
+            }),
         ),
         (
             "leaf: a trailing byte after the DER",
             edit_cert(raw, None, |d| d.push(0)),
-            E::Chain(ChainError::Malformed { at: At::Leaf, problem: DerError::TrailingBytes { what: "Certificate" } }),
+            E::Chain(ChainError::Malformed {
+                at: At::Leaf,
+                problem: DerError::Decode { problem: DerProblem::TrailingData, offset: leaf_len },
+            }),
         ),
         (
             "leaf: another enclave's leaf",
@@ -473,6 +492,62 @@ fn thirty_plus_tamperings_each_with_its_error() {
     }
     // Tag 18 is legal COSE and accepted; it is not a tampering.
     assert_eq!(check(&fx, &[vec![0xd2], raw.clone()].concat()), Ok(()));
+}
+
+/// RFC 9052 section 3 in the unsigned header: `alg` and `crit` belong in the protected bucket. Other
+/// parameters there (a `kid`, say) are unsigned hints nobody reads, and the document still verifies.
+#[test]
+fn unprotected_alg_and_crit_are_refused() {
+    let fx = fixture(CAPE);
+    let with = |label: i64, value: Value| {
+        edit_envelope(&fx.bytes, |p| p[1] = Value::Map(vec![(Value::Integer(label.into()), value)]))
+    };
+    assert_eq!(
+        check(&fx, &with(1, Value::Integer((-35).into()))),
+        Err(E::Cose(CoseError::UnprotectedHeader { label: 1, name: "alg" }))
+    );
+    assert_eq!(
+        check(&fx, &with(1, Value::Integer((-7).into()))),
+        Err(E::Cose(CoseError::UnprotectedHeader { label: 1, name: "alg" }))
+    );
+    assert_eq!(
+        check(&fx, &with(2, Value::Array(vec![Value::Integer(4.into())]))),
+        Err(E::Cose(CoseError::UnprotectedHeader { label: 2, name: "crit" }))
+    );
+    assert_eq!(check(&fx, &with(4, Value::Bytes(b"key-1".to_vec()))), Ok(()));
+    // A text label "1" is not label 1.
+    assert_eq!(check(&fx, &edit_envelope(&fx.bytes, |p| p[1] = Value::Map(vec![(text("1"), Value::Null)]))), Ok(()));
+}
+
+/// Every NSM document carries PCR0..2; one without them could not be judged for debug mode.
+#[test]
+fn a_document_without_pcr0_1_or_2_is_refused() {
+    let fx = fixture(CAPE);
+    for index in 0..3u8 {
+        let doc = edit_payload(&fx.bytes, |m| {
+            if let Value::Map(p) = payload_get(m, "pcrs") {
+                p.retain(|(k, _)| k.as_integer() != Some(index.into()));
+            }
+        });
+        assert_eq!(check(&fx, &doc), Err(doc_err(DocumentError::PcrAbsent { index })), "PCR{index}");
+    }
+}
+
+/// A duplicate key is attacker-chosen text shown before the signature is checked: it is escaped.
+#[test]
+fn a_duplicate_key_displays_escaped() {
+    let fx = fixture(CAPE);
+    let key = "\u{1b}[2J\u{1b}[31mpwned\r\nnext line\u{202e}";
+    let doc = edit_payload(&fx.bytes, |m| {
+        m.push((text(key), Value::Null));
+        m.push((text(key), Value::Null));
+    });
+    let err = check(&fx, &doc).unwrap_err();
+    assert_eq!(err, doc_err(DocumentError::DuplicateKey { map: "payload", key: key.into() }));
+    let shown = err.to_string();
+    assert!(!shown.contains('\u{1b}') && !shown.contains('\r') && !shown.contains('\n'), "{shown:?}");
+    assert!(!shown.contains('\u{202e}'), "{shown:?}");
+    assert_eq!(shown, r#"document payload: duplicate key "\u{1b}[2J\u{1b}[31mpwned\r\nnext line\u{202e}" in payload"#);
 }
 
 /// Trust anchored elsewhere: the same genuine document is refused when another root is pinned, and a

@@ -56,13 +56,22 @@ impl<'a> Envelope<'a> {
             return Err(CoseError::ProtectedHeader { found: Hex(protected.to_vec()) });
         }
         // The unprotected header carries nothing we use; AWS sends an empty map, and its content is
-        // not signed, so it is only type-checked.
-        if !matches!(unprotected, Item::Map(_)) {
+        // not signed. RFC 9052 section 3: `crit` must be in the protected bucket, and a parameter may
+        // not appear in both; an unsigned `alg` beside the signed one is at best confusing to another
+        // reader, at worst obeyed by one. Other labels are ignored, as the RFC allows.
+        let Item::Map(unprotected) = unprotected else {
             return Err(CoseError::WrongType {
                 element: "unprotected",
                 expected: "map",
                 found: unprotected.type_name(),
             });
+        };
+        for (label, _) in &unprotected {
+            match label {
+                Item::Unsigned(1) => return Err(CoseError::UnprotectedHeader { label: 1, name: "alg" }),
+                Item::Unsigned(2) => return Err(CoseError::UnprotectedHeader { label: 2, name: "crit" }),
+                _ => {}
+            }
         }
         let payload = bytes("payload", payload)?;
         if payload.is_empty() || payload.len() > MAX_PAYLOAD_LEN {

@@ -147,11 +147,19 @@ impl DocumentFields {
         if timestamp_ms == 0 {
             return Err(DocumentError::ZeroTimestamp);
         }
+        let pcrs = pcrs.ok_or(DocumentError::Missing { field: Field::Pcrs })?;
+        // The NSM always reports PCR0..2, and debug mode is told by their values: without one of them
+        // (PCR0 and PCR1 zero, PCR2 absent, say) the document would escape that check.
+        if let Some(index) =
+            [PcrIndex::IMAGE, PcrIndex::KERNEL, PcrIndex::APPLICATION].into_iter().find(|i| !pcrs.contains_key(i))
+        {
+            return Err(DocumentError::PcrAbsent { index: index.get() });
+        }
         Ok(Self {
             module_id: module_id.ok_or(DocumentError::Missing { field: Field::ModuleId })?,
             digest,
             timestamp_ms,
-            pcrs: pcrs.ok_or(DocumentError::Missing { field: Field::Pcrs })?,
+            pcrs,
             certificate: certificate.ok_or(DocumentError::Missing { field: Field::Certificate })?,
             cabundle: cabundle.ok_or(DocumentError::Missing { field: Field::CaBundle })?,
             public_key,

@@ -281,6 +281,17 @@ pub enum CoseError {
         /// The protected header bytes.
         found: Hex,
     },
+    /// The unprotected header carries `alg` (label 1) or `crit` (label 2). RFC 9052 section 3: `crit`
+    /// must be protected, and an `alg` outside the protected bucket must not stand beside the signed one.
+    #[error(
+        "unprotected header carries label {label} ({name}); RFC 9052 section 3 allows it only in the protected header"
+    )]
+    UnprotectedHeader {
+        /// The header label (1 or 2).
+        label: u8,
+        /// `alg` or `crit`.
+        name: &'static str,
+    },
     /// The payload length is outside 1..=16384 bytes.
     #[error("payload is {len} bytes; allowed 1..={max}")]
     PayloadLength {
@@ -368,11 +379,12 @@ pub enum DocumentError {
         found: &'static str,
     },
     /// The same key appears twice in a map: two readers could disagree about the document.
-    #[error("duplicate key {key} in {map}")]
+    #[error("duplicate key {key:?} in {map}")]
     DuplicateKey {
         /// `payload` or `pcrs`.
         map: &'static str,
-        /// The key (text, at most 64 characters shown, or a PCR index).
+        /// The key (text, at most 64 characters kept, or a PCR index), chosen by whoever sent the
+        /// document: `Display` escapes it, as it does [`DocumentError::Digest`]'s value.
         key: String,
     },
     /// A mandatory field is absent (or null).
@@ -423,6 +435,13 @@ pub enum DocumentError {
         /// Index found.
         index: u64,
     },
+    /// `pcrs` lacks PCR0, PCR1 or PCR2. Every NSM document carries them, and debug mode is recognised
+    /// by their values, so a document without one cannot be judged.
+    #[error("pcrs lacks PCR{index}; every NSM document carries PCR0, PCR1 and PCR2")]
+    PcrAbsent {
+        /// The missing index (0, 1 or 2).
+        index: u8,
+    },
     /// `timestamp` is zero.
     #[error("timestamp is 0")]
     ZeroTimestamp,
@@ -450,35 +469,34 @@ impl fmt::Display for CertPosition {
     }
 }
 
-/// A certificate's DER does not follow the narrow X.509 profile Nitro uses.
+/// A certificate does not decode as strict DER X.509, or lies outside the narrow profile Nitro uses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DerError {
-    /// The DER ends inside an element, or a length runs past its container.
-    #[error("truncated DER")]
-    Truncated,
-    /// An element has an unexpected tag.
-    #[error("{what}: tag 0x{found:02x}; expected 0x{expected:02x}")]
-    UnexpectedTag {
-        /// What was being read.
-        what: &'static str,
-        /// Tag expected.
-        expected: u8,
-        /// Tag found.
-        found: u8,
+    /// The `x509-cert` decoder refused the bytes (strict DER: minimal lengths and integers, no
+    /// trailing data, every field where X.509 puts it).
+    #[error("not DER X.509: {problem} (at byte {offset})")]
+    Decode {
+        /// What the decoder found.
+        problem: DerProblem,
+        /// Byte offset into the certificate where decoding stopped.
+        offset: usize,
     },
-    /// A length encoding DER forbids (indefinite, non-minimal, or longer than 4 bytes).
-    #[error("invalid DER length encoding")]
-    BadLength,
-    /// Bytes follow an element that must end its container.
-    #[error("{what}: trailing bytes")]
-    TrailingBytes {
-        /// What was being read.
-        what: &'static str,
+    /// A root given as PEM text holds no usable `CERTIFICATE` block.
+    #[error("PEM: {problem}")]
+    Pem {
+        /// What is wrong with the text.
+        problem: PemProblem,
     },
     /// The certificate is not X.509 v3.
     #[error("not an X.509 v3 certificate")]
     NotV3,
+    /// The serial number is not a positive integer of at most 20 octets (RFC 5280 section 4.1.2.2).
+    #[error("serial number {problem}; RFC 5280 requires a positive integer of at most 20 octets")]
+    SerialNumber {
+        /// How it breaks the rule.
+        problem: SerialProblem,
+    },
     /// A signature algorithm other than ecdsa-with-SHA384.
     #[error("signature algorithm {oid}; only ecdsa-with-SHA384 (1.2.840.10045.4.3.3) is accepted")]
     SignatureAlgorithm {
@@ -499,27 +517,169 @@ pub enum DerError {
         /// Length found.
         len: usize,
     },
-    /// A malformed UTCTime or GeneralizedTime.
-    #[error("malformed validity time")]
-    BadTime,
     /// The outer and inner signature algorithms differ (RFC 5280 section 4.1.1.2).
     #[error("signatureAlgorithm differs from tbsCertificate.signature")]
     AlgorithmMismatch,
-    /// A BIT STRING with unused bits where whole bytes are required.
+    /// A BIT STRING with unused bits where whole bytes are required (the key, the signature).
     #[error("BIT STRING with unused bits")]
     BitString,
+    /// A named-bit BIT STRING sets one of its unused bits, which DER requires to be zero
+    /// (X.690 section 11.2.1): a reader that ignores the unused-bits count would see another value.
+    #[error("{extension} sets a bit among its unused bits")]
+    UnusedBitSet {
+        /// The extension holding the BIT STRING.
+        extension: &'static str,
+    },
     /// An extension appears twice (RFC 5280 section 4.2).
     #[error("extension {oid} appears twice")]
     DuplicateExtension {
         /// Extension OID, dotted.
         oid: String,
     },
-    /// A BasicConstraints or KeyUsage value that does not decode.
+    /// A BasicConstraints or KeyUsage value that does not decode as DER (an explicitly encoded
+    /// DEFAULT, such as `cA FALSE`, is not DER).
     #[error("malformed {what} extension")]
     BadExtension {
         /// Which extension.
         what: &'static str,
     },
+    /// rustls-webpki refused to parse the certificate.
+    #[error("rustls-webpki refused it: {reason}")]
+    Webpki {
+        /// Its reason.
+        reason: WebpkiReason,
+    },
+}
+
+/// What the strict DER decoder found, for [`DerError::Decode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DerProblem {
+    /// The input ends inside an element.
+    Truncated,
+    /// Bytes follow the certificate, or an element inside its container.
+    TrailingData,
+    /// A length that is not DER (indefinite, non-minimal, or too long for its container).
+    Length,
+    /// A value in a non-canonical encoding (e.g. an INTEGER with a redundant leading octet, a BOOLEAN
+    /// other than 00/ff, an encoded DEFAULT).
+    Noncanonical,
+    /// An element with an unexpected tag.
+    UnexpectedTag,
+    /// A malformed value (e.g. a BIT STRING, an OID, a string type's characters).
+    Value,
+    /// A malformed UTCTime or GeneralizedTime.
+    Time,
+    /// Anything else the decoder refused.
+    Other,
+}
+
+impl fmt::Display for DerProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Truncated => "input ends inside an element",
+            Self::TrailingData => "trailing bytes",
+            Self::Length => "invalid length encoding",
+            Self::Noncanonical => "non-canonical encoding",
+            Self::UnexpectedTag => "unexpected tag",
+            Self::Value => "malformed value",
+            Self::Time => "malformed validity time",
+            Self::Other => "malformed",
+        })
+    }
+}
+
+/// Why PEM text gave no certificate, for [`DerError::Pem`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PemProblem {
+    /// No `-----BEGIN CERTIFICATE-----` section.
+    NoCertificate,
+    /// A section that does not end, or whose base64 does not decode.
+    Malformed,
+}
+
+impl fmt::Display for PemProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NoCertificate => "no CERTIFICATE section",
+            Self::Malformed => "malformed CERTIFICATE section",
+        })
+    }
+}
+
+/// How a serial number breaks RFC 5280 section 4.1.2.2, for [`DerError::SerialNumber`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SerialProblem {
+    /// It is zero.
+    Zero,
+    /// It is negative.
+    Negative,
+    /// Its value needs more than 20 octets.
+    TooLong {
+        /// Octets of the value, without a leading sign octet.
+        octets: usize,
+    },
+}
+
+impl fmt::Display for SerialProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Zero => f.write_str("is zero"),
+            Self::Negative => f.write_str("is negative"),
+            Self::TooLong { octets } => write!(f, "is {octets} octets long"),
+        }
+    }
+}
+
+/// rustls-webpki's reason for refusing a certificate or a path, in this crate's words.
+///
+/// The reasons that name a check this crate reports more precisely (a bad signature, a CA flag, a
+/// path length, a name) become their own [`ChainError`] variants instead.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WebpkiReason {
+    /// Not DER as webpki reads it.
+    BadDer,
+    /// A validity time webpki cannot read.
+    BadTime,
+    /// Not X.509 v3.
+    UnsupportedVersion,
+    /// The inner and outer signature algorithms differ.
+    AlgorithmMismatch,
+    /// A signature algorithm outside ES384, or a key that does not fit it.
+    UnsupportedSignatureAlgorithm,
+    /// A critical extension webpki does not process.
+    UnsupportedCriticalExtension,
+    /// An extension that is malformed or appears twice.
+    BadExtension,
+    /// notBefore is after notAfter, or the time lies outside them.
+    Validity,
+    /// A name constraint excludes the names below it.
+    NameConstraints,
+    /// More intermediates than webpki builds paths through.
+    PathTooLong,
+    /// Any other reason; its text as webpki words it.
+    Other(String),
+}
+
+impl fmt::Display for WebpkiReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::BadDer => "not DER",
+            Self::BadTime => "unreadable validity time",
+            Self::UnsupportedVersion => "not X.509 v3",
+            Self::AlgorithmMismatch => "signature algorithms differ",
+            Self::UnsupportedSignatureAlgorithm => "signature algorithm or key outside ES384",
+            Self::UnsupportedCriticalExtension => "unsupported critical extension",
+            Self::BadExtension => "malformed or repeated extension",
+            Self::Validity => "validity period",
+            Self::NameConstraints => "name constraints violated",
+            Self::PathTooLong => "path longer than webpki builds",
+            Self::Other(text) => text,
+        })
+    }
 }
 
 /// The certificate path from the leaf through `cabundle` to the pinned root does not hold.
@@ -584,6 +744,30 @@ pub enum ChainError {
         /// Allowed skew, seconds.
         skew_s: u64,
     },
+    /// A certificate's notBefore lies after its notAfter: it is valid at no time at all, whatever the
+    /// skew allowance.
+    #[error("{at}: notBefore {not_before} is after notAfter {not_after}")]
+    InvalidValidity {
+        /// The certificate.
+        at: CertPosition,
+        /// Its notBefore.
+        not_before: UnixTime,
+        /// Its notAfter.
+        not_after: UnixTime,
+    },
+    /// Each certificate is valid within the skew allowance, but there is no single instant at which
+    /// all of them are: one ends before another begins.
+    #[error("{starts} is valid from {not_before}, after {ends} ended at {not_after}: no instant suits the whole path")]
+    NoCommonValidity {
+        /// The certificate that starts last.
+        starts: CertPosition,
+        /// Its notBefore.
+        not_before: UnixTime,
+        /// The certificate that ends first.
+        ends: CertPosition,
+        /// Its notAfter.
+        not_after: UnixTime,
+    },
     /// An issuing certificate is not a CA (BasicConstraints cA absent or false).
     #[error("{at} issues a certificate but is not a CA")]
     NotCa {
@@ -611,13 +795,29 @@ pub enum ChainError {
         /// The missing bit.
         missing: &'static str,
     },
-    /// A critical extension this verifier does not understand (RFC 5280 section 4.2).
+    /// A critical extension other than BasicConstraints and KeyUsage, the only two Nitro marks critical
+    /// (RFC 5280 section 4.2: a critical extension the verifier does not process refuses the certificate).
     #[error("{at}: unknown critical extension {oid}")]
     UnknownCriticalExtension {
         /// The certificate.
         at: CertPosition,
         /// Extension OID, dotted.
         oid: String,
+    },
+    /// The certificate restricts its key to named purposes (ExtendedKeyUsage), none of which is
+    /// signing attestation documents; no Nitro certificate carries the extension.
+    #[error("{at} carries an ExtendedKeyUsage extension; Nitro certificates have none")]
+    ExtendedKeyUsage {
+        /// The certificate.
+        at: CertPosition,
+    },
+    /// rustls-webpki refused the path at this certificate for a reason not named above.
+    #[error("{at}: rustls-webpki refused the path: {reason}")]
+    Refused {
+        /// The certificate.
+        at: CertPosition,
+        /// webpki's reason.
+        reason: WebpkiReason,
     },
 }
 

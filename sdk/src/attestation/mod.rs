@@ -9,11 +9,21 @@
 //! 1. Size: at most [`MAX_DOCUMENT_LEN`] bytes, before any parsing (`Verifier::verify`).
 //! 2. Envelope (`cose`): COSE_Sign1, untagged or tag 18, protected header exactly `{1: -35}` (ES384),
 //!    payload 1..=16384 bytes, signature 96 bytes.
-//! 3. Payload shape (`document`): every field's CBOR type and CDDL bound; duplicate keys refused. This
-//!    only bounds-checks; nothing is believed yet ([`UnverifiedDocument`]).
-//! 4. Certificates (`x509`, `chain`): leaf -> `cabundle[n-1..1]` -> a pinned [`TrustRoot`], each valid at
-//!    `now` +- skew, BasicConstraints / pathLen / KeyUsage honoured; then the ES384 signature over the
-//!    COSE Sig_structure with the leaf key ([`VerifiedDocument`]). CA links are cached (`cache`).
+//!    The unprotected header may not carry `alg` or `crit` (RFC 9052 section 3).
+//! 3. Payload shape (`document`): every field's CBOR type and CDDL bound; duplicate keys refused;
+//!    PCR0, PCR1 and PCR2 present. This only bounds-checks; nothing is believed yet
+//!    ([`UnverifiedDocument`]). Every certificate is decoded by `x509-cert` (strict DER) and by
+//!    rustls-webpki's parser, and held to the Nitro profile (`x509`): v3, ES384 and P-384 only, a
+//!    positive serial of at most 20 octets, no repeated extension, only BasicConstraints and KeyUsage
+//!    critical, no unused KeyUsage bit set.
+//! 4. Certificates (`chain`): `cabundle[0]` byte-equal to a pinned [`TrustRoot`] (never the anchor
+//!    itself); names chaining leaf -> `cabundle[n-1..1]` -> the pinned root in that order; every
+//!    certificate valid at one instant within `now` +- skew; the pinned root a CA with keyCertSign and
+//!    room for the intermediates; keyCertSign on every CA and digitalSignature on the leaf; then
+//!    rustls-webpki validates exactly that path (ES384 signatures, BasicConstraints, pathLen,
+//!    extensions, no ExtendedKeyUsage) with the pinned root as its only anchor. Its verdict is cached
+//!    per exact path and validity window (`cache`). Then the ES384 signature over the COSE
+//!    Sig_structure with the leaf key ([`VerifiedDocument`]).
 //! 5. Policy (`policy`): debug mode, the allowed measurement sets (the document must match every PCR
 //!    of one), document age, nonce, function claim and checksum, X25519 key ([`AttestedDocument`]).
 //!
@@ -51,8 +61,8 @@ use std::sync::Arc;
 
 pub use document::DocumentFields;
 pub use error::{
-    AttestationError, CborError, CborProblem, CertPosition, ChainError, CoseError, DerError, DocumentError, Field, Hex,
-    HexList, SetMismatches, UserDataError,
+    AttestationError, CborError, CborProblem, CertPosition, ChainError, CoseError, DerError, DerProblem, DocumentError,
+    Field, Hex, HexList, PemProblem, SerialProblem, SetMismatches, UserDataError, WebpkiReason,
 };
 pub use policy::{
     is_debug_mode, DebugEnclaves, Policy, PolicyBuilder, PolicyError, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DOCUMENT_AGE,
@@ -66,7 +76,7 @@ pub use user_data::{cape_function_checksum, EnclaveUserData, UserDataForm};
 use enclave_protocol::{FunctionChecksum, FunctionId, PcrIndex, PcrValue};
 use user_data::Claim;
 
-use cache::LinkCache;
+use cache::PathCache;
 use chain::SignatureChecked;
 use cose::Envelope;
 use x509::Certificate;
@@ -143,23 +153,20 @@ impl UnverifiedDocument {
     /// # Errors
     ///
     /// [`AttestationError::DocumentTooLarge`], [`AttestationError::Cose`], [`AttestationError::Document`],
-    /// or [`ChainError::Malformed`] for a certificate outside the Nitro X.509 profile.
+    /// or [`AttestationError::Chain`] ([`ChainError::Malformed`], [`ChainError::UnknownCriticalExtension`])
+    /// for a certificate that is not strict DER or lies outside the Nitro X.509 profile.
     pub fn parse(raw: &[u8]) -> Result<Self, AttestationError> {
         if raw.len() > MAX_DOCUMENT_LEN {
             return Err(AttestationError::DocumentTooLarge { len: raw.len(), max: MAX_DOCUMENT_LEN });
         }
         let env = Envelope::parse(raw)?;
         let fields = DocumentFields::parse(&env.payload)?;
-        let leaf = Certificate::parse(&fields.certificate)
-            .map_err(|problem| ChainError::Malformed { at: CertPosition::Leaf, problem })?;
+        let leaf = Certificate::parse(&fields.certificate, CertPosition::Leaf)?;
         let cabundle = fields
             .cabundle
             .iter()
             .enumerate()
-            .map(|(i, der)| {
-                Certificate::parse(der)
-                    .map_err(|problem| ChainError::Malformed { at: CertPosition::CaBundle(i), problem })
-            })
+            .map(|(i, der)| Certificate::parse(der, CertPosition::CaBundle(i)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             raw: raw.to_vec(),
@@ -173,7 +180,7 @@ impl UnverifiedDocument {
     }
 
     /// Verifies the certificate path to one of `roots` at `now` +- `skew`, then the signature (step 4),
-    /// with no link cache. [`Verifier::verify`] does this with its cache, then applies the policy.
+    /// with no path cache. [`Verifier::verify`] does this with its cache, then applies the policy.
     ///
     /// # Errors
     ///
@@ -184,7 +191,7 @@ impl UnverifiedDocument {
         now: UnixTime,
         skew: std::time::Duration,
     ) -> Result<VerifiedDocument, AttestationError> {
-        self.verify_with(roots, now, skew, &LinkCache::new(0))
+        self.verify_with(roots, now, skew, &PathCache::new(0))
     }
 
     fn verify_with(
@@ -192,7 +199,7 @@ impl UnverifiedDocument {
         roots: &[TrustRoot],
         now: UnixTime,
         skew: std::time::Duration,
-        cache: &LinkCache,
+        cache: &PathCache,
     ) -> Result<VerifiedDocument, AttestationError> {
         let env = Envelope {
             protected: (&self.protected[..]).into(),
@@ -353,7 +360,7 @@ impl AttestedDocument {
     }
 }
 
-/// Verifies documents against one [`Policy`], remembering verified CA links between calls.
+/// Verifies documents against one [`Policy`], remembering verified certificate paths between calls.
 ///
 /// Cheap to clone; clones share the cache. `Send + Sync`.
 #[derive(Clone)]
@@ -361,12 +368,12 @@ pub struct Verifier(Arc<VerifierInner>);
 
 struct VerifierInner {
     policy: Policy,
-    cache: LinkCache,
+    cache: PathCache,
 }
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Verifier").field("policy", &self.0.policy).field("cached_links", &self.0.cache.len()).finish()
+        f.debug_struct("Verifier").field("policy", &self.0.policy).field("cached_paths", &self.0.cache.len()).finish()
     }
 }
 
@@ -379,9 +386,9 @@ const _: () = {
 };
 
 impl Verifier {
-    /// A verifier for `policy`, with an empty link cache.
+    /// A verifier for `policy`, with an empty path cache.
     pub fn new(policy: Policy) -> Self {
-        Self(Arc::new(VerifierInner { policy, cache: LinkCache::new(cache::DEFAULT_CAPACITY) }))
+        Self(Arc::new(VerifierInner { policy, cache: PathCache::new(cache::DEFAULT_CAPACITY) }))
     }
 
     /// The policy this verifier applies.

@@ -7,11 +7,12 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use base64::Engine as _;
+use rustls_pki_types::pem::{self, PemObject as _};
+use rustls_pki_types::{CertificateDer, TrustAnchor};
 use sha2::{Digest, Sha256};
 
-use super::error::{AttestationError, CertPosition, ChainError, DerError};
-use super::x509::Certificate;
+use super::error::{AttestationError, CertPosition, ChainError, DerError, PemProblem};
+use super::x509::{webpki_reason, Certificate};
 
 /// AWS Nitro Enclaves Root-G1, as AWS publishes it
 /// (<https://aws-nitro-enclaves.amazonaws.com/AWS_NitroEnclaves_Root-G1.zip>).
@@ -29,11 +30,21 @@ pub const AWS_NITRO_ROOT_G1_SHA256: [u8; 32] = [
 #[derive(Clone, PartialEq, Eq)]
 pub struct TrustRoot(Arc<RootInner>);
 
-#[derive(PartialEq, Eq)]
 struct RootInner {
     cert: Certificate,
+    /// The same certificate as rustls-webpki's anchor: its subject and key, nothing else.
+    anchor: TrustAnchor<'static>,
     sha256: [u8; 32],
 }
+
+/// Two roots are the same root when their DER is.
+impl PartialEq for RootInner {
+    fn eq(&self, other: &Self) -> bool {
+        self.cert.der == other.cert.der
+    }
+}
+
+impl Eq for RootInner {}
 
 impl TrustRoot {
     /// AWS Nitro Enclaves Root-G1, embedded in this crate. Its DER SHA-256 is checked against
@@ -57,15 +68,23 @@ impl TrustRoot {
         .clone()
     }
 
-    /// A root from the first `CERTIFICATE` block of a PEM file (for the mock enclave's test CA, or a
-    /// future AWS root).
+    /// A root from the first `CERTIFICATE` section of PEM text (RFC 7468), for the mock enclave's test
+    /// CA or a future AWS root. Text outside the sections is ignored.
     ///
     /// # Errors
     ///
-    /// [`ChainError::Malformed`] at [`CertPosition::PinnedRoot`] if there is no PEM certificate block or
-    /// the certificate is outside the Nitro profile (P-384, ecdsa-with-SHA384, v3).
+    /// [`ChainError::Malformed`] at [`CertPosition::PinnedRoot`]: [`DerError::Pem`] if there is no
+    /// well-formed certificate section, or the problem if the certificate is outside the Nitro profile
+    /// (P-384, ecdsa-with-SHA384, v3).
     pub fn from_pem(pem: &str) -> Result<Self, AttestationError> {
-        Self::from_der(pem_certificate(pem)?)
+        let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| {
+            let problem = match e {
+                pem::Error::NoItemsFound => PemProblem::NoCertificate,
+                _ => PemProblem::Malformed,
+            };
+            malformed(DerError::Pem { problem })
+        })?;
+        Self::from_der(der.to_vec())
     }
 
     /// A root from DER bytes.
@@ -74,9 +93,12 @@ impl TrustRoot {
     ///
     /// [`ChainError::Malformed`] at [`CertPosition::PinnedRoot`] if the certificate is outside the profile.
     pub fn from_der(der: Vec<u8>) -> Result<Self, AttestationError> {
-        let cert = Certificate::parse(&der).map_err(malformed)?;
+        let cert = Certificate::parse(&der, CertPosition::PinnedRoot)?;
+        let anchor = webpki::anchor_from_trusted_cert(&CertificateDer::from(der.as_slice()))
+            .map_err(|e| malformed(DerError::Webpki { reason: webpki_reason(&e) }))?
+            .to_owned();
         let sha256 = Sha256::digest(&der).into();
-        Ok(Self(Arc::new(RootInner { cert, sha256 })))
+        Ok(Self(Arc::new(RootInner { cert, anchor, sha256 })))
     }
 
     /// The root's DER.
@@ -97,6 +119,10 @@ impl TrustRoot {
     pub(crate) fn cert(&self) -> &Certificate {
         &self.0.cert
     }
+
+    pub(crate) fn anchor(&self) -> &TrustAnchor<'static> {
+        &self.0.anchor
+    }
 }
 
 impl fmt::Debug for TrustRoot {
@@ -112,19 +138,6 @@ fn malformed(problem: DerError) -> AttestationError {
     ChainError::Malformed { at: CertPosition::PinnedRoot, problem }.into()
 }
 
-/// RFC 7468 section 2: the base64 between `-----BEGIN CERTIFICATE-----` and the matching END line.
-fn pem_certificate(pem: &str) -> Result<Vec<u8>, AttestationError> {
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
-    let body = pem
-        .split_once(BEGIN)
-        .and_then(|(_, rest)| rest.split_once(END))
-        .map(|(body, _)| body)
-        .ok_or_else(|| malformed(DerError::Truncated))?;
-    let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD.decode(b64).map_err(|_| malformed(DerError::Truncated))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,14 +148,33 @@ mod tests {
         assert_eq!(hex::encode(root.sha256()), "641a0321a3e244efe456463195d606317ed7cdcc3c1756e09893f3c68f79bb5b");
         assert_eq!(root, TrustRoot::aws_nitro_root_g1());
         assert_eq!(root.cert().basic_constraints, Some((true, None)));
+        assert_eq!(root.anchor().subject.as_ref(), root.cert().subject.as_slice());
         assert!(root.subject().contains("CN=aws.nitro-enclaves"), "{}", root.subject());
     }
 
     #[test]
     fn pem_without_certificate_is_refused() {
-        assert_eq!(
-            TrustRoot::from_pem("nothing here"),
-            Err(ChainError::Malformed { at: CertPosition::PinnedRoot, problem: DerError::Truncated }.into())
-        );
+        let refused = |pem: &str, problem| {
+            assert_eq!(
+                TrustRoot::from_pem(pem),
+                Err(ChainError::Malformed { at: CertPosition::PinnedRoot, problem: DerError::Pem { problem } }.into()),
+                "{pem:?}"
+            )
+        };
+        refused("nothing here", PemProblem::NoCertificate);
+        refused("-----BEGIN CERTIFICATE-----\nMIIB\n", PemProblem::Malformed);
+        refused("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n", PemProblem::Malformed);
+        // A PEM certificate section holding a certificate outside the profile.
+        let junk = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(matches!(
+            TrustRoot::from_pem(junk),
+            Err(AttestationError::Chain(ChainError::Malformed {
+                at: CertPosition::PinnedRoot,
+                problem: DerError::Decode { .. }
+            }))
+        ));
+        // Text around the section, and a second section, are ignored: the first certificate is the root.
+        let text = format!("comment\n{ROOT_G1_PEM}\n{ROOT_G1_PEM}");
+        assert_eq!(TrustRoot::from_pem(&text).unwrap(), TrustRoot::aws_nitro_root_g1());
     }
 }

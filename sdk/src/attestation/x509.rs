@@ -1,476 +1,279 @@
-//! `attestation::x509`: a narrow DER reader for exactly the X.509 fields the Nitro profile needs.
+//! `attestation::x509`: one certificate, decoded by maintained crates and held to the Nitro profile.
 //!
-//! In: one certificate's DER, untrusted (from `certificate` or `cabundle`), already bounded to 1024 bytes
-//! by `document`. Out: a [`Certificate`] holding the signed bytes, the signature, names, validity, the
-//! P-384 key and the two extensions the path check needs. Decides nothing about trust: `chain` checks
-//! names, times, constraints and signatures. Anything outside the profile (other algorithms, other
-//! curves, non-DER lengths, v1/v2 certificates) is refused here, because nothing outside it is genuine.
+//! In: one certificate's DER, untrusted (from `certificate` or `cabundle`, already bounded to 1024 bytes
+//! by `document`, or a root the caller chose). Out: a [`Certificate`] with what `chain` needs: the
+//! exact DER, the raw issuer and subject names, the validity, the P-384 key, BasicConstraints and
+//! KeyUsage. Decides nothing about paths or time: `chain` does, with rustls-webpki.
 //!
-//! Profile (RFC 5280 section 4.1, as every AWS Nitro certificate and the mock's use it): v3,
-//! ecdsa-with-SHA384 (RFC 5758 section 3.2, parameters absent), id-ecPublicKey on secp384r1 with an
-//! uncompressed point (RFC 5480 section 2), UTCTime or GeneralizedTime validity.
+//! Two decoders read every certificate, and both must accept it: `x509-cert` (strict DER: minimal
+//! lengths and integers, no trailing data, well-formed times and OIDs) gives the typed fields, and
+//! rustls-webpki's own parser, the one its path validation will use, gives the names and refuses what
+//! it will not validate. On top sits the profile every AWS Nitro certificate (and the mock's) follows,
+//! RFC 5280 section 4.1 narrowed: v3; ecdsa-with-SHA384 (RFC 5758 section 3.2, parameters absent)
+//! inside and out; id-ecPublicKey on secp384r1 with an uncompressed point (RFC 5480 section 2); a
+//! positive serial of at most 20 octets; no extension twice; only BasicConstraints and KeyUsage
+//! critical. Each rule below says which crate lets its violation through.
 
-#![warn(clippy::arithmetic_side_effects)]
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
-use super::error::DerError;
-use super::time::{unix_from_civil, UnixTime};
+use rustls_pki_types::CertificateDer;
+use x509_cert::certificate::Version;
+use x509_cert::der::asn1::{BitStringRef, ObjectIdentifier};
+use x509_cert::der::{self, Decode as _};
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
+use x509_cert::name::Name;
 
-// OID contents (DER value bytes only).
-const OID_ECDSA_WITH_SHA384: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03];
-const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-const OID_SECP384R1: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
-const OID_BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
-const OID_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
+use super::error::{CertPosition, ChainError, DerError, DerProblem, SerialProblem, WebpkiReason};
+use super::time::UnixTime;
 
-const TAG_BOOLEAN: u8 = 0x01;
-const TAG_INTEGER: u8 = 0x02;
-const TAG_BIT_STRING: u8 = 0x03;
-const TAG_OCTET_STRING: u8 = 0x04;
-const TAG_OID: u8 = 0x06;
-const TAG_UTC_TIME: u8 = 0x17;
-const TAG_GENERALIZED_TIME: u8 = 0x18;
-const TAG_SEQUENCE: u8 = 0x30;
-const TAG_SET: u8 = 0x31;
-const TAG_VERSION: u8 = 0xa0;
-const TAG_ISSUER_UID: u8 = 0x81;
-const TAG_SUBJECT_UID: u8 = 0x82;
-const TAG_EXTENSIONS: u8 = 0xa3;
+const ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
+const KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
 
 /// An uncompressed SEC1 P-384 point: 0x04 || x || y.
 pub(crate) const P384_POINT_LEN: usize = 97;
-
-/// KeyUsage bits (RFC 5280 section 4.2.1.3), numbered from the most significant bit of the first byte.
-pub(crate) const KU_DIGITAL_SIGNATURE: u16 = 1 << 15;
-/// keyCertSign is bit 5.
-pub(crate) const KU_KEY_CERT_SIGN: u16 = 1 << 10;
+/// RFC 5280 section 4.1.2.2: serial numbers are at most 20 octets (a 21st may only carry the sign).
+const MAX_SERIAL_OCTETS: usize = 20;
 
 /// The parts of one certificate that the path check uses, each already in bounds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Certificate {
     pub(crate) der: Vec<u8>,
-    /// The exact signed bytes: the tbsCertificate TLV.
-    pub(crate) tbs: Vec<u8>,
-    /// The ECDSA signature as DER (r, s) INTEGERs, from the signatureValue BIT STRING.
-    pub(crate) signature: Vec<u8>,
-    /// Issuer Name TLV, compared byte for byte with the issuer's subject.
+    /// The issuer Name's content, as rustls-webpki reads and compares it.
     pub(crate) issuer: Vec<u8>,
-    /// Subject Name TLV.
+    /// The subject Name's content, likewise.
     pub(crate) subject: Vec<u8>,
     pub(crate) not_before: UnixTime,
     pub(crate) not_after: UnixTime,
     /// Uncompressed P-384 point.
     pub(crate) public_key: Vec<u8>,
     /// BasicConstraints: (cA, pathLenConstraint), when the extension is present.
-    pub(crate) basic_constraints: Option<(bool, Option<u64>)>,
-    /// KeyUsage bits, when the extension is present.
-    pub(crate) key_usage: Option<u16>,
-    /// Critical extensions other than the two above, as dotted OIDs.
-    pub(crate) unknown_critical: Vec<String>,
+    pub(crate) basic_constraints: Option<(bool, Option<u8>)>,
+    /// KeyUsage, when the extension is present: (digitalSignature, keyCertSign).
+    pub(crate) key_usage: Option<(bool, bool)>,
 }
 
 impl Certificate {
-    /// Parses `der` under the Nitro profile. Trailing bytes after the certificate are an error.
-    pub(crate) fn parse(der: &[u8]) -> Result<Self, DerError> {
-        let mut outer = Der::new(der);
-        let cert = outer.expect(TAG_SEQUENCE, "Certificate")?;
-        outer.finish("Certificate")?;
+    /// Decodes `der` with both decoders and checks the Nitro profile; `at` names it in errors.
+    pub(crate) fn parse(der: &[u8], at: CertPosition) -> Result<Self, ChainError> {
+        let malformed = |problem| ChainError::Malformed { at, problem };
+        let cert = x509_cert::Certificate::from_der(der).map_err(|e| malformed(decode_error(e)))?;
+        // X.690 section 11.5: DER never encodes a DEFAULT value (an explicit `critical FALSE`, say).
+        // der 0.8 decodes one without complaint and webpki accepts it; re-encoding shows it, since the
+        // encoder leaves defaults out and everything else of a strict decode round-trips.
+        canonical(&cert, der).map_err(malformed)?;
+        let tbs = cert.tbs_certificate();
+        // x509-cert reads v1 and v2 too.
+        if tbs.version() != Version::V3 {
+            return Err(malformed(DerError::NotV3));
+        }
+        check_serial(tbs.serial_number().as_bytes())
+            .map_err(|problem| malformed(DerError::SerialNumber { problem }))?;
+        let outer = cert.signature_algorithm();
+        if outer.oid != ECDSA_WITH_SHA384 || outer.parameters.is_some() {
+            return Err(malformed(DerError::SignatureAlgorithm { oid: outer.oid.to_string() }));
+        }
+        if tbs.signature() != outer {
+            return Err(malformed(DerError::AlgorithmMismatch));
+        }
+        let public_key = p384_key(tbs.subject_public_key_info()).map_err(malformed)?;
 
-        let mut c = Der::new(cert);
-        let (tbs_value, tbs_whole) = c.expect_tlv(TAG_SEQUENCE, "tbsCertificate")?;
-        let outer_alg = c.expect(TAG_SEQUENCE, "signatureAlgorithm")?;
-        let signature = bit_string(c.expect(TAG_BIT_STRING, "signatureValue")?)?.to_vec();
-        c.finish("Certificate")?;
-        check_signature_algorithm(outer_alg)?;
-
-        let mut t = Der::new(tbs_value);
-        let version = t.expect(TAG_VERSION, "version")?;
-        // RFC 5280 section 4.1.2.1: v3 is INTEGER 2, inside [0] EXPLICIT.
-        if version != [TAG_INTEGER, 0x01, 0x02] {
-            return Err(DerError::NotV3);
-        }
-        t.expect(TAG_INTEGER, "serialNumber")?;
-        let inner_alg = t.expect(TAG_SEQUENCE, "signature")?;
-        if inner_alg != outer_alg {
-            return Err(DerError::AlgorithmMismatch);
-        }
-        let (_, issuer) = t.expect_tlv(TAG_SEQUENCE, "issuer")?;
-        let validity = t.expect(TAG_SEQUENCE, "validity")?;
-        let (_, subject) = t.expect_tlv(TAG_SEQUENCE, "subject")?;
-        let spki = t.expect(TAG_SEQUENCE, "subjectPublicKeyInfo")?;
-        if t.peek() == Some(TAG_ISSUER_UID) {
-            t.expect(TAG_ISSUER_UID, "issuerUniqueID")?;
-        }
-        if t.peek() == Some(TAG_SUBJECT_UID) {
-            t.expect(TAG_SUBJECT_UID, "subjectUniqueID")?;
-        }
-        let mut cert = Certificate {
+        let mut out = Certificate {
             der: der.to_vec(),
-            tbs: tbs_whole.to_vec(),
-            signature,
-            issuer: issuer.to_vec(),
-            subject: subject.to_vec(),
-            not_before: UnixTime::from_secs(0),
-            not_after: UnixTime::from_secs(0),
-            public_key: Vec::new(),
+            issuer: Vec::new(),
+            subject: Vec::new(),
+            not_before: unix(tbs.validity().not_before),
+            not_after: unix(tbs.validity().not_after),
+            public_key,
             basic_constraints: None,
             key_usage: None,
-            unknown_critical: Vec::new(),
         };
-        if t.peek() == Some(TAG_EXTENSIONS) {
-            let exts = t.expect(TAG_EXTENSIONS, "extensions")?;
-            let mut e = Der::new(exts);
-            let list = e.expect(TAG_SEQUENCE, "Extensions")?;
-            e.finish("extensions")?;
-            cert.read_extensions(list)?;
-        }
-        t.finish("tbsCertificate")?;
-
-        let mut v = Der::new(validity);
-        cert.not_before = time(&mut v)?;
-        cert.not_after = time(&mut v)?;
-        v.finish("validity")?;
-        cert.public_key = p384_key(spki)?;
-        Ok(cert)
-    }
-
-    fn read_extensions(&mut self, list: &[u8]) -> Result<(), DerError> {
-        let mut seen: Vec<&[u8]> = Vec::new();
-        let mut l = Der::new(list);
-        while !l.is_empty() {
-            let mut ext = Der::new(l.expect(TAG_SEQUENCE, "Extension")?);
-            let oid = ext.expect(TAG_OID, "extnID")?;
-            let critical =
-                if ext.peek() == Some(TAG_BOOLEAN) { boolean(ext.expect(TAG_BOOLEAN, "critical")?)? } else { false };
-            let value = ext.expect(TAG_OCTET_STRING, "extnValue")?;
-            ext.finish("Extension")?;
-            if seen.contains(&oid) {
-                return Err(DerError::DuplicateExtension { oid: oid_string(oid) });
+        let mut seen = BTreeSet::new();
+        for ext in tbs.extensions().map(|e| e.as_slice()).unwrap_or_default() {
+            // RFC 5280 section 4.2; x509-cert keeps every instance, webpki only refuses repeats of
+            // the extensions it knows.
+            if !seen.insert(ext.extn_id) {
+                return Err(malformed(DerError::DuplicateExtension { oid: ext.extn_id.to_string() }));
             }
-            seen.push(oid);
-            if oid == OID_BASIC_CONSTRAINTS {
-                self.basic_constraints = Some(basic_constraints(value)?);
-            } else if oid == OID_KEY_USAGE {
-                self.key_usage = Some(key_usage(value)?);
-            } else if critical {
-                self.unknown_critical.push(oid_string(oid));
+            let value = ext.extn_value.as_bytes();
+            if ext.extn_id == BASIC_CONSTRAINTS {
+                // `cA FALSE` encoded explicitly decodes fine with der 0.8 and webpki; see `canonical`.
+                let bc = BasicConstraints::from_der(value)
+                    .ok()
+                    .filter(|bc| canonical(bc, value).is_ok())
+                    .ok_or(malformed(DerError::BadExtension { what: "BasicConstraints" }))?;
+                out.basic_constraints = Some((bc.ca, bc.path_len_constraint));
+            } else if ext.extn_id == KEY_USAGE {
+                out.key_usage = Some(key_usage(value).map_err(malformed)?);
+            } else if ext.critical {
+                // webpki would also process a critical SAN, NameConstraints, EKU or CRL distribution
+                // point; Nitro marks only these two critical, and so does this profile.
+                return Err(ChainError::UnknownCriticalExtension { at, oid: ext.extn_id.to_string() });
             }
         }
-        Ok(())
+        // webpki parses lazily at path-building time and skips an intermediate it cannot read; parsing
+        // here names the certificate it refuses. Its name bytes are the ones its path check compares.
+        let cert_der = CertificateDer::from(der);
+        let webpki = webpki::EndEntityCert::try_from(&cert_der)
+            .map_err(|e| malformed(DerError::Webpki { reason: webpki_reason(&e) }))?;
+        out.issuer = webpki.issuer().to_vec();
+        out.subject = webpki.subject().to_vec();
+        Ok(out)
     }
 
-    /// The subject as `CN=..., O=...` text, for display only (never compared).
+    /// The subject as `C=US, O=Amazon, CN=...` text in encoded order, escaped, for display only.
     pub(crate) fn subject_text(&self) -> String {
-        name_text(&self.subject)
+        self.names_text().0
     }
 
     /// The issuer as text, for display only.
     pub(crate) fn issuer_text(&self) -> String {
-        name_text(&self.issuer)
+        self.names_text().1
+    }
+
+    /// Decoded again on demand: the text costs more than the rest of a parse (x509-cert looks up
+    /// each attribute's name in its whole OID table), and verification never needs it.
+    fn names_text(&self) -> (String, String) {
+        match x509_cert::Certificate::from_der(&self.der) {
+            Ok(c) => (name_text(c.tbs_certificate().subject()), name_text(c.tbs_certificate().issuer())),
+            Err(_) => (String::new(), String::new()),
+        }
     }
 }
 
-fn check_signature_algorithm(alg: &[u8]) -> Result<(), DerError> {
-    let mut a = Der::new(alg);
-    let oid = a.expect(TAG_OID, "algorithm")?;
-    // RFC 5758 section 3.2: for ecdsa-with-SHA384 the parameters field MUST be absent.
-    if oid != OID_ECDSA_WITH_SHA384 || !a.is_empty() {
-        return Err(DerError::SignatureAlgorithm { oid: oid_string(oid) });
+/// `der` is the DER encoding of `value`: it encodes back to exactly these bytes.
+fn canonical(value: &impl der::Encode, der: &[u8]) -> Result<(), DerError> {
+    let again = value.to_der().map_err(decode_error)?;
+    if again == der {
+        return Ok(());
+    }
+    let offset = again.iter().zip(der).position(|(a, b)| a != b).unwrap_or(again.len().min(der.len()));
+    Err(DerError::Decode { problem: DerProblem::Noncanonical, offset })
+}
+
+/// RFC 5280 section 4.1.2.2. `bytes` is the INTEGER's minimal two's-complement content (der refuses a
+/// redundant leading octet). Neither crate enforces this: x509-cert and webpki both accept zero and
+/// negative serials, and x509-cert accepts 21 octets of value (webpki any length).
+fn check_serial(bytes: &[u8]) -> Result<(), SerialProblem> {
+    // A value whose top bit is set carries one 0x00 sign octet, which is not part of the value: AWS's
+    // instance CAs have 20-octet serials encoded in 21.
+    let value = match bytes {
+        [first, ..] if first & 0x80 != 0 => return Err(SerialProblem::Negative),
+        [0, rest @ ..] => rest,
+        all => all,
+    };
+    if value.iter().all(|b| *b == 0) {
+        return Err(SerialProblem::Zero);
+    }
+    if value.len() > MAX_SERIAL_OCTETS {
+        return Err(SerialProblem::TooLong { octets: value.len() });
     }
     Ok(())
 }
 
 /// RFC 5480 section 2: id-ecPublicKey with namedCurve secp384r1, and an uncompressed point.
-fn p384_key(spki: &[u8]) -> Result<Vec<u8>, DerError> {
-    let mut s = Der::new(spki);
-    let mut alg = Der::new(s.expect(TAG_SEQUENCE, "AlgorithmIdentifier")?);
-    let key = bit_string(s.expect(TAG_BIT_STRING, "subjectPublicKey")?)?;
-    s.finish("subjectPublicKeyInfo")?;
-    let alg_oid = alg.expect(TAG_OID, "algorithm")?;
-    let params = if alg.peek() == Some(TAG_OID) { Some(alg.expect(TAG_OID, "namedCurve")?) } else { None };
-    if alg_oid != OID_EC_PUBLIC_KEY || params != Some(OID_SECP384R1) || !alg.is_empty() {
+fn p384_key(spki: &x509_cert::spki::SubjectPublicKeyInfoOwned) -> Result<Vec<u8>, DerError> {
+    let params = spki.algorithm.parameters.as_ref().map(|p| p.decode_as::<ObjectIdentifier>());
+    let curve = match &params {
+        Some(Ok(oid)) => Some(*oid),
+        _ => None,
+    };
+    if spki.algorithm.oid != EC_PUBLIC_KEY || curve != Some(SECP384R1) {
         return Err(DerError::KeyAlgorithm {
-            alg: oid_string(alg_oid),
-            params: params.map_or_else(|| "none".to_owned(), oid_string),
+            alg: spki.algorithm.oid.to_string(),
+            params: curve.map_or_else(|| "none".to_owned(), |c| c.to_string()),
         });
     }
+    let key = spki.subject_public_key.as_bytes().ok_or(DerError::BitString)?;
     if key.len() != P384_POINT_LEN || key.first() != Some(&0x04) {
         return Err(DerError::KeyEncoding { len: key.len() });
     }
     Ok(key.to_vec())
 }
 
-/// BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER (0..MAX) OPTIONAL }
-fn basic_constraints(value: &[u8]) -> Result<(bool, Option<u64>), DerError> {
-    let bad = DerError::BadExtension { what: "BasicConstraints" };
-    let mut outer = Der::new(value);
-    let mut s = Der::new(outer.expect(TAG_SEQUENCE, "BasicConstraints").map_err(|_| bad.clone())?);
-    outer.finish("BasicConstraints").map_err(|_| bad.clone())?;
-    let ca = if s.peek() == Some(TAG_BOOLEAN) {
-        boolean(s.expect(TAG_BOOLEAN, "cA")?).map_err(|_| bad.clone())?
-    } else {
-        false
-    };
-    let path_len = if s.peek() == Some(TAG_INTEGER) {
-        Some(small_unsigned(s.expect(TAG_INTEGER, "pathLenConstraint")?).ok_or(bad.clone())?)
-    } else {
-        None
-    };
-    s.finish("BasicConstraints").map_err(|_| bad)?;
-    Ok((ca, path_len))
+/// KeyUsage ::= BIT STRING; returns (digitalSignature, keyCertSign).
+fn key_usage(value: &[u8]) -> Result<(bool, bool), DerError> {
+    let bits = BitStringRef::from_der(value).map_err(|_| DerError::BadExtension { what: "KeyUsage" })?;
+    // X.690 section 11.2.1: DER sets unused bits to zero. der 0.8 does not check it and then ignores
+    // those bits, webpki does not read KeyUsage at all; OpenSSL refuses such a certificate. A bit
+    // hidden there (keyCertSign, say) means readers disagree about the usage, so the certificate is
+    // malformed rather than merely lacking the bit.
+    let unused = bits.unused_bits();
+    let last = bits.raw_bytes().last().copied().unwrap_or(0);
+    if unused > 0 && last & (0xffu8 >> (8 - unused)) != 0 {
+        return Err(DerError::UnusedBitSet { extension: "KeyUsage" });
+    }
+    let ku = KeyUsage::from_der(value).map_err(|_| DerError::BadExtension { what: "KeyUsage" })?;
+    Ok((ku.digital_signature(), ku.key_cert_sign()))
 }
 
-/// KeyUsage ::= BIT STRING; returns the first 16 bits (bit 0 is the most significant).
-fn key_usage(value: &[u8]) -> Result<u16, DerError> {
-    let bad = DerError::BadExtension { what: "KeyUsage" };
-    let mut outer = Der::new(value);
-    let bits = outer.expect(TAG_BIT_STRING, "KeyUsage").map_err(|_| bad.clone())?;
-    outer.finish("KeyUsage").map_err(|_| bad.clone())?;
-    match bits {
-        [unused, rest @ ..] if *unused < 8 && rest.len() <= 2 && !rest.is_empty() => {
-            let hi = u16::from(rest.first().copied().unwrap_or(0)) << 8;
-            let lo = u16::from(rest.get(1).copied().unwrap_or(0));
-            Ok(hi | lo)
+fn unix(t: x509_cert::time::Time) -> UnixTime {
+    UnixTime::from_secs(t.to_unix_duration().as_secs())
+}
+
+/// The decoder's refusal, kept as a value (kind and offset) rather than its text.
+fn decode_error(e: der::Error) -> DerError {
+    let problem = match e.kind() {
+        der::ErrorKind::Incomplete { .. } => DerProblem::Truncated,
+        der::ErrorKind::TrailingData { .. } => DerProblem::TrailingData,
+        der::ErrorKind::Length { .. } | der::ErrorKind::IndefiniteLength | der::ErrorKind::Overlength => {
+            DerProblem::Length
         }
-        _ => Err(bad),
+        der::ErrorKind::Noncanonical { .. } | der::ErrorKind::EncodingRules => DerProblem::Noncanonical,
+        der::ErrorKind::TagUnexpected { .. } | der::ErrorKind::TagUnknown { .. } => DerProblem::UnexpectedTag,
+        der::ErrorKind::DateTime => DerProblem::Time,
+        der::ErrorKind::Value { .. } | der::ErrorKind::OidMalformed | der::ErrorKind::Utf8(_) => DerProblem::Value,
+        _ => DerProblem::Other,
+    };
+    DerError::Decode { problem, offset: e.position().map_or(0, |p| usize::try_from(u32::from(p)).unwrap_or(0)) }
+}
+
+/// webpki's refusal in this crate's words.
+pub(crate) fn webpki_reason(e: &webpki::Error) -> WebpkiReason {
+    use webpki::Error as W;
+    match e {
+        W::BadDer | W::TrailingData(_) => WebpkiReason::BadDer,
+        W::BadDerTime => WebpkiReason::BadTime,
+        W::UnsupportedCertVersion => WebpkiReason::UnsupportedVersion,
+        W::SignatureAlgorithmMismatch => WebpkiReason::AlgorithmMismatch,
+        W::UnsupportedSignatureAlgorithmContext(_) | W::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
+            WebpkiReason::UnsupportedSignatureAlgorithm
+        }
+        W::UnsupportedCriticalExtension => WebpkiReason::UnsupportedCriticalExtension,
+        W::ExtensionValueInvalid | W::MalformedExtensions => WebpkiReason::BadExtension,
+        W::InvalidCertValidity | W::CertExpired { .. } | W::CertNotValidYet { .. } => WebpkiReason::Validity,
+        W::NameConstraintViolation | W::MalformedNameConstraint => WebpkiReason::NameConstraints,
+        W::MaximumPathDepthExceeded => WebpkiReason::PathTooLong,
+        other => WebpkiReason::Other(format!("{other:?}")),
     }
 }
 
-fn boolean(v: &[u8]) -> Result<bool, DerError> {
-    match v {
-        [0x00] => Ok(false),
-        [0xff] => Ok(true),
-        _ => Err(DerError::BadExtension { what: "BOOLEAN" }),
-    }
-}
-
-/// A non-negative INTEGER that fits in u64, in minimal DER form.
-fn small_unsigned(v: &[u8]) -> Option<u64> {
-    let (first, _) = v.split_first()?;
-    if *first & 0x80 != 0 || v.len() > 9 || (v.len() > 1 && *first == 0 && v.get(1).is_some_and(|b| b & 0x80 == 0)) {
-        return None;
-    }
-    Some(v.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
-}
-
-/// A BIT STRING whose content is whole bytes (unused-bits octet 0).
-fn bit_string(v: &[u8]) -> Result<&[u8], DerError> {
-    match v.split_first() {
-        Some((0, rest)) => Ok(rest),
-        _ => Err(DerError::BitString),
-    }
-}
-
-// Operands are at most four ASCII digits each, so this arithmetic cannot overflow.
-#[allow(clippy::arithmetic_side_effects)]
-/// RFC 5280 section 4.1.2.5: UTCTime YYMMDDHHMMSSZ (YY >= 50 is 19YY) or GeneralizedTime YYYYMMDDHHMMSSZ.
-fn time(d: &mut Der<'_>) -> Result<UnixTime, DerError> {
-    let (tag, v, _) = d.tlv()?;
-    let digits = |s: &[u8]| -> Result<u64, DerError> {
-        s.iter().try_fold(0u64, |acc, c| {
-            if c.is_ascii_digit() {
-                Ok(acc * 10 + u64::from(c - b'0'))
+/// A Name as `C=US, O=Amazon, CN=...`: each attribute as RFC 4514 writes it (x509-cert escapes the
+/// specials and C0 controls), in encoded order, with anything else outside printable ASCII escaped
+/// too (the text is attacker-chosen and goes to terminals).
+fn name_text(name: &Name) -> String {
+    let mut out = String::new();
+    for (i, atv) in name.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        for c in atv.to_string().chars() {
+            if c == ' ' || c.is_ascii_graphic() {
+                out.push(c);
             } else {
-                Err(DerError::BadTime)
-            }
-        })
-    };
-    let (year, rest) = match (tag, v.len()) {
-        (TAG_UTC_TIME, 13) => {
-            let yy = digits(v.get(..2).ok_or(DerError::BadTime)?)?;
-            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, v.get(2..).ok_or(DerError::BadTime)?)
-        }
-        (TAG_GENERALIZED_TIME, 15) => {
-            (digits(v.get(..4).ok_or(DerError::BadTime)?)?, v.get(4..).ok_or(DerError::BadTime)?)
-        }
-        _ => return Err(DerError::BadTime),
-    };
-    let field = |i: usize| -> Result<u64, DerError> { digits(rest.get(i..i + 2).ok_or(DerError::BadTime)?) };
-    if rest.last() != Some(&b'Z') {
-        return Err(DerError::BadTime);
-    }
-    let (month, day, hour, min, sec) = (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days_in_month = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return Err(DerError::BadTime),
-    };
-    if day == 0 || day > days_in_month || hour > 23 || min > 59 || sec > 59 {
-        return Err(DerError::BadTime);
-    }
-    unix_from_civil(year, month, day, hour, min, sec).map(UnixTime::from_secs).ok_or(DerError::BadTime)
-}
-
-/// Dotted-decimal form of an OID's content bytes, for messages.
-// `first` is at most 2 and `acc >= first * 40` by construction; the accumulation saturates.
-#[allow(clippy::arithmetic_side_effects)]
-fn oid_string(oid: &[u8]) -> String {
-    let mut parts: Vec<u64> = Vec::new();
-    let mut acc: u64 = 0;
-    for b in oid {
-        acc = acc.saturating_mul(128).saturating_add(u64::from(b & 0x7f));
-        if b & 0x80 == 0 {
-            if parts.is_empty() {
-                let first = (acc / 40).min(2);
-                parts.push(first);
-                parts.push(acc - first * 40);
-            } else {
-                parts.push(acc);
-            }
-            acc = 0;
-        }
-    }
-    parts.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
-}
-
-/// A Name as `C=US, O=Amazon, CN=...` (RFC 4514 order is reversed; we print in encoded order).
-fn name_text(name: &[u8]) -> String {
-    fn inner(name: &[u8]) -> Option<String> {
-        let mut out: Vec<String> = Vec::new();
-        let mut outer = Der::new(name);
-        let mut rdns = Der::new(outer.expect(TAG_SEQUENCE, "Name").ok()?);
-        while !rdns.is_empty() {
-            let mut set = Der::new(rdns.expect(TAG_SET, "RDN").ok()?);
-            while !set.is_empty() {
-                let mut atv = Der::new(set.expect(TAG_SEQUENCE, "AttributeTypeAndValue").ok()?);
-                let oid = atv.expect(TAG_OID, "type").ok()?;
-                let (_, value, _) = atv.tlv().ok()?;
-                let key = match oid {
-                    [0x55, 0x04, 0x03] => "CN".to_owned(),
-                    [0x55, 0x04, 0x06] => "C".to_owned(),
-                    [0x55, 0x04, 0x07] => "L".to_owned(),
-                    [0x55, 0x04, 0x08] => "ST".to_owned(),
-                    [0x55, 0x04, 0x0a] => "O".to_owned(),
-                    [0x55, 0x04, 0x0b] => "OU".to_owned(),
-                    other => oid_string(other),
-                };
-                let text: String =
-                    String::from_utf8_lossy(value).chars().filter(|c| !c.is_control()).take(128).collect();
-                out.push(format!("{key}={text}"));
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
             }
         }
-        Some(out.join(", "))
     }
-    inner(name).unwrap_or_else(|| "(unreadable name)".to_owned())
-}
-
-/// A cursor over DER TLVs with single-byte tags and definite, minimal lengths.
-struct Der<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Der<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        Self { data, pos: 0 }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.pos >= self.data.len()
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.data.get(self.pos).copied()
-    }
-
-    fn byte(&mut self) -> Result<u8, DerError> {
-        let b = *self.data.get(self.pos).ok_or(DerError::Truncated)?;
-        self.pos = self.pos.saturating_add(1);
-        Ok(b)
-    }
-
-    /// Reads one TLV: (tag, value, whole TLV).
-    fn tlv(&mut self) -> Result<(u8, &'a [u8], &'a [u8]), DerError> {
-        let start = self.pos;
-        let tag = self.byte()?;
-        if tag & 0x1f == 0x1f {
-            return Err(DerError::UnexpectedTag { what: "element", expected: 0, found: tag });
-        }
-        let first = self.byte()?;
-        let len = match first {
-            0..=0x7f => usize::from(first),
-            0x81..=0x84 => {
-                let n = usize::from(first & 0x7f);
-                let mut len: usize = 0;
-                for i in 0..n {
-                    let b = self.byte()?;
-                    // X.690 section 10.1: the shortest form, no leading zero octets.
-                    if i == 0 && b == 0 {
-                        return Err(DerError::BadLength);
-                    }
-                    len = len.checked_mul(256).ok_or(DerError::BadLength)? | usize::from(b);
-                }
-                if len < 0x80 {
-                    return Err(DerError::BadLength);
-                }
-                len
-            }
-            _ => return Err(DerError::BadLength),
-        };
-        let end = self.pos.checked_add(len).ok_or(DerError::Truncated)?;
-        let value = self.data.get(self.pos..end).ok_or(DerError::Truncated)?;
-        let whole = self.data.get(start..end).ok_or(DerError::Truncated)?;
-        self.pos = end;
-        Ok((tag, value, whole))
-    }
-
-    fn expect_tlv(&mut self, tag: u8, what: &'static str) -> Result<(&'a [u8], &'a [u8]), DerError> {
-        let found = self.peek().ok_or(DerError::Truncated)?;
-        if found != tag {
-            return Err(DerError::UnexpectedTag { what, expected: tag, found });
-        }
-        let (_, value, whole) = self.tlv()?;
-        Ok((value, whole))
-    }
-
-    fn expect(&mut self, tag: u8, what: &'static str) -> Result<&'a [u8], DerError> {
-        self.expect_tlv(tag, what).map(|(v, _)| v)
-    }
-
-    fn finish(&self, what: &'static str) -> Result<(), DerError> {
-        if self.is_empty() {
-            Ok(())
-        } else {
-            Err(DerError::TrailingBytes { what })
-        }
-    }
+    out
 }
 
 #[cfg(test)]
-#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn oids_print_dotted() {
-        assert_eq!(oid_string(OID_ECDSA_WITH_SHA384), "1.2.840.10045.4.3.3");
-        assert_eq!(oid_string(OID_SECP384R1), "1.3.132.0.34");
-    }
-
-    #[test]
-    fn times_parse_and_refuse_nonsense() {
-        let t = |tag: u8, s: &str| {
-            let mut der = vec![tag, s.len() as u8];
-            der.extend_from_slice(s.as_bytes());
-            time(&mut Der::new(&der))
-        };
-        assert_eq!(t(TAG_UTC_TIME, "230918150400Z"), Ok(UnixTime::from_secs(1_695_049_440)));
-        assert_eq!(t(TAG_GENERALIZED_TIME, "20491028143505Z").map(UnixTime::as_secs), Ok(2_519_044_505));
-        assert_eq!(t(TAG_UTC_TIME, "230230000000Z"), Err(DerError::BadTime));
-        assert_eq!(t(TAG_UTC_TIME, "2309181504000"), Err(DerError::BadTime));
-        assert_eq!(t(TAG_UTC_TIME, "23091815040Z"), Err(DerError::BadTime));
-        assert_eq!(t(TAG_UTC_TIME, "2309181504+0Z"), Err(DerError::BadTime));
-    }
-
-    #[test]
-    fn lengths_must_be_minimal() {
-        assert_eq!(Der::new(&[0x04, 0x81, 0x05, 0, 0, 0, 0, 0]).tlv().unwrap_err(), DerError::BadLength);
-        assert_eq!(Der::new(&[0x04, 0x80]).tlv().unwrap_err(), DerError::BadLength);
-        assert_eq!(Der::new(&[0x04, 0x82, 0x00, 0x80]).tlv().unwrap_err(), DerError::BadLength);
-        assert_eq!(Der::new(&[0x04, 0x05, 0]).tlv().unwrap_err(), DerError::Truncated);
-    }
 
     /// A real AWS intermediate (cabundle[1] of a genuine document), for single-byte edits.
     fn aws_intermediate() -> Vec<u8> {
@@ -480,20 +283,43 @@ mod tests {
         doc.dangerous_unverified_fields().cabundle()[1].clone()
     }
 
-    fn edited(find: &[u8], replace: &[u8], nth: usize) -> Result<Certificate, DerError> {
+    fn edited(find: &[u8], replace: &[u8], nth: usize) -> Result<Certificate, ChainError> {
         let mut der = aws_intermediate();
         let at = der.windows(find.len()).enumerate().filter(|(_, w)| *w == find).map(|(i, _)| i).nth(nth).unwrap();
         der.splice(at..at + find.len(), replace.iter().copied());
-        Certificate::parse(&der)
+        Certificate::parse(&der, CertPosition::CaBundle(1))
+    }
+
+    fn problem(e: Result<Certificate, ChainError>) -> DerError {
+        match e {
+            Err(ChainError::Malformed { at: CertPosition::CaBundle(1), problem }) => problem,
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn real_intermediate_parses_with_both_extensions() {
-        let c = Certificate::parse(&aws_intermediate()).unwrap();
-        assert!(matches!(c.basic_constraints, Some((true, Some(_)))));
-        assert_ne!(c.key_usage.unwrap() & KU_KEY_CERT_SIGN, 0);
-        assert!(c.unknown_critical.is_empty());
+        let c = Certificate::parse(&aws_intermediate(), CertPosition::CaBundle(1)).unwrap();
+        assert_eq!(c.basic_constraints, Some((true, Some(2))));
+        assert_eq!(c.key_usage, Some((true, true)));
         assert_eq!(c.public_key.len(), P384_POINT_LEN);
+        assert!(c.subject_text().starts_with("C=US, O=Amazon, OU=AWS, CN="), "{}", c.subject_text());
+    }
+
+    #[test]
+    fn serial_numbers() {
+        assert_eq!(check_serial(&[0x01]), Ok(()));
+        assert_eq!(check_serial(&[0x00]), Err(SerialProblem::Zero));
+        assert_eq!(check_serial(&[0xff]), Err(SerialProblem::Negative));
+        assert_eq!(check_serial(&[0x80, 0x00]), Err(SerialProblem::Negative));
+        // 20 octets of value, with and without the sign octet, as AWS's instance CAs use them.
+        assert_eq!(check_serial(&[0x7f; 20]), Ok(()));
+        assert_eq!(check_serial(&[[0x00].as_slice(), &[0xd0; 20]].concat()), Ok(()));
+        assert_eq!(check_serial(&[0x01; 21]), Err(SerialProblem::TooLong { octets: 21 }));
+        assert_eq!(
+            check_serial(&[[0x00].as_slice(), &[0xd0; 21]].concat()),
+            Err(SerialProblem::TooLong { octets: 21 })
+        );
     }
 
     #[test]
@@ -501,40 +327,106 @@ mod tests {
         let sha384 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03];
         let sha256 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
         // tbsCertificate.signature differs from signatureAlgorithm.
-        assert_eq!(edited(&sha384, &sha256, 0), Err(DerError::AlgorithmMismatch));
+        assert_eq!(problem(edited(&sha384, &sha256, 0)), DerError::AlgorithmMismatch);
         // An uncompressed-point prefix replaced by a compressed one.
         assert_eq!(
-            edited(&[0x03, 0x62, 0x00, 0x04], &[0x03, 0x62, 0x00, 0x02], 0),
-            Err(DerError::KeyEncoding { len: 97 })
+            problem(edited(&[0x03, 0x62, 0x00, 0x04], &[0x03, 0x62, 0x00, 0x02], 0)),
+            DerError::KeyEncoding { len: 97 }
         );
         // Unused bits in the key's BIT STRING.
-        assert_eq!(edited(&[0x03, 0x62, 0x00, 0x04], &[0x03, 0x62, 0x01, 0x04], 0), Err(DerError::BitString));
+        assert_eq!(problem(edited(&[0x03, 0x62, 0x00, 0x04], &[0x03, 0x62, 0x01, 0x04], 0)), DerError::BitString);
         // KeyUsage relabelled as a second BasicConstraints.
         assert_eq!(
-            edited(&[0x06, 0x03, 0x55, 0x1d, 0x0f], &[0x06, 0x03, 0x55, 0x1d, 0x13], 0),
-            Err(DerError::DuplicateExtension { oid: "2.5.29.19".into() })
+            problem(edited(&[0x06, 0x03, 0x55, 0x1d, 0x0f], &[0x06, 0x03, 0x55, 0x1d, 0x13], 0)),
+            DerError::DuplicateExtension { oid: "2.5.29.19".into() }
         );
-        // BasicConstraints' value read as KeyUsage.
+        // BasicConstraints' value read as KeyUsage (and KeyUsage then repeated).
         assert_eq!(
-            edited(&[0x06, 0x03, 0x55, 0x1d, 0x13], &[0x06, 0x03, 0x55, 0x1d, 0x0f], 0),
-            Err(DerError::BadExtension { what: "KeyUsage" })
+            problem(edited(&[0x06, 0x03, 0x55, 0x1d, 0x13], &[0x06, 0x03, 0x55, 0x1d, 0x0f], 0)),
+            DerError::BadExtension { what: "KeyUsage" }
         );
         // The tbsCertificate SEQUENCE tagged as a SET.
         let mut der = aws_intermediate();
         der[4] = 0x31;
-        assert_eq!(
-            Certificate::parse(&der),
-            Err(DerError::UnexpectedTag { what: "tbsCertificate", expected: 0x30, found: 0x31 })
-        );
+        assert!(matches!(
+            problem(Certificate::parse(&der, CertPosition::CaBundle(1))),
+            DerError::Decode { problem: DerProblem::UnexpectedTag, .. }
+        ));
+    }
+
+    /// A DER TLV tree, to rebuild a certificate after an edit inside it (lengths recomputed).
+    enum Tlv {
+        Leaf(u8, Vec<u8>),
+        Node(u8, Vec<Tlv>),
+    }
+
+    fn tree(der: &[u8]) -> Vec<Tlv> {
+        let mut out = Vec::new();
+        let mut rest = der;
+        while let [tag, first, tail @ ..] = rest {
+            let (len, tail) = match *first {
+                n @ 0..=0x7f => (usize::from(n), tail),
+                0x81 => (usize::from(tail[0]), &tail[1..]),
+                0x82 => (usize::from(tail[0]) << 8 | usize::from(tail[1]), &tail[2..]),
+                _ => unreachable!(),
+            };
+            let (value, after) = tail.split_at(len);
+            // Constructed tags hold TLVs; OCTET STRINGs (extension values) stay opaque.
+            out.push(if tag & 0x20 != 0 { Tlv::Node(*tag, tree(value)) } else { Tlv::Leaf(*tag, value.to_vec()) });
+            rest = after;
+        }
+        out
+    }
+
+    fn encode(nodes: &[Tlv]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for n in nodes {
+            let (tag, value) = match n {
+                Tlv::Leaf(tag, v) => (*tag, v.clone()),
+                Tlv::Node(tag, children) => (*tag, encode(children)),
+            };
+            out.push(tag);
+            match value.len() {
+                n @ 0..=0x7f => out.push(n as u8),
+                n @ 0x80..=0xff => out.extend([0x81, n as u8]),
+                n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+            }
+            out.extend(value);
+        }
+        out
+    }
+
+    /// X.690 section 11.5 on a real certificate: `critical FALSE` written out in an extension that
+    /// AWS leaves at its default. der decodes it and webpki would accept it; the round trip refuses it.
+    #[test]
+    fn an_encoded_default_anywhere_is_refused() {
+        let mut cert = tree(&aws_intermediate());
+        let [Tlv::Node(_, parts)] = cert.as_mut_slice() else { panic!() };
+        let Some(Tlv::Node(_, tbs)) = parts.first_mut() else { panic!() };
+        let Some(Tlv::Node(0xa3, exts)) = tbs.last_mut() else { panic!() };
+        let [Tlv::Node(_, list)] = exts.as_mut_slice() else { panic!() };
+        // The first non-critical extension: OID then OCTET STRING.
+        let ext = list
+            .iter_mut()
+            .find_map(|e| match e {
+                Tlv::Node(_, f) if f.len() == 2 => Some(f),
+                _ => None,
+            })
+            .unwrap();
+        ext.insert(1, Tlv::Leaf(0x01, vec![0x00]));
+        let der = encode(&cert);
+        assert_eq!(encode(&tree(&aws_intermediate())), aws_intermediate(), "the tree round-trips");
+        assert!(matches!(
+            problem(Certificate::parse(&der, CertPosition::CaBundle(1))),
+            DerError::Decode { problem: DerProblem::Noncanonical, .. }
+        ));
     }
 
     #[test]
-    fn path_len_integers() {
-        assert_eq!(small_unsigned(&[0x00]), Some(0));
-        assert_eq!(small_unsigned(&[0x02]), Some(2));
-        assert_eq!(small_unsigned(&[0x00, 0x80]), Some(128));
-        assert_eq!(small_unsigned(&[0x00, 0x01]), None);
-        assert_eq!(small_unsigned(&[0x80]), None);
-        assert_eq!(small_unsigned(&[]), None);
+    fn names_are_escaped_for_display() {
+        let name: Name = "CN=a\u{1b}[31mb\u{202e}c,O=x".parse().unwrap();
+        let text = name_text(&name);
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}'), "{text}");
+        assert!(text.contains("\\1b[31mb\\u{202e}c"), "{text}");
     }
 }

@@ -153,7 +153,7 @@ pub struct TestPki {
     leaf_key: EcdsaKeyPair,
 }
 
-fn params(role: Role) -> CertificateParams {
+pub fn params(role: Role) -> CertificateParams {
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     let name = match role {
         Role::Root => "test root",

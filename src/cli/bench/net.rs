@@ -106,10 +106,10 @@ impl Bench {
     }
 
     /// Medians (us) of: plain connect + one 1 KiB echo; session connect + attestation + verification
-    /// (warm link cache: the client is reused) + HPKE setup + one 1 KiB invocation.
+    /// (warm path cache: the client is reused) + HPKE setup + one 1 KiB invocation.
     pub(super) async fn connects(&self, samples: usize) -> Result<(f64, f64), String> {
         let input = vec![0x5a; MSG_LEN];
-        // Warm the client's CA-link cache and both servers' accept paths.
+        // Warm the client's path cache and both servers' accept paths.
         self.session().await?.close().await.map_err(|e| e.to_string())?;
         drop(self.plain_connect().await?);
         let (mut plain, mut session) = (Vec::new(), Vec::new());

@@ -9,8 +9,8 @@
 //! differs from the expected bytes, 2 for unusable flags. This module does not compare the figures
 //! with anything: the script does, with pycape and `enclave run` measured on the same server.
 //!
-//! "Warm" samples share one [`Client`], so its verifier's CA-link cache holds the enclave's CA links
-//! after the warm-up (only the leaf link and the document signature are verified each time); "cold"
+//! "Warm" samples share one [`Client`], so its verifier's path cache holds webpki's verdict on the
+//! enclave's certificate path after the warm-up (only the document signature is verified each time); "cold"
 //! samples build a new `Client` inside the timed region, so every link is verified, as in a process
 //! that connects once. Cold samples are taken interleaved with warm ones, so both see the same machine.
 
@@ -85,7 +85,7 @@ pub(crate) struct Args {
     /// Protocol to speak.
     #[arg(long, value_enum)]
     mode: Mode,
-    /// Also take a cold sample (a new client, so an empty CA-link cache) beside every warm one.
+    /// Also take a cold sample (a new client, so an empty path cache) beside every warm one.
     #[arg(long)]
     cold: bool,
     /// Output format.
@@ -178,7 +178,7 @@ struct Report {
 
 async fn measure(args: &Args, setup: &Setup) -> Result<Report, String> {
     let warm_client = setup.client(&args.url)?;
-    // The warm-up connects once (filling the CA-link cache) and, without --expect, fixes the output
+    // The warm-up connects once (filling the path cache) and, without --expect, fixes the output
     // every sample must return.
     let first = once(&warm_client, args.mode, &args.function, &setup.input).await?;
     let (expect, source) = match &setup.expect {
@@ -289,7 +289,7 @@ impl Report {
             args.function,
             args.iterations
         );
-        out.push_str(&format!("{:<16} {:>12} {:>12}\n", "CA-link cache", "median_us", "p90_us"));
+        out.push_str(&format!("{:<16} {:>12} {:>12}\n", "path cache", "median_us", "p90_us"));
         for (name, samples) in [("warm", &self.warm), ("cold", &self.cold)] {
             if !samples.is_empty() {
                 out.push_str(&format!("{name:<16} {:>12.1} {:>12.1}\n", median(samples), p90(samples)));
