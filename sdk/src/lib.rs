@@ -22,7 +22,10 @@
 //! (including its clock, within the allowed skew).
 //!
 //! Defeated, each with a test (end to end over sockets unless noted): sending to an enclave running
-//! other code (PCR pin), another function (checksum pin), a debug-mode enclave, a document from another
+//! other code (PCR pin), including through a policy that pins only what any enclave can match (a
+//! function checksum, PCR1, PCR3 or PCR4: refused when the policy is built, [`attestation::IMAGE_PCRS`])
+//! or a document mixing two allowed releases (measurement sets match whole), another function
+//! (checksum pin), a debug-mode enclave, a document from another
 //! root, an expired certificate or a stale document; a replayed document (fresh nonce); a substituted
 //! enclave key (the key is inside the signed document); a TLS-terminating proxy on `wss://` (the TLS
 //! key is bound into the document); a replayed record and a reused request id (enclave side);
