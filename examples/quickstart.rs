@@ -4,7 +4,7 @@
 //! `cargo run --example quickstart`
 
 use enclave_sdk::attestation::{Policy, TrustRoot};
-use enclave_sdk::Client;
+use enclave_sdk::{Client, FunctionId, MeasurementSet, Pcr, PcrIndex};
 use mock_enclave::MockEnclave;
 use sha2::{Digest, Sha256};
 
@@ -15,34 +15,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("mock enclave listening on {}", mock.url());
 
     // 2. What we trust. In production: AWS's root (the default), your image's PCRs from
-    //    `nitro-cli build-enclave`, and your function's checksum from `enclave checksum`.
-    let function = "word-count";
-    let root_pem = mock.root_pem();
-    let mut policy = Policy::builder().trust_root(TrustRoot::from_pem(&root_pem)?);
-    for index in 0..=2u8 {
-        if let Some(value) = mock.measurements().pcrs().get(&index) {
-            policy = policy.allow_pcr(index, value.to_vec());
-        }
-    }
-    let checksum = mock.function_checksum(function).ok_or("no such function")?;
-    let policy = policy.function_checksum_for(function, checksum).build()?;
+    //    `nitro-cli build-enclave` as one measurement set (the build refuses a set without PCR0, PCR2
+    //    or PCR8), and your function's checksum from `enclave checksum`.
+    let function: FunctionId = "word-count".parse()?;
+    let image = [PcrIndex::IMAGE, PcrIndex::KERNEL, PcrIndex::APPLICATION];
+    let release = MeasurementSet::new(image.iter().map(|i| Pcr::new(*i, mock.measurements().pcrs()[i].clone())))?;
+    let checksum = mock.function_checksum(&function).ok_or("no such function")?;
+    let policy = Policy::builder()
+        .trust_root(TrustRoot::from_pem(&mock.root_pem())?)
+        .allow_measurements(release)
+        .function_checksum_for(function.clone(), checksum)
+        .build()?;
 
     // 3. Connect: the SDK sends a fresh nonce, verifies the document, and only then opens the session.
     let client = Client::builder().endpoint(mock.url()).policy(policy).build()?;
-    let session = client.connect(function).await?;
+    let session = client.connect(&function).await?;
 
     let doc = session.attestation();
     println!("verified before sending any input:");
     println!("  signature     COSE_Sign1 ES384 by the leaf certificate");
     println!("  chain         leaf -> ... -> root sha256 {}", hex::encode(Sha256::digest(mock.root_der())));
     println!("  module        {} (document timestamp {} ms)", doc.module_id(), doc.timestamp_ms());
-    for index in 0..=2u8 {
+    for index in image {
         if let Some(v) = doc.pcrs().get(&index) {
-            println!("  PCR{index}          {} (pinned)", hex::encode(v));
+            println!("  {index}          {v} (pinned)");
         }
     }
     if let Some(claim) = doc.claimed_function() {
-        println!("  function      {} checksum {} (pinned)", claim.function_id, hex::encode(claim.function_checksum));
+        println!("  function      {} checksum {} (pinned)", claim.function_id, claim.function_checksum);
     }
     println!("  nonce         {} (fresh, ours)", hex::encode(doc.nonce().unwrap_or_default()));
     println!(

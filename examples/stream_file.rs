@@ -11,10 +11,13 @@ use tokio::io::AsyncWriteExt;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mock = MockEnclave::builder().spawn().await?;
     let mut policy = Policy::builder().trust_root(TrustRoot::from_pem(&mock.root_pem())?);
-    for (index, value) in mock.measurements().pcrs() {
-        policy = policy.allow_pcr(*index, value.to_vec());
-    }
-    let policy = policy.function_checksum_for("sha256", mock.function_checksum("sha256").ok_or("sha256")?).build()?;
+    // One allowed release: every PCR the mock reports.
+    policy = policy.allow_measurements(enclave_sdk::MeasurementSet::new(
+        mock.measurements().pcrs().iter().map(|(i, v)| enclave_sdk::Pcr::new(*i, v.clone())),
+    )?);
+    let sha256: enclave_sdk::FunctionId = "sha256".parse()?;
+    let sum = mock.function_checksum(&sha256).ok_or("sha256")?;
+    let policy = policy.function_checksum_for(sha256, sum).build()?;
     let client = Client::builder().endpoint(mock.url()).policy(policy).build()?;
     let session = client.connect("sha256").await?;
 

@@ -377,11 +377,12 @@ static SPLICED: Mutex<Option<Vec<u8>>> = Mutex::new(None);
 /// A policy pinning `mock`'s measurements and echo checksum, trusting `root`'s CA: as every real
 /// enclave chains to the one AWS root, the attacker's genuine enclave chains to the pinned root.
 fn pinned_with_root(mock: &MockEnclave, root: &MockEnclave) -> Policy {
-    let mut p = Policy::builder().trust_root(TrustRoot::from_pem(&root.root_pem()).unwrap());
-    for (i, v) in mock.measurements().pcrs() {
-        p = p.allow_pcr(*i, v.to_vec());
-    }
-    p.function_checksum_for("echo", mock.function_checksum("echo").unwrap()).build().unwrap()
+    Policy::builder()
+        .trust_root(TrustRoot::from_pem(&root.root_pem()).unwrap())
+        .allow_measurements(every_pcr(mock))
+        .function_checksum_for(fid("echo"), checksum(mock, "echo"))
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -410,7 +411,10 @@ async fn a_genuine_document_of_an_enclave_with_other_pcrs_is_refused() {
         .unwrap();
     let p = proxy(other.url(), same_path, faithful).await;
     let err = attacked(&p, pinned_with_root(&pinned_enclave, &other)).await;
-    assert!(matches!(err, Error::Attestation(AttestationError::PcrNotAllowed { index: 0, .. })), "{err:?}");
+    assert!(
+        matches!(err, Error::Attestation(AttestationError::PcrNotAllowed { index: enclave_sdk::PcrIndex::IMAGE, .. })),
+        "{err:?}"
+    );
     assert_eq!((other.stats().key_shares, other.stats().invocations), (0, 0));
     assert_no_canary(&p);
 }
@@ -420,16 +424,12 @@ async fn a_genuine_document_of_the_enclave_running_another_function_is_refused()
     let mock = mock().await;
     // The client asks for echo; the proxy connects it to uppercase on the same, pinned enclave.
     let p = proxy(mock.url(), |path| path.replace("/echo", "/uppercase"), faithful).await;
-    let mismatch = Error::Attestation(AttestationError::FunctionIdMismatch {
-        expected: "echo".to_owned(),
-        found: "uppercase".to_owned(),
-    });
+    let mismatch =
+        Error::Attestation(AttestationError::FunctionIdMismatch { expected: fid("echo"), found: fid("uppercase") });
     assert_eq!(attacked(&p, pinned(&mock, "echo").build().unwrap()).await, mismatch);
     // Pinning both functions' checksums does not help: the document names another function.
-    let both = pinned(&mock, "echo")
-        .function_checksum_for("uppercase", mock.function_checksum("uppercase").unwrap())
-        .build()
-        .unwrap();
+    let both =
+        pinned(&mock, "echo").function_checksum_for(fid("uppercase"), checksum(&mock, "uppercase")).build().unwrap();
     assert_eq!(attacked(&p, both).await, mismatch);
     assert_eq!((mock.stats().key_shares, mock.stats().invocations), (0, 0));
     assert_no_canary(&p);

@@ -65,18 +65,19 @@ struct PeerFlags {
     tls_root: String,
 }
 
-fn peer_flags(mock: &MockEnclave, checksum: [u8; 32]) -> PeerFlags {
+fn peer_flags(mock: &MockEnclave, checksum: enclave_sdk::FunctionChecksum) -> PeerFlags {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).display().to_string();
     std::fs::write(path("root.pem"), mock.root_pem()).unwrap();
     std::fs::write(path("tls.der"), mock.tls_certificate_der().unwrap()).unwrap();
     std::fs::write(path("input"), [7u8; 1024]).unwrap();
     let mut args = vec!["bench".into(), "peer".into(), "--url".into(), mock.url(), "--root".into(), path("root.pem")];
-    for (i, v) in mock.measurements().pcrs() {
-        args.push("--pcr".into());
-        args.push(format!("{i}={}", hex::encode(v)));
-    }
-    args.extend(["--checksum".into(), hex::encode(checksum), "--input".into(), path("input")]);
+    let every_pcr = enclave_sdk::MeasurementSet::new(
+        mock.measurements().pcrs().iter().map(|(i, v)| enclave_sdk::Pcr::new(*i, v.clone())),
+    )
+    .unwrap();
+    args.extend(["--pcrs".into(), every_pcr.to_string()]);
+    args.extend(["--checksum".into(), checksum.to_string(), "--input".into(), path("input")]);
     args.extend(["--expect".into(), path("input"), "--iterations".into(), "2".into()]);
     PeerFlags { tls_root: path("tls.der"), args, _dir: dir }
 }
@@ -88,7 +89,7 @@ async fn enclave(args: &[String]) -> std::process::Output {
 #[tokio::test]
 async fn peer_reports_warm_and_cold_samples_in_both_protocols() {
     let mock = MockEnclave::builder().tls(true).spawn().await.unwrap();
-    let flags = peer_flags(&mock, mock.function_checksum("echo").unwrap());
+    let flags = peer_flags(&mock, mock.function_checksum(&"echo".parse().unwrap()).unwrap());
     for (mode, function) in [("cape", "alice/echo"), ("native", "echo")] {
         let mut args = flags.args.clone();
         args.extend(
@@ -119,7 +120,7 @@ async fn peer_reports_warm_and_cold_samples_in_both_protocols() {
 #[tokio::test]
 async fn peer_fails_on_a_wrong_checksum_pin() {
     let mock = MockEnclave::builder().tls(true).spawn().await.unwrap();
-    let flags = peer_flags(&mock, mock.function_checksum("uppercase").unwrap());
+    let flags = peer_flags(&mock, mock.function_checksum(&"uppercase".parse().unwrap()).unwrap());
     for (mode, function) in [("cape", "alice/echo"), ("native", "echo")] {
         let mut args = flags.args.clone();
         args.extend(["--tls-root", &flags.tls_root, "--function", function, "--mode", mode].map(String::from));
@@ -128,7 +129,8 @@ async fn peer_fails_on_a_wrong_checksum_pin() {
         assert!(out.stdout.is_empty(), "{mode}");
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert!(
-            stderr.contains("checksum") && stderr.contains(&hex::encode(mock.function_checksum("echo").unwrap())),
+            stderr.contains("checksum")
+                && stderr.contains(&hex::encode(mock.function_checksum(&"echo".parse().unwrap()).unwrap())),
             "{mode}: {stderr}"
         );
     }
@@ -137,7 +139,7 @@ async fn peer_fails_on_a_wrong_checksum_pin() {
 #[tokio::test]
 async fn peer_cape_over_wss_needs_a_webpki_root() {
     let mock = MockEnclave::builder().tls(true).spawn().await.unwrap();
-    let flags = peer_flags(&mock, mock.function_checksum("echo").unwrap());
+    let flags = peer_flags(&mock, mock.function_checksum(&"echo".parse().unwrap()).unwrap());
     let mut args = flags.args.clone();
     args.extend(["--function", "echo", "--mode", "cape"].map(String::from));
     let out = enclave(&args).await;

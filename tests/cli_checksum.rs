@@ -24,7 +24,7 @@ fn cli_checksum_equals_the_mock_enclaves_and_follows_edits() {
     let mock_reports = || {
         let mut reg = FunctionRegistry::builtins();
         reg.load_dir(dir.path()).unwrap();
-        hex::encode(reg.get("greet").unwrap().checksum())
+        reg.get(&"greet".parse().unwrap()).unwrap().checksum().to_string()
     };
     let cli = || {
         let out = enclave_checksum(&[f.as_os_str()]);

@@ -7,6 +7,7 @@
 mod common;
 
 use common::cli::*;
+use common::fid;
 
 use serde_json::{json, Value};
 
@@ -14,7 +15,7 @@ use serde_json::{json, Value};
 fn policy_check_accepts_a_valid_file_and_names_line_and_key_otherwise() {
     let d = Scratch::new();
     let pcr0 = "ab".repeat(48);
-    let good = d.write("good.toml", &format!("allow_debug = false\n[pcrs]\n0 = [\"{pcr0}\"]\n"));
+    let good = d.write("good.toml", &format!("allow_debug = false\n[[pcrs]]\n0 = \"{pcr0}\"\n"));
     let out = enclave(&["policy", "check", &good]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains(&format!("PCR0: {pcr0}")), "{}", stdout(&out));
@@ -22,10 +23,10 @@ fn policy_check_accepts_a_valid_file_and_names_line_and_key_otherwise() {
     let out = enclave(&["policy", "check", &good, "--format", "json"]);
     assert_eq!(code(&out), 0);
     let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(summary["pcrs"], json!({ "0": [pcr0] }));
+    assert_eq!(summary["pcrs"], json!([{ "0": pcr0 }]));
     assert_eq!(summary["trust_root"], json!("AWS Nitro Enclaves Root-G1"));
 
-    let bad = d.write("bad.toml", &format!("[pcrs]\n0 = [\"{pcr0}\"]\n\n[functions]\nhello = \"xyz\"\n"));
+    let bad = d.write("bad.toml", &format!("[[pcrs]]\n0 = \"{pcr0}\"\n\n[functions]\nhello = \"xyz\"\n"));
     let out = enclave(&["policy", "check", &bad, "--format", "json"]);
     assert_eq!(code(&out), 1);
     let err: Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -36,7 +37,26 @@ fn policy_check_accepts_a_valid_file_and_names_line_and_key_otherwise() {
     let empty = d.write("empty.toml", "# nothing\n");
     let out = enclave(&["policy", "check", &empty]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("pins no PCR"), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: {empty}: the policy pins no measurement: it must pin the enclave image with PCR0, PCR2 or PCR8; \
+             add a [[pcrs]] table pinning \"0\", \"2\" or \"8\" for each allowed release, or set accept_any_enclave \
+             = true to trust any enclave\n"
+        )
+    );
+
+    // The allow-list format of earlier versions is refused with the way out.
+    let old = d.write("old.toml", &format!("[pcrs]\n0 = [\"{pcr0}\", \"{pcr0}\"]\n"));
+    let out = enclave(&["policy", "check", &old]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: {old}: line 1, column 1, key `pcrs`: write each allowed release as its own [[pcrs]] table with one \
+             value per PCR (a [pcrs] table of allow-lists would let a document mix PCRs of two releases)\n"
+        )
+    );
 
     let out = enclave(&["policy", "check", &d.path("missing.toml")]);
     assert_eq!(code(&out), 1);
@@ -99,8 +119,9 @@ fn policy_init_from_a_real_document_pins_what_it_verified() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stderr(&out).contains("note: no function checksum pinned"), "{}", stderr(&out));
     let file = PolicyFile::from_file(&out_path).unwrap();
-    assert_eq!(file.pcrs.keys().copied().collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 8]);
-    assert_eq!(hex::encode(&file.pcrs[&0][0]), CAPE_PCR0);
+    assert_eq!(file.pcrs.len(), 1, "one allowed release");
+    assert_eq!(file.pcrs[0].indices().map(|i| i.get()).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 8]);
+    assert_eq!(file.pcrs[0].get(enclave_sdk::PcrIndex::IMAGE).unwrap().to_string(), CAPE_PCR0);
     // The written policy accepts the very document it came from.
     let verifier = Verifier::new(Policy::from_file(&out_path).unwrap());
     let raw = std::fs::read(nitro("cape-cli-key.cbor")).unwrap();
@@ -133,9 +154,9 @@ fn policy_init_from_a_real_document_pins_what_it_verified() {
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let pcrs: Vec<&String> = summary["pcrs"].as_object().unwrap().keys().collect();
+    let pcrs: Vec<&String> = summary["pcrs"][0].as_object().unwrap().keys().collect();
     assert_eq!(pcrs, ["0", "1", "2", "4"]);
-    assert!(summary["policy_toml"].as_str().unwrap().contains("[pcrs]"));
+    assert!(summary["policy_toml"].as_str().unwrap().contains("[[pcrs]]"));
 
     // Verified now, the 2023 chain has expired: the document is refused, exit 1.
     let out = enclave(&["policy", "init", "--from-document", &nitro("cape-cli-key.cbor")]);
@@ -216,7 +237,7 @@ mod live {
         )
         .await;
         assert_eq!(code(&out), 0, "{}", stderr(&out));
-        assert!(stdout(&out).contains("verified against the policy"), "{}", stdout(&out));
+        assert!(stdout(&out).contains("verified against the pins"), "{}", stdout(&out));
 
         // Pinning that document gives the same PCRs, the mock's root, and the echo checksum it claimed.
         let from_doc = d.path("from-doc.toml");
@@ -229,7 +250,7 @@ mod live {
         assert_eq!(a.pcrs, b.pcrs);
         assert_eq!(a.trust_root, b.trust_root.clone());
         assert_eq!(b.functions.keys().collect::<Vec<_>>(), ["echo"]);
-        assert_eq!(b.functions["echo"], mock.function_checksum("echo").unwrap());
+        assert_eq!(b.functions["echo"], mock.function_checksum(&fid("echo")).unwrap());
 
         // Unpinned: still needs the right root; the output says it is unpinned.
         let out =
@@ -243,11 +264,18 @@ mod live {
 
         // A policy pinning another PCR0 refuses the mock: exit 1, and nothing but the document was exchanged.
         let wrong =
-            d.write("wrong.toml", &format!("root_pem = \"state/root.pem\"\n[pcrs]\n0 = [\"{}\"]\n", "ab".repeat(48)));
+            d.write("wrong.toml", &format!("root_pem = \"state/root.pem\"\n[[pcrs]]\n0 = \"{}\"\n", "ab".repeat(48)));
         let before = mock.stats();
         let out = run(args(&["attest", "--url", &url, "--fn", "echo", "--policy", &wrong]), None).await;
         assert_eq!(code(&out), 1);
-        assert!(stderr(&out).contains("PCR0"), "{}", stderr(&out));
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "error: attestation refused: PCR0 is {}; the policy allows {}\n",
+                mock.measurements().pcrs()[&enclave_sdk::PcrIndex::IMAGE],
+                "ab".repeat(48)
+            )
+        );
         let after = mock.stats();
         assert_eq!((after.key_shares, after.invocations), (before.key_shares, before.invocations));
 
@@ -291,11 +319,12 @@ fn policy_init_from_mock_prints_toml_and_warns_without_a_state_dir() {
     assert!(stderr(&out).contains("without --state-dir the mock's root is ephemeral"), "{}", stderr(&out));
     let text = stdout(&out);
     let file = enclave_sdk::attestation::PolicyFile::parse(&text, None).unwrap();
-    assert_eq!(file.pcrs.keys().copied().collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(file.pcrs.len(), 1);
+    assert_eq!(file.pcrs[0].indices().map(|i| i.get()).collect::<Vec<_>>(), vec![0, 1, 2]);
     assert_eq!(file.trust_root, enclave_sdk::attestation::RootSource::AwsNitroRootG1);
     // Every built-in is pinned under its id, with the checksum the mock reports for it.
     for id in mock_enclave::functions::BUILTINS {
-        let expected = mock_enclave::functions::FunctionRegistry::builtins().get(id).unwrap().checksum();
+        let expected = mock_enclave::functions::FunctionRegistry::builtins().get(&fid(id)).unwrap().checksum();
         assert_eq!(file.functions[id], expected, "{id}");
     }
 }

@@ -20,13 +20,16 @@ fn pins(mock: &MockEnclave, function: &str) -> Pins {
     let root = dir.path().join("root.pem");
     std::fs::write(&root, mock.root_pem()).unwrap();
     let root = root.display().to_string();
-    let mut args = vec!["--url".into(), mock.url(), "--root".into(), root.clone()];
-    for (i, v) in mock.measurements().pcrs().iter().filter(|(i, _)| **i <= 2) {
-        args.push("--pcr".into());
-        args.push(format!("{i}={}", hex::encode(v)));
-    }
-    args.push("--checksum".into());
-    args.push(hex::encode(mock.function_checksum(function).unwrap()));
+    let args = vec![
+        "--url".into(),
+        mock.url(),
+        "--root".into(),
+        root.clone(),
+        "--pcrs".into(),
+        pcrs_text(mock, &[0, 1, 2]),
+        "--checksum".into(),
+        checksum(mock, function).to_string(),
+    ];
     Pins { _dir: dir, root, args }
 }
 
@@ -64,29 +67,25 @@ async fn run_with_policy_file() {
     let mock = mock().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("root.pem"), mock.root_pem()).unwrap();
-    let pcrs: String = mock
-        .measurements()
-        .pcrs()
+    let pcrs: String = set_of(mock.measurements().pcrs(), &[0, 1, 2])
         .iter()
-        .filter(|(i, _)| **i <= 2)
-        .map(|(i, v)| format!("{i} = [\"{}\"]\n", hex::encode(v)))
+        .map(|(i, v)| format!("{} = \"{v}\"\n", i.get()))
         .collect();
     let policy = dir.path().join("policy.toml");
-    let write = |sum: [u8; 32]| {
-        let toml =
-            format!("root_pem = \"root.pem\"\n[pcrs]\n{pcrs}[functions]\nuppercase = \"{}\"\n", hex::encode(sum));
+    let write = |sum: enclave_sdk::FunctionChecksum| {
+        let toml = format!("root_pem = \"root.pem\"\n[[pcrs]]\n{pcrs}[functions]\nuppercase = \"{sum}\"\n");
         std::fs::write(&policy, toml).unwrap();
     };
     let args: Vec<String> = vec!["--url".into(), mock.url(), "--policy".into(), policy.display().to_string()];
 
-    write(mock.function_checksum("uppercase").unwrap());
+    write(checksum(&mock, "uppercase"));
     let out = enclave_run("uppercase", &args, b"pinned by file").await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.stdout, b"PINNED BY FILE");
 
     // Another function's checksum in the file: refused before any input reaches the enclave.
     let before = mock.stats().invocations;
-    write(mock.function_checksum("echo").unwrap());
+    write(checksum(&mock, "echo"));
     let out = enclave_run("uppercase", &args, b"secret").await;
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("checksum"), "{}", String::from_utf8_lossy(&out.stderr));
@@ -139,12 +138,20 @@ async fn run_refuses_a_wrong_pcr() {
         mock.url(),
         "--root".into(),
         p.root.clone(),
-        "--pcr".into(),
+        "--pcrs".into(),
         format!("0={}", "ab".repeat(48)),
     ];
     let out = enclave_run("echo", &args, b"x").await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(one_line(&out).contains("PCR0"));
+    assert_eq!(
+        one_line(&out),
+        format!(
+            "enclave run: attestation refused: PCR0 is {}; the policy allows {}\n",
+            mock.measurements().pcrs()[&enclave_sdk::PcrIndex::IMAGE],
+            "ab".repeat(48)
+        )
+    );
+    assert_eq!(mock.stats().key_shares, 0);
 }
 
 #[tokio::test]
@@ -162,8 +169,27 @@ async fn run_without_pins_is_a_usage_error() {
     let mock = mock().await;
     let out = enclave_run("echo", &["--url".into(), mock.url()], b"x").await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(one_line(&out).contains("--any-enclave"));
+    assert_eq!(
+        one_line(&out),
+        "enclave run: the policy pins no measurement: it must pin the enclave image with PCR0, PCR2 or PCR8; pin \
+         the image with --pcrs IDX=HEX,... (PCR0, PCR2 or PCR8; one --pcrs per allowed release), or pass --policy \
+         FILE, or --any-enclave to trust any enclave\n"
+    );
     assert_eq!(mock.stats().sessions, 0);
+    // A malformed value names the flag, the PCR and both lengths.
+    let out =
+        enclave_run("echo", &["--url".into(), mock.url(), "--pcrs".into(), format!("0={}", "ab".repeat(47))], b"x")
+            .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        one_line(&out),
+        "enclave run: --pcrs: PCR0: PCR values are 48 bytes (96 hex digits; 32 or 64 for other banks); this is 47 \
+         bytes\n"
+    );
+    // The old per-PCR flag is gone rather than silently meaning something else.
+    let out = enclave_run("echo", &["--url".into(), mock.url(), "--pcr".into(), "0=ab".into()], b"x").await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected argument '--pcr'"));
 }
 
 #[tokio::test]

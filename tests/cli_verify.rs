@@ -64,7 +64,7 @@ fn temp_file(bytes: &[u8]) -> tempfile::NamedTempFile {
 
 #[test]
 fn accepts_a_real_document_and_prints_every_field() {
-    let o = enclave(&[CAPE, "--at", CAPE_AT, "--pcr", &format!("0={CAPE_PCR0}"), "--nonce", CAPE_NONCE], None);
+    let o = enclave(&[CAPE, "--at", CAPE_AT, "--pcrs", &format!("0={CAPE_PCR0}"), "--nonce", CAPE_NONCE], None);
     assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("module_id: i-08dd44ce4cc5ced0b-enc01863b583eb9dfbf"), "{out}");
@@ -112,10 +112,12 @@ fn base64_hex_and_stdin_inputs() {
 fn rejections_name_the_check_and_the_values() {
     // Another PCR0: names the index, the document's value and the allowed one.
     let wrong = format!("{}00", &CAPE_PCR0[..94]);
-    let o = enclave(&[CAPE, "--at", CAPE_AT, "--pcr", &format!("0={wrong}")], None);
-    assert_rejected(&o, &["PCR0", CAPE_PCR0, &wrong]);
-    // Allow-list with the right value second.
-    let o = enclave(&[CAPE, "--at", CAPE_AT, "--pcr", &format!("0={wrong},{CAPE_PCR0}")], None);
+    let o = enclave(&[CAPE, "--at", CAPE_AT, "--pcrs", &format!("0={wrong}")], None);
+    assert_eq!(stderr(&o), format!("enclave verify: rejected: PCR0 is {CAPE_PCR0}; the policy allows {wrong}\n"));
+    assert_rejected(&o, &[]);
+    // Two allowed releases, the right one second.
+    let o =
+        enclave(&[CAPE, "--at", CAPE_AT, "--pcrs", &format!("0={wrong}"), "--pcrs", &format!("0={CAPE_PCR0}")], None);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // Expired.
     let o = enclave(&[CAPE, "--at", "1676043872", "--any-enclave"], None);
@@ -130,9 +132,10 @@ fn rejections_name_the_check_and_the_values() {
     // Too old for --max-age (the document is 30 s old at verify_at).
     let o = enclave(&[CAPE, "--at", CAPE_AT, "--any-enclave", "--max-age", "10"], None);
     assert_rejected(&o, &["30 s old", "10 s"]);
-    // A checksum pin, but Cape's user data is not a function claim.
-    let o = enclave(&[CAPE, "--at", CAPE_AT, "--checksum", &"11".repeat(32)], None);
-    assert_rejected(&o, &["user_data"]);
+    // A checksum pin, but this document's user data is not a function claim.
+    let o =
+        enclave(&[CAPE, "--at", CAPE_AT, "--pcrs", &format!("0={CAPE_PCR0}"), "--checksum", &"11".repeat(32)], None);
+    assert_eq!(stderr(&o), "enclave verify: rejected: user_data: not a CBOR function claim\n");
     // Another pinned root: an AWS intermediate is a valid P-384 CA but not this document's root.
     let other = other_root_pem();
     let o = enclave(&[CAPE, "--at", CAPE_AT, "--any-enclave", "--root", other.path().to_str().unwrap()], None);
@@ -180,12 +183,36 @@ fn hostile_or_broken_input_is_rejected_without_panic() {
 fn usage_errors_exit_2() {
     assert_usage(&enclave(&[CAPE, "--at", CAPE_AT], None)); // pins nothing
     assert!(stderr(&enclave(&[CAPE], None)).contains("--any-enclave"));
-    assert_usage(&enclave(&[CAPE, "--pcr", "0"], None));
-    assert_usage(&enclave(&[CAPE, "--pcr", "x=00"], None));
-    assert_usage(&enclave(&[CAPE, "--pcr", "0=zz"], None));
-    assert_usage(&enclave(&[CAPE, "--pcr", "40=00"], None));
-    assert_usage(&enclave(&[CAPE, "--pcr", &format!("0={}", "00".repeat(47))], None));
-    assert_usage(&enclave(&[CAPE, "--checksum", "00"], None));
+    // Each malformed pin names what is wrong with it, in one line.
+    for (pin, message) in [
+        ("0", r#""0" is not IDX=HEX (for example 0=<96 hex digits>)"#.to_owned()),
+        ("x=00", r#"PCR index "x" is not a number from 0 to 31"#.to_owned()),
+        ("0=zz", "PCR0: PCR value: character 'z' at position 1 is not a hex digit".to_owned()),
+        ("40=00", r#"PCR index "40" is not a number from 0 to 31"#.to_owned()),
+        (
+            &format!("0={}", "00".repeat(47)),
+            "PCR0: PCR values are 48 bytes (96 hex digits; 32 or 64 for other banks); this is 47 bytes".to_owned(),
+        ),
+        (
+            &format!("0={}0", "00".repeat(47)),
+            "PCR0: PCR value: 95 hex digits is an odd number; two digits make one byte".to_owned(),
+        ),
+        (
+            &format!("0={p},0={p}", p = "00".repeat(48)),
+            "PCR0 is pinned twice in one set; a set has one value per PCR (allow another release with another set)"
+                .to_owned(),
+        ),
+    ] {
+        let o = enclave(&[CAPE, "--pcrs", pin], None);
+        assert_usage(&o);
+        assert_eq!(stderr(&o), format!("enclave verify: --pcrs: {message}\n"), "{pin}");
+    }
+    let o = enclave(&[CAPE, "--pcrs", &format!("0={CAPE_PCR0}"), "--checksum", "00"], None);
+    assert_usage(&o);
+    assert_eq!(
+        stderr(&o),
+        "enclave verify: --checksum: a function checksum is 32 bytes (64 hex digits, SHA-256); this is 1 bytes\n"
+    );
     assert_usage(&enclave(&[CAPE, "--any-enclave", "--nonce", "xyz"], None));
     assert_usage(&enclave(&[CAPE, "--any-enclave", "--format", "xml"], None));
     assert_usage(&enclave(&[CAPE, "--any-enclave", "--at", "yesterday"], None));
@@ -198,7 +225,7 @@ fn usage_errors_exit_2() {
 fn policy_file_supplies_the_pins_and_excludes_the_pin_flags() {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, format!("max_document_age_secs = 300\n[pcrs]\n0 = [\"{CAPE_PCR0}\"]\n")).unwrap();
+    std::fs::write(&policy, format!("max_document_age_secs = 300\n[[pcrs]]\n0 = \"{CAPE_PCR0}\"\n")).unwrap();
     let policy = policy.to_str().unwrap();
     let ok = enclave(&[CAPE, "--at", CAPE_AT, "--policy", policy], None);
     assert_eq!(ok.status.code(), Some(0), "stderr: {}", stderr(&ok));
@@ -206,15 +233,19 @@ fn policy_file_supplies_the_pins_and_excludes_the_pin_flags() {
     let mut wrong = CAPE_PCR0.to_owned();
     wrong.replace_range(0..2, "00");
     let other = dir.path().join("other.toml");
-    std::fs::write(&other, format!("[pcrs]\n0 = [\"{wrong}\"]\n")).unwrap();
+    std::fs::write(&other, format!("[[pcrs]]\n0 = \"{wrong}\"\n")).unwrap();
     assert_rejected(&enclave(&[CAPE, "--at", CAPE_AT, "--policy", other.to_str().unwrap()], None), &["PCR0", &wrong]);
 
     // A file and a pin flag together would leave it unclear which pins apply: usage error.
-    let both = enclave(&[CAPE, "--at", CAPE_AT, "--policy", policy, "--pcr", &format!("0={CAPE_PCR0}")], None);
+    let both = enclave(&[CAPE, "--at", CAPE_AT, "--policy", policy, "--pcrs", &format!("0={CAPE_PCR0}")], None);
     assert_eq!(both.status.code(), Some(2), "stderr: {}", stderr(&both));
     // A broken file is a usage error naming the file's problem, never an acceptance.
-    std::fs::write(dir.path().join("bad.toml"), "[pcrs]\n0 = [\"zz\"]\n").unwrap();
+    std::fs::write(dir.path().join("bad.toml"), "[[pcrs]]\n0 = \"zz\"\n").unwrap();
     let bad = enclave(&[CAPE, "--at", CAPE_AT, "--policy", dir.path().join("bad.toml").to_str().unwrap()], None);
     assert_eq!(bad.status.code(), Some(2), "stderr: {}", stderr(&bad));
-    assert!(stderr(&bad).contains("pcrs.0"), "stderr: {}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("key `pcrs[1].0`: PCR value: character 'z' at position 1 is not a hex digit"),
+        "stderr: {}",
+        stderr(&bad)
+    );
 }

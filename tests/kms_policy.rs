@@ -17,17 +17,27 @@ const PCR1: &str = "010101010101010101010101010101010101010101010101010101010101
 const ROLE: &str = "arn:aws:iam::111122223333:role/enclave-instance";
 const ADMIN: &str = "arn:aws:iam::111122223333:role/key-admin";
 
-/// Scratch files with a policy pinning PCR0 (two allowed values) and PCR1.
+/// Scratch files with a policy allowing two releases: (PCR0, PCR1) and (PCR0_NEXT, PCR1).
 fn fixture() -> Scratch {
     let f = Scratch::new();
-    f.write("policy.toml", &format!("[pcrs]\n0 = [\"{PCR0}\", \"{PCR0_NEXT}\"]\n1 = [\"{PCR1}\"]\n"));
+    f.write(
+        "policy.toml",
+        &format!("[[pcrs]]\n0 = \"{PCR0}\"\n1 = \"{PCR1}\"\n[[pcrs]]\n0 = \"{PCR0_NEXT}\"\n1 = \"{PCR1}\"\n"),
+    );
     f
 }
+
+const SET1: &str = "AllowEnclaveCryptoOnlyWithPinnedMeasurementsSet1";
 
 fn generate(f: &Scratch) -> Value {
     let policy = f.path("policy.toml");
     let out = enclave(&["kms-policy", "generate", "--policy", &policy, "--principal", ROLE, "--key-admin", ADMIN]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "note: KMS conditions are per key and cannot say \"one of these sets\": the key policy has one enclave \
+         statement per allowed measurement set (2)\n"
+    );
     serde_json::from_str(&stdout(&out)).unwrap()
 }
 
@@ -40,22 +50,29 @@ fn check(f: &Scratch, key_policy: &Value, format: &str) -> Output {
 fn generated_policy_requires_every_pin_and_passes_the_check() {
     let f = fixture();
     let doc = generate(&f);
-    let enclave_statement = &doc["Statement"][0];
-    assert_eq!(enclave_statement["Principal"]["AWS"], json!(ROLE));
-    assert_eq!(
-        enclave_statement["Action"],
-        json!(["kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateRandom", "kms:DeriveSharedSecret"])
-    );
-    let condition = &enclave_statement["Condition"]["StringEqualsIgnoreCase"];
-    assert_eq!(condition["kms:RecipientAttestation:ImageSha384"], json!([PCR0, PCR0_NEXT]));
-    assert_eq!(condition["kms:RecipientAttestation:PCR1"], json!(PCR1));
-    let admin = &doc["Statement"][1];
+    // One enclave statement per allowed set, each with one value per PCR.
+    for (n, pcr0) in [PCR0, PCR0_NEXT].into_iter().enumerate() {
+        let enclave_statement = &doc["Statement"][n];
+        assert_eq!(
+            enclave_statement["Sid"],
+            json!(format!("AllowEnclaveCryptoOnlyWithPinnedMeasurementsSet{}", n + 1))
+        );
+        assert_eq!(enclave_statement["Principal"]["AWS"], json!(ROLE));
+        assert_eq!(
+            enclave_statement["Action"],
+            json!(["kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateRandom", "kms:DeriveSharedSecret"])
+        );
+        let condition = &enclave_statement["Condition"]["StringEqualsIgnoreCase"];
+        assert_eq!(condition["kms:RecipientAttestation:ImageSha384"], json!(pcr0));
+        assert_eq!(condition["kms:RecipientAttestation:PCR1"], json!(PCR1));
+    }
+    let admin = &doc["Statement"][2];
     assert_eq!(admin["Principal"]["AWS"], json!(ADMIN));
     assert!(admin.get("Condition").is_none());
 
     let out = check(&f, &doc, "text");
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).starts_with("OK: 1 of 2 statements"), "{}", stdout(&out));
+    assert!(stdout(&out).starts_with("OK: 2 of 3 statements"), "{}", stdout(&out));
 
     let out = check(&f, &doc, "json");
     assert_eq!(code(&out), 0);
@@ -107,14 +124,22 @@ fn permissive_edits_are_flagged_by_statement_and_reason() {
             json!({"kind": "value_not_pinned", "index": 1, "value": PCR0}),
         ),
         (
+            "both releases' PCR0 in one statement",
+            Box::new(|d: &mut Value| {
+                d["Statement"][0]["Condition"]["StringEqualsIgnoreCase"]["kms:RecipientAttestation:ImageSha384"] =
+                    json!([PCR0, PCR0_NEXT]);
+            }),
+            json!({"kind": "value_not_pinned", "index": 0, "value": PCR0_NEXT}),
+        ),
+        (
             "kms:* admin",
-            Box::new(|d: &mut Value| d["Statement"][1]["Action"] = json!("kms:*")),
+            Box::new(|d: &mut Value| d["Statement"][2]["Action"] = json!("kms:*")),
             json!({"kind": "no_condition"}),
         ),
         (
             "NotAction admin",
             Box::new(|d: &mut Value| {
-                let admin = d["Statement"][1].as_object_mut().unwrap();
+                let admin = d["Statement"][2].as_object_mut().unwrap();
                 admin.remove("Action");
                 admin.insert("NotAction".into(), json!(["kms:Encrypt"]));
             }),
@@ -130,12 +155,13 @@ fn permissive_edits_are_flagged_by_statement_and_reason() {
         assert_eq!(report["passed"], json!(false), "{name}");
         let first = &report["findings"][0];
         assert_eq!(first["problem"], problem, "{name}: {report}");
-        let expected_sid = if problem["kind"] == json!("no_condition") {
-            "AllowKeyAdministrationWithoutCryptoUse"
+        let (expected_sid, set) = if problem["kind"] == json!("no_condition") {
+            ("AllowKeyAdministrationWithoutCryptoUse", json!(null))
         } else {
-            "AllowEnclaveCryptoOnlyWithPinnedMeasurements"
+            (SET1, json!(1))
         };
         assert_eq!(first["statement"], json!({ "sid": expected_sid }), "{name}");
+        assert_eq!(first["set"], set, "{name}: the closest set is the one the statement was written for");
 
         let out = check(&f, &doc, "text");
         assert_eq!(code(&out), 1, "{name}");
@@ -152,7 +178,7 @@ fn unusable_inputs_are_usage_errors_and_malformed_key_policies_fail_the_check() 
     let any = f.write("any.toml", "accept_any_enclave = true\n");
     let out = enclave(&["kms-policy", "generate", "--policy", &any]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("pins no PCR"), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "error: the policy allows no measurement set; a KMS key policy needs at least one\n");
 
     // A principal that is not an ARN.
     let out = enclave(&["kms-policy", "generate", "--policy", &policy, "--principal", "*"]);
@@ -166,10 +192,16 @@ fn unusable_inputs_are_usage_errors_and_malformed_key_policies_fail_the_check() 
     assert!(stderr(&out).contains("placeholders"));
 
     // A broken policy file names its line and key.
-    let broken = f.write("broken.toml", "[pcrs]\n0 = [\"abcd\"]\n");
+    let broken = f.write("broken.toml", "[[pcrs]]\n0 = \"abcd\"\n");
     let out = enclave(&["kms-policy", "generate", "--policy", &broken]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("line 2, column 5, key `pcrs.0`"), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: {broken}: line 2, column 5, key `pcrs[1].0`: PCR values are 48 bytes (96 hex digits; 32 or 64 for \
+             other banks); this is 2 bytes\n"
+        )
+    );
 
     // A missing key policy file.
     let out = enclave(&["kms-policy", "check", &f.path("nope.json"), "--policy", &policy]);

@@ -94,7 +94,7 @@ async fn a_user_function_from_a_directory() {
 
     // The pinned checksum is the one `enclave checksum` computes from the directory.
     let checksum = enclave_sdk::checksum::directory_checksum(&f).unwrap();
-    assert_eq!(mock.function_checksum("shout"), Some(checksum));
+    assert_eq!(mock.function_checksum(&fid("shout")), Some(checksum));
     let session = pinned_client(&mock, "shout").connect("shout").await.unwrap();
     assert_eq!(session.invoke(b"user function").await.unwrap(), b"USER FUNCTION");
     assert_eq!(session.invoke(b"twice").await.unwrap(), b"TWICE");

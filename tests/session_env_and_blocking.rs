@@ -16,18 +16,16 @@ fn environment_configuration_and_blocking_api() {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async move {
             let mock = MockEnclave::builder().spawn().await.unwrap();
-            let pcrs: Vec<String> = mock
-                .measurements()
-                .pcrs()
-                .iter()
-                .filter(|(i, _)| **i <= 2)
-                .map(|(i, v)| format!("{i}={}", hex::encode(v)))
-                .collect();
+            let image = [0, 1, 2].map(|i| enclave_sdk::PcrIndex::new(i).unwrap());
+            let pcrs = enclave_sdk::MeasurementSet::new(
+                image.iter().map(|i| enclave_sdk::Pcr::new(*i, mock.measurements().pcrs()[i].clone())),
+            )
+            .unwrap();
             tx.send((
                 mock.url(),
                 mock.root_pem(),
-                pcrs.join(","),
-                hex::encode(mock.function_checksum("uppercase").unwrap()),
+                pcrs.to_string(),
+                mock.function_checksum(&"uppercase".parse().unwrap()).unwrap().to_string(),
             ))
             .unwrap();
             let _ = stop_rx.await;
@@ -67,10 +65,10 @@ fn environment_configuration_and_blocking_api() {
     let pcr_lines: String = pcrs
         .split(',')
         .map(|pin| pin.split_once('=').unwrap())
-        .map(|(index, value)| format!("{index} = [\"{value}\"]\n"))
+        .map(|(index, value)| format!("{index} = \"{value}\"\n"))
         .collect();
     let write_policy = |sum: &str| {
-        let toml = format!("root_pem = \"root.pem\"\n[pcrs]\n{pcr_lines}[functions]\n\"uppercase\" = \"{sum}\"\n");
+        let toml = format!("root_pem = \"root.pem\"\n[[pcrs]]\n{pcr_lines}[functions]\n\"uppercase\" = \"{sum}\"\n");
         std::env::set_var("ENCLAVE_POLICY", &policy);
         std::fs::write(&policy, toml).unwrap();
     };

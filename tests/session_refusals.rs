@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use enclave_sdk::attestation::{AttestationError, CertPosition, ChainError, Policy, TrustRoot, UnixTime};
-use enclave_sdk::error::ConnectError;
-use enclave_sdk::{Client, Clock, Error};
+use enclave_sdk::attestation::{AttestationError, CertPosition, ChainError, Policy, UnixTime};
+use enclave_sdk::error::{ConfigError, ConnectError};
+use enclave_sdk::{Client, Clock, Error, FunctionChecksum, MeasurementError, PcrIndex, PcrValue};
 use mock_enclave::measurements::Measurements;
 use mock_enclave::MockEnclave;
 
@@ -28,29 +28,34 @@ async fn wrong_pcr_pin() {
     let mock = mock().await;
     let policy = pinned_with_wrong_pcr0(&mock, "echo").build().unwrap();
     let err = refused(&mock, &client(&mock, policy), "echo").await;
-    assert!(matches!(err, Error::Attestation(AttestationError::PcrNotAllowed { index: 0, .. })), "{err:?}");
+    assert_eq!(
+        err,
+        Error::Attestation(AttestationError::PcrNotAllowed {
+            index: PcrIndex::IMAGE,
+            found: mock.measurements().pcrs()[&PcrIndex::IMAGE].clone(),
+            expected: PcrValue::from([0xab; 48]),
+        })
+    );
     assert_eq!(mock.stats().documents, 1);
 }
 
 #[tokio::test]
 async fn wrong_checksum() {
     let mock = mock().await;
-    let policy = Policy::builder()
-        .trust_root(TrustRoot::from_pem(&mock.root_pem()).unwrap())
-        .function_checksum_for("echo", [0x11; 32])
-        .build()
-        .unwrap();
+    let wrong = FunctionChecksum::from_bytes([0x11; 32]);
+    let policy = pinned(&mock, "echo").function_checksum_for(fid("echo"), wrong).build().unwrap();
     let err = refused(&mock, &client(&mock, policy), "echo").await;
-    assert!(matches!(err, Error::Attestation(AttestationError::ChecksumMismatch { .. })), "{err:?}");
+    assert_eq!(
+        err,
+        Error::Attestation(AttestationError::ChecksumMismatch { expected: wrong, found: checksum(&mock, "echo") })
+    );
 }
 
 #[tokio::test]
 async fn checksum_of_another_function() {
     let mock = mock().await;
-    let policy = pinned(&mock, "uppercase")
-        .function_checksum_for("echo", mock.function_checksum("uppercase").unwrap())
-        .build()
-        .unwrap();
+    let policy =
+        pinned(&mock, "uppercase").function_checksum_for(fid("echo"), checksum(&mock, "uppercase")).build().unwrap();
     let err = refused(&mock, &client(&mock, policy), "echo").await;
     assert!(matches!(err, Error::Attestation(AttestationError::ChecksumMismatch { .. })), "{err:?}");
 }
@@ -67,7 +72,12 @@ async fn wrong_root() {
 #[tokio::test]
 async fn aws_root_refuses_the_mock() {
     let mock = mock().await;
-    let policy = Policy::builder().function_checksum(mock.function_checksum("echo").unwrap()).build().unwrap();
+    // Every PCR and the checksum right, but the default root, AWS's: the mock's chain does not reach it.
+    let policy = Policy::builder()
+        .allow_measurements(every_pcr(&mock))
+        .function_checksum(checksum(&mock, "echo"))
+        .build()
+        .unwrap();
     let err = refused(&mock, &client(&mock, policy), "echo").await;
     assert!(matches!(err, Error::Attestation(AttestationError::Chain(ChainError::UnknownRoot { .. }))), "{err:?}");
 }
@@ -157,14 +167,23 @@ async fn fetch_attestation_sends_no_input() {
     assert!(raw.len() > 1000);
     let s = mock.stats();
     assert_eq!((s.documents, s.key_shares, s.invocations), (1, 0, 0));
-    let wrong = client(&mock, Policy::builder().function_checksum([0; 32]).build().unwrap());
-    assert!(matches!(wrong.fetch_attestation("echo").await, Err(Error::Attestation(_))));
+    // Every PCR right, but the default AWS root: the mock's chain is refused, still with no input sent.
+    let wrong = client(&mock, Policy::builder().allow_measurements(every_pcr(&mock)).build().unwrap());
+    assert!(matches!(
+        wrong.fetch_attestation("echo").await,
+        Err(Error::Attestation(AttestationError::Chain(ChainError::UnknownRoot { .. })))
+    ));
 }
 
 #[tokio::test]
 async fn invalid_function_id_is_refused_locally() {
     let mock = mock().await;
     let err = pinned_client(&mock, "echo").connect("../etc").await.unwrap_err();
-    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    assert_eq!(err, Error::Config(ConfigError::FunctionId(MeasurementError::FunctionIdLeadingDot)));
+    let err = pinned_client(&mock, "echo").connect("a/../b").await.unwrap_err();
+    assert_eq!(
+        err,
+        Error::Config(ConfigError::FunctionId(MeasurementError::FunctionIdCharacter { position: 2, found: '/' }))
+    );
     assert_eq!(mock.stats().sessions, 0);
 }

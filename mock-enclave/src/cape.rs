@@ -14,6 +14,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use enclave_sdk::session::records::EnclaveKey;
 use enclave_sdk::session::wire::KEY_LEN;
+use enclave_sdk::FunctionChecksum;
 use futures_util::SinkExt;
 use rand_core::OsRng;
 use serde::Deserialize;
@@ -54,8 +55,8 @@ fn error_frame(text: &str) -> Message {
 }
 
 /// Cape's user data: `{"func_checksum": "<standard base64 of the SHA-256>"}`.
-pub fn cape_user_data(checksum: &[u8; 32]) -> Vec<u8> {
-    serde_json::json!({ "func_checksum": B64.encode(checksum) }).to_string().into_bytes()
+pub fn cape_user_data(checksum: &FunctionChecksum) -> Vec<u8> {
+    serde_json::json!({ "func_checksum": B64.encode(checksum.as_bytes()) }).to_string().into_bytes()
 }
 
 /// How long a refusal waits for the client to take its `{"error"}`: a client that is not reading
@@ -195,8 +196,8 @@ mod tests {
     use super::*;
     use sha2::Digest as _;
 
-    fn sha256(b: &[u8]) -> [u8; 32] {
-        sha2::Sha256::digest(b).into()
+    fn sha256(b: &[u8]) -> FunctionChecksum {
+        FunctionChecksum::from_bytes(sha2::Sha256::digest(b).into())
     }
 
     #[test]
@@ -214,8 +215,7 @@ mod tests {
         let sum = sha256(b"f");
         let ud = cape_user_data(&sum);
         let v: serde_json::Value = serde_json::from_slice(&ud).unwrap();
-        assert_eq!(v["func_checksum"], B64.encode(sum));
-        let decoded = enclave_sdk::attestation::EnclaveUserData::decode(&ud).unwrap();
-        assert_eq!(decoded.function_checksum, sum);
+        assert_eq!(v["func_checksum"], B64.encode(sum.as_bytes()));
+        assert_eq!(enclave_sdk::attestation::cape_function_checksum(&ud), Ok(sum));
     }
 }

@@ -25,6 +25,7 @@
 
 use std::collections::BTreeMap;
 
+use enclave_sdk::{Pcr, PcrIndex, PcrValue};
 use sha2::{Digest, Sha384};
 
 /// Length of a SHA-384 PCR value.
@@ -34,17 +35,26 @@ pub const PCR_LEN: usize = 48;
 pub const PCR_COUNT: u8 = 16;
 
 /// The PCR indices an operator may set; the others are measured or zero.
-pub const SETTABLE_PCRS: [u8; 3] = [3, 4, 8];
+pub const SETTABLE_PCRS: [PcrIndex; 3] =
+    [PcrIndex::PARENT_ROLE, PcrIndex::PARENT_INSTANCE, PcrIndex::SIGNING_CERTIFICATE];
 
 /// Why a measurement could not be configured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MeasurementsError {
     /// Only PCR3, PCR4 and PCR8 can be set; PCR0..2 are measured and the rest stay zero.
-    #[error("PCR{index} cannot be set; settable PCRs are 3, 4 and 8")]
+    #[error("{index} cannot be set; settable PCRs are 3, 4 and 8")]
     NotSettable {
         /// The index the caller tried to set.
-        index: u8,
+        index: PcrIndex,
+    },
+    /// The mock reports SHA-384 PCRs only.
+    #[error("{index}: the mock's PCRs are 48 bytes; this is {len} bytes")]
+    Length {
+        /// The index.
+        index: PcrIndex,
+        /// The value's length.
+        len: usize,
     },
 }
 
@@ -52,9 +62,9 @@ pub enum MeasurementsError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Measurements {
     measured: [[u8; PCR_LEN]; 3],
-    set: BTreeMap<u8, [u8; PCR_LEN]>,
+    set: BTreeMap<PcrIndex, PcrValue>,
     debug: bool,
-    pcrs: BTreeMap<u8, [u8; PCR_LEN]>,
+    pcrs: BTreeMap<PcrIndex, PcrValue>,
 }
 
 /// The image name the mock enclave measures as its own identity.
@@ -72,10 +82,11 @@ impl Measurements {
     ///
     /// ```
     /// use mock_enclave::measurements::Measurements;
+    /// use enclave_sdk::PcrIndex;
     /// let m = Measurements::for_image("demo", "1.0.0", b"functions=builtins");
     /// assert_eq!(m.pcrs().len(), 16);
-    /// assert_ne!(m.pcrs()[&0], [0u8; 48]);
-    /// assert_eq!(m.pcrs()[&5], [0u8; 48]);
+    /// assert!(!m.pcrs()[&PcrIndex::IMAGE].is_zero());
+    /// assert!(m.pcrs()[&PcrIndex::new(5).unwrap()].is_zero());
     /// ```
     pub fn for_image(name: impl AsRef<[u8]>, version: impl AsRef<[u8]>, configuration: impl AsRef<[u8]>) -> Self {
         let (name, version, configuration) = (name.as_ref(), version.as_ref(), configuration.as_ref());
@@ -93,12 +104,18 @@ impl Measurements {
     /// instance id, and its signing certificate).
     ///
     /// # Errors
-    /// [`MeasurementsError::NotSettable`] for any other index.
-    pub fn with_pcr(mut self, index: u8, value: [u8; PCR_LEN]) -> Result<Self, MeasurementsError> {
+    /// [`MeasurementsError::NotSettable`] for any other index, [`MeasurementsError::Length`] for a
+    /// value that is not 48 bytes.
+    pub fn with_pcr(mut self, pcr: Pcr) -> Result<Self, MeasurementsError> {
+        let index = pcr.index();
         if !SETTABLE_PCRS.contains(&index) {
             return Err(MeasurementsError::NotSettable { index });
         }
-        self.set.insert(index, value);
+        let len = pcr.value().as_bytes().len();
+        if len != PCR_LEN {
+            return Err(MeasurementsError::Length { index, len });
+        }
+        self.set.insert(index, pcr.value().clone());
         self.recompute();
         Ok(self)
     }
@@ -117,17 +134,17 @@ impl Measurements {
     }
 
     /// All 16 registers, index to value, as the document reports them.
-    pub fn pcrs(&self) -> &BTreeMap<u8, [u8; PCR_LEN]> {
+    pub fn pcrs(&self) -> &BTreeMap<PcrIndex, PcrValue> {
         &self.pcrs
     }
 
     fn recompute(&mut self) {
         let mut pcrs = BTreeMap::new();
-        for index in 0..PCR_COUNT {
-            let value = match (index, self.measured.get(usize::from(index))) {
-                (_, Some(_)) if self.debug => [0u8; PCR_LEN],
-                (_, Some(measured)) => *measured,
-                _ => self.set.get(&index).copied().unwrap_or([0u8; PCR_LEN]),
+        for index in PcrIndex::all().take(usize::from(PCR_COUNT)) {
+            let value = match self.measured.get(usize::from(index.get())) {
+                Some(_) if self.debug => PcrValue::from([0u8; PCR_LEN]),
+                Some(measured) => PcrValue::from(*measured),
+                None => self.set.get(&index).cloned().unwrap_or_else(|| PcrValue::from([0u8; PCR_LEN])),
             };
             pcrs.insert(index, value);
         }
@@ -171,7 +188,7 @@ mod tests {
         let mut pcr = vec![0u8; 48];
         pcr.extend_from_slice(&Sha384::digest(&comp));
         let expected: [u8; 48] = Sha384::digest(&pcr).into();
-        assert_eq!(m.pcrs()[&0], expected);
+        assert_eq!(m.pcrs()[&PcrIndex::IMAGE], PcrValue::from(expected));
     }
 
     #[test]
@@ -184,32 +201,36 @@ mod tests {
             // Length prefixes: moving a byte between fields is a different identity.
             Measurements::for_image("nv", "", "c"),
         ] {
-            assert_ne!(base.pcrs()[&0], other.pcrs()[&0]);
+            assert_ne!(base.pcrs()[&PcrIndex::IMAGE], other.pcrs()[&PcrIndex::IMAGE]);
         }
-        assert_ne!(base.pcrs()[&0], base.pcrs()[&1]);
-        assert_ne!(base.pcrs()[&1], base.pcrs()[&2]);
+        assert_ne!(base.pcrs()[&PcrIndex::IMAGE], base.pcrs()[&PcrIndex::KERNEL]);
+        assert_ne!(base.pcrs()[&PcrIndex::KERNEL], base.pcrs()[&PcrIndex::APPLICATION]);
     }
 
     #[test]
     fn debug_mode_zeroes_pcr0_to_2_only() {
-        let m = Measurements::for_image("n", "v", "c").with_pcr(8, [7; 48]).unwrap().debug_mode(true);
-        for i in 0..3 {
-            assert_eq!(m.pcrs()[&i], [0; 48]);
+        let eight = Pcr::new(PcrIndex::SIGNING_CERTIFICATE, PcrValue::from([7; 48]));
+        let m = Measurements::for_image("n", "v", "c").with_pcr(eight).unwrap().debug_mode(true);
+        for i in [PcrIndex::IMAGE, PcrIndex::KERNEL, PcrIndex::APPLICATION] {
+            assert!(m.pcrs()[&i].is_zero());
         }
-        assert_eq!(m.pcrs()[&8], [7; 48]);
+        assert_eq!(m.pcrs()[&PcrIndex::SIGNING_CERTIFICATE], PcrValue::from([7; 48]));
         assert!(m.is_debug());
         let back = m.debug_mode(false);
-        assert_ne!(back.pcrs()[&0], [0; 48]);
+        assert!(!back.pcrs()[&PcrIndex::IMAGE].is_zero());
     }
 
     #[test]
     fn only_3_4_8_are_settable() {
         let m = Measurements::for_image("n", "v", "c");
-        for i in [3, 4, 8] {
-            assert_eq!(m.clone().with_pcr(i, [1; 48]).unwrap().pcrs()[&i], [1; 48]);
+        let pcr = |i: PcrIndex| Pcr::new(i, PcrValue::from([1; 48]));
+        for i in SETTABLE_PCRS {
+            assert_eq!(m.clone().with_pcr(pcr(i)).unwrap().pcrs()[&i], PcrValue::from([1; 48]));
         }
-        for i in [0, 1, 2, 5, 15, 16] {
-            assert_eq!(m.clone().with_pcr(i, [1; 48]), Err(MeasurementsError::NotSettable { index: i }));
+        for i in [0, 1, 2, 5, 15, 16, 31].map(|i| PcrIndex::new(i).unwrap()) {
+            assert_eq!(m.clone().with_pcr(pcr(i)), Err(MeasurementsError::NotSettable { index: i }));
         }
+        let short = Pcr::new(PcrIndex::PARENT_ROLE, PcrValue::from_bytes(&[1; 32]).unwrap());
+        assert_eq!(m.with_pcr(short), Err(MeasurementsError::Length { index: PcrIndex::PARENT_ROLE, len: 32 }));
     }
 }

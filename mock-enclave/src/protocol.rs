@@ -155,12 +155,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AwaitingNonce<S> {
             other => return Err(SessionEnd::Protocol(format!("expected client hello, got {}", other.name()))),
         };
         let key = EnclaveKey::generate(&mut OsRng);
-        let function_id = ctx.function.id().to_owned();
-        let user_data = EnclaveUserData {
-            function_id: function_id.clone(),
-            function_checksum: ctx.function.checksum(),
-            tls_spki_sha256: ctx.tls_spki_sha256,
-        };
+        let function_id = ctx.function.id().clone();
+        let mut user_data = EnclaveUserData::new(function_id.clone(), ctx.function.checksum());
+        if let Some(spki) = ctx.tls_spki_sha256 {
+            user_data = user_data.with_tls_spki_sha256(spki);
+        }
         let request = AttestationRequest::new(
             Some(nonce.as_bytes().to_vec()),
             Some(key.public_key().to_vec()),
@@ -600,7 +599,7 @@ async fn run_invocation(
                     return;
                 }
             }
-            tracing::debug!(function_id = function.id(), id, "function returned an error");
+            tracing::debug!(function_id = function.id().as_str(), id, "function returned an error");
             let message = e.to_string();
             ServerMessage::FunctionError { id, code: function_error_code(&e), message: &message }.encode_record_frame()
         }

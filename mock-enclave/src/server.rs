@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use enclave_sdk::session::handshake::PROTOCOL_LABEL;
 use enclave_sdk::session::wire::FrameLimits;
+use enclave_sdk::{FunctionChecksum, FunctionId};
 use subtle::ConstantTimeEq;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
@@ -392,7 +393,7 @@ impl MockEnclave {
     }
 
     /// The checksum a function attests, if it is registered.
-    pub fn function_checksum(&self, function_id: &str) -> Option<[u8; 32]> {
+    pub fn function_checksum(&self, function_id: &FunctionId) -> Option<FunctionChecksum> {
         self.functions.get(function_id).map(|f| f.checksum())
     }
 
@@ -500,7 +501,7 @@ where
     // The session slot is taken once the request has been read: a connection that never sends one
     // holds only a pending-upgrade slot.
     let mut permit = None;
-    let mut chosen: Option<(String, Wire)> = None;
+    let mut chosen: Option<(FunctionId, Wire)> = None;
     let callback = |req: &Request, resp: Response| {
         permit = shared.sessions.clone().try_acquire_owned().ok();
         upgrade_check(req, resp, &shared, permit.is_some(), &mut chosen)
@@ -535,6 +536,7 @@ where
     let (Some(_permit), Some((function_id, wire))) = (permit, chosen) else { return };
     let Some(function) = shared.functions.get(&function_id) else { return };
     shared.stats.sessions.fetch_add(1, Ordering::Relaxed);
+    let function_id = function_id.as_str();
     tracing::info!(%peer, function_id, tls = shared.tls.is_some(), "session started");
     let ctx = Context {
         function,
@@ -570,7 +572,7 @@ fn upgrade_check(
     mut resp: Response,
     shared: &Shared,
     have_slot: bool,
-    chosen: &mut Option<(String, Wire)>,
+    chosen: &mut Option<(FunctionId, Wire)>,
 ) -> Result<Response, ErrorResponse> {
     let refused = |status, why| {
         shared.stats.refused_upgrades.fetch_add(1, Ordering::Relaxed);
@@ -613,9 +615,10 @@ fn upgrade_check(
         (Some(Wire::Cape), Some((user, name))) if !user.is_empty() => name,
         _ => path,
     };
-    if shared.functions.get(function_id).is_none() {
+    // Text that is not a function id cannot name a registered function.
+    let Some(function_id) = FunctionId::new(function_id).ok().filter(|id| shared.functions.get(id).is_some()) else {
         return refused(StatusCode::NOT_FOUND, "no such function");
-    }
+    };
     let Some(wire) = wire else {
         return refused(StatusCode::BAD_REQUEST, "subprotocol enclave-session.v1 or cape.runtime required");
     };
@@ -627,7 +630,7 @@ fn upgrade_check(
         Wire::Cape => CAPE_SUBPROTOCOL,
     };
     resp.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(label));
-    *chosen = Some((function_id.to_owned(), wire));
+    *chosen = Some((function_id, wire));
     Ok(resp)
 }
 

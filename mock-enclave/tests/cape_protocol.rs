@@ -7,7 +7,7 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use enclave_sdk::attestation::{Expected, Policy, TrustRoot, Verifier};
+use enclave_sdk::attestation::{Expected, Policy, TrustRoot, UserDataForm, Verifier};
 use enclave_sdk::session::records::seal_single_shot;
 use futures_util::{SinkExt, StreamExt};
 use mock_enclave::MockEnclave;
@@ -48,15 +48,26 @@ async fn attest(mock: &MockEnclave, ws: &mut Ws, function_id: &str) -> [u8; 32] 
     let doc = B64.decode(v["message"]["message"].as_str().unwrap()).unwrap();
     // Untagged COSE_Sign1: a 4-element array (major type 4), not tag 18.
     assert_eq!(doc[0], 0x84);
-    let mut policy = Policy::builder().trust_root(TrustRoot::from_der(mock.root_der().to_vec()).unwrap());
-    for (i, v) in mock.measurements().pcrs() {
-        policy = policy.allow_pcr(*i, v.to_vec());
-    }
-    let policy = policy.function_checksum(mock.function_checksum(function_id).unwrap()).build().unwrap();
-    let expected = Expected::none().with_nonce(nonce).with_function_id(function_id).requiring_x25519_key();
+    let function_id: enclave_sdk::FunctionId = function_id.parse().unwrap();
+    let every_pcr = enclave_sdk::MeasurementSet::new(
+        mock.measurements().pcrs().iter().map(|(i, v)| enclave_sdk::Pcr::new(*i, v.clone())),
+    )
+    .unwrap();
+    let sum = mock.function_checksum(&function_id).unwrap();
+    let policy = Policy::builder()
+        .trust_root(TrustRoot::from_der(mock.root_der().to_vec()).unwrap())
+        .allow_measurements(every_pcr)
+        .function_checksum(sum)
+        .build()
+        .unwrap();
+    let expected = Expected::none()
+        .with_nonce(nonce)
+        .with_function_id(&function_id)
+        .requiring_x25519_key()
+        .with_user_data_form(UserDataForm::Cape);
     let verified = Verifier::new(policy).verify_now(&doc, &expected).unwrap();
     let user_data: Value = serde_json::from_slice(verified.user_data().unwrap()).unwrap();
-    assert_eq!(user_data["func_checksum"], B64.encode(mock.function_checksum(function_id).unwrap()));
+    assert_eq!(user_data["func_checksum"], B64.encode(sum.as_bytes()));
     verified.x25519_public_key().unwrap()
 }
 

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use enclave_sdk::checksum::{builtin_checksum, directory_checksum, ChecksumError};
+use enclave_sdk::{FunctionId, MeasurementError};
 use mock_enclave::functions::{FunctionError, FunctionRegistry, Limits, BUILTINS, MOCK_VERSION};
 use tokio::sync::mpsc;
 
@@ -27,6 +28,10 @@ fn functions_dir() -> tempfile::TempDir {
     dir
 }
 
+fn fid(id: &str) -> FunctionId {
+    id.parse().unwrap()
+}
+
 fn with_function(body: &str, limits: Limits) -> (tempfile::TempDir, FunctionRegistry) {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("f");
@@ -38,7 +43,7 @@ fn with_function(body: &str, limits: Limits) -> (tempfile::TempDir, FunctionRegi
 }
 
 async fn run(reg: &FunctionRegistry, id: &str, input: &[u8]) -> Result<Vec<u8>, FunctionError> {
-    reg.get(id).unwrap().invoke_bytes(input.to_vec()).await
+    reg.get(&fid(id)).unwrap().invoke_bytes(input.to_vec()).await
 }
 
 #[tokio::test]
@@ -56,7 +61,7 @@ async fn builtins_compute_what_they_document() {
     assert_eq!(run(&reg, "sleep-ms", b"1").await.unwrap(), b"");
     assert_eq!(
         run(&reg, "fail", b"x").await,
-        Err(FunctionError::Failed { function: "fail".into(), message: "the fail function always fails" })
+        Err(FunctionError::Failed { function: fid("fail"), message: "the fail function always fails" })
     );
     assert!(matches!(run(&reg, "mean", b"[]").await, Err(FunctionError::InvalidInput { .. })));
     assert!(matches!(run(&reg, "sleep-ms", b"soon").await, Err(FunctionError::InvalidInput { .. })));
@@ -65,7 +70,7 @@ async fn builtins_compute_what_they_document() {
 #[tokio::test]
 async fn every_builtin_is_registered_with_its_checksum() {
     let reg = FunctionRegistry::builtins();
-    let ids: Vec<&str> = reg.iter().map(|f| f.id()).collect();
+    let ids: Vec<&str> = reg.iter().map(|f| f.id().as_str()).collect();
     let mut expected = BUILTINS.to_vec();
     expected.sort_unstable();
     assert_eq!(ids, expected);
@@ -81,7 +86,7 @@ async fn streaming_functions_emit_before_input_ends() {
     for (id, chunk, expected) in
         [("echo", b"ab".to_vec(), b"ab".to_vec()), ("uppercase", b"ab".to_vec(), b"AB".to_vec())]
     {
-        let f = reg.get(id).unwrap();
+        let f = reg.get(&fid(id)).unwrap();
         let (in_tx, in_rx) = mpsc::channel(4);
         let (out_tx, mut out_rx) = mpsc::channel(4);
         let task = tokio::spawn(async move { f.invoke(in_rx, out_tx).await });
@@ -96,7 +101,7 @@ async fn streaming_functions_emit_before_input_ends() {
 
 #[tokio::test]
 async fn word_count_handles_words_split_across_chunks() {
-    let f = FunctionRegistry::builtins().get("word-count").unwrap();
+    let f = FunctionRegistry::builtins().get(&fid("word-count")).unwrap();
     let (in_tx, in_rx) = mpsc::channel(4);
     let (out_tx, mut out_rx) = mpsc::channel(4);
     for c in [&b"hel"[..], b"lo wo", b"rld"] {
@@ -112,7 +117,7 @@ async fn buffering_functions_refuse_input_past_the_cap() {
     let reg = FunctionRegistry::builtins_with_limits(Limits::new(Duration::from_secs(5), 1 << 20, 16));
     assert_eq!(
         run(&reg, "mean", b"[1,2,3,4,5,6,7,8,9]").await,
-        Err(FunctionError::InputTooLarge { function: "mean".into(), limit: 16 })
+        Err(FunctionError::InputTooLarge { function: fid("mean"), limit: 16 })
     );
     assert_eq!(run(&reg, "mean", b"[1,2,3]").await.unwrap(), b"2.0");
 }
@@ -131,7 +136,7 @@ async fn user_function_runs_with_stdin_and_stdout() {
     let dir = functions_dir();
     let mut reg = FunctionRegistry::builtins();
     reg.load_dir(dir.path()).unwrap();
-    let shout = reg.get("shout").unwrap();
+    let shout = reg.get(&fid("shout")).unwrap();
     assert!(!shout.is_builtin());
     assert_eq!(shout.invoke_bytes(b"quiet please".to_vec()).await.unwrap(), b"QUIET PLEASE");
 }
@@ -141,7 +146,7 @@ async fn user_function_checksum_is_what_enclave_checksum_computes() {
     let dir = functions_dir();
     let mut reg = FunctionRegistry::builtins();
     reg.load_dir(dir.path()).unwrap();
-    assert_eq!(reg.get("shout").unwrap().checksum(), directory_checksum(&dir.path().join("shout")).unwrap());
+    assert_eq!(reg.get(&fid("shout")).unwrap().checksum(), directory_checksum(&dir.path().join("shout")).unwrap());
 }
 
 #[tokio::test]
@@ -149,7 +154,7 @@ async fn user_function_over_time_limit_is_killed() {
     let limits = Limits::new(Duration::from_millis(300), 1 << 20, 1 << 20);
     let (_dir, reg) = with_function("#!/bin/sh\nsleep 10\n", limits);
     let started = std::time::Instant::now();
-    assert_eq!(run(&reg, "f", b"").await, Err(FunctionError::TimedOut { function: "f".into(), limit_ms: 300 }));
+    assert_eq!(run(&reg, "f", b"").await, Err(FunctionError::TimedOut { function: fid("f"), limit_ms: 300 }));
     assert!(started.elapsed() < Duration::from_secs(5), "the process was waited for, not killed");
 }
 
@@ -157,13 +162,13 @@ async fn user_function_over_time_limit_is_killed() {
 async fn user_function_over_output_limit_is_killed() {
     let limits = Limits::new(Duration::from_secs(10), 1000, 1 << 20);
     let (_dir, reg) = with_function("#!/bin/sh\nhead -c 100000 /dev/zero\n", limits);
-    assert_eq!(run(&reg, "f", b"").await, Err(FunctionError::OutputTooLarge { function: "f".into(), limit: 1000 }));
+    assert_eq!(run(&reg, "f", b"").await, Err(FunctionError::OutputTooLarge { function: fid("f"), limit: 1000 }));
 }
 
 #[tokio::test]
 async fn user_function_exit_status_is_an_error() {
     let (_dir, reg) = with_function("#!/bin/sh\ncat >/dev/null\nexit 3\n", Limits::default());
-    assert_eq!(run(&reg, "f", b"in").await, Err(FunctionError::Exited { function: "f".into(), code: Some(3) }));
+    assert_eq!(run(&reg, "f", b"in").await, Err(FunctionError::Exited { function: fid("f"), code: Some(3) }));
 }
 
 #[tokio::test]
@@ -182,20 +187,23 @@ fn load_dir_refuses_bad_function_directories() {
     let mut reg = FunctionRegistry::builtins();
     assert_eq!(
         reg.load_dir(dir.path()),
-        Err(FunctionError::MissingEntry { id: "noentry".into(), path: dir.path().join("noentry/main") })
+        Err(FunctionError::MissingEntry { id: fid("noentry"), path: dir.path().join("noentry/main") })
     );
-    assert!(reg.get("noentry").is_none());
+    assert!(reg.get(&fid("noentry")).is_none());
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("echo")).unwrap();
     write_exec(&dir.path().join("echo/main"), "#!/bin/sh\ncat\n");
-    assert_eq!(FunctionRegistry::builtins().load_dir(dir.path()), Err(FunctionError::Duplicate { id: "echo".into() }));
+    assert_eq!(FunctionRegistry::builtins().load_dir(dir.path()), Err(FunctionError::Duplicate { id: fid("echo") }));
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("bad name")).unwrap();
     assert_eq!(
         FunctionRegistry::builtins().load_dir(dir.path()),
-        Err(FunctionError::InvalidId { id: "bad name".into() })
+        Err(FunctionError::InvalidId {
+            id: "bad name".into(),
+            reason: MeasurementError::FunctionIdCharacter { position: 4, found: ' ' }
+        })
     );
 
     let dir = tempfile::tempdir().unwrap();
@@ -205,7 +213,7 @@ fn load_dir_refuses_bad_function_directories() {
     assert_eq!(
         FunctionRegistry::builtins().load_dir(dir.path()),
         Err(FunctionError::Checksum {
-            id: "linked".into(),
+            id: fid("linked"),
             source: ChecksumError::Symlink { path: dir.path().join("linked/outside") }
         })
     );
@@ -268,7 +276,7 @@ fn checksum_refuses_a_file_path() {
 #[tokio::test]
 async fn user_function_streams_output_before_input_ends() {
     let (_dir, reg) = with_function("#!/bin/sh\nexec cat\n", Limits::default());
-    let f = reg.get("f").unwrap();
+    let f = reg.get(&fid("f")).unwrap();
     let (in_tx, in_rx) = mpsc::channel(4);
     let (out_tx, mut out_rx) = mpsc::channel(4);
     let task = tokio::spawn(async move { f.invoke(in_rx, out_tx).await });

@@ -82,7 +82,8 @@ fn document_has_nsm_shape_and_key_order() {
     assert_eq!(pcrs.len(), 16);
     for (i, (k, v)) in pcrs.iter().enumerate() {
         assert_eq!(k.as_integer(), Some(i.into()));
-        assert_eq!(bytes(v), measurements().pcrs()[&u8::try_from(i).unwrap()]);
+        let index = enclave_sdk::PcrIndex::new(u8::try_from(i).unwrap()).unwrap();
+        assert_eq!(bytes(v), measurements().pcrs()[&index].as_bytes());
     }
     assert_eq!(bytes(field(&d, "nonce")), [1; 32]);
     assert_eq!(bytes(field(&d, "public_key")), [2; 32]);

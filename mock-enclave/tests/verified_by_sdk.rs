@@ -15,6 +15,7 @@ use enclave_sdk::attestation::{
     UnixTime, Verifier,
 };
 use enclave_sdk::checksum::builtin_checksum;
+use enclave_sdk::{FunctionChecksum, FunctionId, MeasurementSet, Pcr, PcrIndex};
 use mock_enclave::attester::software::LEAF_LIFETIME_S;
 use mock_enclave::attester::{AttestationRequest, Attester, SoftwareNsm};
 use mock_enclave::functions::MOCK_VERSION;
@@ -35,13 +36,25 @@ fn nsm_at(m: Measurements) -> (SoftwareNsm, Arc<AtomicU64>) {
     (SoftwareNsm::ephemeral(m).unwrap().with_clock(Arc::new(move || c.load(Ordering::SeqCst))), now)
 }
 
+fn echo() -> FunctionId {
+    "echo".parse().unwrap()
+}
+
+fn echo_sum(version: &str) -> FunctionChecksum {
+    builtin_checksum(&echo(), version)
+}
+
+/// The set pinning `m`'s PCRs `indices`.
+fn set_of(m: &Measurements, indices: &[u8]) -> MeasurementSet {
+    MeasurementSet::new(indices.iter().map(|i| {
+        let index = PcrIndex::new(*i).unwrap();
+        Pcr::new(index, m.pcrs()[&index].clone())
+    }))
+    .unwrap()
+}
+
 fn echo_claim() -> Vec<u8> {
-    EnclaveUserData {
-        function_id: "echo".into(),
-        function_checksum: builtin_checksum("echo", MOCK_VERSION),
-        tls_spki_sha256: None,
-    }
-    .encode()
+    EnclaveUserData::new(echo(), echo_sum(MOCK_VERSION)).encode()
 }
 
 fn request() -> AttestationRequest {
@@ -50,15 +63,16 @@ fn request() -> AttestationRequest {
 
 /// The policy a client of this mock pins: its root, PCR0..2, and echo's checksum.
 fn pinned(nsm: &SoftwareNsm, m: &Measurements) -> PolicyBuilder {
-    let mut b = Policy::builder().trust_root(TrustRoot::from_der(nsm.root_der().to_vec()).unwrap());
-    for i in 0..3 {
-        b = b.allow_pcr(i, m.pcrs()[&i].to_vec());
-    }
-    b.function_checksum_for("echo", builtin_checksum("echo", MOCK_VERSION))
+    Policy::builder()
+        .trust_root(TrustRoot::from_der(nsm.root_der().to_vec()).unwrap())
+        .allow_measurements(set_of(m, &[0, 1, 2]))
+        .function_checksum_for(echo(), echo_sum(MOCK_VERSION))
 }
 
+static ECHO: std::sync::LazyLock<FunctionId> = std::sync::LazyLock::new(echo);
+
 fn expected() -> Expected<'static> {
-    Expected::none().with_nonce(&NONCE).with_function_id("echo").requiring_x25519_key()
+    Expected::none().with_nonce(&NONCE).with_function_id(&ECHO).requiring_x25519_key()
 }
 
 fn verify(
@@ -79,11 +93,8 @@ fn document_passes_with_root_pcrs_and_checksum_pinned() {
     assert_eq!(doc.timestamp_ms(), T0_S * 1000);
     assert_eq!(doc.nonce(), Some(&NONCE[..]));
     assert_eq!(doc.x25519_public_key(), Some(KEY));
-    assert_eq!(doc.claimed_function().unwrap().function_id, "echo");
-    assert_eq!(doc.pcrs().len(), 16);
-    for (i, v) in m.pcrs() {
-        assert_eq!(doc.pcrs()[i], v.to_vec());
-    }
+    assert_eq!(doc.claimed_function().unwrap().function_id, echo());
+    assert_eq!(doc.pcrs(), m.pcrs());
 }
 
 #[test]
@@ -92,7 +103,7 @@ fn documents_with_every_optional_field_at_its_limit_verify() {
     let (nsm, _) = nsm_at(m.clone());
     let policy = Policy::builder()
         .trust_root(TrustRoot::from_der(nsm.root_der().to_vec()).unwrap())
-        .allow_pcr(0, m.pcrs()[&0].to_vec())
+        .allow_measurements(set_of(&m, &[0]))
         .build()
         .unwrap();
     let max = vec![0xee; 1024];
@@ -112,16 +123,16 @@ fn debug_mode_document_is_refused_unless_allowed() {
     let (nsm, _) = nsm_at(m.clone());
     let raw = nsm.attest(&request()).unwrap();
     let root = || TrustRoot::from_der(nsm.root_der().to_vec()).unwrap();
-    let strict =
-        Policy::builder().trust_root(root()).function_checksum(builtin_checksum("echo", MOCK_VERSION)).build().unwrap();
-    assert_eq!(verify(strict, &raw, T0_S).unwrap_err(), AttestationError::DebugMode);
+    // Pinning the debug enclave's own (all-zero) PCR0 does not let it through either.
+    let strict = || {
+        Policy::builder()
+            .trust_root(root())
+            .allow_measurements(set_of(&m, &[0]))
+            .function_checksum(echo_sum(MOCK_VERSION))
+    };
+    assert_eq!(verify(strict().build().unwrap(), &raw, T0_S).unwrap_err(), AttestationError::DebugMode);
 
-    let allowing = Policy::builder()
-        .trust_root(root())
-        .function_checksum(builtin_checksum("echo", MOCK_VERSION))
-        .dangerous_allow_debug()
-        .build()
-        .unwrap();
+    let allowing = strict().dangerous_allow_debug().build().unwrap();
     verify(allowing, &raw, T0_S).unwrap();
 }
 
@@ -186,17 +197,28 @@ fn document_is_refused_for_another_pcr_or_checksum() {
     let other = Measurements::for_mock("another configuration");
     let policy = Policy::builder()
         .trust_root(TrustRoot::from_der(nsm.root_der().to_vec()).unwrap())
-        .allow_pcr(2, other.pcrs()[&2].to_vec())
+        .allow_measurements(set_of(&other, &[2]))
         .build()
         .unwrap();
-    assert!(matches!(verify(policy, &raw, T0_S), Err(AttestationError::PcrNotAllowed { index: 2, .. })));
+    assert_eq!(
+        verify(policy, &raw, T0_S).unwrap_err(),
+        AttestationError::PcrNotAllowed {
+            index: PcrIndex::APPLICATION,
+            found: m.pcrs()[&PcrIndex::APPLICATION].clone(),
+            expected: other.pcrs()[&PcrIndex::APPLICATION].clone(),
+        }
+    );
 
     let policy = Policy::builder()
         .trust_root(TrustRoot::from_der(nsm.root_der().to_vec()).unwrap())
-        .function_checksum_for("echo", builtin_checksum("echo", "0.0.0-other"))
+        .allow_measurements(set_of(&m, &[0]))
+        .function_checksum_for(echo(), echo_sum("0.0.0-other"))
         .build()
         .unwrap();
-    assert!(matches!(verify(policy, &raw, T0_S), Err(AttestationError::ChecksumMismatch { .. })));
+    assert_eq!(
+        verify(policy, &raw, T0_S).unwrap_err(),
+        AttestationError::ChecksumMismatch { expected: echo_sum("0.0.0-other"), found: echo_sum(MOCK_VERSION) }
+    );
 }
 
 #[test]
@@ -221,7 +243,7 @@ fn root_pem_from_the_state_directory_verifies_after_a_restart() {
     drop(first);
     let restarted = SoftwareNsm::load_or_create(dir.path(), m.clone()).unwrap().with_clock(Arc::new(|| T0_S * 1000));
     let raw = restarted.attest(&request()).unwrap();
-    let policy = Policy::builder().trust_root(pinned_root).allow_pcr(0, m.pcrs()[&0].to_vec()).build().unwrap();
+    let policy = Policy::builder().trust_root(pinned_root).allow_measurements(set_of(&m, &[0])).build().unwrap();
     verify(policy, &raw, T0_S).unwrap();
 }
 

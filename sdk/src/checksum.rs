@@ -1,8 +1,9 @@
 //! Function checksums: the SHA-256 an enclave reports for the function it runs.
 //!
 //! Input: a function directory on the local disk (trusted: the caller's own copy of the function
-//! source), or a built-in function's name and the mock's version. Output: 32 bytes to pin in a
-//! [`Policy`](crate::attestation) and to compare with the checksum an enclave claims in its user data.
+//! source), or a built-in function's name and the mock's version. Output: a [`FunctionChecksum`] to pin
+//! in a [`Policy`](crate::attestation) and to compare with the checksum an enclave claims in its user
+//! data.
 //! This module decides nothing about trust: it only computes, identically on both sides.
 //!
 //! # Directory encoding (version 1, stable)
@@ -33,6 +34,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use enclave_protocol::{FunctionChecksum, FunctionId};
 use sha2::{Digest, Sha256};
 
 /// Upper bound on the entries of one function directory, so a mistaken path (`/`) fails fast.
@@ -99,15 +101,17 @@ pub enum ChecksumError {
 /// The checksum of a built-in function: its name and the version of the program providing it.
 ///
 /// ```
-/// let a = enclave_sdk::checksum::builtin_checksum("echo", "0.1.0");
-/// assert_ne!(a, enclave_sdk::checksum::builtin_checksum("echo", "0.1.1"));
+/// use enclave_sdk::checksum::builtin_checksum;
+/// let echo: enclave_sdk::FunctionId = "echo".parse()?;
+/// assert_ne!(builtin_checksum(&echo, "0.1.0"), builtin_checksum(&echo, "0.1.1"));
+/// # Ok::<(), enclave_sdk::MeasurementError>(())
 /// ```
-pub fn builtin_checksum(name: &str, version: &str) -> [u8; 32] {
+pub fn builtin_checksum(name: &FunctionId, version: &str) -> FunctionChecksum {
     let mut h = Sha256::new();
-    for field in [BUILTIN_DOMAIN, name.as_bytes(), version.as_bytes()] {
+    for field in [BUILTIN_DOMAIN, name.as_str().as_bytes(), version.as_bytes()] {
         enc(&mut h, field);
     }
-    h.finalize().into()
+    FunctionChecksum::from_bytes(h.finalize().into())
 }
 
 /// The checksum of a function directory, per the module-level encoding.
@@ -115,7 +119,7 @@ pub fn builtin_checksum(name: &str, version: &str) -> [u8; 32] {
 /// # Errors
 /// [`ChecksumError`]: not a directory, a symlink or special file inside, too many entries or too
 /// deep, or an I/O error (with the path).
-pub fn directory_checksum(path: &Path) -> Result<[u8; 32], ChecksumError> {
+pub fn directory_checksum(path: &Path) -> Result<FunctionChecksum, ChecksumError> {
     let meta = fs::symlink_metadata(path).map_err(|e| io(path, &e))?;
     if !meta.is_dir() {
         return Err(ChecksumError::NotADirectory { path: path.to_path_buf() });
@@ -141,7 +145,7 @@ pub fn directory_checksum(path: &Path) -> Result<[u8; 32], ChecksumError> {
             }
         }
     }
-    Ok(h.finalize().into())
+    Ok(FunctionChecksum::from_bytes(h.finalize().into()))
 }
 
 struct Entry {
@@ -251,9 +255,10 @@ mod tests {
             msg.extend_from_slice(&(f.len() as u64).to_be_bytes());
             msg.extend_from_slice(f);
         }
-        let expected: [u8; 32] = Sha256::digest(&msg).into();
-        assert_eq!(builtin_checksum("echo", "1.2.3"), expected);
+        let expected = FunctionChecksum::from_bytes(Sha256::digest(&msg).into());
+        let id = |s: &str| FunctionId::new(s).unwrap();
+        assert_eq!(builtin_checksum(&id("echo"), "1.2.3"), expected);
         // Length prefixes keep ("ec","ho1.2.3") apart from ("echo","1.2.3").
-        assert_ne!(builtin_checksum("ec", "ho1.2.3"), expected);
+        assert_ne!(builtin_checksum(&id("ec"), "ho1.2.3"), expected);
     }
 }

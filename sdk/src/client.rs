@@ -2,11 +2,14 @@
 //!
 //! Input: environment variables set by whoever deploys the application (trusted configuration).
 //! Output: a [`Client`] whose policy pins what the variables say. This module decides no verification
-//! itself; it only builds the [`Policy`] and refuses to build one that pins nothing.
+//! and no rule about what must be pinned: it parses the variables with the measurement vocabulary's
+//! parsers and hands the pins to [`Policy::builder`], which decides.
 
 use std::time::Duration;
 
-use crate::attestation::{Policy, TrustRoot, POLICY_ENV_VAR};
+use enclave_protocol::{FunctionChecksum, FunctionId, MeasurementError, MeasurementSet};
+
+use crate::attestation::{Policy, PolicyError, TrustRoot, POLICY_ENV_VAR};
 use crate::error::{ConfigError, Error};
 use crate::session::client::Client;
 
@@ -14,7 +17,8 @@ use crate::session::client::Client;
 pub const ENV_URL: &str = "ENCLAVE_URL";
 /// Path to a PEM file with the root certificate to trust instead of AWS Nitro Root-G1 (optional).
 pub const ENV_ROOT_PEM: &str = "ENCLAVE_ROOT_PEM";
-/// PCR pins, `IDX=HEX` separated by commas, e.g. `0=ab12..,1=cd34..` (repeat an index to allow two values).
+/// The allowed measurement sets: `IDX=HEX,IDX=HEX,...` for one release, several releases separated by
+/// `;` (e.g. `0=ab12..,1=cd34..,2=ef56..`). Each set must pin PCR0, PCR2 or PCR8.
 pub const ENV_PCRS: &str = "ENCLAVE_PCRS";
 /// The function checksum to pin, 64 hex digits.
 pub const ENV_FUNCTION_CHECKSUM: &str = "ENCLAVE_FUNCTION_CHECKSUM";
@@ -31,18 +35,32 @@ impl Client {
     /// | `ENCLAVE_URL` | base URL, `ws://host:port` (required) |
     /// | `ENCLAVE_POLICY` | path to a policy file (TOML, see [`Policy::from_file`]); excludes the four pin variables below |
     /// | `ENCLAVE_ROOT_PEM` | path to the trust root's PEM (default: AWS Nitro Root-G1, built in) |
-    /// | `ENCLAVE_PCRS` | `IDX=HEX,IDX=HEX,...` PCR pins |
+    /// | `ENCLAVE_PCRS` | the allowed measurement sets: `IDX=HEX,IDX=HEX,...`, releases separated by `;` |
     /// | `ENCLAVE_FUNCTION_CHECKSUM` | 64 hex digits: the function checksum to pin |
     /// | `ENCLAVE_ALLOW_DEBUG` | `1`/`true`: accept debug-mode enclaves (**insecure**) |
     /// | `ENCLAVE_TOKEN` | bearer token (optional) |
     ///
-    /// Either `ENCLAVE_POLICY`, or at least one of `ENCLAVE_PCRS` and `ENCLAVE_FUNCTION_CHECKSUM`, must be
-    /// set: a policy that pins nothing would trust any enclave. Setting `ENCLAVE_POLICY` together with a pin
-    /// variable is refused rather than merged, so no pin is silently ignored.
+    /// Either `ENCLAVE_POLICY`, or `ENCLAVE_PCRS` with every set pinning PCR0, PCR2 or PCR8, must be
+    /// set: a function checksum alone is the enclave's own claim, and PCR1, PCR3 and PCR4 do not identify
+    /// the image. Setting `ENCLAVE_POLICY` together with a pin variable is refused rather than merged, so
+    /// no pin is silently ignored.
     ///
     /// # Errors
-    /// [`ConfigError::Env`] naming the variable that is missing or malformed, or
-    /// [`ConfigError::Policy`] when the pins do not make a policy.
+    /// [`ConfigError::Env`] naming the variable that is missing or unusable, [`ConfigError::EnvValue`]
+    /// for a pin that does not parse, or [`ConfigError::EnvImageNotPinned`] when the pins do not
+    /// identify the image.
+    ///
+    /// # Examples
+    /// ```
+    /// use enclave_sdk::{error::ConfigError, Client, Error};
+    /// let vars = |name: &str| match name {
+    ///     "ENCLAVE_URL" => Some("ws://127.0.0.1:8443".to_owned()),
+    ///     "ENCLAVE_FUNCTION_CHECKSUM" => Some("11".repeat(32)),
+    ///     _ => None,
+    /// };
+    /// // A checksum without ENCLAVE_PCRS would trust any enclave that claims it.
+    /// assert!(matches!(Client::from_vars(vars), Err(Error::Config(ConfigError::EnvImageNotPinned { .. }))));
+    /// ```
     pub fn from_env() -> Result<Client, Error> {
         Self::from_vars(|name| std::env::var(name).ok())
     }
@@ -53,8 +71,10 @@ impl Client {
     /// As [`from_env`](Self::from_env).
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Client, Error> {
         let env_err = |name: &'static str, problem: &str| ConfigError::Env { name, problem: problem.to_owned() };
+        // An empty variable is an unset one, as shells make it easy to export NAME= by accident.
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         let url = get(ENV_URL).ok_or_else(|| env_err(ENV_URL, "not set"))?;
-        let policy = match get(POLICY_ENV_VAR).filter(|p| !p.is_empty()) {
+        let policy = match get(POLICY_ENV_VAR) {
             Some(path) => {
                 let pins = [ENV_ROOT_PEM, ENV_PCRS, ENV_FUNCTION_CHECKSUM, ENV_ALLOW_DEBUG];
                 if let Some(also) = pins.into_iter().find(|name| get(name).is_some()) {
@@ -75,6 +95,7 @@ impl Client {
 
     fn policy_from_vars(get: &impl Fn(&str) -> Option<String>) -> Result<Policy, Error> {
         let env_err = |name: &'static str, problem: &str| ConfigError::Env { name, problem: problem.to_owned() };
+        let value_err = |name: &'static str| move |source: MeasurementError| ConfigError::EnvValue { name, source };
         let mut policy = Policy::builder();
         if let Some(path) = get(ENV_ROOT_PEM) {
             let pem = std::fs::read_to_string(&path)
@@ -82,50 +103,26 @@ impl Client {
             let root = TrustRoot::from_pem(&pem).map_err(|e| env_err(ENV_ROOT_PEM, &e.to_string()))?;
             policy = policy.trust_root(root);
         }
-        if let Some(pcrs) = get(ENV_PCRS) {
-            for (index, value) in parse_pcrs(&pcrs).map_err(|p| env_err(ENV_PCRS, &p))? {
-                policy = policy.allow_pcr(index, value);
+        if let Some(sets) = get(ENV_PCRS) {
+            for set in MeasurementSet::parse_list(&sets).map_err(value_err(ENV_PCRS))? {
+                policy = policy.allow_measurements(set);
             }
         }
         if let Some(sum) = get(ENV_FUNCTION_CHECKSUM) {
-            policy = policy.function_checksum(parse_checksum(&sum).map_err(|p| env_err(ENV_FUNCTION_CHECKSUM, &p))?);
+            policy =
+                policy.function_checksum(sum.parse::<FunctionChecksum>().map_err(value_err(ENV_FUNCTION_CHECKSUM))?);
         }
         if matches!(get(ENV_ALLOW_DEBUG).as_deref(), Some("1" | "true" | "yes")) {
             policy = policy.dangerous_allow_debug();
         }
-        Ok(policy.build().map_err(|e| ConfigError::Policy(e.to_string()))?)
+        Ok(policy.build().map_err(|source| {
+            if matches!(source, PolicyError::ImageNotPinned { .. }) {
+                ConfigError::EnvImageNotPinned { source }
+            } else {
+                ConfigError::Policy(source)
+            }
+        })?)
     }
-}
-
-/// Parses `IDX=HEX[,IDX=HEX...]`, as in `ENCLAVE_PCRS` and the CLI's repeated `--pcr IDX=HEX`.
-///
-/// # Errors
-/// A message naming the malformed item.
-pub fn parse_pcrs(s: &str) -> Result<Vec<(u8, Vec<u8>)>, String> {
-    s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(parse_pcr).collect()
-}
-
-/// Parses one `IDX=HEX` PCR pin.
-///
-/// # Errors
-/// A message naming what is malformed.
-pub fn parse_pcr(item: &str) -> Result<(u8, Vec<u8>), String> {
-    let (idx, hex_value) = item.split_once('=').ok_or_else(|| format!("{item:?} is not IDX=HEX"))?;
-    let index: u8 = idx.trim().parse().map_err(|_| format!("PCR index {idx:?} is not 0..=255"))?;
-    let value = hex::decode(hex_value.trim()).map_err(|_| format!("PCR{index} value is not hex"))?;
-    if !matches!(value.len(), 32 | 48 | 64) {
-        return Err(format!("PCR{index} value is {} bytes; expected 48 (SHA-384)", value.len()));
-    }
-    Ok((index, value))
-}
-
-/// Parses a 64-hex-digit function checksum.
-///
-/// # Errors
-/// A message saying what is wrong.
-pub fn parse_checksum(s: &str) -> Result<[u8; 32], String> {
-    let bytes = hex::decode(s.trim()).map_err(|_| "not hex".to_owned())?;
-    bytes.try_into().map_err(|b: Vec<u8>| format!("{} bytes; expected 32", b.len()))
 }
 
 /// Connects to the enclave named by the environment (see [`Client::from_env`]), verifies it, invokes
@@ -133,7 +130,10 @@ pub fn parse_checksum(s: &str) -> Result<[u8; 32], String> {
 ///
 /// # Errors
 /// Any [`Error`]: configuration, connection, attestation (nothing was sent), session, or the function's.
-pub async fn connect_and_invoke(function_id: &str, input: &[u8]) -> Result<Vec<u8>, Error> {
+pub async fn connect_and_invoke(
+    function_id: impl TryInto<FunctionId, Error = MeasurementError>,
+    input: &[u8],
+) -> Result<Vec<u8>, Error> {
     let client = Client::from_env()?;
     let session = client.connect(function_id).await?;
     let output = session.invoke(input).await?;
@@ -145,33 +145,75 @@ pub async fn connect_and_invoke(function_id: &str, input: &[u8]) -> Result<Vec<u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use enclave_protocol::HexField;
+
+    fn vars<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned())
+    }
+
+    const URL: (&str, &str) = (ENV_URL, "ws://127.0.0.1:1");
 
     #[test]
-    fn pcr_parsing() {
-        let h = "ab".repeat(48);
-        assert_eq!(parse_pcrs(&format!("0={h}, 8={h}")).unwrap().len(), 2);
-        assert!(parse_pcr("0").unwrap_err().contains("IDX=HEX"));
-        assert!(parse_pcr("300=00").unwrap_err().contains("0..=255"));
-        assert!(parse_pcr("1=zz").unwrap_err().contains("not hex"));
-        assert!(parse_pcr("1=abcd").unwrap_err().contains("2 bytes"));
-        assert_eq!(parse_checksum(&"00".repeat(32)).unwrap(), [0; 32]);
-        assert!(parse_checksum("00").unwrap_err().contains("1 bytes"));
+    fn env_requires_url_and_an_image_pin() {
+        assert!(matches!(Client::from_vars(vars(&[])), Err(Error::Config(ConfigError::Env { name: ENV_URL, .. }))));
+        let image = |set, checksum_pinned| {
+            Err(Error::Config(ConfigError::EnvImageNotPinned {
+                source: PolicyError::ImageNotPinned { set, pins: vec![], checksum_pinned },
+            }))
+        };
+        assert_eq!(Client::from_vars(vars(&[URL])).map(|_| ()), image(None, false));
+        // The checksum alone: the leak of issue 12, refused before any connection.
+        let sum = "11".repeat(32);
+        assert_eq!(Client::from_vars(vars(&[URL, (ENV_FUNCTION_CHECKSUM, &sum)])).map(|_| ()), image(None, true));
+        // An empty ENCLAVE_PCRS is unset, not a way around the rule.
+        assert_eq!(
+            Client::from_vars(vars(&[URL, (ENV_PCRS, " "), (ENV_FUNCTION_CHECKSUM, &sum)])).map(|_| ()),
+            image(None, true)
+        );
     }
 
     #[test]
-    fn env_requires_url_and_a_pin() {
-        let none = |_: &str| None;
-        assert!(matches!(Client::from_vars(none), Err(Error::Config(ConfigError::Env { name: ENV_URL, .. }))));
-        let url_only = |n: &str| (n == ENV_URL).then(|| "ws://127.0.0.1:1".to_owned());
-        assert!(matches!(Client::from_vars(url_only), Err(Error::Config(ConfigError::Policy(_)))));
-        let bad = |n: &str| match n {
-            ENV_URL => Some("ws://127.0.0.1:1".to_owned()),
-            ENV_FUNCTION_CHECKSUM => Some("12".to_owned()),
-            _ => None,
-        };
-        assert!(matches!(
-            Client::from_vars(bad),
-            Err(Error::Config(ConfigError::Env { name: ENV_FUNCTION_CHECKSUM, .. }))
-        ));
+    fn env_sets_must_each_identify_the_image() {
+        let (pcr0, pcr3) = (format!("0={}", "aa".repeat(48)), format!("3={}", "33".repeat(48)));
+        let both = format!("{pcr0};{pcr3}");
+        let err = Client::from_vars(vars(&[URL, (ENV_PCRS, &both)])).unwrap_err();
+        assert_eq!(
+            err,
+            Error::Config(ConfigError::EnvImageNotPinned {
+                source: PolicyError::ImageNotPinned {
+                    set: Some(2),
+                    pins: vec![enclave_protocol::PcrIndex::PARENT_ROLE],
+                    checksum_pinned: false
+                },
+            })
+        );
+        // The message names the variables to set, not a Rust method.
+        let text = err.to_string();
+        assert!(text.contains("set ENCLAVE_PCRS") && text.contains("ENCLAVE_POLICY"), "{text}");
+        assert!(!text.contains("dangerous_"), "{text}");
+        let client = Client::from_vars(vars(&[URL, (ENV_PCRS, &pcr0)])).unwrap();
+        assert_eq!(client.policy().measurement_sets().len(), 1);
+    }
+
+    #[test]
+    fn env_values_are_parsed_by_the_vocabulary() {
+        assert_eq!(
+            Client::from_vars(vars(&[URL, (ENV_FUNCTION_CHECKSUM, "12")])).map(|_| ()),
+            Err(Error::Config(ConfigError::EnvValue {
+                name: ENV_FUNCTION_CHECKSUM,
+                source: MeasurementError::ChecksumLength { len: 1 }
+            }))
+        );
+        let odd = format!("0={}a", "aa".repeat(47));
+        assert_eq!(
+            Client::from_vars(vars(&[URL, (ENV_PCRS, &odd)])).map(|_| ()),
+            Err(Error::Config(ConfigError::EnvValue {
+                name: ENV_PCRS,
+                source: MeasurementError::Value {
+                    index: enclave_protocol::PcrIndex::IMAGE,
+                    source: Box::new(MeasurementError::OddLength { field: HexField::PcrValue, digits: 95 })
+                }
+            }))
+        );
     }
 }

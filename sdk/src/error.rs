@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use crate::attestation::AttestationError;
+use enclave_protocol::{FunctionId, MeasurementError};
+
+use crate::attestation::{AttestationError, PolicyError};
 use crate::session::records::RecordError;
 use crate::session::wire::{RequestId, SessionErrorCode, WireError};
 
@@ -27,7 +29,7 @@ pub enum Error {
     #[error("function {function_id} failed with code {code} ({} byte message; see `message`)", message.len())]
     Function {
         /// The function invoked.
-        function_id: String,
+        function_id: FunctionId,
         /// The function's error code.
         code: u16,
         /// The function's message. Not in `Display`: a function may echo its input.
@@ -112,12 +114,12 @@ pub enum SessionError {
     #[error("unexpected WebSocket text message")]
     TextMessage,
     /// The verified document claims no function, or another function than requested.
-    #[error("document attests function {found:?}; requested {expected:?}")]
+    #[error("document attests {}; requested function {expected}", .found.as_ref().map_or_else(|| "no function".to_owned(), |f| format!("function {f}")))]
     FunctionNotAttested {
         /// The function requested.
-        expected: String,
+        expected: FunctionId,
         /// The function the document claims.
-        found: Option<String>,
+        found: Option<FunctionId>,
     },
     /// The document carries no 32-byte X25519 public key.
     #[error("document carries no X25519 public key")]
@@ -234,10 +236,10 @@ pub enum ConfigError {
     /// No policy was configured.
     #[error("no policy configured")]
     NoPolicy,
-    /// A function id is empty, longer than 128 bytes, or has characters other than `A-Za-z0-9._-`.
-    #[error("function id {0:?} is invalid (1..=128 of A-Za-z0-9._-)")]
-    FunctionId(String),
-    /// An environment variable is missing or malformed.
+    /// A function id that does not follow the rule of [`crate::FunctionId`].
+    #[error("function id: {0}")]
+    FunctionId(MeasurementError),
+    /// An environment variable is missing or unusable.
     #[error("environment variable {name}: {problem}")]
     Env {
         /// The variable.
@@ -245,9 +247,29 @@ pub enum ConfigError {
         /// What is wrong, without the value when it could be secret.
         problem: String,
     },
+    /// A pin variable (`ENCLAVE_PCRS`, `ENCLAVE_FUNCTION_CHECKSUM`) does not parse.
+    #[error("environment variable {name}: {source}")]
+    EnvValue {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with its value.
+        source: MeasurementError,
+    },
+    /// The pins the environment gives do not identify the enclave image.
+    #[error(
+        "{source}; set ENCLAVE_PCRS to the enclave's measurements (IDX=HEX,... pinning PCR0, PCR2 or PCR8; several \
+         releases separated by ;), or ENCLAVE_POLICY to a policy file"
+    )]
+    EnvImageNotPinned {
+        /// The builder's reason.
+        source: PolicyError,
+    },
     /// The policy could not be built.
     #[error("policy: {0}")]
-    Policy(String),
+    Policy(#[from] PolicyError),
+    /// A certificate given to [`tls_webpki_root`](crate::ClientBuilder::tls_webpki_root) is unusable.
+    #[error("TLS WebPKI root: {0}")]
+    WebPkiRoot(String),
 }
 
 impl Error {

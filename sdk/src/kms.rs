@@ -1,10 +1,16 @@
 //! AWS KMS key policies conditioned on the pinned measurements: generate one, check one.
 //!
-//! What comes in: the PCR allow-lists a caller pins ([`PinnedMeasurements`], trusted: they come from
-//! the caller's own policy file) and, for [`check_key_policy`], a key policy document (untrusted JSON,
-//! bounded to [`MAX_KEY_POLICY_LEN`] bytes, duplicate object keys rejected). What goes out: a key
-//! policy as JSON ([`generate_key_policy`]), or a [`CheckReport`] listing each statement that lets a
-//! cryptographic operation through without requiring the pinned measurements ([`Finding`]).
+//! What comes in: the measurement sets a caller allows (one [`MeasurementSet`] per release, trusted:
+//! they come from the caller's own policy, [`Policy::measurement_sets`](crate::attestation::Policy::measurement_sets))
+//! and, for [`check_key_policy`], a key policy document (untrusted JSON, bounded to
+//! [`MAX_KEY_POLICY_LEN`] bytes, duplicate object keys rejected). What goes out: a key policy as JSON
+//! ([`generate_key_policy`]), or a [`CheckReport`] listing each statement that lets a cryptographic
+//! operation through without requiring every PCR of one allowed set ([`Finding`]).
+//!
+//! KMS conditions are per key: the values listed for one key are ORed, and keys are ANDed, so one
+//! statement cannot say "one of these sets". A generated policy therefore has one statement per
+//! allowed set, and the checker credits a statement only when it requires every PCR of one set with
+//! that set's value alone (a list of values for one PCR could let a document mix two releases).
 //!
 //! What this module does not decide: whether the principals in a policy are the right ones, what IAM
 //! identity policies, grants or SCPs outside the key policy allow, or whether the pinned values are
@@ -39,9 +45,10 @@
 //! `Resource`, `Principal` and `NotPrincipal` are not examined: any statement that lets anyone use a
 //! guarded action without the pins is reported, whoever it names.
 
+use enclave_protocol::{MeasurementSet, PcrIndex, PcrValue};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// Largest key policy document [`check_key_policy`] reads: AWS KMS caps a key policy at 32 KiB
@@ -107,47 +114,12 @@ const PCR_KEY_PREFIX: &str = "kms:RecipientAttestation:PCR";
 const ENCLAVE_SID: &str = "AllowEnclaveCryptoOnlyWithPinnedMeasurements";
 const ADMIN_SID: &str = "AllowKeyAdministrationWithoutCryptoUse";
 
-/// The PCR allow-lists a key policy must require: for each index, the values an enclave may have.
-///
-/// Built from the same pins the SDK enforces (`[pcrs]` in a policy file), so the key and the client
-/// trust the same enclave images.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PinnedMeasurements {
-    pcrs: BTreeMap<u8, Vec<Vec<u8>>>,
-}
-
-impl PinnedMeasurements {
-    /// No pins yet; add them with [`PinnedMeasurements::allow_pcr`].
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Allows `value` for PCR `index`; call again to allow another value for the same index.
-    pub fn allow_pcr(mut self, index: u8, value: Vec<u8>) -> Self {
-        let values = self.pcrs.entry(index).or_default();
-        if !values.contains(&value) {
-            values.push(value);
-        }
-        self
-    }
-
-    /// The pinned allow-lists, by PCR index.
-    pub fn pcrs(&self) -> &BTreeMap<u8, Vec<Vec<u8>>> {
-        &self.pcrs
-    }
-
-    /// True when nothing is pinned.
-    pub fn is_empty(&self) -> bool {
-        self.pcrs.is_empty()
-    }
-}
-
 /// Why a key policy could not be generated or checked at all (as opposed to a [`Finding`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KmsPolicyError {
-    /// The policy pins no PCR, so there is nothing to condition the key on.
-    #[error("the policy pins no PCR; a KMS key policy needs at least one pinned measurement")]
+    /// The policy allows no measurement set, so there is nothing to condition the key on.
+    #[error("the policy allows no measurement set; a KMS key policy needs at least one")]
     NothingPinned,
     /// A principal given for the generated policy is not an ARN (or `*` is refused).
     #[error("{role} principal {value:?} is not an ARN (expected \"arn:...\")")]
@@ -205,22 +177,25 @@ impl fmt::Display for StatementRef {
 pub enum Problem {
     /// The statement has no `Condition` at all: anyone it names may use the key without attestation.
     NoCondition,
-    /// No condition mentions this pinned PCR.
+    /// No condition requires this PCR of the set.
     PcrNotRequired {
         /// The PCR index.
-        index: u8,
+        #[serde(serialize_with = "pcr_number")]
+        index: PcrIndex,
     },
-    /// A condition on this PCR allows a value the policy file does not pin (lowercase hex).
+    /// A condition on this PCR allows a value other than the set's (as written).
     ValueNotPinned {
         /// The PCR index.
-        index: u8,
+        #[serde(serialize_with = "pcr_number")]
+        index: PcrIndex,
         /// The value the key policy allows.
         value: String,
     },
     /// `...IfExists`: a request with no attestation document (key absent) satisfies the condition.
     IfExists {
         /// The PCR index.
-        index: u8,
+        #[serde(serialize_with = "pcr_number")]
+        index: PcrIndex,
         /// The operator as written.
         operator: String,
     },
@@ -228,14 +203,16 @@ pub enum Problem {
     /// absent, and AWS warns set operators on single-valued keys can be overly permissive.
     SetOperator {
         /// The PCR index.
-        index: u8,
+        #[serde(serialize_with = "pcr_number")]
+        index: PcrIndex,
         /// The operator as written.
         operator: String,
     },
     /// `StringLike` with `*` or `?`: the value matches more than the pinned measurement.
     Wildcard {
         /// The PCR index.
-        index: u8,
+        #[serde(serialize_with = "pcr_number")]
+        index: PcrIndex,
         /// The pattern.
         value: String,
     },
@@ -243,7 +220,8 @@ pub enum Problem {
     /// is true when the key is absent; `Null`; or one this checker does not know).
     WeakOperator {
         /// The PCR index.
-        index: u8,
+        #[serde(serialize_with = "pcr_number")]
+        index: PcrIndex,
         /// The operator as written.
         operator: String,
     },
@@ -255,7 +233,7 @@ impl fmt::Display for Problem {
             Self::NoCondition => write!(f, "has no Condition: no attestation is required"),
             Self::PcrNotRequired { index } => write!(f, "does not require pinned {}", pcr_name(*index)),
             Self::ValueNotPinned { index, value } => {
-                write!(f, "allows {} = {value}, which the policy does not pin", pcr_name(*index))
+                write!(f, "allows {} = {value}, which is not the set's value", pcr_name(*index))
             }
             Self::IfExists { index, operator } => {
                 write!(f, "uses {operator} on {}: a request without attestation passes", pcr_name(*index))
@@ -284,6 +262,9 @@ pub struct Finding {
     pub actions: Vec<&'static str>,
     /// How it grants them: `"Action"` or `"NotAction"`.
     pub granted_through: &'static str,
+    /// With several allowed sets: the set (1-based) the statement came closest to requiring, which
+    /// `problem` is measured against. `None` with one set, or when the statement has no condition.
+    pub set: Option<usize>,
     /// What it is missing.
     pub problem: Problem,
 }
@@ -297,7 +278,11 @@ impl fmt::Display for Finding {
             self.actions.join(", "),
             self.granted_through,
             self.problem
-        )
+        )?;
+        match self.set {
+            Some(n) => write!(f, " (closest allowed measurement set: {n})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -308,100 +293,106 @@ pub struct CheckReport {
     pub statements: usize,
     /// Allow statements that grant at least one guarded action.
     pub granting_statements: usize,
-    /// Everything wrong, in statement order; empty means the policy requires the pins everywhere.
+    /// Everything wrong, in statement order; empty means every granting statement requires one
+    /// allowed set.
     pub findings: Vec<Finding>,
 }
 
 impl CheckReport {
-    /// True when every statement that grants a guarded action requires the pinned measurements.
+    /// True when every statement that grants a guarded action requires every PCR of one allowed set.
     pub fn passed(&self) -> bool {
         self.findings.is_empty()
     }
 }
 
 /// Generates a key policy granting [`ENCLAVE_ACTIONS`] to `principal` only when the request's
-/// attestation document carries the pinned measurements, plus key administration for `key_admin`
-/// ([`KEY_ADMIN_ACTIONS`], no cryptographic use).
+/// attestation document carries every PCR of one allowed set, plus key administration for
+/// `key_admin` ([`KEY_ADMIN_ACTIONS`], no cryptographic use).
+///
+/// KMS conditions cannot express "one of these sets" in one statement, so each set gets its own
+/// `Allow` statement (Sid `AllowEnclaveCryptoOnlyWithPinnedMeasurements` for one set, with `Set1`,
+/// `Set2`, ... appended for several).
 ///
 /// `None` for a principal writes a placeholder ([`PRINCIPAL_PLACEHOLDER`], [`KEY_ADMIN_PLACEHOLDER`])
 /// that AWS KMS will refuse until it is replaced.
 ///
 /// # Errors
-/// [`KmsPolicyError::NothingPinned`] when `pins` is empty; [`KmsPolicyError::BadPrincipal`] when a
+/// [`KmsPolicyError::NothingPinned`] when `sets` is empty; [`KmsPolicyError::BadPrincipal`] when a
 /// principal is given but is not an ARN.
 ///
 /// # Examples
 /// ```
-/// use enclave_sdk::kms::{check_key_policy, generate_key_policy, PinnedMeasurements};
-/// let pins = PinnedMeasurements::new().allow_pcr(0, vec![0xab; 48]);
-/// let policy = generate_key_policy(&pins, Some("arn:aws:iam::111122223333:role/enclave"), None)?;
+/// use enclave_sdk::kms::{check_key_policy, generate_key_policy};
+/// use enclave_sdk::MeasurementSet;
+/// let sets: Vec<MeasurementSet> = MeasurementSet::parse_list(&format!("0={};0={}", "ab".repeat(48), "cd".repeat(48)))?;
+/// let policy = generate_key_policy(&sets, Some("arn:aws:iam::111122223333:role/enclave"), None)?;
+/// assert_eq!(policy["Statement"].as_array().map(Vec::len), Some(3), "one statement per set, and the admin's");
 /// let text = serde_json::to_string_pretty(&policy)?;
-/// assert!(check_key_policy(&text, &pins)?.passed());
+/// assert!(check_key_policy(&text, &sets)?.passed());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn generate_key_policy(
-    pins: &PinnedMeasurements,
+    sets: &[MeasurementSet],
     principal: Option<&str>,
     key_admin: Option<&str>,
 ) -> Result<Value, KmsPolicyError> {
-    if pins.is_empty() {
+    if sets.is_empty() {
         return Err(KmsPolicyError::NothingPinned);
     }
     let principal = checked_principal("enclave", principal, PRINCIPAL_PLACEHOLDER)?;
     let key_admin = checked_principal("key-admin", key_admin, KEY_ADMIN_PLACEHOLDER)?;
 
-    // KMS developer guide, "Condition keys for Nitro Enclaves": the examples use
-    // StringEqualsIgnoreCase, and the values are lowercase hex. Several values for one key are ORed
-    // (IAM "Condition"), which is exactly an allow-list.
-    let mut keys = Map::new();
-    for (index, values) in pins.pcrs() {
-        let hexes: Vec<Value> = values.iter().map(|v| Value::String(hex::encode(v))).collect();
-        let value = match <[Value; 1]>::try_from(hexes) {
-            Ok([single]) => single,
-            Err(many) => Value::Array(many),
-        };
-        keys.insert(condition_key(*index), value);
+    let mut statements = Vec::with_capacity(sets.len().saturating_add(1));
+    for (n, set) in sets.iter().enumerate() {
+        // KMS developer guide, "Condition keys for Nitro Enclaves": the examples use
+        // StringEqualsIgnoreCase, and the values are lowercase hex. One value per key: the set's.
+        let mut keys = Map::new();
+        for (index, value) in set.iter() {
+            keys.insert(condition_key(index), Value::String(value.to_string()));
+        }
+        let sid =
+            if sets.len() == 1 { ENCLAVE_SID.to_owned() } else { format!("{ENCLAVE_SID}Set{}", n.saturating_add(1)) };
+        statements.push(json!({
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": { "AWS": principal },
+            "Action": ENCLAVE_ACTIONS,
+            "Resource": "*",
+            "Condition": { "StringEqualsIgnoreCase": keys }
+        }));
     }
-
+    statements.push(json!({
+        "Sid": ADMIN_SID,
+        "Effect": "Allow",
+        "Principal": { "AWS": key_admin },
+        "Action": KEY_ADMIN_ACTIONS,
+        "Resource": "*"
+    }));
     Ok(json!({
         "Version": "2012-10-17",
         "Id": "enclave-sdk-pinned-measurements",
-        "Statement": [
-            {
-                "Sid": ENCLAVE_SID,
-                "Effect": "Allow",
-                "Principal": { "AWS": principal },
-                "Action": ENCLAVE_ACTIONS,
-                "Resource": "*",
-                "Condition": { "StringEqualsIgnoreCase": keys }
-            },
-            {
-                "Sid": ADMIN_SID,
-                "Effect": "Allow",
-                "Principal": { "AWS": key_admin },
-                "Action": KEY_ADMIN_ACTIONS,
-                "Resource": "*"
-            }
-        ]
+        "Statement": statements,
     }))
 }
 
 /// Checks that every `Allow` statement of `key_policy` that grants a guarded action
-/// ([`GUARDED_ACTIONS`], directly, through a wildcard, or through `NotAction`) requires every pinned
-/// PCR with a condition whose allowed values are all pinned.
+/// ([`GUARDED_ACTIONS`], directly, through a wildcard, or through `NotAction`) requires every PCR of
+/// one allowed set with that set's value.
 ///
-/// A statement passes for PCR *n* when some condition uses `StringEquals`, `StringEqualsIgnoreCase`
-/// or a wildcard-free `StringLike` on `kms:RecipientAttestation:PCR<n>` (or `ImageSha384` for PCR0)
-/// and every value it lists is in the allow-list for *n* (compared case-insensitively, as hex).
-/// `Deny` statements grant nothing and are skipped.
+/// A statement requires PCR *n* with value *v* when some condition uses `StringEquals`,
+/// `StringEqualsIgnoreCase` or a wildcard-free `StringLike` on `kms:RecipientAttestation:PCR<n>` (or
+/// `ImageSha384` for PCR0) and every value it lists is *v* (compared case-insensitively, as hex). A
+/// list of several values for one key is not credited: KMS ORs them per key, so with two sets a
+/// document could combine one set's PCR0 with the other's PCR2. `Deny` statements grant nothing and
+/// are skipped.
 ///
 /// # Errors
 /// [`KmsPolicyError`] when the document is too large, not JSON, repeats an object key, or is not
 /// shaped like a policy (no `Statement`, a statement with neither `Action` nor `NotAction`, ...), and
-/// [`KmsPolicyError::NothingPinned`] when `pins` is empty. Offending statements are not errors: they
+/// [`KmsPolicyError::NothingPinned`] when `sets` is empty. Offending statements are not errors: they
 /// are the report's [`Finding`]s.
-pub fn check_key_policy(key_policy: &str, pins: &PinnedMeasurements) -> Result<CheckReport, KmsPolicyError> {
-    if pins.is_empty() {
+pub fn check_key_policy(key_policy: &str, sets: &[MeasurementSet]) -> Result<CheckReport, KmsPolicyError> {
+    if sets.is_empty() {
         return Err(KmsPolicyError::NothingPinned);
     }
     if key_policy.len() > MAX_KEY_POLICY_LEN {
@@ -417,7 +408,7 @@ pub fn check_key_policy(key_policy: &str, pins: &PinnedMeasurements) -> Result<C
 
     let mut report = CheckReport { statements: statements.len(), granting_statements: 0, findings: Vec::new() };
     for (index, statement) in statements.into_iter().enumerate() {
-        let findings = check_statement(index, statement, pins)?;
+        let findings = check_statement(index, statement, sets)?;
         if let Some(findings) = findings {
             report.granting_statements += 1;
             report.findings.extend(findings);
@@ -430,7 +421,7 @@ pub fn check_key_policy(key_policy: &str, pins: &PinnedMeasurements) -> Result<C
 fn check_statement(
     index: usize,
     statement: &Value,
-    pins: &PinnedMeasurements,
+    sets: &[MeasurementSet],
 ) -> Result<Option<Vec<Finding>>, KmsPolicyError> {
     let Value::Object(statement) = statement else {
         return Err(malformed(&format!("statement #{index}"), "is not an object"));
@@ -474,29 +465,47 @@ fn check_statement(
         return Ok(None);
     }
 
-    let finding =
-        |problem| Finding { statement: reference.clone(), actions: actions.clone(), granted_through, problem };
+    let finding = |set, problem| Finding {
+        statement: reference.clone(),
+        actions: actions.clone(),
+        granted_through,
+        set,
+        problem,
+    };
     let conditions = match statement.get("Condition") {
-        None => return Ok(Some(vec![finding(Problem::NoCondition)])),
-        Some(Value::Object(c)) if c.is_empty() => return Ok(Some(vec![finding(Problem::NoCondition)])),
+        None => return Ok(Some(vec![finding(None, Problem::NoCondition)])),
+        Some(Value::Object(c)) if c.is_empty() => return Ok(Some(vec![finding(None, Problem::NoCondition)])),
         Some(Value::Object(c)) => c,
         Some(_) => return Err(malformed(&at, "Condition is not an object")),
     };
 
-    let mut findings = Vec::new();
-    for (pcr, allowed) in pins.pcrs() {
-        if let Some(problem) = pcr_problem(*pcr, allowed, conditions, &at)? {
-            findings.push(finding(problem));
+    // The statement is guarded when it requires one set entirely; otherwise report what it lacks
+    // against the set it came closest to (fewest problems; the first of equals).
+    let mut closest: Option<(usize, Vec<Problem>)> = None;
+    for (n, set) in sets.iter().enumerate() {
+        let mut problems = Vec::new();
+        for (pcr, value) in set.iter() {
+            if let Some(problem) = pcr_problem(pcr, value, conditions, &at)? {
+                problems.push(problem);
+            }
+        }
+        if problems.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        if closest.as_ref().is_none_or(|(_, best)| problems.len() < best.len()) {
+            closest = Some((n, problems));
         }
     }
-    Ok(Some(findings))
+    let (n, problems) = closest.unwrap_or_default();
+    let set = (sets.len() > 1).then(|| n.saturating_add(1));
+    Ok(Some(problems.into_iter().map(|p| finding(set, p)).collect()))
 }
 
-/// `None` when some condition entry requires `pcr` to be one of `allowed`; otherwise the most telling
+/// `None` when some condition entry requires `pcr` to be exactly `expected`; otherwise the most telling
 /// reason none does (the first offending entry, or "not required" when no entry names the PCR).
 fn pcr_problem(
-    pcr: u8,
-    allowed: &[Vec<u8>],
+    pcr: PcrIndex,
+    expected: &PcrValue,
     conditions: &Map<String, Value>,
     at: &str,
 ) -> Result<Option<Problem>, KmsPolicyError> {
@@ -511,7 +520,7 @@ fn pcr_problem(
             }
             let values =
                 string_list(values).ok_or_else(|| malformed(at, &format!("values of {key} are not strings")))?;
-            match entry_problem(pcr, operator, &values, allowed) {
+            match entry_problem(pcr, operator, &values, expected) {
                 None => return Ok(None),
                 Some(problem) => {
                     first_problem.get_or_insert(problem);
@@ -523,7 +532,7 @@ fn pcr_problem(
 }
 
 /// Judges one `operator: { key: values }` entry on the key for `pcr`.
-fn entry_problem(pcr: u8, operator: &str, values: &[&str], allowed: &[Vec<u8>]) -> Option<Problem> {
+fn entry_problem(pcr: PcrIndex, operator: &str, values: &[&str], expected: &PcrValue) -> Option<Problem> {
     let index = pcr;
     // IAM "Single-valued vs. multivalued context keys": ForAllValues is true when the key is absent,
     // and set operators on single-valued keys (these are) may be overly permissive.
@@ -548,7 +557,7 @@ fn entry_problem(pcr: u8, operator: &str, values: &[&str], allowed: &[Vec<u8>]) 
         if wildcards_allowed && (value.contains('*') || value.contains('?')) {
             return Some(Problem::Wildcard { index, value: (*value).to_owned() });
         }
-        let pinned = hex::decode(value.to_ascii_lowercase()).map(|bytes| allowed.contains(&bytes)).unwrap_or(false);
+        let pinned = value.parse::<PcrValue>().is_ok_and(|v| v == *expected);
         if !pinned {
             return Some(Problem::ValueNotPinned { index, value: (*value).to_owned() });
         }
@@ -558,30 +567,30 @@ fn entry_problem(pcr: u8, operator: &str, values: &[&str], allowed: &[Vec<u8>]) 
 
 /// The PCR a condition key names, if it is one of the Nitro Enclaves attestation keys.
 /// IAM "Condition": condition key names are case insensitive.
-fn key_pcr(key: &str) -> Option<u8> {
+fn key_pcr(key: &str) -> Option<PcrIndex> {
     let lower = key.to_ascii_lowercase();
     if lower == IMAGE_SHA384_KEY.to_ascii_lowercase() {
-        return Some(0);
+        return Some(PcrIndex::IMAGE);
     }
-    let digits = lower.strip_prefix(&PCR_KEY_PREFIX.to_ascii_lowercase())?;
-    // "PCR01" is not "PCR1": only the canonical decimal spelling names a PCR.
-    if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) || !digits.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    digits.parse().ok()
+    // "PCR01" is not "PCR1": PcrIndex parses only the canonical decimal spelling.
+    lower.strip_prefix(&PCR_KEY_PREFIX.to_ascii_lowercase())?.parse().ok()
 }
 
-fn condition_key(index: u8) -> String {
-    if index == 0 {
+/// JSON reports carry a PCR index as its number, as they did before the index had a type.
+fn pcr_number<S: serde::Serializer>(index: &PcrIndex, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u8(index.get())
+}
+
+fn condition_key(index: PcrIndex) -> String {
+    if index == PcrIndex::IMAGE {
         IMAGE_SHA384_KEY.to_owned()
     } else {
-        format!("{PCR_KEY_PREFIX}{index}")
+        format!("{PCR_KEY_PREFIX}{}", index.get())
     }
 }
 
-fn pcr_name(index: u8) -> String {
-    format!("PCR{index} ({})", condition_key(index))
+fn pcr_name(index: PcrIndex) -> String {
+    format!("{index} ({})", condition_key(index))
 }
 
 /// IAM "Action": prefix and name are case insensitive; `*` matches any run of characters and `?`

@@ -3,7 +3,8 @@
 //! ```no_run
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), enclave_sdk::Error> {
-//! // ENCLAVE_URL, ENCLAVE_PCRS and/or ENCLAVE_FUNCTION_CHECKSUM say where and what to trust.
+//! // ENCLAVE_URL says where; ENCLAVE_PCRS (which must pin PCR0, PCR2 or PCR8) and optionally
+//! // ENCLAVE_FUNCTION_CHECKSUM say what to trust; or ENCLAVE_POLICY names a policy file.
 //! let output = enclave_sdk::connect_and_invoke("word-count", b"input that only the enclave sees").await?;
 //! # let _ = output; Ok(()) }
 //! ```
@@ -21,7 +22,10 @@
 //! (including its clock, within the allowed skew).
 //!
 //! Defeated, each with a test (end to end over sockets unless noted): sending to an enclave running
-//! other code (PCR pin), another function (checksum pin), a debug-mode enclave, a document from another
+//! other code (PCR pin), including through a policy that pins only what any enclave can match (a
+//! function checksum, PCR1, PCR3 or PCR4: refused when the policy is built, [`attestation::IMAGE_PCRS`])
+//! or a document mixing two allowed releases (measurement sets match whole), another function
+//! (checksum pin), a debug-mode enclave, a document from another
 //! root, an expired certificate or a stale document; a replayed document (fresh nonce); a substituted
 //! enclave key (the key is inside the signed document); a TLS-terminating proxy on `wss://` (the TLS
 //! key is bound into the document); a replayed record and a reused request id (enclave side);
@@ -36,8 +40,9 @@
 //! 2. The document's size is bounded; its COSE_Sign1 envelope and CBOR payload parse strictly.
 //! 3. The ES384 signature verifies with the leaf certificate; the chain verifies to the pinned root at
 //!    the [`Clock`]'s time, with the policy's skew.
-//! 4. The policy: every pinned PCR, debug mode (refused unless allowed), document age, the function
-//!    checksum pin.
+//! 4. The policy: debug mode (refused unless allowed), every PCR of one allowed measurement set
+//!    (a policy must pin PCR0, PCR2 or PCR8 in each set: [`attestation::IMAGE_PCRS`]), document age,
+//!    the function checksum pin.
 //! 5. The connection: the nonce is the one this client just drew; the public key is a 32-byte X25519
 //!    key; the user data names the requested function.
 //! 6. Only then: HPKE setup to that key with `info` = SHA-256 transcript of (protocol label, function
@@ -70,8 +75,12 @@ pub mod kms;
 pub mod session;
 
 pub use client::{
-    connect_and_invoke, parse_checksum, parse_pcr, parse_pcrs, ENV_ALLOW_DEBUG, ENV_FUNCTION_CHECKSUM, ENV_PCRS,
-    ENV_ROOT_PEM, ENV_TOKEN, ENV_URL,
+    connect_and_invoke, ENV_ALLOW_DEBUG, ENV_FUNCTION_CHECKSUM, ENV_PCRS, ENV_ROOT_PEM, ENV_TOKEN, ENV_URL,
+};
+/// The measurement vocabulary the SDK, the mock enclave, the policy file and the KMS module share
+/// (the `enclave-protocol` crate), with one parser per textual form.
+pub use enclave_protocol::{
+    FunctionChecksum, FunctionId, HexField, MeasurementError, MeasurementSet, Pcr, PcrIndex, PcrValue, SetMismatch,
 };
 pub use error::Error;
 pub use session::blocking;

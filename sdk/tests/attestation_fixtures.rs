@@ -9,9 +9,23 @@ mod support;
 use std::time::Duration;
 
 use enclave_sdk::attestation::{
-    AttestationError, CertPosition, ChainError, Expected, Hex, HexList, Policy, UnixTime, UnverifiedDocument, Verifier,
+    AttestationError, CertPosition, ChainError, Expected, Hex, Policy, UnixTime, UnverifiedDocument, Verifier,
 };
+use enclave_sdk::{MeasurementSet, Pcr, PcrIndex, PcrValue};
 use support::{fixtures, Fixture};
+
+fn idx(i: u8) -> PcrIndex {
+    PcrIndex::new(i).unwrap()
+}
+
+fn value(bytes: &[u8]) -> PcrValue {
+    PcrValue::from_bytes(bytes).unwrap()
+}
+
+/// One set pinning `pins`.
+fn set(pins: &[(u8, &[u8])]) -> MeasurementSet {
+    MeasurementSet::new(pins.iter().map(|(i, v)| Pcr::new(idx(*i), value(v)))).unwrap()
+}
 
 fn lenient() -> Policy {
     Policy::builder().dangerous_accept_any_enclave().dangerous_allow_debug().build().unwrap()
@@ -40,7 +54,7 @@ fn every_fixture_is_accepted_at_verify_at_with_the_manifest_values() {
         assert_eq!(doc.digest(), "SHA384");
         assert_eq!(doc.pcrs().len(), fx.pcr_count, "{}", fx.file);
         for i in 0..3u8 {
-            assert_eq!(doc.pcrs()[&i], fx.pcr[usize::from(i)], "{} PCR{i}", fx.file);
+            assert_eq!(doc.pcrs()[&idx(i)].as_bytes(), fx.pcr[usize::from(i)], "{} PCR{i}", fx.file);
         }
         assert_eq!(doc.public_key().map(<[u8]>::len), fx.public_key_len, "{}", fx.file);
         assert_eq!(doc.user_data().map(<[u8]>::len), fx.user_data_len, "{}", fx.file);
@@ -120,7 +134,7 @@ fn debug_documents_are_refused_by_default() {
         let p = Policy::builder().dangerous_accept_any_enclave().build().unwrap();
         assert_eq!(verify(p, &fx, fx.verify_at).unwrap_err(), AttestationError::DebugMode, "{}", fx.file);
         // Pinning PCR0 to the all-zero value does not let a debug enclave through either.
-        let p = Policy::builder().allow_pcr(0, fx.pcr[0].clone()).build().unwrap();
+        let p = Policy::builder().allow_measurements(set(&[(0, &fx.pcr[0])])).build().unwrap();
         assert_eq!(verify(p, &fx, fx.verify_at).unwrap_err(), AttestationError::DebugMode, "{}", fx.file);
     }
     assert_eq!(debug_count, 3);
@@ -132,11 +146,7 @@ fn real_pcrs_pinned_pass_and_one_changed_byte_fails() {
     for fx in fixtures().into_iter().filter(|f| !f.debug) {
         checked += 1;
         let pinned = |pcr: [Vec<u8>; 3]| {
-            let mut b = Policy::builder();
-            for (i, v) in pcr.into_iter().enumerate() {
-                b = b.allow_pcr(i as u8, v);
-            }
-            b.build().unwrap()
+            Policy::builder().allow_measurements(set(&[(0, &pcr[0]), (1, &pcr[1]), (2, &pcr[2])])).build().unwrap()
         };
         verify(pinned(fx.pcr.clone()), &fx, fx.verify_at).unwrap_or_else(|e| panic!("{}: {e}", fx.file));
         for i in 0..3 {
@@ -145,22 +155,26 @@ fn real_pcrs_pinned_pass_and_one_changed_byte_fails() {
             assert_eq!(
                 verify(pinned(pcr.clone()), &fx, fx.verify_at).unwrap_err(),
                 AttestationError::PcrNotAllowed {
-                    index: i as u8,
-                    found: Hex(fx.pcr[i].clone()),
-                    allowed: HexList(vec![Hex(pcr[i].clone())]),
+                    index: idx(i as u8),
+                    found: value(&fx.pcr[i]),
+                    expected: value(&pcr[i]),
                 },
                 "{}",
                 fx.file
             );
         }
-        // An allow-list with a wrong value first and the right one second passes.
+        // Two allowed releases, a wrong one first and the right one second: passes.
         let mut wrong = fx.pcr[0].clone();
         wrong[0] ^= 0x80;
-        let p = Policy::builder().allow_pcr(0, wrong).allow_pcr(0, fx.pcr[0].clone()).build().unwrap();
+        let p = Policy::builder()
+            .allow_measurements(set(&[(0, &wrong)]))
+            .allow_measurements(set(&[(0, &fx.pcr[0])]))
+            .build()
+            .unwrap();
         verify(p, &fx, fx.verify_at).unwrap_or_else(|e| panic!("{}: {e}", fx.file));
         // A pinned PCR the document lacks fails (these documents carry PCR0..15 or 0..16).
-        let p = Policy::builder().allow_pcr(0, fx.pcr[0].clone()).allow_pcr(31, vec![0; 48]).build().unwrap();
-        assert_eq!(verify(p, &fx, fx.verify_at).unwrap_err(), AttestationError::PcrMissing { index: 31 });
+        let p = Policy::builder().allow_measurements(set(&[(0, &fx.pcr[0]), (31, &[0; 48])])).build().unwrap();
+        assert_eq!(verify(p, &fx, fx.verify_at).unwrap_err(), AttestationError::PcrMissing { index: idx(31) });
     }
     assert_eq!(checked, 3);
 }

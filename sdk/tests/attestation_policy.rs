@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use enclave_sdk::attestation::{
     AttestationError as E, AttestedDocument, CertPosition as At, ChainError, CoseError, DerError, EnclaveUserData,
-    Expected, Hex, Policy, PolicyBuilder, SerialProblem, UnixTime, UserDataError, Verifier, WebpkiReason,
+    Expected, Hex, Policy, PolicyBuilder, SerialProblem, SetMismatches, UnixTime, UserDataError, UserDataForm,
+    Verifier, WebpkiReason,
 };
+use enclave_sdk::{FunctionChecksum, FunctionId, MeasurementSet, Pcr, PcrIndex, PcrValue, SetMismatch};
 use rcgen::{BasicConstraints, CustomExtension, IsCa, KeyUsagePurpose};
 use support::{test_pcr, DocSpec, Role, TestPki, VERIFY_AT};
 
@@ -27,19 +29,43 @@ fn any(pki: &TestPki) -> Policy {
 }
 
 fn claim(id: &str, sum: u8) -> EnclaveUserData {
-    EnclaveUserData { function_id: id.into(), function_checksum: [sum; 32], tls_spki_sha256: None }
+    EnclaveUserData::new(fid(id), FunctionChecksum::from_bytes([sum; 32]))
+}
+
+fn fid(id: &str) -> FunctionId {
+    id.parse().unwrap()
+}
+
+fn sum(byte: u8) -> FunctionChecksum {
+    FunctionChecksum::from_bytes([byte; 32])
+}
+
+fn idx(i: u8) -> PcrIndex {
+    PcrIndex::new(i).unwrap()
+}
+
+fn value(bytes: Vec<u8>) -> PcrValue {
+    PcrValue::from_bytes(&bytes).unwrap()
+}
+
+/// A measurement set of `(index, value)` pins.
+fn set(pins: &[(u8, Vec<u8>)]) -> MeasurementSet {
+    MeasurementSet::new(pins.iter().map(|(i, v)| Pcr::new(idx(*i), value(v.clone())))).unwrap()
+}
+
+/// The test document's own PCRs `indices`, as one set.
+fn own(indices: &[u8]) -> MeasurementSet {
+    set(&indices.iter().map(|i| (*i, test_pcr(*i))).collect::<Vec<_>>())
 }
 
 #[test]
 fn a_well_formed_test_document_passes_with_every_pin() {
     let pki = TestPki::new();
     let spec = DocSpec { user_data: Some(claim("echo", 1).encode()), ..DocSpec::default() };
-    let mut b = base(&pki).function_checksum_for("echo", [1; 32]);
-    for i in 0..16 {
-        b = b.allow_pcr(i, test_pcr(i));
-    }
+    let b = base(&pki).function_checksum_for(fid("echo"), sum(1)).allow_measurements(own(&(0..16).collect::<Vec<_>>()));
     let nonce = spec.nonce.clone().unwrap();
-    let expected = Expected::default().with_nonce(&nonce).with_function_id("echo").requiring_x25519_key();
+    let echo = fid("echo");
+    let expected = Expected::default().with_nonce(&nonce).with_function_id(&echo).requiring_x25519_key();
     let doc = run(&pki, b.build().unwrap(), &spec, &expected).unwrap();
     assert_eq!(doc.claimed_function(), Some(&claim("echo", 1)));
     assert_eq!(doc.x25519_public_key(), Some([0x42; 32]));
@@ -53,21 +79,72 @@ fn a_well_formed_test_document_passes_with_every_pin() {
 fn pcr_checks() {
     let pki = TestPki::new();
     let spec = DocSpec::default();
-    let p = base(&pki).allow_pcr(4, vec![0; 48]).allow_pcr(4, vec![1; 48]).build().unwrap();
+    let p = base(&pki).allow_measurements(set(&[(0, test_pcr(0)), (4, vec![1; 48])])).build().unwrap();
     assert_eq!(
         run(&pki, p, &spec, &Expected::default()).unwrap_err(),
-        E::PcrNotAllowed {
-            index: 4,
-            found: Hex(test_pcr(4)),
-            allowed: enclave_sdk::attestation::HexList(vec![Hex(vec![0; 48]), Hex(vec![1; 48])])
-        }
+        E::PcrNotAllowed { index: idx(4), found: value(test_pcr(4)), expected: value(vec![1; 48]) }
     );
     let missing = DocSpec { pcrs: (0..3).map(|i| (i, test_pcr(i))).collect(), ..DocSpec::default() };
-    let p = base(&pki).allow_pcr(0, test_pcr(0)).allow_pcr(8, test_pcr(8)).build().unwrap();
-    assert_eq!(run(&pki, p, &missing, &Expected::default()).unwrap_err(), E::PcrMissing { index: 8 });
+    let p = base(&pki).allow_measurements(own(&[0, 8])).build().unwrap();
+    assert_eq!(run(&pki, p, &missing, &Expected::default()).unwrap_err(), E::PcrMissing { index: idx(8) });
     // A SHA-256-sized PCR pinned against a 48-byte value never matches.
-    let p = base(&pki).allow_pcr(0, test_pcr(0)[..32].to_vec()).build().unwrap();
-    assert!(matches!(run(&pki, p, &spec, &Expected::default()), Err(E::PcrNotAllowed { index: 0, .. })));
+    let p = base(&pki).allow_measurements(set(&[(0, test_pcr(0)[..32].to_vec())])).build().unwrap();
+    assert!(matches!(run(&pki, p, &spec, &Expected::default()), Err(E::PcrNotAllowed { index: PcrIndex::IMAGE, .. })));
+}
+
+/// Release N and N+1 allowed: a document of either passes, a document mixing N's PCR0 with N+1's PCR2
+/// does not, and the error says where it left each set.
+#[test]
+fn measurement_sets_are_matched_whole() {
+    let pki = TestPki::new();
+    let (n0, n2) = (test_pcr(0), test_pcr(2));
+    let (m0, m2) = (vec![0xa0; 48], vec![0xa2; 48]);
+    let policy = || {
+        base(&pki)
+            .allow_measurements(set(&[(0, n0.clone()), (2, n2.clone())]))
+            .allow_measurements(set(&[(0, m0.clone()), (2, m2.clone())]))
+            .build()
+            .unwrap()
+    };
+    let with = |p0: &[u8], p2: &[u8]| {
+        let mut spec = DocSpec::default();
+        spec.pcrs.insert(0, p0.to_vec());
+        spec.pcrs.insert(2, p2.to_vec());
+        spec
+    };
+    assert!(run(&pki, policy(), &with(&n0, &n2), &Expected::default()).is_ok());
+    assert!(run(&pki, policy(), &with(&m0, &m2), &Expected::default()).is_ok());
+    assert_eq!(
+        run(&pki, policy(), &with(&n0, &m2), &Expected::default()).unwrap_err(),
+        E::MeasurementsNotAllowed {
+            mismatches: SetMismatches(vec![
+                SetMismatch::Differs {
+                    index: PcrIndex::APPLICATION,
+                    found: value(m2.clone()),
+                    expected: value(n2.clone())
+                },
+                SetMismatch::Differs { index: PcrIndex::IMAGE, found: value(n0.clone()), expected: value(m0.clone()) },
+            ])
+        }
+    );
+    let shown = run(&pki, policy(), &with(&m0, &n2), &Expected::default()).unwrap_err().to_string();
+    assert!(
+        shown.starts_with("the document matches none of the policy's 2 measurement sets: set 1: PCR0 is a0a0"),
+        "{shown}"
+    );
+    assert!(shown.contains("; set 2: PCR2 is 1212"), "{shown}");
+    // A set the document lacks a PCR of is reported as missing, beside the other set's difference.
+    let policy =
+        base(&pki).allow_measurements(own(&[0, 31])).allow_measurements(set(&[(0, m0.clone())])).build().unwrap();
+    assert_eq!(
+        run(&pki, policy, &DocSpec::default(), &Expected::default()).unwrap_err(),
+        E::MeasurementsNotAllowed {
+            mismatches: SetMismatches(vec![
+                SetMismatch::Missing { index: idx(31) },
+                SetMismatch::Differs { index: PcrIndex::IMAGE, found: value(n0), expected: value(m0) },
+            ])
+        }
+    );
 }
 
 #[test]
@@ -142,46 +219,68 @@ fn function_checksum_checks() {
     let pki = TestPki::new();
     let with = |ud: Option<Vec<u8>>| DocSpec { user_data: ud, ..DocSpec::default() };
     let echo = with(Some(claim("echo", 1).encode()));
-    let pinned = |sum| base(&pki).function_checksum(sum).build().unwrap();
-    assert!(run(&pki, pinned([1; 32]), &echo, &Expected::default()).is_ok());
+    let image = || base(&pki).allow_measurements(own(&[0]));
+    let pinned = |s| image().function_checksum(s).build().unwrap();
+    assert!(run(&pki, pinned(sum(1)), &echo, &Expected::default()).is_ok());
     assert_eq!(
-        run(&pki, pinned([2; 32]), &echo, &Expected::default()).unwrap_err(),
-        E::ChecksumMismatch { expected: Hex(vec![2; 32]), found: Hex(vec![1; 32]) }
+        run(&pki, pinned(sum(2)), &echo, &Expected::default()).unwrap_err(),
+        E::ChecksumMismatch { expected: sum(2), found: sum(1) }
     );
-    assert_eq!(run(&pki, pinned([1; 32]), &with(None), &Expected::default()).unwrap_err(), E::UserDataMissing);
+    assert_eq!(run(&pki, pinned(sum(1)), &with(None), &Expected::default()).unwrap_err(), E::UserDataMissing);
     assert_eq!(
-        run(&pki, pinned([1; 32]), &with(Some(b"hello".to_vec())), &Expected::default()).unwrap_err(),
+        run(&pki, pinned(sum(1)), &with(Some(b"hello".to_vec())), &Expected::default()).unwrap_err(),
         E::UserData(UserDataError::Unrecognised)
     );
     // Without a checksum pin, undecodable user data is simply not a claim.
-    let d = run(
-        &pki,
-        base(&pki).allow_pcr(0, test_pcr(0)).build().unwrap(),
-        &with(Some(b"hello".to_vec())),
-        &Expected::default(),
-    );
+    let d = run(&pki, image().build().unwrap(), &with(Some(b"hello".to_vec())), &Expected::default());
     assert_eq!(d.unwrap().claimed_function(), None);
     // The requested function must be the claimed one.
+    let sum_id = fid("sum");
     assert_eq!(
-        run(&pki, pinned([1; 32]), &echo, &Expected::default().with_function_id("sum")).unwrap_err(),
-        E::FunctionIdMismatch { expected: "sum".into(), found: "echo".into() }
+        run(&pki, pinned(sum(1)), &echo, &Expected::default().with_function_id(&sum_id)).unwrap_err(),
+        E::FunctionIdMismatch { expected: fid("sum"), found: fid("echo") }
     );
     // Per-function pins: the claim selects the pin when no function was requested.
-    let per = base(&pki).function_checksum_for("echo", [1; 32]).function_checksum_for("sum", [3; 32]).build().unwrap();
+    let per =
+        image().function_checksum_for(fid("echo"), sum(1)).function_checksum_for(fid("sum"), sum(3)).build().unwrap();
     assert!(run(&pki, per.clone(), &echo, &Expected::default()).is_ok());
     assert_eq!(
         run(&pki, per.clone(), &with(Some(claim("echo", 3).encode())), &Expected::default()).unwrap_err(),
-        E::ChecksumMismatch { expected: Hex(vec![1; 32]), found: Hex(vec![3; 32]) }
+        E::ChecksumMismatch { expected: sum(1), found: sum(3) }
     );
     assert_eq!(
         run(&pki, per, &with(Some(claim("other", 1).encode())), &Expected::default()).unwrap_err(),
-        E::NoChecksumForFunction { function_id: "other".into() }
+        E::NoChecksumForFunction { function_id: Some(fid("other")) }
     );
-    // Cape's JSON claim carries no function id; the catch-all pin applies.
+}
+
+/// Cape's JSON claim names no function: only a connection that expects Cape's form accepts it. A
+/// native verifier with the right checksum pinned refuses it by name.
+#[test]
+fn capes_json_claim_is_read_only_in_cape_mode() {
+    let pki = TestPki::new();
     let cape = format!(r#"{{"func_checksum":"{}"}}"#, "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=");
-    let d = run(&pki, pinned([1; 32]), &with(Some(cape.into_bytes())), &Expected::default().with_function_id("echo"))
-        .unwrap();
-    assert_eq!(d.claimed_function().unwrap().function_id, "");
+    let spec = DocSpec { user_data: Some(cape.into_bytes()), ..DocSpec::default() };
+    let policy =
+        || base(&pki).allow_measurements(own(&[0])).function_checksum_for(fid("echo"), sum(1)).build().unwrap();
+    let echo = fid("echo");
+    let native = Expected::default().with_function_id(&echo);
+    assert_eq!(run(&pki, policy(), &spec, &native).unwrap_err(), E::UserData(UserDataError::CapeForm));
+    assert_eq!(run(&pki, policy(), &spec, &Expected::default()).unwrap_err(), E::UserData(UserDataError::CapeForm));
+    let d = run(&pki, policy(), &spec, &native.with_user_data_form(UserDataForm::Cape)).unwrap();
+    assert_eq!(d.claimed_checksum(), Some(sum(1)));
+    assert_eq!(d.claimed_function(), None, "a Cape claim is not this protocol's claim");
+    // Cape mode reads Cape's form only: this protocol's claim is not Cape's.
+    let native_claim = DocSpec { user_data: Some(claim("echo", 1).encode()), ..DocSpec::default() };
+    assert_eq!(
+        run(&pki, policy(), &native_claim, &native.with_user_data_form(UserDataForm::Cape)).unwrap_err(),
+        E::UserData(UserDataError::NotCapeForm)
+    );
+    // Without any function named, a per-function pin cannot be chosen for a Cape claim.
+    assert_eq!(
+        run(&pki, policy(), &spec, &Expected::default().with_user_data_form(UserDataForm::Cape)).unwrap_err(),
+        E::NoChecksumForFunction { function_id: None }
+    );
 }
 
 #[test]
@@ -304,8 +403,8 @@ fn errors_never_display_user_data() {
     let spec = DocSpec { user_data: Some(canary.clone()), ..DocSpec::default() };
     let hex_canary = hex::encode(&canary);
     let policies = [
-        base(&pki).function_checksum([1; 32]).build().unwrap(),
-        base(&pki).allow_pcr(0, vec![0; 48]).build().unwrap(),
+        base(&pki).allow_measurements(own(&[0])).function_checksum(sum(1)).build().unwrap(),
+        base(&pki).allow_measurements(set(&[(0, vec![0; 48])])).build().unwrap(),
         base(&pki).dangerous_accept_any_enclave().max_document_age(Duration::ZERO).build().unwrap(),
     ];
     for p in policies {

@@ -1,19 +1,22 @@
 //! `enclave attest`: connect, send a fresh nonce, and save the attestation document received.
 
+use super::pins;
 use super::policy::{fail, read_bounded, write_new, Format, EXIT_CHECK_FAILED, EXIT_USAGE};
 use base64::Engine as _;
 use enclave_sdk::attestation::{Policy, TrustRoot, UnverifiedDocument};
-use enclave_sdk::Client;
+use enclave_sdk::{Client, FunctionId};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 const HELP: &str = "\
-Only the attestation exchange happens: no input is sent. With --policy the document is verified against
-it (and the command fails when it does not verify); without, it is saved as received, UNVERIFIED.
+Only the attestation exchange happens: no input is sent. With --policy, or with --pcrs (one allowed release
+per flag; each must pin PCR0, PCR2 or PCR8) and --checksum, the document is verified against those pins and
+the command fails when it does not verify.
 
-Without --policy, the document's signature, certificate chain (to AWS Root-G1 or --root-pem) and the fresh
-nonce are still checked, but no PCR or checksum: pin it afterwards with `enclave policy init --from-document`.
+With neither, the document's signature, certificate chain (to AWS Root-G1 or --root-pem) and the fresh nonce
+are still checked, but no measurement or checksum: the output says so, and you pin it afterwards with
+`enclave policy init --from-document`.
 
 Exit codes: 0 the document was received (and verified, with --policy), 1 connection or verification
 failed, 2 usage error.
@@ -46,6 +49,13 @@ pub(crate) struct Args {
     /// state-dir/root.pem.
     #[arg(long, value_name = "FILE")]
     root_pem: Option<PathBuf>,
+    #[doc = "One allowed release: IDX=HEX[,IDX=HEX...]; repeat to allow another. Must pin PCR0, PCR2 or PCR8."]
+    #[arg(long = "pcrs", value_name = "IDX=HEX[,IDX=HEX...]", long_help = pins::PCRS_HELP, conflicts_with = "policy")]
+    pcrs: Vec<String>,
+    /// The checksum the function must report (64 hex digits); needs --pcrs, since a checksum is the
+    /// enclave's own claim.
+    #[arg(long, value_name = "HEX", conflicts_with = "policy")]
+    checksum: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -61,42 +71,31 @@ pub(crate) async fn run(args: Args) -> ExitCode {
             &format!("{} exists; pass --force to replace it", out.display()),
         );
     }
-    // With a policy: everything is verified, as before a session. Without: signature, chain (to AWS
-    // Root-G1, or --root-pem) and our fresh nonce only, and the output says the document is unpinned.
-    let (policy, pinned) = match (&args.policy, &args.root_pem) {
-        (Some(path), None) => match Policy::from_file(path) {
-            Ok(policy) => (policy, true),
-            Err(e) => return fail(args.format, EXIT_USAGE, "policy_file", &e),
-        },
-        (None, root_pem) => {
-            let mut builder = Policy::builder().dangerous_accept_any_enclave().dangerous_allow_debug();
-            if let Some(path) = root_pem {
-                let root = read_bounded(path, 64 * 1024)
-                    .and_then(|pem| TrustRoot::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display())));
-                match root {
-                    Ok(root) => builder = builder.trust_root(root),
-                    Err(e) => return fail(args.format, EXIT_USAGE, "root_pem", &e),
-                }
-            }
-            match builder.build() {
-                Ok(policy) => (policy, false),
-                Err(e) => return fail(args.format, EXIT_USAGE, "policy", &e),
-            }
-        }
-        (Some(_), Some(_)) => {
-            return fail(
-                args.format,
-                EXIT_USAGE,
-                "usage",
-                &"--root-pem conflicts with --policy or ENCLAVE_POLICY (the policy file names its root)",
-            )
-        }
+    let function: FunctionId = match args.function.parse() {
+        Ok(id) => id,
+        Err(e) => return fail(args.format, EXIT_USAGE, "usage", &format!("--fn: {e}")),
+    };
+    // With a policy or pins: everything is verified, as before a session. Without: signature, chain
+    // (to AWS Root-G1, or --root-pem) and our fresh nonce only, and the output says the document is
+    // unpinned.
+    let pinned = args.policy.is_some() || !args.pcrs.is_empty() || args.checksum.is_some();
+    let policy = match (&args.policy, &args.root_pem) {
+        (Some(path), None) => Policy::from_file(path).map_err(|e| ("policy_file", e.to_string())),
+        (None, root_pem) => pins_policy(&args, &function, root_pem.as_deref(), pinned),
+        (Some(_), Some(_)) => Err((
+            "usage",
+            "--root-pem conflicts with --policy or ENCLAVE_POLICY (the policy file names its root)".to_owned(),
+        )),
+    };
+    let policy = match policy {
+        Ok(policy) => policy,
+        Err((kind, e)) => return fail(args.format, EXIT_USAGE, kind, &e),
     };
     let client = match Client::builder().endpoint(args.url.clone()).policy(policy).build() {
         Ok(client) => client,
         Err(e) => return fail(args.format, EXIT_USAGE, "config", &e),
     };
-    let raw = match client.fetch_attestation(&args.function).await {
+    let raw = match client.fetch_attestation(&function).await {
         Ok(raw) => raw,
         Err(e) => return fail(args.format, EXIT_CHECK_FAILED, "attest", &e),
     };
@@ -109,12 +108,12 @@ pub(crate) async fn run(args: Args) -> ExitCode {
     let (module_id, pcr0) = match UnverifiedDocument::parse(&raw) {
         Ok(doc) => {
             let f = doc.dangerous_unverified_fields();
-            (f.module_id().to_owned(), f.pcrs().get(&0).map(hex::encode))
+            (f.module_id().to_owned(), f.pcrs().get(&enclave_sdk::PcrIndex::IMAGE).map(ToString::to_string))
         }
         Err(e) => return fail(args.format, EXIT_CHECK_FAILED, "decode", &e),
     };
     let verdict = if pinned {
-        "verified against the policy"
+        "verified against the pins"
     } else {
         "signature, chain and nonce checked; NOT checked against any pins"
     };
@@ -145,4 +144,35 @@ pub(crate) async fn run(args: Args) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The policy from the pin flags, or (with none given) one that checks only the signature, the chain
+/// and the nonce, which is what fetching a document to pin it needs.
+fn pins_policy(
+    args: &Args,
+    function: &FunctionId,
+    root_pem: Option<&std::path::Path>,
+    pinned: bool,
+) -> Result<Policy, (&'static str, String)> {
+    let mut builder = Policy::builder();
+    if let Some(path) = root_pem {
+        let root = read_bounded(path, 64 * 1024)
+            .and_then(|pem| TrustRoot::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display())))
+            .map_err(|e| ("root_pem", e))?;
+        builder = builder.trust_root(root);
+    }
+    if !pinned {
+        return builder
+            .dangerous_accept_any_enclave()
+            .dangerous_allow_debug()
+            .build()
+            .map_err(|e| ("policy", e.to_string()));
+    }
+    for set in pins::measurement_sets(&args.pcrs).map_err(|e| ("usage", e))? {
+        builder = builder.allow_measurements(set);
+    }
+    if let Some(sum) = &args.checksum {
+        builder = builder.function_checksum_for(function.clone(), pins::checksum(sum).map_err(|e| ("usage", e))?);
+    }
+    pins::build(builder).map_err(|e| ("policy", e))
 }

@@ -40,12 +40,12 @@ pub(crate) async fn run(args: Args) -> ExitCode {
     }
 }
 
-fn render(args: &Args, sum: &[u8; 32]) -> String {
+fn render(args: &Args, sum: &enclave_sdk::FunctionChecksum) -> String {
     match args.format {
-        Format::Hex => hex::encode(sum),
+        Format::Hex => sum.to_string(),
         Format::Json => serde_json::json!({
             "path": args.path,
-            "checksum": hex::encode(sum),
+            "checksum": sum.to_string(),
             "algorithm": "sha256, enclave-sdk function directory v1",
         })
         .to_string(),
@@ -58,7 +58,7 @@ mod tests {
 
     #[test]
     fn json_and_hex_carry_the_same_checksum() {
-        let sum = [0xab; 32];
+        let sum = enclave_sdk::FunctionChecksum::from_bytes([0xab; 32]);
         let hex_args = Args { path: "f".into(), format: Format::Hex };
         assert_eq!(render(&hex_args, &sum), "ab".repeat(32));
         let json_args = Args { path: "f".into(), format: Format::Json };

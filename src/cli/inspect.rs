@@ -1,7 +1,10 @@
 //! `enclave inspect`: decode an attestation document WITHOUT trusting it, and print it.
 
 use super::policy::{fail, read_bytes_bounded, Format, EXIT_CHECK_FAILED, EXIT_USAGE};
-use enclave_sdk::attestation::{EnclaveUserData, UnixTime, UnverifiedDocument, MAX_DOCUMENT_LEN};
+use enclave_sdk::attestation::{
+    cape_function_checksum, is_debug_mode, AttestationError, EnclaveUserData, UnixTime, UnverifiedDocument,
+    UserDataError, MAX_DOCUMENT_LEN,
+};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,11 +48,18 @@ pub(crate) async fn run(args: Args) -> ExitCode {
     // The claim is decoded for display only; a document's user data is shown as its decoded claim
     // or its length, never as raw bytes.
     let claim = fields.user_data().map(EnclaveUserData::decode);
-    let debug_mode = (0u8..3).all(|i| fields.pcrs().get(&i).is_some_and(|v| v.iter().all(|b| *b == 0)));
+    // Cape's claim carries a checksum and no function id.
+    let cape = match &claim {
+        Some(Err(AttestationError::UserData(UserDataError::CapeForm))) => {
+            fields.user_data().and_then(|u| cape_function_checksum(u).ok())
+        }
+        _ => None,
+    };
+    let debug_mode = is_debug_mode(fields.pcrs());
     match args.format {
         Format::Json => {
             let pcrs: serde_json::Map<String, serde_json::Value> =
-                fields.pcrs().iter().map(|(i, v)| (i.to_string(), hex::encode(v).into())).collect();
+                fields.pcrs().iter().map(|(i, v)| (i.get().to_string(), v.to_string().into())).collect();
             let out = json!({
                 "verified": false,
                 "warning": UNVERIFIED,
@@ -61,14 +71,19 @@ pub(crate) async fn run(args: Args) -> ExitCode {
                 "public_key": fields.public_key().map(hex::encode),
                 "nonce": fields.nonce().map(hex::encode),
                 "user_data_len": fields.user_data().map(<[u8]>::len),
-                "claimed_function": match &claim {
-                    Some(Ok(c)) => json!({
-                        "function_id": c.function_id,
-                        "function_checksum": hex::encode(c.function_checksum),
+                "claimed_function": match (&claim, cape) {
+                    (Some(Ok(c)), _) => json!({
+                        "function_id": c.function_id.as_str(),
+                        "function_checksum": c.function_checksum.to_string(),
                         "tls_spki_sha256": c.tls_spki_sha256.map(hex::encode),
                     }),
-                    Some(Err(e)) => json!({ "undecodable": e.to_string() }),
-                    None => serde_json::Value::Null,
+                    (_, Some(sum)) => json!({
+                        "function_id": serde_json::Value::Null,
+                        "function_checksum": sum.to_string(),
+                        "form": "cape",
+                    }),
+                    (Some(Err(e)), None) => json!({ "undecodable": e.to_string() }),
+                    (None, None) => serde_json::Value::Null,
                 },
                 "certificates": certificates.iter().map(|c| json!({
                     "position": c.position.to_string(),
@@ -92,7 +107,7 @@ pub(crate) async fn run(args: Args) -> ExitCode {
                 );
             }
             for (i, v) in fields.pcrs() {
-                out.push_str(&format!("PCR{i:<2}       {}\n", hex::encode(v)));
+                out.push_str(&format!("PCR{:<2}       {v}\n", i.get()));
             }
             match fields.public_key() {
                 Some(k) => out.push_str(&format!("public_key  {} ({} bytes)\n", hex::encode(k), k.len())),
@@ -104,11 +119,14 @@ pub(crate) async fn run(args: Args) -> ExitCode {
             }
             match (&claim, fields.user_data()) {
                 (Some(Ok(c)), _) => {
-                    let id = if c.function_id.is_empty() { "(unnamed)" } else { c.function_id.as_str() };
-                    out.push_str(&format!("function    {id} checksum {}\n", hex::encode(c.function_checksum)));
+                    out.push_str(&format!("function    {} checksum {}\n", c.function_id, c.function_checksum));
                     if let Some(spki) = c.tls_spki_sha256 {
                         out.push_str(&format!("tls_spki    sha256 {}\n", hex::encode(spki)));
                     }
+                }
+                (_, Some(_)) if cape.is_some() => {
+                    let sum = cape.map(|s| s.to_string()).unwrap_or_default();
+                    out.push_str(&format!("function    (unnamed: Cape's claim) checksum {sum}\n"));
                 }
                 (Some(Err(e)), Some(u)) => {
                     out.push_str(&format!("user_data   {} bytes, no function claim ({e})\n", u.len()))

@@ -4,7 +4,8 @@
 //! (untrusted JSON, read bounded). Output: the key policy on stdout, or a report naming each
 //! offending statement. The IAM reasoning lives in `enclave_sdk::kms`; this file only does I/O.
 
-use super::policy::{fail, load_policy_file, read_bounded, Format, EXIT_CHECK_FAILED, EXIT_USAGE};
+use super::policy::{fail, read_bounded, Format, EXIT_CHECK_FAILED, EXIT_USAGE};
+use enclave_sdk::attestation::{Policy, PolicyFileError};
 use enclave_sdk::kms::{check_key_policy, generate_key_policy, MAX_KEY_POLICY_LEN};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,10 +13,11 @@ use std::process::ExitCode;
 const GENERATE_HELP: &str = "\
 Exit codes: 0 the key policy was printed, 2 usage error (bad policy file, nothing pinned, principal not an ARN).
 
-The enclave statement allows kms:Decrypt, kms:GenerateDataKey, kms:GenerateRandom and kms:DeriveSharedSecret
-only when the request's attestation document matches every pinned PCR (StringEqualsIgnoreCase on
-kms:RecipientAttestation:ImageSha384 for PCR0 and kms:RecipientAttestation:PCR<n>; an allow-list becomes a
-list of values). The key-administration statement grants no cryptographic use (and no kms:CreateGrant).
+Each enclave statement allows kms:Decrypt, kms:GenerateDataKey, kms:GenerateRandom and kms:DeriveSharedSecret
+only when the request's attestation document carries every PCR of one [[pcrs]] set (StringEqualsIgnoreCase on
+kms:RecipientAttestation:ImageSha384 for PCR0 and kms:RecipientAttestation:PCR<n>, one value each). KMS
+conditions are per key and cannot say \"one of these sets\", so a policy file with several sets gets one
+statement per set. The key-administration statement grants no cryptographic use (and no kms:CreateGrant).
 Without --principal / --key-admin the policy carries placeholders that AWS KMS refuses.
 
 Examples:
@@ -27,7 +29,9 @@ Examples:
 const CHECK_HELP: &str = "\
 Exit codes: 0 every Allow statement granting kms:Decrypt, GenerateDataKey(Pair), GenerateRandom,
 DeriveSharedSecret, ReEncryptFrom or CreateGrant (directly, by wildcard or through NotAction) requires every
-pinned PCR with pinned values only; 1 a statement does not, or the key policy is malformed; 2 usage error.
+PCR of one [[pcrs]] set with that set's value only (a list of values for one PCR is not credited: KMS ORs
+them, so a document could mix two releases); 1 a statement does not, or the key policy is malformed;
+2 usage error.
 
 Examples:
   aws kms get-key-policy --key-id $KEY --policy-name default --query Policy --output text > key-policy.json
@@ -48,7 +52,7 @@ pub(crate) enum Command {
 /// Arguments of `enclave kms-policy generate`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct GenerateArgs {
-    /// The policy file whose [pcrs] the key policy requires.
+    /// The policy file whose [[pcrs]] sets the key policy requires.
     #[arg(long, value_name = "FILE")]
     policy: PathBuf,
     /// The IAM role (ARN) of the instance running the enclave: the only principal allowed to use the key.
@@ -68,7 +72,7 @@ pub(crate) struct CheckArgs {
     /// The key policy document (JSON), as `aws kms get-key-policy` prints it.
     #[arg(value_name = "KEY_POLICY.json")]
     key_policy: PathBuf,
-    /// The policy file whose [pcrs] every cryptographic grant must require.
+    /// The policy file one of whose [[pcrs]] sets every cryptographic grant must require.
     #[arg(long, value_name = "FILE")]
     policy: PathBuf,
     /// Output format.
@@ -83,16 +87,28 @@ pub(crate) async fn run(command: Command) -> ExitCode {
     }
 }
 
+/// The policy the file describes, built (and so judged) by the SDK's policy builder.
+fn load(path: &std::path::Path) -> Result<Policy, PolicyFileError> {
+    Policy::from_file(path)
+}
+
 fn generate(args: GenerateArgs) -> ExitCode {
-    let file = match load_policy_file(&args.policy) {
-        Ok(file) => file,
+    let policy = match load(&args.policy) {
+        Ok(policy) => policy,
         Err(e) => return fail(args.format, EXIT_USAGE, "policy_file", &e),
     };
-    let doc =
-        match generate_key_policy(&file.pinned_measurements(), args.principal.as_deref(), args.key_admin.as_deref()) {
-            Ok(doc) => doc,
-            Err(e) => return fail(args.format, EXIT_USAGE, "kms_policy", &e),
-        };
+    let sets = policy.measurement_sets();
+    let doc = match generate_key_policy(sets, args.principal.as_deref(), args.key_admin.as_deref()) {
+        Ok(doc) => doc,
+        Err(e) => return fail(args.format, EXIT_USAGE, "kms_policy", &e),
+    };
+    if sets.len() > 1 {
+        eprintln!(
+            "note: KMS conditions are per key and cannot say \"one of these sets\": the key policy has one enclave \
+             statement per allowed measurement set ({})",
+            sets.len()
+        );
+    }
     let text = match args.format {
         Format::Text => serde_json::to_string_pretty(&doc),
         Format::Json => serde_json::to_string(&doc),
@@ -110,15 +126,15 @@ fn generate(args: GenerateArgs) -> ExitCode {
 }
 
 fn check(args: CheckArgs) -> ExitCode {
-    let file = match load_policy_file(&args.policy) {
-        Ok(file) => file,
+    let policy = match load(&args.policy) {
+        Ok(policy) => policy,
         Err(e) => return fail(args.format, EXIT_USAGE, "policy_file", &e),
     };
     let text = match read_bounded(&args.key_policy, MAX_KEY_POLICY_LEN) {
         Ok(text) => text,
         Err(e) => return fail(args.format, EXIT_USAGE, "read", &e),
     };
-    let report = match check_key_policy(&text, &file.pinned_measurements()) {
+    let report = match check_key_policy(&text, policy.measurement_sets()) {
         Ok(report) => report,
         Err(e) => return fail(args.format, EXIT_CHECK_FAILED, "kms_policy", &e),
     };
@@ -132,6 +148,7 @@ fn check(args: CheckArgs) -> ExitCode {
                     "statement": f.statement,
                     "actions": f.actions,
                     "granted_through": f.granted_through,
+                    "set": f.set,
                     "problem": f.problem,
                     "message": f.to_string(),
                 })).collect::<Vec<_>>(),
@@ -141,7 +158,7 @@ fn check(args: CheckArgs) -> ExitCode {
         Format::Text => {
             if report.passed() {
                 println!(
-                    "OK: {} of {} statements grant cryptographic use, and each requires every pinned PCR",
+                    "OK: {} of {} statements grant cryptographic use, and each requires every PCR of one allowed set",
                     report.granting_statements, report.statements
                 );
             } else {

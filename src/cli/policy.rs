@@ -4,9 +4,10 @@
 //! loading `--policy FILE`). Input: files the user names. Output: a policy file, or a report.
 
 use enclave_sdk::attestation::{
-    AttestationError, EnclaveUserData, PolicyFile, RootSource, TrustRoot, UnixTime, UnverifiedDocument,
-    DEFAULT_CLOCK_SKEW, MAX_DOCUMENT_LEN,
+    cape_function_checksum, is_debug_mode, AttestationError, EnclaveUserData, PolicyFile, RootSource, TrustRoot,
+    UnixTime, UnverifiedDocument, UserDataError, DEFAULT_CLOCK_SKEW, MAX_DOCUMENT_LEN,
 };
+use enclave_sdk::{MeasurementSet, Pcr, PcrIndex, PcrValue};
 use mock_enclave::attester::SoftwareNsm;
 use mock_enclave::functions::FunctionRegistry;
 use mock_enclave::measurements::Measurements;
@@ -57,11 +58,6 @@ pub(crate) fn read_bytes_bounded(path: &Path, max: usize) -> Result<Vec<u8>, Str
     Ok(bytes)
 }
 
-/// Loads `--policy FILE`.
-pub(crate) fn load_policy_file(path: &Path) -> Result<PolicyFile, enclave_sdk::attestation::PolicyFileError> {
-    PolicyFile::from_file(path)
-}
-
 /// Subcommands of `enclave policy`.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
@@ -74,8 +70,9 @@ pub(crate) enum Command {
 }
 
 const INIT_HELP: &str = "\
-Pins PCR0, PCR1 and PCR2, plus PCR3, PCR4 and PCR8 when they are not zero, and the function checksum the
-document's user data claims (under [functions] when it names a function, else as function_checksum).
+Writes one [[pcrs]] set (one allowed release) pinning PCR0, PCR1 and PCR2, plus PCR3, PCR4 and PCR8 when
+they are not zero, and the function checksum the document's user data claims (under [functions] when it
+names a function, else as function_checksum). To allow the next release too, add its own [[pcrs]] table.
 --from-document verifies the document first (signature and certificate chain at --at, default now; any
 enclave accepted) and refuses a debug-mode document. --from-mock computes the mock enclave's measurements
 with the mock-enclave library, pins every built-in function, and trusts the mock's root (state-dir/root.pem).
@@ -90,7 +87,10 @@ Examples:
   enclave policy init --from-mock --state-dir mock-state --out policy.toml";
 
 const CHECK_HELP: &str = "\
-Exit codes: 0 the file is valid, 1 it is not (the error names the line and the key), 2 usage error.
+A file is valid when it parses and its pins identify the enclave image: every [[pcrs]] table pins \"0\", \"2\"
+or \"8\" and there is at least one, unless accept_any_enclave = true.
+
+Exit codes: 0 the file is valid, 1 it is not (the error names the line and the key, or the rule), 2 usage error.
 
 Examples:
   enclave policy check policy.toml
@@ -197,20 +197,18 @@ enum InitError {
 }
 
 /// PCRs pinned whatever their value: image, kernel and bootstrap, application.
-const ALWAYS_PINNED: [u8; 3] = [0, 1, 2];
+const ALWAYS_PINNED: [PcrIndex; 3] = [PcrIndex::IMAGE, PcrIndex::KERNEL, PcrIndex::APPLICATION];
 /// PCRs pinned when not all zero: parent IAM role, parent instance id, signing certificate.
-const PINNED_WHEN_SET: [u8; 3] = [3, 4, 8];
+const PINNED_WHEN_SET: [PcrIndex; 3] =
+    [PcrIndex::PARENT_ROLE, PcrIndex::PARENT_INSTANCE, PcrIndex::SIGNING_CERTIFICATE];
 
-fn pcrs_to_pin<'a>(pcrs: impl Fn(u8) -> Option<&'a [u8]>) -> BTreeMap<u8, Vec<Vec<u8>>> {
-    let mut pinned = BTreeMap::new();
-    for index in ALWAYS_PINNED.into_iter().chain(PINNED_WHEN_SET) {
-        if let Some(value) = pcrs(index) {
-            if ALWAYS_PINNED.contains(&index) || value.iter().any(|b| *b != 0) {
-                pinned.insert(index, vec![value.to_vec()]);
-            }
-        }
-    }
-    pinned
+/// The one measurement set (release) that `pcrs` describe.
+fn release(pcrs: &BTreeMap<PcrIndex, PcrValue>) -> Result<MeasurementSet, InitError> {
+    let pinned = ALWAYS_PINNED.into_iter().chain(PINNED_WHEN_SET).filter_map(|index| {
+        let value = pcrs.get(&index)?;
+        (ALWAYS_PINNED.contains(&index) || !value.is_zero()).then(|| Pcr::new(index, value.clone()))
+    });
+    MeasurementSet::new(pinned).map_err(|e| InitError::Refused(format!("no PCR to pin: {e}")))
 }
 
 fn from_document(
@@ -234,19 +232,21 @@ fn from_document(
     let verified =
         UnverifiedDocument::parse(&raw).map_err(refused)?.verify(&[root], now, DEFAULT_CLOCK_SKEW).map_err(refused)?;
     let fields = verified.fields();
-    let pcrs = fields.pcrs();
-    if ALWAYS_PINNED.iter().all(|i| pcrs.get(i).is_some_and(|v| v.iter().all(|b| *b == 0))) {
+    if is_debug_mode(fields.pcrs()) {
         return Err(InitError::Refused(format!(
             "{}: a debug-mode enclave (PCR0..2 all zero); its memory is readable by the parent instance, refusing to pin it",
             doc.display()
         )));
     }
-    let mut file =
-        PolicyFile { trust_root, pcrs: pcrs_to_pin(|i| pcrs.get(&i).map(Vec::as_slice)), ..PolicyFile::default() };
+    let mut file = PolicyFile { trust_root, pcrs: vec![release(fields.pcrs())?], ..PolicyFile::default() };
     match fields.user_data().map(EnclaveUserData::decode) {
-        Some(Ok(claim)) if claim.function_id.is_empty() => file.function_checksum = Some(claim.function_checksum),
         Some(Ok(claim)) => {
             file.functions.insert(claim.function_id.clone(), claim.function_checksum);
+        }
+        // Cape's claim names no function: pin its checksum for whatever function is attested (the
+        // policy is then for Cape-mode connections, the only ones that read that claim).
+        Some(Err(AttestationError::UserData(UserDataError::CapeForm))) => {
+            file.function_checksum = fields.user_data().and_then(|u| cape_function_checksum(u).ok());
         }
         // Said on stderr so a missing [functions] pin is a visible choice, not a silent gap.
         Some(Err(e)) => eprintln!("note: no function checksum pinned: {e}"),
@@ -266,10 +266,9 @@ fn from_mock(
     if let Some(dir) = functions {
         registry.load_dir(dir).map_err(|e| InitError::Usage(format!("{}: {e}", dir.display())))?;
     }
-    let pcrs = measurements.pcrs();
     let mut file = PolicyFile {
-        pcrs: pcrs_to_pin(|i| pcrs.get(&i).map(|v| v.as_slice())),
-        functions: registry.iter().map(|f| (f.id().to_owned(), f.checksum())).collect(),
+        pcrs: vec![release(measurements.pcrs())?],
+        functions: registry.iter().map(|f| (f.id().clone(), f.checksum())).collect(),
         ..PolicyFile::default()
     };
     match state_dir {
@@ -342,16 +341,17 @@ pub(crate) fn summary_text(file: &PolicyFile) -> String {
     if file.accept_any_enclave {
         out.push_str("  accepts ANY enclave (accept_any_enclave = true)\n");
     }
-    for (index, values) in &file.pcrs {
-        for value in values {
-            out.push_str(&format!("  PCR{index}: {}\n", hex::encode(value)));
+    for (n, set) in file.pcrs.iter().enumerate() {
+        out.push_str(&format!("  measurement set {} (one allowed release):\n", n + 1));
+        for (index, value) in set.iter() {
+            out.push_str(&format!("    {index}: {value}\n"));
         }
     }
     if let Some(sum) = &file.function_checksum {
-        out.push_str(&format!("  any function: checksum {}\n", hex::encode(sum)));
+        out.push_str(&format!("  any function: checksum {sum}\n"));
     }
     for (id, sum) in &file.functions {
-        out.push_str(&format!("  function {id:?}: checksum {}\n", hex::encode(sum)));
+        out.push_str(&format!("  function {id}: checksum {sum}\n"));
     }
     if file.allow_debug {
         out.push_str("  allows DEBUG-mode enclaves\n");
@@ -359,21 +359,26 @@ pub(crate) fn summary_text(file: &PolicyFile) -> String {
     out
 }
 
-/// What a policy file pins, as JSON.
+/// What a policy file pins, as JSON: `pcrs` is a list of sets, each an object from index to value.
 pub(crate) fn summary_json(file: &PolicyFile) -> serde_json::Value {
-    let pcrs: serde_json::Map<String, serde_json::Value> = file
+    let pcrs: Vec<serde_json::Value> = file
         .pcrs
         .iter()
-        .map(|(i, vs)| (i.to_string(), vs.iter().map(hex::encode).collect::<Vec<_>>().into()))
+        .map(|set| {
+            set.iter()
+                .map(|(i, v)| (i.get().to_string(), serde_json::Value::from(v.to_string())))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        })
         .collect();
     let functions: serde_json::Map<String, serde_json::Value> =
-        file.functions.iter().map(|(id, sum)| (id.clone(), hex::encode(sum).into())).collect();
+        file.functions.iter().map(|(id, sum)| (id.to_string(), sum.to_string().into())).collect();
     serde_json::json!({
         "ok": true,
         "trust_root": file.trust_root.to_string(),
         "pcrs": pcrs,
         "functions": functions,
-        "function_checksum": file.function_checksum.map(hex::encode),
+        "function_checksum": file.function_checksum.map(|s| s.to_string()),
         "max_document_age_secs": file.max_document_age.map(|d| d.as_secs()),
         "clock_skew_secs": file.clock_skew.map(|d| d.as_secs()),
         "allow_debug": file.allow_debug,

@@ -10,12 +10,29 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use enclave_sdk::attestation::{Policy, TrustRoot};
-use enclave_sdk::{Client, Error};
+use enclave_sdk::attestation::Policy;
+use enclave_sdk::{Client, Error, FunctionId};
 use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::pins;
+
+const HELP: &str = "\
+Nothing of the input is sent before the enclave's attestation document verified against the pins: the root
+(--root, default AWS Nitro Enclaves Root-G1), one allowed measurement set per --pcrs (each must pin PCR0, PCR2
+or PCR8), and the function's checksum (--checksum). A checksum alone pins nothing: the enclave's own code
+writes it.
+
+Exit codes: 0 the function ran, 1 the enclave was refused or the invocation failed (one line on stderr),
+2 usage error (including pins that do not identify the image).
+
+Examples:
+  echo hello | enclave run uppercase --url ws://127.0.0.1:8443 --root mock-state/root.pem \\
+      --pcrs 0=<PCR0>,1=<PCR1>,2=<PCR2> --checksum <uppercase checksum>
+  enclave run echo --url ws://127.0.0.1:8443 --policy policy.toml --input in.bin --output out.bin";
 
 /// Arguments of `enclave run`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = HELP)]
 pub(crate) struct Args {
     /// The function to invoke.
     #[arg(value_name = "FN_ID")]
@@ -37,8 +54,8 @@ pub(crate) struct Args {
     /// PEM file of the root certificate to trust instead of AWS Nitro Root-G1.
     #[arg(long, value_name = "PEM")]
     root: Option<PathBuf>,
-    /// Allow this value for a PCR (48 bytes hex). Repeatable; repeat an index to allow several values.
-    #[arg(long = "pcr", value_name = "IDX=HEX")]
+    #[doc = "One allowed release: IDX=HEX[,IDX=HEX...]; repeat to allow another. Must pin PCR0, PCR2 or PCR8."]
+    #[arg(long = "pcrs", value_name = "IDX=HEX[,IDX=HEX...]", long_help = pins::PCRS_HELP)]
     pcrs: Vec<String>,
     /// The function checksum to require (64 hex digits), as `enclave checksum` prints it.
     #[arg(long, value_name = "HEX")]
@@ -46,7 +63,8 @@ pub(crate) struct Args {
     /// Accept a debug-mode enclave (INSECURE: its memory is readable by the host).
     #[arg(long)]
     allow_debug: bool,
-    /// Pin nothing: accept any enclave whose document chains to the root (INSECURE; for exploration).
+    /// Waive the rule that the pins must identify the image: any enclave whose document chains to the
+    /// root is accepted (INSECURE; for exploration).
     #[arg(long)]
     any_enclave: bool,
     /// Bearer token for the enclave's front door.
@@ -58,14 +76,14 @@ pub(crate) struct Args {
 const PROGRESS_THRESHOLD: u64 = 8 << 20;
 
 pub(crate) async fn run(args: Args) -> ExitCode {
-    let client = match build_client(&args) {
+    let (client, function_id) = match build_client(&args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("enclave run: {e}");
             return ExitCode::from(2);
         }
     };
-    match invoke(&client, &args).await {
+    match invoke(&client, &function_id, &args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(Error::Function { function_id, code, message }) => {
             eprintln!("enclave run: function {function_id} failed with code {code}: {message}");
@@ -78,31 +96,29 @@ pub(crate) async fn run(args: Args) -> ExitCode {
     }
 }
 
-fn build_client(args: &Args) -> Result<Client, String> {
+fn build_client(args: &Args) -> Result<(Client, FunctionId), String> {
+    let function_id: FunctionId = args.function_id.parse().map_err(|e| format!("FN_ID: {e}"))?;
     let policy = match &args.policy {
         Some(path) => Policy::from_file(path).map_err(|e| format!("--policy: {e}"))?,
-        None => policy_from_flags(args)?,
+        None => policy_from_flags(args, &function_id)?,
     };
     let mut builder = Client::builder().endpoint(args.url.clone()).policy(policy);
     if let Some(t) = &args.token {
         builder = builder.token(t.clone());
     }
-    builder.build().map_err(|e| e.to_string())
+    Ok((builder.build().map_err(|e| e.to_string())?, function_id))
 }
 
-fn policy_from_flags(args: &Args) -> Result<Policy, String> {
+fn policy_from_flags(args: &Args, function_id: &FunctionId) -> Result<Policy, String> {
     let mut policy = Policy::builder();
     if let Some(path) = &args.root {
-        let pem = std::fs::read_to_string(path).map_err(|e| format!("--root {}: {e}", path.display()))?;
-        policy = policy.trust_root(TrustRoot::from_pem(&pem).map_err(|e| format!("--root {}: {e}", path.display()))?);
+        policy = policy.trust_root(pins::trust_root("--root", path)?);
     }
-    for item in &args.pcrs {
-        let (index, value) = enclave_sdk::parse_pcr(item).map_err(|e| format!("--pcr: {e}"))?;
-        policy = policy.allow_pcr(index, value);
+    for set in pins::measurement_sets(&args.pcrs)? {
+        policy = policy.allow_measurements(set);
     }
     if let Some(sum) = &args.checksum {
-        let sum = enclave_sdk::parse_checksum(sum).map_err(|e| format!("--checksum: {e}"))?;
-        policy = policy.function_checksum_for(&args.function_id, sum);
+        policy = policy.function_checksum_for(function_id.clone(), pins::checksum(sum)?);
     }
     if args.allow_debug {
         policy = policy.dangerous_allow_debug();
@@ -110,10 +126,10 @@ fn policy_from_flags(args: &Args) -> Result<Policy, String> {
     if args.any_enclave {
         policy = policy.dangerous_accept_any_enclave();
     }
-    policy.build().map_err(|e| format!("policy: {e} (pin --pcr or --checksum, pass --policy, or --any-enclave)"))
+    pins::build(policy)
 }
 
-async fn invoke(client: &Client, args: &Args) -> Result<(), Error> {
+async fn invoke(client: &Client, function_id: &FunctionId, args: &Args) -> Result<(), Error> {
     let io = |e: std::io::Error| Error::LocalIo { kind: e.kind() };
     let (input, size): (Box<dyn AsyncRead + Unpin + Send>, Option<u64>) = if args.input == "-" {
         (Box::new(tokio::io::stdin()), None)
@@ -127,7 +143,7 @@ async fn invoke(client: &Client, args: &Args) -> Result<(), Error> {
     } else {
         Box::new(tokio::fs::File::create(&args.output).await.map_err(io)?)
     };
-    let session = client.connect(&args.function_id).await?;
+    let session = client.connect(function_id).await?;
     let show = std::io::stderr().is_terminal() && size.is_none_or(|n| n >= PROGRESS_THRESHOLD);
     let mut last = Instant::now();
     let started = last;

@@ -10,13 +10,28 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use base64::Engine as _;
-use enclave_sdk::attestation::{AttestedDocument, Expected, Policy, TrustRoot, UnixTime, Verifier, MAX_DOCUMENT_LEN};
+use enclave_sdk::attestation::{AttestedDocument, Expected, Policy, UnixTime, Verifier, MAX_DOCUMENT_LEN};
+
+use super::pins;
 
 /// Input larger than this cannot hold a document even hex-encoded with line breaks.
 const MAX_INPUT_LEN: usize = 3 * MAX_DOCUMENT_LEN;
 
+const HELP: &str = "\
+The pins: --root (default AWS Nitro Enclaves Root-G1), one allowed measurement set per --pcrs (a document must
+match every PCR of one; each set must pin PCR0, PCR2 or PCR8), --checksum, --nonce, --max-age; or --policy FILE.
+Pins that do not identify the image (none, a checksum alone, or only PCR1, PCR3 or PCR4) are a usage error
+unless --any-enclave.
+
+Exit codes: 0 accepted, 1 rejected (one line naming the check and the values), 2 usage error.
+
+Examples:
+  enclave verify doc.cbor --root mock-state/root.pem --pcrs 0=<PCR0>,1=<PCR1>,2=<PCR2>
+  enclave verify doc.cbor --pcrs 0=<release N PCR0> --pcrs 0=<release N+1 PCR0> --format json";
+
 /// Arguments of `enclave verify`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = HELP)]
 pub(crate) struct Args {
     /// The document: a file holding raw CBOR, base64 or hex (detected), or `-` for stdin.
     #[arg(value_name = "FILE|-")]
@@ -35,8 +50,8 @@ pub(crate) struct Args {
     /// The nonce the document must carry (hex).
     #[arg(long, value_name = "HEX")]
     nonce: Option<String>,
-    /// Pin a PCR: index and one or more allowed values (hex, comma-separated). Repeatable.
-    #[arg(long = "pcr", value_name = "IDX=HEX[,HEX...]")]
+    #[doc = "One allowed release: IDX=HEX[,IDX=HEX...]; repeat to allow another. Must pin PCR0, PCR2 or PCR8."]
+    #[arg(long = "pcrs", value_name = "IDX=HEX[,IDX=HEX...]", long_help = pins::PCRS_HELP)]
     pcrs: Vec<String>,
     /// The function checksum the user data must carry (64 hex digits).
     #[arg(long, value_name = "HEX")]
@@ -47,7 +62,8 @@ pub(crate) struct Args {
     /// Accept debug-mode enclaves (PCR0..2 all zero). Their memory is readable by the host.
     #[arg(long)]
     allow_debug: bool,
-    /// Accept a policy that pins no PCR and no checksum (checks only that AWS signed the document).
+    /// Waive the rule that the pins must identify the image (checks only that the root signed for some
+    /// enclave, plus whatever is pinned).
     #[arg(long)]
     any_enclave: bool,
     /// Output format.
@@ -104,27 +120,16 @@ fn policy(args: &Args) -> Result<Policy, Failure> {
     if let Some(path) = &args.policy {
         return Policy::from_file(path).map_err(|e| Failure::Usage(format!("--policy: {e}")));
     }
+    let usage = Failure::Usage;
     let mut b = Policy::builder();
     if let Some(path) = &args.root {
-        let pem =
-            std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("--root {}: {e}", path.display())))?;
-        let root = TrustRoot::from_pem(&pem).map_err(|e| Failure::Usage(format!("--root {}: {e}", path.display())))?;
-        b = b.trust_root(root);
+        b = b.trust_root(pins::trust_root("--root", path).map_err(usage)?);
     }
-    for spec in &args.pcrs {
-        let (index, values) =
-            spec.split_once('=').ok_or_else(|| Failure::Usage(format!("--pcr {spec:?}: expected IDX=HEX[,HEX...]")))?;
-        let index: u8 =
-            index.trim().parse().map_err(|_| Failure::Usage(format!("--pcr {spec:?}: index must be 0..=31")))?;
-        for value in values.split(',') {
-            b = b.allow_pcr(index, hex_arg("--pcr", value)?);
-        }
+    for set in pins::measurement_sets(&args.pcrs).map_err(usage)? {
+        b = b.allow_measurements(set);
     }
     if let Some(sum) = &args.checksum {
-        let sum: [u8; 32] = hex_arg("--checksum", sum)?
-            .try_into()
-            .map_err(|_| Failure::Usage("--checksum: expected 32 bytes (64 hex digits)".into()))?;
-        b = b.function_checksum(sum);
+        b = b.function_checksum(pins::checksum(sum).map_err(usage)?);
     }
     if let Some(age) = args.max_age {
         b = b.max_document_age(Duration::from_secs(age));
@@ -135,7 +140,7 @@ fn policy(args: &Args) -> Result<Policy, Failure> {
     if args.any_enclave {
         b = b.dangerous_accept_any_enclave();
     }
-    b.build().map_err(|e| Failure::Usage(format!("{e} (flags: --pcr, --checksum, or --any-enclave)")))
+    pins::build(b).map_err(usage)
 }
 
 fn hex_arg(flag: &str, value: &str) -> Result<Vec<u8>, Failure> {
@@ -196,7 +201,7 @@ fn text(doc: &AttestedDocument) -> String {
     ));
     out.push_str(&format!("digest: {}\n", doc.digest()));
     for (i, v) in doc.pcrs() {
-        out.push_str(&format!("pcr{i}: {}\n", hex::encode(v)));
+        out.push_str(&format!("pcr{}: {v}\n", i.get()));
     }
     out.push_str(&format!("public_key: {}\n", opt_hex(doc.public_key())));
     out.push_str(&format!("user_data: {}\n", opt_hex(doc.user_data())));
@@ -206,7 +211,7 @@ fn text(doc: &AttestedDocument) -> String {
 
 fn json(doc: &AttestedDocument) -> serde_json::Value {
     let pcrs: serde_json::Map<String, serde_json::Value> =
-        doc.pcrs().iter().map(|(i, v)| (i.to_string(), hex::encode(v).into())).collect();
+        doc.pcrs().iter().map(|(i, v)| (i.get().to_string(), v.to_string().into())).collect();
     serde_json::json!({
         "verified": true,
         "module_id": doc.module_id(),

@@ -4,19 +4,49 @@
 
 pub mod cli;
 pub mod raw;
+pub mod rogue;
+
+use std::collections::BTreeMap;
 
 use enclave_sdk::attestation::{Policy, PolicyBuilder, TrustRoot};
-use enclave_sdk::Client;
+use enclave_sdk::{Client, FunctionChecksum, FunctionId, MeasurementSet, Pcr, PcrIndex, PcrValue};
 use mock_enclave::MockEnclave;
+
+pub fn fid(id: &str) -> FunctionId {
+    id.parse().unwrap()
+}
+
+/// The checksum `mock` attests for `function`.
+pub fn checksum(mock: &MockEnclave, function: &str) -> FunctionChecksum {
+    mock.function_checksum(&fid(function)).unwrap()
+}
+
+/// The set of `pcrs` at `indices` (one release).
+pub fn set_of(pcrs: &BTreeMap<PcrIndex, PcrValue>, indices: &[u8]) -> MeasurementSet {
+    MeasurementSet::new(indices.iter().map(|i| {
+        let index = PcrIndex::new(*i).unwrap();
+        Pcr::new(index, pcrs[&index].clone())
+    }))
+    .unwrap()
+}
+
+/// Every PCR `mock` reports, as one set.
+pub fn every_pcr(mock: &MockEnclave) -> MeasurementSet {
+    MeasurementSet::new(mock.measurements().pcrs().iter().map(|(i, v)| Pcr::new(*i, v.clone()))).unwrap()
+}
+
+/// `IDX=HEX,...` for `mock`'s PCRs at `indices`, as `--pcrs` and `ENCLAVE_PCRS` take them.
+pub fn pcrs_text(mock: &MockEnclave, indices: &[u8]) -> String {
+    set_of(mock.measurements().pcrs(), indices).to_string()
+}
 
 /// A policy builder pinning the mock's root, every PCR it reports, and `function`'s checksum.
 pub fn pinned(mock: &MockEnclave, function: &str) -> PolicyBuilder {
-    let mut p = Policy::builder().trust_root(TrustRoot::from_pem(&mock.root_pem()).unwrap());
-    for (i, v) in mock.measurements().pcrs() {
-        p = p.allow_pcr(*i, v.to_vec());
-    }
-    if let Some(sum) = mock.function_checksum(function) {
-        p = p.function_checksum_for(function, sum);
+    let mut p = Policy::builder()
+        .trust_root(TrustRoot::from_pem(&mock.root_pem()).unwrap())
+        .allow_measurements(every_pcr(mock));
+    if let Some(sum) = mock.function_checksum(&fid(function)) {
+        p = p.function_checksum_for(fid(function), sum);
     }
     p
 }
@@ -29,10 +59,10 @@ pub fn pinned_under_root(mock: &MockEnclave, function: &str, root_pem: &str) -> 
 
 /// The mock's root and `function`'s checksum, but PCR0 pinned to a value no enclave has.
 pub fn pinned_with_wrong_pcr0(mock: &MockEnclave, function: &str) -> PolicyBuilder {
-    let mut p =
-        Policy::builder().trust_root(TrustRoot::from_pem(&mock.root_pem()).unwrap()).allow_pcr(0, vec![0xab; 48]);
-    if let Some(sum) = mock.function_checksum(function) {
-        p = p.function_checksum_for(function, sum);
+    let wrong = MeasurementSet::single(Pcr::new(PcrIndex::IMAGE, PcrValue::from([0xab; 48])));
+    let mut p = Policy::builder().trust_root(TrustRoot::from_pem(&mock.root_pem()).unwrap()).allow_measurements(wrong);
+    if let Some(sum) = mock.function_checksum(&fid(function)) {
+        p = p.function_checksum_for(fid(function), sum);
     }
     p
 }

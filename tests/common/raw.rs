@@ -31,14 +31,15 @@ pub async fn open(mock: &MockEnclave, function: &str) -> Raw {
     ws.send(Message::binary(Frame::ClientHello { nonce: nonce.as_bytes() }.encode())).await.unwrap();
     let Some(Ok(Message::Binary(bytes))) = ws.next().await else { panic!("no document") };
     let Ok(Frame::Attestation(doc)) = Frame::decode(&bytes, &FrameLimits::default()) else { panic!("not a document") };
+    let id = super::fid(function);
     let verified = Verifier::new(super::pinned(mock, function).build().unwrap())
         .verify(
             doc,
-            &Expected::none().with_nonce(nonce.as_bytes()).with_function_id(function).requiring_x25519_key(),
+            &Expected::none().with_nonce(nonce.as_bytes()).with_function_id(&id).requiring_x25519_key(),
             UnixTime::now(),
         )
         .unwrap();
-    let info = transcript_hash(function, &nonce, doc);
+    let info = transcript_hash(&id, &nonce, doc);
     let (enc, sealer, opener) =
         client_setup(&verified.x25519_public_key().unwrap(), &info, &mut rand_core::OsRng).unwrap();
     ws.send(Message::binary(Frame::KeyShare(&enc).encode())).await.unwrap();

@@ -361,7 +361,7 @@ impl Attester for SoftwareNsm {
             .measurements
             .pcrs()
             .iter()
-            .map(|(i, v)| (Value::Integer((*i).into()), Value::Bytes(v.to_vec())))
+            .map(|(i, v)| (Value::Integer(i.get().into()), Value::Bytes(v.as_bytes().to_vec())))
             .collect();
         let cabundle = std::iter::once(&self.root_der)
             .chain(issued.cas.iter().map(|c| &c.der))

@@ -61,11 +61,11 @@ fn report(args: &Args) -> Result<String, Box<dyn std::error::Error>> {
         None => None,
     };
     let functions: Vec<(String, String, bool)> =
-        registry.iter().map(|f| (f.id().to_string(), hex::encode(f.checksum()), f.is_builtin())).collect();
+        registry.iter().map(|f| (f.id().to_string(), f.checksum().to_string(), f.is_builtin())).collect();
     Ok(match args.format {
         Format::Json => {
             let pcrs: serde_json::Map<String, serde_json::Value> =
-                measurements.pcrs().iter().map(|(i, v)| (i.to_string(), hex::encode(v).into())).collect();
+                measurements.pcrs().iter().map(|(i, v)| (i.get().to_string(), v.to_string().into())).collect();
             let doc = serde_json::json!({
                 "pcrs": pcrs,
                 "debug_mode": args.debug_mode,
@@ -79,7 +79,7 @@ fn report(args: &Args) -> Result<String, Box<dyn std::error::Error>> {
         Format::Text => {
             let mut out = String::new();
             for (i, v) in measurements.pcrs() {
-                out.push_str(&format!("PCR{i:<2} {}\n", hex::encode(v)));
+                out.push_str(&format!("PCR{:<2} {v}\n", i.get()));
             }
             out.push_str(&format!("debug_mode {}\n", args.debug_mode));
             if let Some((path, sha)) = &root {

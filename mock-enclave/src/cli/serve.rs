@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use enclave_sdk::Pcr;
 use mock_enclave::functions::FunctionRegistry;
 use mock_enclave::measurements::Measurements;
 use mock_enclave::MockEnclave;
@@ -31,9 +32,10 @@ pub(crate) struct Args {
     /// Report debug-mode measurements (PCR0..2 all zero), as an enclave started with --debug-mode.
     #[arg(long)]
     debug_mode: bool,
-    /// Override one PCR (48 bytes hex), e.g. to model another build. Repeatable.
+    /// Report this value for PCR3, PCR4 or PCR8 (48 bytes hex), as a parent instance's IAM role,
+    /// instance id or a signing certificate would set it. Repeatable.
     #[arg(long = "pcr", value_name = "IDX=HEX")]
-    pcrs: Vec<String>,
+    pcrs: Vec<Pcr>,
     /// Require `Authorization: Bearer TOKEN` on every connection.
     #[arg(long, value_name = "TOKEN", env = "MOCK_ENCLAVE_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -57,10 +59,8 @@ pub(crate) async fn run(args: Args) -> ExitCode {
 
 async fn serve(args: Args) -> Result<(), String> {
     let mut measurements = Measurements::for_mock("").debug_mode(args.debug_mode);
-    for item in &args.pcrs {
-        let (index, value) = enclave_sdk::parse_pcr(item).map_err(|e| format!("--pcr: {e}"))?;
-        let value: [u8; 48] = value.try_into().map_err(|_| format!("--pcr {index}: a PCR is 48 bytes"))?;
-        measurements = measurements.with_pcr(index, value).map_err(|e| format!("--pcr: {e}"))?;
+    for pcr in args.pcrs {
+        measurements = measurements.with_pcr(pcr).map_err(|e| format!("--pcr: {e}"))?;
     }
     let mut functions = FunctionRegistry::builtins();
     if let Some(dir) = &args.functions {

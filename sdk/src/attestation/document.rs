@@ -13,6 +13,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use enclave_protocol::{PcrIndex, PcrValue};
+
 use super::cbor::{self, Item};
 use super::error::{DocumentError, Field};
 
@@ -36,7 +38,7 @@ pub struct DocumentFields {
     pub(crate) module_id: String,
     pub(crate) digest: String,
     pub(crate) timestamp_ms: u64,
-    pub(crate) pcrs: BTreeMap<u8, Vec<u8>>,
+    pub(crate) pcrs: BTreeMap<PcrIndex, PcrValue>,
     pub(crate) certificate: Vec<u8>,
     pub(crate) cabundle: Vec<Vec<u8>>,
     pub(crate) public_key: Option<Vec<u8>>,
@@ -46,7 +48,7 @@ pub struct DocumentFields {
 
 impl fmt::Debug for DocumentFields {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pcrs: BTreeMap<u8, String> = self.pcrs.iter().map(|(i, v)| (*i, hex::encode(v))).collect();
+        let pcrs: BTreeMap<u8, String> = self.pcrs.iter().map(|(i, v)| (i.get(), v.to_string())).collect();
         f.debug_struct("DocumentFields")
             .field("module_id", &self.module_id)
             .field("digest", &self.digest)
@@ -75,7 +77,7 @@ impl DocumentFields {
         self.timestamp_ms
     }
     /// `pcrs`: index to value.
-    pub fn pcrs(&self) -> &BTreeMap<u8, Vec<u8>> {
+    pub fn pcrs(&self) -> &BTreeMap<PcrIndex, PcrValue> {
         &self.pcrs
     }
     /// `certificate`: the leaf's DER.
@@ -148,8 +150,10 @@ impl DocumentFields {
         let pcrs = pcrs.ok_or(DocumentError::Missing { field: Field::Pcrs })?;
         // The NSM always reports PCR0..2, and debug mode is told by their values: without one of them
         // (PCR0 and PCR1 zero, PCR2 absent, say) the document would escape that check.
-        if let Some(index) = (0..3u8).find(|i| !pcrs.contains_key(i)) {
-            return Err(DocumentError::PcrAbsent { index });
+        if let Some(index) =
+            [PcrIndex::IMAGE, PcrIndex::KERNEL, PcrIndex::APPLICATION].into_iter().find(|i| !pcrs.contains_key(i))
+        {
+            return Err(DocumentError::PcrAbsent { index: index.get() });
         }
         Ok(Self {
             module_id: module_id.ok_or(DocumentError::Missing { field: Field::ModuleId })?,
@@ -210,7 +214,7 @@ fn unsigned(field: Field, item: &Item<'_>) -> Result<u64, DocumentError> {
     }
 }
 
-fn parse_pcrs(item: &Item<'_>) -> Result<BTreeMap<u8, Vec<u8>>, DocumentError> {
+fn parse_pcrs(item: &Item<'_>) -> Result<BTreeMap<PcrIndex, PcrValue>, DocumentError> {
     let Item::Map(entries) = item else { return Err(wrong(Field::Pcrs, "map", item)) };
     check_len(Field::Pcrs, entries.len(), 1, MAX_PCRS)?;
     let mut pcrs = BTreeMap::new();
@@ -224,10 +228,9 @@ fn parse_pcrs(item: &Item<'_>) -> Result<BTreeMap<u8, Vec<u8>>, DocumentError> {
             .ok_or(DocumentError::PcrIndex { index: *index })?;
         let Item::Bytes(value) = v else { return Err(wrong(Field::Pcr(index), "byte string", v)) };
         // pcr = bstr .size (32 / 48 / 64): SHA-256, SHA-384 or SHA-512 sized.
-        if !matches!(value.len(), 32 | 48 | 64) {
-            return Err(DocumentError::PcrLength { index, len: value.len() });
-        }
-        if pcrs.insert(index, value.to_vec()).is_some() {
+        let value = PcrValue::from_bytes(value).map_err(|_| DocumentError::PcrLength { index, len: value.len() })?;
+        let typed = PcrIndex::new(index).ok_or(DocumentError::PcrIndex { index: u64::from(index) })?;
+        if pcrs.insert(typed, value).is_some() {
             return Err(DocumentError::DuplicateKey { map: "pcrs", key: index.to_string() });
         }
     }

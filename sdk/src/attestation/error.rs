@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use enclave_protocol::{FunctionChecksum, FunctionId, PcrIndex, PcrValue, SetMismatch};
+
 use super::time::UnixTime;
 
 /// Bytes shown as lowercase hex in messages (PCRs, nonces, checksums, fingerprints).
@@ -51,6 +53,23 @@ impl fmt::Display for HexList {
     }
 }
 
+/// How a document failed each of a policy's allowed measurement sets, displayed as
+/// `set 1: PCR0 is ..; the set has ..; set 2: ...`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SetMismatches(pub Vec<SetMismatch>);
+
+impl fmt::Display for SetMismatches {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, m) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "set {}: {m}", i.saturating_add(1))?;
+        }
+        Ok(())
+    }
+}
+
 /// The reason a document was not accepted: one variant per check, carrying what was expected and found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -76,21 +95,28 @@ pub enum AttestationError {
     /// whose memory the host can read.
     #[error("debug-mode enclave (PCR0..2 all zero); the policy does not allow debug enclaves")]
     DebugMode,
-    /// A pinned PCR has a value the policy does not allow.
-    #[error("PCR{index} is {found}; the policy allows {allowed}")]
+    /// The policy allows one measurement set and the document's value for one of its PCRs is another.
+    #[error("{index} is {found}; the policy allows {expected}")]
     PcrNotAllowed {
-        /// PCR index.
-        index: u8,
+        /// The first pinned PCR (in index order) that differed.
+        index: PcrIndex,
         /// The document's value.
-        found: Hex,
-        /// The policy's allow-list for this index.
-        allowed: HexList,
+        found: PcrValue,
+        /// The value the policy's set has.
+        expected: PcrValue,
     },
-    /// The policy pins a PCR that the document does not carry.
-    #[error("PCR{index} is pinned by the policy but absent from the document")]
+    /// The policy allows one measurement set, and the document lacks one of its PCRs.
+    #[error("{index} is pinned by the policy but absent from the document")]
     PcrMissing {
-        /// PCR index.
-        index: u8,
+        /// The PCR.
+        index: PcrIndex,
+    },
+    /// The policy allows several measurement sets (releases) and the document matches none of them
+    /// entirely: each entry says where it first differed from one set.
+    #[error("the document matches none of the policy's {} measurement sets: {mismatches}", mismatches.0.len())]
+    MeasurementsNotAllowed {
+        /// Per allowed set, in the policy's order, the first PCR that did not match.
+        mismatches: SetMismatches,
     },
     /// The caller expects a nonce and the document carries none.
     #[error("document carries no nonce; expected {expected}")]
@@ -131,30 +157,30 @@ pub enum AttestationError {
     /// A checksum is pinned but the document carries no user data to hold the function claim.
     #[error("the policy pins a function checksum but the document has no user_data")]
     UserDataMissing,
-    /// The user data is not an [`super::EnclaveUserData`] claim.
+    /// The user data is not an [`super::EnclaveUserData`] claim (or, in Cape mode, Cape's JSON claim).
     #[error("user_data: {0}")]
     UserData(#[from] UserDataError),
     /// The function id the caller asked for is not the one the enclave claims to run.
-    #[error("enclave claims function {found:?}; expected {expected:?}")]
+    #[error("enclave claims function {found}; expected {expected}")]
     FunctionIdMismatch {
         /// What the caller asked for.
-        expected: String,
+        expected: FunctionId,
         /// What the user data says.
-        found: String,
+        found: FunctionId,
     },
     /// The policy pins checksums per function, but none for this function (and no catch-all pin).
-    #[error("the policy pins no checksum for function {function_id:?}")]
+    #[error("the policy pins no checksum for {}", .function_id.as_ref().map_or_else(|| "a function the document does not name".to_owned(), |id| format!("function {id}")))]
     NoChecksumForFunction {
-        /// The function id (requested, or claimed when none was requested).
-        function_id: String,
+        /// The function id (requested, or claimed when none was requested; `None` when neither names one).
+        function_id: Option<FunctionId>,
     },
     /// The enclave runs a function whose checksum is not the pinned one.
     #[error("function checksum is {found}; expected {expected}")]
     ChecksumMismatch {
         /// The pinned checksum.
-        expected: Hex,
+        expected: FunctionChecksum,
         /// The checksum in the user data.
-        found: Hex,
+        found: FunctionChecksum,
     },
     /// A session needs the enclave's X25519 key and the document carries no public key.
     #[error("document has no public_key; an X25519 key is required")]
@@ -799,8 +825,8 @@ pub enum ChainError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UserDataError {
-    /// Neither the CBOR claim nor Cape's JSON form.
-    #[error("neither a CBOR function claim nor {{\"func_checksum\": base64}} JSON")]
+    /// Neither the CBOR claim nor (in Cape mode) Cape's JSON form.
+    #[error("not a CBOR function claim")]
     Unrecognised,
     /// A required key is missing.
     #[error("{key} is missing")]
@@ -820,4 +846,11 @@ pub enum UserDataError {
         /// The key.
         key: &'static str,
     },
+    /// Cape's JSON claim `{"func_checksum": ...}`, which names no function, where this protocol's
+    /// CBOR claim is required: only a Cape-mode connection ([`super::UserDataForm::Cape`]) accepts it.
+    #[error("Cape's JSON claim {{\"func_checksum\": ...}} names no function; only a Cape-mode connection accepts it")]
+    CapeForm,
+    /// In Cape mode, user data that is not Cape's `{"func_checksum": "<base64>"}`.
+    #[error("not Cape's {{\"func_checksum\": base64}} JSON claim")]
+    NotCapeForm,
 }

@@ -24,17 +24,19 @@
 //!    extensions, no ExtendedKeyUsage) with the pinned root as its only anchor. Its verdict is cached
 //!    per exact path and validity window (`cache`). Then the ES384 signature over the COSE
 //!    Sig_structure with the leaf key ([`VerifiedDocument`]).
-//! 5. Policy (`policy`): debug mode, pinned PCRs, document age, nonce, function claim and checksum,
-//!    X25519 key ([`AttestedDocument`]).
+//! 5. Policy (`policy`): debug mode, the allowed measurement sets (the document must match every PCR
+//!    of one), document age, nonce, function claim and checksum, X25519 key ([`AttestedDocument`]).
 //!
 //! The types change with trust: a document that fails a step is dropped, one that passes comes back as
 //! the next type. No payload field influences a decision before step 4 has passed.
 //!
 //! ```
 //! use enclave_sdk::attestation::{Expected, Policy, UnixTime, Verifier};
+//! use enclave_sdk::MeasurementSet;
 //! let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
-//! let pcr0 = hex::decode("bda74673e83a409678cbc51eebc86acfabe144c7398e180e6d4caec7c7c62d6fe6a9faa1ef6a8a8a7b88158bc40b70fe")?;
-//! let verifier = Verifier::new(Policy::builder().allow_pcr(0, pcr0).build()?);
+//! let release: MeasurementSet =
+//!     "0=bda74673e83a409678cbc51eebc86acfabe144c7398e180e6d4caec7c7c62d6fe6a9faa1ef6a8a8a7b88158bc40b70fe".parse()?;
+//! let verifier = Verifier::new(Policy::builder().allow_measurements(release).build()?);
 //! let doc = verifier.verify(&raw, &Expected::default(), UnixTime::from_secs(1_676_033_041))?;
 //! assert_eq!(doc.module_id(), "i-08dd44ce4cc5ced0b-enc01863b583eb9dfbf");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -60,13 +62,19 @@ use std::sync::Arc;
 pub use document::DocumentFields;
 pub use error::{
     AttestationError, CborError, CborProblem, CertPosition, ChainError, CoseError, DerError, DerProblem, DocumentError,
-    Field, Hex, HexList, PemProblem, SerialProblem, UserDataError, WebpkiReason,
+    Field, Hex, HexList, PemProblem, SerialProblem, SetMismatches, UserDataError, WebpkiReason,
 };
-pub use policy::{DebugEnclaves, Policy, PolicyBuilder, PolicyError, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DOCUMENT_AGE};
+pub use policy::{
+    is_debug_mode, DebugEnclaves, Policy, PolicyBuilder, PolicyError, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DOCUMENT_AGE,
+    IMAGE_PCRS,
+};
 pub use policy_file::{PolicyFile, PolicyFileError, RootSource, POLICY_ENV_VAR};
 pub use root::{TrustRoot, AWS_NITRO_ROOT_G1_SHA256};
 pub use time::UnixTime;
-pub use user_data::{EnclaveUserData, MAX_FUNCTION_ID_LEN};
+pub use user_data::{cape_function_checksum, EnclaveUserData, UserDataForm};
+
+use enclave_protocol::{FunctionChecksum, FunctionId, PcrIndex, PcrValue};
+use user_data::Claim;
 
 use cache::PathCache;
 use chain::SignatureChecked;
@@ -85,9 +93,12 @@ pub struct Expected<'a> {
     /// Must equal the document's nonce when `Some` (the client's fresh nonce, against replays).
     pub nonce: Option<&'a [u8]>,
     /// Selects the checksum pin, and must equal the function id the enclave claims when both exist.
-    pub function_id: Option<&'a str>,
+    pub function_id: Option<&'a FunctionId>,
     /// Sessions set this: `public_key` must be exactly 32 bytes (an X25519 key).
     pub require_x25519_key: bool,
+    /// The form of function claim the user data must take: this protocol's (the default), or Cape's,
+    /// which only Cape-mode sessions expect.
+    pub user_data: UserDataForm,
 }
 
 impl<'a> Expected<'a> {
@@ -101,13 +112,18 @@ impl<'a> Expected<'a> {
         self
     }
     /// With the function id this client will invoke.
-    pub fn with_function_id(mut self, function_id: &'a str) -> Self {
+    pub fn with_function_id(mut self, function_id: &'a FunctionId) -> Self {
         self.function_id = Some(function_id);
         self
     }
     /// Requiring a 32-byte X25519 public key.
     pub fn requiring_x25519_key(mut self) -> Self {
         self.require_x25519_key = true;
+        self
+    }
+    /// Reading the function claim in `form`.
+    pub fn with_user_data_form(mut self, form: UserDataForm) -> Self {
+        self.user_data = form;
         self
     }
 }
@@ -276,7 +292,7 @@ impl VerifiedDocument {
 pub struct AttestedDocument {
     raw: Vec<u8>,
     fields: DocumentFields,
-    claim: Option<EnclaveUserData>,
+    claim: Option<Claim>,
     _sig: SignatureChecked,
 }
 
@@ -307,7 +323,7 @@ impl AttestedDocument {
         &self.fields.digest
     }
     /// Every PCR, index to value.
-    pub fn pcrs(&self) -> &BTreeMap<u8, Vec<u8>> {
+    pub fn pcrs(&self) -> &BTreeMap<PcrIndex, PcrValue> {
         &self.fields.pcrs
     }
     /// `public_key`, if present.
@@ -326,9 +342,17 @@ impl AttestedDocument {
     pub fn x25519_public_key(&self) -> Option<[u8; 32]> {
         self.fields.public_key.as_deref().and_then(|k| k.try_into().ok())
     }
-    /// The function claim in user data, when it decodes (always, if the policy pinned a checksum).
+    /// This protocol's function claim in user data, when it decodes (always, if the policy pinned a
+    /// checksum and the connection expected this protocol's form).
     pub fn claimed_function(&self) -> Option<&EnclaveUserData> {
-        self.claim.as_ref()
+        match &self.claim {
+            Some(Claim::Native(claim)) => Some(claim),
+            _ => None,
+        }
+    }
+    /// The function checksum the user data claims, in whichever form the connection expected.
+    pub fn claimed_checksum(&self) -> Option<FunctionChecksum> {
+        self.claim.as_ref().map(Claim::checksum)
     }
     /// All fields.
     pub fn fields(&self) -> &DocumentFields {

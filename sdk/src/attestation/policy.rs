@@ -4,18 +4,24 @@
 //! words), the per-connection [`Expected`] values and `now`. Out: an [`AttestedDocument`], or the first
 //! policy check that failed. Does not parse or verify anything cryptographic.
 //!
-//! Checks, in order: debug mode, PCR pins, document age, nonce, function claim and checksum, key.
+//! Checks, in order: debug mode, measurement sets, document age, nonce, function claim and checksum,
+//! key.
+//!
+//! This module also holds the one rule for what a policy must pin ([`PolicyBuilder::build`] applies
+//! it; every other way of making a policy, the policy file, the environment and every CLI command,
+//! goes through the builder).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use subtle::{Choice, ConstantTimeEq};
+use enclave_protocol::{FunctionChecksum, FunctionId, MeasurementSet, PcrIndex, PcrValue, SetMismatch};
+use subtle::ConstantTimeEq;
 
-use super::error::{AttestationError, Hex, HexList};
+use super::error::{AttestationError, Hex, SetMismatches};
 use super::root::TrustRoot;
 use super::time::UnixTime;
-use super::user_data::EnclaveUserData;
+use super::user_data::Claim;
 use super::{AttestedDocument, Expected, VerifiedDocument};
 
 /// Default maximum document age. NSM documents are made on request, so a fresh one is seconds old.
@@ -24,35 +30,73 @@ pub const DEFAULT_MAX_DOCUMENT_AGE: Duration = Duration::from_secs(300);
 /// would reject a fresh document; this much disagreement between clocks is tolerated.
 pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
 
+/// The PCRs that identify an enclave image: every allowed measurement set must pin at least one.
+///
+/// PCR0 measures the whole image file, PCR2 the application, PCR8 the certificate the image was
+/// signed with. The others do not identify the code: PCR1 (kernel and boot ramdisk) is the same for
+/// every image built by one nitro-cli version, and PCR3 and PCR4 (the parent instance's IAM role and
+/// id) are chosen by whoever runs the parent instance, whom the threat model does not trust.
+pub const IMAGE_PCRS: [PcrIndex; 3] = [PcrIndex::IMAGE, PcrIndex::APPLICATION, PcrIndex::SIGNING_CERTIFICATE];
+
 /// Why a [`PolicyBuilder`] refused to build.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyError {
-    /// No PCR and no checksum is pinned: such a policy would accept any enclave AWS ever signed for.
-    #[error(
-        "the policy pins no PCR and no function checksum; call dangerous_accept_any_enclave() to accept any enclave"
-    )]
-    PinsNothing,
-    /// A PCR index outside 0..=31.
-    #[error("PCR index {index} is outside 0..=31")]
-    PcrIndex {
-        /// Index given.
-        index: u8,
+    /// The policy does not identify the enclave image: it allows no measurement set, or an allowed
+    /// set pins none of PCR0, PCR2 and PCR8 ([`IMAGE_PCRS`]). A function checksum cannot stand in: the
+    /// enclave's own code writes it, so any enclave can claim any checksum.
+    ///
+    /// [`PolicyBuilder::dangerous_accept_any_enclave`] (`--any-enclave`, `accept_any_enclave = true`)
+    /// waives the rule.
+    #[error("{}", image_not_pinned(*.set, .pins, *.checksum_pinned))]
+    ImageNotPinned {
+        /// The first allowed set (1-based, in the order given) that pins no image PCR; `None` when the
+        /// policy allows no measurement set at all.
+        set: Option<usize>,
+        /// What that set pins (empty when there is no set).
+        pins: Vec<PcrIndex>,
+        /// Whether the policy pins a function checksum (which does not identify the image).
+        checksum_pinned: bool,
     },
-    /// A PCR value that is not 32, 48 or 64 bytes: it could never match.
-    #[error("PCR{index} value is {len} bytes; PCRs are 32, 48 or 64")]
-    PcrLength {
-        /// Index given.
-        index: u8,
-        /// Length given.
-        len: usize,
-    },
-    /// An empty or over-long function id in a checksum pin.
-    #[error("function id of {len} bytes; allowed 1..=128")]
-    FunctionId {
-        /// Length given.
-        len: usize,
-    },
+}
+
+fn image_not_pinned(set: Option<usize>, pins: &[PcrIndex], checksum_pinned: bool) -> String {
+    const WHY: &str = "PCR1 is the same for every image of one nitro-cli version, PCR3 and PCR4 describe the \
+                       parent instance its operator chooses, and a function checksum is the enclave's own claim";
+    match set {
+        None if checksum_pinned => format!(
+            "the policy pins only a function checksum and no measurement: it must pin the enclave image with \
+             PCR0, PCR2 or PCR8 ({WHY})"
+        ),
+        None => "the policy pins no measurement: it must pin the enclave image with PCR0, PCR2 or PCR8".to_owned(),
+        Some(n) => {
+            let pins: Vec<String> = pins.iter().map(ToString::to_string).collect();
+            format!(
+                "measurement set {n} pins {} but none of PCR0, PCR2 and PCR8, so it does not identify the enclave \
+                 image ({WHY})",
+                pins.join(", ")
+            )
+        }
+    }
+}
+
+/// The one rule for what a policy must pin: every allowed measurement set identifies the image by
+/// pinning PCR0, PCR2 or PCR8 ([`IMAGE_PCRS`]), and a policy without any set identifies nothing,
+/// whatever checksums it pins. Called only from [`PolicyBuilder::build`].
+fn require_image_pinned(sets: &[MeasurementSet], checksum_pinned: bool) -> Result<(), PolicyError> {
+    if sets.is_empty() {
+        return Err(PolicyError::ImageNotPinned { set: None, pins: Vec::new(), checksum_pinned });
+    }
+    for (i, set) in sets.iter().enumerate() {
+        if !IMAGE_PCRS.iter().any(|index| set.pins(*index)) {
+            return Err(PolicyError::ImageNotPinned {
+                set: Some(i.saturating_add(1)),
+                pins: set.indices().collect(),
+                checksum_pinned,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Whether documents from debug-mode enclaves (PCR0..2 all zero) are accepted.
@@ -65,24 +109,36 @@ pub enum DebugEnclaves {
     Allow,
 }
 
-/// What the caller trusts: root(s), measurements, function checksums, freshness. Build with
+/// What the caller trusts: root(s), measurement sets, function checksums, freshness. Build with
 /// [`Policy::builder`].
 ///
+/// A document passes the measurements when it matches every PCR of at least one allowed
+/// [`MeasurementSet`]: allow release N and release N+1 during a rolling deploy, and a document mixing
+/// one release's PCR0 with the other's PCR2 is still refused.
+///
+/// # Examples
+///
 /// ```
-/// use enclave_sdk::attestation::Policy;
+/// use enclave_sdk::attestation::{Policy, PolicyError};
+/// use enclave_sdk::{FunctionChecksum, MeasurementSet};
+/// let release: MeasurementSet = format!("0={},1={},2={}", "ab".repeat(48), "cd".repeat(48), "ef".repeat(48)).parse()?;
 /// let policy = Policy::builder()
-///     .allow_pcr(0, vec![0xab; 48]) // call again to allow another value for the same index
-///     .function_checksum([0x11; 32])
+///     .allow_measurements(release) // call again to allow another release
+///     .function_checksum(FunctionChecksum::from_bytes([0x11; 32]))
 ///     .build()?;
-/// assert_eq!(policy.pcr_allow_list().len(), 1);
-/// # Ok::<(), enclave_sdk::attestation::PolicyError>(())
+/// assert_eq!(policy.measurement_sets().len(), 1);
+///
+/// // A checksum alone is the enclave's own claim: such a policy is refused.
+/// let only_checksum = Policy::builder().function_checksum(FunctionChecksum::from_bytes([0x11; 32])).build();
+/// assert!(matches!(only_checksum, Err(PolicyError::ImageNotPinned { set: None, checksum_pinned: true, .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Policy {
     roots: Vec<TrustRoot>,
-    pcrs: BTreeMap<u8, Vec<Vec<u8>>>,
-    checksum: Option<[u8; 32]>,
-    checksums: BTreeMap<String, [u8; 32]>,
+    sets: Vec<MeasurementSet>,
+    checksum: Option<FunctionChecksum>,
+    checksums: BTreeMap<FunctionId, FunctionChecksum>,
     max_age: Duration,
     skew: Duration,
     debug: DebugEnclaves,
@@ -91,13 +147,11 @@ pub struct Policy {
 
 impl fmt::Debug for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pcrs: BTreeMap<u8, Vec<String>> =
-            self.pcrs.iter().map(|(i, v)| (*i, v.iter().map(hex::encode).collect())).collect();
         f.debug_struct("Policy")
             .field("roots", &self.roots)
-            .field("pcrs", &pcrs)
-            .field("checksum", &self.checksum.map(hex::encode))
-            .field("checksums", &self.checksums.iter().map(|(k, v)| (k, hex::encode(v))).collect::<Vec<_>>())
+            .field("measurement_sets", &self.sets)
+            .field("checksum", &self.checksum)
+            .field("checksums", &self.checksums)
             .field("max_age", &self.max_age)
             .field("skew", &self.skew)
             .field("debug", &self.debug)
@@ -111,14 +165,13 @@ impl Policy {
     pub fn builder() -> PolicyBuilder {
         PolicyBuilder {
             roots: None,
-            pcrs: BTreeMap::new(),
+            sets: Vec::new(),
             checksum: None,
             checksums: BTreeMap::new(),
             max_age: DEFAULT_MAX_DOCUMENT_AGE,
             skew: DEFAULT_CLOCK_SKEW,
             debug: DebugEnclaves::Reject,
             any_enclave: false,
-            error: None,
         }
     }
 
@@ -126,16 +179,16 @@ impl Policy {
     pub fn trust_roots(&self) -> &[TrustRoot] {
         &self.roots
     }
-    /// PCR index to allowed values.
-    pub fn pcr_allow_list(&self) -> &BTreeMap<u8, Vec<Vec<u8>>> {
-        &self.pcrs
+    /// The allowed measurement sets (releases), in the order given; a document must match one.
+    pub fn measurement_sets(&self) -> &[MeasurementSet] {
+        &self.sets
     }
     /// The checksum pinned for whatever function is attested, if any.
-    pub fn function_checksum(&self) -> Option<[u8; 32]> {
+    pub fn function_checksum(&self) -> Option<FunctionChecksum> {
         self.checksum
     }
     /// Checksums pinned per function id.
-    pub fn function_checksums(&self) -> &BTreeMap<String, [u8; 32]> {
+    pub fn function_checksums(&self) -> &BTreeMap<FunctionId, FunctionChecksum> {
         &self.checksums
     }
     /// Maximum document age.
@@ -150,7 +203,7 @@ impl Policy {
     pub fn debug_enclaves(&self) -> DebugEnclaves {
         self.debug
     }
-    /// Whether the caller opted in to a policy that pins nothing.
+    /// Whether the caller waived the rule that the policy must identify the image.
     pub fn accepts_any_enclave(&self) -> bool {
         self.any_enclave
     }
@@ -167,16 +220,7 @@ impl Policy {
         if self.debug == DebugEnclaves::Reject && is_debug_mode(&fields.pcrs) {
             return Err(AttestationError::DebugMode);
         }
-        for (&index, allowed) in &self.pcrs {
-            let found = fields.pcrs.get(&index).ok_or(AttestationError::PcrMissing { index })?;
-            if !any_equal(found, allowed) {
-                return Err(AttestationError::PcrNotAllowed {
-                    index,
-                    found: Hex(found.clone()),
-                    allowed: HexList(allowed.iter().map(|a| Hex(a.clone())).collect()),
-                });
-            }
-        }
+        self.check_measurements(&fields.pcrs)?;
         self.check_age(fields.timestamp_ms, now)?;
         if let Some(sent) = expected.nonce {
             let found = fields
@@ -202,6 +246,31 @@ impl Policy {
         Ok(AttestedDocument { raw: doc.raw, fields: doc.fields, claim, _sig: doc._sig })
     }
 
+    /// A document passes when it matches every PCR of at least one allowed set. Every set is compared
+    /// (each in constant time, with no early exit), then one decision is made.
+    fn check_measurements(&self, pcrs: &BTreeMap<PcrIndex, PcrValue>) -> Result<(), AttestationError> {
+        if self.sets.is_empty() {
+            // Only a policy built with dangerous_accept_any_enclave() has no set.
+            return Ok(());
+        }
+        let results: Vec<Result<(), SetMismatch>> = self.sets.iter().map(|set| set.matches(pcrs)).collect();
+        if results.iter().any(Result::is_ok) {
+            return Ok(());
+        }
+        let mut mismatches: Vec<SetMismatch> = results.into_iter().filter_map(Result::err).collect();
+        if mismatches.len() == 1 {
+            match mismatches.pop() {
+                Some(SetMismatch::Differs { index, found, expected }) => {
+                    return Err(AttestationError::PcrNotAllowed { index, found, expected })
+                }
+                Some(SetMismatch::Missing { index }) => return Err(AttestationError::PcrMissing { index }),
+                Some(other) => mismatches.push(other),
+                None => {}
+            }
+        }
+        Err(AttestationError::MeasurementsNotAllowed { mismatches: SetMismatches(mismatches) })
+    }
+
     fn check_age(&self, timestamp_ms: u64, now: UnixTime) -> Result<(), AttestationError> {
         let ts = timestamp_ms / 1000;
         if ts > now.saturating_add(self.skew).as_secs() {
@@ -214,84 +283,71 @@ impl Policy {
         Ok(())
     }
 
-    /// Decodes the claim when there is user data (a claim that does not decode is only an error when a
-    /// checksum is pinned), then matches function id and checksum against the pins.
+    /// Decodes the claim in the form `expected` names, when there is user data (a claim that does not
+    /// decode is only an error when a checksum is pinned), then matches function id and checksum
+    /// against the pins.
     fn check_function(
         &self,
         user_data: Option<&[u8]>,
         expected: &Expected<'_>,
-    ) -> Result<Option<EnclaveUserData>, AttestationError> {
+    ) -> Result<Option<Claim>, AttestationError> {
         let pinned = self.checksum.is_some() || !self.checksums.is_empty();
         let claim = match user_data {
             None if pinned => return Err(AttestationError::UserDataMissing),
             None => None,
-            Some(bytes) => match EnclaveUserData::decode(bytes) {
+            Some(bytes) => match Claim::decode(expected.user_data, bytes) {
                 Ok(c) => Some(c),
-                Err(e) if pinned => return Err(e),
+                Err(e) if pinned => return Err(e.into()),
                 Err(_) => None,
             },
         };
-        if let (Some(want), Some(c)) = (expected.function_id, &claim) {
-            // Cape's JSON form carries no function id; only a claimed id can contradict the request.
-            if !c.function_id.is_empty() && c.function_id != want {
-                return Err(AttestationError::FunctionIdMismatch {
-                    expected: want.to_owned(),
-                    found: c.function_id.clone(),
-                });
+        if let (Some(want), Some(found)) = (expected.function_id, claim.as_ref().and_then(Claim::function_id)) {
+            // Cape's claim carries no function id; only a claimed id can contradict the request.
+            if found != want {
+                return Err(AttestationError::FunctionIdMismatch { expected: want.clone(), found: found.clone() });
             }
         }
         let Some(c) = &claim else { return Ok(claim) };
         if !pinned {
             return Ok(claim);
         }
-        let function_id = expected.function_id.unwrap_or(&c.function_id);
-        let pin = self
-            .checksums
-            .get(function_id)
+        let function_id = expected.function_id.or(c.function_id());
+        let pin = function_id
+            .and_then(|id| self.checksums.get(id))
             .copied()
             .or(self.checksum)
-            .ok_or_else(|| AttestationError::NoChecksumForFunction { function_id: function_id.to_owned() })?;
-        if !bool::from(pin.ct_eq(&c.function_checksum)) {
-            return Err(AttestationError::ChecksumMismatch {
-                expected: Hex(pin.to_vec()),
-                found: Hex(c.function_checksum.to_vec()),
-            });
+            .ok_or_else(|| AttestationError::NoChecksumForFunction { function_id: function_id.cloned() })?;
+        let found = c.checksum();
+        if !bool::from(pin.ct_eq(&found)) {
+            return Err(AttestationError::ChecksumMismatch { expected: pin, found });
         }
         Ok(claim)
     }
 }
 
 /// Debug mode: the NSM reports PCR0, PCR1 and PCR2 as all zero (AWS Nitro Enclaves user guide,
-/// "Debug mode"). Evaluated without early exit; PCR values are public, but this keeps one habit.
-pub(crate) fn is_debug_mode(pcrs: &BTreeMap<u8, Vec<u8>>) -> bool {
-    let mut all_zero = Choice::from(1);
-    for i in 0..3u8 {
-        match pcrs.get(&i) {
-            Some(v) => all_zero &= v.iter().fold(Choice::from(1), |acc, b| acc & b.ct_eq(&0)),
-            None => all_zero &= Choice::from(0),
-        }
-    }
-    bool::from(all_zero)
+/// "Debug mode"). Evaluated without early exit; PCR values are public, but this keeps one habit. The
+/// policy refuses such documents unless it allows debug enclaves; tools that describe or pin a
+/// document use this same test.
+pub fn is_debug_mode(pcrs: &BTreeMap<PcrIndex, PcrValue>) -> bool {
+    [PcrIndex::IMAGE, PcrIndex::KERNEL, PcrIndex::APPLICATION]
+        .iter()
+        .fold(true, |all_zero, i| all_zero & pcrs.get(i).is_some_and(PcrValue::is_zero))
 }
 
-/// Compares `found` with every allowed value, with no early exit, and branches once at the end.
-fn any_equal(found: &[u8], allowed: &[Vec<u8>]) -> bool {
-    bool::from(allowed.iter().fold(Choice::from(0), |hit, a| hit | a.as_slice().ct_eq(found)))
-}
-
-/// Builds a [`Policy`]; starts from safe defaults and refuses a policy that pins nothing.
+/// Builds a [`Policy`]; starts from safe defaults and refuses a policy that does not identify the
+/// enclave image (see [`PolicyError::ImageNotPinned`]).
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct PolicyBuilder {
     roots: Option<Vec<TrustRoot>>,
-    pcrs: BTreeMap<u8, Vec<Vec<u8>>>,
-    checksum: Option<[u8; 32]>,
-    checksums: BTreeMap<String, [u8; 32]>,
+    sets: Vec<MeasurementSet>,
+    checksum: Option<FunctionChecksum>,
+    checksums: BTreeMap<FunctionId, FunctionChecksum>,
     max_age: Duration,
     skew: Duration,
     debug: DebugEnclaves,
     any_enclave: bool,
-    error: Option<PolicyError>,
 }
 
 impl PolicyBuilder {
@@ -308,36 +364,26 @@ impl PolicyBuilder {
         self
     }
 
-    /// Allow `value` for PCR `index`. Call again to allow more values for the same index; a document
-    /// must match one of them, and must carry the PCR.
-    pub fn allow_pcr(mut self, index: u8, value: Vec<u8>) -> Self {
-        if usize::from(index) >= super::document::MAX_PCRS {
-            self.error.get_or_insert(PolicyError::PcrIndex { index });
-        } else if !matches!(value.len(), 32 | 48 | 64) {
-            self.error.get_or_insert(PolicyError::PcrLength { index, len: value.len() });
-        } else {
-            let values = self.pcrs.entry(index).or_default();
-            if !values.contains(&value) {
-                values.push(value);
-            }
+    /// Allow one release: a document passes the measurements when it carries every PCR of `set` with
+    /// the set's value (or matches another allowed set). Call again per release; a document never
+    /// passes by mixing PCRs of two sets. Each set must pin PCR0, PCR2 or PCR8 ([`IMAGE_PCRS`]).
+    pub fn allow_measurements(mut self, set: MeasurementSet) -> Self {
+        if !self.sets.contains(&set) {
+            self.sets.push(set);
         }
         self
     }
 
     /// Pin the checksum of whatever function the enclave attests (used when no per-function pin
-    /// matches). Requires user data that decodes to an [`EnclaveUserData`].
-    pub fn function_checksum(mut self, checksum: [u8; 32]) -> Self {
+    /// matches). Requires user data that decodes to a function claim.
+    pub fn function_checksum(mut self, checksum: FunctionChecksum) -> Self {
         self.checksum = Some(checksum);
         self
     }
 
     /// Pin the checksum for one function id.
-    pub fn function_checksum_for(mut self, function_id: &str, checksum: [u8; 32]) -> Self {
-        if function_id.is_empty() || function_id.len() > super::user_data::MAX_FUNCTION_ID_LEN {
-            self.error.get_or_insert(PolicyError::FunctionId { len: function_id.len() });
-        } else {
-            self.checksums.insert(function_id.to_owned(), checksum);
-        }
+    pub fn function_checksum_for(mut self, function_id: FunctionId, checksum: FunctionChecksum) -> Self {
+        self.checksums.insert(function_id, checksum);
         self
     }
 
@@ -364,12 +410,14 @@ impl PolicyBuilder {
         self
     }
 
-    /// Allow a policy that pins no PCR and no checksum.
+    /// Waive the rule that the policy must identify the enclave image ([`PolicyError::ImageNotPinned`]).
+    /// Any measurement sets and checksums given are still enforced.
     ///
     /// # Security
     ///
-    /// Any code in any Nitro enclave can then produce an accepted document: only "some enclave signed
-    /// by AWS" is established. Use only for inspection tools.
+    /// Without a set pinning PCR0, PCR2 or PCR8, any code in any Nitro enclave can produce an accepted
+    /// document (a function checksum is that code's own claim): only "some enclave signed by AWS" is
+    /// established. Use only for inspection tools.
     pub fn dangerous_accept_any_enclave(mut self) -> Self {
         self.any_enclave = true;
         self
@@ -379,19 +427,15 @@ impl PolicyBuilder {
     ///
     /// # Errors
     ///
-    /// The first invalid pin given ([`PolicyError::PcrIndex`], [`PolicyError::PcrLength`],
-    /// [`PolicyError::FunctionId`]), or [`PolicyError::PinsNothing`] when nothing is pinned and
-    /// [`PolicyBuilder::dangerous_accept_any_enclave`] was not called.
+    /// [`PolicyError::ImageNotPinned`] when no allowed measurement set is given, or a set pins none of
+    /// PCR0, PCR2 and PCR8, unless [`PolicyBuilder::dangerous_accept_any_enclave`] was called.
     pub fn build(self) -> Result<Policy, PolicyError> {
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        if self.pcrs.is_empty() && self.checksum.is_none() && self.checksums.is_empty() && !self.any_enclave {
-            return Err(PolicyError::PinsNothing);
+        if !self.any_enclave {
+            require_image_pinned(&self.sets, self.checksum.is_some() || !self.checksums.is_empty())?;
         }
         Ok(Policy {
             roots: self.roots.unwrap_or_else(|| vec![TrustRoot::aws_nitro_root_g1()]),
-            pcrs: self.pcrs,
+            sets: self.sets,
             checksum: self.checksum,
             checksums: self.checksums,
             max_age: self.max_age,
@@ -405,28 +449,83 @@ impl PolicyBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use enclave_protocol::Pcr;
+
+    fn set(indices: &[u8]) -> MeasurementSet {
+        MeasurementSet::new(indices.iter().map(|i| Pcr::new(PcrIndex::new(*i).unwrap(), PcrValue::from([*i; 48]))))
+            .unwrap()
+    }
+
+    fn refused(b: PolicyBuilder) -> PolicyError {
+        b.build().unwrap_err()
+    }
+
+    fn pins(indices: &[u8]) -> Vec<PcrIndex> {
+        indices.iter().map(|i| PcrIndex::new(*i).unwrap()).collect()
+    }
+
+    const SUM: FunctionChecksum = FunctionChecksum::from_bytes([1; 32]);
 
     #[test]
-    fn builder_refuses_nonsense() {
-        assert_eq!(Policy::builder().build(), Err(PolicyError::PinsNothing));
-        assert_eq!(Policy::builder().allow_pcr(32, vec![0; 48]).build(), Err(PolicyError::PcrIndex { index: 32 }));
+    fn the_image_rule_refuses_what_does_not_identify_the_image() {
+        let none = |checksum_pinned| PolicyError::ImageNotPinned { set: None, pins: vec![], checksum_pinned };
+        assert_eq!(refused(Policy::builder()), none(false));
+        // A checksum is the enclave's own claim, whether catch-all or per function.
+        assert_eq!(refused(Policy::builder().function_checksum(SUM)), none(true));
+        assert_eq!(refused(Policy::builder().function_checksum_for("echo".parse().unwrap(), SUM)), none(true));
+        // PCR1 (kernel), PCR3 (parent's role), PCR4 (parent instance), alone or together.
+        for only in [&[1][..], &[3], &[4], &[1, 3, 4], &[1, 3, 4, 5, 15]] {
+            assert_eq!(
+                refused(Policy::builder().allow_measurements(set(only)).function_checksum(SUM)),
+                PolicyError::ImageNotPinned { set: Some(1), pins: pins(only), checksum_pinned: true },
+                "{only:?}"
+            );
+        }
+        // Every set must identify the image: the second set here does not.
         assert_eq!(
-            Policy::builder().allow_pcr(0, vec![0; 47]).build(),
-            Err(PolicyError::PcrLength { index: 0, len: 47 })
+            refused(Policy::builder().allow_measurements(set(&[0, 1])).allow_measurements(set(&[3]))),
+            PolicyError::ImageNotPinned { set: Some(2), pins: pins(&[3]), checksum_pinned: false }
         );
+    }
+
+    #[test]
+    fn any_image_pcr_satisfies_the_rule() {
+        for image in [0, 2, 8] {
+            let p = Policy::builder().allow_measurements(set(&[image, 3])).build().unwrap();
+            assert_eq!(p.measurement_sets(), &[set(&[image, 3])]);
+        }
+        let p = Policy::builder().allow_measurements(set(&[0])).allow_measurements(set(&[2, 8])).build().unwrap();
+        assert_eq!(p.measurement_sets().len(), 2);
+    }
+
+    #[test]
+    fn dangerous_accept_any_enclave_waives_only_the_rule() {
+        let p = Policy::builder().dangerous_accept_any_enclave().build().unwrap();
+        assert!(p.accepts_any_enclave() && p.measurement_sets().is_empty());
+        let p = Policy::builder().allow_measurements(set(&[3])).dangerous_accept_any_enclave().build().unwrap();
+        assert_eq!(p.measurement_sets(), &[set(&[3])], "the sets given are still enforced");
+    }
+
+    #[test]
+    fn the_messages_name_the_set_and_the_rule() {
         assert_eq!(
-            Policy::builder().function_checksum_for("", [0; 32]).build(),
-            Err(PolicyError::FunctionId { len: 0 })
+            refused(Policy::builder().allow_measurements(set(&[1, 4]))).to_string(),
+            "measurement set 1 pins PCR1, PCR4 but none of PCR0, PCR2 and PCR8, so it does not identify the \
+             enclave image (PCR1 is the same for every image of one nitro-cli version, PCR3 and PCR4 describe \
+             the parent instance its operator chooses, and a function checksum is the enclave's own claim)"
         );
-        assert!(Policy::builder().dangerous_accept_any_enclave().build().is_ok());
-        assert!(Policy::builder().function_checksum([1; 32]).build().is_ok());
-        let p = Policy::builder()
-            .allow_pcr(0, vec![1; 48])
-            .allow_pcr(0, vec![2; 48])
-            .allow_pcr(0, vec![1; 48])
-            .build()
-            .unwrap();
-        assert_eq!(p.pcr_allow_list()[&0].len(), 2);
+        let only_checksum = refused(Policy::builder().function_checksum(SUM)).to_string();
+        assert!(only_checksum.starts_with("the policy pins only a function checksum and no measurement"));
+        // The builder's message is shared by every front end: it names no Rust method and no flag.
+        for message in [only_checksum, refused(Policy::builder()).to_string()] {
+            assert!(!message.contains("dangerous") && !message.contains("--"), "{message}");
+        }
+    }
+
+    #[test]
+    fn builder_defaults_and_duplicate_sets() {
+        let p = Policy::builder().allow_measurements(set(&[0])).allow_measurements(set(&[0])).build().unwrap();
+        assert_eq!(p.measurement_sets().len(), 1);
         assert_eq!(p.trust_roots(), &[TrustRoot::aws_nitro_root_g1()]);
         assert_eq!(p.max_document_age(), DEFAULT_MAX_DOCUMENT_AGE);
         assert_eq!(p.debug_enclaves(), DebugEnclaves::Reject);
@@ -434,22 +533,14 @@ mod tests {
 
     #[test]
     fn debug_mode_needs_all_three_zero() {
-        let mut pcrs: BTreeMap<u8, Vec<u8>> = (0..3).map(|i| (i, vec![0; 48])).collect();
+        let zero = PcrValue::from([0; 48]);
+        let mut pcrs: BTreeMap<PcrIndex, PcrValue> = pins(&[0, 1, 2]).into_iter().map(|i| (i, zero.clone())).collect();
         assert!(is_debug_mode(&pcrs));
-        pcrs.insert(1, {
-            let mut v = vec![0; 48];
-            v[47] = 1;
-            v
-        });
+        let mut one = [0; 48];
+        one[47] = 1;
+        pcrs.insert(PcrIndex::KERNEL, PcrValue::from(one));
         assert!(!is_debug_mode(&pcrs));
-        pcrs.remove(&1);
+        pcrs.remove(&PcrIndex::KERNEL);
         assert!(!is_debug_mode(&pcrs));
-    }
-
-    #[test]
-    fn pcr_match_checks_every_candidate() {
-        assert!(any_equal(&[1; 48], &[vec![2; 48], vec![1; 48]]));
-        assert!(!any_equal(&[1; 48], &[vec![1; 32]]));
-        assert!(!any_equal(&[1; 48], &[]));
     }
 }

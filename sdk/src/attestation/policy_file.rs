@@ -2,15 +2,16 @@
 //!
 //! What comes in: a policy file's text (trusted in intent, written by the caller, but parsed as
 //! untrusted input: bounded to [`MAX_POLICY_FILE_LEN`], every error names the line and the key) and,
-//! for `root_pem`, a PEM file next to it. What goes out: a validated [`PolicyFile`], and from it a
-//! `Policy` for the verifier or the pins for a KMS key policy ([`PolicyFile::pinned_measurements`]).
-//! This module does not verify anything and does not decide what a document must contain: it only
-//! translates the file into the same pins `Policy::builder()` takes.
+//! for `root_pem`, a PEM file next to it. What goes out: a [`PolicyFile`], and from it a `Policy` for
+//! the verifier (whose measurement sets are also what a KMS key policy requires, [`crate::kms`]).
+//! This module does not verify anything and does not decide what a policy must pin: it only
+//! translates the file into the pins `Policy::builder()` takes, and the builder decides.
 //!
 //! The format is documented on [`PolicyFile`].
 
 use super::{Policy, PolicyError, TrustRoot, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DOCUMENT_AGE};
-use crate::kms::PinnedMeasurements;
+use enclave_protocol::{FunctionChecksum, FunctionId, MeasurementError, MeasurementSet, Pcr, PcrIndex, PcrValue};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
@@ -22,11 +23,6 @@ use toml::{Spanned, Value};
 pub(crate) const MAX_POLICY_FILE_LEN: usize = 1024 * 1024;
 /// Largest `root_pem` file read, in bytes.
 pub(crate) const MAX_ROOT_PEM_LEN: usize = 64 * 1024;
-/// Length of a PCR value: Nitro PCRs are SHA-384 digests.
-pub(crate) const PCR_LEN: usize = 48;
-/// Highest PCR index: the NSM has 32 PCRs.
-pub(crate) const MAX_PCR_INDEX: u8 = 31;
-use super::MAX_FUNCTION_ID_LEN;
 
 /// Where the trust root comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -43,8 +39,9 @@ pub enum RootSource {
     },
 }
 
-/// A parsed and validated policy file: what a caller trusts. Fields left `None` take
-/// `Policy::builder()`'s defaults. Read one with [`PolicyFile::from_file`] or [`Policy::from_file`].
+/// A parsed policy file: what a caller trusts. Fields left `None` take `Policy::builder()`'s
+/// defaults. Read one with [`PolicyFile::from_file`] or [`Policy::from_file`]; either succeeds only
+/// for a file whose pins [`crate::attestation::PolicyBuilder::build`] accepts.
 ///
 /// # Format
 ///
@@ -56,36 +53,42 @@ pub enum RootSource {
 /// max_document_age_secs = 300   # default 300: reject documents older than this
 /// clock_skew_secs = 60          # default 60: tolerance for certificate validity and document age
 /// allow_debug = false           # default false: debug-mode enclaves (all-zero PCRs) are rejected
-/// accept_any_enclave = false    # true only for experiments: a policy must otherwise pin a PCR
+/// accept_any_enclave = false    # true only for experiments: waives the rule below
 ///
 /// # Whatever function the enclave attests must have this checksum (optional).
 /// # function_checksum = "<64 hex digits>"
 ///
-/// [pcrs]  # allow-lists per PCR index: the document must carry one of the listed values
-/// 0 = ["<96 hex digits>", "<96 hex digits of the next release>"]
-/// 1 = ["<96 hex digits>"]
-/// 2 = ["<96 hex digits>"]
+/// [[pcrs]]  # one allowed release: the document must carry every PCR of one [[pcrs]] table
+/// 0 = "<96 hex digits>"
+/// 1 = "<96 hex digits>"
+/// 2 = "<96 hex digits>"
+///
+/// [[pcrs]]  # the next release, allowed during a rolling deploy (never mixed with the one above)
+/// 0 = "<96 hex digits>"
+/// 1 = "<96 hex digits>"
+/// 2 = "<96 hex digits>"
 ///
 /// [functions]  # per function id: the checksum the enclave must report when serving that function
 /// "hello" = "<64 hex digits>"
 /// ```
 ///
-/// PCR indices are 0 to 31, values are SHA-384 digests (48 bytes, 96 hex digits, either case); a
-/// single string stands for a one-value list.
-/// Checksums are SHA-256 (32 bytes). Unknown keys are errors, so a misspelt `max_document_age`
-/// cannot silently fall back to a default. A policy that pins no PCR is an error unless it says
-/// `accept_any_enclave = true` (and then it must pin none): a function checksum alone is a claim
-/// made by the enclave's own code, which means something only when PCRs pin that code.
+/// PCR indices are 0 to 31, each with one value: a SHA-384 digest (48 bytes, 96 hex digits, either
+/// case). Checksums are SHA-256 (32 bytes). Unknown keys are errors, so a misspelt
+/// `max_document_age` cannot silently fall back to a default. Every `[[pcrs]]` table must pin PCR0,
+/// PCR2 or PCR8, and a file must have one, unless it says `accept_any_enclave = true`: PCR1 is the
+/// same for every image of one nitro-cli version, PCR3 and PCR4 describe the parent instance its
+/// operator chooses, and a function checksum is a claim made by the enclave's own code, which means
+/// something only when PCRs pin that code.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PolicyFile {
     /// `root_pem`.
     pub trust_root: RootSource,
-    /// `[pcrs]`: allowed values per PCR index.
-    pub pcrs: BTreeMap<u8, Vec<Vec<u8>>>,
+    /// `[[pcrs]]`: the allowed measurement sets (releases), in file order.
+    pub pcrs: Vec<MeasurementSet>,
     /// `[functions]`: the checksum each function id must report.
-    pub functions: BTreeMap<String, [u8; 32]>,
+    pub functions: BTreeMap<FunctionId, FunctionChecksum>,
     /// `function_checksum`: the checksum whatever function is attested must report.
-    pub function_checksum: Option<[u8; 32]>,
+    pub function_checksum: Option<FunctionChecksum>,
     /// `max_document_age_secs`.
     pub max_document_age: Option<Duration>,
     /// `clock_skew_secs`.
@@ -133,7 +136,7 @@ pub enum PolicyFileError {
         message: String,
     },
     /// The pins were refused by [`crate::attestation::PolicyBuilder`].
-    #[error("{}{source}", file_prefix(.file))]
+    #[error("{}{source}{}", file_prefix(.file), file_hint(.source))]
     Policy {
         /// The policy file, when read from one.
         file: Option<PathBuf>,
@@ -148,12 +151,16 @@ pub enum PolicyFileError {
         /// Why.
         reason: String,
     },
-    /// No PCR is pinned and `accept_any_enclave` is not set.
-    #[error("{}the policy pins no PCR: add a [pcrs] table, or set accept_any_enclave = true to trust any enclave", file_prefix(.file))]
-    PinsNothing {
-        /// The policy file, when read from one.
-        file: Option<PathBuf>,
-    },
+}
+
+/// What to write in the file to satisfy the builder.
+fn file_hint(source: &PolicyError) -> &'static str {
+    if matches!(source, PolicyError::ImageNotPinned { .. }) {
+        "; add a [[pcrs]] table pinning \"0\", \"2\" or \"8\" for each allowed release, or set \
+         accept_any_enclave = true to trust any enclave"
+    } else {
+        ""
+    }
 }
 
 fn file_prefix(file: &Option<PathBuf>) -> String {
@@ -196,8 +203,9 @@ impl Policy {
     /// # Examples
     /// ```
     /// use enclave_sdk::attestation::Policy;
-    /// let policy = Policy::from_toml_str(&format!("[pcrs]\n0 = [\"{}\"]\n", "ab".repeat(48)))?;
-    /// assert_eq!(policy.pcr_allow_list()[&0], vec![vec![0xab; 48]]);
+    /// use enclave_sdk::{PcrIndex, PcrValue};
+    /// let policy = Policy::from_toml_str(&format!("[[pcrs]]\n0 = \"{}\"\n", "ab".repeat(48)))?;
+    /// assert_eq!(policy.measurement_sets()[0].get(PcrIndex::IMAGE), Some(&PcrValue::from([0xab; 48])));
     /// # Ok::<(), enclave_sdk::attestation::PolicyFileError>(())
     /// ```
     pub fn from_toml_str(text: &str) -> Result<Policy, PolicyFileError> {
@@ -218,29 +226,27 @@ impl Policy {
 }
 
 impl PolicyFile {
-    /// Builds the [`Policy`] this file describes.
+    /// Builds the [`Policy`] this file describes, through [`Policy::builder`] (which alone decides
+    /// whether the pins identify the enclave image).
     ///
     /// # Errors
     /// [`PolicyFileError::Root`] for an unusable `root_pem`, [`PolicyFileError::Policy`] when the
-    /// builder refuses a pin, and the rules of [`PolicyFile::validate`].
+    /// builder refuses the pins.
     pub fn to_policy(&self) -> Result<Policy, PolicyFileError> {
-        self.validate()?;
         let mut builder = Policy::builder();
         if let RootSource::Pem { pem, .. } = &self.trust_root {
             let root =
                 TrustRoot::from_pem(pem).map_err(|e| PolicyFileError::Root { file: None, reason: e.to_string() })?;
             builder = builder.trust_root(root);
         }
-        for (index, values) in &self.pcrs {
-            for value in values {
-                builder = builder.allow_pcr(*index, value.clone());
-            }
+        for set in &self.pcrs {
+            builder = builder.allow_measurements(set.clone());
         }
         if let Some(sum) = self.function_checksum {
             builder = builder.function_checksum(sum);
         }
         for (id, sum) in &self.functions {
-            builder = builder.function_checksum_for(id, *sum);
+            builder = builder.function_checksum_for(id.clone(), *sum);
         }
         if let Some(age) = self.max_document_age {
             builder = builder.max_document_age(age);
@@ -257,11 +263,10 @@ impl PolicyFile {
         builder.build().map_err(|source| PolicyFileError::Policy { file: None, source })
     }
 
-    /// Reads and validates the policy file at `path`; a relative `root_pem` is resolved against the
-    /// file's directory.
+    /// Reads the policy file at `path`; a relative `root_pem` is resolved against the file's directory.
     ///
     /// # Errors
-    /// [`PolicyFileError`] naming the file, the line and the key.
+    /// [`PolicyFileError`] naming the file, the line and the key, or the builder's refusal.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, PolicyFileError> {
         let path = path.as_ref();
         let text = read_bounded(path, MAX_POLICY_FILE_LEN)?;
@@ -269,22 +274,27 @@ impl PolicyFile {
         Self::parse(&text, Some(base)).map_err(|e| e.in_file(path))
     }
 
-    /// Parses and validates policy text; a relative `root_pem` is resolved against `base_dir`
-    /// (the current directory when `None`).
+    /// Parses policy text; a relative `root_pem` is resolved against `base_dir` (the current directory
+    /// when `None`). The pins are then put through [`PolicyFile::to_policy`], so a file the builder
+    /// refuses is refused here.
     ///
     /// # Errors
-    /// [`PolicyFileError::Invalid`] naming the line and the key, [`PolicyFileError::PinsNothing`],
-    /// or a read error for `root_pem`.
+    /// [`PolicyFileError::Invalid`] naming the line and the key, [`PolicyFileError::Policy`], or a read
+    /// error for `root_pem`.
     ///
     /// # Examples
     /// ```
-    /// use enclave_sdk::attestation::{PolicyFile, PolicyFileError};
+    /// use enclave_sdk::attestation::{PolicyError, PolicyFile, PolicyFileError};
     /// let pcr0 = "ab".repeat(48);
-    /// let file = PolicyFile::parse(&format!("[pcrs]\n0 = [\"{pcr0}\"]\n"), None)?;
-    /// assert_eq!(file.pcrs[&0], vec![vec![0xab; 48]]);
+    /// let file = PolicyFile::parse(&format!("[[pcrs]]\n0 = \"{pcr0}\"\n"), None)?;
+    /// assert_eq!(file.pcrs.len(), 1);
     ///
     /// let err = PolicyFile::parse("max_document_age_secs = \"5m\"\n", None).unwrap_err();
     /// assert!(err.to_string().starts_with("line 1, column 25, key `max_document_age_secs`"), "{err}");
+    ///
+    /// // PCR3 is the parent instance's IAM role: it does not identify the image.
+    /// let err = PolicyFile::parse(&format!("[[pcrs]]\n3 = \"{pcr0}\"\n"), None).unwrap_err();
+    /// assert!(matches!(err, PolicyFileError::Policy { source: PolicyError::ImageNotPinned { .. }, .. }));
     /// # Ok::<(), PolicyFileError>(())
     /// ```
     pub fn parse(text: &str, base_dir: Option<&Path>) -> Result<Self, PolicyFileError> {
@@ -298,7 +308,10 @@ impl PolicyFile {
         let raw: RawFile = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let at = Locator(text);
-            invalid_at(&at, &span, at.key_on_line(&span), e.message().trim().to_owned())
+            let message = e.message().trim().to_owned();
+            // Our own refusal of a [pcrs] table is about that key, which TOML does not name.
+            let key = if message == PCRS_NOT_AN_ARRAY { Some("pcrs".to_owned()) } else { at.key_on_line(&span) };
+            invalid_at(&at, &span, key, message)
         })?;
         let at = Locator(text);
         let mut file = PolicyFile::default();
@@ -316,58 +329,14 @@ impl PolicyFile {
             file.trust_root = RootSource::Pem { path, pem };
         }
 
-        for (key, values) in raw.pcrs.unwrap_or_default() {
-            let name = format!("pcrs.{}", key.get_ref());
-            let index = key
-                .get_ref()
-                .parse::<u8>()
-                .ok()
-                .filter(|i| *i <= MAX_PCR_INDEX && key.get_ref() == &i.to_string())
-                .ok_or_else(|| {
-                    invalid(&at, &key, &name, format!("a PCR index is a number from 0 to {MAX_PCR_INDEX}"))
-                })?;
-            let list = match values.get_ref() {
-                Value::String(s) => vec![s.as_str()],
-                Value::Array(items) => items
-                    .iter()
-                    .map(Value::as_str)
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| invalid(&at, &values, &name, "expected a list of hex strings".into()))?,
-                other => {
-                    return Err(invalid(
-                        &at,
-                        &values,
-                        &name,
-                        format!("expected a list of hex strings, found {}", other.type_str()),
-                    ))
-                }
-            };
-            if list.is_empty() {
-                return Err(invalid(
-                    &at,
-                    &values,
-                    &name,
-                    "an empty allow-list pins nothing; remove the key or list a value".into(),
-                ));
-            }
-            let mut allowed: Vec<Vec<u8>> = Vec::with_capacity(list.len());
-            for (n, hex_value) in list.into_iter().enumerate() {
-                let bytes = decode_hex(hex_value, PCR_LEN)
-                    .map_err(|why| invalid(&at, &values, &name, format!("value {n}: {why}")))?;
-                if !allowed.contains(&bytes) {
-                    allowed.push(bytes);
-                }
-            }
-            file.pcrs.insert(index, allowed);
+        for (n, table) in raw.pcrs.map(|t| t.0).unwrap_or_default().into_iter().enumerate() {
+            file.pcrs.push(measurement_set(&at, n.saturating_add(1), &table)?);
         }
 
         for (key, value) in raw.functions.unwrap_or_default() {
-            let id = key.get_ref();
-            let name = format!("functions.{id}");
-            if id.is_empty() || id.len() > MAX_FUNCTION_ID_LEN {
-                return Err(invalid(&at, &key, &name, format!("a function id is 1 to {MAX_FUNCTION_ID_LEN} bytes")));
-            }
-            file.functions.insert(id.clone(), checksum_value(&at, &name, &value)?);
+            let name = format!("functions.{}", key.get_ref());
+            let id = FunctionId::new(key.get_ref().as_str()).map_err(|e| invalid(&at, &key, &name, e.to_string()))?;
+            file.functions.insert(id, checksum_value(&at, &name, &value)?);
         }
 
         if let Some(v) = raw.function_checksum {
@@ -386,55 +355,18 @@ impl PolicyFile {
         }
         if let Some(v) = &raw.accept_any_enclave {
             file.accept_any_enclave = bool_value(&at, "accept_any_enclave", v)?;
-            if file.accept_any_enclave && !file.pcrs.is_empty() {
-                return Err(invalid(
-                    &at,
-                    v,
-                    "accept_any_enclave",
-                    "contradicts the [pcrs] pins; remove one of them".into(),
-                ));
-            }
         }
-        file.validate()?;
+        file.to_policy()?;
         Ok(file)
     }
 
-    /// Checks the rules a file must follow: at least one PCR pinned unless `accept_any_enclave`,
-    /// and not both.
+    /// Writes the file back as TOML (commented, in the documented format), once [`PolicyFile::to_policy`]
+    /// has accepted it.
     ///
     /// # Errors
-    /// [`PolicyFileError::PinsNothing`], or [`PolicyFileError::Invalid`] for the contradiction.
-    pub fn validate(&self) -> Result<(), PolicyFileError> {
-        match (self.pcrs.is_empty(), self.accept_any_enclave) {
-            (true, false) => Err(PolicyFileError::PinsNothing { file: None }),
-            (false, true) => Err(PolicyFileError::Invalid {
-                file: None,
-                line: 0,
-                column: 0,
-                key: Some("accept_any_enclave".into()),
-                message: "contradicts the [pcrs] pins".into(),
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    /// The PCR pins, for a KMS key policy ([`crate::kms`]).
-    pub fn pinned_measurements(&self) -> PinnedMeasurements {
-        let mut pins = PinnedMeasurements::new();
-        for (index, values) in &self.pcrs {
-            for value in values {
-                pins = pins.allow_pcr(*index, value.clone());
-            }
-        }
-        pins
-    }
-
-    /// Writes the file back as TOML (commented, in the documented format), after [`PolicyFile::validate`].
-    ///
-    /// # Errors
-    /// As [`PolicyFile::validate`].
+    /// As [`PolicyFile::to_policy`].
     pub fn to_toml_string(&self) -> Result<String, PolicyFileError> {
-        self.validate()?;
+        self.to_policy()?;
         let mut out = String::from(
             "# enclave-sdk policy file: what this client trusts.\n\
              # Format: README \"Pinning what you trust\" (or the rustdoc of enclave_sdk::attestation::PolicyFile).\n\n",
@@ -463,23 +395,66 @@ impl PolicyFile {
             out.push_str("accept_any_enclave = true\n");
         }
         if let Some(sum) = &self.function_checksum {
-            out.push_str(&format!("function_checksum = \"{}\"\n", hex::encode(sum)));
+            out.push_str(&format!("function_checksum = \"{sum}\"\n"));
         }
-        if !self.pcrs.is_empty() {
-            out.push_str("\n[pcrs]\n");
-            for (index, values) in &self.pcrs {
-                let list: Vec<String> = values.iter().map(|v| format!("\"{}\"", hex::encode(v))).collect();
-                out.push_str(&format!("{index} = [{}]\n", list.join(", ")));
+        for set in &self.pcrs {
+            out.push_str("\n[[pcrs]]  # one allowed release\n");
+            for (index, value) in set.iter() {
+                out.push_str(&format!("{} = \"{value}\"\n", index.get()));
             }
         }
         if !self.functions.is_empty() {
             out.push_str("\n[functions]\n");
             for (id, sum) in &self.functions {
-                out.push_str(&format!("{} = \"{}\"\n", toml_string(id), hex::encode(sum)));
+                out.push_str(&format!("{} = \"{sum}\"\n", toml_string(id.as_str())));
             }
         }
         Ok(out)
     }
+}
+
+/// One `[[pcrs]]` table (the `number`th, from 1) as a measurement set.
+fn measurement_set(
+    at: &Locator<'_>,
+    number: usize,
+    table: &Spanned<BTreeMap<Spanned<String>, Spanned<Value>>>,
+) -> Result<MeasurementSet, PolicyFileError> {
+    let set_key = format!("pcrs[{number}]");
+    let mut pcrs = Vec::with_capacity(table.get_ref().len());
+    for (key, value) in table.get_ref() {
+        let name = format!("{set_key}.{}", key.get_ref());
+        let index: PcrIndex =
+            key.get_ref().parse().map_err(|e: MeasurementError| invalid(at, key, &name, e.to_string()))?;
+        let text = match value.get_ref() {
+            Value::String(s) => s.as_str(),
+            Value::Array(_) => {
+                return Err(invalid(
+                    at,
+                    value,
+                    &name,
+                    "a [[pcrs]] table is one release, with one value per PCR; to allow another release, write \
+                     another [[pcrs]] table"
+                        .into(),
+                ))
+            }
+            other => {
+                return Err(invalid(at, value, &name, format!("expected a hex string, found {}", other.type_str())))
+            }
+        };
+        let pcr_value: PcrValue =
+            text.parse().map_err(|e: MeasurementError| invalid(at, value, &name, e.to_string()))?;
+        pcrs.push(Pcr::new(index, pcr_value));
+    }
+    if pcrs.is_empty() {
+        return Err(invalid(
+            at,
+            table,
+            &set_key,
+            "an empty [[pcrs]] table pins nothing; give it PCR values or remove it".into(),
+        ));
+    }
+    // TOML refuses a key given twice in one table, and "0" and "00" cannot both parse as indices.
+    MeasurementSet::new(pcrs).map_err(|e| invalid(at, table, &set_key, e.to_string()))
 }
 
 impl PolicyFileError {
@@ -488,7 +463,8 @@ impl PolicyFileError {
             Self::Invalid { file: None, line, column, key, message } => {
                 Self::Invalid { file: Some(path.to_owned()), line, column, key, message }
             }
-            Self::PinsNothing { file: None } => Self::PinsNothing { file: Some(path.to_owned()) },
+            Self::Policy { file: None, source } => Self::Policy { file: Some(path.to_owned()), source },
+            Self::Root { file: None, reason } => Self::Root { file: Some(path.to_owned()), reason },
             other => other,
         }
     }
@@ -499,13 +475,44 @@ impl PolicyFileError {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     root_pem: Option<Spanned<Value>>,
-    pcrs: Option<BTreeMap<Spanned<String>, Spanned<Value>>>,
+    pcrs: Option<PcrTables>,
     functions: Option<BTreeMap<Spanned<String>, Spanned<Value>>>,
     function_checksum: Option<Spanned<Value>>,
     max_document_age_secs: Option<Spanned<Value>>,
     clock_skew_secs: Option<Spanned<Value>>,
     allow_debug: Option<Spanned<Value>>,
     accept_any_enclave: Option<Spanned<Value>>,
+}
+
+/// What a `[pcrs]` table (the per-index allow-lists of earlier versions) or any other `pcrs` that is
+/// not an array of tables is told.
+const PCRS_NOT_AN_ARRAY: &str = "write each allowed release as its own [[pcrs]] table with one value per PCR \
+                                 (a [pcrs] table of allow-lists would let a document mix PCRs of two releases)";
+
+/// `[[pcrs]]`: the tables in file order, each key and value spanned.
+struct PcrTables(Vec<Spanned<BTreeMap<Spanned<String>, Spanned<Value>>>>);
+
+impl<'de> serde::Deserialize<'de> for PcrTables {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Tables;
+        impl<'de> Visitor<'de> for Tables {
+            type Value = PcrTables;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("[[pcrs]] tables")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PcrTables, A::Error> {
+                let mut tables = Vec::new();
+                while let Some(table) = seq.next_element()? {
+                    tables.push(table);
+                }
+                Ok(PcrTables(tables))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, _map: A) -> Result<PcrTables, A::Error> {
+                Err(de::Error::custom(PCRS_NOT_AN_ARRAY))
+            }
+        }
+        deserializer.deserialize_any(Tables)
+    }
 }
 
 /// Turns byte offsets into 1-based line and column.
@@ -565,17 +572,8 @@ fn int_value(
         .ok_or_else(|| invalid(at, v, key, format!("{n} is outside {}..={}", range.start(), range.end())))
 }
 
-fn checksum_value(at: &Locator<'_>, key: &str, v: &Spanned<Value>) -> Result<[u8; 32], PolicyFileError> {
-    let text = string_value(at, key, v)?;
-    let bytes = decode_hex(text, 32).map_err(|why| invalid(at, v, key, why))?;
-    <[u8; 32]>::try_from(bytes).map_err(|_| invalid(at, v, key, "expected 32 bytes".into()))
-}
-
-fn decode_hex(text: &str, len: usize) -> Result<Vec<u8>, String> {
-    if text.len() != 2 * len {
-        return Err(format!("expected {} hex digits ({len} bytes), found {} characters", 2 * len, text.len()));
-    }
-    hex::decode(text).map_err(|e| format!("not hex: {e}"))
+fn checksum_value(at: &Locator<'_>, key: &str, v: &Spanned<Value>) -> Result<FunctionChecksum, PolicyFileError> {
+    string_value(at, key, v)?.parse().map_err(|e: MeasurementError| invalid(at, v, key, e.to_string()))
 }
 
 fn toml_string(s: &str) -> String {

@@ -3,8 +3,10 @@
 //!
 //! In: the [`Client`]'s configuration (endpoint, policy, token, timeouts; trusted), then untrusted JSON
 //! text frames from the enclave. Out: a [`CapeSession`] whose document verified (signature, chain to the
-//! pinned root, PCR pins, debug refusal, age, the Cape JSON `func_checksum` against the checksum pin,
-//! our nonce, a 32-byte X25519 key) before any input is sent; then function outputs. This module does
+//! pinned root, measurement sets, debug refusal, age, the Cape JSON `func_checksum` against the
+//! checksum pin, our nonce, a 32-byte X25519 key) before any input is sent; then function outputs.
+//! Cape's JSON claim names no function, so only this module asks the verifier to read it
+//! ([`UserDataForm::Cape`]); every other path refuses it. This module does
 //! not make Cape's protocol as strong as `enclave-session.v1`: each input is sealed with single-shot
 //! HPKE to the attested key, but outputs return in the clear inside TLS, nothing binds the requests to
 //! the transcript, and a recorded request can be replayed to the same enclave key.
@@ -22,9 +24,11 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use super::client::{check_function_id, tls_connect, ws_error, Client, Io, Ws};
+use enclave_protocol::FunctionId;
+
+use super::client::{tls_connect, ws_error, Client, Io, Ws};
 use super::records::seal_single_shot;
-use crate::attestation::{AttestedDocument, Expected};
+use crate::attestation::{AttestedDocument, Expected, UserDataForm};
 use crate::error::{ConfigError, ConnectError, Error, LimitError, SessionError};
 
 /// The subprotocol Cape clients offer and Cape enclaves select.
@@ -52,6 +56,7 @@ pub struct CapeSession {
     key: [u8; 32],
     document: AttestedDocument,
     function: String,
+    name: FunctionId,
     idle_timeout: Duration,
     max_output_len: usize,
 }
@@ -62,11 +67,17 @@ impl std::fmt::Debug for CapeSession {
     }
 }
 
-fn check_cape_function(function: &str) -> Result<(), ConfigError> {
-    match function.split_once('/') {
-        Some((user, name)) => check_function_id(user).and_then(|()| check_function_id(name)),
-        None => check_function_id(function),
-    }
+/// Cape addresses a function as `name` or `user/name`; each part follows the [`FunctionId`] rule.
+/// Returns the name, under which the checksum pin is looked up.
+fn cape_function_name(function: &str) -> Result<FunctionId, ConfigError> {
+    let name = match function.split_once('/') {
+        Some((user, name)) => {
+            FunctionId::new(user).map_err(ConfigError::FunctionId)?;
+            name
+        }
+        None => function,
+    };
+    FunctionId::new(name).map_err(ConfigError::FunctionId)
 }
 
 impl Client {
@@ -82,14 +93,14 @@ impl Client {
     /// [`Error::Connect`] before the document, [`Error::Attestation`] when it is refused (only the
     /// nonce was sent), [`Error::Session`] for a malformed Cape message, [`Error::Limit`] on timeout.
     pub async fn connect_cape(&self, function: &str) -> Result<CapeSession, Error> {
-        check_cape_function(function)?;
+        let name = cape_function_name(function)?;
         let timeout = self.config.handshake_timeout;
-        tokio::time::timeout(timeout, self.cape_attest(function))
+        tokio::time::timeout(timeout, self.cape_attest(function, name))
             .await
             .map_err(|_| LimitError::HandshakeTimeout(timeout))?
     }
 
-    async fn cape_attest(&self, function: &str) -> Result<CapeSession, Error> {
+    async fn cape_attest(&self, function: &str, name: FunctionId) -> Result<CapeSession, Error> {
         let c = &self.config;
         // Results come back under TLS only (PROTOCOL.md section 9.3): without WebPKI validation the
         // certificate would be accepted provisionally and never bound, so refuse before connecting.
@@ -146,8 +157,11 @@ impl Client {
             Reply::Message { .. } => return Err(SessionError::CapeMessage("expected an attestation_doc").into()),
             Reply::Error(message) => return Err(SessionError::CapeRemote { len: message.len(), message }.into()),
         };
-        let name = function.rsplit('/').next().unwrap_or(function);
-        let expected = Expected::none().with_nonce(&nonce).with_function_id(name).requiring_x25519_key();
+        let expected = Expected::none()
+            .with_nonce(&nonce)
+            .with_function_id(&name)
+            .requiring_x25519_key()
+            .with_user_data_form(UserDataForm::Cape);
         let document = match c.verifier.verify(&raw, &expected, c.clock.now()) {
             Ok(d) => d,
             Err(e) => {
@@ -164,6 +178,7 @@ impl Client {
             key,
             document,
             function: function.to_owned(),
+            name,
             idle_timeout: c.idle_timeout,
             max_output_len: c.max_output_len,
         })
@@ -230,7 +245,7 @@ impl CapeSession {
                 Ok(body)
             }
             Reply::Message { .. } => Err(SessionError::CapeMessage("expected a function_result").into()),
-            Reply::Error(message) => Err(Error::Function { function_id: self.function.clone(), code: 0, message }),
+            Reply::Error(message) => Err(Error::Function { function_id: self.name.clone(), code: 0, message }),
         }
     }
 

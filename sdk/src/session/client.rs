@@ -25,6 +25,8 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 use zeroize::Zeroizing;
 
+use enclave_protocol::{FunctionId, MeasurementError};
+
 use crate::attestation::{AttestedDocument, Expected, Policy, UnixTime, Verifier};
 use crate::error::{ConfigError, ConnectError, Error, LimitError, SessionError};
 use crate::session::handshake::{transcript_hash, Nonce, PROTOCOL_LABEL};
@@ -140,15 +142,22 @@ impl Client {
         self.config.verifier.policy()
     }
 
-    /// Connects to `function_id`, verifies the enclave, and opens a session.
+    /// Connects to `function_id` (a [`FunctionId`], or text that must follow its rule), verifies the
+    /// enclave, and opens a session.
     ///
     /// # Errors
-    /// [`Error::Connect`] before the document, [`Error::Attestation`] when the document is refused
-    /// (nothing was sent), [`Error::Session`] or [`Error::Limit`] for protocol failures and timeouts.
+    /// [`ConfigError::FunctionId`] for an id outside the rule (before connecting), [`Error::Connect`]
+    /// before the document, [`Error::Attestation`] when the document is refused (nothing was sent),
+    /// [`Error::Session`] or [`Error::Limit`] for protocol failures and timeouts.
     ///
     /// # Cancel safety
     /// Dropping the future closes the connection; no input has been sent yet.
-    pub async fn connect(&self, function_id: &str) -> Result<Session, Error> {
+    pub async fn connect(
+        &self,
+        function_id: impl TryInto<FunctionId, Error = MeasurementError>,
+    ) -> Result<Session, Error> {
+        let function_id = function_id.try_into().map_err(ConfigError::FunctionId)?;
+        let function_id = &function_id;
         let timeout = self.config.handshake_timeout;
         let (ws, nonce, document) = tokio::time::timeout(timeout, self.attest(function_id, true))
             .await
@@ -175,7 +184,11 @@ impl Client {
     ///
     /// # Errors
     /// As [`connect`](Self::connect).
-    pub async fn fetch_attestation(&self, function_id: &str) -> Result<Vec<u8>, Error> {
+    pub async fn fetch_attestation(
+        &self,
+        function_id: impl TryInto<FunctionId, Error = MeasurementError>,
+    ) -> Result<Vec<u8>, Error> {
+        let function_id = &function_id.try_into().map_err(ConfigError::FunctionId)?;
         let timeout = self.config.handshake_timeout;
         let (mut ws, _, document) = tokio::time::timeout(timeout, self.attest(function_id, false))
             .await
@@ -186,8 +199,7 @@ impl Client {
 
     /// Connect, upgrade, send the nonce, receive and verify the document. `session` also requires the
     /// document to claim `function_id` in this protocol's user data.
-    async fn attest(&self, function_id: &str, session: bool) -> Result<(Ws, Nonce, AttestedDocument), Error> {
-        check_function_id(function_id)?;
+    async fn attest(&self, function_id: &FunctionId, session: bool) -> Result<(Ws, Nonce, AttestedDocument), Error> {
         let c = &self.config;
         let tcp = TcpStream::connect(&c.host_port)
             .await
@@ -243,9 +255,9 @@ impl Client {
         };
         // The verifier checks a claimed function against the request; a session also needs the claim.
         let claimed = document.claimed_function().map(|u| u.function_id.clone());
-        if session && claimed.as_deref() != Some(function_id) {
+        if session && claimed.as_ref() != Some(function_id) {
             let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
-            return Err(SessionError::FunctionNotAttested { expected: function_id.to_owned(), found: claimed }.into());
+            return Err(SessionError::FunctionNotAttested { expected: function_id.clone(), found: claimed }.into());
         }
         if let Some(seen) = tls_key {
             // Attested TLS: the handshake's key must be the one this verified document binds.
@@ -256,7 +268,7 @@ impl Client {
                 return Err(e.into());
             }
         }
-        tracing::debug!(function_id, module_id = document.module_id(), "enclave attested");
+        tracing::debug!(function_id = function_id.as_str(), module_id = document.module_id(), "enclave attested");
         Ok((ws, nonce, document))
     }
 }
@@ -305,16 +317,6 @@ pub(super) fn ws_config(limits: &FrameLimits) -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(limits.max_frame_len()))
         .max_frame_size(Some(limits.max_frame_len()))
-}
-
-pub(super) fn check_function_id(id: &str) -> Result<(), ConfigError> {
-    let ok = (1..=128).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::FunctionId(id.to_owned()))
-    }
 }
 
 pub(super) fn ws_error(e: tungstenite::Error) -> Error {
@@ -460,7 +462,7 @@ impl ClientBuilder {
         } else {
             let mut store = rustls::RootCertStore::empty();
             for der in self.webpki_roots {
-                store.add(der.into()).map_err(|e| ConfigError::Policy(format!("TLS WebPKI root: {e}")))?;
+                store.add(der.into()).map_err(|e| ConfigError::WebPkiRoot(e.to_string()))?;
             }
             Some(Arc::new(store))
         };
@@ -567,7 +569,7 @@ struct Shared {
 /// tasks; the invocations are pipelined over the one connection. Dropping the session closes it.
 pub struct Session {
     config: Arc<Config>,
-    function_id: String,
+    function_id: FunctionId,
     document: AttestedDocument,
     shared: Arc<Shared>,
     reader: tokio::task::JoinHandle<()>,
@@ -590,7 +592,7 @@ impl Drop for Session {
 impl Session {
     fn start(
         config: Arc<Config>,
-        function_id: &str,
+        function_id: &FunctionId,
         document: AttestedDocument,
         sink: SplitSink<Ws, Message>,
         stream: SplitStream<Ws>,
@@ -614,7 +616,7 @@ impl Session {
         });
         let reader = tokio::spawn(read_loop(shared.clone(), stream, opener, config.limits, config.idle_timeout));
         let writer = tokio::spawn(write_loop(shared.clone(), sink, sealer, queue));
-        Self { config, function_id: function_id.to_owned(), document, shared, reader, writer }
+        Self { config, function_id: function_id.clone(), document, shared, reader, writer }
     }
 
     /// The verified attestation document this session was opened on.
@@ -623,7 +625,7 @@ impl Session {
     }
 
     /// The function this session invokes.
-    pub fn function_id(&self) -> &str {
+    pub fn function_id(&self) -> &FunctionId {
         &self.function_id
     }
 

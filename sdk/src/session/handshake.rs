@@ -6,6 +6,7 @@
 //! transcript hash both ends feed to HPKE, so that every record is bound to exactly this attestation,
 //! this function and this connection.
 
+use enclave_protocol::FunctionId;
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 
@@ -48,9 +49,9 @@ impl std::fmt::Debug for Nonce {
 /// `transcript = SHA-256( lp(PROTOCOL_LABEL) || lp(function_id) || lp(nonce) || lp(document) )`, where
 /// `lp(x)` is the length of `x` as a 4-byte big-endian integer followed by `x`. Length prefixes make the
 /// encoding injective, so no two different handshakes share a transcript.
-pub fn transcript_hash(function_id: &str, nonce: &Nonce, document: &[u8]) -> [u8; 32] {
+pub fn transcript_hash(function_id: &FunctionId, nonce: &Nonce, document: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
-    for part in [PROTOCOL_LABEL.as_bytes(), function_id.as_bytes(), nonce.as_bytes(), document] {
+    for part in [PROTOCOL_LABEL.as_bytes(), function_id.as_str().as_bytes(), nonce.as_bytes(), document] {
         // Parts are bounded far below 4 GiB by the frame limits and the 128-byte function id rule.
         let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
         h.update(len.to_be_bytes());
@@ -66,13 +67,14 @@ mod tests {
     #[test]
     fn transcript_is_fixed_and_binds_every_part() {
         let nonce = Nonce::from_bytes([1; 32]);
-        let t = transcript_hash("echo", &nonce, b"doc");
+        let id = |s: &str| FunctionId::new(s).unwrap();
+        let t = transcript_hash(&id("echo"), &nonce, b"doc");
         // Computed independently: python3 -c "import hashlib,struct; ..."
         assert_eq!(hex::encode(t), include_str!("testdata/transcript_echo.hex").trim());
-        assert_ne!(t, transcript_hash("echo2", &nonce, b"doc"));
-        assert_ne!(t, transcript_hash("echo", &Nonce::from_bytes([2; 32]), b"doc"));
-        assert_ne!(t, transcript_hash("echo", &nonce, b"doc!"));
+        assert_ne!(t, transcript_hash(&id("echo2"), &nonce, b"doc"));
+        assert_ne!(t, transcript_hash(&id("echo"), &Nonce::from_bytes([2; 32]), b"doc"));
+        assert_ne!(t, transcript_hash(&id("echo"), &nonce, b"doc!"));
         // Moving a byte between parts changes the hash: the length prefixes make the encoding injective.
-        assert_ne!(transcript_hash("ab", &nonce, b"c"), transcript_hash("a", &nonce, b"bc"));
+        assert_ne!(transcript_hash(&id("ab"), &nonce, b"c"), transcript_hash(&id("a"), &nonce, b"bc"));
     }
 }

@@ -8,6 +8,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use enclave_sdk::{FunctionChecksum, MeasurementSet};
 use mock_enclave::{MockEnclave, ServerLimits};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
@@ -33,7 +34,8 @@ pub(crate) enum Role {
 struct Hello {
     url: String,
     root_pem: String,
-    pcrs: Vec<(u8, String)>,
+    /// Every PCR, as one measurement set in its text form.
+    pcrs: String,
     checksum: String,
 }
 
@@ -88,8 +90,8 @@ async fn idle_server() -> Result<(), String> {
     let hello = Hello {
         url: mock.url(),
         root_pem: mock.root_pem(),
-        pcrs: mock.measurements().pcrs().iter().map(|(i, v)| (*i, hex::encode(v))).collect(),
-        checksum: hex::encode(mock.function_checksum("echo").ok_or("no echo function")?),
+        pcrs: net::every_pcr(&mock)?.to_string(),
+        checksum: net::checksum(&mock)?.to_string(),
     };
     println!("{}", serde_json::to_string(&hello).map_err(|e| e.to_string())?);
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
@@ -150,13 +152,8 @@ pub(super) async fn idle_session_bytes(count: usize) -> Result<f64, String> {
     let stdout = BufReader::new(child.stdout.take().ok_or("no child stdout")?).lines();
     let mut server = IdleServer { child, stdin, stdout };
     let hello: Hello = serde_json::from_str(&server.line().await?).map_err(|e| format!("idle-server hello: {e}"))?;
-    let pcrs = hello
-        .pcrs
-        .iter()
-        .map(|(i, v)| Ok((*i, hex::decode(v).map_err(|e| e.to_string())?)))
-        .collect::<Result<Vec<_>, String>>()?;
-    let checksum: [u8; 32] =
-        hex::decode(&hello.checksum).ok().and_then(|v| v.try_into().ok()).ok_or("idle-server hello: bad checksum")?;
+    let pcrs: MeasurementSet = hello.pcrs.parse().map_err(|e| format!("idle-server hello: {e}"))?;
+    let checksum: FunctionChecksum = hello.checksum.parse().map_err(|e| format!("idle-server hello: {e}"))?;
     let client = net::pinned_client(hello.url, &hello.root_pem, &pcrs, checksum)?;
 
     // A few sessions first, so that one-time costs (runtime threads, allocator arenas) are in the base.

@@ -11,7 +11,7 @@ use std::time::Instant;
 use enclave_sdk::attestation::{Policy, TrustRoot};
 use enclave_sdk::session::client::ClientBuilder;
 use enclave_sdk::session::wire::MAX_CHUNK_LEN;
-use enclave_sdk::{Client, Session};
+use enclave_sdk::{Client, FunctionChecksum, FunctionId, MeasurementSet, Pcr, Session};
 use futures_util::{SinkExt as _, StreamExt as _};
 use mock_enclave::MockEnclave;
 use tokio::io::AsyncReadExt as _;
@@ -32,12 +32,12 @@ pub(super) struct Bench {
     plain: SocketAddr,
 }
 
-/// A client pinned to `mock`: its root, every PCR it reports, and the echo function's checksum.
+/// A client pinned to `mock`: its root, every PCR it reports (one set), and the echo function's checksum.
 pub(super) fn pinned_client(
     url: String,
     root_pem: &str,
-    pcrs: &[(u8, Vec<u8>)],
-    checksum: [u8; 32],
+    pcrs: &MeasurementSet,
+    checksum: FunctionChecksum,
 ) -> Result<Client, String> {
     pinned_builder(url, root_pem, pcrs, checksum)?.build().map_err(|e| e.to_string())
 }
@@ -45,24 +45,38 @@ pub(super) fn pinned_client(
 fn pinned_builder(
     url: String,
     root_pem: &str,
-    pcrs: &[(u8, Vec<u8>)],
-    checksum: [u8; 32],
+    pcrs: &MeasurementSet,
+    checksum: FunctionChecksum,
 ) -> Result<ClientBuilder, String> {
-    let mut p = Policy::builder().trust_root(TrustRoot::from_pem(root_pem).map_err(|e| e.to_string())?);
-    for (i, v) in pcrs {
-        p = p.allow_pcr(*i, v.clone());
-    }
-    let policy = p.function_checksum_for(FUNCTION, checksum).build().map_err(|e| e.to_string())?;
+    let policy = Policy::builder()
+        .trust_root(TrustRoot::from_pem(root_pem).map_err(|e| e.to_string())?)
+        .allow_measurements(pcrs.clone())
+        .function_checksum_for(function()?, checksum)
+        .build()
+        .map_err(|e| e.to_string())?;
     Ok(Client::builder().endpoint(url).policy(policy))
+}
+
+fn function() -> Result<FunctionId, String> {
+    FUNCTION.parse().map_err(|e| format!("{FUNCTION}: {e}"))
+}
+
+/// Every PCR `mock` reports, as one set.
+pub(super) fn every_pcr(mock: &MockEnclave) -> Result<MeasurementSet, String> {
+    MeasurementSet::new(mock.measurements().pcrs().iter().map(|(i, v)| Pcr::new(*i, v.clone())))
+        .map_err(|e| e.to_string())
+}
+
+/// The checksum `mock` reports for the benchmark's function.
+pub(super) fn checksum(mock: &MockEnclave) -> Result<FunctionChecksum, String> {
+    mock.function_checksum(&function()?).ok_or_else(|| "the mock has no echo function".to_owned())
 }
 
 /// A client pinned to `mock` that keeps as many invocations in flight as `mock` allows (the plain
 /// baseline pipelines every message; the session gets the enclave's limit rather than the client's
 /// smaller default).
 pub(super) fn client_for(mock: &MockEnclave) -> Result<Client, String> {
-    let pcrs: Vec<(u8, Vec<u8>)> = mock.measurements().pcrs().iter().map(|(i, v)| (*i, v.to_vec())).collect();
-    let checksum = mock.function_checksum(FUNCTION).ok_or("the mock has no echo function")?;
-    pinned_builder(mock.url(), &mock.root_pem(), &pcrs, checksum)?
+    pinned_builder(mock.url(), &mock.root_pem(), &every_pcr(mock)?, checksum(mock)?)?
         .max_in_flight(mock.limits().max_in_flight)
         .build()
         .map_err(|e| e.to_string())

@@ -20,8 +20,10 @@ use std::time::Instant;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use enclave_sdk::attestation::{Policy, TrustRoot};
-use enclave_sdk::Client;
+use enclave_sdk::attestation::Policy;
+use enclave_sdk::{Client, FunctionId};
+
+use super::super::pins;
 
 /// Subcommands of `enclave bench`.
 #[derive(Debug, clap::Subcommand)]
@@ -58,8 +60,8 @@ pub(crate) struct Args {
     /// PEM file of the attestation root to trust instead of AWS Nitro Root-G1.
     #[arg(long, value_name = "PEM")]
     root: PathBuf,
-    /// Allow this value for a PCR (48 bytes hex). Repeatable; at least one.
-    #[arg(long = "pcr", value_name = "IDX=HEX", required = true)]
+    #[doc = "One allowed release: IDX=HEX[,IDX=HEX...]; repeat to allow another. Must pin PCR0, PCR2 or PCR8."]
+    #[arg(long = "pcrs", value_name = "IDX=HEX[,IDX=HEX...]", long_help = super::super::pins::PCRS_HELP, required = true)]
     pcrs: Vec<String>,
     /// The function checksum to require (64 hex digits).
     #[arg(long, value_name = "HEX")]
@@ -124,19 +126,16 @@ struct Setup {
 
 impl Setup {
     fn new(args: &Args) -> Result<Self, String> {
-        let pem = read(&args.root, "--root")?;
-        let pem = String::from_utf8(pem).map_err(|_| format!("--root {}: not PEM text", args.root.display()))?;
-        let root = TrustRoot::from_pem(&pem).map_err(|e| format!("--root {}: {e}", args.root.display()))?;
-        let mut policy = Policy::builder().trust_root(root);
-        for item in &args.pcrs {
-            let (index, value) = enclave_sdk::parse_pcr(item).map_err(|e| format!("--pcr: {e}"))?;
-            policy = policy.allow_pcr(index, value);
+        let mut policy = Policy::builder().trust_root(pins::trust_root("--root", &args.root)?);
+        for set in pins::measurement_sets(&args.pcrs)? {
+            policy = policy.allow_measurements(set);
         }
-        let sum = enclave_sdk::parse_checksum(&args.checksum).map_err(|e| format!("--checksum: {e}"))?;
+        let sum = pins::checksum(&args.checksum)?;
         // Cape addresses functions as `user/name`; its documents name no function, and the SDK looks
         // the checksum pin up under `name`.
         let name = args.function.rsplit('/').next().unwrap_or(&args.function);
-        let policy = policy.function_checksum_for(name, sum).build().map_err(|e| format!("policy: {e}"))?;
+        let name: FunctionId = name.parse().map_err(|e| format!("--function: {e}"))?;
+        let policy = pins::build(policy.function_checksum_for(name, sum))?;
         let tls_root = args.tls_root.as_deref().map(certificate_der).transpose()?;
         let input = read(&args.input, "--input")?;
         let expect = args.expect.as_deref().map(|p| read(p, "--expect")).transpose()?;

@@ -6,6 +6,11 @@ fn pcr(byte: u8) -> String {
     hex::encode([byte; 48])
 }
 
+fn set(pcrs: &[(u8, u8)]) -> MeasurementSet {
+    MeasurementSet::new(pcrs.iter().map(|(i, b)| Pcr::new(PcrIndex::new(*i).unwrap(), PcrValue::from([*b; 48]))))
+        .unwrap()
+}
+
 fn err(text: &str) -> PolicyFileError {
     PolicyFile::parse(text, None).unwrap_err()
 }
@@ -23,13 +28,25 @@ fn assert_invalid(e: PolicyFileError, want_line: usize, want_key: Option<&str>, 
     }
 }
 
+/// Asserts the builder's refusal for an image that is not pinned.
+#[track_caller]
+fn assert_image_not_pinned(e: PolicyFileError, set: Option<usize>, pins: &[u8], checksum_pinned: bool) {
+    let pins = pins.iter().map(|i| PcrIndex::new(*i).unwrap()).collect();
+    assert_eq!(
+        e,
+        PolicyFileError::Policy { file: None, source: PolicyError::ImageNotPinned { set, pins, checksum_pinned } }
+    );
+}
+
 fn full() -> String {
     format!(
-        "max_document_age_secs = 120\nclock_skew_secs = 5\nallow_debug = false\nfunction_checksum = \"{}\"\n\n[pcrs]\n0 = [\"{}\", \"{}\"]\n2 = \"{}\"\n\n[functions]\n\"hello world\" = \"{}\"\n",
+        "max_document_age_secs = 120\nclock_skew_secs = 5\nallow_debug = false\nfunction_checksum = \"{}\"\n\n\
+         [[pcrs]]\n0 = \"{}\"\n2 = \"{}\"\n\n[[pcrs]]\n0 = \"{}\"\n2 = \"{}\"\n\n[functions]\n\"hello.world\" = \"{}\"\n",
         "cc".repeat(32),
         pcr(0xaa),
-        pcr(0xAB).to_uppercase(),
         pcr(0x22),
+        pcr(0xAB).to_uppercase(),
+        pcr(0x23),
         "dd".repeat(32)
     )
 }
@@ -38,116 +55,167 @@ fn full() -> String {
 fn parses_every_key() {
     let file = PolicyFile::parse(&full(), None).unwrap();
     assert_eq!(file.trust_root, RootSource::AwsNitroRootG1);
-    assert_eq!(file.pcrs.len(), 2);
-    assert_eq!(file.pcrs[&0], vec![vec![0xaa; 48], vec![0xab; 48]]);
-    assert_eq!(file.pcrs[&2], vec![vec![0x22; 48]]);
-    assert_eq!(file.functions["hello world"], [0xdd; 32]);
-    assert_eq!(file.function_checksum, Some([0xcc; 32]));
+    assert_eq!(file.pcrs, vec![set(&[(0, 0xaa), (2, 0x22)]), set(&[(0, 0xab), (2, 0x23)])]);
+    assert_eq!(file.functions["hello.world"], FunctionChecksum::from_bytes([0xdd; 32]));
+    assert_eq!(file.function_checksum, Some(FunctionChecksum::from_bytes([0xcc; 32])));
     assert_eq!(file.max_document_age, Some(Duration::from_secs(120)));
     assert_eq!(file.clock_skew, Some(Duration::from_secs(5)));
     assert!(!file.allow_debug && !file.accept_any_enclave);
-    let pins = file.pinned_measurements();
-    assert_eq!(pins.pcrs(), &file.pcrs);
 }
 
 #[test]
 fn written_files_parse_back_identically() {
     let file = PolicyFile::parse(&full(), None).unwrap();
     let text = file.to_toml_string().unwrap();
+    assert_eq!(text.matches("[[pcrs]]").count(), 2, "{text}");
     assert_eq!(PolicyFile::parse(&text, None).unwrap(), file, "{text}");
 }
 
 #[test]
-fn pinning_nothing_is_refused_unless_said_so() {
-    assert_eq!(err(""), PolicyFileError::PinsNothing { file: None });
+fn the_image_rule_is_the_builders() {
+    assert_image_not_pinned(err(""), None, &[], false);
     // A checksum alone is the enclave's own claim: it does not pin the enclave.
-    assert_eq!(
-        err(&format!("function_checksum = \"{}\"\n", "cc".repeat(32))),
-        PolicyFileError::PinsNothing { file: None }
+    assert_image_not_pinned(err(&format!("function_checksum = \"{}\"\n", "cc".repeat(32))), None, &[], true);
+    // PCR3 (the parent's IAM role), PCR4 (the parent instance), PCR1 (the kernel): none is the image.
+    for index in [3, 4, 1] {
+        assert_image_not_pinned(err(&format!("[[pcrs]]\n{index} = \"{}\"\n", pcr(1))), Some(1), &[index], false);
+    }
+    // Every set must pin the image, not only the first.
+    assert_image_not_pinned(
+        err(&format!("[[pcrs]]\n0 = \"{}\"\n[[pcrs]]\n1 = \"{}\"\n4 = \"{}\"\n", pcr(1), pcr(2), pcr(3))),
+        Some(2),
+        &[1, 4],
+        false,
     );
     let any = PolicyFile::parse("accept_any_enclave = true\n", None).unwrap();
     assert!(any.accept_any_enclave);
+    // accept_any_enclave waives the rule; pins given beside it still apply.
+    let waived =
+        PolicyFile::parse(&format!("accept_any_enclave = true\n[[pcrs]]\n3 = \"{}\"\n", pcr(3)), None).unwrap();
+    assert_eq!(waived.to_policy().unwrap().measurement_sets(), &[set(&[(3, 3)])]);
+    assert!(matches!(
+        PolicyFile::default().to_toml_string(),
+        Err(PolicyFileError::Policy { source: PolicyError::ImageNotPinned { set: None, .. }, .. })
+    ));
+    let message = err(&format!("[[pcrs]]\n3 = \"{}\"\n", pcr(1))).to_string();
+    assert!(message.ends_with("add a [[pcrs]] table pinning \"0\", \"2\" or \"8\" for each allowed release, or set accept_any_enclave = true to trust any enclave"), "{message}");
+}
+
+#[test]
+fn the_old_allow_list_format_is_refused_with_the_way_out() {
+    let p = pcr(1);
+    // A [pcrs] table of per-index allow-lists.
     assert_invalid(
-        err(&format!("accept_any_enclave = true\n[pcrs]\n0 = [\"{}\"]\n", pcr(1))),
-        1,
-        Some("accept_any_enclave"),
-        "contradicts",
+        err(&format!("allow_debug = false\n[pcrs]\n0 = [\"{p}\", \"{p}\"]\n")),
+        2,
+        Some("pcrs"),
+        "write each allowed release as its own [[pcrs]] table",
     );
-    assert_eq!(PolicyFile::default().to_toml_string(), Err(PolicyFileError::PinsNothing { file: None }));
+    // A list as one PCR's value inside a set.
+    assert_invalid(
+        err(&format!("[[pcrs]]\n0 = [\"{p}\"]\n")),
+        2,
+        Some("pcrs[1].0"),
+        "to allow another release, write another [[pcrs]] table",
+    );
+    assert_invalid(err("pcrs = 5\n"), 1, Some("pcrs"), "[[pcrs]] tables");
 }
 
 #[test]
 fn errors_name_line_and_key() {
     let p = pcr(1);
-    // Wrong length, on line 3.
+    // Wrong length, on line 4, naming both numbers.
     assert_invalid(
-        err(&format!("allow_debug = false\n[pcrs]\n1 = [\"{p}\", \"abcd\"]\n")),
-        3,
-        Some("pcrs.1"),
-        "value 1: expected 96 hex digits",
+        err(&format!("allow_debug = false\n[[pcrs]]\n0 = \"{p}\"\n1 = \"{}\"\n", "ab".repeat(47))),
+        4,
+        Some("pcrs[1].1"),
+        "PCR values are 48 bytes (96 hex digits; 32 or 64 for other banks); this is 47 bytes",
     );
-    // Not hex.
-    assert_invalid(err(&format!("[pcrs]\n0 = [\"{}\"]\n", "zz".repeat(48))), 2, Some("pcrs.0"), "not hex");
-    // Index out of range, and a non-canonical index.
-    assert_invalid(err(&format!("[pcrs]\n32 = [\"{p}\"]\n")), 2, Some("pcrs.32"), "0 to 31");
-    assert_invalid(err(&format!("[pcrs]\n01 = [\"{p}\"]\n")), 2, Some("pcrs.01"), "0 to 31");
-    // Empty allow-list.
-    assert_invalid(err("[pcrs]\n4 = []\n"), 2, Some("pcrs.4"), "empty allow-list");
+    // An odd number of digits is not "not hex".
+    assert_invalid(
+        err(&format!("[[pcrs]]\n0 = \"{}a\"\n", "ab".repeat(47))),
+        2,
+        Some("pcrs[1].0"),
+        "95 hex digits is an odd number",
+    );
+    // Not hex, with the character and its position.
+    assert_invalid(
+        err(&format!("[[pcrs]]\n0 = \"{}\"\n", "zz".repeat(48))),
+        2,
+        Some("pcrs[1].0"),
+        "character 'z' at position 1 is not a hex digit",
+    );
+    // Index out of range, and a non-canonical index; the second table is named as such.
+    assert_invalid(
+        err(&format!("[[pcrs]]\n0 = \"{p}\"\n[[pcrs]]\n32 = \"{p}\"\n")),
+        4,
+        Some("pcrs[2].32"),
+        "PCR index \"32\" is not a number from 0 to 31",
+    );
+    assert_invalid(err(&format!("[[pcrs]]\n01 = \"{p}\"\n")), 2, Some("pcrs[1].01"), "0 to 31");
+    // An empty set.
+    assert_invalid(err(&format!("[[pcrs]]\n[[pcrs]]\n0 = \"{p}\"\n")), 1, Some("pcrs[1]"), "empty [[pcrs]] table");
     // Wrong types.
     assert_invalid(
-        err(&format!("[pcrs]\n0 = [\"{p}\"]\n\nmax_document_age_secs = 1\n")),
-        4,
-        Some("pcrs.max_document_age_secs"),
-        "0 to 31",
-    );
-    assert_invalid(
-        err(&format!("max_document_age_secs = \"5m\"\n[pcrs]\n0 = \"{p}\"\n")),
+        err(&format!("max_document_age_secs = \"5m\"\n[[pcrs]]\n0 = \"{p}\"\n")),
         1,
         Some("max_document_age_secs"),
         "whole number",
     );
     assert_invalid(
-        err(&format!("max_document_age_secs = 0\n[pcrs]\n0 = \"{p}\"\n")),
+        err(&format!("max_document_age_secs = 0\n[[pcrs]]\n0 = \"{p}\"\n")),
         1,
         Some("max_document_age_secs"),
         "0 is outside 1..=",
     );
     assert_invalid(
-        err(&format!("clock_skew_secs = -1\n[pcrs]\n0 = \"{p}\"\n")),
+        err(&format!("clock_skew_secs = -1\n[[pcrs]]\n0 = \"{p}\"\n")),
         1,
         Some("clock_skew_secs"),
         "-1 is outside",
     );
     assert_invalid(
-        err(&format!("\nallow_debug = \"no\"\n[pcrs]\n0 = \"{p}\"\n")),
+        err(&format!("\nallow_debug = \"no\"\n[[pcrs]]\n0 = \"{p}\"\n")),
         2,
         Some("allow_debug"),
         "true or false",
     );
-    assert_invalid(err("[pcrs]\n0 = 7\n"), 2, Some("pcrs.0"), "found integer");
+    assert_invalid(err("[[pcrs]]\n0 = 7\n"), 2, Some("pcrs[1].0"), "found integer");
     assert_invalid(
-        err(&format!("[pcrs]\n0 = [\"{p}\"]\n[functions]\nf = \"abc\"\n")),
+        err(&format!("[[pcrs]]\n0 = \"{p}\"\n[functions]\nf = \"abc\"\n")),
         4,
         Some("functions.f"),
-        "expected 64 hex digits",
+        "function checksum: 3 hex digits is an odd number",
     );
     assert_invalid(
-        err(&format!("[pcrs]\n0 = [\"{p}\"]\n[functions]\n\"\" = \"{}\"\n", "00".repeat(32))),
+        err(&format!("[[pcrs]]\n0 = \"{p}\"\n[functions]\nf = \"{}\"\n", "ab".repeat(31))),
         4,
-        Some("functions."),
-        "1 to 128 bytes",
+        Some("functions.f"),
+        "a function checksum is 32 bytes (64 hex digits, SHA-256); this is 31 bytes",
     );
+    // The one function id rule: length, charset, leading dot.
+    for (id, needle) in [
+        ("\"\"", "1 to 128 bytes; this is 0 bytes"),
+        ("\"hello world\"", "character ' ' at position 6"),
+        ("\".hidden\"", "does not start with '.'"),
+    ] {
+        assert_invalid(
+            err(&format!("[[pcrs]]\n0 = \"{p}\"\n[functions]\n{id} = \"{}\"\n", "00".repeat(32))),
+            4,
+            Some(&format!("functions.{}", id.trim_matches('"'))),
+            needle,
+        );
+    }
     // Unknown keys: a misspelling must not fall back to a default.
     assert_invalid(
-        err(&format!("max_document_age = 5\n[pcrs]\n0 = \"{p}\"\n")),
+        err(&format!("max_document_age = 5\n[[pcrs]]\n0 = \"{p}\"\n")),
         1,
         Some("max_document_age"),
         "unknown field `max_document_age`",
     );
-    // A table where a value belongs.
-    assert_invalid(err("pcrs = 5\n"), 1, Some("pcrs"), "invalid type");
     // Syntax errors and duplicate keys come from TOML, still with a line.
     assert_invalid(err("allow_debug = false\nallow_debug = true\n"), 2, Some("allow_debug"), "duplicate key");
+    assert_invalid(err(&format!("[[pcrs]]\n0 = \"{p}\"\n0 = \"{p}\"\n")), 3, Some("0"), "duplicate key");
     assert_invalid(err("[pcrs\n"), 1, None, "");
 }
 
@@ -165,7 +233,13 @@ fn error_display_is_one_line_with_file_line_and_key() {
         )
     );
     std::fs::write(&path, "").unwrap();
-    assert_eq!(PolicyFile::from_file(&path).unwrap_err(), PolicyFileError::PinsNothing { file: Some(path.clone()) });
+    assert_eq!(
+        PolicyFile::from_file(&path).unwrap_err(),
+        PolicyFileError::Policy {
+            file: Some(path.clone()),
+            source: PolicyError::ImageNotPinned { set: None, pins: vec![], checksum_pinned: false }
+        }
+    );
 }
 
 #[test]
@@ -176,19 +250,19 @@ fn root_pem_is_read_relative_to_the_policy_file() {
     let pem = pem.as_str();
     std::fs::write(dir.join("roots/mock.pem"), pem).unwrap();
     let path = dir.join("policy.toml");
-    std::fs::write(&path, format!("root_pem = \"roots/mock.pem\"\n[pcrs]\n0 = [\"{}\"]\n", pcr(3))).unwrap();
+    std::fs::write(&path, format!("root_pem = \"roots/mock.pem\"\n[[pcrs]]\n0 = \"{}\"\n", pcr(3))).unwrap();
     let file = PolicyFile::from_file(&path).unwrap();
     assert_eq!(file.trust_root, RootSource::Pem { path: "roots/mock.pem".into(), pem: pem.into() });
     // And it survives the round trip as the same relative path.
     assert!(file.to_toml_string().unwrap().contains("root_pem = \"roots/mock.pem\""));
 
-    std::fs::write(&path, format!("root_pem = \"missing.pem\"\n[pcrs]\n0 = [\"{}\"]\n", pcr(3))).unwrap();
+    std::fs::write(&path, format!("root_pem = \"missing.pem\"\n[[pcrs]]\n0 = \"{}\"\n", pcr(3))).unwrap();
     assert!(
         matches!(PolicyFile::from_file(&path), Err(PolicyFileError::Read { path: p, .. }) if p == dir.join("missing.pem"))
     );
 
     std::fs::write(dir.join("roots/not.pem"), "hello").unwrap();
-    std::fs::write(&path, format!("\nroot_pem = \"roots/not.pem\"\n[pcrs]\n0 = [\"{}\"]\n", pcr(3))).unwrap();
+    std::fs::write(&path, format!("\nroot_pem = \"roots/not.pem\"\n[[pcrs]]\n0 = \"{}\"\n", pcr(3))).unwrap();
     assert_invalid(PolicyFile::from_file(&path).unwrap_err(), 2, Some("root_pem"), "holds no PEM certificate");
 }
 
@@ -237,9 +311,9 @@ fn cape() -> Vec<u8> {
 fn to_policy_carries_every_setting_to_the_builder() {
     let file = PolicyFile::parse(&full(), None).unwrap();
     let policy = file.to_policy().unwrap();
-    assert_eq!(policy.pcr_allow_list(), &file.pcrs);
-    assert_eq!(policy.function_checksum(), Some([0xcc; 32]));
-    assert_eq!(policy.function_checksums()["hello world"], [0xdd; 32]);
+    assert_eq!(policy.measurement_sets(), file.pcrs.as_slice());
+    assert_eq!(policy.function_checksum(), Some(FunctionChecksum::from_bytes([0xcc; 32])));
+    assert_eq!(policy.function_checksums()["hello.world"], FunctionChecksum::from_bytes([0xdd; 32]));
     assert_eq!(policy.max_document_age(), Duration::from_secs(120));
     assert_eq!(policy.clock_skew(), Duration::from_secs(5));
     assert_eq!(policy.debug_enclaves(), crate::attestation::DebugEnclaves::Reject);
@@ -249,7 +323,7 @@ fn to_policy_carries_every_setting_to_the_builder() {
     let any = Policy::from_toml_str("accept_any_enclave = true\nallow_debug = true\n").unwrap();
     assert!(any.accepts_any_enclave());
     assert_eq!(any.debug_enclaves(), crate::attestation::DebugEnclaves::Allow);
-    assert_eq!(Policy::from_toml_str("").unwrap_err(), PolicyFileError::PinsNothing { file: None });
+    assert!(matches!(Policy::from_toml_str("").unwrap_err(), PolicyFileError::Policy { .. }));
 }
 
 /// A loaded policy decides like a built one: the real Cape document passes with its PCR0 pinned and
@@ -262,16 +336,16 @@ fn a_loaded_policy_verifies_a_real_document() {
     let path = dir.join("policy.toml");
     std::fs::write(
         &path,
-        format!("root_pem = \"aws.pem\"\nmax_document_age_secs = 60\n[pcrs]\n0 = [\"{CAPE_PCR0}\"]\n"),
+        format!("root_pem = \"aws.pem\"\nmax_document_age_secs = 60\n[[pcrs]]\n0 = \"{CAPE_PCR0}\"\n"),
     )
     .unwrap();
     let now = UnixTime::from_secs(1_676_033_041);
     let doc = Verifier::new(Policy::from_file(&path).unwrap()).verify(&cape(), &Expected::default(), now).unwrap();
-    assert_eq!(hex::encode(&doc.pcrs()[&0]), CAPE_PCR0);
+    assert_eq!(doc.pcrs()[&PcrIndex::IMAGE].to_string(), CAPE_PCR0);
 
-    std::fs::write(&path, format!("[pcrs]\n0 = [\"{}\"]\n", pcr(7))).unwrap();
+    std::fs::write(&path, format!("[[pcrs]]\n0 = \"{}\"\n", pcr(7))).unwrap();
     match Verifier::new(Policy::from_file(&path).unwrap()).verify(&cape(), &Expected::default(), now) {
-        Err(AttestationError::PcrNotAllowed { index: 0, .. }) => {}
+        Err(AttestationError::PcrNotAllowed { index: PcrIndex::IMAGE, .. }) => {}
         other => panic!("expected PcrNotAllowed for PCR0, got {other:?}"),
     }
 }
@@ -281,10 +355,10 @@ fn from_env_reads_enclave_policy() {
     // The only test touching ENCLAVE_POLICY, so no other test observes these changes.
     let dir = tempdir();
     let path = dir.join("policy.toml");
-    std::fs::write(&path, format!("[pcrs]\n3 = [\"{}\"]\n", pcr(3))).unwrap();
+    std::fs::write(&path, format!("[[pcrs]]\n8 = \"{}\"\n", pcr(3))).unwrap();
     std::env::set_var(POLICY_ENV_VAR, &path);
     let policy = Policy::from_env().unwrap().unwrap();
-    assert_eq!(policy.pcr_allow_list()[&3], vec![vec![3; 48]]);
+    assert_eq!(policy.measurement_sets(), &[set(&[(8, 3)])]);
     std::env::set_var(POLICY_ENV_VAR, dir.join("missing.toml"));
     assert!(matches!(Policy::from_env(), Err(PolicyFileError::Read { .. })));
     std::env::set_var(POLICY_ENV_VAR, "");
