@@ -191,3 +191,78 @@ fn usage_errors_exit_2() {
     let a = testdata("unsigned-2ramdisks.eif");
     assert_eq!(enclave(&["measure", path(&a), "--diff", path(&a), path(&a)]).status.code(), Some(2));
 }
+
+/// `policy init --from-eif` pins the image's PCR0, 1, 2 and 8 in one [[pcrs]] set; `policy check` reads
+/// the file back and `kms-policy generate` conditions the key on exactly those values.
+#[test]
+fn policy_init_from_eif_pins_the_image_for_the_sdk_and_kms() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    let out = enclave(&["policy", "init", "--from-eif", path(&testdata("signed-p384-a.eif")), "--out", path(&policy)]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("no function checksum pinned"));
+    let expected = manifest_pcrs("signed-p384-a.eif");
+    assert_eq!(expected.len(), 4);
+
+    let check = enclave(&["policy", "check", path(&policy), "--format", "json"]);
+    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stderr));
+    let v = json(&check);
+    assert_eq!(v["pcrs"].as_array().unwrap().len(), 1, "one release");
+    assert_eq!(v["pcrs"][0].as_object().unwrap(), &expected);
+    assert_eq!(v["trust_root"], "AWS Nitro Enclaves Root-G1");
+
+    let kms = enclave(&[
+        "kms-policy",
+        "generate",
+        "--policy",
+        path(&policy),
+        "--principal",
+        "arn:aws:iam::111122223333:role/enclave-host",
+        "--key-admin",
+        "arn:aws:iam::111122223333:role/key-admin",
+    ]);
+    assert_eq!(kms.status.code(), Some(0), "{}", String::from_utf8_lossy(&kms.stderr));
+    let key_policy = json(&kms);
+    let condition = &key_policy["Statement"][0]["Condition"]["StringEqualsIgnoreCase"];
+    assert_eq!(condition["kms:RecipientAttestation:ImageSha384"], expected["0"]);
+    for i in ["1", "2", "8"] {
+        assert_eq!(condition[format!("kms:RecipientAttestation:PCR{i}")], expected[i], "PCR{i}");
+    }
+}
+
+/// The rogue image carries another image's genuine signature section: `policy init --from-eif` refuses
+/// it and writes nothing, so no PCR8 (or any pin) of it reaches a policy.
+#[test]
+fn policy_init_from_eif_refuses_a_rogue_image_and_writes_nothing() {
+    let a = std::fs::read(testdata("signed-p384-a.eif")).unwrap();
+    let (_d, rogue) = edited("signed-p384-b.eif", |b| {
+        let section = last_section(&a).to_vec();
+        let i = usize::from(u16::from_be_bytes(b[26..28].try_into().unwrap())) - 1;
+        let offset = u64::from_be_bytes(b[28 + 8 * i..36 + 8 * i].try_into().unwrap()) as usize;
+        b.truncate(offset + 12);
+        b.extend_from_slice(&section);
+        let len = (section.len() as u64).to_be_bytes();
+        b[284 + 8 * i..292 + 8 * i].copy_from_slice(&len);
+        b[offset + 4..offset + 12].copy_from_slice(&len);
+        fix_crc(b);
+    });
+    let policy = rogue.with_file_name("policy.toml");
+    let out = enclave(&["policy", "init", "--from-eif", path(&rogue), "--out", path(&policy), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert_eq!(v["error"]["kind"], "image_refused");
+    assert!(v["error"]["message"].as_str().unwrap().contains("the signature is over PCR0"), "{v}");
+    assert!(!policy.exists());
+    // And `enclave measure` prints no PCR of it either.
+    let out = enclave(&["measure", path(&rogue)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+}
+
+/// The data of the image's last section (the signature, in the signed fixtures).
+fn last_section(b: &[u8]) -> &[u8] {
+    let i = usize::from(u16::from_be_bytes(b[26..28].try_into().unwrap())) - 1;
+    let offset = u64::from_be_bytes(b[28 + 8 * i..36 + 8 * i].try_into().unwrap()) as usize;
+    let size = u64::from_be_bytes(b[284 + 8 * i..292 + 8 * i].try_into().unwrap()) as usize;
+    &b[offset + 12..offset + 12 + size]
+}
