@@ -2,7 +2,7 @@
 //! user needs to find the problem in the file; none carries text taken from the file.
 
 use crate::format::SectionKind;
-use crate::pcr::Pcr;
+use enclave_protocol::PcrValue;
 
 /// An EIF that could not be measured, and why.
 ///
@@ -262,6 +262,6 @@ pub enum SignatureError {
         /// The PCR0 value that was signed.
         signed: Vec<u8>,
         /// This image's PCR0.
-        computed: Pcr,
+        computed: PcrValue,
     },
 }

@@ -6,8 +6,8 @@
 //!
 //! ```no_run
 //! let image = enclave_eif::measure_file("app.eif".as_ref())?;
-//! for (index, value) in image.measurements().pcrs() {
-//!     println!("PCR{index} {value}");
+//! for pcr in image.measurements().pcrs() {
+//!     println!("PCR{} {}", pcr.index().get(), pcr.value());
 //! }
 //! if let Some(signer) = image.signer() {
 //!     println!("signed by {}", enclave_eif::escape(signer.subject().as_bytes()));
@@ -36,8 +36,10 @@
 //!
 //! # PCR3 and PCR4
 //!
-//! They depend on the parent instance, not the image: [`Pcr::for_iam_role`] and
-//! [`Pcr::for_instance_id`].
+//! They depend on the parent instance, not the image: [`pcr3_for_iam_role`] and
+//! [`pcr4_for_instance_id`].
+//!
+//! PCR values and indices are the workspace's vocabulary, [`enclave_protocol`]'s (re-exported here).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -51,10 +53,11 @@ mod pcr;
 mod signature;
 
 pub use diff::{Diff, SectionChange};
+pub use enclave_protocol::{Pcr, PcrIndex, PcrValue};
 pub use error::{EifError, SignatureError};
 pub use format::{Arch, Header, SectionKind, HEADER_LEN, MAX_SECTIONS};
 pub use measure::{measure_file, Image, Measure, Measurements, Section, MAX_CMDLINE_KEPT};
-pub use pcr::{Pcr, PCR_LEN};
+pub use pcr::{pcr3_for_iam_role, pcr4_for_instance_id, PCR_LEN};
 pub use signature::{Signer, SigningAlgorithm, MAX_SIGNATURE_SECTION};
 
 /// Text from an image (command line, certificate names) made safe to print: printable ASCII stays,

@@ -19,8 +19,9 @@ use crate::hash::Sha384;
 
 use crate::error::EifError;
 use crate::format::{self, Header, Order, SectionKind, Span, CRC_OFFSET, HEADER_LEN, SECTION_HEADER_LEN};
-use crate::pcr::{Pcr, PCR_LEN};
+use crate::pcr::{extended_once, PCR_LEN};
 use crate::signature::{self, Signer, MAX_SIGNATURE_SECTION};
+use enclave_protocol::{Pcr, PcrIndex, PcrValue};
 
 /// Bytes read at a time.
 const CHUNK: usize = 256 * 1024;
@@ -33,39 +34,44 @@ const THREAD_THRESHOLD: u64 = 4 * CHUNK as u64;
 pub const MAX_CMDLINE_KEPT: usize = 4096;
 
 /// The PCRs an image produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Measurements {
-    pcr0: Pcr,
-    pcr1: Pcr,
-    pcr2: Pcr,
-    pcr8: Option<Pcr>,
+    pcr0: PcrValue,
+    pcr1: PcrValue,
+    pcr2: PcrValue,
+    pcr8: Option<PcrValue>,
 }
 
 impl Measurements {
     /// PCR0: the image (kernel, command line, every ramdisk).
-    pub fn pcr0(&self) -> Pcr {
-        self.pcr0
+    pub fn pcr0(&self) -> &PcrValue {
+        &self.pcr0
     }
 
     /// PCR1: the kernel, command line and first (bootstrap) ramdisk.
-    pub fn pcr1(&self) -> Pcr {
-        self.pcr1
+    pub fn pcr1(&self) -> &PcrValue {
+        &self.pcr1
     }
 
     /// PCR2: the other ramdisks (the application).
-    pub fn pcr2(&self) -> Pcr {
-        self.pcr2
+    pub fn pcr2(&self) -> &PcrValue {
+        &self.pcr2
     }
 
     /// PCR8: the signing certificate, for a signed image whose signature verified.
-    pub fn pcr8(&self) -> Option<Pcr> {
-        self.pcr8
+    pub fn pcr8(&self) -> Option<&PcrValue> {
+        self.pcr8.as_ref()
     }
 
-    /// `(index, value)` for PCR0, 1, 2 and, when signed, 8.
-    pub fn pcrs(&self) -> Vec<(u8, Pcr)> {
-        let mut v = vec![(0, self.pcr0), (1, self.pcr1), (2, self.pcr2)];
-        v.extend(self.pcr8.map(|p| (8, p)));
+    /// PCR0, 1, 2 and, when signed, 8, in index order: what to pin for this image (for example as
+    /// one `MeasurementSet`).
+    pub fn pcrs(&self) -> Vec<Pcr> {
+        let mut v = vec![
+            Pcr::new(PcrIndex::IMAGE, self.pcr0.clone()),
+            Pcr::new(PcrIndex::KERNEL, self.pcr1.clone()),
+            Pcr::new(PcrIndex::APPLICATION, self.pcr2.clone()),
+        ];
+        v.extend(self.pcr8.clone().map(|p| Pcr::new(PcrIndex::SIGNING_CERTIFICATE, p)));
         v
     }
 }
@@ -299,7 +305,7 @@ struct Stream<'scope, 'env, 'r, R> {
     pool: Vec<Vec<u8>>,
     allocated: usize,
     image: Sha384,
-    pcr1: Option<Pcr>,
+    pcr1: Option<PcrValue>,
     app: App<'scope>,
     section_digests: bool,
 }
@@ -345,7 +351,7 @@ impl<'scope, 'env, R: Read> Stream<'scope, 'env, '_, R> {
                 _ => {}
             }
             if ramdisk == Some(0) {
-                self.pcr1 = Some(Pcr::extended_once(&self.image.clone().finalize()));
+                self.pcr1 = Some(extended_once(&self.image.clone().finalize()));
             }
             sections.push(Section { kind, index, ramdisk, offset: span.offset, size: span.size, sha384 });
         }
@@ -360,9 +366,9 @@ impl<'scope, 'env, R: Read> Stream<'scope, 'env, '_, R> {
         }
         order.finish()?;
 
-        let pcr0 = Pcr::extended_once(&self.image.clone().finalize());
-        let pcr1 = self.pcr1.ok_or(EifError::NoRamdisk)?;
-        let pcr2 = Pcr::extended_once(&self.finish_app()?);
+        let pcr0 = extended_once(&self.image.clone().finalize());
+        let pcr1 = self.pcr1.take().ok_or(EifError::NoRamdisk)?;
+        let pcr2 = extended_once(&self.finish_app()?);
         let signer = match sig {
             Some((index, offset, bytes)) => {
                 Some(signature::verify(&bytes, &pcr0).map_err(|source| EifError::Signature {

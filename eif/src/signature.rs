@@ -28,7 +28,8 @@ use x509_cert::der::{Decode as _, DecodePem as _};
 use x509_cert::Certificate;
 
 use crate::error::SignatureError;
-use crate::pcr::{Pcr, PCR_LEN};
+use crate::pcr::{extended_once, PCR_LEN};
+use enclave_protocol::PcrValue;
 
 /// Largest signature section read. A P-521 certificate in PEM and its COSE_Sign1, with serde's two
 /// bytes per byte, take about 5 KiB.
@@ -125,15 +126,15 @@ impl Signer {
     }
 
     /// PCR8: the register extended once with the certificate's SHA-384.
-    pub fn pcr8(&self) -> Pcr {
-        Pcr::extended_once(&self.fingerprint)
+    pub fn pcr8(&self) -> PcrValue {
+        extended_once(&self.fingerprint)
     }
 }
 
 /// Verifies a signature section against the image's PCR0: the only place an image's signature is
 /// accepted. The COSE signature is checked under the certificate's key before the payload is looked
 /// at; then the payload must name PCR0 and this PCR0.
-pub(crate) fn verify(section: &[u8], pcr0: &Pcr) -> Result<Signer, SignatureError> {
+pub(crate) fn verify(section: &[u8], pcr0: &PcrValue) -> Result<Signer, SignatureError> {
     let (pem, cose) = split_section(section)?;
     let der = pem_der(&pem)?;
     let cert = Certificate::from_der(&der).map_err(|_| SignatureError::Certificate)?;
@@ -167,7 +168,7 @@ pub(crate) fn verify(section: &[u8], pcr0: &Pcr) -> Result<Signer, SignatureErro
     }
     let same = value.len() == PCR_LEN && bool::from(value.as_slice().ct_eq(pcr0.as_bytes()));
     if !same {
-        return Err(SignatureError::SignedPcrMismatch { signed: value, computed: *pcr0 });
+        return Err(SignatureError::SignedPcrMismatch { signed: value, computed: pcr0.clone() });
     }
 
     let tbs = cert.tbs_certificate();

@@ -34,8 +34,8 @@ fn with_section(section: &[u8]) -> Vec<u8> {
     b
 }
 
-fn pcr0_of(name: &str) -> enclave_eif::Pcr {
-    measure(&fixture(name)).unwrap().measurements().pcr0()
+fn pcr0_of(name: &str) -> enclave_eif::PcrValue {
+    measure(&fixture(name)).unwrap().measurements().pcr0().clone()
 }
 
 /// The rogue image carries the genuine signer's certificate, and a COSE_Sign1 over its own PCR0 made
@@ -65,7 +65,7 @@ fn a_genuine_signature_moved_to_another_image_is_refused() {
     replace_last_section(&mut b, data(&a, count(&a) - 1));
     let e = refused(&b);
     let (pcr0_a, pcr0_b) = (pcr0_of("signed-p384-a.eif"), pcr0_of("signed-p384-b.eif"));
-    assert_eq!(e, SignatureError::SignedPcrMismatch { signed: pcr0_a.as_bytes().to_vec(), computed: pcr0_b });
+    assert_eq!(e, SignatureError::SignedPcrMismatch { signed: pcr0_a.as_bytes().to_vec(), computed: pcr0_b.clone() });
     assert!(e.to_string().contains(&pcr0_b.to_string()), "{e}");
 }
 

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use enclave_eif::{Diff, EifError, Image, Measure, Pcr, SectionKind};
+use enclave_eif::{Diff, EifError, Image, Measure, Pcr, PcrIndex, SectionKind};
 use enclave_sdk::attestation::UnixTime;
 use serde_json::{json, Value};
 
@@ -75,13 +75,16 @@ pub(crate) async fn run(args: Args) -> ExitCode {
         if let Err(e) = check_role_arn(arn) {
             return fail(args.format, EXIT_USAGE, "usage", None, &e);
         }
-        extra.push((3u8, Pcr::for_iam_role(arn), format!("IAM role {arn}")));
+        extra.push((Pcr::new(PcrIndex::PARENT_ROLE, enclave_eif::pcr3_for_iam_role(arn)), format!("IAM role {arn}")));
     }
     if let Some(id) = &args.instance_id {
         if let Err(e) = check_instance_id(id) {
             return fail(args.format, EXIT_USAGE, "usage", None, &e);
         }
-        extra.push((4u8, Pcr::for_instance_id(id), format!("instance {id}")));
+        extra.push((
+            Pcr::new(PcrIndex::PARENT_INSTANCE, enclave_eif::pcr4_for_instance_id(id)),
+            format!("instance {id}"),
+        ));
     }
     let image = match &args.image {
         Some(path) => match measure(path, false) {
@@ -163,7 +166,7 @@ fn check_instance_id(id: &str) -> Result<(), String> {
     }
 }
 
-fn text(image: Option<(&Path, &Image)>, extra: &[(u8, Pcr, String)]) -> String {
+fn text(image: Option<(&Path, &Image)>, extra: &[(Pcr, String)]) -> String {
     let mut out = String::new();
     if let Some((path, image)) = image {
         let h = image.header();
@@ -174,8 +177,8 @@ fn text(image: Option<(&Path, &Image)>, extra: &[(u8, Pcr, String)]) -> String {
             h.version(),
             h.arch().name()
         ));
-        for (i, v) in image.measurements().pcrs() {
-            out.push_str(&format!("PCR{i}     {v}\n"));
+        for p in image.measurements().pcrs() {
+            out.push_str(&format!("PCR{}     {}\n", p.index().get(), p.value()));
         }
         match image.signer() {
             Some(s) => {
@@ -200,8 +203,13 @@ fn text(image: Option<(&Path, &Image)>, extra: &[(u8, Pcr, String)]) -> String {
         }
         out.push_str(&format!("cmdline  {}\n", cmdline(image)));
     }
-    for (i, v, what) in extra {
-        out.push_str(&format!("PCR{i}     {v}  ({})\n", enclave_eif::escape(what.as_bytes())));
+    for (p, what) in extra {
+        out.push_str(&format!(
+            "PCR{}     {}  ({})\n",
+            p.index().get(),
+            p.value(),
+            enclave_eif::escape(what.as_bytes())
+        ));
     }
     out
 }
@@ -217,13 +225,13 @@ fn cmdline(image: &Image) -> String {
     s
 }
 
-fn json(image: Option<(&Path, &Image)>, extra: &[(u8, Pcr, String)]) -> Value {
+fn json(image: Option<(&Path, &Image)>, extra: &[(Pcr, String)]) -> Value {
     let mut pcrs = serde_json::Map::new();
     let mut out = serde_json::Map::new();
     out.insert("ok".into(), true.into());
     if let Some((path, image)) = image {
-        for (i, v) in image.measurements().pcrs() {
-            pcrs.insert(i.to_string(), v.to_string().into());
+        for p in image.measurements().pcrs() {
+            pcrs.insert(p.index().get().to_string(), p.value().to_string().into());
         }
         let h = image.header();
         out.insert("file".into(), path.display().to_string().into());
@@ -251,8 +259,8 @@ fn json(image: Option<(&Path, &Image)>, extra: &[(u8, Pcr, String)]) -> Value {
         out.insert("sections".into(), sections.into());
         out.insert("cmdline".into(), enclave_eif::escape(image.cmdline()).into());
     }
-    for (i, v, _) in extra {
-        pcrs.insert(i.to_string(), v.to_string().into());
+    for (p, _) in extra {
+        pcrs.insert(p.index().get().to_string(), p.value().to_string().into());
     }
     out.insert("pcrs".into(), pcrs.into());
     Value::Object(out)

@@ -274,12 +274,8 @@ fn from_eif(path: &Path) -> Result<(PolicyFile, String), InitError> {
         enclave_eif::EifError::Open { .. } => InitError::Usage(format!("{}: {e}", path.display())),
         e => InitError::Image(format!("{}: {e}", path.display())),
     })?;
-    let pcrs = image
-        .measurements()
-        .pcrs()
-        .into_iter()
-        .filter_map(|(i, v)| Some(Pcr::new(PcrIndex::new(i)?, PcrValue::from(*v.as_bytes()))));
-    let set = MeasurementSet::new(pcrs).map_err(|e| InitError::Image(format!("no PCR to pin: {e}")))?;
+    let set = MeasurementSet::new(image.measurements().pcrs())
+        .map_err(|e| InitError::Image(format!("no PCR to pin: {e}")))?;
     eprintln!(
         "note: no function checksum pinned: an image does not say which functions it serves (add them under [functions], from enclave checksum)"
     );

@@ -184,7 +184,12 @@ pub fn aws_read(path: &Path) -> Result<Read, String> {
 /// Our measurements in AWS's map shape (`PCR0`.. as lowercase hex).
 pub fn ours(path: &Path) -> Result<BTreeMap<String, String>, enclave_eif::EifError> {
     let image = enclave_eif::measure_file(path)?;
-    Ok(image.measurements().pcrs().into_iter().map(|(i, v)| (format!("PCR{i}"), v.to_string())).collect())
+    Ok(image
+        .measurements()
+        .pcrs()
+        .into_iter()
+        .map(|p| (format!("PCR{}", p.index().get()), p.value().to_string()))
+        .collect())
 }
 
 /// AWS's map without its `HashAlgorithm` entry.

@@ -148,7 +148,8 @@ fn a_huge_section_size_makes_aws_panic_and_we_refuse() {
 #[test]
 fn the_committed_fixtures_agree_with_aws() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     let images = manifest["images"].as_array().unwrap();
     assert_eq!(images.len(), 8);
     for image in images {
