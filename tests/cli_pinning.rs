@@ -253,13 +253,16 @@ mod live {
         assert_eq!(b.functions["echo"], mock.function_checksum(&fid("echo")).unwrap());
 
         // Unpinned: still needs the right root; the output says it is unpinned.
-        let out =
-            run(args(&["attest", "--url", &url, "--fn", "echo", "--root-pem", &root, "--format", "json"]), None).await;
+        let out = run(
+            args(&["attest", "--url", &url, "--fn", "echo", "--root-pem", &root, "--any-enclave", "--format", "json"]),
+            None,
+        )
+        .await;
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
         assert_eq!(report["pinned"], json!(false));
         assert!(report["document_base64"].as_str().unwrap().len() > 1000);
-        let out = run(args(&["attest", "--url", &url, "--fn", "echo"]), None).await;
+        let out = run(args(&["attest", "--url", &url, "--fn", "echo", "--any-enclave"]), None).await;
         assert_eq!(code(&out), 1, "AWS Root-G1 must not accept the mock's chain");
 
         // A policy pinning another PCR0 refuses the mock: exit 1, and nothing but the document was exchanged.

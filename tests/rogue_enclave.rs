@@ -298,7 +298,10 @@ async fn enclave_run_refuses_weak_pins_and_the_rogue() {
 async fn enclave_attest_refuses_weak_pins_and_the_rogue() {
     let rogue = Rogue::start().await;
     let base = ["attest", "--url", &rogue.url, "--fn", "echo", "--root-pem", &rogue.root_path];
-    for (flags, message) in weak_flags(&rogue) {
+    // No pins at all is refused too: fetching an unpinned document takes --any-enclave.
+    let mut cases = weak_flags(&rogue);
+    cases.push((Vec::new(), image_not_pinned(None, &[], false)));
+    for (flags, message) in cases {
         let args: Vec<&str> = base.iter().copied().chain(flags.iter().map(String::as_str)).collect();
         let out = enclave(&args, b"").await;
         assert_eq!((out.status.code(), stderr(&out)), (Some(2), format!("error: {message}\n")), "{flags:?}");

@@ -14,15 +14,16 @@ Only the attestation exchange happens: no input is sent. With --policy, or with 
 per flag; each must pin PCR0, PCR2 or PCR8) and --checksum, the document is verified against those pins and
 the command fails when it does not verify.
 
-With neither, the document's signature, certificate chain (to AWS Root-G1 or --root-pem) and the fresh nonce
-are still checked, but no measurement or checksum: the output says so, and you pin it afterwards with
-`enclave policy init --from-document`.
+To fetch a document in order to pin it, say --any-enclave instead: its signature, certificate chain (to AWS
+Root-G1 or --root-pem) and the fresh nonce are still checked, but no measurement or checksum, and the output
+says so; pin it afterwards with `enclave policy init --from-document`. Without pins and without --any-enclave
+the command refuses to connect.
 
 Exit codes: 0 the document was received (and verified, with --policy), 1 connection or verification
 failed, 2 usage error.
 
 Examples:
-  enclave attest --url ws://127.0.0.1:8443 --fn echo --root-pem mock-state/root.pem --out doc.cbor
+  enclave attest --url ws://127.0.0.1:8443 --fn echo --root-pem mock-state/root.pem --any-enclave --out doc.cbor
   enclave attest --url wss://enclave.example.com --fn hello --policy policy.toml --format json";
 
 /// Arguments of `enclave attest`.
@@ -56,6 +57,13 @@ pub(crate) struct Args {
     /// enclave's own claim.
     #[arg(long, value_name = "HEX", conflicts_with = "policy")]
     checksum: Option<String>,
+    /// Fetch the document without pins (to pin it afterwards): only its signature, chain and nonce are
+    /// checked. Any enclave's genuine document passes.
+    #[arg(long, conflicts_with_all = ["policy", "pcrs", "checksum"])]
+    any_enclave: bool,
+    /// With --any-enclave: accept a debug-mode enclave's document (PCR0..2 all zero) too.
+    #[arg(long, requires = "any_enclave")]
+    allow_debug: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -75,10 +83,10 @@ pub(crate) async fn run(args: Args) -> ExitCode {
         Ok(id) => id,
         Err(e) => return fail(args.format, EXIT_USAGE, "usage", &format!("--fn: {e}")),
     };
-    // With a policy or pins: everything is verified, as before a session. Without: signature, chain
-    // (to AWS Root-G1, or --root-pem) and our fresh nonce only, and the output says the document is
-    // unpinned.
-    let pinned = args.policy.is_some() || !args.pcrs.is_empty() || args.checksum.is_some();
+    // With a policy or pins: everything is verified, as before a session. With --any-enclave: signature,
+    // chain (to AWS Root-G1, or --root-pem) and our fresh nonce only, and the output says the document is
+    // unpinned. With neither, the builder refuses, as it does for every command.
+    let pinned = !args.any_enclave;
     let policy = match (&args.policy, &args.root_pem) {
         (Some(path), None) => Policy::from_file(path).map_err(|e| ("policy_file", e.to_string())),
         (None, root_pem) => pins_policy(&args, &function, root_pem.as_deref(), pinned),
@@ -146,7 +154,7 @@ pub(crate) async fn run(args: Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The policy from the pin flags, or (with none given) one that checks only the signature, the chain
+/// The policy from the pin flags, or (with --any-enclave) one that checks only the signature, the chain
 /// and the nonce, which is what fetching a document to pin it needs.
 fn pins_policy(
     args: &Args,
@@ -162,11 +170,11 @@ fn pins_policy(
         builder = builder.trust_root(root);
     }
     if !pinned {
-        return builder
-            .dangerous_accept_any_enclave()
-            .dangerous_allow_debug()
-            .build()
-            .map_err(|e| ("policy", e.to_string()));
+        builder = builder.dangerous_accept_any_enclave();
+        if args.allow_debug {
+            builder = builder.dangerous_allow_debug();
+        }
+        return builder.build().map_err(|e| ("policy", e.to_string()));
     }
     for set in pins::measurement_sets(&args.pcrs).map_err(|e| ("usage", e))? {
         builder = builder.allow_measurements(set);

@@ -84,7 +84,7 @@ refused, 2 usage error
 (including an existing --out file without --force).
 
 Examples:
-  enclave attest --url ws://127.0.0.1:8443 --fn echo --root-pem mock-state/root.pem --out doc.cbor
+  enclave attest --url ws://127.0.0.1:8443 --fn echo --root-pem mock-state/root.pem --any-enclave --out doc.cbor
   enclave policy init --from-document doc.cbor --root-pem mock-state/root.pem --out policy.toml
   enclave policy init --from-document archived.cbor --at 1764374400 --out policy.toml
   enclave policy init --from-eif app.eif --out policy.toml
