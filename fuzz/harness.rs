@@ -25,6 +25,20 @@ pub fn document(data: &[u8]) {
     }
 }
 
+/// Measures `data` as an EIF image, streaming and with its length known up front: neither may panic,
+/// both must reach the same verdict (the same PCRs, or both a refusal), and an image compared with
+/// itself has no difference.
+pub fn eif(data: &[u8]) {
+    use enclave_eif::{Diff, Measure};
+    let streamed = Measure::new().section_digests(true).reader(data);
+    let sized = Measure::new().expect_len(data.len() as u64).reader(data);
+    assert_eq!(streamed.is_ok(), sized.is_ok(), "streamed and sized readings disagree");
+    if let (Ok(a), Ok(b)) = (&streamed, &sized) {
+        assert_eq!(a.measurements(), b.measurements(), "streamed and sized measurements differ");
+        assert!(Diff::between(a, a).is_empty(), "an image differs from itself");
+    }
+}
+
 /// Decodes `data` as a frame, a client message and an enclave message; whatever decodes must
 /// re-encode to exactly `data` (the wire format has one encoding per value).
 pub fn records(data: &[u8]) {

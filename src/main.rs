@@ -28,6 +28,8 @@ enum Command {
     Run(cli::run::Args),
     /// Connect, attest, and save the enclave's attestation document (no input is sent).
     Attest(cli::attest::Args),
+    /// Compute the PCRs an enclave image (.eif) will attest, from the image file.
+    Measure(cli::measure::Args),
     /// Decode a document WITHOUT verifying it, and print it.
     Inspect(cli::inspect::Args),
     /// Write or check a policy file (what you trust).
@@ -49,6 +51,7 @@ async fn main() -> ExitCode {
         Command::Run(args) => cli::run::run(args).await,
         Command::Attest(args) => cli::attest::run(args).await,
         Command::Inspect(args) => cli::inspect::run(args).await,
+        Command::Measure(args) => cli::measure::run(args).await,
         Command::Policy(command) => cli::policy::run(command).await,
         Command::KmsPolicy(command) => cli::kms_policy::run(command).await,
         Command::Bench(args) => cli::bench::run(args).await,

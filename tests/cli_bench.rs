@@ -7,7 +7,7 @@
 
 use mock_enclave::MockEnclave;
 
-const KEYS: [&str; 19] = [
+const KEYS: [&str; 23] = [
     "p384_verify_us",
     "p384_sign_us",
     "x25519_us",
@@ -27,6 +27,10 @@ const KEYS: [&str; 19] = [
     "aead_mb_per_s",
     "stream_peak_rss_mb",
     "idle_session_bytes",
+    "eif_sha384_mb_per_s",
+    "eif_measure_mb_per_s",
+    "eif_measure_ratio",
+    "eif_measure_peak_rss_mb",
 ];
 
 #[test]

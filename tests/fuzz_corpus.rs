@@ -27,6 +27,21 @@ fn document_corpus_replays() {
     assert!(replay("document", harness::document) >= 6, "the real fixtures are missing from the corpus");
 }
 
+/// The EIF target's seeds are the committed fixtures (eif/testdata, built by AWS's EifBuilder).
+#[test]
+fn eif_seeds_and_corpus_replay() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("eif/testdata");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "eif") {
+            harness::eif(&std::fs::read(&path).unwrap());
+            n += 1;
+        }
+    }
+    assert!(n >= 8, "the EIF fixtures are missing");
+}
+
 #[test]
 fn records_corpus_replays() {
     assert!(replay("records", harness::records) >= 13);

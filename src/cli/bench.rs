@@ -11,6 +11,7 @@
 //! machine state) and reported as medians.
 
 mod child;
+mod eif;
 mod net;
 mod peer;
 
@@ -98,6 +99,9 @@ struct Plan {
     stream: u64,
     /// Idle sessions held open for the per-session memory figure.
     idle_sessions: usize,
+    /// Bytes of the enclave image measured, and measurement/baseline pairs.
+    eif: u64,
+    eif_samples: usize,
 }
 
 const FULL: Plan = Plan {
@@ -113,6 +117,8 @@ const FULL: Plan = Plan {
     bulk_samples: 11,
     stream: 256 << 20,
     idle_sessions: 1000,
+    eif: 1 << 30,
+    eif_samples: 3,
 };
 
 // The rate and bulk samples are long enough to be rates (200 messages took about a millisecond,
@@ -129,6 +135,8 @@ const QUICK: Plan = Plan {
     bulk_samples: 3,
     stream: 8 << 20,
     idle_sessions: 50,
+    eif: 16 << 20,
+    eif_samples: 3,
 };
 
 pub(crate) async fn run(args: Args) -> ExitCode {
@@ -180,6 +188,7 @@ impl Report {
         map.insert("bulk_bytes".into(), self.plan.bulk.into());
         map.insert("stream_bytes".into(), self.plan.stream.into());
         map.insert("idle_sessions".into(), self.plan.idle_sessions.into());
+        map.insert("eif_bytes".into(), self.plan.eif.into());
         for (key, value, _, _) in &self.rows {
             map.insert((*key).into(), serde_json::Number::from_f64(*value).map_or(serde_json::Value::Null, Into::into));
         }
@@ -241,6 +250,12 @@ async fn measure(plan: Plan) -> Result<Report, String> {
     r.push("stream_peak_rss_mb", peak_kb / 1024.0, "MiB", "<= 64");
     let per_session = child::idle_session_bytes(plan.idle_sessions).await?;
     r.push("idle_session_bytes", per_session, "bytes", "<= 65536");
+
+    let eif = eif::figures(plan.eif, plan.eif_samples).await?;
+    r.push("eif_sha384_mb_per_s", eif.sha384_mb_per_s, "MiB/s", "");
+    r.push("eif_measure_mb_per_s", eif.measure_mb_per_s, "MiB/s", "");
+    r.push("eif_measure_ratio", eif.measure_mb_per_s / eif.sha384_mb_per_s, "x", ">= 0.8");
+    r.push("eif_measure_peak_rss_mb", eif.peak_rss_mb, "MiB", "<= 32");
     Ok(r)
 }
 

@@ -5,6 +5,7 @@ pub(crate) mod bench;
 pub(crate) mod checksum;
 pub(crate) mod inspect;
 pub(crate) mod kms_policy;
+pub(crate) mod measure;
 pub(crate) mod pins;
 pub(crate) mod policy;
 pub(crate) mod run;

@@ -74,16 +74,20 @@ Writes one [[pcrs]] set (one allowed release) pinning PCR0, PCR1 and PCR2, plus 
 they are not zero, and the function checksum the document's user data claims (under [functions] when it
 names a function, else as function_checksum). To allow the next release too, add its own [[pcrs]] table.
 --from-document verifies the document first (signature and certificate chain at --at, default now; any
-enclave accepted) and refuses a debug-mode document. --from-mock computes the mock enclave's measurements
+enclave accepted) and refuses a debug-mode document. --from-eif measures an enclave image file (enclave measure)
+and pins its PCR0, PCR1 and PCR2, and PCR8 when the image is signed and its signature verifies; it refuses
+an image that does not measure, and pins no function (add [functions] with enclave checksum). --from-mock computes the mock enclave's measurements
 with the mock-enclave library, pins every built-in function, and trusts the mock's root (state-dir/root.pem).
 
-Exit codes: 0 the policy was written, 1 the document did not verify (or is debug-mode), 2 usage error
+Exit codes: 0 the policy was written, 1 the document did not verify (or is debug-mode) or the image was
+refused, 2 usage error
 (including an existing --out file without --force).
 
 Examples:
   enclave attest --url ws://127.0.0.1:8443 --fn echo --root-pem mock-state/root.pem --any-enclave --out doc.cbor
   enclave policy init --from-document doc.cbor --root-pem mock-state/root.pem --out policy.toml
   enclave policy init --from-document archived.cbor --at 1764374400 --out policy.toml
+  enclave policy init --from-eif app.eif --out policy.toml
   enclave policy init --from-mock --state-dir mock-state --out policy.toml";
 
 const CHECK_HELP: &str = "\
@@ -109,7 +113,7 @@ pub(crate) struct CheckArgs {
 
 /// Arguments of `enclave policy init`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["from_document", "from_mock"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["from_document", "from_eif", "from_mock"])))]
 pub(crate) struct InitArgs {
     /// A raw attestation document (COSE_Sign1 CBOR) from the enclave you trust.
     #[arg(long, value_name = "DOC")]
@@ -121,6 +125,9 @@ pub(crate) struct InitArgs {
     /// written into the policy as root_pem.
     #[arg(long, value_name = "FILE", requires = "from_document")]
     root_pem: Option<PathBuf>,
+    /// An enclave image file (.eif) whose PCRs to pin, as `enclave measure` computes them.
+    #[arg(long, value_name = "IMAGE.eif")]
+    from_eif: Option<PathBuf>,
     /// Pin the mock enclave's measurements and built-in functions.
     #[arg(long)]
     from_mock: bool,
@@ -149,16 +156,18 @@ pub(crate) async fn run(command: Command) -> ExitCode {
 }
 
 fn init(args: InitArgs) -> ExitCode {
-    let built = match (&args.from_document, args.from_mock) {
-        (Some(doc), false) => from_document(doc, args.at, args.root_pem.as_deref(), args.out.as_deref()),
-        (None, true) => from_mock(args.state_dir.as_deref(), args.functions.as_deref(), args.out.as_deref()),
+    let built = match (&args.from_document, &args.from_eif, args.from_mock) {
+        (Some(doc), None, false) => from_document(doc, args.at, args.root_pem.as_deref(), args.out.as_deref()),
+        (None, Some(image), false) => from_eif(image),
+        (None, None, true) => from_mock(args.state_dir.as_deref(), args.functions.as_deref(), args.out.as_deref()),
         // clap's ArgGroup makes exactly one source required.
-        _ => Err(InitError::Usage("give exactly one of --from-document and --from-mock".into())),
+        _ => Err(InitError::Usage("give exactly one of --from-document, --from-eif and --from-mock".into())),
     };
     let (file, source) = match built {
         Ok(built) => built,
         Err(InitError::Usage(e)) => return fail(args.format, EXIT_USAGE, "usage", &e),
         Err(InitError::Refused(e)) => return fail(args.format, EXIT_CHECK_FAILED, "document", &e),
+        Err(InitError::Image(e)) => return fail(args.format, EXIT_CHECK_FAILED, "image_refused", &e),
     };
     let text = match file.to_toml_string() {
         Ok(text) => text,
@@ -194,6 +203,8 @@ enum InitError {
     Usage(String),
     /// Exit 1: the document does not verify, or must not be pinned.
     Refused(String),
+    /// Exit 1: the image does not measure (malformed, or its signature does not verify).
+    Image(String),
 }
 
 /// PCRs pinned whatever their value: image, kernel and bootstrap, application.
@@ -253,6 +264,27 @@ fn from_document(
         None => eprintln!("note: no function checksum pinned: the document carries no user data"),
     }
     Ok((file, format!("document {} ({}, verified at {now})", doc.display(), fields.module_id())))
+}
+
+/// One [[pcrs]] set with the image's PCR0, PCR1, PCR2 and, for a signed image, PCR8, exactly as
+/// `enclave_eif` measured them (it reports PCR8 only once the signature verified over this PCR0).
+/// The trust root stays AWS Root-G1: an image runs on real Nitro hardware.
+fn from_eif(path: &Path) -> Result<(PolicyFile, String), InitError> {
+    let image = enclave_eif::measure_file(path).map_err(|e| match e {
+        enclave_eif::EifError::Open { .. } => InitError::Usage(format!("{}: {e}", path.display())),
+        e => InitError::Image(format!("{}: {e}", path.display())),
+    })?;
+    let set = MeasurementSet::new(image.measurements().pcrs())
+        .map_err(|e| InitError::Image(format!("no PCR to pin: {e}")))?;
+    eprintln!(
+        "note: no function checksum pinned: an image does not say which functions it serves (add them under [functions], from enclave checksum)"
+    );
+    let signed = match image.signer() {
+        Some(s) => format!("signed by {}, PCR8 pinned", enclave_eif::escape(s.subject().as_bytes())),
+        None => "unsigned".to_owned(),
+    };
+    let file = PolicyFile { pcrs: vec![set], ..PolicyFile::default() };
+    Ok((file, format!("image {} ({signed})", enclave_eif::escape(path.display().to_string().as_bytes()))))
 }
 
 fn from_mock(

@@ -25,6 +25,8 @@ pub(crate) enum Role {
     /// Run a mock enclave, print how to reach it (one JSON line), then print VmRSS (kB) for every line
     /// read on stdin.
     IdleServer,
+    /// Measure the enclave image named by `ENCLAVE_BENCH_EIF`, and print this process's VmHWM (kB).
+    EifRss,
 }
 
 /// How the parent reaches and pins the idle server.
@@ -41,6 +43,7 @@ pub(super) async fn run(role: Role, bytes: u64) -> std::process::ExitCode {
     let r = match role {
         Role::StreamRss => stream_rss(bytes).await,
         Role::IdleServer => idle_server().await,
+        Role::EifRss => eif_rss(),
     };
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -69,6 +72,12 @@ async fn stream_rss(bytes: u64) -> Result<(), String> {
     if n != bytes {
         return Err(format!("streamed echo returned {n} bytes, sent {bytes}"));
     }
+    println!("{}", status_kb("VmHWM")?);
+    Ok(())
+}
+
+fn eif_rss() -> Result<(), String> {
+    super::eif::child_measure()?;
     println!("{}", status_kb("VmHWM")?);
     Ok(())
 }
