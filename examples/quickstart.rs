@@ -42,7 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     if let Some(claim) = doc.claimed_function() {
-        println!("  function      {} checksum {} (pinned)", claim.function_id, claim.function_checksum);
+        println!("  function      {} checksum {} (pinned)", claim.function_id(), claim.function_checksum());
     }
     println!("  nonce         {} (fresh, ours)", hex::encode(doc.nonce().unwrap_or_default()));
     println!(

@@ -5,8 +5,8 @@
 //! SDK's decoders fails (a decoded value that does not re-encode to its bytes). The decoders themselves
 //! must never panic, whatever the bytes.
 
+use enclave_protocol::{ClientMessage, Frame, FrameLimits, ServerMessage};
 use enclave_sdk::attestation::{TrustRoot, UnixTime, UnverifiedDocument};
-use enclave_sdk::session::wire::{ClientMessage, Frame, FrameLimits, ServerMessage};
 
 /// Inside the validity window of every real fixture's chain (evervault-ga.cbor's `verify_at`), so a
 /// mutated real document reaches the signature check instead of stopping at an expired certificate.

@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
+use enclave_protocol::RecordError;
 use enclave_sdk::attestation::{AttestationError, CoseError, Policy, TrustRoot};
 use enclave_sdk::error::SessionError;
-use enclave_sdk::session::records::RecordError;
 use enclave_sdk::{Client, Error};
 use futures_util::{SinkExt, StreamExt};
 use mock_enclave::measurements::Measurements;

@@ -63,7 +63,7 @@ fn the_document_harness_reaches_verification() {
 /// `id` was not 0 decoded, and re-encoded with id 0, although PROTOCOL.md section 5.2 says its id is 0.
 #[test]
 fn close_with_a_nonzero_id_is_refused() {
-    use enclave_sdk::session::wire::{ClientMessage, WireError};
+    use enclave_protocol::{ClientMessage, WireError};
     let raw = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/findings/records/close-with-nonzero-id"))
         .unwrap();
     assert_eq!(raw, [3, 0, 0, 0, 0, 0, 8, 0, 0]);

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::raw::{open, Raw};
 use common::*;
-use enclave_sdk::session::wire::{ClientMessage, ServerMessage, SessionErrorCode};
+use enclave_protocol::{ClientMessage, ServerMessage, SessionErrorCode};
 use mock_enclave::MockEnclave;
 use tokio::time::{timeout, Instant};
 

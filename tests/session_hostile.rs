@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use enclave_protocol::WireError;
 use enclave_sdk::error::{ConnectError, SessionError};
-use enclave_sdk::session::wire::WireError;
 use enclave_sdk::{Client, Error};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use enclave_protocol::WireError;
 use enclave_sdk::error::{ConnectError, LimitError, SessionError};
-use enclave_sdk::session::wire::WireError;
 use enclave_sdk::{Client, Error};
 
 #[tokio::test]

@@ -8,7 +8,7 @@ mod common;
 
 use common::raw::open;
 use common::*;
-use enclave_sdk::session::wire::{ClientMessage, ServerMessage, SessionErrorCode};
+use enclave_protocol::{ClientMessage, ServerMessage, SessionErrorCode};
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 

@@ -24,7 +24,7 @@ async fn wss_session_with_the_tls_key_attested() {
     let mock = tls_mock().await;
     assert!(mock.url().starts_with("wss://"));
     let session = pinned_client(&mock, "uppercase").connect("uppercase").await.unwrap();
-    assert!(session.attestation().claimed_function().unwrap().tls_spki_sha256.is_some());
+    assert!(session.attestation().claimed_function().unwrap().tls_spki_sha256().is_some());
     assert_eq!(session.invoke(b"over tls").await.unwrap(), b"OVER TLS");
 }
 

@@ -12,9 +12,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use enclave_sdk::session::records::EnclaveKey;
-use enclave_sdk::session::wire::KEY_LEN;
-use enclave_sdk::FunctionChecksum;
+use enclave_protocol::{cape_user_data, EnclaveKey, SessionErrorCode, KEY_LEN};
 use futures_util::SinkExt;
 use rand_core::OsRng;
 use serde::Deserialize;
@@ -52,11 +50,6 @@ fn message_frame(kind: &str, body: &[u8]) -> Message {
 /// `{"error": "<text>"}`. The text is a `Display` that never carries plaintext.
 fn error_frame(text: &str) -> Message {
     Message::text(serde_json::json!({ "error": text }).to_string())
-}
-
-/// Cape's user data: `{"func_checksum": "<standard base64 of the SHA-256>"}`.
-pub fn cape_user_data(checksum: &FunctionChecksum) -> Vec<u8> {
-    serde_json::json!({ "func_checksum": B64.encode(checksum.as_bytes()) }).to_string().into_bytes()
 }
 
 /// How long a refusal waits for the client to take its `{"error"}`: a client that is not reading
@@ -153,7 +146,7 @@ where
                     let _ = ws.close(None).await;
                 })
                 .await;
-                return SessionEnd::Refused(enclave_sdk::session::wire::SessionErrorCode::IdleTimeout);
+                return SessionEnd::Refused(SessionErrorCode::IdleTimeout);
             }
             // E.g. an input above the frame limit: pycape would otherwise see only a closed socket.
             Ok(Err(SessionEnd::Protocol(why))) => return refuse(&mut ws, why).await,
@@ -194,11 +187,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sha2::Digest as _;
-
-    fn sha256(b: &[u8]) -> FunctionChecksum {
-        FunctionChecksum::from_bytes(sha2::Sha256::digest(b).into())
-    }
 
     #[test]
     fn nonce_requests_are_parsed_strictly() {
@@ -208,14 +196,5 @@ mod tests {
         assert!(parse_nonce(br#"{"message":{}}"#).unwrap_err().contains("expected"));
         let long = B64.encode([0u8; 513]);
         assert!(parse_nonce(format!(r#"{{"message":{{"nonce":"{long}"}}}}"#).as_bytes()).unwrap_err().contains("513"));
-    }
-
-    #[test]
-    fn user_data_is_what_pycape_and_the_sdk_read() {
-        let sum = sha256(b"f");
-        let ud = cape_user_data(&sum);
-        let v: serde_json::Value = serde_json::from_slice(&ud).unwrap();
-        assert_eq!(v["func_checksum"], B64.encode(sum.as_bytes()));
-        assert_eq!(enclave_sdk::attestation::cape_function_checksum(&ud), Ok(sum));
     }
 }

@@ -11,11 +11,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use enclave_sdk::attestation::EnclaveUserData;
-use enclave_sdk::session::handshake::{transcript_hash, Nonce};
-use enclave_sdk::session::idle::IdleTimer;
-use enclave_sdk::session::records::{EnclaveKey, PlaintextBuf, RequestOpener, ResponseSealer};
-use enclave_sdk::session::wire::{ClientMessage, Frame, RequestId, ServerMessage, SessionErrorCode, MAX_CHUNK_LEN};
+use enclave_protocol::io::{write_pump, IdleTimer, Outgoing, PumpConfig, PumpEnd};
+use enclave_protocol::{
+    AwaitingKeyShare, ClientMessage, EnclaveHandshake, EnclaveUserData, Frame, PlaintextBuf, RequestId, RequestOpener,
+    ResponseSealer, ServerMessage, SessionErrorCode, MAX_CHUNK_LEN,
+};
 use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
 use futures_util::{FutureExt as _, SinkExt, StreamExt};
 use rand_core::OsRng;
@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
-use zeroize::{Zeroize as _, Zeroizing};
+use zeroize::Zeroize as _;
 
 use crate::attester::{AttestationRequest, Attester};
 use crate::functions::{Function, FunctionError};
@@ -90,8 +90,7 @@ pub(crate) struct AwaitingNonce<S> {
 /// The document is out; waiting for the client's key share (sent only if the client accepted it).
 pub(crate) struct DocumentSent<S> {
     ws: Ws<S>,
-    key: EnclaveKey,
-    info: [u8; 32],
+    handshake: AwaitingKeyShare,
 }
 
 /// Keys agreed; serving invocations.
@@ -150,29 +149,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AwaitingNonce<S> {
     pub(crate) async fn send_document(mut self, ctx: &Context) -> Result<DocumentSent<S>, SessionEnd> {
         let limits = ctx.limits.frame;
         let bytes = next_frame(&mut self.ws).await?;
-        let nonce = match Frame::decode(&bytes, &limits).map_err(|e| SessionEnd::Protocol(e.to_string()))? {
-            Frame::ClientHello { nonce } => Nonce::from_bytes(*nonce),
-            other => return Err(SessionEnd::Protocol(format!("expected client hello, got {}", other.name()))),
-        };
-        let key = EnclaveKey::generate(&mut OsRng);
         let function_id = ctx.function.id().clone();
-        let mut user_data = EnclaveUserData::new(function_id.clone(), ctx.function.checksum());
+        let handshake = EnclaveHandshake::receive_hello(&bytes, &limits, function_id.clone(), &mut OsRng)
+            .map_err(|e| SessionEnd::Protocol(e.to_string()))?;
+        let mut user_data = EnclaveUserData::new(function_id, ctx.function.checksum());
         if let Some(spki) = ctx.tls_spki_sha256 {
             user_data = user_data.with_tls_spki_sha256(spki);
         }
         let request = AttestationRequest::new(
-            Some(nonce.as_bytes().to_vec()),
-            Some(key.public_key().to_vec()),
+            Some(handshake.nonce().as_bytes().to_vec()),
+            Some(handshake.public_key().to_vec()),
             Some(user_data.encode()),
         );
         let document = ctx.attester.attest(&request).map_err(|e| SessionEnd::Attester(e.to_string()))?;
         ctx.stats.documents.fetch_add(1, Ordering::Relaxed);
-        self.ws
-            .send(Message::binary(Frame::Attestation(&document).encode()))
-            .await
-            .map_err(|_| SessionEnd::Disconnected)?;
-        let info = transcript_hash(&function_id, &nonce, &document);
-        Ok(DocumentSent { ws: self.ws, key, info })
+        let (frame, handshake) = handshake.send_document(&document);
+        self.ws.send(Message::binary(frame)).await.map_err(|_| SessionEnd::Disconnected)?;
+        Ok(DocumentSent { ws: self.ws, handshake })
     }
 }
 
@@ -181,19 +174,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> DocumentSent<S> {
     pub(crate) async fn receive_key_share(mut self, ctx: &Context) -> Result<Serving<S>, SessionEnd> {
         let limits = ctx.limits.frame;
         let bytes = next_frame(&mut self.ws).await?;
-        let enc = match Frame::decode(&bytes, &limits).map_err(|e| SessionEnd::Protocol(e.to_string()))? {
-            Frame::KeyShare(enc) => *enc,
-            other => return Err(SessionEnd::Protocol(format!("expected key share, got {}", other.name()))),
-        };
-        let (opener, sealer) = self.key.accept(&enc, &self.info).map_err(|e| SessionEnd::Protocol(e.to_string()))?;
+        let (opener, sealer) =
+            self.handshake.complete(&bytes, &limits).map_err(|e| SessionEnd::Protocol(e.to_string()))?;
         ctx.stats.key_shares.fetch_add(1, Ordering::Relaxed);
         Ok(Serving { ws: self.ws, opener, sealer })
     }
 }
 
-/// Seals and sends records in the order their frames are queued (each laid out in the clear by
-/// `ServerMessage::encode_record_frame`). Everything queued when the writer wakes goes out with one
-/// flush: pipelined invocations share a write instead of one each.
+/// Seals and sends records in the order they are queued ([`write_pump`]: everything queued when the
+/// writer wakes goes out with one flush).
 ///
 /// Each write is bounded by `stall`: a peer that accepts no bytes for that long (it stopped reading)
 /// is gone, and the writer ends, which closes the queue and so tells the read loop and every
@@ -201,49 +190,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> DocumentSent<S> {
 async fn write_loop<S: AsyncRead + AsyncWrite + Unpin>(
     mut sink: SplitSink<Ws<S>, Message>,
     mut sealer: ResponseSealer,
-    mut queue: mpsc::Receiver<Zeroizing<Vec<u8>>>,
+    mut queue: mpsc::Receiver<Outgoing>,
     stall: Duration,
 ) -> Option<SessionEnd> {
-    let mut ended = None;
-    'session: while let Some(mut frame) = queue.recv().await {
-        loop {
-            let sealed = match sealer.seal_frame(frame) {
-                Ok(sealed) => sealed,
-                Err(e) => {
-                    tracing::warn!(error = %e, "sealing a record failed; ending the session");
-                    ended = Some(SessionEnd::Internal(format!("sealing a record: {e}")));
-                    break 'session;
-                }
-            };
-            match tokio::time::timeout(stall, sink.feed(Message::binary(sealed))).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "sending a record failed");
-                    break 'session;
-                }
-                Err(_) => {
-                    ended = Some(SessionEnd::WriteStalled(stall));
-                    break 'session;
-                }
-            }
-            // Not `try_recv`: it parks the thread while a send is half done.
-            match queue.recv().now_or_never() {
-                Some(Some(next)) => frame = next,
-                _ => break,
-            }
+    let config = PumpConfig { wrap: Message::binary, stall: Some(stall) };
+    let end = write_pump(&mut queue, &mut sink, |r| sealer.seal(r), &config, std::future::pending(), || ()).await;
+    let ended = match end {
+        PumpEnd::Seal(e) => {
+            tracing::warn!(error = %e, "sealing a record failed; ending the session");
+            Some(SessionEnd::Internal(format!("sealing a record: {e}")))
         }
-        match tokio::time::timeout(stall, sink.flush()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "sending a record failed");
-                break;
-            }
-            Err(_) => {
-                ended = Some(SessionEnd::WriteStalled(stall));
-                break;
-            }
+        PumpEnd::Stalled(limit) => Some(SessionEnd::WriteStalled(limit)),
+        PumpEnd::Sink(e) => {
+            tracing::debug!(error = %e, "sending a record failed");
+            None
         }
-    }
+        _ => None,
+    };
     // Closing the queue now, not when this task ends: senders learn at once that nobody writes.
     drop(queue);
     if ended.is_none() {
@@ -344,7 +307,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                 let _ = task.await;
             }
             if let Some((code, detail)) = told {
-                let _ = out.send(ServerMessage::SessionError { code, detail }.encode_record_frame()).await;
+                let _ = out.send(Outgoing::Record(ServerMessage::SessionError { code, detail }.to_record())).await;
             }
             drop(out);
             // Every queue sender is gone now; the writer sends what is queued and ends.
@@ -370,7 +333,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
         stream: &mut SplitStream<Ws<S>>,
         opener: &mut RequestOpener,
         inv: &mut Invocations,
-        out: &mpsc::Sender<Zeroizing<Vec<u8>>>,
+        out: &mpsc::Sender<Outgoing>,
     ) -> SessionEnd {
         let limits = ctx.limits.frame;
         let mut shutdown = ctx.shutdown.clone();
@@ -450,7 +413,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                 ClientMessage::Input { id, data } => (id, data.len(), false),
                 ClientMessage::InputEnd { id } => (id, 0, true),
                 ClientMessage::InputLast { id, data } => (id, data.len(), true),
-                _ => return SessionEnd::Protocol("unknown message".into()),
             };
             // A chunk is the plaintext's tail: hand the function the opened buffer itself, without the
             // header, instead of a copy (the function owns it from here, as it owned a copy before).
@@ -554,7 +516,7 @@ async fn run_invocation(
     function: Arc<Function>,
     id: RequestId,
     input: mpsc::Receiver<Vec<u8>>,
-    out: mpsc::Sender<Zeroizing<Vec<u8>>>,
+    out: mpsc::Sender<Outgoing>,
     whole: bool,
     slot: Arc<OwnedSemaphorePermit>,
 ) {
@@ -589,9 +551,9 @@ async fn run_invocation(
                 if send_output(&out, id, body).await.is_err() {
                     return;
                 }
-                ServerMessage::OutputLast { id, data: tail }.encode_record_frame()
+                ServerMessage::OutputLast { id, data: tail }.to_record()
             }
-            None => ServerMessage::OutputEnd { id }.encode_record_frame(),
+            None => ServerMessage::OutputEnd { id }.to_record(),
         },
         Err(e) => {
             if let Some(chunk) = last {
@@ -601,7 +563,7 @@ async fn run_invocation(
             }
             tracing::debug!(function_id = function.id().as_str(), id, "function returned an error");
             let message = e.to_string();
-            ServerMessage::FunctionError { id, code: function_error_code(&e), message: &message }.encode_record_frame()
+            ServerMessage::FunctionError { id, code: function_error_code(&e), message: &message }.to_record()
         }
     };
     let Ok(queued) = out.reserve().await else { return };
@@ -609,13 +571,13 @@ async fn run_invocation(
     // that has seen the end may start another invocation at once (the client's limit may equal
     // ours), and a drain that finds every slot free finds every end already queued.
     drop(slot);
-    queued.send(end);
+    queued.send(Outgoing::Record(end));
 }
 
 /// Queues `chunk` as Output records of at most [`MAX_CHUNK_LEN`] bytes (none for an empty chunk).
-async fn send_output(out: &mpsc::Sender<Zeroizing<Vec<u8>>>, id: RequestId, chunk: &[u8]) -> Result<(), ()> {
+async fn send_output(out: &mpsc::Sender<Outgoing>, id: RequestId, chunk: &[u8]) -> Result<(), ()> {
     for data in chunk.chunks(MAX_CHUNK_LEN) {
-        out.send(ServerMessage::Output { id, data }.encode_record_frame()).await.map_err(drop)?;
+        out.send(Outgoing::Record(ServerMessage::Output { id, data }.to_record())).await.map_err(drop)?;
     }
     Ok(())
 }

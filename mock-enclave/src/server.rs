@@ -13,9 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use enclave_sdk::session::handshake::PROTOCOL_LABEL;
-use enclave_sdk::session::wire::FrameLimits;
-use enclave_sdk::{FunctionChecksum, FunctionId};
+use enclave_protocol::{FrameLimits, FunctionChecksum, FunctionId, PROTOCOL_LABEL};
 use subtle::ConstantTimeEq;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};

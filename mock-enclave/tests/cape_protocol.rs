@@ -7,8 +7,8 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use enclave_protocol::seal_single_shot;
 use enclave_sdk::attestation::{Expected, Policy, TrustRoot, UserDataForm, Verifier};
-use enclave_sdk::session::records::seal_single_shot;
 use futures_util::{SinkExt, StreamExt};
 use mock_enclave::MockEnclave;
 use rand_core::OsRng;

@@ -93,7 +93,7 @@ fn document_passes_with_root_pcrs_and_checksum_pinned() {
     assert_eq!(doc.timestamp_ms(), T0_S * 1000);
     assert_eq!(doc.nonce(), Some(&NONCE[..]));
     assert_eq!(doc.x25519_public_key(), Some(KEY));
-    assert_eq!(doc.claimed_function().unwrap().function_id, echo());
+    assert_eq!(doc.claimed_function().unwrap().function_id(), &echo());
     assert_eq!(doc.pcrs(), m.pcrs());
 }
 

@@ -1,9 +1,26 @@
-//! The vocabulary both ends of an enclave session share, with no I/O: PCR indices and values,
-//! measurement sets, function ids and function checksums.
+//! The sans-IO core of `enclave-session.v1` that both ends drive: the client SDK, the enclave side,
+//! and any other binding. It moves no bytes and reads no clock: callers hand it what arrived and send
+//! what it returns, over whatever transport they have. `PROTOCOL.md` at the repository root is the
+//! specification; each module names its section.
 //!
-//! Every front end that takes one of these from text (CLI flags, environment variables, the policy
-//! file, the mock enclave's configuration) parses it here, with one parser per textual form and one
-//! typed error ([`MeasurementError`]) that names the rule and the values:
+//! | layer | module | types |
+//! |---|---|---|
+//! | sizes and default limits | `limits` | [`FrameLimits`], [`MAX_CHUNK_LEN`], `DEFAULT_*` |
+//! | what is measured | `measurement`, `function` | [`PcrIndex`], [`PcrValue`], [`Pcr`], [`MeasurementSet`], [`FunctionId`], [`FunctionChecksum`] |
+//! | what the enclave claims in `user_data` | `claim` | [`EnclaveUserData`], [`cape_user_data`] |
+//! | frames (one WebSocket message each) | `frame` | [`Frame`], [`WireError`] |
+//! | sealed records, the cipher suite | `record` | [`PlainRecord`], [`RequestSealer`], [`ResponseOpener`], [`RequestOpener`], [`ResponseSealer`], [`EnclaveKey`] |
+//! | messages inside records | `message` | [`ClientMessage`], [`ServerMessage`], [`SessionErrorCode`] |
+//! | the handshake, as consuming states | `handshake` | [`ClientHandshake`] -> [`DocumentReceived`]; [`EnclaveHandshake`] -> [`AwaitingKeyShare`]; [`transcript_hash`] |
+//! | idle timing | `idle` | [`Idle`] |
+//! | tokio: the shared write pump and idle timer (feature `io`) | [`io`] | `write_pump`, `IdleTimer` |
+//!
+//! Each layer uses only those above it in this table. The handshake is the one place a connection's
+//! steps are ordered; the record layer is the one place the cipher suite is named and the one owner of
+//! a record's frame (type byte in front, tag behind).
+//!
+//! The measurement vocabulary parses every textual form with one parser and one typed error
+//! ([`MeasurementError`]) that names the rule and the values:
 //!
 //! | concept | type | text form |
 //! |---|---|---|
@@ -32,16 +49,47 @@
 //! assert_eq!(function.as_str(), "echo");
 //! # Ok::<(), enclave_protocol::MeasurementError>(())
 //! ```
+//!
+//! # Feature flags
+//! - `io`: [`io::write_pump`] and [`io::IdleTimer`] on tokio, shared by the SDK's client and the
+//!   enclave side. Off by default: the core needs no async runtime.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 #![doc(test(attr(deny(warnings))))]
 
+mod claim;
 mod error;
+mod frame;
 mod function;
+mod handshake;
 mod hex_text;
+mod idle;
+mod limits;
 mod measurement;
+mod message;
+mod record;
 
+#[cfg(feature = "io")]
+pub mod io;
+
+pub use claim::{cape_function_checksum, cape_user_data, EnclaveUserData, UserDataError};
 pub use error::{HexField, MeasurementError};
+pub use frame::{Frame, WireError, KEY_LEN, NONCE_LEN};
 pub use function::{FunctionChecksum, FunctionId};
+pub use handshake::{
+    transcript_hash, AwaitingKeyShare, ClientHandshake, DocumentReceived, EnclaveHandshake, HandshakeError, Nonce,
+    PROTOCOL_LABEL,
+};
+pub use idle::Idle;
+pub use limits::{
+    FrameLimits, DEFAULT_CLIENT_IDLE_TIMEOUT, DEFAULT_CLIENT_MAX_IN_FLIGHT, DEFAULT_ENCLAVE_IDLE_TIMEOUT,
+    DEFAULT_ENCLAVE_MAX_IN_FLIGHT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_DOCUMENT_LEN, MAX_CHUNK_LEN,
+    MAX_ERROR_MESSAGE_LEN, MESSAGE_HEADER_LEN, RECORD_OVERHEAD, TAG_LEN,
+};
 pub use measurement::{MeasurementSet, Pcr, PcrIndex, PcrValue, SetMismatch};
+pub use message::{ClientMessage, RequestId, ServerMessage, SessionErrorCode};
+pub use record::{
+    client_setup, seal_single_shot, Aead, EnclaveKey, Kdf, Kem, PlainRecord, PlaintextBuf, RecordError, RequestOpener,
+    RequestSealer, ResponseOpener, ResponseSealer,
+};

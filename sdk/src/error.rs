@@ -6,11 +6,11 @@
 
 use std::time::Duration;
 
-use enclave_protocol::{FunctionId, MeasurementError};
+use enclave_protocol::{
+    FunctionId, HandshakeError, MeasurementError, RecordError, RequestId, SessionErrorCode, WireError,
+};
 
 use crate::attestation::{AttestationError, PolicyError};
-use crate::session::records::RecordError;
-use crate::session::wire::{RequestId, SessionErrorCode, WireError};
 
 /// Everything a call into the SDK can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,6 +110,9 @@ pub enum SessionError {
         /// The frame that arrived.
         found: &'static str,
     },
+    /// A handshake step refused the enclave's frame for a reason the variants above do not name.
+    #[error("handshake: {0}")]
+    Handshake(HandshakeError),
     /// A WebSocket text message arrived; the protocol uses binary messages only.
     #[error("unexpected WebSocket text message")]
     TextMessage,
@@ -270,6 +273,17 @@ pub enum ConfigError {
     /// A certificate given to [`tls_webpki_root`](crate::ClientBuilder::tls_webpki_root) is unusable.
     #[error("TLS WebPKI root: {0}")]
     WebPkiRoot(String),
+}
+
+impl From<HandshakeError> for SessionError {
+    fn from(e: HandshakeError) -> Self {
+        match e {
+            HandshakeError::Wire(e) => Self::Wire(e),
+            HandshakeError::UnexpectedFrame { expected, found } => Self::UnexpectedFrame { expected, found },
+            HandshakeError::Record(e) => Self::Record(e),
+            other => Self::Handshake(other),
+        }
+    }
 }
 
 impl Error {

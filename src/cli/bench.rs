@@ -24,9 +24,8 @@ use aws_lc_rs::signature::{
     EcdsaKeyPair, KeyPair as _, UnparsedPublicKey, ECDSA_P384_SHA384_FIXED, ECDSA_P384_SHA384_FIXED_SIGNING,
 };
 use ciborium::Value;
+use enclave_protocol::{EnclaveKey, MAX_CHUNK_LEN};
 use enclave_sdk::attestation::{Expected, Policy, UnixTime, UnverifiedDocument, Verifier};
-use enclave_sdk::session::records::EnclaveKey;
-use enclave_sdk::session::wire::MAX_CHUNK_LEN;
 
 /// The real AWS document the verification costs are measured on, and the time it was valid at.
 const DOC: &[u8] = include_bytes!("../../sdk/testdata/nitro/cape-cli-key.cbor");

@@ -47,7 +47,7 @@ pub(crate) async fn run(args: Args) -> ExitCode {
     let certificates = doc.dangerous_unverified_certificates();
     // The claim is decoded for display only; a document's user data is shown as its decoded claim
     // or its length, never as raw bytes.
-    let claim = fields.user_data().map(EnclaveUserData::decode);
+    let claim = fields.user_data().map(|u| EnclaveUserData::decode(u).map_err(AttestationError::from));
     // Cape's claim carries a checksum and no function id.
     let cape = match &claim {
         Some(Err(AttestationError::UserData(UserDataError::CapeForm))) => {
@@ -73,9 +73,9 @@ pub(crate) async fn run(args: Args) -> ExitCode {
                 "user_data_len": fields.user_data().map(<[u8]>::len),
                 "claimed_function": match (&claim, cape) {
                     (Some(Ok(c)), _) => json!({
-                        "function_id": c.function_id.as_str(),
-                        "function_checksum": c.function_checksum.to_string(),
-                        "tls_spki_sha256": c.tls_spki_sha256.map(hex::encode),
+                        "function_id": c.function_id().as_str(),
+                        "function_checksum": c.function_checksum().to_string(),
+                        "tls_spki_sha256": c.tls_spki_sha256().map(hex::encode),
                     }),
                     (_, Some(sum)) => json!({
                         "function_id": serde_json::Value::Null,
@@ -119,8 +119,8 @@ pub(crate) async fn run(args: Args) -> ExitCode {
             }
             match (&claim, fields.user_data()) {
                 (Some(Ok(c)), _) => {
-                    out.push_str(&format!("function    {} checksum {}\n", c.function_id, c.function_checksum));
-                    if let Some(spki) = c.tls_spki_sha256 {
+                    out.push_str(&format!("function    {} checksum {}\n", c.function_id(), c.function_checksum()));
+                    if let Some(spki) = c.tls_spki_sha256() {
                         out.push_str(&format!("tls_spki    sha256 {}\n", hex::encode(spki)));
                     }
                 }

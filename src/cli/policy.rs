@@ -250,9 +250,9 @@ fn from_document(
         )));
     }
     let mut file = PolicyFile { trust_root, pcrs: vec![release(fields.pcrs())?], ..PolicyFile::default() };
-    match fields.user_data().map(EnclaveUserData::decode) {
+    match fields.user_data().map(|u| EnclaveUserData::decode(u).map_err(AttestationError::from)) {
         Some(Ok(claim)) => {
-            file.functions.insert(claim.function_id.clone(), claim.function_checksum);
+            file.functions.insert(claim.function_id().clone(), claim.function_checksum());
         }
         // Cape's claim names no function: pin its checksum for whatever function is attested (the
         // policy is then for Cape-mode connections, the only ones that read that claim).

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
+use enclave_protocol::{
+    ClientHandshake, ClientMessage, Frame, FrameLimits, PlainRecord, RequestSealer, ResponseOpener, PROTOCOL_LABEL,
+};
 use enclave_sdk::attestation::{Expected, UnixTime, Verifier};
-use enclave_sdk::session::handshake::{transcript_hash, Nonce, PROTOCOL_LABEL};
-use enclave_sdk::session::records::{client_setup, RequestSealer, ResponseOpener};
-use enclave_sdk::session::wire::{ClientMessage, Frame, FrameLimits};
 use futures_util::{SinkExt, StreamExt};
 use mock_enclave::MockEnclave;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -27,22 +27,21 @@ pub async fn open(mock: &MockEnclave, function: &str) -> Raw {
     let mut req = format!("{}/v1/run/{function}", mock.url()).into_client_request().unwrap();
     req.headers_mut().insert("Sec-WebSocket-Protocol", PROTOCOL_LABEL.parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let nonce = Nonce::random(&mut rand_core::OsRng);
-    ws.send(Message::binary(Frame::ClientHello { nonce: nonce.as_bytes() }.encode())).await.unwrap();
-    let Some(Ok(Message::Binary(bytes))) = ws.next().await else { panic!("no document") };
-    let Ok(Frame::Attestation(doc)) = Frame::decode(&bytes, &FrameLimits::default()) else { panic!("not a document") };
     let id = super::fid(function);
+    let (handshake, hello) = ClientHandshake::start(id.clone(), &mut rand_core::OsRng);
+    ws.send(Message::binary(hello)).await.unwrap();
+    let Some(Ok(Message::Binary(bytes))) = ws.next().await else { panic!("no document") };
+    let received = handshake.receive_document(&bytes, &FrameLimits::default()).expect("not a document");
     let verified = Verifier::new(super::pinned(mock, function).build().unwrap())
         .verify(
-            doc,
-            &Expected::none().with_nonce(nonce.as_bytes()).with_function_id(&id).requiring_x25519_key(),
+            received.document(),
+            &Expected::none().with_nonce(received.nonce().as_bytes()).with_function_id(&id).requiring_x25519_key(),
             UnixTime::now(),
         )
         .unwrap();
-    let info = transcript_hash(&id, &nonce, doc);
-    let (enc, sealer, opener) =
-        client_setup(&verified.x25519_public_key().unwrap(), &info, &mut rand_core::OsRng).unwrap();
-    ws.send(Message::binary(Frame::KeyShare(&enc).encode())).await.unwrap();
+    let (key_share, sealer, opener) =
+        received.complete(&verified.x25519_public_key().unwrap(), &mut rand_core::OsRng).unwrap();
+    ws.send(Message::binary(key_share)).await.unwrap();
     Raw { ws, sealer, opener }
 }
 
@@ -54,7 +53,7 @@ impl Raw {
 
     /// Seals and sends any plaintext, even one no client may send; returns the exact frame sent.
     pub async fn send_plaintext(&mut self, plaintext: &[u8]) -> Vec<u8> {
-        let frame = Frame::Record(&self.sealer.seal(plaintext).unwrap()).encode();
+        let frame = self.sealer.seal(PlainRecord::new(plaintext)).unwrap();
         self.ws.send(Message::binary(frame.clone())).await.unwrap();
         frame
     }

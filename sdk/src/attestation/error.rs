@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use enclave_protocol::{FunctionChecksum, FunctionId, PcrIndex, PcrValue, SetMismatch};
+use enclave_protocol::{FunctionChecksum, FunctionId, PcrIndex, PcrValue, SetMismatch, UserDataError};
 
 use super::time::UnixTime;
 
@@ -819,38 +819,4 @@ pub enum ChainError {
         /// webpki's reason.
         reason: WebpkiReason,
     },
-}
-
-/// The user data is not an enclave function claim.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum UserDataError {
-    /// Neither the CBOR claim nor (in Cape mode) Cape's JSON form.
-    #[error("not a CBOR function claim")]
-    Unrecognised,
-    /// A required key is missing.
-    #[error("{key} is missing")]
-    Missing {
-        /// The key.
-        key: &'static str,
-    },
-    /// A key has the wrong type or length.
-    #[error("{key} has the wrong type or length")]
-    Invalid {
-        /// The key.
-        key: &'static str,
-    },
-    /// A key appears twice.
-    #[error("duplicate key {key}")]
-    DuplicateKey {
-        /// The key.
-        key: &'static str,
-    },
-    /// Cape's JSON claim `{"func_checksum": ...}`, which names no function, where this protocol's
-    /// CBOR claim is required: only a Cape-mode connection ([`super::UserDataForm::Cape`]) accepts it.
-    #[error("Cape's JSON claim {{\"func_checksum\": ...}} names no function; only a Cape-mode connection accepts it")]
-    CapeForm,
-    /// In Cape mode, user data that is not Cape's `{"func_checksum": "<base64>"}`.
-    #[error("not Cape's {{\"func_checksum\": base64}} JSON claim")]
-    NotCapeForm,
 }

@@ -60,9 +60,10 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use document::DocumentFields;
+pub use enclave_protocol::{cape_function_checksum, EnclaveUserData, UserDataError};
 pub use error::{
     AttestationError, CborError, CborProblem, CertPosition, ChainError, CoseError, DerError, DerProblem, DocumentError,
-    Field, Hex, HexList, PemProblem, SerialProblem, SetMismatches, UserDataError, WebpkiReason,
+    Field, Hex, HexList, PemProblem, SerialProblem, SetMismatches, WebpkiReason,
 };
 pub use policy::{
     is_debug_mode, DebugEnclaves, Policy, PolicyBuilder, PolicyError, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DOCUMENT_AGE,
@@ -71,7 +72,7 @@ pub use policy::{
 pub use policy_file::{PolicyFile, PolicyFileError, RootSource, POLICY_ENV_VAR};
 pub use root::{TrustRoot, AWS_NITRO_ROOT_G1_SHA256};
 pub use time::UnixTime;
-pub use user_data::{cape_function_checksum, EnclaveUserData, UserDataForm};
+pub use user_data::UserDataForm;
 
 use enclave_protocol::{FunctionChecksum, FunctionId, PcrIndex, PcrValue};
 use user_data::Claim;

@@ -24,10 +24,9 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use enclave_protocol::FunctionId;
+use enclave_protocol::{seal_single_shot, FunctionId};
 
 use super::client::{tls_connect, ws_error, Client, Io, Ws};
-use super::records::seal_single_shot;
 use crate::attestation::{AttestedDocument, Expected, UserDataForm};
 use crate::error::{ConfigError, ConnectError, Error, LimitError, SessionError};
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{FutureExt as _, SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use rand_core::OsRng;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -25,17 +25,15 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 use zeroize::Zeroizing;
 
-use enclave_protocol::{FunctionId, MeasurementError};
+use enclave_protocol::io::{write_pump, IdleTimer, Outgoing, PumpConfig, PumpEnd};
+use enclave_protocol::{
+    ClientHandshake, ClientMessage, DocumentReceived, Frame, FrameLimits, FunctionId, MeasurementError, PlaintextBuf,
+    RequestId, RequestSealer, ResponseOpener, ServerMessage, SessionErrorCode, MAX_CHUNK_LEN, PROTOCOL_LABEL,
+};
 
 use crate::attestation::{AttestedDocument, Expected, Policy, UnixTime, Verifier};
 use crate::error::{ConfigError, ConnectError, Error, LimitError, SessionError};
-use crate::session::handshake::{transcript_hash, Nonce, PROTOCOL_LABEL};
-use crate::session::idle::IdleTimer;
-use crate::session::records::{client_setup, PlaintextBuf, RequestSealer, ResponseOpener};
 use crate::session::tls;
-use crate::session::wire::{
-    ClientMessage, Frame, FrameLimits, RequestId, ServerMessage, SessionErrorCode, MAX_CHUNK_LEN,
-};
 
 /// Where "now" comes from when checking certificate validity and document age.
 ///
@@ -159,7 +157,7 @@ impl Client {
         let function_id = function_id.try_into().map_err(ConfigError::FunctionId)?;
         let function_id = &function_id;
         let timeout = self.config.handshake_timeout;
-        let (ws, nonce, document) = tokio::time::timeout(timeout, self.attest(function_id, true))
+        let (ws, received, document) = tokio::time::timeout(timeout, self.attest(function_id, true))
             .await
             .map_err(|_| LimitError::HandshakeTimeout(timeout))??;
         let Some(enclave_key) = document.x25519_public_key() else {
@@ -167,10 +165,9 @@ impl Client {
         };
         // PROTOCOL.md section 4.3: info = transcript hash; the key share is the first byte that
         // depends on anything the caller will send.
-        let info = transcript_hash(function_id, &nonce, document.raw());
-        let (enc, sealer, opener) = client_setup(&enclave_key, &info, &mut OsRng).map_err(SessionError::from)?;
+        let (key_share, sealer, opener) = received.complete(&enclave_key, &mut OsRng).map_err(SessionError::from)?;
         let (mut sink, stream) = ws.split();
-        send(&mut sink, Frame::KeyShare(&enc).encode()).await?;
+        send(&mut sink, key_share).await?;
         Ok(Session::start(self.config.clone(), function_id, document, sink, stream, sealer, opener))
     }
 
@@ -199,7 +196,11 @@ impl Client {
 
     /// Connect, upgrade, send the nonce, receive and verify the document. `session` also requires the
     /// document to claim `function_id` in this protocol's user data.
-    async fn attest(&self, function_id: &FunctionId, session: bool) -> Result<(Ws, Nonce, AttestedDocument), Error> {
+    async fn attest(
+        &self,
+        function_id: &FunctionId,
+        session: bool,
+    ) -> Result<(Ws, DocumentReceived, AttestedDocument), Error> {
         let c = &self.config;
         let tcp = TcpStream::connect(&c.host_port)
             .await
@@ -236,16 +237,15 @@ impl Client {
             return Err(ConnectError::Subprotocol { found: chosen.map(str::to_owned), expected: PROTOCOL_LABEL }.into());
         }
 
-        let nonce = Nonce::random(&mut OsRng);
-        ws.send(Message::binary(Frame::ClientHello { nonce: nonce.as_bytes() }.encode())).await.map_err(ws_error)?;
+        let (handshake, hello) = ClientHandshake::start(function_id.clone(), &mut OsRng);
+        ws.send(Message::binary(hello)).await.map_err(ws_error)?;
         let bytes = next_binary(&mut ws).await?;
-        let raw = match Frame::decode(&bytes, &c.limits).map_err(SessionError::from)? {
-            Frame::Attestation(doc) => doc.to_vec(),
-            other => return Err(SessionError::UnexpectedFrame { expected: "attestation", found: other.name() }.into()),
-        };
-        let expected =
-            Expected::none().with_nonce(nonce.as_bytes()).with_function_id(function_id).requiring_x25519_key();
-        let document = match c.verifier.verify(&raw, &expected, c.clock.now()) {
+        let received = handshake.receive_document(&bytes, &c.limits).map_err(SessionError::from)?;
+        let expected = Expected::none()
+            .with_nonce(received.nonce().as_bytes())
+            .with_function_id(function_id)
+            .requiring_x25519_key();
+        let document = match c.verifier.verify(received.document(), &expected, c.clock.now()) {
             Ok(d) => d,
             Err(e) => {
                 // Refused: say goodbye properly so the enclave logs a disconnect, and send nothing else.
@@ -254,7 +254,7 @@ impl Client {
             }
         };
         // The verifier checks a claimed function against the request; a session also needs the claim.
-        let claimed = document.claimed_function().map(|u| u.function_id.clone());
+        let claimed = document.claimed_function().map(|u| u.function_id().clone());
         if session && claimed.as_ref() != Some(function_id) {
             let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
             return Err(SessionError::FunctionNotAttested { expected: function_id.clone(), found: claimed }.into());
@@ -262,14 +262,14 @@ impl Client {
         if let Some(seen) = tls_key {
             // Attested TLS: the handshake's key must be the one this verified document binds.
             let observed = seen.lock().ok().and_then(|s| s.clone()).ok_or(SessionError::TlsCertificate)?;
-            let attested = document.claimed_function().and_then(|u| u.tls_spki_sha256);
+            let attested = document.claimed_function().and_then(|u| u.tls_spki_sha256());
             if let Err(e) = tls::check_binding(&observed, attested, None) {
                 let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
                 return Err(e.into());
             }
         }
         tracing::debug!(function_id = function_id.as_str(), module_id = document.module_id(), "enclave attested");
-        Ok((ws, nonce, document))
+        Ok((ws, received, document))
     }
 }
 
@@ -413,7 +413,7 @@ impl ClientBuilder {
 
     /// Bound on the attestation document's size.
     pub fn max_document_len(mut self, n: usize) -> Self {
-        self.limits.max_document_len = n;
+        self.limits = self.limits.with_max_document_len(n);
         self
     }
 
@@ -528,14 +528,6 @@ pub struct Progress {
     pub sent: u64,
     /// Output bytes received and written so far.
     pub received: u64,
-}
-
-/// What the writer task sends, in queue order.
-enum Outgoing {
-    /// A record frame laid out in the clear (`ClientMessage::encode_record_frame`); the writer seals it.
-    Record(Zeroizing<Vec<u8>>),
-    /// Everything queued before has been sent: close the WebSocket, then acknowledge.
-    Close(oneshot::Sender<()>),
 }
 
 struct Shared {
@@ -753,17 +745,17 @@ impl Session {
             loop {
                 // Send what is available now rather than waiting to fill a chunk: a slow source keeps
                 // the session moving (and not idle), a fast one still fills chunks.
-                // Read straight into the record's frame: the chunk is sealed where it landed.
-                let mut frame = ClientMessage::input_record_frame(id);
-                let n = (&mut input)
-                    .take(MAX_CHUNK_LEN as u64)
-                    .read_buf(&mut *frame)
+                // Read straight into the record: the chunk is sealed where it landed.
+                let mut record = ClientMessage::input_record(id);
+                let n = input
+                    .read(record.append_zeroed(MAX_CHUNK_LEN))
                     .await
                     .map_err(|e| Error::LocalIo { kind: e.kind() })?;
+                record.truncate_plaintext(enclave_protocol::MESSAGE_HEADER_LEN + n);
                 if n == 0 {
                     break;
                 }
-                self.queue(Outgoing::Record(frame)).await?;
+                self.queue(Outgoing::Record(record)).await?;
                 sent.fetch_add(n as u64, Ordering::Relaxed);
                 if let Ok(mut p) = progress.lock() {
                     report(&mut **p);
@@ -848,8 +840,8 @@ impl Session {
         // Until the first record is queued, the invocation exists only here: if this future is
         // dropped or the queue is gone, unregister it, or the reader would count it as waiting.
         let mut registered = Unregister { shared: &self.shared, id: Some(id) };
-        let frame = first(id).encode_record_frame();
-        let r = self.queue(Outgoing::Record(frame)).await;
+        let record = first(id).to_record();
+        let r = self.queue(Outgoing::Record(record)).await;
         drop(next_id);
         if r.is_err() {
             return Err(self.failure());
@@ -861,7 +853,7 @@ impl Session {
 
     /// Queues one record for the writer; waits while the queue is full.
     async fn send(&self, msg: ClientMessage<'_>) -> Result<(), Error> {
-        self.queue(Outgoing::Record(msg.encode_record_frame())).await
+        self.queue(Outgoing::Record(msg.to_record())).await
     }
 
     /// Queues an item for the writer, waiting while the queue is full, but not past the session's
@@ -977,8 +969,7 @@ async fn read_loop(
     drop(pending);
 }
 
-/// Seals and sends the queued records in queue order. Everything that is queued when the writer
-/// wakes goes out with one flush: concurrent invocations share a write instead of one each.
+/// Seals and sends the queued records in queue order ([`write_pump`]: one flush per wake-up).
 async fn write_loop(
     shared: Arc<Shared>,
     mut sink: SplitSink<Ws, Message>,
@@ -988,50 +979,26 @@ async fn write_loop(
     // Every wait on the socket also waits on the session's end: a peer that stops reading while the
     // connection stays up would otherwise hold the writer (and everyone queueing behind it) forever.
     let mut dead = shared.dead.subscribe();
-    let result = async {
-        loop {
-            let item = tokio::select! {
-                item = queue.recv() => item,
-                () = died(&mut dead) => None,
-            };
-            let Some(mut item) = item else { return Ok(()) };
-            loop {
-                match item {
-                    Outgoing::Record(frame) => {
-                        let frame = sealer.seal_frame(frame).map_err(SessionError::from)?;
-                        tokio::select! {
-                            r = sink.feed(Message::binary(frame)) => r.map_err(ws_error)?,
-                            () = died(&mut dead) => return Ok(()),
-                        }
-                    }
-                    Outgoing::Close(ack) => {
-                        tokio::select! {
-                            biased;
-                            _ = sink.close() => {}
-                            () = died(&mut dead) => {}
-                        }
-                        let _ = ack.send(());
-                        return Ok(());
-                    }
-                }
-                // Whatever else is queued already goes in the same flush. (Not `try_recv`: it parks
-                // the thread while a send is half done, which costs more than the batch saves.)
-                match queue.recv().now_or_never() {
-                    Some(Some(next)) => item = next,
-                    _ => break,
-                }
-            }
-            tokio::select! {
-                r = sink.flush() => r.map_err(ws_error)?,
-                () = died(&mut dead) => return Ok(()),
-            }
+    let config = PumpConfig { wrap: Message::binary, stall: None };
+    let end = write_pump(
+        &mut queue,
+        &mut sink,
+        |r| sealer.seal(r),
+        &config,
+        died(&mut dead),
+        || {
             if let Ok(mut t) = shared.last_sent.lock() {
                 *t = std::time::Instant::now();
             }
-        }
-    }
+        },
+    )
     .await;
-    if let Err(e) = result {
+    let failed: Option<Error> = match end {
+        PumpEnd::Sink(e) => Some(ws_error(e)),
+        PumpEnd::Seal(e) => Some(SessionError::from(e).into()),
+        _ => None,
+    };
+    if let Some(e) = failed {
         tracing::debug!(error = %e, "session writer stopped");
         if let Ok(mut f) = shared.write_failure.lock() {
             f.get_or_insert(e);

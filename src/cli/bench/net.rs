@@ -8,9 +8,9 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use enclave_protocol::MAX_CHUNK_LEN;
 use enclave_sdk::attestation::{Policy, TrustRoot};
 use enclave_sdk::session::client::ClientBuilder;
-use enclave_sdk::session::wire::MAX_CHUNK_LEN;
 use enclave_sdk::{Client, FunctionChecksum, FunctionId, MeasurementSet, Pcr, Session};
 use futures_util::{SinkExt as _, StreamExt as _};
 use mock_enclave::MockEnclave;

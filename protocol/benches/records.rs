@@ -4,7 +4,7 @@
 //! and the key setup of one connection (client `SetupBaseS` + exports, enclave `SetupBaseR` +
 //! exports). After criterion, one interleaved pass prints the aws-lc-rs / pure-Rust speed ratios.
 //!
-//! `cargo bench -p enclave-sdk --bench records`
+//! `cargo bench -p enclave-protocol --bench records`
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::expect_used, missing_docs)]
 
@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 
 use chacha20poly1305::aead::{AeadInPlace as _, KeyInit as _};
 use criterion::{Criterion, Throughput};
-use enclave_sdk::session::records::{client_setup, EnclaveKey, RequestOpener, RequestSealer};
-use enclave_sdk::session::wire::{ClientMessage, Frame, FrameLimits};
+use enclave_protocol::{client_setup, ClientMessage, EnclaveKey, Frame, FrameLimits, RequestOpener, RequestSealer};
 use rand_core::OsRng;
 
 const SIZES: [(usize, &str); 2] = [(1024, "1 KiB"), (64 * 1024, "64 KiB")];
@@ -26,9 +25,9 @@ fn pair() -> (RequestSealer, RequestOpener) {
     (sealer, opener)
 }
 
-/// The session's path for one record: lay the message out in its frame, seal in place.
+/// The session's path for one record: lay the message out in its record, seal in place.
 fn seal_session(sealer: &mut RequestSealer, data: &[u8]) -> Vec<u8> {
-    sealer.seal_message(&ClientMessage::InputLast { id: 1, data }).unwrap()
+    sealer.seal(ClientMessage::InputLast { id: 1, data }.to_record()).unwrap()
 }
 
 /// The baseline: the same plaintext sealed by the pure-Rust crate (nonce handling as RFC 9180).
@@ -39,13 +38,16 @@ struct PureRust {
 
 impl PureRust {
     fn seal(&mut self, data: &[u8]) -> Vec<u8> {
-        let mut frame = ClientMessage::InputLast { id: 1, data }.encode_record_frame();
+        let message = ClientMessage::InputLast { id: 1, data }.encode();
+        let mut frame = Vec::with_capacity(1 + message.len() + 16);
+        frame.push(0x04);
+        frame.extend_from_slice(&message);
         let mut nonce = [0u8; 12];
         nonce[4..].copy_from_slice(&self.seq.to_be_bytes());
         self.seq += 1;
         let tag = self.cipher.encrypt_in_place_detached(&nonce.into(), b"aad", &mut frame[1..]).unwrap();
         frame.extend_from_slice(&tag);
-        std::mem::take(&mut *frame)
+        frame
     }
 }
 

@@ -1,39 +1,18 @@
-//! Frame and message encoding for the `enclave-session.v1` protocol (PROTOCOL.md sections 3 and 5).
+//! Message kinds: the plaintext inside a record (PROTOCOL.md section 5.2), `kind || id || body`.
 //!
-//! Input: untrusted bytes, either a WebSocket binary message (a [`Frame`]) or the plaintext of a record
-//! that has just been authenticated (a [`ClientMessage`] or [`ServerMessage`]). Output: borrowed, typed
-//! views of those bytes, or a [`WireError`] naming what was malformed. Decoding is bounded by the
-//! caller's [`FrameLimits`] and never panics. This module decides nothing about state: whether a frame
-//! is acceptable *now* is the handshake's and the session's business.
+//! Input: the plaintext of a record that has just been authenticated (still the peer's words: the
+//! peer holds the keys). Output: a borrowed, typed view ([`ClientMessage`], [`ServerMessage`]), or a
+//! [`WireError`] naming what was malformed; or, the other way, a message laid out in a
+//! [`PlainRecord`] for the record layer to seal. This module owns the message header; the record
+//! layer owns the frame around it. It decides nothing about state (which ids are in flight).
 
 #![warn(clippy::arithmetic_side_effects)]
 
-use zeroize::Zeroizing;
+use crate::frame::{bounded, WireError};
+use crate::limits::{MAX_CHUNK_LEN, MAX_ERROR_MESSAGE_LEN, MESSAGE_HEADER_LEN};
+use crate::record::PlainRecord;
 
-/// Length of the client's nonce, in bytes.
-pub const NONCE_LEN: usize = 32;
-/// Length of an X25519 public key, and so of the HPKE encapsulated key.
-pub const KEY_LEN: usize = 32;
-/// Largest plaintext chunk of input or output one record carries. Senders split larger data.
-pub const MAX_CHUNK_LEN: usize = 64 * 1024;
-/// Length of the AEAD tag that ends every record.
-pub const TAG_LEN: usize = 16;
-/// Bytes a record adds to its plaintext: message header (1 + 8) and the AEAD tag (16).
-pub const RECORD_OVERHEAD: usize = HEADER_LEN + TAG_LEN;
-/// Bytes before the ciphertext in a record frame: the frame type.
-pub const RECORD_FRAME_PREFIX_LEN: usize = 1;
-/// Largest message a function error may carry, in bytes of UTF-8.
-pub const MAX_ERROR_MESSAGE_LEN: usize = 1024;
-
-/// Frame type bytes (PROTOCOL.md section 3).
-mod frame_type {
-    pub(super) const CLIENT_HELLO: u8 = 0x01;
-    pub(super) const ATTESTATION: u8 = 0x02;
-    pub(super) const KEY_SHARE: u8 = 0x03;
-    pub(super) const RECORD: u8 = 0x04;
-}
-
-/// Message kind bytes inside a record (PROTOCOL.md section 5).
+/// Message kind bytes inside a record (PROTOCOL.md section 5.2).
 mod kind {
     pub(super) const INPUT: u8 = 0x01;
     pub(super) const INPUT_END: u8 = 0x02;
@@ -46,167 +25,22 @@ mod kind {
     pub(super) const OUTPUT_LAST: u8 = 0x85;
 }
 
-/// Size bounds applied while decoding frames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct FrameLimits {
-    /// Largest attestation document accepted, in bytes.
-    pub max_document_len: usize,
-    /// Largest record ciphertext accepted, in bytes.
-    pub max_record_len: usize,
-}
-
-impl Default for FrameLimits {
-    fn default() -> Self {
-        Self { max_document_len: DEFAULT_MAX_DOCUMENT_LEN, max_record_len: MAX_CHUNK_LEN + RECORD_OVERHEAD }
-    }
-}
-
-/// Default bound on an attestation document. Real AWS documents are 4 to 5 KiB; the payload's CDDL
-/// allows at most 16 KiB, plus a few hundred bytes of COSE envelope.
-pub const DEFAULT_MAX_DOCUMENT_LEN: usize = 20 * 1024;
-
-impl FrameLimits {
-    /// The largest WebSocket message either side needs to accept under these limits.
-    pub fn max_frame_len(&self) -> usize {
-        1usize.saturating_add(self.max_document_len.max(self.max_record_len))
-    }
-}
-
-/// Which frame, or which message part, was malformed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum WireError {
-    /// The message was empty.
-    #[error("empty frame")]
-    Empty,
-    /// The first byte names no frame type.
-    #[error("unknown frame type 0x{0:02x}")]
-    UnknownFrameType(u8),
-    /// A fixed-size frame had another length.
-    #[error("{frame} frame body is {len} bytes; expected {expected}")]
-    BadLength {
-        /// Which frame.
-        frame: &'static str,
-        /// Body length found.
-        len: usize,
-        /// Body length required.
-        expected: usize,
-    },
-    /// A variable-size frame exceeded its limit.
-    #[error("{frame} frame body is {len} bytes; the limit is {max}")]
-    TooLong {
-        /// Which frame.
-        frame: &'static str,
-        /// Body length found.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// A record plaintext was shorter than its header.
-    #[error("record plaintext is {len} bytes, shorter than its {min}-byte header")]
-    ShortMessage {
-        /// Length found.
-        len: usize,
-        /// Minimum length.
-        min: usize,
-    },
-    /// The record's message kind is unknown, or not one this direction may send.
-    #[error("unknown message kind 0x{0:02x}")]
-    UnknownMessageKind(u8),
-    /// A message that carries no body had one.
-    #[error("message kind 0x{kind:02x} must be {expected} bytes long, is {len}")]
-    TrailingBytes {
-        /// The kind.
-        kind: u8,
-        /// Length found.
-        len: usize,
-        /// Length required.
-        expected: usize,
-    },
-    /// A function error's message is not UTF-8.
-    #[error("function error message is not UTF-8")]
-    NotUtf8,
-    /// A `Close` named an invocation; it ends the whole session, so its id must be 0.
-    #[error("Close carries id {0}; a Close ends the session and its id must be 0")]
-    CloseWithId(u64),
-}
-
-/// One WebSocket binary message, borrowed from its bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Frame<'a> {
-    /// Client to enclave, first: the nonce the document must echo.
-    ClientHello {
-        /// 32 bytes from the client's CSPRNG.
-        nonce: &'a [u8; NONCE_LEN],
-    },
-    /// Enclave to client, once: the raw attestation document.
-    Attestation(&'a [u8]),
-    /// Client to enclave, once, only after the document verified: the HPKE encapsulated key.
-    KeyShare(&'a [u8; KEY_LEN]),
-    /// Either direction, after the key share: one sealed record.
-    Record(&'a [u8]),
-}
-
-impl<'a> Frame<'a> {
-    /// Decodes one frame, bounding every variable-size body by `limits`.
-    ///
-    /// # Errors
-    /// A [`WireError`] naming the frame and the length that was wrong.
-    pub fn decode(bytes: &'a [u8], limits: &FrameLimits) -> Result<Self, WireError> {
-        let (&ty, body) = bytes.split_first().ok_or(WireError::Empty)?;
-        match ty {
-            frame_type::CLIENT_HELLO => fixed(body, "client hello").map(|nonce| Frame::ClientHello { nonce }),
-            frame_type::KEY_SHARE => fixed(body, "key share").map(Frame::KeyShare),
-            frame_type::ATTESTATION => bounded(body, "attestation", limits.max_document_len).map(Frame::Attestation),
-            frame_type::RECORD => bounded(body, "record", limits.max_record_len).map(Frame::Record),
-            other => Err(WireError::UnknownFrameType(other)),
-        }
-    }
-
-    /// Encodes this frame as one WebSocket binary message.
-    pub fn encode(&self) -> Vec<u8> {
-        let (ty, body): (u8, &[u8]) = match self {
-            Frame::ClientHello { nonce } => (frame_type::CLIENT_HELLO, &nonce[..]),
-            Frame::Attestation(doc) => (frame_type::ATTESTATION, doc),
-            Frame::KeyShare(enc) => (frame_type::KEY_SHARE, &enc[..]),
-            Frame::Record(ct) => (frame_type::RECORD, ct),
-        };
-        let mut out = Vec::with_capacity(body.len().saturating_add(1));
-        out.push(ty);
-        out.extend_from_slice(body);
-        out
-    }
-
-    /// The frame's name, for errors and logs.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Frame::ClientHello { .. } => "client hello",
-            Frame::Attestation(_) => "attestation",
-            Frame::KeyShare(_) => "key share",
-            Frame::Record(_) => "record",
-        }
-    }
-}
-
-fn fixed<'a, const N: usize>(body: &'a [u8], frame: &'static str) -> Result<&'a [u8; N], WireError> {
-    body.try_into().map_err(|_| WireError::BadLength { frame, len: body.len(), expected: N })
-}
-
-fn bounded<'a>(body: &'a [u8], frame: &'static str, max: usize) -> Result<&'a [u8], WireError> {
-    if body.len() > max {
-        return Err(WireError::TooLong { frame, len: body.len(), max });
-    }
-    Ok(body)
-}
-
 /// An invocation's id: chosen by the client, strictly increasing within a session, starting at 1.
 pub type RequestId = u64;
 
 /// A record's plaintext, client to enclave.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_protocol::{ClientMessage, WireError};
+/// let input = ClientMessage::InputLast { id: 1, data: b"hello" };
+/// assert_eq!(ClientMessage::decode(&input.encode()), Ok(input));
+/// // A Close ends the session, so it names no invocation.
+/// assert_eq!(ClientMessage::decode(&[3, 0, 0, 0, 0, 0, 0, 0, 7]), Err(WireError::CloseWithId(7)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
+// Exhaustive on purpose: a new kind is a new protocol version, and every end must handle each one.
 pub enum ClientMessage<'a> {
     /// A chunk of an invocation's input; the first message with a new id starts the invocation.
     Input {
@@ -295,8 +129,16 @@ impl std::fmt::Display for SessionErrorCode {
 }
 
 /// A record's plaintext, enclave to client.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_protocol::{ServerMessage, SessionErrorCode};
+/// let end = ServerMessage::SessionError { code: SessionErrorCode::IdleTimeout, detail: 120 };
+/// assert_eq!(ServerMessage::decode(&end.encode()), Ok(end));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
+// Exhaustive on purpose: a new kind is a new protocol version, and every end must handle each one.
 pub enum ServerMessage<'a> {
     /// A chunk of an invocation's output.
     Output {
@@ -336,35 +178,30 @@ pub enum ServerMessage<'a> {
     },
 }
 
-const HEADER_LEN: usize = 1 + 8;
-
 fn header(bytes: &[u8]) -> Result<(u8, u64, &[u8]), WireError> {
-    let short = || WireError::ShortMessage { len: bytes.len(), min: HEADER_LEN };
+    let short = || WireError::ShortMessage { len: bytes.len(), min: MESSAGE_HEADER_LEN };
     let (&kind, rest) = bytes.split_first().ok_or_else(short)?;
     let (id, body) = rest.split_first_chunk::<8>().ok_or_else(short)?;
     Ok((kind, u64::from_be_bytes(*id), body))
 }
 
-fn with_header(kind: u8, id: u64, body_len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN.saturating_add(body_len));
+fn body_len(parts: &[&[u8]]) -> usize {
+    parts.iter().fold(MESSAGE_HEADER_LEN, |n, p| n.saturating_add(p.len()))
+}
+
+fn encode(kind: u8, id: u64, parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body_len(parts));
     out.push(kind);
     out.extend_from_slice(&id.to_be_bytes());
+    for p in parts {
+        out.extend_from_slice(p);
+    }
     out
 }
 
-/// A record frame holding a message in the clear: the frame type, then the message (`kind || id ||
-/// body`), with capacity left for the tag, so that sealing in place makes the whole frame in this
-/// one buffer (`records::RequestSealer::seal_frame`).
-fn record_frame(kind: u8, id: u64, parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
-    record_frame_with_room(kind, id, parts, 0)
-}
-
-fn record_frame_with_room(kind: u8, id: u64, parts: &[&[u8]], room: usize) -> Zeroizing<Vec<u8>> {
-    let body_len = parts.iter().fold(room, |n, p| n.saturating_add(p.len()));
-    let capacity = RECORD_FRAME_PREFIX_LEN.saturating_add(HEADER_LEN).saturating_add(body_len).saturating_add(TAG_LEN);
-    let mut out = Zeroizing::new(Vec::with_capacity(capacity));
-    out.push(frame_type::RECORD);
-    out.push(kind);
+fn record(kind: u8, id: u64, parts: &[&[u8]]) -> PlainRecord {
+    let mut out = PlainRecord::with_capacity(body_len(parts));
+    out.extend_from_slice(&[kind]);
     out.extend_from_slice(&id.to_be_bytes());
     for p in parts {
         out.extend_from_slice(p);
@@ -376,7 +213,11 @@ fn empty_body(kind: u8, body: &[u8]) -> Result<(), WireError> {
     if body.is_empty() {
         Ok(())
     } else {
-        Err(WireError::TrailingBytes { kind, len: body.len().saturating_add(HEADER_LEN), expected: HEADER_LEN })
+        Err(WireError::TrailingBytes {
+            kind,
+            len: body.len().saturating_add(MESSAGE_HEADER_LEN),
+            expected: MESSAGE_HEADER_LEN,
+        })
     }
 }
 
@@ -406,23 +247,24 @@ impl<'a> ClientMessage<'a> {
     /// Encodes this message as a record plaintext.
     pub fn encode(&self) -> Vec<u8> {
         let (kind, id, body) = self.parts();
-        let mut out = with_header(kind, id, body.len());
-        out.extend_from_slice(body);
-        out
+        encode(kind, id, &[body])
     }
 
-    /// Lays this message out in a record frame, ready to be sealed in place
-    /// (`records::RequestSealer::seal_frame`).
-    pub fn encode_record_frame(&self) -> Zeroizing<Vec<u8>> {
+    /// Lays this message out in a record, ready for [`crate::RequestSealer::seal`].
+    pub fn to_record(&self) -> PlainRecord {
         let (kind, id, body) = self.parts();
-        record_frame(kind, id, &[body])
+        record(kind, id, &[body])
     }
 
-    /// An `Input` record frame for `id` with no data yet and room for [`MAX_CHUNK_LEN`] bytes: the
-    /// caller appends at most that many (read straight from its source, so the chunk is not copied
-    /// again), then seals the frame. Appending more makes a record the enclave refuses.
-    pub fn input_record_frame(id: RequestId) -> Zeroizing<Vec<u8>> {
-        record_frame_with_room(kind::INPUT, id, &[], MAX_CHUNK_LEN)
+    /// An `Input` record for `id` with no data yet and room for [`MAX_CHUNK_LEN`] bytes: the caller
+    /// reads at most that many straight into it ([`PlainRecord::append_zeroed`], then
+    /// [`PlainRecord::truncate_plaintext`]), so the chunk is not copied again, then seals it. A record
+    /// carrying more is refused by the enclave.
+    pub fn input_record(id: RequestId) -> PlainRecord {
+        let mut out = PlainRecord::with_capacity(MESSAGE_HEADER_LEN.saturating_add(MAX_CHUNK_LEN));
+        out.extend_from_slice(&[kind::INPUT]);
+        out.extend_from_slice(&id.to_be_bytes());
+        out
     }
 
     fn parts(&self) -> (u8, u64, &'a [u8]) {
@@ -450,7 +292,7 @@ impl<'a> ServerMessage<'a> {
             kind::FUNCTION_ERROR => {
                 let (code, msg) = body
                     .split_first_chunk::<2>()
-                    .ok_or(WireError::ShortMessage { len: bytes.len(), min: HEADER_LEN.saturating_add(2) })?;
+                    .ok_or(WireError::ShortMessage { len: bytes.len(), min: MESSAGE_HEADER_LEN.saturating_add(2) })?;
                 let msg = bounded(msg, "function error message", MAX_ERROR_MESSAGE_LEN)?;
                 let message = std::str::from_utf8(msg).map_err(|_| WireError::NotUtf8)?;
                 Ok(Self::FunctionError { id, code: u16::from_be_bytes(*code), message })
@@ -459,7 +301,7 @@ impl<'a> ServerMessage<'a> {
                 let code: &[u8; 2] = body.try_into().map_err(|_| WireError::TrailingBytes {
                     kind: k,
                     len: bytes.len(),
-                    expected: HEADER_LEN.saturating_add(2),
+                    expected: MESSAGE_HEADER_LEN.saturating_add(2),
                 })?;
                 Ok(Self::SessionError { code: SessionErrorCode::from_u16(u16::from_be_bytes(*code)), detail: id })
             }
@@ -472,19 +314,14 @@ impl<'a> ServerMessage<'a> {
     pub fn encode(&self) -> Vec<u8> {
         let mut prefix = [0u8; 2];
         let (kind, id, parts) = self.parts(&mut prefix);
-        let mut out = with_header(kind, id, parts.iter().fold(0usize, |n, p| n.saturating_add(p.len())));
-        for p in parts {
-            out.extend_from_slice(p);
-        }
-        out
+        encode(kind, id, &parts)
     }
 
-    /// Lays this message out in a record frame, ready to be sealed in place
-    /// (`records::ResponseSealer::seal_frame`).
-    pub fn encode_record_frame(&self) -> Zeroizing<Vec<u8>> {
+    /// Lays this message out in a record, ready for [`crate::ResponseSealer::seal`].
+    pub fn to_record(&self) -> PlainRecord {
         let mut prefix = [0u8; 2];
         let (kind, id, parts) = self.parts(&mut prefix);
-        record_frame(kind, id, &parts)
+        record(kind, id, &parts)
     }
 
     /// Kind, id field, and the body in two parts (a fixed prefix written into `prefix`, then data).
@@ -522,37 +359,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames_round_trip() {
-        let nonce = [7u8; 32];
-        let limits = FrameLimits::default();
-        for f in [
-            Frame::ClientHello { nonce: &nonce },
-            Frame::Attestation(b"doc"),
-            Frame::KeyShare(&nonce),
-            Frame::Record(b"ct"),
-        ] {
-            assert_eq!(Frame::decode(&f.encode(), &limits), Ok(f));
-        }
-    }
-
-    #[test]
-    fn frame_errors_name_the_problem() {
-        let limits = FrameLimits { max_document_len: 4, max_record_len: 8 };
-        assert_eq!(Frame::decode(&[], &limits), Err(WireError::Empty));
-        assert_eq!(Frame::decode(&[0x99], &limits), Err(WireError::UnknownFrameType(0x99)));
-        assert_eq!(
-            Frame::decode(&[0x01; 32], &limits),
-            Err(WireError::BadLength { frame: "client hello", len: 31, expected: 32 })
-        );
-        assert_eq!(Frame::decode(&[0x02, 1, 2, 3, 4], &limits), Ok(Frame::Attestation(&[1, 2, 3, 4])));
-        assert_eq!(
-            Frame::decode(&[0x02, 1, 2, 3, 4, 5], &limits),
-            Err(WireError::TooLong { frame: "attestation", len: 5, max: 4 })
-        );
-        assert_eq!(Frame::decode(&[0x04; 10], &limits), Err(WireError::TooLong { frame: "record", len: 9, max: 8 }));
-    }
-
-    #[test]
     fn messages_round_trip() {
         for m in [
             ClientMessage::Input { id: 1, data: b"abc" },
@@ -583,7 +389,7 @@ mod tests {
             ClientMessage::decode(&ClientMessage::Input { id: 1, data: &big }.encode()),
             Err(WireError::TooLong { frame: "chunk", len: MAX_CHUNK_LEN + 1, max: MAX_CHUNK_LEN })
         );
-        let mut bad = with_header(0x83, 1, 0);
+        let mut bad = encode(0x83, 1, &[]);
         bad.extend_from_slice(&[0, 1, 0xff]);
         assert_eq!(ServerMessage::decode(&bad), Err(WireError::NotUtf8));
     }
@@ -625,8 +431,9 @@ mod tests {
         assert_eq!(ServerMessage::decode(&[0x85]), Err(WireError::ShortMessage { len: 1, min: 9 }));
     }
 
+    /// A message laid out in a record is exactly its encoding, whichever way it was built.
     #[test]
-    fn record_frames_lay_out_the_type_and_the_message_with_room_for_the_tag() {
+    fn records_hold_exactly_the_message() {
         let msgs_c = [
             ClientMessage::Input { id: 3, data: b"abc" },
             ClientMessage::InputEnd { id: 3 },
@@ -634,9 +441,7 @@ mod tests {
             ClientMessage::Close,
         ];
         for m in msgs_c {
-            let f = m.encode_record_frame();
-            assert_eq!((f[0], &f[1..]), (frame_type::RECORD, &m.encode()[..]));
-            assert!(f.capacity() >= f.len() + TAG_LEN);
+            assert_eq!(m.to_record().plaintext(), &m.encode()[..]);
         }
         let msgs_s = [
             ServerMessage::Output { id: 3, data: b"abc" },
@@ -646,10 +451,13 @@ mod tests {
             ServerMessage::SessionError { code: SessionErrorCode::ChunkTooLarge, detail: 65536 },
         ];
         for m in msgs_s {
-            let f = m.encode_record_frame();
-            assert_eq!((f[0], &f[1..]), (frame_type::RECORD, &m.encode()[..]));
-            assert!(f.capacity() >= f.len() + TAG_LEN);
+            assert_eq!(m.to_record().plaintext(), &m.encode()[..]);
         }
+        // An input read straight into its record: the header, then what was read.
+        let mut r = ClientMessage::input_record(9);
+        r.append_zeroed(MAX_CHUNK_LEN).get_mut(..3).unwrap().copy_from_slice(b"abc");
+        r.truncate_plaintext(MESSAGE_HEADER_LEN + 3);
+        assert_eq!(r.plaintext(), &ClientMessage::Input { id: 9, data: b"abc" }.encode()[..]);
     }
 
     #[test]
@@ -665,7 +473,6 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn decoders_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
-            let _ = Frame::decode(&bytes, &FrameLimits::default());
             let _ = ClientMessage::decode(&bytes);
             let _ = ServerMessage::decode(&bytes);
         }

@@ -1,7 +1,7 @@
 //! RFC 9180 known-answer tests through the same hpke calls the session uses, and the record rules.
 
 use super::*;
-use crate::session::wire::{Frame, FrameLimits, SessionErrorCode, MAX_CHUNK_LEN};
+use crate::{ClientMessage, Frame, FrameLimits, ServerMessage, SessionErrorCode, MAX_CHUNK_LEN};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -132,10 +132,10 @@ fn records_are_sealed_under_the_exported_keys() {
     let pt = b"enclave-session.v1 test record";
     let (mut first_request, mut first_response) = (String::new(), String::new());
     for seq in 0..4u64 {
-        let ct = rs.seal(pt).unwrap();
+        let ct = seal_c(&mut rs, pt).unwrap();
         assert_eq!(ct, reference_seal(&request_okm, seq, b"enclave-session.v1 client to enclave", pt), "request {seq}");
         assert_eq!(&qo.open(&ct).unwrap()[..], pt);
-        let ct2 = qs.seal(pt).unwrap();
+        let ct2 = seal_e(&mut qs, pt).unwrap();
         assert_eq!(
             ct2,
             reference_seal(&response_okm, seq, b"enclave-session.v1 enclave to client", pt),
@@ -155,10 +155,11 @@ const PINNED_REQUEST_0: &str =
 const PINNED_RESPONSE_0: &str =
     "0054077c5f1586c89fa1a2f95e2763fdcd728cfb5f827d87b2a11cdb0e8a9375340090ec74313d3e357350cc8b77";
 
-/// A message laid out in its frame and sealed in place is the frame type followed by exactly what
-/// `seal` makes of the message's encoding, and opens back to the message.
+/// A message laid out in its record and sealed is a record frame whose body opens back to the
+/// message, and is exactly what sealing the message's encoding as a plain record gives at the same
+/// key and position: the record layer alone decides where the plaintext starts.
 #[test]
-fn frames_sealed_in_place_match_seal() {
+fn messages_sealed_in_their_records_open_back() {
     let (mut rs, mut ro, mut qo, mut qs) = pair();
     let data = vec![0xa5u8; MAX_CHUNK_LEN];
     for msg in [
@@ -166,11 +167,9 @@ fn frames_sealed_in_place_match_seal() {
         ClientMessage::Input { id: 8, data: b"" },
         ClientMessage::Close,
     ] {
-        let frame = rs.seal_message(&msg).unwrap();
-        let Ok(Frame::Record(ct)) = Frame::decode(&frame, &FrameLimits::default()) else {
-            panic!("not a record frame")
-        };
-        let plaintext = qo.open(ct).unwrap();
+        let frame = rs.seal(msg.to_record()).unwrap();
+        assert_eq!(frame.len(), 1 + msg.encode().len() + TAG_LEN);
+        let plaintext = qo.open(&body(&frame)).unwrap();
         assert_eq!(ClientMessage::decode(&plaintext), Ok(msg));
     }
     for msg in [
@@ -178,28 +177,30 @@ fn frames_sealed_in_place_match_seal() {
         ServerMessage::FunctionError { id: 7, code: 2, message: "bad" },
         ServerMessage::SessionError { code: SessionErrorCode::IdleTimeout, detail: 120 },
     ] {
-        let frame = qs.seal_frame(msg.encode_record_frame()).unwrap();
+        let frame = qs.seal(msg.to_record()).unwrap();
         assert_eq!(frame.len(), 1 + msg.encode().len() + TAG_LEN);
-        let Ok(Frame::Record(ct)) = Frame::decode(&frame, &FrameLimits::default()) else {
-            panic!("not a record frame")
-        };
-        assert_eq!(ServerMessage::decode(&ro.open(ct).unwrap()), Ok(msg));
+        assert_eq!(ServerMessage::decode(&ro.open(&body(&frame)).unwrap()), Ok(msg));
     }
-    // And the same bytes as sealing the encoding directly, for the same key and position.
+    // And the same bytes as sealing the encoding as a plain record, for the same key and position.
     let (mut a, _, _, _) = pair();
     let msg = ClientMessage::Input { id: 1, data: b"same" };
-    let via_frame = a.seal_message(&msg).unwrap();
+    let via_message = a.seal(msg.to_record()).unwrap();
     a.0.seq = 0;
-    assert_eq!(via_frame[1..], a.seal(&msg.encode()).unwrap()[..]);
+    assert_eq!(via_message, a.seal(PlainRecord::new(&msg.encode())).unwrap());
+    // An empty plaintext seals to a frame of the type byte and a tag alone, which opens to nothing.
+    let (mut rs, _, mut qo, _) = pair();
+    let empty = rs.seal(PlainRecord::new(b"")).unwrap();
+    assert_eq!(empty.len(), 1 + TAG_LEN);
+    assert_eq!(&qo.open(&body(&empty)).unwrap()[..], b"");
 }
 
 #[test]
 fn the_sequence_ends_before_it_wraps() {
     let (mut rs, _, _, _) = pair();
     rs.0.seq = u64::MAX - 1;
-    assert!(rs.seal(b"x").is_ok());
-    assert_eq!(rs.seal(b"x"), Err(RecordError::SequenceExhausted { direction: "client to enclave" }));
-    assert_eq!(rs.seal(b"x"), Err(RecordError::SequenceExhausted { direction: "client to enclave" }));
+    assert!(seal_c(&mut rs, b"x").is_ok());
+    assert_eq!(seal_c(&mut rs, b"x"), Err(RecordError::SequenceExhausted { direction: "client to enclave" }));
+    assert_eq!(seal_c(&mut rs, b"x"), Err(RecordError::SequenceExhausted { direction: "client to enclave" }));
 }
 
 #[test]
@@ -209,6 +210,21 @@ fn a_record_shorter_than_its_tag_is_refused_at_its_position() {
         qo.open(&[0u8; TAG_LEN - 1]),
         Err(RecordError::ShortRecord { direction: "client to enclave", seq: 0, len: TAG_LEN - 1 })
     );
+}
+
+/// Seals `plaintext` as the next record and returns its body (`ciphertext || tag`), the part a
+/// `Record` frame carries after its type byte.
+fn seal_c(s: &mut RequestSealer, plaintext: &[u8]) -> Result<Vec<u8>, RecordError> {
+    s.seal(PlainRecord::new(plaintext)).map(|frame| body(&frame))
+}
+
+fn seal_e(s: &mut ResponseSealer, plaintext: &[u8]) -> Result<Vec<u8>, RecordError> {
+    s.seal(PlainRecord::new(plaintext)).map(|frame| body(&frame))
+}
+
+fn body(frame: &[u8]) -> Vec<u8> {
+    let Ok(Frame::Record(ct)) = Frame::decode(frame, &FrameLimits::default()) else { panic!("not a record frame") };
+    ct.to_vec()
 }
 
 fn pair() -> (RequestSealer, ResponseOpener, RequestOpener, ResponseSealer) {
@@ -223,8 +239,8 @@ fn pair() -> (RequestSealer, ResponseOpener, RequestOpener, ResponseSealer) {
 fn records_flow_both_ways() {
     let (mut rs, mut ro, mut qo, mut qs) = pair();
     for i in 0..5u8 {
-        assert_eq!(&qo.open(&rs.seal(&[i]).unwrap()).unwrap()[..], &[i]);
-        assert_eq!(&ro.open(&qs.seal(&[i, i]).unwrap()).unwrap()[..], &[i, i]);
+        assert_eq!(&qo.open(&seal_c(&mut rs, &[i]).unwrap()).unwrap()[..], &[i]);
+        assert_eq!(&ro.open(&seal_e(&mut qs, &[i, i]).unwrap()).unwrap()[..], &[i, i]);
     }
 }
 
@@ -234,21 +250,24 @@ fn other_transcript_cannot_open() {
     let key = EnclaveKey::generate(&mut rng);
     let (enc, mut rs, _) = client_setup(&key.public_key(), b"transcript A", &mut rng).unwrap();
     let (mut qo, _) = key.accept(&enc, b"transcript B").unwrap();
-    assert_eq!(qo.open(&rs.seal(b"x").unwrap()), Err(RecordError::Open { direction: "client to enclave", seq: 0 }));
+    assert_eq!(
+        qo.open(&seal_c(&mut rs, b"x").unwrap()),
+        Err(RecordError::Open { direction: "client to enclave", seq: 0 })
+    );
 }
 
 #[test]
 fn replay_reorder_drop_and_reflection_are_refused() {
     let (mut rs, mut ro, mut qo, mut qs) = pair();
-    let r0 = rs.seal(b"0").unwrap();
-    let r1 = rs.seal(b"1").unwrap();
+    let r0 = seal_c(&mut rs, b"0").unwrap();
+    let r1 = seal_c(&mut rs, b"1").unwrap();
     // Reordered: record 1 in position 0.
     assert_eq!(qo.open(&r1), Err(RecordError::Open { direction: "client to enclave", seq: 0 }));
     // After a failure the opener stays closed, even for the genuine record.
     assert_eq!(qo.open(&r0), Err(RecordError::Open { direction: "client to enclave", seq: 0 }));
 
-    let s0 = qs.seal(b"a").unwrap();
-    let s1 = qs.seal(b"b").unwrap();
+    let s0 = seal_e(&mut qs, b"a").unwrap();
+    let s1 = seal_e(&mut qs, b"b").unwrap();
     assert_eq!(&ro.open(&s0).unwrap()[..], b"a");
     // Replayed: record 0 again in position 1.
     assert_eq!(ro.open(&s0), Err(RecordError::Open { direction: "enclave to client", seq: 1 }));
@@ -256,12 +275,18 @@ fn replay_reorder_drop_and_reflection_are_refused() {
 
     // Dropped: position 0 skipped.
     let (mut rs, _, mut qo, _) = pair();
-    let _lost = rs.seal(b"0").unwrap();
-    assert!(qo.open(&rs.seal(b"1").unwrap()).is_err());
+    let _lost = seal_c(&mut rs, b"0").unwrap();
+    assert_eq!(
+        qo.open(&seal_c(&mut rs, b"1").unwrap()),
+        Err(RecordError::Open { direction: "client to enclave", seq: 0 })
+    );
 
     // Reflected: a client record fed to the client's response opener.
     let (mut rs, mut ro, _, _) = pair();
-    assert!(ro.open(&rs.seal(b"0").unwrap()).is_err());
+    assert_eq!(
+        ro.open(&seal_c(&mut rs, b"0").unwrap()),
+        Err(RecordError::Open { direction: "enclave to client", seq: 0 })
+    );
 }
 
 #[test]

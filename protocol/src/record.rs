@@ -1,12 +1,18 @@
-//! Sealed records: the one place the cipher suite is named (PROTOCOL.md sections 4 and 5).
+//! The record layer: the one place the cipher suite is named, and the owner of a record's frame
+//! (PROTOCOL.md sections 4.5, 4.6 and 5.1).
 //!
 //! Input: the enclave's attested X25519 public key and the transcript hash (client side), or the
-//! enclave's per-connection secret key and the client's encapsulated key (enclave side); then record
-//! plaintexts to seal and untrusted ciphertexts to open. Output: ciphertexts, or plaintexts that were
-//! authenticated in exactly the expected position of the stream. Any failure to open is final: the
-//! caller must end the session, because a record that does not open was forged, replayed, reordered,
-//! or follows a dropped one. This module does not parse plaintexts (see `wire`; it only asks `wire` to
-//! lay a message out in a frame) and keeps no state beyond one key and sequence number per direction.
+//! enclave's per-connection secret key and the client's encapsulated key (enclave side); then
+//! [`PlainRecord`]s to seal and untrusted record bodies to open. Output: whole record frames ready to
+//! send, or plaintexts that were authenticated in exactly the expected position of the stream. Any
+//! failure to open is final: the caller must end the session, because a record that does not open was
+//! forged, replayed, reordered, or follows a dropped one.
+//!
+//! Like rustls's `MessageEncrypter`, this layer owns the record header: a [`PlainRecord`] is made only
+//! here, with the frame's type byte in front of the plaintext and room for the tag behind it, so the
+//! sealer knows where the plaintext starts because it put it there. Message encoding (`message`) only
+//! appends the plaintext. This module does not parse plaintexts and keeps no state beyond one key and
+//! sequence number per direction.
 //!
 //! Key setup is RFC 9180 base mode, `SetupBaseS(pkR, info = transcript)` / `SetupBaseR`. The context
 //! then only exports (RFC 9180 section 5.3): each direction's record key and base nonce are one export
@@ -21,7 +27,8 @@ use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
 use rand_core::{CryptoRng, RngCore};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::wire::{ClientMessage, ServerMessage, KEY_LEN, RECORD_FRAME_PREFIX_LEN, TAG_LEN};
+use crate::frame::{frame_type, KEY_LEN};
+use crate::limits::TAG_LEN;
 
 /// The KEM: DHKEM(X25519, HKDF-SHA256), id 0x0020.
 pub type Kem = hpke::kem::X25519HkdfSha256;
@@ -34,6 +41,8 @@ pub type Aead = hpke::aead::ChaCha20Poly1305;
 const RECORD_KEY_LEN: usize = 32;
 /// ChaCha20-Poly1305's nonce length (RFC 9180 `Nn`).
 const RECORD_NONCE_LEN: usize = 12;
+/// What precedes the ciphertext in a record frame: the frame type, sent in the clear.
+const FRAME_PREFIX_LEN: usize = 1;
 
 /// One direction of the record layer: its export label, its additional data and its name in errors.
 #[derive(Clone, Copy)]
@@ -109,6 +118,74 @@ pub enum RecordError {
     },
 }
 
+/// A record's plaintext laid out in its frame, not yet sealed: the record frame's type byte, then the
+/// plaintext, with room behind it for the tag, so that sealing in place makes the whole frame in this
+/// one buffer and leaves no copy of the plaintext behind. Zeroized when dropped unsealed.
+///
+/// Messages make their records ([`crate::ClientMessage::to_record`],
+/// [`crate::ServerMessage::to_record`]); [`PlainRecord::new`] lays out any plaintext, for tests and
+/// tools that must send what no session would.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_protocol::{ClientMessage, PlainRecord};
+/// let record = ClientMessage::InputLast { id: 1, data: b"hi" }.to_record();
+/// assert_eq!(record.plaintext(), PlainRecord::new(&[4, 0, 0, 0, 0, 0, 0, 0, 1, b'h', b'i']).plaintext());
+/// ```
+pub struct PlainRecord {
+    /// Invariant: `frame[..FRAME_PREFIX_LEN]` is the record frame's type; the plaintext follows. Only
+    /// this module constructs the buffer, and nothing shortens it below the prefix.
+    frame: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for PlainRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PlainRecord({} bytes)", self.plaintext().len())
+    }
+}
+
+impl PlainRecord {
+    /// A record holding `plaintext` (any bytes, even ones the peer will refuse).
+    pub fn new(plaintext: &[u8]) -> Self {
+        let mut r = Self::with_capacity(plaintext.len());
+        r.extend_from_slice(plaintext);
+        r
+    }
+
+    /// An empty record with room for `plaintext_capacity` bytes of plaintext and the tag.
+    pub fn with_capacity(plaintext_capacity: usize) -> Self {
+        let capacity = FRAME_PREFIX_LEN.saturating_add(plaintext_capacity).saturating_add(TAG_LEN);
+        let mut frame = Zeroizing::new(Vec::with_capacity(capacity));
+        frame.push(frame_type::RECORD);
+        Self { frame }
+    }
+
+    /// Appends bytes to the plaintext.
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.frame.extend_from_slice(bytes);
+    }
+
+    /// Appends `len` zero bytes to the plaintext and returns them, to read a chunk straight into the
+    /// record; [`truncate_plaintext`](Self::truncate_plaintext) then drops what was not filled.
+    pub fn append_zeroed(&mut self, len: usize) -> &mut [u8] {
+        let start = self.frame.len();
+        self.frame.resize(start.saturating_add(len), 0);
+        self.frame.split_at_mut(start).1
+    }
+
+    /// Shortens the plaintext to `len` bytes (no effect if it is shorter). The frame's type byte
+    /// stays: it is not part of the plaintext.
+    pub fn truncate_plaintext(&mut self, len: usize) {
+        self.frame.truncate(FRAME_PREFIX_LEN.saturating_add(len));
+    }
+
+    /// The plaintext laid out so far.
+    pub fn plaintext(&self) -> &[u8] {
+        self.frame.split_at(FRAME_PREFIX_LEN).1
+    }
+}
+
 /// Client side: seals client-to-enclave records in sequence.
 pub struct RequestSealer(RecordKey);
 
@@ -173,7 +250,8 @@ fn setup_receiver(
 /// Client side of the key setup: encapsulates to the enclave's attested key.
 ///
 /// Returns the encapsulated key to send in the key share frame, the request sealer and the response
-/// opener.
+/// opener. Sessions reach this through [`crate::ClientHandshake`], which supplies the transcript as
+/// `info`; it is public for tests and tools that build a client by hand.
 ///
 /// # Errors
 /// [`RecordError::BadKey`], [`RecordError::KeyAgreement`] or [`RecordError::KeyExport`].
@@ -221,9 +299,7 @@ impl EnclaveKey {
         let response = RecordKey::export(export, RESPONSE)?;
         Ok((RequestOpener(request), ResponseSealer(response)))
     }
-}
 
-impl EnclaveKey {
     /// Cape's protocol: opens one RFC 9180 single-shot base-mode message (section 6.1,
     /// `Open<mode>(enc, skR, info, aad, ct)`) with empty `info` and `aad`. Unlike
     /// [`EnclaveKey::accept`] the key is kept: Cape reuses one attested key for every invocation of a
@@ -261,63 +337,29 @@ pub fn seal_single_shot(
 }
 
 impl RequestSealer {
-    /// Seals the next client-to-enclave record; returns `ciphertext || tag`.
+    /// Seals the next client-to-enclave record in place; returns the whole frame to send (type byte,
+    /// ciphertext, tag). No copy of the plaintext is left behind.
     ///
     /// # Errors
     /// [`RecordError::SequenceExhausted`] after 2^64 - 1 records; [`RecordError::Seal`] if the AEAD refuses.
-    pub fn seal(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, RecordError> {
-        self.0.seal(plaintext)
-    }
-
-    /// Seals the next client-to-enclave record in its frame, in place: `frame` is what
-    /// [`ClientMessage::encode_record_frame`] returned; the result is the whole frame to send (type
-    /// byte, ciphertext, tag), and no copy of the plaintext is left behind.
-    ///
-    /// # Errors
-    /// [`RecordError::SequenceExhausted`] after 2^64 - 1 records; [`RecordError::Seal`] if the AEAD refuses.
-    pub fn seal_frame(&mut self, frame: Zeroizing<Vec<u8>>) -> Result<Vec<u8>, RecordError> {
-        self.0.seal_frame(frame)
-    }
-
-    /// Lays out `message` in a frame and seals it: [`ClientMessage::encode_record_frame`], then
-    /// [`seal_frame`](Self::seal_frame).
-    ///
-    /// # Errors
-    /// [`RecordError::SequenceExhausted`] after 2^64 - 1 records; [`RecordError::Seal`] if the AEAD refuses.
-    pub fn seal_message(&mut self, message: &ClientMessage<'_>) -> Result<Vec<u8>, RecordError> {
-        self.0.seal_frame(message.encode_record_frame())
+    pub fn seal(&mut self, record: PlainRecord) -> Result<Vec<u8>, RecordError> {
+        self.0.seal(record)
     }
 }
 
 impl ResponseSealer {
-    /// Seals the next enclave-to-client record; returns `ciphertext || tag`.
+    /// Seals the next enclave-to-client record in place; returns the whole frame to send.
     ///
     /// # Errors
     /// [`RecordError::SequenceExhausted`] after 2^64 - 1 records; [`RecordError::Seal`] if the AEAD refuses.
-    pub fn seal(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, RecordError> {
-        self.0.seal(plaintext)
-    }
-
-    /// Seals the next enclave-to-client record in its frame, in place: `frame` is what
-    /// [`ServerMessage::encode_record_frame`] returned; the result is the whole frame to send.
-    ///
-    /// # Errors
-    /// [`RecordError::SequenceExhausted`] after 2^64 - 1 records; [`RecordError::Seal`] if the AEAD refuses.
-    pub fn seal_frame(&mut self, frame: Zeroizing<Vec<u8>>) -> Result<Vec<u8>, RecordError> {
-        self.0.seal_frame(frame)
-    }
-
-    /// Lays out `message` in a frame and seals it.
-    ///
-    /// # Errors
-    /// [`RecordError::SequenceExhausted`] after 2^64 - 1 records; [`RecordError::Seal`] if the AEAD refuses.
-    pub fn seal_message(&mut self, message: &ServerMessage<'_>) -> Result<Vec<u8>, RecordError> {
-        self.0.seal_frame(message.encode_record_frame())
+    pub fn seal(&mut self, record: PlainRecord) -> Result<Vec<u8>, RecordError> {
+        self.0.seal(record)
     }
 }
 
 impl RequestOpener {
-    /// Opens the next client-to-enclave record (`ciphertext || tag`). Any error is final.
+    /// Opens the next client-to-enclave record: the body of a `Record` frame (`ciphertext || tag`).
+    /// Any error is final.
     ///
     /// # Errors
     /// [`RecordError::Open`] when the record does not authenticate at this position,
@@ -328,7 +370,8 @@ impl RequestOpener {
 }
 
 impl ResponseOpener {
-    /// Opens the next enclave-to-client record (`ciphertext || tag`). Any error is final.
+    /// Opens the next enclave-to-client record: the body of a `Record` frame (`ciphertext || tag`).
+    /// Any error is final.
     ///
     /// # Errors
     /// [`RecordError::Open`] when the record does not authenticate at this position,
@@ -368,29 +411,18 @@ impl RecordKey {
         Ok(nonce)
     }
 
-    fn seal_in_place(&mut self, in_out: &mut [u8]) -> Result<aws_lc_rs::aead::Tag, RecordError> {
+    fn seal(&mut self, record: PlainRecord) -> Result<Vec<u8>, RecordError> {
+        let mut frame = record.frame;
+        // The prefix is there: PlainRecord's invariant. It stays in the clear; the rest is sealed.
+        let (_frame_type, plaintext) = frame.split_at_mut(FRAME_PREFIX_LEN);
         let seq = self.seq;
+        let len = plaintext.len();
         let nonce = self.next_nonce()?;
         // Fails only past ChaCha20's 256 GiB per nonce, far beyond any record.
-        self.key
-            .seal_in_place_separate_tag(nonce, Aad::from(self.direction.aad), in_out)
-            .map_err(|_| RecordError::Seal { direction: self.direction.name, seq, len: in_out.len() })
-    }
-
-    fn seal(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, RecordError> {
-        let mut out = Vec::with_capacity(plaintext.len().saturating_add(TAG_LEN));
-        out.extend_from_slice(plaintext);
-        let tag = self.seal_in_place(&mut out).inspect_err(|_| out.zeroize())?;
-        out.extend_from_slice(tag.as_ref());
-        Ok(out)
-    }
-
-    fn seal_frame(&mut self, mut frame: Zeroizing<Vec<u8>>) -> Result<Vec<u8>, RecordError> {
-        // The frame's first byte is its type (RECORD_FRAME_PREFIX_LEN), sent in the clear. A
-        // frame without one could not come from `encode_record_frame`; it would seal as an empty
-        // record that no peer accepts.
-        let body = frame.get_mut(RECORD_FRAME_PREFIX_LEN..).unwrap_or_default();
-        let tag = self.seal_in_place(body)?;
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(nonce, Aad::from(self.direction.aad), plaintext)
+            .map_err(|_| RecordError::Seal { direction: self.direction.name, seq, len })?;
         frame.extend_from_slice(tag.as_ref());
         // Now ciphertext only: hand the buffer over without zeroizing it.
         Ok(std::mem::take(&mut *frame))
@@ -439,6 +471,15 @@ impl Drop for RecordKey {
 /// `Zeroizing<Vec<u8>>` clears a vector's elements one volatile byte store at a time, which for a
 /// 64 KiB chunk costs about a third of sealing it; this clears the vector's whole allocation through
 /// `zeroize`'s bulk path for uninitialized memory (a fill followed by an optimization barrier) instead.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_protocol::PlaintextBuf;
+/// let chunk = PlaintextBuf::from(b"secret input".to_vec());
+/// assert_eq!(&chunk[..], b"secret input");
+/// assert_eq!(format!("{chunk:?}"), "PlaintextBuf(12 bytes)"); // never the bytes
+/// ```
 #[derive(Default)]
 pub struct PlaintextBuf(Vec<u8>);
 
