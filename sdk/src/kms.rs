@@ -421,6 +421,7 @@ fn write_not_counted(f: &mut fmt::Formatter<'_>, not_counted: &[NotCountedDeny])
 /// A `Deny` statement that tests the attestation and applies to a guarded action, but that the checker
 /// does not rely on for a given statement.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct NotCountedDeny {
     /// The Deny statement.
     pub statement: StatementRef,
@@ -466,6 +467,7 @@ impl fmt::Display for DenyNotCounted {
 
 /// One offending statement and one thing it is missing.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Finding {
     /// The statement.
     pub statement: StatementRef,
@@ -510,6 +512,7 @@ impl fmt::Display for Finding {
 
 /// A principal that a statement lets take the key out of the attestation's control.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct KeyControlGrant {
     /// The statement.
     pub statement: StatementRef,
@@ -539,6 +542,7 @@ impl fmt::Display for KeyControlGrant {
 
 /// The outcome of [`check_key_policy`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct CheckReport {
     /// Statements in the document.
     pub statements: usize,
@@ -563,6 +567,7 @@ impl CheckReport {
 
 /// A generated key policy and its account of what it allows.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GeneratedKeyPolicy {
     document: Value,
     readme: String,
@@ -780,7 +785,10 @@ fn readme(sets: &[MeasurementSet], sids: &[String], principal: &str, admins: &[&
 /// assert_eq!(report.findings.len(), 1, "the account is a named admin, but its Decrypt needs no attestation");
 /// assert_eq!(report.findings[0].problem, Problem::NoCondition);
 /// assert!(report.key_control[0].admitted);
-/// assert!(matches!(check_key_policy(policy, &sets, &[])?.findings[1].problem, Problem::KeyControl { .. }));
+/// // Unnamed, the account is reported as the policy writes it.
+/// let unnamed = check_key_policy(policy, &sets, &[])?;
+/// let Problem::KeyControl { principal: Principal::Named(account) } = &unnamed.findings[1].problem else { panic!() };
+/// assert_eq!((account.kind(), account.name()), ("AWS", "arn:aws:iam::111122223333:root"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn check_key_policy(
