@@ -7,6 +7,8 @@ mod common;
 
 use common::cli::*;
 
+use enclave_sdk::kms::{generate_key_policy, KeyAdmin};
+use enclave_sdk::MeasurementSet;
 use serde_json::{json, Value};
 use std::process::Output;
 
@@ -28,22 +30,37 @@ fn fixture() -> Scratch {
 }
 
 const SET1: &str = "AllowEnclaveCryptoOnlyWithPinnedMeasurementsSet1";
+const ADMIN_SID: &str = "AllowKeyAdministrationWithoutCryptoUse";
+
+/// The sets of `fixture()`'s policy file, as the SDK reads them.
+fn sets() -> Vec<MeasurementSet> {
+    MeasurementSet::parse_list(&format!("0={PCR0},1={PCR1};0={PCR0_NEXT},1={PCR1}")).unwrap()
+}
 
 fn generate(f: &Scratch) -> Value {
     let policy = f.path("policy.toml");
     let out = enclave(&["kms-policy", "generate", "--policy", &policy, "--principal", ROLE, "--key-admin", ADMIN]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(
-        stderr(&out),
-        "note: KMS conditions are per key and cannot say \"one of these sets\": the key policy has one enclave \
-         statement per allowed measurement set (2)\n"
-    );
-    serde_json::from_str(&stdout(&out)).unwrap()
+    // stderr is the policy's account of itself, exactly as the SDK writes it.
+    let admins: Vec<KeyAdmin> = vec![ADMIN.parse().unwrap()];
+    let expected = generate_key_policy(&sets(), Some(ROLE), &admins).unwrap();
+    assert_eq!(stderr(&out), expected.readme());
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(&doc, expected.document());
+    doc
 }
 
-fn check(f: &Scratch, key_policy: &Value, format: &str) -> Output {
+fn check_with(f: &Scratch, key_policy: &Value, format: &str, extra: &[&str]) -> Output {
     let kp = f.write("key-policy.json", &key_policy.to_string());
-    enclave(&["kms-policy", "check", &kp, "--policy", &f.path("policy.toml"), "--format", format])
+    let policy = f.path("policy.toml");
+    let mut args = vec!["kms-policy", "check", &kp, "--policy", &policy, "--format", format];
+    args.extend_from_slice(extra);
+    enclave(&args)
+}
+
+/// Checks with the generated policy's administrator named.
+fn check(f: &Scratch, key_policy: &Value, format: &str) -> Output {
+    check_with(f, key_policy, format, &["--key-admin", ADMIN])
 }
 
 #[test]
@@ -72,13 +89,37 @@ fn generated_policy_requires_every_pin_and_passes_the_check() {
 
     let out = check(&f, &doc, "text");
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).starts_with("OK: 2 of 3 statements"), "{}", stdout(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "OK: 2 of 3 statements grant cryptographic use, and each requires every PCR of one allowed set\n\
+             Can release the key without attestation (as trusted as the enclave):\n  \
+             statement \"{ADMIN_SID}\": AWS \"{ADMIN}\" may call kms:PutKeyPolicy (through Action): a named key administrator\n"
+        )
+    );
 
     let out = check(&f, &doc, "json");
     assert_eq!(code(&out), 0);
     let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(report["passed"], json!(true));
     assert_eq!(report["findings"], json!([]));
+    assert_eq!(
+        report["key_control"],
+        json!([{"statement": {"sid": ADMIN_SID}, "principal": {"AWS": ADMIN}, "actions": ["kms:PutKeyPolicy"],
+                "granted_through": "Action", "admitted": true}])
+    );
+
+    // The administrator can rewrite the policy: unless named, the check fails on exactly that.
+    let out = check_with(&f, &doc, "json", &[]);
+    assert_eq!(code(&out), 1);
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["findings"].as_array().map(Vec::len), Some(1), "{report}");
+    assert_eq!(report["findings"][0]["statement"], json!({"sid": ADMIN_SID}));
+    assert_eq!(report["findings"][0]["problem"], json!({"kind": "key_control", "principal": {"AWS": ADMIN}}));
+    assert_eq!(report["key_control"][0]["admitted"], json!(false));
+    // Named as the account instead of the role: still not the role.
+    let out = check_with(&f, &doc, "json", &["--key-admin", "111122223333"]);
+    assert_eq!(code(&out), 1);
 }
 
 type Edit = Box<dyn Fn(&mut Value)>;
@@ -145,6 +186,31 @@ fn permissive_edits_are_flagged_by_statement_and_reason() {
             }),
             json!({"kind": "no_condition"}),
         ),
+        (
+            "admin statement for everyone",
+            Box::new(|d: &mut Value| d["Statement"][2]["Principal"] = json!("*")),
+            json!({"kind": "key_control", "principal": "*"}),
+        ),
+        (
+            "ReplicateKey for another account",
+            Box::new(|d: &mut Value| {
+                let statements = d["Statement"].as_array_mut().unwrap();
+                statements.push(json!({"Sid": "Replicate", "Effect": "Allow", "Resource": "*",
+                    "Principal": {"AWS": "444455556666"}, "Action": "kms:Replicate*"}));
+            }),
+            json!({"kind": "key_control", "principal": {"AWS": "444455556666"}}),
+        ),
+        (
+            "enclave statement unconditioned, Deny guard on PCR0 only",
+            Box::new(|d: &mut Value| {
+                d["Statement"][0].as_object_mut().unwrap().remove("Condition");
+                let statements = d["Statement"].as_array_mut().unwrap();
+                statements.push(json!({"Sid": "DenyOtherImage", "Effect": "Deny", "Principal": "*", "Resource": "*",
+                    "Action": "kms:*", "Condition": {"StringNotEqualsIgnoreCase":
+                        {"kms:RecipientAttestation:ImageSha384": [PCR0, PCR0_NEXT]}}}));
+            }),
+            json!({"kind": "no_condition"}),
+        ),
     ];
     for (name, edit, problem) in cases {
         let mut doc = good.clone();
@@ -155,10 +221,11 @@ fn permissive_edits_are_flagged_by_statement_and_reason() {
         assert_eq!(report["passed"], json!(false), "{name}");
         let first = &report["findings"][0];
         assert_eq!(first["problem"], problem, "{name}: {report}");
-        let (expected_sid, set) = if problem["kind"] == json!("no_condition") {
-            ("AllowKeyAdministrationWithoutCryptoUse", json!(null))
-        } else {
-            (SET1, json!(1))
+        let (expected_sid, set) = match (name, problem["kind"].as_str()) {
+            ("ReplicateKey for another account", _) => ("Replicate", json!(null)),
+            (n, _) if n.starts_with("enclave statement") => (SET1, json!(null)),
+            (_, Some("no_condition" | "key_control")) => (ADMIN_SID, json!(null)),
+            _ => (SET1, json!(1)),
         };
         assert_eq!(first["statement"], json!({ "sid": expected_sid }), "{name}");
         assert_eq!(first["set"], set, "{name}: the closest set is the one the statement was written for");
@@ -184,6 +251,20 @@ fn unusable_inputs_are_usage_errors_and_malformed_key_policies_fail_the_check() 
     let out = enclave(&["kms-policy", "generate", "--policy", &policy, "--principal", "*"]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("enclave principal \"*\" is not an ARN"), "{}", stderr(&out));
+
+    // "*" can never be a named administrator, in either subcommand.
+    for sub in [
+        vec!["kms-policy", "generate", "--policy", &policy, "--key-admin", "*"],
+        vec!["kms-policy", "check", "k.json", "--policy", &policy, "--key-admin", "*"],
+    ] {
+        let out = enclave(&sub);
+        assert_eq!(code(&out), 2, "{sub:?}");
+        assert_eq!(
+            stderr(&out),
+            "error: key administrator \"*\" is not an account id, an account's :root ARN, or an IAM role, user or \
+             STS session ARN (\"*\" and wildcards can never be named administrators)\n"
+        );
+    }
 
     // Without principals: placeholders, and a note saying so.
     let out = enclave(&["kms-policy", "generate", "--policy", &policy, "--format", "json"]);
@@ -229,4 +310,52 @@ fn help_documents_exit_codes_and_examples() {
         assert!(help.contains("Exit codes:") && help.contains("Examples:"), "{sub}: {help}");
         assert!(help.contains("--format"), "{sub}");
     }
+}
+
+/// A Deny guard beside unconditioned Allows passes; one that lets a mixture or an unattested request
+/// through is reported with that request.
+#[test]
+fn deny_guards_are_evaluated_with_their_conditions() {
+    let f = fixture();
+    let mut doc = generate(&f);
+    for n in 0..2 {
+        doc["Statement"][n].as_object_mut().unwrap().remove("Condition");
+    }
+    let deny = |sid: &str, key: &str, values: Value| {
+        json!({"Sid": sid, "Effect": "Deny", "Principal": "*", "Resource": "*", "Action": "kms:*",
+               "Condition": {"StringNotEqualsIgnoreCase": {key: values}}})
+    };
+    let statements = doc["Statement"].as_array_mut().unwrap();
+    statements.push(deny("DenyOtherImage", "kms:RecipientAttestation:ImageSha384", json!([PCR0, PCR0_NEXT])));
+    statements.push(deny("DenyOtherKernel", "kms:RecipientAttestation:PCR1", json!(PCR1)));
+    // The Deny on kms:* fires on every request without attestation, PutKeyPolicy included: nobody holds
+    // key control, so no administrator needs naming.
+    let out = check_with(&f, &doc, "text", &[]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert_eq!(
+        stdout(&out),
+        "OK: 2 of 5 statements grant cryptographic use, and each requires every PCR of one allowed set\n\
+         No principal can rewrite the key policy, replicate the key or import key material.\n"
+    );
+
+    // Only PCR0 guarded: a document with either release's PCR0 and another kernel gets through.
+    doc["Statement"].as_array_mut().unwrap().pop();
+    let out = check_with(&f, &doc, "json", &[]);
+    assert_eq!(code(&out), 1);
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let problems: Vec<&Value> = report["findings"].as_array().unwrap().iter().map(|f| &f["problem"]).collect();
+    let through =
+        json!({"kind": "deny_guard_lets_through", "request": {"0": PCR0, "1": "unlisted"}, "not_counted": []});
+    assert_eq!(problems, vec![&json!({"kind": "no_condition"}), &through, &json!({"kind": "no_condition"}), &through]);
+
+    let out = check_with(&f, &doc, "text", &[]);
+    assert!(
+        stdout(&out).contains(&format!(
+            "statement \"{SET1}\" allows kms:Decrypt, kms:GenerateDataKey, kms:GenerateRandom, kms:DeriveSharedSecret \
+             (through Action) but the Deny statements on these actions let through a request whose attestation has \
+             PCR0 = {PCR0}, PCR1 = a value no allowed set names, which matches no allowed set\n"
+        )),
+        "{}",
+        stdout(&out)
+    );
 }

@@ -6,36 +6,45 @@
 
 use super::policy::{fail, read_bounded, Format, EXIT_CHECK_FAILED, EXIT_USAGE};
 use enclave_sdk::attestation::{Policy, PolicyFileError};
-use enclave_sdk::kms::{check_key_policy, generate_key_policy, MAX_KEY_POLICY_LEN};
+use enclave_sdk::kms::{check_key_policy, generate_key_policy, KeyAdmin, KmsPolicyError, MAX_KEY_POLICY_LEN};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 const GENERATE_HELP: &str = "\
-Exit codes: 0 the key policy was printed, 2 usage error (bad policy file, nothing pinned, principal not an ARN).
+Exit codes: 0 the key policy was printed, 2 usage error (bad policy file, nothing pinned, principal not an ARN,
+key administrator not an account or IAM principal).
 
 Each enclave statement allows kms:Decrypt, kms:GenerateDataKey, kms:GenerateRandom and kms:DeriveSharedSecret
 only when the request's attestation document carries every PCR of one [[pcrs]] set (StringEqualsIgnoreCase on
 kms:RecipientAttestation:ImageSha384 for PCR0 and kms:RecipientAttestation:PCR<n>, one value each). KMS
 conditions are per key and cannot say \"one of these sets\", so a policy file with several sets gets one
-statement per set. The key-administration statement grants no cryptographic use (and no kms:CreateGrant).
-Without --principal / --key-admin the policy carries placeholders that AWS KMS refuses.
+statement per set. The key-administration statement names the --key-admin principals and grants no
+cryptographic use (and no kms:CreateGrant, ReplicateKey or ImportKeyMaterial); it does grant kms:PutKeyPolicy, so
+an administrator can rewrite the policy and release the key without attestation: administrators are as trusted
+as the enclave. The policy goes to stdout; an account of what it allows, the admin statement included, goes to
+stderr. Without --principal / --key-admin the policy carries placeholders that AWS KMS refuses.
 
 Examples:
   enclave kms-policy generate --policy policy.toml \\
       --principal arn:aws:iam::111122223333:role/enclave-instance \\
-      --key-admin arn:aws:iam::111122223333:role/key-admin > key-policy.json
+      --key-admin arn:aws:iam::111122223333:role/key-admin > key-policy.json 2> key-policy.README
   aws kms put-key-policy --key-id $KEY --policy-name default --policy file://key-policy.json";
 
 const CHECK_HELP: &str = "\
-Exit codes: 0 every Allow statement granting kms:Decrypt, GenerateDataKey(Pair), GenerateRandom,
-DeriveSharedSecret, ReEncryptFrom or CreateGrant (directly, by wildcard or through NotAction) requires every
-PCR of one [[pcrs]] set with that set's value only (a list of values for one PCR is not credited: KMS ORs
-them, so a document could mix two releases); 1 a statement does not, or the key policy is malformed;
-2 usage error.
+Exit codes: 0 the key policy passed, 1 it did not (or it is malformed), 2 usage error.
+
+It passes when (1) every Allow statement granting kms:Decrypt, GenerateDataKey(Pair), GenerateRandom,
+DeriveSharedSecret, ReEncryptFrom or CreateGrant (directly, by wildcard or through NotAction) requires every PCR
+of one [[pcrs]] set with that set's value only (a list of values for one PCR is not credited: KMS ORs them, so a
+document could mix two releases), or is covered by Deny statements that, evaluated with their conditions, deny
+every request matching no set (a mixture included); and (2) every principal allowed kms:PutKeyPolicy,
+ReplicateKey, UpdatePrimaryRegion or ImportKeyMaterial, which can release the key without attestation, is named
+with --key-admin (an account id or :root ARN, or a role, user or session ARN; \"*\" never). Every such principal
+is listed, named or not.
 
 Examples:
   aws kms get-key-policy --key-id $KEY --policy-name default --query Policy --output text > key-policy.json
-  enclave kms-policy check key-policy.json --policy policy.toml
+  enclave kms-policy check key-policy.json --policy policy.toml --key-admin arn:aws:iam::111122223333:role/key-admin
   enclave kms-policy check key-policy.json --policy policy.toml --format json | jq '.findings[].statement'";
 
 /// Subcommands of `enclave kms-policy`.
@@ -44,7 +53,8 @@ pub(crate) enum Command {
     /// Print an AWS KMS key policy that releases keys only to enclaves matching the pinned PCRs.
     #[command(after_help = GENERATE_HELP)]
     Generate(GenerateArgs),
-    /// Check that a key policy requires the pinned PCRs for every cryptographic grant.
+    /// Check that every cryptographic grant of a key policy requires the pinned PCRs, and that only named
+    /// administrators can rewrite the policy or replicate the key.
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
 }
@@ -58,9 +68,10 @@ pub(crate) struct GenerateArgs {
     /// The IAM role (ARN) of the instance running the enclave: the only principal allowed to use the key.
     #[arg(long, value_name = "ARN")]
     principal: Option<String>,
-    /// The principal (ARN) allowed to administer the key, without cryptographic use.
+    /// A principal allowed to administer the key (and so to rewrite its policy), without cryptographic
+    /// use; repeat for several. An account id, an account's :root ARN, or an IAM role, user or session ARN.
     #[arg(long, value_name = "ARN")]
-    key_admin: Option<String>,
+    key_admin: Vec<String>,
     /// Output format (the key policy is JSON either way; `json` prints it compact).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -75,6 +86,10 @@ pub(crate) struct CheckArgs {
     /// The policy file one of whose [[pcrs]] sets every cryptographic grant must require.
     #[arg(long, value_name = "FILE")]
     policy: PathBuf,
+    /// A principal trusted to rewrite the key policy or replicate the key, i.e. as trusted as the enclave;
+    /// repeat for several. An account id, an account's :root ARN, or an IAM role, user or session ARN.
+    #[arg(long, value_name = "ARN")]
+    key_admin: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -92,33 +107,32 @@ fn load(path: &std::path::Path) -> Result<Policy, PolicyFileError> {
     Policy::from_file(path)
 }
 
+fn key_admins(given: &[String]) -> Result<Vec<KeyAdmin>, KmsPolicyError> {
+    given.iter().map(|a| a.parse()).collect()
+}
+
 fn generate(args: GenerateArgs) -> ExitCode {
     let policy = match load(&args.policy) {
         Ok(policy) => policy,
         Err(e) => return fail(args.format, EXIT_USAGE, "policy_file", &e),
     };
-    let sets = policy.measurement_sets();
-    let doc = match generate_key_policy(sets, args.principal.as_deref(), args.key_admin.as_deref()) {
-        Ok(doc) => doc,
+    let admins = match key_admins(&args.key_admin) {
+        Ok(admins) => admins,
         Err(e) => return fail(args.format, EXIT_USAGE, "kms_policy", &e),
     };
-    if sets.len() > 1 {
-        eprintln!(
-            "note: KMS conditions are per key and cannot say \"one of these sets\": the key policy has one enclave \
-             statement per allowed measurement set ({})",
-            sets.len()
-        );
-    }
+    let generated = match generate_key_policy(policy.measurement_sets(), args.principal.as_deref(), &admins) {
+        Ok(generated) => generated,
+        Err(e) => return fail(args.format, EXIT_USAGE, "kms_policy", &e),
+    };
     let text = match args.format {
-        Format::Text => serde_json::to_string_pretty(&doc),
-        Format::Json => serde_json::to_string(&doc),
+        Format::Text => serde_json::to_string_pretty(generated.document()),
+        Format::Json => serde_json::to_string(generated.document()),
     };
     match text {
         Ok(text) => {
             println!("{text}");
-            if args.principal.is_none() || args.key_admin.is_none() {
-                eprintln!("note: placeholders left for --principal/--key-admin; AWS KMS refuses the policy until they are replaced");
-            }
+            // What the policy allows, the admin statement included, for whoever applies it.
+            eprint!("{}", generated.readme());
             ExitCode::SUCCESS
         }
         Err(e) => fail(args.format, EXIT_USAGE, "json", &e),
@@ -130,11 +144,15 @@ fn check(args: CheckArgs) -> ExitCode {
         Ok(policy) => policy,
         Err(e) => return fail(args.format, EXIT_USAGE, "policy_file", &e),
     };
+    let admins = match key_admins(&args.key_admin) {
+        Ok(admins) => admins,
+        Err(e) => return fail(args.format, EXIT_USAGE, "kms_policy", &e),
+    };
     let text = match read_bounded(&args.key_policy, MAX_KEY_POLICY_LEN) {
         Ok(text) => text,
         Err(e) => return fail(args.format, EXIT_USAGE, "read", &e),
     };
-    let report = match check_key_policy(&text, policy.measurement_sets()) {
+    let report = match check_key_policy(&text, policy.measurement_sets(), &admins) {
         Ok(report) => report,
         Err(e) => return fail(args.format, EXIT_CHECK_FAILED, "kms_policy", &e),
     };
@@ -152,6 +170,7 @@ fn check(args: CheckArgs) -> ExitCode {
                     "problem": f.problem,
                     "message": f.to_string(),
                 })).collect::<Vec<_>>(),
+                "key_control": report.key_control,
             });
             println!("{out}");
         }
@@ -165,6 +184,14 @@ fn check(args: CheckArgs) -> ExitCode {
                 println!("FAILED: {} problem(s) in {}", report.findings.len(), args.key_policy.display());
                 for finding in &report.findings {
                     println!("  {finding}");
+                }
+            }
+            if report.key_control.is_empty() {
+                println!("No principal can rewrite the key policy, replicate the key or import key material.");
+            } else {
+                println!("Can release the key without attestation (as trusted as the enclave):");
+                for grant in &report.key_control {
+                    println!("  {grant}");
                 }
             }
         }
