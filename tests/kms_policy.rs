@@ -245,7 +245,11 @@ fn unusable_inputs_are_usage_errors_and_malformed_key_policies_fail_the_check() 
     let any = f.write("any.toml", "accept_any_enclave = true\n");
     let out = enclave(&["kms-policy", "generate", "--policy", &any]);
     assert_eq!(code(&out), 2);
-    assert_eq!(stderr(&out), "error: the policy allows no measurement set; a KMS key policy needs at least one\n");
+    assert_eq!(
+        stderr(&out),
+        "error: a KMS key policy must condition the key on the enclave image: the policy pins no measurement: it \
+         must pin the enclave image with PCR0, PCR2 or PCR8\n"
+    );
 
     // A principal that is not an ARN.
     let out = enclave(&["kms-policy", "generate", "--policy", &policy, "--principal", "*"]);

@@ -30,7 +30,8 @@ fn pins(indices: &[u8]) -> Vec<PcrIndex> {
 /// The policies that pin less than the image, each with the exact refusal `build` gives it.
 fn weak_policies(rogue: &Rogue) -> Vec<(&'static str, PolicyBuilder, PolicyError)> {
     let sum = rogue.checksum("echo");
-    let not_pinned = |set, p: &[u8]| PolicyError::ImageNotPinned { set, pins: pins(p), checksum_pinned: true };
+    let not_pinned =
+        |set, p: &[u8]| PolicyError::ImageNotPinned { set, pins: pins(p), zeroed: vec![], checksum_pinned: true };
     vec![
         ("checksum only", rogue.policy().function_checksum_for(fid("echo"), sum), not_pinned(None, &[])),
         (
@@ -198,7 +199,7 @@ async fn the_environment_refuses_weak_pins_and_a_pinned_environment_refuses_the_
     };
     let refused = |set, p: &[u8]| {
         Err(Error::Config(ConfigError::EnvImageNotPinned {
-            source: PolicyError::ImageNotPinned { set, pins: pins(p), checksum_pinned: true },
+            source: PolicyError::ImageNotPinned { set, pins: pins(p), zeroed: vec![], checksum_pinned: true },
         }))
     };
     // ENCLAVE_FUNCTION_CHECKSUM alone: the leak of issue 12.
@@ -252,7 +253,7 @@ const CLI_HINT: &str = "; pin the image with --pcrs IDX=HEX,... (PCR0, PCR2 or P
                         or pass --policy FILE, or --any-enclave to trust any enclave";
 
 fn image_not_pinned(set: Option<usize>, p: &[u8], checksum_pinned: bool) -> String {
-    format!("{}{CLI_HINT}", PolicyError::ImageNotPinned { set, pins: pins(p), checksum_pinned })
+    format!("{}{CLI_HINT}", PolicyError::ImageNotPinned { set, pins: pins(p), zeroed: vec![], checksum_pinned })
 }
 
 /// The weak pin flags, each with what `build` says about them.
@@ -391,7 +392,7 @@ async fn a_policy_file_that_pins_only_the_parent_is_refused_everywhere() {
     let why = format!(
         "{file}: {}; add a [[pcrs]] table pinning \"0\", \"2\" or \"8\" for each allowed release, or set \
          accept_any_enclave = true to trust any enclave",
-        PolicyError::ImageNotPinned { set: Some(1), pins: pins(&[3]), checksum_pinned: true }
+        PolicyError::ImageNotPinned { set: Some(1), pins: pins(&[3]), zeroed: vec![], checksum_pinned: true }
     );
     let out = enclave(&["run", "echo", "--url", &rogue.url, "--policy", &file], CANARY).await;
     assert_eq!((out.status.code(), stderr(&out)), (Some(2), format!("enclave run: --policy: {why}\n")));

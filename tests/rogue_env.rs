@@ -26,7 +26,7 @@ async fn connect_and_invoke_gives_the_rogue_nothing() {
     let pins = |indices: &[u8]| indices.iter().map(|i| PcrIndex::new(*i).unwrap()).collect::<Vec<_>>();
     let refused = |set, indices: &[u8]| {
         Error::Config(ConfigError::EnvImageNotPinned {
-            source: PolicyError::ImageNotPinned { set, pins: pins(indices), checksum_pinned: true },
+            source: PolicyError::ImageNotPinned { set, pins: pins(indices), zeroed: vec![], checksum_pinned: true },
         })
     };
     assert_eq!(enclave_sdk::connect_and_invoke("echo", CANARY).await.unwrap_err(), refused(None, &[]));

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use enclave_sdk::attestation::{AttestationError, CertPosition, ChainError, Policy, UnixTime};
+use enclave_sdk::attestation::{AttestationError, CertPosition, ChainError, Policy, PolicyError, UnixTime};
 use enclave_sdk::error::{ConfigError, ConnectError};
 use enclave_sdk::{Client, Clock, Error, FunctionChecksum, MeasurementError, PcrIndex, PcrValue};
 use mock_enclave::measurements::Measurements;
@@ -89,7 +89,13 @@ async fn debug_enclave() {
         .spawn()
         .await
         .unwrap();
-    let policy = pinned(&mock, "echo").build().unwrap();
+    // A debug enclave's PCR0..2 (and an unsigned image's PCR8) are all zero, which pins no image: the
+    // builder refuses such a set. Debug mode is checked before the PCRs, so any pinned policy meets it first.
+    assert!(matches!(
+        pinned(&mock, "echo").build(),
+        Err(PolicyError::ImageNotPinned { set: Some(1), ref zeroed, .. }) if zeroed.len() == 3
+    ));
+    let policy = pinned_with_wrong_pcr0(&mock, "echo").build().unwrap();
     let err = refused(&mock, &client(&mock, policy), "echo").await;
     assert_eq!(err, Error::Attestation(AttestationError::DebugMode));
 }
@@ -101,7 +107,8 @@ async fn debug_enclave_allowed_when_the_policy_says_so() {
         .spawn()
         .await
         .unwrap();
-    let policy = pinned(&mock, "echo").dangerous_allow_debug().build().unwrap();
+    // Only "any enclave" can admit a debug enclave: its zero PCRs identify no image.
+    let policy = pinned(&mock, "echo").dangerous_accept_any_enclave().dangerous_allow_debug().build().unwrap();
     let session = client(&mock, policy).connect("echo").await.unwrap();
     assert_eq!(session.invoke(b"x").await.unwrap(), b"x");
 }

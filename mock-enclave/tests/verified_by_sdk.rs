@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use enclave_sdk::attestation::{
-    AttestationError, CertPosition, ChainError, CoseError, EnclaveUserData, Expected, Policy, PolicyBuilder, TrustRoot,
-    UnixTime, Verifier,
+    AttestationError, CertPosition, ChainError, CoseError, EnclaveUserData, Expected, Policy, PolicyBuilder,
+    PolicyError, TrustRoot, UnixTime, Verifier,
 };
 use enclave_sdk::checksum::builtin_checksum;
 use enclave_sdk::{FunctionChecksum, FunctionId, MeasurementSet, Pcr, PcrIndex};
@@ -123,16 +123,18 @@ fn debug_mode_document_is_refused_unless_allowed() {
     let (nsm, _) = nsm_at(m.clone());
     let raw = nsm.attest(&request()).unwrap();
     let root = || TrustRoot::from_der(nsm.root_der().to_vec()).unwrap();
-    // Pinning the debug enclave's own (all-zero) PCR0 does not let it through either.
-    let strict = || {
+    // The debug enclave's own (all-zero) PCR0 is no pin at all: the builder refuses it.
+    let zero_pin = || {
         Policy::builder()
             .trust_root(root())
             .allow_measurements(set_of(&m, &[0]))
             .function_checksum(echo_sum(MOCK_VERSION))
     };
-    assert_eq!(verify(strict().build().unwrap(), &raw, T0_S).unwrap_err(), AttestationError::DebugMode);
-
-    let allowing = strict().dangerous_allow_debug().build().unwrap();
+    assert!(matches!(zero_pin().build(), Err(PolicyError::ImageNotPinned { set: Some(1), .. })));
+    // Any enclave, but not a debug one, unless that is allowed too.
+    let any = || Policy::builder().trust_root(root()).dangerous_accept_any_enclave();
+    assert_eq!(verify(any().build().unwrap(), &raw, T0_S).unwrap_err(), AttestationError::DebugMode);
+    let allowing = any().dangerous_allow_debug().build().unwrap();
     verify(allowing, &raw, T0_S).unwrap();
 }
 

@@ -158,7 +158,7 @@ mod tests {
         assert!(matches!(Client::from_vars(vars(&[])), Err(Error::Config(ConfigError::Env { name: ENV_URL, .. }))));
         let image = |set, checksum_pinned| {
             Err(Error::Config(ConfigError::EnvImageNotPinned {
-                source: PolicyError::ImageNotPinned { set, pins: vec![], checksum_pinned },
+                source: PolicyError::ImageNotPinned { set, pins: vec![], zeroed: vec![], checksum_pinned },
             }))
         };
         assert_eq!(Client::from_vars(vars(&[URL])).map(|_| ()), image(None, false));
@@ -183,6 +183,7 @@ mod tests {
                 source: PolicyError::ImageNotPinned {
                     set: Some(2),
                     pins: vec![enclave_protocol::PcrIndex::PARENT_ROLE],
+                    zeroed: vec![],
                     checksum_pinned: false
                 },
             })

@@ -73,6 +73,7 @@
 //! - IAM user guide, "Condition" (`reference_policies_elements_condition.html`): condition key names
 //!   are case insensitive.
 
+use crate::attestation::PolicyError;
 use enclave_protocol::{MeasurementSet, PcrIndex, PcrValue};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{json, Map, Value};
@@ -226,9 +227,11 @@ const ADMIN_SID: &str = "AllowKeyAdministrationWithoutCryptoUse";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KmsPolicyError {
-    /// The policy allows no measurement set, so there is nothing to condition the key on.
-    #[error("the policy allows no measurement set; a KMS key policy needs at least one")]
-    NothingPinned,
+    /// The measurement sets do not identify the enclave image (the rule of
+    /// [`PolicyError::ImageNotPinned`], which a key policy cannot waive: whoever meets its conditions gets
+    /// the key's plaintexts, so `accept_any_enclave` in a policy file does not carry over).
+    #[error("a KMS key policy must condition the key on the enclave image: {0}")]
+    ImageNotPinned(PolicyError),
     /// The enclave principal given for the generated policy is not an ARN (or `*` is refused).
     #[error("{role} principal {value:?} is not an ARN (expected \"arn:...\")")]
     BadPrincipal {
@@ -603,7 +606,7 @@ impl GeneratedKeyPolicy {
 /// [`KEY_ADMIN_PLACEHOLDER`]) that AWS KMS will refuse until it is replaced.
 ///
 /// # Errors
-/// [`KmsPolicyError::NothingPinned`] when `sets` is empty; [`KmsPolicyError::BadPrincipal`] when the
+/// [`KmsPolicyError::ImageNotPinned`] when `sets` do not identify the image; [`KmsPolicyError::BadPrincipal`] when the
 /// principal is given but is not an ARN.
 ///
 /// # Examples
@@ -628,9 +631,7 @@ pub fn generate_key_policy(
     principal: Option<&str>,
     key_admins: &[KeyAdmin],
 ) -> Result<GeneratedKeyPolicy, KmsPolicyError> {
-    if sets.is_empty() {
-        return Err(KmsPolicyError::NothingPinned);
-    }
+    crate::attestation::require_image_pinned(sets, false).map_err(KmsPolicyError::ImageNotPinned)?;
     let principal = checked_principal("enclave", principal, PRINCIPAL_PLACEHOLDER)?;
     let mut admins: Vec<&str> = Vec::new();
     for admin in key_admins {
@@ -769,7 +770,7 @@ fn readme(sets: &[MeasurementSet], sids: &[String], principal: &str, admins: &[&
 /// # Errors
 /// [`KmsPolicyError`] when the document is too large, not JSON, repeats an object key, or is not
 /// shaped like a policy (no `Statement`, a statement with neither `Action` nor `NotAction`, or without
-/// a `Principal`, ...), and [`KmsPolicyError::NothingPinned`] when `sets` is empty. Offending
+/// a `Principal`, ...), and [`KmsPolicyError::ImageNotPinned`] when `sets` do not identify the image. Offending
 /// statements are not errors: they are the report's [`Finding`]s.
 ///
 /// # Examples
@@ -806,9 +807,7 @@ fn check_with_budget(
     key_admins: &[KeyAdmin],
     limit: usize,
 ) -> Result<CheckReport, KmsPolicyError> {
-    if sets.is_empty() {
-        return Err(KmsPolicyError::NothingPinned);
-    }
+    crate::attestation::require_image_pinned(sets, false).map_err(KmsPolicyError::ImageNotPinned)?;
     if key_policy.len() > MAX_KEY_POLICY_LEN {
         return Err(KmsPolicyError::TooLarge { len: key_policy.len(), max: MAX_KEY_POLICY_LEN });
     }

@@ -404,7 +404,7 @@ fn errors_never_display_user_data() {
     let hex_canary = hex::encode(&canary);
     let policies = [
         base(&pki).allow_measurements(own(&[0])).function_checksum(sum(1)).build().unwrap(),
-        base(&pki).allow_measurements(set(&[(0, vec![0; 48])])).build().unwrap(),
+        base(&pki).allow_measurements(set(&[(0, vec![0x5a; 48])])).build().unwrap(),
         base(&pki).dangerous_accept_any_enclave().max_document_age(Duration::ZERO).build().unwrap(),
     ];
     for p in policies {

@@ -86,10 +86,9 @@ pub(crate) async fn run(args: Args) -> ExitCode {
     // With a policy or pins: everything is verified, as before a session. With --any-enclave: signature,
     // chain (to AWS Root-G1, or --root-pem) and our fresh nonce only, and the output says the document is
     // unpinned. With neither, the builder refuses, as it does for every command.
-    let pinned = !args.any_enclave;
     let policy = match (&args.policy, &args.root_pem) {
         (Some(path), None) => Policy::from_file(path).map_err(|e| ("policy_file", e.to_string())),
-        (None, root_pem) => pins_policy(&args, &function, root_pem.as_deref(), pinned),
+        (None, root_pem) => pins_policy(&args, &function, root_pem.as_deref()),
         (Some(_), Some(_)) => Err((
             "usage",
             "--root-pem conflicts with --policy or ENCLAVE_POLICY (the policy file names its root)".to_owned(),
@@ -98,6 +97,14 @@ pub(crate) async fn run(args: Args) -> ExitCode {
     let policy = match policy {
         Ok(policy) => policy,
         Err((kind, e)) => return fail(args.format, EXIT_USAGE, kind, &e),
+    };
+    // What was checked is the built policy's business, whichever flag or file it came from: a policy file
+    // can waive the image rule too (`accept_any_enclave = true`).
+    let pinned = !policy.accepts_any_enclave();
+    let verdict = match (pinned, policy.measurement_sets().is_empty()) {
+        (true, _) => "verified against the pins",
+        (false, true) => "signature, chain and nonce checked; NOT checked against any pins",
+        (false, false) => "checked against pins that do NOT identify the image (the rule was waived)",
     };
     let client = match Client::builder().endpoint(args.url.clone()).policy(policy).build() {
         Ok(client) => client,
@@ -120,11 +127,6 @@ pub(crate) async fn run(args: Args) -> ExitCode {
         }
         Err(e) => return fail(args.format, EXIT_CHECK_FAILED, "decode", &e),
     };
-    let verdict = if pinned {
-        "verified against the pins"
-    } else {
-        "signature, chain and nonce checked; NOT checked against any pins"
-    };
     match args.format {
         Format::Json => {
             let document = args.out.is_none().then(|| base64::engine::general_purpose::STANDARD.encode(&raw));
@@ -141,7 +143,7 @@ pub(crate) async fn run(args: Args) -> ExitCode {
             println!("{out}");
         }
         Format::Text => {
-            println!("received {} bytes from {} ({module_id}): {verdict}", raw.len(), args.url);
+            println!("received {} bytes from {} ({}): {verdict}", raw.len(), args.url, module_id.escape_debug());
             if let Some(pcr0) = pcr0 {
                 println!("PCR0 {pcr0}");
             }
@@ -160,7 +162,6 @@ fn pins_policy(
     args: &Args,
     function: &FunctionId,
     root_pem: Option<&std::path::Path>,
-    pinned: bool,
 ) -> Result<Policy, (&'static str, String)> {
     let mut builder = Policy::builder();
     if let Some(path) = root_pem {
@@ -169,7 +170,7 @@ fn pins_policy(
             .map_err(|e| ("root_pem", e))?;
         builder = builder.trust_root(root);
     }
-    if !pinned {
+    if args.any_enclave {
         builder = builder.dangerous_accept_any_enclave();
         if args.allow_debug {
             builder = builder.dangerous_allow_debug();

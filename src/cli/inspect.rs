@@ -97,7 +97,9 @@ pub(crate) async fn run(args: Args) -> ExitCode {
         }
         Format::Text => {
             let mut out = format!("{UNVERIFIED}\n\n");
-            out.push_str(&format!("module_id   {}\n", fields.module_id()));
+            // The document is not verified: its text is the sender's, and is shown escaped so it cannot rewrite
+            // the terminal (erase the UNVERIFIED banner above, say).
+            out.push_str(&format!("module_id   {}\n", fields.module_id().escape_debug()));
             out.push_str(&format!("digest      {}\n", fields.digest()));
             let secs = fields.timestamp_ms() / 1000;
             out.push_str(&format!("timestamp   {} ms = {}\n", fields.timestamp_ms(), UnixTime::from_secs(secs)));
@@ -137,7 +139,11 @@ pub(crate) async fn run(args: Args) -> ExitCode {
             for c in &certificates {
                 out.push_str(&format!(
                     "  {}\n    subject  {}\n    issuer   {}\n    valid    {} .. {}\n",
-                    c.position, c.subject, c.issuer, c.not_before, c.not_after
+                    c.position,
+                    c.subject.escape_debug(),
+                    c.issuer.escape_debug(),
+                    c.not_before,
+                    c.not_after
                 ));
             }
             out.push_str(&format!("\n{UNVERIFIED}\n"));

@@ -263,7 +263,8 @@ fn from_document(
         Some(Err(e)) => eprintln!("note: no function checksum pinned: {e}"),
         None => eprintln!("note: no function checksum pinned: the document carries no user data"),
     }
-    Ok((file, format!("document {} ({}, verified at {now})", doc.display(), fields.module_id())))
+    // Escaped: the text goes into a comment line of the written file, where a newline would add keys.
+    Ok((file, format!("document {} ({}, verified at {now})", doc.display(), fields.module_id().escape_debug())))
 }
 
 /// One [[pcrs]] set with the image's PCR0, PCR1, PCR2 and, for a signed image, PCR8, exactly as

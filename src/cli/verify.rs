@@ -193,7 +193,7 @@ fn opt_hex(v: Option<&[u8]>) -> String {
 
 fn text(doc: &AttestedDocument) -> String {
     let mut out = String::from("verified: AWS Nitro attestation document\n");
-    out.push_str(&format!("module_id: {}\n", doc.module_id()));
+    out.push_str(&format!("module_id: {}\n", doc.module_id().escape_debug()));
     out.push_str(&format!(
         "timestamp: {} ms ({})\n",
         doc.timestamp_ms(),

@@ -65,6 +65,7 @@ pub use error::{
     AttestationError, CborError, CborProblem, CertPosition, ChainError, CoseError, DerError, DerProblem, DocumentError,
     Field, Hex, HexList, PemProblem, SerialProblem, SetMismatches, WebpkiReason,
 };
+pub(crate) use policy::require_image_pinned;
 pub use policy::{
     is_debug_mode, DebugEnclaves, Policy, PolicyBuilder, PolicyError, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DOCUMENT_AGE,
     IMAGE_PCRS,

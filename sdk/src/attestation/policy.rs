@@ -43,24 +43,28 @@ pub const IMAGE_PCRS: [PcrIndex; 3] = [PcrIndex::IMAGE, PcrIndex::APPLICATION, P
 #[non_exhaustive]
 pub enum PolicyError {
     /// The policy does not identify the enclave image: it allows no measurement set, or an allowed
-    /// set pins none of PCR0, PCR2 and PCR8 ([`IMAGE_PCRS`]). A function checksum cannot stand in: the
-    /// enclave's own code writes it, so any enclave can claim any checksum.
+    /// set pins none of PCR0, PCR2 and PCR8 ([`IMAGE_PCRS`]) to a value other than all zeros. A zero
+    /// value identifies nothing: every unsigned image reports PCR8 = 0, every debug-mode enclave
+    /// PCR0..2 = 0. A function checksum cannot stand in either: the enclave's own code writes it, so any
+    /// enclave can claim any checksum.
     ///
     /// [`PolicyBuilder::dangerous_accept_any_enclave`] (`--any-enclave`, `accept_any_enclave = true`)
     /// waives the rule.
-    #[error("{}", image_not_pinned(*.set, .pins, *.checksum_pinned))]
+    #[error("{}", image_not_pinned(*.set, .pins, .zeroed, *.checksum_pinned))]
     ImageNotPinned {
         /// The first allowed set (1-based, in the order given) that pins no image PCR; `None` when the
         /// policy allows no measurement set at all.
         set: Option<usize>,
         /// What that set pins (empty when there is no set).
         pins: Vec<PcrIndex>,
+        /// The image PCRs that set pins to all zeros (which identify no image).
+        zeroed: Vec<PcrIndex>,
         /// Whether the policy pins a function checksum (which does not identify the image).
         checksum_pinned: bool,
     },
 }
 
-fn image_not_pinned(set: Option<usize>, pins: &[PcrIndex], checksum_pinned: bool) -> String {
+fn image_not_pinned(set: Option<usize>, pins: &[PcrIndex], zeroed: &[PcrIndex], checksum_pinned: bool) -> String {
     const WHY: &str = "PCR1 is the same for every image of one nitro-cli version, PCR3 and PCR4 describe the \
                        parent instance its operator chooses, and a function checksum is the enclave's own claim";
     match set {
@@ -69,6 +73,17 @@ fn image_not_pinned(set: Option<usize>, pins: &[PcrIndex], checksum_pinned: bool
              PCR0, PCR2 or PCR8 ({WHY})"
         ),
         None => "the policy pins no measurement: it must pin the enclave image with PCR0, PCR2 or PCR8".to_owned(),
+        Some(n) if !zeroed.is_empty() => {
+            let list = |l: &[PcrIndex]| l.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            format!(
+                "measurement set {n} pins {}, but its {} {} all zeros, which every unsigned image (PCR8) and every \
+                 debug-mode enclave (PCR0..2) reports, so it does not identify the enclave image: pin a non-zero \
+                 PCR0, PCR2 or PCR8",
+                list(pins),
+                list(zeroed),
+                if zeroed.len() == 1 { "value is" } else { "values are" }
+            )
+        }
         Some(n) => {
             let pins: Vec<String> = pins.iter().map(ToString::to_string).collect();
             format!(
@@ -81,17 +96,22 @@ fn image_not_pinned(set: Option<usize>, pins: &[PcrIndex], checksum_pinned: bool
 }
 
 /// The one rule for what a policy must pin: every allowed measurement set identifies the image by
-/// pinning PCR0, PCR2 or PCR8 ([`IMAGE_PCRS`]), and a policy without any set identifies nothing,
-/// whatever checksums it pins. Called only from [`PolicyBuilder::build`].
-fn require_image_pinned(sets: &[MeasurementSet], checksum_pinned: bool) -> Result<(), PolicyError> {
+/// pinning PCR0, PCR2 or PCR8 ([`IMAGE_PCRS`]) to a value other than all zeros, and a policy without
+/// any set identifies nothing, whatever checksums it pins. Called from [`PolicyBuilder::build`] (where
+/// `dangerous_accept_any_enclave` may waive it) and from the KMS key policy generator and checker (where
+/// nothing waives it: a key policy releases plaintexts to whoever meets its conditions).
+pub(crate) fn require_image_pinned(sets: &[MeasurementSet], checksum_pinned: bool) -> Result<(), PolicyError> {
     if sets.is_empty() {
-        return Err(PolicyError::ImageNotPinned { set: None, pins: Vec::new(), checksum_pinned });
+        return Err(PolicyError::ImageNotPinned { set: None, pins: Vec::new(), zeroed: Vec::new(), checksum_pinned });
     }
     for (i, set) in sets.iter().enumerate() {
-        if !IMAGE_PCRS.iter().any(|index| set.pins(*index)) {
+        // All zeros is the reset value: PCR8 of every unsigned image, PCR0..2 of every debug enclave.
+        let identifies = |index: &PcrIndex| set.get(*index).is_some_and(|value| !value.is_zero());
+        if !IMAGE_PCRS.iter().any(identifies) {
             return Err(PolicyError::ImageNotPinned {
                 set: Some(i.saturating_add(1)),
                 pins: set.indices().collect(),
+                zeroed: IMAGE_PCRS.into_iter().filter(|index| set.pins(*index)).collect(),
                 checksum_pinned,
             });
         }
@@ -451,9 +471,12 @@ mod tests {
     use super::*;
     use enclave_protocol::Pcr;
 
+    /// A set pinning `indices`, each to a non-zero value of its own.
     fn set(indices: &[u8]) -> MeasurementSet {
-        MeasurementSet::new(indices.iter().map(|i| Pcr::new(PcrIndex::new(*i).unwrap(), PcrValue::from([*i; 48]))))
-            .unwrap()
+        MeasurementSet::new(
+            indices.iter().map(|i| Pcr::new(PcrIndex::new(*i).unwrap(), PcrValue::from([0x40 | *i; 48]))),
+        )
+        .unwrap()
     }
 
     fn refused(b: PolicyBuilder) -> PolicyError {
@@ -468,7 +491,8 @@ mod tests {
 
     #[test]
     fn the_image_rule_refuses_what_does_not_identify_the_image() {
-        let none = |checksum_pinned| PolicyError::ImageNotPinned { set: None, pins: vec![], checksum_pinned };
+        let none =
+            |checksum_pinned| PolicyError::ImageNotPinned { set: None, pins: vec![], zeroed: vec![], checksum_pinned };
         assert_eq!(refused(Policy::builder()), none(false));
         // A checksum is the enclave's own claim, whether catch-all or per function.
         assert_eq!(refused(Policy::builder().function_checksum(SUM)), none(true));
@@ -477,14 +501,26 @@ mod tests {
         for only in [&[1][..], &[3], &[4], &[1, 3, 4], &[1, 3, 4, 5, 15]] {
             assert_eq!(
                 refused(Policy::builder().allow_measurements(set(only)).function_checksum(SUM)),
-                PolicyError::ImageNotPinned { set: Some(1), pins: pins(only), checksum_pinned: true },
+                PolicyError::ImageNotPinned { set: Some(1), pins: pins(only), zeroed: vec![], checksum_pinned: true },
                 "{only:?}"
             );
         }
+        // A zero value identifies nothing: PCR8 of every unsigned image, PCR0..2 of every debug enclave.
+        let zero = |i: u8| Pcr::new(PcrIndex::new(i).unwrap(), PcrValue::from([0; 48]));
+        let zeros = MeasurementSet::new([zero(0), zero(2), zero(8)]).unwrap();
+        assert_eq!(
+            refused(Policy::builder().allow_measurements(zeros).dangerous_allow_debug()),
+            PolicyError::ImageNotPinned {
+                set: Some(1),
+                pins: pins(&[0, 2, 8]),
+                zeroed: pins(&[0, 2, 8]),
+                checksum_pinned: false
+            }
+        );
         // Every set must identify the image: the second set here does not.
         assert_eq!(
             refused(Policy::builder().allow_measurements(set(&[0, 1])).allow_measurements(set(&[3]))),
-            PolicyError::ImageNotPinned { set: Some(2), pins: pins(&[3]), checksum_pinned: false }
+            PolicyError::ImageNotPinned { set: Some(2), pins: pins(&[3]), zeroed: vec![], checksum_pinned: false }
         );
     }
 

@@ -661,7 +661,15 @@ fn admin_actions_grant_nothing_guarded_and_only_put_key_policy_of_key_control() 
 
 #[test]
 fn generation_refuses_empty_pins_and_non_arn_principals() {
-    assert_eq!(generate_key_policy(&[], None, &[]), Err(KmsPolicyError::NothingPinned));
+    assert_eq!(
+        generate_key_policy(&[], None, &[]),
+        Err(KmsPolicyError::ImageNotPinned(PolicyError::ImageNotPinned {
+            set: None,
+            pins: vec![],
+            zeroed: vec![],
+            checksum_pinned: false
+        }))
+    );
     assert_eq!(
         generate_key_policy(&pins(), Some("*"), &[]),
         Err(KmsPolicyError::BadPrincipal { role: "enclave", value: "*".into() })
@@ -797,7 +805,10 @@ fn malformed_documents_are_errors_not_passes() {
     );
     let big = " ".repeat(MAX_KEY_POLICY_LEN + 1);
     assert_eq!(check(&big), Err(KmsPolicyError::TooLarge { len: MAX_KEY_POLICY_LEN + 1, max: MAX_KEY_POLICY_LEN }));
-    assert_eq!(check_key_policy("{}", &[], &[]), Err(KmsPolicyError::NothingPinned));
+    assert!(matches!(
+        check_key_policy("{}", &[], &[]),
+        Err(KmsPolicyError::ImageNotPinned(PolicyError::ImageNotPinned { set: None, .. }))
+    ));
 }
 
 #[test]
@@ -845,8 +856,13 @@ mod properties {
     use super::*;
     use proptest::prelude::*;
 
+    /// A set of 1 to 6 PCRs that identifies an image (a non-zero PCR0, PCR2 or PCR8 among them), as every
+    /// set a key policy is made from must.
     fn one_set() -> impl Strategy<Value = MeasurementSet> {
-        proptest::collection::btree_map(0u8..=31, any::<[u8; 4]>(), 1..6).prop_map(|map| {
+        let image =
+            (prop_oneof![Just(0u8), Just(2), Just(8)], any::<[u8; 4]>().prop_filter("non-zero", |v| v != &[0; 4]));
+        (proptest::collection::btree_map(0u8..=31, any::<[u8; 4]>(), 0..6), image).prop_map(|(mut map, (i, v))| {
+            map.insert(i, v);
             MeasurementSet::new(
                 map.into_iter().map(|(i, v)| Pcr::new(idx(i), PcrValue::from_bytes(&v.repeat(12)).unwrap())),
             )

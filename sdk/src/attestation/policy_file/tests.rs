@@ -34,7 +34,10 @@ fn assert_image_not_pinned(e: PolicyFileError, set: Option<usize>, pins: &[u8], 
     let pins = pins.iter().map(|i| PcrIndex::new(*i).unwrap()).collect();
     assert_eq!(
         e,
-        PolicyFileError::Policy { file: None, source: PolicyError::ImageNotPinned { set, pins, checksum_pinned } }
+        PolicyFileError::Policy {
+            file: None,
+            source: PolicyError::ImageNotPinned { set, pins, zeroed: vec![], checksum_pinned }
+        }
     );
 }
 
@@ -237,7 +240,7 @@ fn error_display_is_one_line_with_file_line_and_key() {
         PolicyFile::from_file(&path).unwrap_err(),
         PolicyFileError::Policy {
             file: Some(path.clone()),
-            source: PolicyError::ImageNotPinned { set: None, pins: vec![], checksum_pinned: false }
+            source: PolicyError::ImageNotPinned { set: None, pins: vec![], zeroed: vec![], checksum_pinned: false }
         }
     );
 }
