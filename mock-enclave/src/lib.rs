@@ -8,11 +8,13 @@
 //! | the functions it serves | [`functions`] | [`functions::FunctionRegistry`], [`functions::MockFunction`] |
 //! | the PCRs it reports | [`measurements`] | [`measurements::Measurements`] |
 //! | its TLS identity in the state directory | `tls` | |
+//! | what a client pins for it, as a policy file | [`pinning`] | [`pinning::policy_file`] |
 //!
-//! Each module uses only those below it in this table. The sessions, the upgrade checks, limits and
+//! Each module uses only those below it in this table (`pinning`, beside `mock`, uses the attester,
+//! the functions and the measurements). The sessions, the upgrade checks, limits and
 //! drain are the runtime's ([`enclave_runtime`]): what a client meets here is what it meets in a real
 //! enclave, where `enclave_runtime::NitroNsm` attests instead. The `mock-enclave` binary serves it
-//! (`serve`) and prints what to pin (`measurements`).
+//! (`serve`), prints what to pin (`measurements`) and writes it as a policy file (`policy`).
 //!
 //! # Examples
 //!
@@ -36,6 +38,7 @@ mod error;
 pub mod functions;
 pub mod measurements;
 mod mock;
+pub mod pinning;
 mod tls;
 
 pub use enclave_runtime::{ServerLimits, ServerStats};
