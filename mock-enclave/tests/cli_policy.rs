@@ -43,10 +43,10 @@ async fn with_a_state_dir_the_policy_admits_the_mock_served_from_it() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let policy = dir.path().join("policy.toml");
-    let (state_arg, policy_arg) = (state.to_str().unwrap(), policy.to_str().unwrap());
-    let out = mock_enclave(&["policy", "--state-dir", state_arg, "--out", policy_arg]);
+    let out = mock_enclave(&["policy", "--state-dir", state.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("wrote {policy_arg}\n"));
+    assert_eq!(stderr(&out), "", "a state directory leaves nothing to warn about");
+    std::fs::write(&policy, &out.stdout).unwrap();
     let file = PolicyFile::from_file(&policy).unwrap();
     assert!(
         matches!(&file.trust_root, RootSource::Pem { path, .. } if *path == state.canonicalize().unwrap().join("root.pem")),
@@ -70,10 +70,9 @@ async fn with_a_state_dir_the_policy_admits_the_mock_served_from_it() {
     ));
     assert_eq!(other.stats().key_shares, 0);
 
-    // An existing --out is kept unless --force.
-    let again = mock_enclave(&["policy", "--state-dir", state_arg, "--out", policy_arg]);
-    assert_eq!(again.status.code(), Some(2));
-    assert!(stderr(&again).contains("pass --force"), "{}", stderr(&again));
-    let forced = mock_enclave(&["policy", "--state-dir", state_arg, "--out", policy_arg, "--force"]);
-    assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
+    // A functions directory that does not load is a usage error.
+    let missing = dir.path().join("no-functions");
+    let out = mock_enclave(&["policy", "--functions", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no-functions"), "{}", stderr(&out));
 }

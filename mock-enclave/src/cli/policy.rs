@@ -2,12 +2,10 @@
 //! checksum, and the root in its state directory), for `enclave run --policy`, `ENCLAVE_POLICY` and
 //! `Policy::from_file`.
 //!
-//! Input: command-line flags (trusted: the operator). Output: the TOML on stdout, or in `--out`.
-//! Exit codes: 0 written, 2 unusable arguments (functions directory, state directory, an existing
-//! `--out` without `--force`).
+//! Input: command-line flags (trusted: the operator). Output: the TOML on stdout (redirect it to a
+//! file). Exit codes: 0 written, 2 unusable arguments (functions directory, state directory).
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use mock_enclave::functions::FunctionRegistry;
@@ -16,7 +14,7 @@ use mock_enclave::measurements::Measurements;
 /// Arguments of `mock-enclave policy`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  mock-enclave policy --state-dir mock-state --out policy.toml
+  mock-enclave policy --state-dir mock-state > policy.toml
   mock-enclave serve --state-dir mock-state &
   enclave run echo --url ws://127.0.0.1:8443 --policy policy.toml")]
 pub(crate) struct Args {
@@ -27,12 +25,6 @@ pub(crate) struct Args {
     /// Directory of user functions, to pin their checksums too.
     #[arg(long, value_name = "DIR")]
     functions: Option<PathBuf>,
-    /// Where to write the policy file (default: stdout).
-    #[arg(long, value_name = "FILE")]
-    out: Option<PathBuf>,
-    /// Overwrite --out if it exists.
-    #[arg(long, requires = "out")]
-    force: bool,
 }
 
 /// Exit code for unusable arguments.
@@ -62,29 +54,6 @@ fn write(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             "note: without --state-dir the mock's root is ephemeral; the policy trusts AWS Root-G1 and will refuse the mock's documents"
         );
     }
-    let text = format!("# Pinned from the mock enclave's measurements.\n{}", file.to_toml_string()?);
-    match &args.out {
-        None => print!("{text}"),
-        Some(out) => {
-            write_new(out, text.as_bytes(), args.force)?;
-            println!("wrote {}", out.display());
-        }
-    }
+    print!("# Pinned from the mock enclave's measurements.\n{}", file.to_toml_string()?);
     Ok(())
-}
-
-/// Writes `out`, refusing to replace an existing file unless `force`.
-fn write_new(out: &Path, bytes: &[u8], force: bool) -> Result<(), String> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    if force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
-    }
-    let mut file = options.open(out).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => format!("{} exists; pass --force to replace it", out.display()),
-        _ => format!("{}: {e}", out.display()),
-    })?;
-    file.write_all(bytes).map_err(|e| format!("{}: {e}", out.display()))
 }
