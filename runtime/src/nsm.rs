@@ -26,8 +26,9 @@ const DEVICE: &str = "/dev/nsm";
 /// use std::sync::Arc;
 /// use enclave_runtime::{Functions, NitroNsm, Server};
 ///
-/// # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
-/// let nsm = Arc::new(NitroNsm::open()?);
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let nsm = Arc::new(NitroNsm::open()?); // fails outside a Nitro enclave
 /// let server = Server::builder(nsm).functions(Functions::new()).spawn().await?;
 /// # server.shutdown().await;
 /// # Ok(())

@@ -2,7 +2,7 @@
 //! counters, and graceful drain; [`Server`] is the running handle.
 //!
 //! Input: TCP connections from anyone. Each gets a pending-upgrade slot, then (under the handshake
-//! timeout) TLS when configured and the upgrade's checks ([`upgrade`](crate::upgrade)); an accepted
+//! timeout) TLS when configured and the upgrade's checks ([`upgrade`]); an accepted
 //! upgrade takes a session slot and is handed, with a [`SessionContext`], to the session of the
 //! protocol it chose. Output: a running server and counters (never contents) of what it saw. This
 //! module neither attests nor runs functions: the sessions do, through the attester and functions it
