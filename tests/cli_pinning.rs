@@ -183,7 +183,9 @@ fn policy_init_from_a_real_document_pins_what_it_verified() {
 
     // Exactly one source.
     assert_eq!(code(&enclave(&["policy", "init"])), 2);
-    assert_eq!(code(&enclave(&["policy", "init", "--from-mock", "--from-document", "x"])), 2);
+    assert_eq!(code(&enclave(&["policy", "init", "--from-eif", "x", "--from-document", "y"])), 2);
+    // The mock's policy is the mock's command now (`mock-enclave policy`): the user CLI does not link it.
+    assert_eq!(code(&enclave(&["policy", "init", "--from-mock"])), 2);
 }
 
 mod live {
@@ -207,15 +209,21 @@ mod live {
         list.iter().map(|s| (*s).to_owned()).collect()
     }
 
-    /// `policy init --from-mock` → a served mock with that state dir → the policy admits it, end to end.
+    /// The mock's policy (what `mock-enclave policy --state-dir` writes) → a served mock with that state
+    /// dir → the policy admits it, end to end.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn from_mock_to_attest_to_document_pins_and_a_session() {
         let d = Scratch::new();
         let state = d.path("state");
         let policy_path = d.path("policy.toml");
-        let out =
-            run(args(&["policy", "init", "--from-mock", "--state-dir", &state, "--out", &policy_path]), None).await;
-        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let registry = mock_enclave::functions::FunctionRegistry::builtins();
+        let file = mock_enclave::pinning::policy_file(
+            &Measurements::for_mock(""),
+            &registry,
+            Some(std::path::Path::new(&state)),
+        )
+        .unwrap();
+        std::fs::write(&policy_path, file.to_toml_string().unwrap()).unwrap();
 
         // The mock serves the measurements `mock-enclave measurements` prints, from the same state dir.
         let mock =
@@ -312,22 +320,5 @@ fn every_pinning_command_documents_exit_codes_and_examples() {
             help.contains("Exit codes:") && help.contains("Examples:") && help.contains("--format"),
             "{cmd:?}: {help}"
         );
-    }
-}
-
-#[test]
-fn policy_init_from_mock_prints_toml_and_warns_without_a_state_dir() {
-    let out = enclave(&["policy", "init", "--from-mock"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(stderr(&out).contains("without --state-dir the mock's root is ephemeral"), "{}", stderr(&out));
-    let text = stdout(&out);
-    let file = enclave_sdk::attestation::PolicyFile::parse(&text, None).unwrap();
-    assert_eq!(file.pcrs.len(), 1);
-    assert_eq!(file.pcrs[0].indices().map(|i| i.get()).collect::<Vec<_>>(), vec![0, 1, 2]);
-    assert_eq!(file.trust_root, enclave_sdk::attestation::RootSource::AwsNitroRootG1);
-    // Every built-in is pinned under its id, with the checksum the mock reports for it.
-    for id in mock_enclave::functions::BUILTINS {
-        let expected = mock_enclave::functions::FunctionRegistry::builtins().get(&fid(id)).unwrap().checksum();
-        assert_eq!(file.functions[id], expected, "{id}");
     }
 }

@@ -9,7 +9,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mock_enclave::attester::{AttestationRequest, Attester, SoftwareNsm};
+use enclave_runtime::{AttestationRequest, Attester};
+use mock_enclave::attester::SoftwareNsm;
 use mock_enclave::measurements::Measurements;
 
 fn main() -> ExitCode {

@@ -1,4 +1,4 @@
-//! `mock-enclave`: serve the mock enclave, or print its measurements for pinning.
+//! `mock-enclave`: serve the mock enclave, print its measurements, or write the policy that pins it.
 
 #![forbid(unsafe_code)]
 
@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Print the PCRs and every function's checksum, for pinning.
     Measurements(cli::measurements::Args),
+    /// Write the policy file that pins this mock (PCRs, function checksums, the state directory's root).
+    Policy(cli::policy::Args),
     /// Serve attested sessions until SIGINT/SIGTERM.
     Serve(cli::serve::Args),
 }
@@ -28,6 +30,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Measurements(args) => cli::measurements::run(args).await,
+        Command::Policy(args) => cli::policy::run(args).await,
         Command::Serve(args) => cli::serve::run(args).await,
     }
 }

@@ -25,7 +25,7 @@
 
 use std::collections::BTreeMap;
 
-use enclave_sdk::{Pcr, PcrIndex, PcrValue};
+use enclave_protocol::{Pcr, PcrIndex, PcrValue};
 use sha2::{Digest, Sha384};
 
 /// Length of a SHA-384 PCR value.
@@ -82,7 +82,7 @@ impl Measurements {
     ///
     /// ```
     /// use mock_enclave::measurements::Measurements;
-    /// use enclave_sdk::PcrIndex;
+    /// use enclave_protocol::PcrIndex;
     /// let m = Measurements::for_image("demo", "1.0.0", b"functions=builtins");
     /// assert_eq!(m.pcrs().len(), 16);
     /// assert!(!m.pcrs()[&PcrIndex::IMAGE].is_zero());

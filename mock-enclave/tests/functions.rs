@@ -8,9 +8,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use enclave_runtime::{Function as _, FunctionError};
 use enclave_sdk::checksum::{builtin_checksum, directory_checksum, ChecksumError};
 use enclave_sdk::{FunctionId, MeasurementError};
-use mock_enclave::functions::{FunctionError, FunctionRegistry, Limits, BUILTINS, MOCK_VERSION};
+use mock_enclave::functions::{FunctionRegistry, Limits, LoadError, BUILTINS, MOCK_VERSION};
 use tokio::sync::mpsc;
 
 fn write_exec(path: &Path, body: &str) {
@@ -89,7 +90,7 @@ async fn streaming_functions_emit_before_input_ends() {
         let f = reg.get(&fid(id)).unwrap();
         let (in_tx, in_rx) = mpsc::channel(4);
         let (out_tx, mut out_rx) = mpsc::channel(4);
-        let task = tokio::spawn(async move { f.invoke(in_rx, out_tx).await });
+        let task = tokio::spawn(async move { f.invoke(in_rx.into(), out_tx.into()).await });
         in_tx.send(chunk).await.unwrap();
         // The first output chunk arrives while the input is still open.
         assert_eq!(out_rx.recv().await.unwrap(), expected);
@@ -108,7 +109,7 @@ async fn word_count_handles_words_split_across_chunks() {
         in_tx.send(c.to_vec()).await.unwrap();
     }
     drop(in_tx);
-    f.invoke(in_rx, out_tx).await.unwrap();
+    f.invoke(in_rx.into(), out_tx.into()).await.unwrap();
     assert_eq!(out_rx.recv().await.unwrap(), b"2");
 }
 
@@ -187,20 +188,20 @@ fn load_dir_refuses_bad_function_directories() {
     let mut reg = FunctionRegistry::builtins();
     assert_eq!(
         reg.load_dir(dir.path()),
-        Err(FunctionError::MissingEntry { id: fid("noentry"), path: dir.path().join("noentry/main") })
+        Err(LoadError::MissingEntry { id: fid("noentry"), path: dir.path().join("noentry/main") })
     );
     assert!(reg.get(&fid("noentry")).is_none());
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("echo")).unwrap();
     write_exec(&dir.path().join("echo/main"), "#!/bin/sh\ncat\n");
-    assert_eq!(FunctionRegistry::builtins().load_dir(dir.path()), Err(FunctionError::Duplicate { id: fid("echo") }));
+    assert_eq!(FunctionRegistry::builtins().load_dir(dir.path()), Err(LoadError::Duplicate { id: fid("echo") }));
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("bad name")).unwrap();
     assert_eq!(
         FunctionRegistry::builtins().load_dir(dir.path()),
-        Err(FunctionError::InvalidId {
+        Err(LoadError::InvalidId {
             id: "bad name".into(),
             reason: MeasurementError::FunctionIdCharacter { position: 4, found: ' ' }
         })
@@ -212,7 +213,7 @@ fn load_dir_refuses_bad_function_directories() {
     std::os::unix::fs::symlink("/etc/hostname", dir.path().join("linked/outside")).unwrap();
     assert_eq!(
         FunctionRegistry::builtins().load_dir(dir.path()),
-        Err(FunctionError::Checksum {
+        Err(LoadError::Checksum {
             id: fid("linked"),
             source: ChecksumError::Symlink { path: dir.path().join("linked/outside") }
         })
@@ -279,7 +280,7 @@ async fn user_function_streams_output_before_input_ends() {
     let f = reg.get(&fid("f")).unwrap();
     let (in_tx, in_rx) = mpsc::channel(4);
     let (out_tx, mut out_rx) = mpsc::channel(4);
-    let task = tokio::spawn(async move { f.invoke(in_rx, out_tx).await });
+    let task = tokio::spawn(async move { f.invoke(in_rx.into(), out_tx.into()).await });
     in_tx.send(b"first".to_vec()).await.unwrap();
     assert_eq!(out_rx.recv().await.unwrap(), b"first");
     in_tx.send(b"second".to_vec()).await.unwrap();

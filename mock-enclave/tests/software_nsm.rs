@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ciborium::Value;
+use enclave_runtime::{AttestationRequest, Attester, AttesterError, MAX_FIELD_LEN};
 use mock_enclave::attester::software::{LEAF_LIFETIME_S, LEAF_REFRESH_MARGIN_S, ROOT_NOT_AFTER_S};
-use mock_enclave::attester::{AttestationRequest, Attester, AttesterError, SoftwareNsm, MAX_FIELD_LEN};
+use mock_enclave::attester::{SoftwareNsm, StateError};
 use mock_enclave::measurements::Measurements;
 
 /// 2026-01-01T00:00:00Z in ms.
@@ -202,7 +203,7 @@ fn damaged_state_is_refused_not_regenerated() {
     std::fs::remove_file(state.join("zonal.key")).unwrap();
     assert_eq!(
         SoftwareNsm::load_or_create(&state, measurements()).unwrap_err(),
-        AttesterError::StateIo { path: state.join("zonal.key"), kind: std::io::ErrorKind::NotFound }
+        StateError::Io { path: state.join("zonal.key"), kind: std::io::ErrorKind::NotFound }
     );
 
     let other = dir.path().join("o");
@@ -212,25 +213,25 @@ fn damaged_state_is_refused_not_regenerated() {
     std::fs::copy(other.join("root.key"), state.join("root.key")).unwrap();
     assert_eq!(
         SoftwareNsm::load_or_create(&state, measurements()).unwrap_err(),
-        AttesterError::StateCorrupt { path: state.join("root.der"), problem: "does not hold root.key's public key" }
+        StateError::Corrupt { path: state.join("root.der"), problem: "does not hold root.key's public key" }
     );
 
     std::fs::write(state.join("root.key"), b"garbage").unwrap();
     assert_eq!(
         SoftwareNsm::load_or_create(&state, measurements()).unwrap_err(),
-        AttesterError::StateCorrupt { path: state.join("root.key"), problem: "not a PKCS#8 P-384 key" }
+        StateError::Corrupt { path: state.join("root.key"), problem: "not a PKCS#8 P-384 key" }
     );
 
     // A missing root key next to the rest of the state is not a first start.
     std::fs::remove_file(state.join("root.key")).unwrap();
     assert_eq!(
         SoftwareNsm::load_or_create(&state, measurements()).unwrap_err(),
-        AttesterError::StateCorrupt { path: state.join("root.key"), problem: "missing while other state files exist" }
+        StateError::Corrupt { path: state.join("root.key"), problem: "missing while other state files exist" }
     );
     std::fs::write(state.join("root.key"), b"garbage").unwrap();
     assert_eq!(
         SoftwareNsm::load_or_create(&state, measurements()).unwrap_err(),
-        AttesterError::StateCorrupt { path: state.join("root.key"), problem: "not a PKCS#8 P-384 key" }
+        StateError::Corrupt { path: state.join("root.key"), problem: "not a PKCS#8 P-384 key" }
     );
 }
 

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use enclave_runtime::{AttestationRequest, Attester};
 use enclave_sdk::attestation::{
     AttestationError, CertPosition, ChainError, CoseError, EnclaveUserData, Expected, Policy, PolicyBuilder,
     PolicyError, TrustRoot, UnixTime, Verifier,
@@ -17,7 +18,7 @@ use enclave_sdk::attestation::{
 use enclave_sdk::checksum::builtin_checksum;
 use enclave_sdk::{FunctionChecksum, FunctionId, MeasurementSet, Pcr, PcrIndex};
 use mock_enclave::attester::software::LEAF_LIFETIME_S;
-use mock_enclave::attester::{AttestationRequest, Attester, SoftwareNsm};
+use mock_enclave::attester::SoftwareNsm;
 use mock_enclave::functions::MOCK_VERSION;
 use mock_enclave::measurements::Measurements;
 

@@ -1,4 +1,4 @@
-//! `enclave policy`: write a policy file from a document or a mock enclave, or check one.
+//! `enclave policy`: write a policy file from a document or an enclave image, or check one.
 //!
 //! Also the small helpers the pinning commands share (output format, exit codes, bounded reads,
 //! loading `--policy FILE`). Input: files the user names. Output: a policy file, or a report.
@@ -8,9 +8,6 @@ use enclave_sdk::attestation::{
     UnixTime, UnverifiedDocument, UserDataError, DEFAULT_CLOCK_SKEW, MAX_DOCUMENT_LEN,
 };
 use enclave_sdk::{MeasurementSet, Pcr, PcrIndex, PcrValue};
-use mock_enclave::attester::SoftwareNsm;
-use mock_enclave::functions::FunctionRegistry;
-use mock_enclave::measurements::Measurements;
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::io::Read;
@@ -61,7 +58,7 @@ pub(crate) fn read_bytes_bounded(path: &Path, max: usize) -> Result<Vec<u8>, Str
 /// Subcommands of `enclave policy`.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
-    /// Write a policy file pinning a trusted document's (or a mock enclave's) measurements.
+    /// Write a policy file pinning a trusted document's or an enclave image's measurements.
     #[command(after_help = INIT_HELP)]
     Init(InitArgs),
     /// Check a policy file: parse it, apply its rules, and print what it pins.
@@ -76,8 +73,8 @@ names a function, else as function_checksum). To allow the next release too, add
 --from-document verifies the document first (signature and certificate chain at --at, default now; any
 enclave accepted) and refuses a debug-mode document. --from-eif measures an enclave image file (enclave measure)
 and pins its PCR0, PCR1 and PCR2, and PCR8 when the image is signed and its signature verifies; it refuses
-an image that does not measure, and pins no function (add [functions] with enclave checksum). --from-mock computes the mock enclave's measurements
-with the mock-enclave library, pins every built-in function, and trusts the mock's root (state-dir/root.pem).
+an image that does not measure, and pins no function (add [functions] with enclave checksum). For the mock
+enclave, `mock-enclave policy --state-dir DIR` writes the policy that pins it.
 
 Exit codes: 0 the policy was written, 1 the document did not verify (or is debug-mode) or the image was
 refused, 2 usage error
@@ -87,8 +84,7 @@ Examples:
   enclave attest --url ws://127.0.0.1:8443 --fn echo --root-pem mock-state/root.pem --any-enclave --out doc.cbor
   enclave policy init --from-document doc.cbor --root-pem mock-state/root.pem --out policy.toml
   enclave policy init --from-document archived.cbor --at 1764374400 --out policy.toml
-  enclave policy init --from-eif app.eif --out policy.toml
-  enclave policy init --from-mock --state-dir mock-state --out policy.toml";
+  enclave policy init --from-eif app.eif --out policy.toml";
 
 const CHECK_HELP: &str = "\
 A file is valid when it parses and its pins identify the enclave image: every [[pcrs]] table pins \"0\", \"2\"
@@ -113,7 +109,7 @@ pub(crate) struct CheckArgs {
 
 /// Arguments of `enclave policy init`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["from_document", "from_eif", "from_mock"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["from_document", "from_eif"])))]
 pub(crate) struct InitArgs {
     /// A raw attestation document (COSE_Sign1 CBOR) from the enclave you trust.
     #[arg(long, value_name = "DOC")]
@@ -128,15 +124,6 @@ pub(crate) struct InitArgs {
     /// An enclave image file (.eif) whose PCRs to pin, as `enclave measure` computes them.
     #[arg(long, value_name = "IMAGE.eif")]
     from_eif: Option<PathBuf>,
-    /// Pin the mock enclave's measurements and built-in functions.
-    #[arg(long)]
-    from_mock: bool,
-    /// The mock enclave's state directory (its CA keys and root.pem; created on first use).
-    #[arg(long, value_name = "DIR", requires = "from_mock")]
-    state_dir: Option<PathBuf>,
-    /// The mock's user-function directory, to pin those functions' checksums too.
-    #[arg(long, value_name = "DIR", requires = "from_mock")]
-    functions: Option<PathBuf>,
     /// Where to write the policy file (default: stdout).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -156,12 +143,11 @@ pub(crate) async fn run(command: Command) -> ExitCode {
 }
 
 fn init(args: InitArgs) -> ExitCode {
-    let built = match (&args.from_document, &args.from_eif, args.from_mock) {
-        (Some(doc), None, false) => from_document(doc, args.at, args.root_pem.as_deref(), args.out.as_deref()),
-        (None, Some(image), false) => from_eif(image),
-        (None, None, true) => from_mock(args.state_dir.as_deref(), args.functions.as_deref(), args.out.as_deref()),
+    let built = match (&args.from_document, &args.from_eif) {
+        (Some(doc), None) => from_document(doc, args.at, args.root_pem.as_deref(), args.out.as_deref()),
+        (None, Some(image)) => from_eif(image),
         // clap's ArgGroup makes exactly one source required.
-        _ => Err(InitError::Usage("give exactly one of --from-document, --from-eif and --from-mock".into())),
+        _ => Err(InitError::Usage("give exactly one of --from-document and --from-eif".into())),
     };
     let (file, source) = match built {
         Ok(built) => built,
@@ -286,37 +272,6 @@ fn from_eif(path: &Path) -> Result<(PolicyFile, String), InitError> {
     };
     let file = PolicyFile { pcrs: vec![set], ..PolicyFile::default() };
     Ok((file, format!("image {} ({signed})", enclave_eif::escape(path.display().to_string().as_bytes()))))
-}
-
-fn from_mock(
-    state_dir: Option<&Path>,
-    functions: Option<&Path>,
-    out: Option<&Path>,
-) -> Result<(PolicyFile, String), InitError> {
-    // The same measurements `mock-enclave measurements` prints (mock_enclave::measurements::for_mock).
-    let measurements = Measurements::for_mock("");
-    let mut registry = FunctionRegistry::builtins();
-    if let Some(dir) = functions {
-        registry.load_dir(dir).map_err(|e| InitError::Usage(format!("{}: {e}", dir.display())))?;
-    }
-    let mut file = PolicyFile {
-        pcrs: vec![release(measurements.pcrs())?],
-        functions: registry.iter().map(|f| (f.id().clone(), f.checksum())).collect(),
-        ..PolicyFile::default()
-    };
-    match state_dir {
-        Some(dir) => {
-            // Creates the CA on first use, exactly as `mock-enclave serve --state-dir` would.
-            let nsm = SoftwareNsm::load_or_create(dir, measurements.clone())
-                .map_err(|e| InitError::Usage(format!("{}: {e}", dir.display())))?;
-            let path = dir.join("root.pem");
-            file.trust_root = RootSource::Pem { path: path_for_policy(&path, out), pem: nsm.root_pem() };
-        }
-        None => eprintln!(
-            "note: without --state-dir the mock's root is ephemeral; the policy trusts AWS Root-G1 and will refuse the mock's documents"
-        ),
-    }
-    Ok((file, "the mock enclave's measurements".to_owned()))
 }
 
 /// How to write `path` in a policy file saved as `out`: policy files resolve `root_pem` against their

@@ -39,9 +39,7 @@
 //! PKCS#8 copy without zeroizing it: a limit of that type, acceptable for a mock's CA keys.
 
 use std::fmt;
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -57,7 +55,9 @@ use rustls_pki_types::PrivatePkcs8KeyDer;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::{AttestationRequest, Attester, AttesterError};
+use enclave_runtime::{AttestationRequest, Attester, AttesterError};
+
+use super::state::{create_private_dir, read_file, write_file, StateError};
 use crate::measurements::Measurements;
 
 /// A clock returning Unix time in milliseconds.
@@ -146,20 +146,17 @@ impl SoftwareNsm {
     /// too, mode 0700) on first use. A client can pin `state_dir/root.pem` across restarts.
     ///
     /// # Errors
-    /// [`AttesterError::StateIo`] when the directory cannot be read or written;
-    /// [`AttesterError::StateCorrupt`] when some state files exist but not all, or a key does not
+    /// [`StateError::Io`] when the directory cannot be read or written;
+    /// [`StateError::Corrupt`] when some state files exist but not all, or a key does not
     /// match the stored root certificate.
-    pub fn load_or_create(state_dir: &Path, measurements: Measurements) -> Result<Self, AttesterError> {
+    pub fn load_or_create(state_dir: &Path, measurements: Measurements) -> Result<Self, StateError> {
         let root_key_path = state_dir.join("root.key");
         if root_key_path.exists() {
             return Self::load(state_dir, measurements);
         }
         // Never mint a new root over the remains of an old one: clients pinned that root.
         if STATE_FILES.iter().any(|name| state_dir.join(name).exists()) {
-            return Err(AttesterError::StateCorrupt {
-                path: root_key_path,
-                problem: "missing while other state files exist",
-            });
+            return Err(StateError::Corrupt { path: root_key_path, problem: "missing while other state files exist" });
         }
         create_private_dir(state_dir)?;
         let nsm = Self::ephemeral(measurements)?;
@@ -178,13 +175,13 @@ impl SoftwareNsm {
     /// A fresh hierarchy in memory only (tests, demos). Its root differs on every call.
     ///
     /// # Errors
-    /// [`AttesterError::Backend`] if key generation or certificate signing fails.
+    /// [`AttesterError::Failed`] if key generation or certificate signing fails.
     pub fn ephemeral(measurements: Measurements) -> Result<Self, AttesterError> {
         let root_key = generate_key()?;
         let ca_keys = [generate_key()?, generate_key()?, generate_key()?];
         let root_der = root_params(random_serial())
             .self_signed(&root_key)
-            .map_err(|e| backend("self-signing the root", &e))?
+            .map_err(|e| failed("self-signing the root", &e))?
             .der()
             .to_vec();
         Ok(Self {
@@ -198,7 +195,7 @@ impl SoftwareNsm {
         })
     }
 
-    fn load(dir: &Path, measurements: Measurements) -> Result<Self, AttesterError> {
+    fn load(dir: &Path, measurements: Measurements) -> Result<Self, StateError> {
         let root_key = load_key(&dir.join("root.key"))?;
         let ca_keys = [
             load_key(&dir.join("regional.key"))?,
@@ -211,16 +208,13 @@ impl SoftwareNsm {
         // sign chains nobody can verify. Catch that here rather than at the client.
         let public = root_key.public_key_raw();
         if !root_der.windows(public.len()).any(|w| w == public) {
-            return Err(AttesterError::StateCorrupt {
-                path: root_path,
-                problem: "does not hold root.key's public key",
-            });
+            return Err(StateError::Corrupt { path: root_path, problem: "does not hold root.key's public key" });
         }
         let id_path = dir.join("module-id");
         let module_id = String::from_utf8(read_file(&id_path, 128)?)
             .ok()
             .filter(|s| valid_module_id(s))
-            .ok_or(AttesterError::StateCorrupt { path: id_path, problem: "not a module id" })?;
+            .ok_or(StateError::Corrupt { path: id_path, problem: "not a module id" })?;
         Ok(Self {
             measurements,
             module_id,
@@ -278,7 +272,7 @@ impl SoftwareNsm {
             });
         }
         let mut guard =
-            self.issued.lock().map_err(|_| AttesterError::Backend("certificate state lock poisoned".into()))?;
+            self.issued.lock().map_err(|_| AttesterError::Failed { step: "taking the certificate state lock" })?;
         // The first level (top-down) that needs a new certificate; everything below it is re-issued too.
         let lifetimes = [REGIONAL_LIFETIME_S, ZONAL_LIFETIME_S, INSTANCE_LIFETIME_S, LEAF_LIFETIME_S];
         let first_stale = match guard.as_ref() {
@@ -331,7 +325,7 @@ impl SoftwareNsm {
         let leaf = sign(&ca_params(4, &ids), &leaf_rcgen, &instance_issuer, now, LEAF_LIFETIME_S)?;
         let pkcs8 = Zeroizing::new(leaf_rcgen.serialize_der());
         let leaf_key = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &pkcs8)
-            .map_err(|_| AttesterError::Backend("loading the leaf key".into()))?;
+            .map_err(|_| AttesterError::Failed { step: "loading the leaf key" })?;
         Ok(Issued { cas, leaf, leaf_key })
     }
 
@@ -356,7 +350,7 @@ impl Attester for SoftwareNsm {
 
         // AWS NSM API, AttestationDocument CDDL: keys in this order; optional fields null when absent;
         // cabundle = [root, intermediates...] ordered from the root down.
-        let opt = |v: &Option<Vec<u8>>| v.as_ref().map_or(Value::Null, |b| Value::Bytes(b.clone()));
+        let opt = |v: Option<&[u8]>| v.map_or(Value::Null, |b| Value::Bytes(b.to_vec()));
         let pcrs = self
             .measurements
             .pcrs()
@@ -374,9 +368,9 @@ impl Attester for SoftwareNsm {
             (text("pcrs"), Value::Map(pcrs)),
             (text("certificate"), Value::Bytes(issued.leaf.der.clone())),
             (text("cabundle"), Value::Array(cabundle)),
-            (text("public_key"), opt(&request.public_key)),
-            (text("user_data"), opt(&request.user_data)),
-            (text("nonce"), opt(&request.nonce)),
+            (text("public_key"), opt(request.public_key())),
+            (text("user_data"), opt(request.user_data())),
+            (text("nonce"), opt(request.nonce())),
         ]);
         let payload = cbor(&payload)?;
         sign_cose(&issued.leaf_key, payload)
@@ -396,7 +390,7 @@ fn sign_cose(key: &EcdsaKeyPair, payload: Vec<u8>) -> Result<Vec<u8>, AttesterEr
     // RFC 9053 section 2.1: the signature is r || s, each 48 bytes for P-384 (the FIXED encoding).
     let signature = key
         .sign(&SystemRandom::new(), &to_be_signed)
-        .map_err(|_| AttesterError::Backend("ECDSA P-384 signing failed".into()))?;
+        .map_err(|_| AttesterError::Failed { step: "signing the document (ECDSA P-384)" })?;
     cbor(&Value::Array(vec![
         Value::Bytes(protected),
         Value::Map(Vec::new()),
@@ -407,7 +401,7 @@ fn sign_cose(key: &EcdsaKeyPair, payload: Vec<u8>) -> Result<Vec<u8>, AttesterEr
 
 fn cbor(value: &Value) -> Result<Vec<u8>, AttesterError> {
     let mut out = Vec::new();
-    ciborium::into_writer(value, &mut out).map_err(|e| AttesterError::Backend(format!("CBOR encoding: {e}")))?;
+    ciborium::into_writer(value, &mut out).map_err(|e| failed("encoding CBOR", &e))?;
     Ok(out)
 }
 
@@ -507,7 +501,7 @@ fn sign(
     let not_after = now.saturating_add(lifetime);
     set_validity(&mut p, now, not_after);
     p.serial_number = Some(random_serial());
-    let cert = p.signed_by(subject, issuer).map_err(|e| backend("issuing a certificate", &e))?;
+    let cert = p.signed_by(subject, issuer).map_err(|e| failed("issuing a certificate", &e))?;
     Ok(IssuedCert { der: cert.der().to_vec(), not_before: now, not_after })
 }
 
@@ -552,59 +546,19 @@ fn valid_module_id(s: &str) -> bool {
 }
 
 fn generate_key() -> Result<KeyPair, AttesterError> {
-    KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384).map_err(|e| backend("generating a P-384 key", &e))
+    KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384).map_err(|e| failed("generating a P-384 key", &e))
 }
 
-fn load_key(path: &Path) -> Result<KeyPair, AttesterError> {
+fn load_key(path: &Path) -> Result<KeyPair, StateError> {
     let der = Zeroizing::new(read_file(path, 1024)?);
     KeyPair::from_pkcs8_der_and_sign_algo(&PrivatePkcs8KeyDer::from(der.as_slice()), &PKCS_ECDSA_P384_SHA384)
-        .map_err(|_| AttesterError::StateCorrupt { path: path.to_path_buf(), problem: "not a PKCS#8 P-384 key" })
+        .map_err(|_| StateError::Corrupt { path: path.to_path_buf(), problem: "not a PKCS#8 P-384 key" })
 }
 
-fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, AttesterError> {
-    let meta = fs::metadata(path).map_err(|e| state_io(path, &e))?;
-    if meta.len() > max {
-        return Err(AttesterError::StateCorrupt { path: path.to_path_buf(), problem: "larger than any file we write" });
-    }
-    fs::read(path).map_err(|e| state_io(path, &e))
-}
-
-/// Writes a new file with `mode` set at creation (never briefly world-readable), then renames it
-/// into place so a crash leaves either the old state or the new one.
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), AttesterError> {
-    let tmp = path.with_extension("tmp");
-    let _ = fs::remove_file(&tmp);
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(&tmp).map_err(|e| state_io(&tmp, &e))?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| state_io(&tmp, &e))?;
-    fs::rename(&tmp, path).map_err(|e| state_io(path, &e))
-}
-
-fn create_private_dir(dir: &Path) -> Result<(), AttesterError> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(|e| state_io(dir, &e))
-}
-
-fn state_io(path: &Path, e: &std::io::Error) -> AttesterError {
-    AttesterError::StateIo { path: PathBuf::from(path), kind: e.kind() }
-}
-
-fn backend(what: &str, e: &rcgen::Error) -> AttesterError {
-    AttesterError::Backend(format!("{what}: {e}"))
+/// A step of issuing or signing failed; rcgen's reason goes to the log, the step to the caller.
+fn failed(step: &'static str, e: &dyn std::fmt::Display) -> AttesterError {
+    tracing::warn!(error = %e, step, "software NSM failed");
+    AttesterError::Failed { step }
 }
 
 fn system_clock_ms() -> u64 {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use enclave_sdk::Pcr;
+use enclave_protocol::Pcr;
 use mock_enclave::functions::FunctionRegistry;
 use mock_enclave::measurements::Measurements;
 use mock_enclave::MockEnclave;

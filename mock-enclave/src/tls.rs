@@ -1,0 +1,30 @@
+//! The mock's TLS identity, kept in its state directory so a restarted mock presents the same
+//! certificate: `tls-key.der` (PKCS#8, mode 0600) and `tls-cert.der`.
+//!
+//! Input: the state directory (trusted: written by this crate; read back with size bounds). Output:
+//! the runtime's [`TlsIdentity`], whose key every native document binds.
+
+use std::path::Path;
+
+use enclave_runtime::TlsIdentity;
+
+use crate::attester::state::{read_file, write_file};
+use crate::error::StartError;
+
+/// Larger than any key or certificate written here.
+const MAX_FILE_LEN: u64 = 16 * 1024;
+
+/// The identity stored in `state_dir`, or a new one (stored there when there is a state directory).
+pub(crate) fn load_or_create(state_dir: Option<&Path>) -> Result<TlsIdentity, StartError> {
+    let Some(dir) = state_dir else { return Ok(TlsIdentity::generate()?) };
+    let (key_path, cert_path) = (dir.join("tls-key.der"), dir.join("tls-cert.der"));
+    if key_path.exists() && cert_path.exists() {
+        let key = zeroize::Zeroizing::new(read_file(&key_path, MAX_FILE_LEN)?);
+        let certificate = read_file(&cert_path, MAX_FILE_LEN)?;
+        return Ok(TlsIdentity::from_pkcs8_der(&key, certificate)?);
+    }
+    let (key, certificate) = TlsIdentity::self_signed_der()?;
+    write_file(&key_path, &key, 0o600)?;
+    write_file(&cert_path, &certificate, 0o644)?;
+    Ok(TlsIdentity::from_pkcs8_der(&key, certificate)?)
+}

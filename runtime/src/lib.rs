@@ -1,0 +1,93 @@
+//! The enclave side of `enclave-session.v1` (and of Cape's `cape.runtime`, for compatibility): a
+//! server that attests each connection with an [`Attester`], runs the requested [`Function`] on the
+//! client's sealed input, and seals the output back. It runs inside a real Nitro enclave (attester
+//! `NitroNsm`, feature `nsm`) as well as in the mock enclave, which serves it with a software NSM.
+//! `PROTOCOL.md` at the repository root is the specification; the protocol itself (frames, handshake,
+//! records, the write pump) is `enclave-protocol`'s, which this crate drives. It does not depend on the
+//! client SDK.
+//!
+//! # Layout
+//!
+//! Each module uses only those below it:
+//!
+//! | layer | module | public items |
+//! |---|---|---|
+//! | the server: accept loop, TLS, upgrade, limits, counters, drain | `server` | [`Server`], [`ServerBuilder`], [`StartError`] |
+//! | the upgrade's checks and the protocol choice | `upgrade` | |
+//! | the sessions, native and Cape side by side | `session` | |
+//! | what the sessions call | `attester`, `nsm`, `function` | [`Attester`], [`AttestationRequest`], [`AttesterError`], `NitroNsm`; [`Function`], [`FunctionInput`], [`FunctionOutput`], [`FunctionError`], [`Functions`] |
+//! | values both levels share | `limits`, `stats`, `tls` | [`ServerLimits`], [`ServerStats`], [`TlsIdentity`] |
+//!
+//! # Examples
+//!
+//! Serve one function with an attester of your choice:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use enclave_protocol::{FunctionChecksum, FunctionId};
+//! use enclave_runtime::{
+//!     AttestationRequest, Attester, AttesterError, Function, FunctionError, FunctionInput, FunctionOutput,
+//!     Functions, Server,
+//! };
+//! use futures_util::future::BoxFuture;
+//!
+//! #[derive(Debug)]
+//! struct Echo(FunctionId);
+//!
+//! impl Function for Echo {
+//!     fn id(&self) -> &FunctionId { &self.0 }
+//!     fn checksum(&self) -> FunctionChecksum { FunctionChecksum::from_bytes([0x11; 32]) }
+//!     fn invoke(&self, mut input: FunctionInput, output: FunctionOutput) -> BoxFuture<'_, Result<(), FunctionError>> {
+//!         Box::pin(async move {
+//!             while let Some(chunk) = input.recv().await {
+//!                 output.send(chunk).await.map_err(|_| FunctionError::OutputClosed { function: self.0.clone() })?;
+//!             }
+//!             Ok(())
+//!         })
+//!     }
+//! }
+//!
+//! # #[derive(Debug)] struct MyAttester;
+//! # impl Attester for MyAttester {
+//! #     fn attest(&self, _: &AttestationRequest) -> Result<Vec<u8>, AttesterError> { Ok(Vec::new()) }
+//! # }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut functions = Functions::new();
+//! functions.add(Arc::new(Echo("echo".parse()?)))?;
+//! let server = Server::builder(Arc::new(MyAttester)).functions(functions).spawn().await?;
+//! println!("listening on {}", server.url()); // clients connect to {url}/v1/run/echo
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Feature flags
+//! - `nsm`: `NitroNsm`, attestation from `/dev/nsm` through `aws-nitro-enclaves-nsm-api`. It builds
+//!   anywhere and works only inside a Nitro enclave.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
+#![doc(test(attr(deny(warnings))))]
+
+mod attester;
+mod function;
+mod limits;
+#[cfg(feature = "nsm")]
+mod nsm;
+mod server;
+mod session;
+mod stats;
+mod tls;
+mod upgrade;
+
+pub use attester::{AttestationRequest, Attester, AttesterError, MAX_FIELD_LEN};
+pub use function::{
+    DuplicateFunction, Function, FunctionError, FunctionInput, FunctionOutput, Functions, OutputClosed,
+};
+pub use limits::ServerLimits;
+#[cfg(feature = "nsm")]
+pub use nsm::NitroNsm;
+pub use server::{Server, ServerBuilder, StartError};
+pub use stats::ServerStats;
+pub use tls::{TlsError, TlsIdentity};

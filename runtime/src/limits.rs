@@ -1,0 +1,62 @@
+//! The limits a server enforces, shared by the server (sessions, pending upgrades, drain) and the
+//! sessions below it (timeouts, invocations in flight, frame sizes).
+//!
+//! Input: the operator's configuration (trusted). Output: values; this module enforces nothing itself.
+
+use std::time::Duration;
+
+use enclave_protocol::{
+    FrameLimits, DEFAULT_ENCLAVE_IDLE_TIMEOUT, DEFAULT_ENCLAVE_MAX_IN_FLIGHT, DEFAULT_HANDSHAKE_TIMEOUT,
+};
+
+/// Limits the server enforces. Exceeding one ends that session with a clear, authenticated error (or,
+/// before the upgrade, an HTTP status); other sessions are unaffected. PROTOCOL.md section 6 lists
+/// the defaults.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use enclave_runtime::ServerLimits;
+///
+/// let mut limits = ServerLimits::default();
+/// limits.max_sessions = 16;
+/// limits.idle_timeout = Duration::from_secs(30);
+/// assert_eq!(limits.max_in_flight, 64);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerLimits {
+    /// From the upgrade to the key share.
+    pub handshake_timeout: Duration,
+    /// With no invocation running, how long the server waits for the client's next record.
+    /// Also how long a write may wait for a client that accepts no bytes (it stopped reading) before
+    /// the session is closed.
+    pub idle_timeout: Duration,
+    /// Invocations running at once per session.
+    pub max_in_flight: usize,
+    /// Sessions at once per server; further upgrades get HTTP 503. A connection takes its slot when
+    /// its upgrade request has been read, so connections that never send one cannot lock clients out.
+    pub max_sessions: usize,
+    /// Connections at once that have not completed their upgrade (TLS handshake and HTTP request,
+    /// each under `handshake_timeout`); further connections are closed at once.
+    pub max_pending_upgrades: usize,
+    /// Frame size bounds.
+    pub frame: FrameLimits,
+    /// How long a shutdown waits for running invocations.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            idle_timeout: DEFAULT_ENCLAVE_IDLE_TIMEOUT,
+            max_in_flight: DEFAULT_ENCLAVE_MAX_IN_FLIGHT,
+            max_sessions: 1024,
+            max_pending_upgrades: 4096,
+            frame: FrameLimits::default(),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}

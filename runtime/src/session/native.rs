@@ -1,0 +1,172 @@
+//! The enclave end of an `enclave-session.v1` connection, as typed states over the protocol core
+//! (PROTOCOL.md sections 4 and 5): [`AwaitingNonce`] -> [`DocumentSent`] -> [`Serving`].
+//!
+//! Input: an upgraded WebSocket from an untrusted client and the [`SessionContext`] its server chose.
+//! Output: sealed outputs and function errors to that client, and the [`SessionEnd`] saying why the
+//! connection ended. Plaintext (inputs, outputs, function messages) is never logged. Who may connect,
+//! and how many, is the server's decision; what the document binds is made here, in
+//! [`AwaitingNonce::send_document`].
+//!
+//! The serving state is four parts a reader can take one at a time: [`decode`] (a frame to a chunk),
+//! [`invocations`] (the table of invocations and open inputs), [`invocation`] (one invocation's
+//! answer), [`service`] (the loop that schedules them), and [`writer`] (the write pump).
+
+mod decode;
+mod invocation;
+mod invocations;
+mod service;
+mod writer;
+
+use enclave_protocol::io::Outgoing;
+use enclave_protocol::{
+    AwaitingKeyShare, EnclaveHandshake, EnclaveUserData, RequestOpener, ResponseSealer, ServerMessage,
+    SessionErrorCode, MAX_CHUNK_LEN,
+};
+use futures_util::{SinkExt, StreamExt};
+use rand_core::OsRng;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use self::invocations::Invocations;
+use crate::attester::AttestationRequest;
+use crate::session::context::SessionContext;
+use crate::session::end::{SessionEnd, Violation};
+use crate::session::message::next_frame;
+use crate::stats::count;
+
+/// Record frames queued for the writer, across the session's invocations, at least (see `serve`).
+const OUTGOING_QUEUED: usize = 32;
+
+/// Upgraded; waiting for the client's nonce.
+pub(crate) struct AwaitingNonce<S> {
+    ws: WebSocketStream<S>,
+}
+
+/// The document is out; waiting for the client's key share (sent only if the client accepted it).
+pub(crate) struct DocumentSent<S> {
+    ws: WebSocketStream<S>,
+    handshake: AwaitingKeyShare,
+}
+
+/// Keys agreed; serving invocations.
+pub(crate) struct Serving<S> {
+    ws: WebSocketStream<S>,
+    opener: RequestOpener,
+    sealer: ResponseSealer,
+}
+
+/// A session's handshake (under the handshake timeout) and service.
+pub(crate) async fn run_native_session<S>(ws: WebSocketStream<S>, ctx: SessionContext) -> SessionEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let handshake = async {
+        let sent = AwaitingNonce::new(ws).send_document(&ctx).await?;
+        sent.receive_key_share(&ctx).await
+    };
+    let serving = match tokio::time::timeout(ctx.limits.handshake_timeout, handshake).await {
+        Err(_) => return SessionEnd::HandshakeTimeout,
+        Ok(Err(end)) => return end,
+        Ok(Ok(s)) => s,
+    };
+    serving.serve(&ctx).await
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AwaitingNonce<S> {
+    pub(crate) fn new(ws: WebSocketStream<S>) -> Self {
+        Self { ws }
+    }
+
+    /// Reads the nonce, attests a fresh key over it, and sends the document. The document binds the
+    /// nonce, the connection's key, and the claim: this function's id and checksum, and the TLS key
+    /// when serving `wss://` (PROTOCOL.md section 4 step 2).
+    pub(crate) async fn send_document(mut self, ctx: &SessionContext) -> Result<DocumentSent<S>, SessionEnd> {
+        let bytes = next_frame(&mut self.ws).await?;
+        let function_id = ctx.function.id().clone();
+        let handshake = EnclaveHandshake::receive_hello(&bytes, &ctx.limits.frame, function_id.clone(), &mut OsRng)
+            .map_err(Violation::Handshake)?;
+        let mut claim = EnclaveUserData::new(function_id, ctx.function.checksum());
+        if let Some(spki) = ctx.tls_spki_sha256 {
+            claim = claim.with_tls_spki_sha256(spki);
+        }
+        let request = AttestationRequest::new(
+            Some(handshake.nonce().as_bytes().to_vec()),
+            Some(handshake.public_key().to_vec()),
+            Some(claim.encode()),
+        );
+        let document = ctx.attester.attest(&request).map_err(SessionEnd::Attester)?;
+        count(&ctx.stats.documents);
+        let (frame, handshake) = handshake.send_document(&document);
+        self.ws.send(Message::binary(frame)).await.map_err(|_| SessionEnd::Disconnected)?;
+        Ok(DocumentSent { ws: self.ws, handshake })
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> DocumentSent<S> {
+    /// Waits for the key share. A client that refused the document closes here, having sent nothing.
+    pub(crate) async fn receive_key_share(mut self, ctx: &SessionContext) -> Result<Serving<S>, SessionEnd> {
+        let bytes = next_frame(&mut self.ws).await?;
+        let (opener, sealer) = self.handshake.complete(&bytes, &ctx.limits.frame).map_err(Violation::Handshake)?;
+        count(&ctx.stats.key_shares);
+        Ok(Serving { ws: self.ws, opener, sealer })
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
+    /// Serves invocations until the loop ends, then ends every invocation and tells the client why
+    /// (a session error, when the enclave refused or drains), within the idle timeout.
+    pub(crate) async fn serve(self, ctx: &SessionContext) -> SessionEnd {
+        let (sink, mut stream) = self.ws.split();
+        // Room for one record per invocation in flight, so that a small invocation's answer never
+        // waits for the writer (and the writer never wakes a waiting invocation per record).
+        let (out, queue) = mpsc::channel(ctx.limits.max_in_flight.max(OUTGOING_QUEUED));
+        let mut writer = tokio::spawn(writer::write_loop(sink, self.sealer, queue, ctx.limits.idle_timeout));
+        let mut opener = self.opener;
+        let mut inv = Invocations::new(ctx.limits.max_in_flight);
+        let mut end = service::serve_records(ctx, &mut stream, &mut opener, &mut inv, &out).await;
+        let tasks = inv.end(ctx);
+        let told = match &end {
+            SessionEnd::Refused(code) => Some((*code, detail_of(*code, ctx))),
+            SessionEnd::ShuttingDown => Some((SessionErrorCode::ShuttingDown, 0)),
+            _ => None,
+        };
+        let finish = async {
+            // PROTOCOL.md section 5.4: no record follows a SessionError. `abort` is asynchronous (a
+            // task in the middle of a poll may still queue an output), so wait until each has stopped.
+            for task in tasks {
+                let _ = task.await;
+            }
+            if let Some((code, detail)) = told {
+                let _ = out.send(Outgoing::Record(ServerMessage::SessionError { code, detail }.to_record())).await;
+            }
+            drop(out);
+            // Every queue sender is gone now; the writer sends what is queued and ends.
+            (&mut writer).await
+        };
+        // Bounded: a client that stopped reading would otherwise hold the queue, the writer, the
+        // session slot and a server drain (the writer's own per-write bound is the same period).
+        match tokio::time::timeout(ctx.limits.idle_timeout, finish).await {
+            Ok(Ok(Some(why))) if matches!(end, SessionEnd::Disconnected) => end = why,
+            Ok(_) => {}
+            Err(_) => {
+                writer.abort();
+                if matches!(end, SessionEnd::Disconnected) {
+                    end = SessionEnd::WriteStalled(ctx.limits.idle_timeout);
+                }
+            }
+        }
+        end
+    }
+}
+
+/// The detail a session error carries (PROTOCOL.md section 5.4): the limit that was reached.
+fn detail_of(code: SessionErrorCode, ctx: &SessionContext) -> u64 {
+    match code {
+        SessionErrorCode::TooManyInFlight => ctx.limits.max_in_flight as u64,
+        SessionErrorCode::IdleTimeout => ctx.limits.idle_timeout.as_secs(),
+        SessionErrorCode::ChunkTooLarge => MAX_CHUNK_LEN as u64,
+        _ => 0,
+    }
+}

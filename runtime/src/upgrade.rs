@@ -1,0 +1,102 @@
+//! The WebSocket upgrade's checks: bearer token, path, function, subprotocol, session slot, in that
+//! order, and which protocol the connection will speak.
+//!
+//! Input: the client's HTTP upgrade request (untrusted), the server's token and functions. Output:
+//! the response that accepts the upgrade with the chosen subprotocol, or the HTTP refusal; on
+//! acceptance, the function and the protocol chosen. The one place that decides who gets a session.
+
+use enclave_protocol::{FunctionId, PROTOCOL_LABEL};
+use subtle::ConstantTimeEq;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use zeroize::Zeroizing;
+
+use crate::function::Functions;
+use crate::session::cape::CAPE_SUBPROTOCOL;
+
+/// Which protocol a connection speaks, chosen from the offered subprotocols (native preferred).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wire {
+    /// `enclave-session.v1`.
+    Native,
+    /// Cape's `cape.runtime`.
+    Cape,
+}
+
+/// What the checks compare the request with.
+pub(crate) struct Gate<'a> {
+    pub(crate) functions: &'a Functions,
+    pub(crate) token: Option<&'a Zeroizing<String>>,
+    /// Whether a session slot was free when the request arrived.
+    pub(crate) have_slot: bool,
+}
+
+fn refuse(status: StatusCode, why: &str) -> ErrorResponse {
+    let mut r = ErrorResponse::new(Some(why.to_owned()));
+    *r.status_mut() = status;
+    r
+}
+
+/// The checks, in an order that reveals nothing to an unauthenticated caller: token first. A refusal
+/// is the HTTP response the client gets.
+// The error is tungstenite's callback contract (an HTTP response); its size is not ours to choose.
+#[allow(clippy::result_large_err)]
+pub(crate) fn check(
+    req: &Request,
+    mut resp: Response,
+    gate: &Gate<'_>,
+) -> Result<(Response, FunctionId, Wire), ErrorResponse> {
+    let offered: Vec<&str> = req
+        .headers()
+        .get_all("Sec-WebSocket-Protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let wire = if offered.contains(&PROTOCOL_LABEL) {
+        Some(Wire::Native)
+    } else if offered.contains(&CAPE_SUBPROTOCOL) {
+        Some(Wire::Cape)
+    } else {
+        None
+    };
+    if let Some(token) = gate.token {
+        let given = req.headers().get("Authorization").map(|v| v.as_bytes()).unwrap_or_default();
+        let expected = Zeroizing::new(format!("Bearer {}", token.as_str()));
+        let mut ok = given.ct_eq(expected.as_bytes());
+        // Cape clients carry their token as the second subprotocol entry, not in a header.
+        if wire == Some(Wire::Cape) {
+            for entry in &offered {
+                ok |= entry.as_bytes().ct_eq(token.as_bytes());
+            }
+        }
+        if !bool::from(ok) {
+            return Err(refuse(StatusCode::UNAUTHORIZED, "bearer token missing or wrong"));
+        }
+    }
+    let Some(path) = req.uri().path().strip_prefix("/v1/run/") else {
+        return Err(refuse(StatusCode::NOT_FOUND, "path must be /v1/run/{function_id}"));
+    };
+    // Cape also addresses a function as `{user}/{name}`; the server has one namespace, so the name is the id.
+    let function_id = match (wire, path.split_once('/')) {
+        (Some(Wire::Cape), Some((user, name))) if !user.is_empty() => name,
+        _ => path,
+    };
+    // Text that is not a function id cannot name a served function.
+    let Some(function_id) = FunctionId::new(function_id).ok().filter(|id| gate.functions.contains(id)) else {
+        return Err(refuse(StatusCode::NOT_FOUND, "no such function"));
+    };
+    let Some(wire) = wire else {
+        return Err(refuse(StatusCode::BAD_REQUEST, "subprotocol enclave-session.v1 or cape.runtime required"));
+    };
+    if !gate.have_slot {
+        return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "session limit reached"));
+    }
+    let label = match wire {
+        Wire::Native => PROTOCOL_LABEL,
+        Wire::Cape => CAPE_SUBPROTOCOL,
+    };
+    resp.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(label));
+    Ok((resp, function_id, wire))
+}

@@ -1,0 +1,247 @@
+//! The runtime serves with any attester, not only the mock's: a recording attester that is not a
+//! software NSM hands out its own bytes, and a client driving the protocol core by hand completes a
+//! session with the key the attester was asked to bind. What the runtime asks to have attested (the
+//! client's nonce, the connection's key, the served function's claim, the TLS key) is checked here;
+//! who may reach the attester at all (token, path, function, subprotocol) is checked with a client
+//! that gets nothing: no document, and the attester is never called.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::sync::{Arc, Mutex};
+
+use enclave_protocol::{
+    ClientHandshake, ClientMessage, EnclaveUserData, Frame, FrameLimits, FunctionChecksum, FunctionId, ServerMessage,
+    KEY_LEN, PROTOCOL_LABEL,
+};
+use enclave_runtime::{
+    AttestationRequest, Attester, AttesterError, Function, FunctionError, FunctionInput, FunctionOutput, Functions,
+    Server, TlsIdentity,
+};
+use futures_util::future::BoxFuture;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+const DOCUMENT: &[u8] = b"a document from an attester that is not the software NSM";
+const CHECKSUM: FunctionChecksum = FunctionChecksum::from_bytes([0x5a; 32]);
+
+/// Records every request and answers with fixed bytes (or fails, when `fail` is set).
+#[derive(Debug, Default)]
+struct Recording {
+    requests: Mutex<Vec<AttestationRequest>>,
+    fail: Option<AttesterError>,
+}
+
+impl Attester for Recording {
+    fn attest(&self, request: &AttestationRequest) -> Result<Vec<u8>, AttesterError> {
+        request.check_limits()?;
+        self.requests.lock().unwrap().push(request.clone());
+        match &self.fail {
+            Some(e) => Err(e.clone()),
+            None => Ok(DOCUMENT.to_vec()),
+        }
+    }
+}
+
+impl Recording {
+    fn requests(&self) -> Vec<AttestationRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// Reverses its input, so an answer cannot be an echo of what was sent.
+#[derive(Debug)]
+struct Reverse(FunctionId);
+
+impl Function for Reverse {
+    fn id(&self) -> &FunctionId {
+        &self.0
+    }
+
+    fn checksum(&self) -> FunctionChecksum {
+        CHECKSUM
+    }
+
+    fn invoke(&self, mut input: FunctionInput, output: FunctionOutput) -> BoxFuture<'_, Result<(), FunctionError>> {
+        Box::pin(async move {
+            let mut all = Vec::new();
+            while let Some(chunk) = input.recv().await {
+                all.extend_from_slice(&chunk);
+            }
+            all.reverse();
+            output.send(all).await.map_err(|_| FunctionError::OutputClosed { function: self.0.clone() })
+        })
+    }
+}
+
+fn reverse_id() -> FunctionId {
+    "reverse".parse().unwrap()
+}
+
+fn functions() -> Functions {
+    let mut f = Functions::new();
+    f.add(Arc::new(Reverse(reverse_id()))).unwrap();
+    f
+}
+
+async fn serve(attester: Arc<Recording>) -> Server {
+    Server::builder(attester).functions(functions()).spawn().await.unwrap()
+}
+
+fn request(url: &str, path: &str, protocols: &str) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    let mut req = format!("{url}{path}").into_client_request().unwrap();
+    req.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_str(protocols).unwrap());
+    req
+}
+
+/// Nonce out, document in; the key share sealed to the key the attester was asked to bind; one
+/// invocation. Returns the output.
+async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    attester: &Recording,
+    input: &[u8],
+) -> Vec<u8> {
+    let limits = FrameLimits::default();
+    let (handshake, hello) = ClientHandshake::start(reverse_id(), &mut rand_core::OsRng);
+    let nonce = *handshake.nonce().as_bytes();
+    ws.send(Message::binary(hello)).await.unwrap();
+    let Some(Ok(Message::Binary(frame))) = ws.next().await else { panic!("no document") };
+    let received = handshake.receive_document(&frame, &limits).unwrap();
+    // The document is the attester's, byte for byte: the runtime neither parses nor rewraps it.
+    assert_eq!(received.document(), DOCUMENT);
+    let asked = attester.requests().pop().unwrap();
+    assert_eq!(asked.nonce(), Some(&nonce[..]), "the client's nonce is what gets attested");
+    let key: [u8; KEY_LEN] = asked.public_key().unwrap().try_into().unwrap();
+    let (key_share, mut sealer, mut opener) = received.complete(&key, &mut rand_core::OsRng).unwrap();
+    ws.send(Message::binary(key_share)).await.unwrap();
+    let record = sealer.seal(ClientMessage::InputLast { id: 1, data: input }.to_record()).unwrap();
+    ws.send(Message::binary(record)).await.unwrap();
+    let mut output = Vec::new();
+    loop {
+        let Some(Ok(Message::Binary(frame))) = ws.next().await else { panic!("no answer") };
+        let Ok(Frame::Record(ct)) = Frame::decode(&frame, &limits) else { panic!("not a record") };
+        let plaintext = opener.open(ct).unwrap();
+        match ServerMessage::decode(&plaintext).unwrap() {
+            ServerMessage::Output { id: 1, data } => output.extend_from_slice(data),
+            ServerMessage::OutputLast { id: 1, data } => {
+                output.extend_from_slice(data);
+                return output;
+            }
+            ServerMessage::OutputEnd { id: 1 } => return output,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_session_runs_with_an_attester_that_is_not_the_software_nsm() {
+    let attester = Arc::new(Recording::default());
+    let server = serve(attester.clone()).await;
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(request(&server.url(), "/v1/run/reverse", PROTOCOL_LABEL)).await.unwrap();
+    assert_eq!(session(&mut ws, &attester, b"attested").await, b"detsetta");
+
+    // What the runtime asked for: the connection's X25519 key, and the claim of the function the
+    // upgrade named, with its checksum, and no TLS key (this is ws://).
+    let asked = attester.requests();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].public_key().map(<[u8]>::len), Some(KEY_LEN));
+    let claim = EnclaveUserData::decode(asked[0].user_data().unwrap()).unwrap();
+    assert_eq!((claim.function_id(), claim.function_checksum()), (&reverse_id(), CHECKSUM));
+    assert_eq!(claim.tls_spki_sha256(), None);
+    let stats = server.stats();
+    assert_eq!((stats.documents, stats.key_shares, stats.invocations), (1, 1, 1));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn over_tls_every_document_binds_the_served_tls_key() {
+    let attester = Arc::new(Recording::default());
+    let identity = TlsIdentity::generate().unwrap();
+    let spki = identity.spki_sha256();
+    let server = Server::builder(attester.clone()).functions(functions()).tls(identity).spawn().await.unwrap();
+    assert!(server.url().starts_with("wss://"));
+    // The client trusts the served certificate as the attestation would vouch for it.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(server.tls_certificate_der().unwrap().to_vec().into()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(server.local_addr()).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.unwrap();
+    let url = server.url().replace("127.0.0.1", "localhost");
+    let (mut ws, _) =
+        tokio_tungstenite::client_async(request(&url, "/v1/run/reverse", PROTOCOL_LABEL), tls).await.unwrap();
+    assert_eq!(session(&mut ws, &attester, b"tls").await, b"slt");
+    let claim = EnclaveUserData::decode(attester.requests()[0].user_data().unwrap()).unwrap();
+    assert_eq!(claim.tls_spki_sha256(), Some(spki));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_attester_that_fails_ends_the_session_before_any_document() {
+    let attester = Arc::new(Recording {
+        fail: Some(AttesterError::DeviceUnavailable { device: "/dev/nsm" }),
+        ..Recording::default()
+    });
+    let server = serve(attester.clone()).await;
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(request(&server.url(), "/v1/run/reverse", PROTOCOL_LABEL)).await.unwrap();
+    let (_, hello) = ClientHandshake::start(reverse_id(), &mut rand_core::OsRng);
+    ws.send(Message::binary(hello)).await.unwrap();
+    assert!(matches!(ws.next().await, None | Some(Ok(Message::Close(_))) | Some(Err(_))));
+    assert_eq!(attester.requests().len(), 1);
+    assert_eq!(server.stats().documents, 0);
+
+    // A Cape client is told, without detail, and closed.
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(request(&server.url(), "/v1/run/reverse", "cape.runtime")).await.unwrap();
+    ws.send(Message::text(r#"{"message":{"nonce":"MTIzNA=="}}"#)).await.unwrap();
+    let Some(Ok(Message::Text(t))) = ws.next().await else { panic!("no error frame") };
+    assert_eq!(t.as_str(), r#"{"error":"attestation failed"}"#);
+    assert_eq!(server.stats().documents, 0);
+    server.shutdown().await;
+}
+
+/// The upgrade decides who reaches the attester: a client with a wrong or missing token, an unknown
+/// function, or no subprotocol of ours is refused with its status, and no document is made for it.
+#[tokio::test]
+async fn a_refused_upgrade_never_reaches_the_attester() {
+    let attester = Arc::new(Recording::default());
+    let server = Server::builder(attester.clone()).functions(functions()).token("s3cret").spawn().await.unwrap();
+    let status = |r: Result<_, WsError>| match r {
+        Err(WsError::Http(resp)) => resp.status().as_u16(),
+        Err(other) => panic!("expected an HTTP refusal, got {other}"),
+        Ok(_) => panic!("the upgrade was accepted"),
+    };
+    let url = server.url();
+    let with_token = |path: &str, protocols: &str, token: &str| {
+        let mut req = request(&url, path, protocols);
+        req.headers_mut().insert("Authorization", HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
+        req
+    };
+    assert_eq!(status(tokio_tungstenite::connect_async(request(&url, "/v1/run/reverse", PROTOCOL_LABEL)).await), 401);
+    assert_eq!(
+        status(tokio_tungstenite::connect_async(with_token("/v1/run/reverse", PROTOCOL_LABEL, "s3cre")).await),
+        401
+    );
+    assert_eq!(
+        status(tokio_tungstenite::connect_async(with_token("/v1/run/other", PROTOCOL_LABEL, "s3cret")).await),
+        404
+    );
+    assert_eq!(status(tokio_tungstenite::connect_async(with_token("/v1/run/reverse", "chat", "s3cret")).await), 400);
+    assert_eq!(server.stats().refused_upgrades, 4);
+    assert!(attester.requests().is_empty(), "a refused client got a document made");
+
+    // The right token gets a session.
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(with_token("/v1/run/reverse", PROTOCOL_LABEL, "s3cret")).await.unwrap();
+    assert_eq!(session(&mut ws, &attester, b"ok").await, b"ko");
+    server.shutdown().await;
+}
