@@ -15,9 +15,10 @@ use std::process::Output;
 use common::cli::Scratch;
 use common::rogue::{Rogue, CANARY, ROGUE_SIGNER};
 use common::*;
+use enclave_protocol::SetMismatch;
 use enclave_sdk::attestation::{AttestationError, PolicyBuilder, PolicyError, SetMismatches};
 use enclave_sdk::error::ConfigError;
-use enclave_sdk::{Client, Error, MeasurementSet, Pcr, PcrIndex, PcrValue, SetMismatch};
+use enclave_sdk::{Client, Error, MeasurementSet, Pcr, PcrIndex, PcrValue};
 
 fn idx(n: u8) -> PcrIndex {
     PcrIndex::new(n).unwrap()
@@ -187,13 +188,13 @@ fn vars<'a>(pairs: &'a [(&'a str, String)]) -> impl Fn(&str) -> Option<String> +
 async fn the_environment_refuses_weak_pins_and_a_pinned_environment_refuses_the_rogue() {
     let rogue = Rogue::start().await;
     let base = [
-        (enclave_sdk::ENV_URL, rogue.url.clone()),
-        (enclave_sdk::ENV_ROOT_PEM, rogue.root_path.clone()),
-        (enclave_sdk::ENV_FUNCTION_CHECKSUM, rogue.checksum("echo").to_string()),
+        ("ENCLAVE_URL", rogue.url.clone()),
+        ("ENCLAVE_ROOT_PEM", rogue.root_path.clone()),
+        ("ENCLAVE_FUNCTION_CHECKSUM", rogue.checksum("echo").to_string()),
     ];
     let with_pcrs = |pcrs: String| {
         let mut v = base.to_vec();
-        v.push((enclave_sdk::ENV_PCRS, pcrs));
+        v.push(("ENCLAVE_PCRS", pcrs));
         v
     };
     let refused = |set, p: &[u8]| {
@@ -325,7 +326,7 @@ async fn enclave_verify_refuses_a_document_from_the_rogue() {
     let raw = rogue.client(fetch).fetch_attestation("echo").await.unwrap();
     let d = Scratch::new();
     let doc = d.path("rogue.cbor");
-    std::fs::write(&doc, &raw).unwrap();
+    std::fs::write(&doc, raw.raw()).unwrap();
     let base = ["verify", &doc, "--root", &rogue.root_path];
     let sum = rogue.checksum("echo").to_string();
     let mut cases = vec![(vec!["--checksum".to_owned(), sum.clone()], image_not_pinned(None, &[], true))];

@@ -53,7 +53,7 @@
 //! # Feature flags
 //! None. `wss://` endpoints are supported as attested TLS: the enclave's self-signed certificate is
 //! accepted provisionally, and the session is refused unless the verified document binds exactly the
-//! key the TLS handshake used ([`session::tls`]). [`ClientBuilder::tls_webpki_root`] additionally
+//! key the TLS handshake used (PROTOCOL.md section 2.1). [`ClientBuilder::tls_webpki_root`] additionally
 //! requires ordinary WebPKI validation (chain, time, host name) for deployments that have it.
 //!
 //! # Logging
@@ -68,20 +68,14 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod attestation;
+pub mod blocking;
 pub mod checksum;
 mod client;
 pub mod error;
 pub mod kms;
-pub mod session;
 
-pub use client::{
-    connect_and_invoke, ENV_ALLOW_DEBUG, ENV_FUNCTION_CHECKSUM, ENV_PCRS, ENV_ROOT_PEM, ENV_TOKEN, ENV_URL,
-};
-/// The measurement vocabulary the SDK, the mock enclave, the policy file and the KMS module share
-/// (the `enclave-protocol` crate), with one parser per textual form.
-pub use enclave_protocol::{
-    FunctionChecksum, FunctionId, HexField, MeasurementError, MeasurementSet, Pcr, PcrIndex, PcrValue, SetMismatch,
-};
+pub use client::{connect_and_invoke, CapeSession, Client, ClientBuilder, Clock, Progress, Session};
+/// The measurement vocabulary the SDK, the enclave side, the policy file and the KMS module share (the
+/// `enclave-protocol` crate): what an application needs to write a policy and name a function.
+pub use enclave_protocol::{FunctionChecksum, FunctionId, MeasurementError, MeasurementSet, Pcr, PcrIndex, PcrValue};
 pub use error::Error;
-pub use session::blocking;
-pub use session::client::{Client, ClientBuilder, Clock, Progress, Session, SystemClock};

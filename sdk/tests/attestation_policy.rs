@@ -7,12 +7,13 @@ mod support;
 
 use std::time::Duration;
 
+use enclave_protocol::SetMismatch;
 use enclave_sdk::attestation::{
     AttestationError as E, AttestedDocument, CertPosition as At, ChainError, CoseError, DerError, EnclaveUserData,
     Expected, Hex, Policy, PolicyBuilder, SerialProblem, SetMismatches, UnixTime, UserDataError, UserDataForm,
     Verifier, WebpkiReason,
 };
-use enclave_sdk::{FunctionChecksum, FunctionId, MeasurementSet, Pcr, PcrIndex, PcrValue, SetMismatch};
+use enclave_sdk::{FunctionChecksum, FunctionId, MeasurementSet, Pcr, PcrIndex, PcrValue};
 use rcgen::{BasicConstraints, CustomExtension, IsCa, KeyUsagePurpose};
 use support::{test_pcr, DocSpec, Role, TestPki, VERIFY_AT};
 

@@ -9,6 +9,7 @@
 //!
 //! The format is documented on [`PolicyFile`].
 
+use super::error::AttestationError;
 use super::{Policy, PolicyError, TrustRoot, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DOCUMENT_AGE};
 use enclave_protocol::{FunctionChecksum, FunctionId, MeasurementError, MeasurementSet, Pcr, PcrIndex, PcrValue};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -104,12 +105,12 @@ pub struct PolicyFile {
 #[non_exhaustive]
 pub enum PolicyFileError {
     /// The file (or its `root_pem`) could not be read.
-    #[error("{}: {reason}", path.display())]
+    #[error("{}: cannot read: {kind}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        reason: String,
+        /// The I/O error's kind.
+        kind: std::io::ErrorKind,
     },
     /// The file (or its `root_pem`) is larger than allowed.
     #[error("{}: {len} bytes; at most {max} allowed", path.display())]
@@ -144,12 +145,12 @@ pub enum PolicyFileError {
         source: PolicyError,
     },
     /// The trust root could not be loaded.
-    #[error("{}root_pem: {reason}", file_prefix(.file))]
+    #[error("{}root_pem: {source}", file_prefix(.file))]
     Root {
         /// The policy file, when read from one.
         file: Option<PathBuf>,
-        /// Why.
-        reason: String,
+        /// Why the certificate was refused.
+        source: AttestationError,
     },
 }
 
@@ -235,8 +236,7 @@ impl PolicyFile {
     pub fn to_policy(&self) -> Result<Policy, PolicyFileError> {
         let mut builder = Policy::builder();
         if let RootSource::Pem { pem, .. } = &self.trust_root {
-            let root =
-                TrustRoot::from_pem(pem).map_err(|e| PolicyFileError::Root { file: None, reason: e.to_string() })?;
+            let root = TrustRoot::from_pem(pem).map_err(|source| PolicyFileError::Root { file: None, source })?;
             builder = builder.trust_root(root);
         }
         for set in &self.pcrs {
@@ -464,7 +464,7 @@ impl PolicyFileError {
                 Self::Invalid { file: Some(path.to_owned()), line, column, key, message }
             }
             Self::Policy { file: None, source } => Self::Policy { file: Some(path.to_owned()), source },
-            Self::Root { file: None, reason } => Self::Root { file: Some(path.to_owned()), reason },
+            Self::Root { file: None, source } => Self::Root { file: Some(path.to_owned()), source },
             other => other,
         }
     }
@@ -582,7 +582,7 @@ fn toml_string(s: &str) -> String {
 
 fn read_bounded(path: &Path, max: usize) -> Result<String, PolicyFileError> {
     use std::io::Read;
-    let read_err = |e: std::io::Error| PolicyFileError::Read { path: path.to_owned(), reason: e.to_string() };
+    let read_err = |e: std::io::Error| PolicyFileError::Read { path: path.to_owned(), kind: e.kind() };
     let file = std::fs::File::open(path).map_err(read_err)?;
     let mut text = String::new();
     // Read one byte past the limit so an oversized file is detected without reading all of it.

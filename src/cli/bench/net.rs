@@ -10,8 +10,7 @@ use std::time::Instant;
 
 use enclave_protocol::MAX_CHUNK_LEN;
 use enclave_sdk::attestation::{Policy, TrustRoot};
-use enclave_sdk::session::client::ClientBuilder;
-use enclave_sdk::{Client, FunctionChecksum, FunctionId, MeasurementSet, Pcr, Session};
+use enclave_sdk::{Client, ClientBuilder, FunctionChecksum, FunctionId, MeasurementSet, Pcr, Session};
 use futures_util::{SinkExt as _, StreamExt as _};
 use mock_enclave::MockEnclave;
 use tokio::io::AsyncReadExt as _;

@@ -2,20 +2,32 @@
 //!
 //! Input and output as in [`crate::Client`]; each call runs on a private current-thread runtime owned
 //! by the wrapper. Do not call these from inside an async runtime (tokio refuses to block there).
+//!
+//! # Examples
+//!
+//! ```no_run
+//! # fn main() -> Result<(), enclave_sdk::Error> {
+//! // Configured from ENCLAVE_URL and ENCLAVE_PCRS (or ENCLAVE_POLICY), as `Client::from_env`.
+//! let client = enclave_sdk::blocking::Client::from_env()?;
+//! let session = client.connect("word-count")?;
+//! let output = session.invoke(b"one two three")?;
+//! session.close()?;
+//! # let _ = output; Ok(()) }
+//! ```
 
 use std::sync::Arc;
 
+use crate::client;
 use crate::error::Error;
-use crate::session::client;
 
-/// A blocking [`client::Client`].
+/// A blocking [`crate::Client`].
 #[derive(Debug)]
 pub struct Client {
     inner: client::Client,
     runtime: Arc<tokio::runtime::Runtime>,
 }
 
-/// A blocking [`client::Session`].
+/// A blocking [`crate::Session`].
 #[derive(Debug)]
 pub struct Session {
     inner: client::Session,
@@ -31,22 +43,32 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::LocalIo`] if the runtime cannot start.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let policy = enclave_sdk::attestation::Policy::builder().dangerous_accept_any_enclave().build()?;
+    /// let client = enclave_sdk::Client::builder().endpoint("ws://127.0.0.1:8443").policy(policy).build()?;
+    /// let blocking = enclave_sdk::blocking::Client::new(client)?;
+    /// # drop(blocking); Ok(()) }
+    /// ```
     pub fn new(inner: client::Client) -> Result<Self, Error> {
         Ok(Self { inner, runtime: Arc::new(runtime()?) })
     }
 
-    /// [`client::Client::from_env`], blocking.
+    /// [`crate::Client::from_env`], blocking.
     ///
     /// # Errors
-    /// As [`client::Client::from_env`].
+    /// As [`crate::Client::from_env`].
     pub fn from_env() -> Result<Self, Error> {
         Self::new(client::Client::from_env()?)
     }
 
-    /// Connects, verifies and opens a session; see [`client::Client::connect`].
+    /// Connects, verifies and opens a session; see [`crate::Client::connect`].
     ///
     /// # Errors
-    /// As [`client::Client::connect`].
+    /// As [`crate::Client::connect`].
     pub fn connect(&self, function_id: &str) -> Result<Session, Error> {
         let _guard = self.runtime.enter();
         let inner = self.runtime.block_on(self.inner.connect(function_id))?;
@@ -55,10 +77,10 @@ impl Client {
 }
 
 impl Session {
-    /// Invokes the function; see [`client::Session::invoke`].
+    /// Invokes the function; see [`crate::Session::invoke`].
     ///
     /// # Errors
-    /// As [`client::Session::invoke`].
+    /// As [`crate::Session::invoke`].
     pub fn invoke(&self, input: &[u8]) -> Result<Vec<u8>, Error> {
         self.runtime.block_on(self.inner.invoke(input))
     }
@@ -68,10 +90,10 @@ impl Session {
         &self.inner
     }
 
-    /// Closes the session; see [`client::Session::close`].
+    /// Closes the session; see [`crate::Session::close`].
     ///
     /// # Errors
-    /// As [`client::Session::close`].
+    /// As [`crate::Session::close`].
     pub fn close(self) -> Result<(), Error> {
         self.runtime.block_on(self.inner.close())
     }
@@ -81,6 +103,13 @@ impl Session {
 ///
 /// # Errors
 /// As [`crate::connect_and_invoke`].
+///
+/// # Examples
+///
+/// ```no_run
+/// let output = enclave_sdk::blocking::connect_and_invoke("word-count", b"one two three")?;
+/// # let _ = output; Ok::<(), enclave_sdk::Error>(())
+/// ```
 pub fn connect_and_invoke(function_id: &str, input: &[u8]) -> Result<Vec<u8>, Error> {
     runtime()?.block_on(crate::connect_and_invoke(function_id, input))
 }
