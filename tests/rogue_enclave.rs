@@ -16,7 +16,7 @@ use common::cli::Scratch;
 use common::rogue::{Rogue, CANARY, ROGUE_SIGNER};
 use common::*;
 use enclave_protocol::SetMismatch;
-use enclave_sdk::attestation::{AttestationError, PolicyBuilder, PolicyError, SetMismatches};
+use enclave_sdk::attestation::{AttestationError, PolicyBuilder, PolicyError};
 use enclave_sdk::error::ConfigError;
 use enclave_sdk::{Client, Error, MeasurementSet, Pcr, PcrIndex, PcrValue};
 
@@ -137,7 +137,7 @@ async fn a_mixture_of_two_allowed_sets_is_refused() {
     assert_eq!(
         err,
         Error::Attestation(AttestationError::MeasurementsNotAllowed {
-            mismatches: SetMismatches(vec![
+            mismatches: vec![
                 SetMismatch::Differs {
                     index: PcrIndex::SIGNING_CERTIFICATE,
                     found: PcrValue::from(ROGUE_SIGNER),
@@ -148,7 +148,7 @@ async fn a_mixture_of_two_allowed_sets_is_refused() {
                     found: rogue.rogue_pcr(PcrIndex::IMAGE),
                     expected: image_b,
                 },
-            ])
+            ]
         })
     );
     rogue.assert_got_no_key_share_and_no_input(1).await;
@@ -355,7 +355,7 @@ async fn enclave_verify_refuses_a_document_from_the_rogue() {
     let args: Vec<&str> = base.iter().copied().chain(["--pcrs", &a, "--pcrs", &b]).collect();
     let out = enclave(&args, b"").await;
     let refusal = AttestationError::MeasurementsNotAllowed {
-        mismatches: SetMismatches(vec![
+        mismatches: vec![
             SetMismatch::Differs {
                 index: PcrIndex::SIGNING_CERTIFICATE,
                 found: PcrValue::from(ROGUE_SIGNER),
@@ -366,7 +366,7 @@ async fn enclave_verify_refuses_a_document_from_the_rogue() {
                 found: rogue.rogue_pcr(PcrIndex::IMAGE),
                 expected: PcrValue::from([0x0b; 48]),
             },
-        ]),
+        ],
     };
     assert_eq!((out.status.code(), stderr(&out)), (Some(1), format!("enclave verify: rejected: {refusal}\n")));
 }

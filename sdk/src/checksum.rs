@@ -38,10 +38,10 @@ use enclave_protocol::{FunctionChecksum, FunctionId};
 use sha2::{Digest, Sha256};
 
 /// Upper bound on the entries of one function directory, so a mistaken path (`/`) fails fast.
-pub const MAX_ENTRIES: usize = 100_000;
+pub(crate) const MAX_ENTRIES: usize = 100_000;
 
 /// Maximum directory nesting below the function directory.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 const DIR_DOMAIN: &[u8] = b"enclave-sdk function directory v1";
 const BUILTIN_DOMAIN: &[u8] = b"enclave-sdk builtin function v1";
@@ -68,13 +68,13 @@ pub enum ChecksumError {
         /// The entry.
         path: PathBuf,
     },
-    /// More entries than [`MAX_ENTRIES`].
+    /// More entries than `MAX_ENTRIES`.
     #[error("function directory has more than {max} entries")]
     TooManyEntries {
         /// The limit.
         max: usize,
     },
-    /// Nested deeper than [`MAX_DEPTH`].
+    /// Nested deeper than `MAX_DEPTH`.
     #[error("{path}: nested deeper than {max} directories")]
     TooDeep {
         /// The directory too deep.

@@ -3,7 +3,7 @@
 //! What comes in: the measurement sets a caller allows (one [`MeasurementSet`] per release, trusted:
 //! they come from the caller's own policy, [`Policy::measurement_sets`](crate::attestation::Policy::measurement_sets))
 //! and, for [`check_key_policy`], a key policy document (untrusted JSON, bounded to
-//! [`MAX_KEY_POLICY_LEN`] bytes, duplicate object keys rejected). What goes out: a key policy as JSON
+//! `MAX_KEY_POLICY_LEN` bytes, duplicate object keys rejected). What goes out: a key policy as JSON
 //! ([`generate_key_policy`]), or a [`CheckReport`] listing each statement that lets a cryptographic
 //! operation through without requiring every PCR of one allowed set ([`Finding`]).
 //!
@@ -53,10 +53,10 @@ use std::fmt;
 
 /// Largest key policy document [`check_key_policy`] reads: AWS KMS caps a key policy at 32 KiB
 /// (KMS developer guide, "Quotas": key policy document size).
-pub const MAX_KEY_POLICY_LEN: usize = 32 * 1024;
+pub(crate) const MAX_KEY_POLICY_LEN: usize = 32 * 1024;
 
 /// The actions a generated policy grants to the enclave principal, each conditioned on the pins.
-pub const ENCLAVE_ACTIONS: [&str; 4] =
+pub(crate) const ENCLAVE_ACTIONS: [&str; 4] =
     ["kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateRandom", "kms:DeriveSharedSecret"];
 
 /// The actions the checker guards: every statement that allows one of them must require the pins.
@@ -67,7 +67,7 @@ pub const ENCLAVE_ACTIONS: [&str; 4] =
 /// key the caller chooses, and `CreateGrant` can hand `Decrypt` to anyone through a grant, which the
 /// key policy's conditions do not constrain. A statement that conditions them on the attestation keys
 /// fails closed (those requests carry no attestation), so the same rule covers them.
-pub const GUARDED_ACTIONS: [&str; 7] = [
+pub(crate) const GUARDED_ACTIONS: [&str; 7] = [
     "kms:Decrypt",
     "kms:GenerateDataKey",
     "kms:GenerateDataKeyPair",
@@ -78,11 +78,11 @@ pub const GUARDED_ACTIONS: [&str; 7] = [
 ];
 
 /// Key administration without cryptographic use. Deliberately absent: every action in
-/// [`GUARDED_ACTIONS`] (notably `CreateGrant`, which the AWS console's default admin statement grants
+/// `GUARDED_ACTIONS` (notably `CreateGrant`, which the AWS console's default admin statement grants
 /// through `kms:Create*`), `Encrypt`, and `ReEncrypt*`. `PutKeyPolicy` remains: whoever administers
 /// the key can rewrite this policy, which is what administering a key means; pick that principal
 /// accordingly.
-pub const KEY_ADMIN_ACTIONS: [&str; 18] = [
+pub(crate) const KEY_ADMIN_ACTIONS: [&str; 18] = [
     "kms:DescribeKey",
     "kms:GetKeyPolicy",
     "kms:PutKeyPolicy",
@@ -105,9 +105,9 @@ pub const KEY_ADMIN_ACTIONS: [&str; 18] = [
 
 /// Placeholder principal in a generated policy when none is given; KMS rejects it, so a policy
 /// generated without `--principal` cannot be applied by accident.
-pub const PRINCIPAL_PLACEHOLDER: &str = "REPLACE_WITH_ENCLAVE_ROLE_ARN";
+pub(crate) const PRINCIPAL_PLACEHOLDER: &str = "REPLACE_WITH_ENCLAVE_ROLE_ARN";
 /// Placeholder key administrator in a generated policy when none is given.
-pub const KEY_ADMIN_PLACEHOLDER: &str = "REPLACE_WITH_KEY_ADMIN_ARN";
+pub(crate) const KEY_ADMIN_PLACEHOLDER: &str = "REPLACE_WITH_KEY_ADMIN_ARN";
 
 const IMAGE_SHA384_KEY: &str = "kms:RecipientAttestation:ImageSha384";
 const PCR_KEY_PREFIX: &str = "kms:RecipientAttestation:PCR";
@@ -129,7 +129,7 @@ pub enum KmsPolicyError {
         /// The value given.
         value: String,
     },
-    /// The key policy document is larger than [`MAX_KEY_POLICY_LEN`].
+    /// The key policy document is larger than `MAX_KEY_POLICY_LEN`.
     #[error("key policy is {len} bytes; AWS KMS allows at most {max}")]
     TooLarge {
         /// Its length in bytes.
@@ -258,7 +258,7 @@ impl fmt::Display for Problem {
 pub struct Finding {
     /// The statement.
     pub statement: StatementRef,
-    /// The guarded actions it allows (canonical names from [`GUARDED_ACTIONS`]).
+    /// The guarded actions it allows (canonical names from `GUARDED_ACTIONS`).
     pub actions: Vec<&'static str>,
     /// How it grants them: `"Action"` or `"NotAction"`.
     pub granted_through: &'static str,
@@ -305,15 +305,15 @@ impl CheckReport {
     }
 }
 
-/// Generates a key policy granting [`ENCLAVE_ACTIONS`] to `principal` only when the request's
+/// Generates a key policy granting `ENCLAVE_ACTIONS` to `principal` only when the request's
 /// attestation document carries every PCR of one allowed set, plus key administration for
-/// `key_admin` ([`KEY_ADMIN_ACTIONS`], no cryptographic use).
+/// `key_admin` (`KEY_ADMIN_ACTIONS`, no cryptographic use).
 ///
 /// KMS conditions cannot express "one of these sets" in one statement, so each set gets its own
 /// `Allow` statement (Sid `AllowEnclaveCryptoOnlyWithPinnedMeasurements` for one set, with `Set1`,
 /// `Set2`, ... appended for several).
 ///
-/// `None` for a principal writes a placeholder ([`PRINCIPAL_PLACEHOLDER`], [`KEY_ADMIN_PLACEHOLDER`])
+/// `None` for a principal writes a placeholder (`PRINCIPAL_PLACEHOLDER`, `KEY_ADMIN_PLACEHOLDER`)
 /// that AWS KMS will refuse until it is replaced.
 ///
 /// # Errors
@@ -376,7 +376,7 @@ pub fn generate_key_policy(
 }
 
 /// Checks that every `Allow` statement of `key_policy` that grants a guarded action
-/// ([`GUARDED_ACTIONS`], directly, through a wildcard, or through `NotAction`) requires every PCR of
+/// (`GUARDED_ACTIONS`, directly, through a wildcard, or through `NotAction`) requires every PCR of
 /// one allowed set with that set's value.
 ///
 /// A statement requires PCR *n* with value *v* when some condition uses `StringEquals`,

@@ -23,7 +23,7 @@
 //!
 //! Defeated, each with a test (end to end over sockets unless noted): sending to an enclave running
 //! other code (PCR pin), including through a policy that pins only what any enclave can match (a
-//! function checksum, PCR1, PCR3 or PCR4: refused when the policy is built, [`attestation::IMAGE_PCRS`])
+//! function checksum, PCR1, PCR3 or PCR4: refused when the policy is built, [`attestation::Policy::IMAGE_PCRS`])
 //! or a document mixing two allowed releases (measurement sets match whole), another function
 //! (checksum pin), a debug-mode enclave, a document from another
 //! root, an expired certificate or a stale document; a replayed document (fresh nonce); a substituted
@@ -41,7 +41,7 @@
 //! 3. The ES384 signature verifies with the leaf certificate; the chain verifies to the pinned root at
 //!    the [`Clock`]'s time, with the policy's skew.
 //! 4. The policy: debug mode (refused unless allowed), every PCR of one allowed measurement set
-//!    (a policy must pin PCR0, PCR2 or PCR8 in each set: [`attestation::IMAGE_PCRS`]), document age,
+//!    (a policy must pin PCR0, PCR2 or PCR8 in each set: [`attestation::Policy::IMAGE_PCRS`]), document age,
 //!    the function checksum pin.
 //! 5. The connection: the nonce is the one this client just drew; the public key is a 32-byte X25519
 //!    key; the user data names the requested function.

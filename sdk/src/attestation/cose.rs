@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_FIXED};
 
 use super::cbor::{self, Item};
-use super::error::{CoseError, Hex};
+use super::error::CoseError;
 
 /// RFC 9052 section 4.2: COSE_Sign1 tag.
 const TAG_COSE_SIGN1: u64 = 18;
@@ -53,7 +53,7 @@ impl<'a> Envelope<'a> {
         // The protected header must be exactly alg: ES384. Anything else (another algorithm, extra
         // critical parameters, a different encoding) is not what the NSM produces.
         if protected.as_ref() != PROTECTED_ES384 {
-            return Err(CoseError::ProtectedHeader { found: Hex(protected.to_vec()) });
+            return Err(CoseError::ProtectedHeader { found: protected.to_vec() });
         }
         // The unprotected header carries nothing we use; AWS sends an empty map, and its content is
         // not signed. RFC 9052 section 3: `crit` must be in the protected bucket, and a parameter may

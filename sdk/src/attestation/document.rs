@@ -80,6 +80,12 @@ impl DocumentFields {
     pub fn pcrs(&self) -> &BTreeMap<PcrIndex, PcrValue> {
         &self.pcrs
     }
+    /// Whether these are a debug-mode enclave's measurements: PCR0, PCR1 and PCR2 all zero (AWS Nitro
+    /// Enclaves user guide, "Debug mode"). The parent instance can read such an enclave's memory; a
+    /// policy refuses its documents unless it allows debug enclaves, by this same test.
+    pub fn is_debug_mode(&self) -> bool {
+        is_debug_mode(&self.pcrs)
+    }
     /// `certificate`: the leaf's DER.
     pub fn certificate(&self) -> &[u8] {
         &self.certificate
@@ -241,4 +247,14 @@ fn parse_cabundle(item: &Item<'_>) -> Result<Vec<Vec<u8>>, DocumentError> {
     let Item::Array(entries) = item else { return Err(wrong(Field::CaBundle, "array", item)) };
     check_len(Field::CaBundle, entries.len(), 1, MAX_CABUNDLE)?;
     entries.iter().enumerate().map(|(i, e)| bytes(Field::CaBundleEntry(i), e, 1, MAX_CERT_LEN)).collect()
+}
+
+/// Debug mode: the NSM reports PCR0, PCR1 and PCR2 as all zero (AWS Nitro Enclaves user guide,
+/// "Debug mode"). Evaluated without early exit; PCR values are public, but this keeps one habit. The
+/// policy refuses such documents unless it allows debug enclaves; tools that describe or pin a
+/// document use this same test ([`DocumentFields::is_debug_mode`]).
+pub(crate) fn is_debug_mode(pcrs: &BTreeMap<PcrIndex, PcrValue>) -> bool {
+    [PcrIndex::IMAGE, PcrIndex::KERNEL, PcrIndex::APPLICATION]
+        .iter()
+        .fold(true, |all_zero, i| all_zero & pcrs.get(i).is_some_and(PcrValue::is_zero))
 }

@@ -18,32 +18,18 @@ use std::time::Duration;
 use enclave_protocol::{FunctionChecksum, FunctionId, MeasurementSet, PcrIndex, PcrValue, SetMismatch};
 use subtle::ConstantTimeEq;
 
-use super::error::{AttestationError, Hex, SetMismatches};
+use super::documents::{AttestedDocument, Expected, VerifiedDocument};
+use super::error::AttestationError;
 use super::root::TrustRoot;
 use super::time::UnixTime;
 use super::user_data::Claim;
-use super::{AttestedDocument, Expected, VerifiedDocument};
-
-/// Default maximum document age. NSM documents are made on request, so a fresh one is seconds old.
-pub const DEFAULT_MAX_DOCUMENT_AGE: Duration = Duration::from_secs(300);
-/// Leaf certificates live about three hours and are not backdated, so a device whose clock runs slow
-/// would reject a fresh document; this much disagreement between clocks is tolerated.
-pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
-
-/// The PCRs that identify an enclave image: every allowed measurement set must pin at least one.
-///
-/// PCR0 measures the whole image file, PCR2 the application, PCR8 the certificate the image was
-/// signed with. The others do not identify the code: PCR1 (kernel and boot ramdisk) is the same for
-/// every image built by one nitro-cli version, and PCR3 and PCR4 (the parent instance's IAM role and
-/// id) are chosen by whoever runs the parent instance, whom the threat model does not trust.
-pub const IMAGE_PCRS: [PcrIndex; 3] = [PcrIndex::IMAGE, PcrIndex::APPLICATION, PcrIndex::SIGNING_CERTIFICATE];
 
 /// Why a [`PolicyBuilder`] refused to build.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyError {
     /// The policy does not identify the enclave image: it allows no measurement set, or an allowed
-    /// set pins none of PCR0, PCR2 and PCR8 ([`IMAGE_PCRS`]). A function checksum cannot stand in: the
+    /// set pins none of PCR0, PCR2 and PCR8 ([`Policy::IMAGE_PCRS`]). A function checksum cannot stand in: the
     /// enclave's own code writes it, so any enclave can claim any checksum.
     ///
     /// [`PolicyBuilder::dangerous_accept_any_enclave`] (`--any-enclave`, `accept_any_enclave = true`)
@@ -81,14 +67,14 @@ fn image_not_pinned(set: Option<usize>, pins: &[PcrIndex], checksum_pinned: bool
 }
 
 /// The one rule for what a policy must pin: every allowed measurement set identifies the image by
-/// pinning PCR0, PCR2 or PCR8 ([`IMAGE_PCRS`]), and a policy without any set identifies nothing,
+/// pinning PCR0, PCR2 or PCR8 ([`Policy::IMAGE_PCRS`]), and a policy without any set identifies nothing,
 /// whatever checksums it pins. Called only from [`PolicyBuilder::build`].
 fn require_image_pinned(sets: &[MeasurementSet], checksum_pinned: bool) -> Result<(), PolicyError> {
     if sets.is_empty() {
         return Err(PolicyError::ImageNotPinned { set: None, pins: Vec::new(), checksum_pinned });
     }
     for (i, set) in sets.iter().enumerate() {
-        if !IMAGE_PCRS.iter().any(|index| set.pins(*index)) {
+        if !Policy::IMAGE_PCRS.iter().any(|index| set.pins(*index)) {
             return Err(PolicyError::ImageNotPinned {
                 set: Some(i.saturating_add(1)),
                 pins: set.indices().collect(),
@@ -97,16 +83,6 @@ fn require_image_pinned(sets: &[MeasurementSet], checksum_pinned: bool) -> Resul
         }
     }
     Ok(())
-}
-
-/// Whether documents from debug-mode enclaves (PCR0..2 all zero) are accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DebugEnclaves {
-    /// Rejected (the default): the parent instance can read a debug enclave's memory.
-    Reject,
-    /// Accepted; only for development.
-    Allow,
 }
 
 /// What the caller trusts: root(s), measurement sets, function checksums, freshness. Build with
@@ -141,7 +117,7 @@ pub struct Policy {
     checksums: BTreeMap<FunctionId, FunctionChecksum>,
     max_age: Duration,
     skew: Duration,
-    debug: DebugEnclaves,
+    allow_debug: bool,
     any_enclave: bool,
 }
 
@@ -154,13 +130,26 @@ impl fmt::Debug for Policy {
             .field("checksums", &self.checksums)
             .field("max_age", &self.max_age)
             .field("skew", &self.skew)
-            .field("debug", &self.debug)
+            .field("allow_debug", &self.allow_debug)
             .field("any_enclave", &self.any_enclave)
             .finish()
     }
 }
 
 impl Policy {
+    /// Default maximum document age. NSM documents are made on request, so a fresh one is seconds old.
+    pub const DEFAULT_MAX_DOCUMENT_AGE: Duration = Duration::from_secs(300);
+    /// Leaf certificates live about three hours and are not backdated, so a device whose clock runs
+    /// slow would reject a fresh document; this much disagreement between clocks is tolerated.
+    pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
+    /// The PCRs that identify an enclave image: every allowed measurement set must pin at least one.
+    ///
+    /// PCR0 measures the whole image file, PCR2 the application, PCR8 the certificate the image was
+    /// signed with. The others do not identify the code: PCR1 (kernel and boot ramdisk) is the same for
+    /// every image built by one nitro-cli version, and PCR3 and PCR4 (the parent instance's IAM role and
+    /// id) are chosen by whoever runs the parent instance, whom the threat model does not trust.
+    pub const IMAGE_PCRS: [PcrIndex; 3] = [PcrIndex::IMAGE, PcrIndex::APPLICATION, PcrIndex::SIGNING_CERTIFICATE];
+
     /// A builder with safe defaults: AWS Root-G1, 300 s maximum age, 60 s skew, debug enclaves rejected.
     pub fn builder() -> PolicyBuilder {
         PolicyBuilder {
@@ -168,9 +157,9 @@ impl Policy {
             sets: Vec::new(),
             checksum: None,
             checksums: BTreeMap::new(),
-            max_age: DEFAULT_MAX_DOCUMENT_AGE,
-            skew: DEFAULT_CLOCK_SKEW,
-            debug: DebugEnclaves::Reject,
+            max_age: Self::DEFAULT_MAX_DOCUMENT_AGE,
+            skew: Self::DEFAULT_CLOCK_SKEW,
+            allow_debug: false,
             any_enclave: false,
         }
     }
@@ -199,9 +188,10 @@ impl Policy {
     pub fn clock_skew(&self) -> Duration {
         self.skew
     }
-    /// Whether debug-mode enclaves are accepted.
-    pub fn debug_enclaves(&self) -> DebugEnclaves {
-        self.debug
+    /// Whether documents from debug-mode enclaves (PCR0..2 all zero, memory readable by the parent
+    /// instance) are accepted; only a policy built with `dangerous_allow_debug` accepts them.
+    pub fn allows_debug(&self) -> bool {
+        self.allow_debug
     }
     /// Whether the caller waived the rule that the policy must identify the image.
     pub fn accepts_any_enclave(&self) -> bool {
@@ -210,28 +200,23 @@ impl Policy {
 
     /// The checks after the cryptography. Takes the verified document by value: on success it comes
     /// back as an [`AttestedDocument`]; on failure it is dropped.
-    pub(crate) fn check(
+    fn check(
         &self,
         doc: VerifiedDocument,
         expected: &Expected<'_>,
         now: UnixTime,
     ) -> Result<AttestedDocument, AttestationError> {
         let fields = &doc.fields;
-        if self.debug == DebugEnclaves::Reject && is_debug_mode(&fields.pcrs) {
+        if !self.allow_debug && fields.is_debug_mode() {
             return Err(AttestationError::DebugMode);
         }
         self.check_measurements(&fields.pcrs)?;
         self.check_age(fields.timestamp_ms, now)?;
         if let Some(sent) = expected.nonce {
-            let found = fields
-                .nonce
-                .as_deref()
-                .ok_or_else(|| AttestationError::NonceMissing { expected: Hex(sent.to_vec()) })?;
+            let found =
+                fields.nonce.as_deref().ok_or_else(|| AttestationError::NonceMissing { expected: sent.to_vec() })?;
             if !bool::from(found.ct_eq(sent)) {
-                return Err(AttestationError::NonceMismatch {
-                    expected: Hex(sent.to_vec()),
-                    found: Hex(found.to_vec()),
-                });
+                return Err(AttestationError::NonceMismatch { expected: sent.to_vec(), found: found.to_vec() });
             }
         }
         let claim = self.check_function(fields.user_data.as_deref(), expected)?;
@@ -268,7 +253,7 @@ impl Policy {
                 None => {}
             }
         }
-        Err(AttestationError::MeasurementsNotAllowed { mismatches: SetMismatches(mismatches) })
+        Err(AttestationError::MeasurementsNotAllowed { mismatches })
     }
 
     fn check_age(&self, timestamp_ms: u64, now: UnixTime) -> Result<(), AttestationError> {
@@ -325,14 +310,20 @@ impl Policy {
     }
 }
 
-/// Debug mode: the NSM reports PCR0, PCR1 and PCR2 as all zero (AWS Nitro Enclaves user guide,
-/// "Debug mode"). Evaluated without early exit; PCR values are public, but this keeps one habit. The
-/// policy refuses such documents unless it allows debug enclaves; tools that describe or pin a
-/// document use this same test.
-pub fn is_debug_mode(pcrs: &BTreeMap<PcrIndex, PcrValue>) -> bool {
-    [PcrIndex::IMAGE, PcrIndex::KERNEL, PcrIndex::APPLICATION]
-        .iter()
-        .fold(true, |all_zero, i| all_zero & pcrs.get(i).is_some_and(PcrValue::is_zero))
+impl VerifiedDocument {
+    /// Applies `policy`'s pins and the per-connection expectations (step 5).
+    ///
+    /// # Errors
+    ///
+    /// The first failed policy check, e.g. [`AttestationError::PcrNotAllowed`].
+    pub fn check(
+        self,
+        policy: &Policy,
+        expected: &Expected<'_>,
+        now: UnixTime,
+    ) -> Result<AttestedDocument, AttestationError> {
+        policy.check(self, expected, now)
+    }
 }
 
 /// Builds a [`Policy`]; starts from safe defaults and refuses a policy that does not identify the
@@ -346,7 +337,7 @@ pub struct PolicyBuilder {
     checksums: BTreeMap<FunctionId, FunctionChecksum>,
     max_age: Duration,
     skew: Duration,
-    debug: DebugEnclaves,
+    allow_debug: bool,
     any_enclave: bool,
 }
 
@@ -366,7 +357,7 @@ impl PolicyBuilder {
 
     /// Allow one release: a document passes the measurements when it carries every PCR of `set` with
     /// the set's value (or matches another allowed set). Call again per release; a document never
-    /// passes by mixing PCRs of two sets. Each set must pin PCR0, PCR2 or PCR8 ([`IMAGE_PCRS`]).
+    /// passes by mixing PCRs of two sets. Each set must pin PCR0, PCR2 or PCR8 ([`Policy::IMAGE_PCRS`]).
     pub fn allow_measurements(mut self, set: MeasurementSet) -> Self {
         if !self.sets.contains(&set) {
             self.sets.push(set);
@@ -406,7 +397,7 @@ impl PolicyBuilder {
     /// The parent EC2 instance can read a debug enclave's memory and console: data sent to it is not
     /// confidential. Development only.
     pub fn dangerous_allow_debug(mut self) -> Self {
-        self.debug = DebugEnclaves::Allow;
+        self.allow_debug = true;
         self
     }
 
@@ -440,7 +431,7 @@ impl PolicyBuilder {
             checksums: self.checksums,
             max_age: self.max_age,
             skew: self.skew,
-            debug: self.debug,
+            allow_debug: self.allow_debug,
             any_enclave: self.any_enclave,
         })
     }
@@ -449,6 +440,7 @@ impl PolicyBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attestation::document::is_debug_mode;
     use enclave_protocol::Pcr;
 
     fn set(indices: &[u8]) -> MeasurementSet {
@@ -527,8 +519,8 @@ mod tests {
         let p = Policy::builder().allow_measurements(set(&[0])).allow_measurements(set(&[0])).build().unwrap();
         assert_eq!(p.measurement_sets().len(), 1);
         assert_eq!(p.trust_roots(), &[TrustRoot::aws_nitro_root_g1()]);
-        assert_eq!(p.max_document_age(), DEFAULT_MAX_DOCUMENT_AGE);
-        assert_eq!(p.debug_enclaves(), DebugEnclaves::Reject);
+        assert_eq!(p.max_document_age(), Policy::DEFAULT_MAX_DOCUMENT_AGE);
+        assert!(!p.allows_debug());
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! The format is documented on [`PolicyFile`].
 
 use super::error::AttestationError;
-use super::{Policy, PolicyError, TrustRoot, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DOCUMENT_AGE};
+use super::policy::{Policy, PolicyError};
+use super::root::TrustRoot;
 use enclave_protocol::{FunctionChecksum, FunctionId, MeasurementError, MeasurementSet, Pcr, PcrIndex, PcrValue};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use std::collections::BTreeMap;
@@ -172,10 +173,6 @@ fn key_suffix(key: &Option<String>) -> String {
     key.as_ref().map(|k| format!(", key `{k}`")).unwrap_or_default()
 }
 
-/// The environment variable naming a policy file, read by [`Policy::from_env`] (and so by
-/// `connect_and_invoke` and the CLI when no policy is given explicitly).
-pub const POLICY_ENV_VAR: &str = "ENCLAVE_POLICY";
-
 impl Policy {
     /// Reads a policy file (format: [`PolicyFile`]) and builds the policy it describes.
     ///
@@ -213,13 +210,13 @@ impl Policy {
         PolicyFile::parse(text, None)?.to_policy()
     }
 
-    /// The policy in the file named by `ENCLAVE_POLICY` ([`POLICY_ENV_VAR`]), or `None` when the
+    /// The policy in the file named by `ENCLAVE_POLICY` ([`PolicyFile::ENV_VAR`]), or `None` when the
     /// variable is unset or empty.
     ///
     /// # Errors
     /// As [`Policy::from_file`]; a set variable naming a bad file is an error, never a silent `None`.
     pub fn from_env() -> Result<Option<Policy>, PolicyFileError> {
-        match std::env::var_os(POLICY_ENV_VAR) {
+        match std::env::var_os(PolicyFile::ENV_VAR) {
             Some(path) if !path.is_empty() => Policy::from_file(PathBuf::from(path)).map(Some),
             _ => Ok(None),
         }
@@ -227,6 +224,10 @@ impl Policy {
 }
 
 impl PolicyFile {
+    /// The environment variable naming a policy file, read by [`Policy::from_env`] (and so by
+    /// `connect_and_invoke` and the CLI when no policy is given explicitly).
+    pub const ENV_VAR: &'static str = "ENCLAVE_POLICY";
+
     /// Builds the [`Policy`] this file describes, through [`Policy::builder`] (which alone decides
     /// whether the pins identify the enclave image).
     ///
@@ -383,12 +384,14 @@ impl PolicyFile {
             Some(age) => out.push_str(&format!("max_document_age_secs = {}\n", age.as_secs())),
             None => out.push_str(&format!(
                 "# max_document_age_secs = {}  (the default)\n",
-                DEFAULT_MAX_DOCUMENT_AGE.as_secs()
+                Policy::DEFAULT_MAX_DOCUMENT_AGE.as_secs()
             )),
         }
         match self.clock_skew {
             Some(skew) => out.push_str(&format!("clock_skew_secs = {}\n", skew.as_secs())),
-            None => out.push_str(&format!("# clock_skew_secs = {}  (the default)\n", DEFAULT_CLOCK_SKEW.as_secs())),
+            None => {
+                out.push_str(&format!("# clock_skew_secs = {}  (the default)\n", Policy::DEFAULT_CLOCK_SKEW.as_secs()))
+            }
         }
         out.push_str(&format!("allow_debug = {}\n", self.allow_debug));
         if self.accept_any_enclave {

@@ -11,18 +11,12 @@ use rustls_pki_types::pem::{self, PemObject as _};
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 use sha2::{Digest, Sha256};
 
-use super::error::{AttestationError, CertPosition, ChainError, DerError, PemProblem};
+use super::error::{AttestationError, CertPosition, ChainError, DerError};
 use super::x509::{webpki_reason, Certificate};
 
 /// AWS Nitro Enclaves Root-G1, as AWS publishes it
 /// (<https://aws-nitro-enclaves.amazonaws.com/AWS_NitroEnclaves_Root-G1.zip>).
 const ROOT_G1_PEM: &str = include_str!("../../testdata/nitro/AWS_NitroEnclaves_Root-G1.pem");
-
-/// SHA-256 of Root-G1's DER, as AWS documents it in "Verifying the root of trust".
-pub const AWS_NITRO_ROOT_G1_SHA256: [u8; 32] = [
-    0x64, 0x1a, 0x03, 0x21, 0xa3, 0xe2, 0x44, 0xef, 0xe4, 0x56, 0x46, 0x31, 0x95, 0xd6, 0x06, 0x31, 0x7e, 0xd7, 0xcd,
-    0xcc, 0x3c, 0x17, 0x56, 0xe0, 0x98, 0x93, 0xf3, 0xc6, 0x8f, 0x79, 0xbb, 0x5b,
-];
 
 /// A pinned root certificate: the only certificate a chain may end at.
 ///
@@ -47,8 +41,14 @@ impl PartialEq for RootInner {
 impl Eq for RootInner {}
 
 impl TrustRoot {
+    /// SHA-256 of Root-G1's DER, as AWS documents it in "Verifying the root of trust".
+    pub const AWS_NITRO_ROOT_G1_SHA256: [u8; 32] = [
+        0x64, 0x1a, 0x03, 0x21, 0xa3, 0xe2, 0x44, 0xef, 0xe4, 0x56, 0x46, 0x31, 0x95, 0xd6, 0x06, 0x31, 0x7e, 0xd7,
+        0xcd, 0xcc, 0x3c, 0x17, 0x56, 0xe0, 0x98, 0x93, 0xf3, 0xc6, 0x8f, 0x79, 0xbb, 0x5b,
+    ];
+
     /// AWS Nitro Enclaves Root-G1, embedded in this crate. Its DER SHA-256 is checked against
-    /// [`AWS_NITRO_ROOT_G1_SHA256`] when it is first loaded.
+    /// [`TrustRoot::AWS_NITRO_ROOT_G1_SHA256`] when it is first loaded.
     ///
     /// # Panics
     ///
@@ -60,7 +60,7 @@ impl TrustRoot {
         ROOT.get_or_init(|| {
             let root = TrustRoot::from_pem(ROOT_G1_PEM).expect("embedded Root-G1 PEM parses (checked by tests)");
             assert!(
-                root.sha256() == AWS_NITRO_ROOT_G1_SHA256,
+                root.sha256() == Self::AWS_NITRO_ROOT_G1_SHA256,
                 "embedded Root-G1 does not have AWS's published SHA-256"
             );
             root
@@ -73,16 +73,15 @@ impl TrustRoot {
     ///
     /// # Errors
     ///
-    /// [`ChainError::Malformed`] at [`CertPosition::PinnedRoot`]: [`DerError::Pem`] if there is no
+    /// [`ChainError::Malformed`] at [`CertPosition::PinnedRoot`]: [`DerError::PemNoCertificate`] or [`DerError::PemMalformed`] if there is no
     /// well-formed certificate section, or the problem if the certificate is outside the Nitro profile
     /// (P-384, ecdsa-with-SHA384, v3).
     pub fn from_pem(pem: &str) -> Result<Self, AttestationError> {
         let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| {
-            let problem = match e {
-                pem::Error::NoItemsFound => PemProblem::NoCertificate,
-                _ => PemProblem::Malformed,
-            };
-            malformed(DerError::Pem { problem })
+            malformed(match e {
+                pem::Error::NoItemsFound => DerError::PemNoCertificate,
+                _ => DerError::PemMalformed,
+            })
         })?;
         Self::from_der(der.to_vec())
     }
@@ -157,13 +156,13 @@ mod tests {
         let refused = |pem: &str, problem| {
             assert_eq!(
                 TrustRoot::from_pem(pem),
-                Err(ChainError::Malformed { at: CertPosition::PinnedRoot, problem: DerError::Pem { problem } }.into()),
+                Err(ChainError::Malformed { at: CertPosition::PinnedRoot, problem }.into()),
                 "{pem:?}"
             )
         };
-        refused("nothing here", PemProblem::NoCertificate);
-        refused("-----BEGIN CERTIFICATE-----\nMIIB\n", PemProblem::Malformed);
-        refused("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n", PemProblem::Malformed);
+        refused("nothing here", DerError::PemNoCertificate);
+        refused("-----BEGIN CERTIFICATE-----\nMIIB\n", DerError::PemMalformed);
+        refused("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n", DerError::PemMalformed);
         // A PEM certificate section holding a certificate outside the profile.
         let junk = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         assert!(matches!(

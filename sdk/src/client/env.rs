@@ -8,7 +8,7 @@
 
 use enclave_protocol::{FunctionChecksum, MeasurementError, MeasurementSet};
 
-use crate::attestation::{Policy, PolicyError, TrustRoot, POLICY_ENV_VAR};
+use crate::attestation::{Policy, PolicyError, PolicyFile, TrustRoot};
 use crate::error::ConfigError;
 
 /// Base URL of the enclave, `ws://host:port` (required).
@@ -38,11 +38,11 @@ pub(crate) fn read(get: impl Fn(&str) -> Option<String>) -> Result<FromEnv, Conf
     // An empty variable is an unset one, as shells make it easy to export NAME= by accident.
     let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
     let url = get(ENV_URL).ok_or(ConfigError::EnvMissing { name: ENV_URL })?;
-    let policy = match get(POLICY_ENV_VAR) {
+    let policy = match get(PolicyFile::ENV_VAR) {
         Some(path) => {
             let pins = [ENV_ROOT_PEM, ENV_PCRS, ENV_FUNCTION_CHECKSUM, ENV_ALLOW_DEBUG];
             if let Some(also) = pins.into_iter().find(|name| get(name).is_some()) {
-                return Err(ConfigError::EnvConflict { name: POLICY_ENV_VAR, also });
+                return Err(ConfigError::EnvConflict { name: PolicyFile::ENV_VAR, also });
             }
             Policy::from_file(&path).map_err(ConfigError::EnvPolicyFile)?
         }
