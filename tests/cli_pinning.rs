@@ -183,7 +183,28 @@ fn policy_init_from_a_real_document_pins_what_it_verified() {
 
     // Exactly one source.
     assert_eq!(code(&enclave(&["policy", "init"])), 2);
-    assert_eq!(code(&enclave(&["policy", "init", "--from-mock", "--from-document", "x"])), 2);
+    assert_eq!(code(&enclave(&["policy", "init", "--from-measurements", "m.json", "--from-document", "x"])), 2);
+}
+
+/// What `mock-enclave measurements --format json` prints for the default mock (the built-in functions),
+/// with `--state-dir state` when one is given (creating its CA on first use, as that command does).
+fn mock_measurements_json(state: Option<&str>) -> String {
+    use mock_enclave::attester::SoftwareNsm;
+    use mock_enclave::functions::FunctionRegistry;
+    use mock_enclave::measurements::Measurements;
+    use sha2::{Digest, Sha256};
+    let measurements = Measurements::for_mock("");
+    let root = state.map(|dir| {
+        let nsm = SoftwareNsm::load_or_create(std::path::Path::new(dir), measurements.clone()).unwrap();
+        json!({ "pem": format!("{dir}/root.pem"), "sha256": hex::encode(Sha256::digest(nsm.root_der())) })
+    });
+    let pcrs: serde_json::Map<String, Value> =
+        measurements.pcrs().iter().map(|(i, v)| (i.get().to_string(), v.to_string().into())).collect();
+    let functions: Vec<Value> = FunctionRegistry::builtins()
+        .iter()
+        .map(|f| json!({ "id": f.id().to_string(), "checksum": f.checksum().to_string(), "builtin": f.is_builtin() }))
+        .collect();
+    json!({ "pcrs": pcrs, "debug_mode": false, "root": root, "functions": functions }).to_string()
 }
 
 mod live {
@@ -207,14 +228,16 @@ mod live {
         list.iter().map(|s| (*s).to_owned()).collect()
     }
 
-    /// `policy init --from-mock` → a served mock with that state dir → the policy admits it, end to end.
+    /// `mock-enclave measurements` → `policy init --from-measurements` → a served mock with that state
+    /// dir → the policy admits it, end to end.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn from_mock_to_attest_to_document_pins_and_a_session() {
+    async fn from_measurements_to_attest_to_document_pins_and_a_session() {
         let d = Scratch::new();
         let state = d.path("state");
         let policy_path = d.path("policy.toml");
+        let measurements = d.write("measurements.json", &mock_measurements_json(Some(&state)));
         let out =
-            run(args(&["policy", "init", "--from-mock", "--state-dir", &state, "--out", &policy_path]), None).await;
+            run(args(&["policy", "init", "--from-measurements", &measurements, "--out", &policy_path]), None).await;
         assert_eq!(code(&out), 0, "{}", stderr(&out));
 
         // The mock serves the measurements `mock-enclave measurements` prints, from the same state dir.
@@ -313,10 +336,12 @@ fn every_pinning_command_documents_exit_codes_and_examples() {
 }
 
 #[test]
-fn policy_init_from_mock_prints_toml_and_warns_without_a_state_dir() {
-    let out = enclave(&["policy", "init", "--from-mock"]);
+fn policy_init_from_measurements_prints_toml_and_warns_without_a_root() {
+    let d = Scratch::new();
+    let measurements = d.write("measurements.json", &mock_measurements_json(None));
+    let out = enclave(&["policy", "init", "--from-measurements", &measurements]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(stderr(&out).contains("without --state-dir the mock's root is ephemeral"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("these measurements name no root"), "{}", stderr(&out));
     let text = stdout(&out);
     let file = enclave_sdk::attestation::PolicyFile::parse(&text, None).unwrap();
     assert_eq!(file.pcrs.len(), 1);
@@ -327,4 +352,22 @@ fn policy_init_from_mock_prints_toml_and_warns_without_a_state_dir() {
         let expected = mock_enclave::functions::FunctionRegistry::builtins().get(&fid(id)).unwrap().checksum();
         assert_eq!(file.functions[id], expected, "{id}");
     }
+}
+
+/// A root that is no longer the one the measurements were printed with, and a debug-mode mock's
+/// measurements, are refused rather than pinned.
+#[test]
+fn policy_init_from_measurements_refuses_a_changed_root_and_debug_mode() {
+    let d = Scratch::new();
+    let state = d.path("state");
+    let mut m: Value = serde_json::from_str(&mock_measurements_json(Some(&state))).unwrap();
+    m["root"]["sha256"] = json!("00".repeat(32));
+    let out = enclave(&["policy", "init", "--from-measurements", &d.write("changed.json", &m.to_string())]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains(&"00".repeat(32)), "{}", stderr(&out));
+    let mut m: Value = serde_json::from_str(&mock_measurements_json(None)).unwrap();
+    m["debug_mode"] = json!(true);
+    let out = enclave(&["policy", "init", "--from-measurements", &d.write("debug.json", &m.to_string())]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("debug-mode"), "{}", stderr(&out));
 }

@@ -1,4 +1,5 @@
-//! `enclave policy`: write a policy file from a document or a mock enclave, or check one.
+//! `enclave policy`: write a policy file from a document or from a mock enclave's measurements, or
+//! check one.
 //!
 //! Also the small helpers the pinning commands share (output format, exit codes, bounded reads,
 //! loading `--policy FILE`). Input: files the user names. Output: a policy file, or a report.
@@ -8,9 +9,6 @@ use enclave_sdk::attestation::{
     AttestationError, EnclaveUserData, Policy, PolicyFile, RootSource, TrustRoot, UnixTime, UnverifiedDocument,
 };
 use enclave_sdk::{MeasurementSet, Pcr, PcrIndex, PcrValue};
-use mock_enclave::attester::SoftwareNsm;
-use mock_enclave::functions::FunctionRegistry;
-use mock_enclave::measurements::Measurements;
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::io::Read;
@@ -74,8 +72,9 @@ Writes one [[pcrs]] set (one allowed release) pinning PCR0, PCR1 and PCR2, plus 
 they are not zero, and the function checksum the document's user data claims (under [functions] when it
 names a function, else as function_checksum). To allow the next release too, add its own [[pcrs]] table.
 --from-document verifies the document first (signature and certificate chain at --at, default now; any
-enclave accepted) and refuses a debug-mode document. --from-mock computes the mock enclave's measurements
-with the mock-enclave library, pins every built-in function, and trusts the mock's root (state-dir/root.pem).
+enclave accepted) and refuses a debug-mode document. --from-measurements reads what `mock-enclave
+measurements --format json` printed: every PCR and function checksum of the mock, and its root (the PEM
+it names, whose SHA-256 must be the one printed).
 
 Exit codes: 0 the policy was written, 1 the document did not verify (or is debug-mode), 2 usage error
 (including an existing --out file without --force).
@@ -84,7 +83,8 @@ Examples:
   enclave attest --url ws://127.0.0.1:8443 --fn echo --root-pem mock-state/root.pem --out doc.cbor
   enclave policy init --from-document doc.cbor --root-pem mock-state/root.pem --out policy.toml
   enclave policy init --from-document archived.cbor --at 1764374400 --out policy.toml
-  enclave policy init --from-mock --state-dir mock-state --out policy.toml";
+  mock-enclave measurements --state-dir mock-state --format json > measurements.json
+  enclave policy init --from-measurements measurements.json --out policy.toml";
 
 const CHECK_HELP: &str = "\
 A file is valid when it parses and its pins identify the enclave image: every [[pcrs]] table pins \"0\", \"2\"
@@ -109,7 +109,7 @@ pub(crate) struct CheckArgs {
 
 /// Arguments of `enclave policy init`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["from_document", "from_mock"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["from_document", "from_measurements"])))]
 pub(crate) struct InitArgs {
     /// A raw attestation document (COSE_Sign1 CBOR) from the enclave you trust.
     #[arg(long, value_name = "DOC")]
@@ -121,15 +121,9 @@ pub(crate) struct InitArgs {
     /// written into the policy as root_pem.
     #[arg(long, value_name = "FILE", requires = "from_document")]
     root_pem: Option<PathBuf>,
-    /// Pin the mock enclave's measurements and built-in functions.
-    #[arg(long)]
-    from_mock: bool,
-    /// The mock enclave's state directory (its CA keys and root.pem; created on first use).
-    #[arg(long, value_name = "DIR", requires = "from_mock")]
-    state_dir: Option<PathBuf>,
-    /// The mock's user-function directory, to pin those functions' checksums too.
-    #[arg(long, value_name = "DIR", requires = "from_mock")]
-    functions: Option<PathBuf>,
+    /// The output of `mock-enclave measurements --format json`: pin that mock's PCRs, functions and root.
+    #[arg(long, value_name = "FILE")]
+    from_measurements: Option<PathBuf>,
     /// Where to write the policy file (default: stdout).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -149,11 +143,11 @@ pub(crate) async fn run(command: Command) -> ExitCode {
 }
 
 fn init(args: InitArgs) -> ExitCode {
-    let built = match (&args.from_document, args.from_mock) {
-        (Some(doc), false) => from_document(doc, args.at, args.root_pem.as_deref(), args.out.as_deref()),
-        (None, true) => from_mock(args.state_dir.as_deref(), args.functions.as_deref(), args.out.as_deref()),
+    let built = match (&args.from_document, &args.from_measurements) {
+        (Some(doc), None) => from_document(doc, args.at, args.root_pem.as_deref(), args.out.as_deref()),
+        (None, Some(file)) => from_measurements(file, args.out.as_deref()),
         // clap's ArgGroup makes exactly one source required.
-        _ => Err(InitError::Usage("give exactly one of --from-document and --from-mock".into())),
+        _ => Err(InitError::Usage("give exactly one of --from-document and --from-measurements".into())),
     };
     let (file, source) = match built {
         Ok(built) => built,
@@ -257,35 +251,71 @@ fn from_document(
     Ok((file, format!("document {} ({}, verified at {now})", doc.display(), fields.module_id())))
 }
 
-fn from_mock(
-    state_dir: Option<&Path>,
-    functions: Option<&Path>,
-    out: Option<&Path>,
-) -> Result<(PolicyFile, String), InitError> {
-    // The same measurements `mock-enclave measurements` prints (mock_enclave::measurements::for_mock).
-    let measurements = Measurements::for_mock("");
-    let mut registry = FunctionRegistry::builtins();
-    if let Some(dir) = functions {
-        registry.load_dir(dir).map_err(|e| InitError::Usage(format!("{}: {e}", dir.display())))?;
+/// What `mock-enclave measurements --format json` prints (the fields read here; others are ignored).
+#[derive(serde::Deserialize)]
+struct MockMeasurements {
+    pcrs: BTreeMap<String, String>,
+    debug_mode: bool,
+    root: Option<MockRoot>,
+    functions: Vec<MockFunction>,
+}
+
+#[derive(serde::Deserialize)]
+struct MockRoot {
+    pem: PathBuf,
+    sha256: String,
+}
+
+#[derive(serde::Deserialize)]
+struct MockFunction {
+    id: String,
+    checksum: String,
+}
+
+fn from_measurements(file: &Path, out: Option<&Path>) -> Result<(PolicyFile, String), InitError> {
+    let usage = |e: &dyn Display| InitError::Usage(format!("{}: {e}", file.display()));
+    let text = read_bounded(file, 256 * 1024).map_err(InitError::Usage)?;
+    let m: MockMeasurements = serde_json::from_str(&text).map_err(|e| usage(&e))?;
+    if m.debug_mode {
+        return Err(InitError::Refused(format!(
+            "{}: the measurements of a debug-mode enclave (PCR0..2 all zero); its memory is readable by the parent \
+             instance, refusing to pin it",
+            file.display()
+        )));
     }
-    let mut file = PolicyFile {
-        pcrs: vec![release(measurements.pcrs())?],
-        functions: registry.iter().map(|f| (f.id().clone(), f.checksum())).collect(),
-        ..PolicyFile::default()
-    };
-    match state_dir {
-        Some(dir) => {
-            // Creates the CA on first use, exactly as `mock-enclave serve --state-dir` would.
-            let nsm = SoftwareNsm::load_or_create(dir, measurements.clone())
-                .map_err(|e| InitError::Usage(format!("{}: {e}", dir.display())))?;
-            let path = dir.join("root.pem");
-            file.trust_root = RootSource::Pem { path: path_for_policy(&path, out), pem: nsm.root_pem() };
+    let mut pcrs = BTreeMap::new();
+    for (index, value) in &m.pcrs {
+        let pcr: Pcr = format!("{index}={value}").parse().map_err(|e| usage(&e))?;
+        pcrs.insert(pcr.index(), pcr.value().clone());
+    }
+    let mut file_out = PolicyFile { pcrs: vec![release(&pcrs)?], ..PolicyFile::default() };
+    for f in &m.functions {
+        let id = f.id.parse().map_err(|e| usage(&e))?;
+        file_out.functions.insert(id, f.checksum.parse().map_err(|e| usage(&e))?);
+    }
+    match &m.root {
+        Some(root) => {
+            let pem = read_bounded(&root.pem, 64 * 1024).map_err(InitError::Usage)?;
+            let trust =
+                TrustRoot::from_pem(&pem).map_err(|e| InitError::Usage(format!("{}: {e}", root.pem.display())))?;
+            // The PEM is read now, and must still be the root the measurements were printed with.
+            if hex::encode(trust.sha256()) != root.sha256.to_ascii_lowercase() {
+                return Err(InitError::Refused(format!(
+                    "{}: SHA-256 {}; {} printed {}",
+                    root.pem.display(),
+                    hex::encode(trust.sha256()),
+                    file.display(),
+                    root.sha256
+                )));
+            }
+            file_out.trust_root = RootSource::Pem { path: path_for_policy(&root.pem, out), pem };
         }
         None => eprintln!(
-            "note: without --state-dir the mock's root is ephemeral; the policy trusts AWS Root-G1 and will refuse the mock's documents"
+            "note: these measurements name no root (mock-enclave measurements without --state-dir); the policy \
+             trusts AWS Root-G1 and will refuse the mock's documents"
         ),
     }
-    Ok((file, "the mock enclave's measurements".to_owned()))
+    Ok((file_out, format!("the mock enclave's measurements in {}", file.display())))
 }
 
 /// How to write `path` in a policy file saved as `out`: policy files resolve `root_pem` against their

@@ -1,4 +1,4 @@
-//! The loopback half of `enclave bench`: a mock enclave and a plain WebSocket echo server in this
+//! The loopback half of `enclave-bench`: a mock enclave and a plain WebSocket echo server in this
 //! process, and the session costs measured against the plain baseline.
 //!
 //! Input: nothing untrusted beyond what our own servers send back over loopback (still handled without
