@@ -21,6 +21,14 @@ use crate::client;
 use crate::error::Error;
 
 /// A blocking [`crate::Client`].
+///
+/// # Examples
+///
+/// ```no_run
+/// let client = enclave_sdk::blocking::Client::from_env()?;
+/// let output = client.connect("echo")?.invoke(b"no runtime needed")?;
+/// # let _ = output; Ok::<(), enclave_sdk::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Client {
     inner: client::Client,
@@ -28,6 +36,15 @@ pub struct Client {
 }
 
 /// A blocking [`crate::Session`].
+///
+/// # Examples
+///
+/// ```no_run
+/// let session = enclave_sdk::blocking::Client::from_env()?.connect("echo")?;
+/// assert_eq!(session.invoke(b"hi")?, b"hi");
+/// session.close()?;
+/// # Ok::<(), enclave_sdk::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Session {
     inner: client::Session,
@@ -61,6 +78,13 @@ impl Client {
     ///
     /// # Errors
     /// As [`crate::Client::from_env`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let client = enclave_sdk::blocking::Client::from_env()?; // ENCLAVE_URL, ENCLAVE_PCRS, ...
+    /// # let _ = client; Ok::<(), enclave_sdk::Error>(())
+    /// ```
     pub fn from_env() -> Result<Self, Error> {
         Self::new(client::Client::from_env()?)
     }
@@ -69,6 +93,14 @@ impl Client {
     ///
     /// # Errors
     /// As [`crate::Client::connect`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # let client = enclave_sdk::blocking::Client::from_env()?;
+    /// let session = client.connect("word-count")?;
+    /// # let _ = session; Ok::<(), enclave_sdk::Error>(())
+    /// ```
     pub fn connect(&self, function_id: &str) -> Result<Session, Error> {
         let _guard = self.runtime.enter();
         let inner = self.runtime.block_on(self.inner.connect(function_id))?;
@@ -81,11 +113,27 @@ impl Session {
     ///
     /// # Errors
     /// As [`crate::Session::invoke`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # let session = enclave_sdk::blocking::Client::from_env()?.connect("word-count")?;
+    /// let count = session.invoke(b"one two three")?;
+    /// # let _ = count; Ok::<(), enclave_sdk::Error>(())
+    /// ```
     pub fn invoke(&self, input: &[u8]) -> Result<Vec<u8>, Error> {
         self.runtime.block_on(self.inner.invoke(input))
     }
 
     /// The async session, e.g. for its attestation document.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # let session = enclave_sdk::blocking::Client::from_env()?.connect("echo")?;
+    /// let module = session.get_ref().attestation().module_id().to_owned();
+    /// # let _ = module; Ok::<(), enclave_sdk::Error>(())
+    /// ```
     pub fn get_ref(&self) -> &client::Session {
         &self.inner
     }
@@ -94,6 +142,14 @@ impl Session {
     ///
     /// # Errors
     /// As [`crate::Session::close`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # let session = enclave_sdk::blocking::Client::from_env()?.connect("echo")?;
+    /// session.close()?;
+    /// # Ok::<(), enclave_sdk::Error>(())
+    /// ```
     pub fn close(self) -> Result<(), Error> {
         self.runtime.block_on(self.inner.close())
     }

@@ -47,6 +47,14 @@ const DIR_DOMAIN: &[u8] = b"enclave-sdk function directory v1";
 const BUILTIN_DOMAIN: &[u8] = b"enclave-sdk builtin function v1";
 
 /// Why a directory checksum could not be computed.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::checksum::{directory_checksum, ChecksumError};
+/// let missing = directory_checksum(std::path::Path::new("/nonexistent/function"));
+/// assert!(matches!(missing, Err(ChecksumError::Io { .. }) | Err(ChecksumError::NotADirectory { .. })));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChecksumError {
@@ -119,6 +127,21 @@ pub fn builtin_checksum(name: &FunctionId, version: &str) -> FunctionChecksum {
 /// # Errors
 /// [`ChecksumError`]: not a directory, a symlink or special file inside, too many entries or too
 /// deep, or an I/O error (with the path).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use enclave_sdk::checksum::directory_checksum;
+/// let dir = std::env::temp_dir().join(format!("checksum-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// std::fs::write(dir.join("main"), "#!/bin/sh\ncat\n")?;
+/// let before = directory_checksum(&dir)?;
+/// std::fs::write(dir.join("main"), "#!/bin/sh\ncat -n\n")?;
+/// assert_ne!(directory_checksum(&dir)?, before); // one changed byte changes it
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok(()) }
+/// ```
 pub fn directory_checksum(path: &Path) -> Result<FunctionChecksum, ChecksumError> {
     let meta = fs::symlink_metadata(path).map_err(|e| io(path, &e))?;
     if !meta.is_dir() {

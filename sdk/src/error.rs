@@ -66,6 +66,22 @@ pub enum Error {
 }
 
 /// Failures before the attestation document arrives.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use enclave_sdk::error::ConnectError;
+/// use enclave_sdk::{Client, Error};
+/// # let policy = enclave_sdk::attestation::Policy::builder().dangerous_accept_any_enclave().build()?;
+/// // Nothing listens on port 1.
+/// let client = Client::builder().endpoint("ws://127.0.0.1:1").policy(policy).build()?;
+/// let refused = client.connect("echo").await.unwrap_err();
+/// assert!(matches!(refused, Error::Connect(ConnectError::Io { .. })));
+/// assert!(refused.is_transient());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {
@@ -112,6 +128,15 @@ fn hint(status: u16) -> &'static str {
 }
 
 /// Failures of an established, or attested but not yet established, session.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::error::SessionError;
+/// // What a caller sees when the connection ends before an authenticated close.
+/// let cut = enclave_sdk::Error::from(SessionError::Truncated { pending: 2 });
+/// assert_eq!(cut.to_string(), "session: connection ended without an authenticated close (2 invocations pending)");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionError {
@@ -198,6 +223,21 @@ pub enum SessionError {
 }
 
 /// A limit, the client's or the enclave's, was reached.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::error::LimitError;
+/// use enclave_sdk::Error;
+/// fn explain(e: &Error) -> &'static str {
+///     match e {
+///         Error::Limit(LimitError::OutputTooLarge { .. }) => "use invoke_stream",
+///         Error::Limit(LimitError::EnclaveInFlight { .. }) => "lower max_in_flight",
+///         _ => "see the message",
+///     }
+/// }
+/// assert_eq!(explain(&LimitError::OutputTooLarge { max: 64 }.into()), "use invoke_stream");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LimitError {
@@ -234,6 +274,15 @@ pub enum LimitError {
 }
 
 /// The SDK's configuration is unusable.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::error::ConfigError;
+/// use enclave_sdk::{Client, Error};
+/// let no_endpoint = Client::builder().build();
+/// assert!(matches!(no_endpoint, Err(Error::Config(ConfigError::NoEndpoint))));
+/// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -332,6 +381,14 @@ impl From<HandshakeError> for SessionError {
 
 impl Error {
     /// Whether retrying on a new connection may help (network failures and timeouts; not attestation).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_sdk::error::LimitError;
+    /// let e = enclave_sdk::Error::from(LimitError::IdleTimeout(std::time::Duration::from_secs(60)));
+    /// assert!(e.is_transient());
+    /// ```
     pub fn is_transient(&self) -> bool {
         matches!(
             self,

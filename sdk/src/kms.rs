@@ -115,6 +115,13 @@ const ENCLAVE_SID: &str = "AllowEnclaveCryptoOnlyWithPinnedMeasurements";
 const ADMIN_SID: &str = "AllowKeyAdministrationWithoutCryptoUse";
 
 /// Why a key policy could not be generated or checked at all (as opposed to a [`Finding`]).
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::kms::{generate_key_policy, KmsPolicyError};
+/// assert!(matches!(generate_key_policy(&[], None, None), Err(KmsPolicyError::NothingPinned)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KmsPolicyError {
@@ -152,6 +159,20 @@ pub enum KmsPolicyError {
 }
 
 /// Which statement a finding is about: its `Sid`, or its 0-based index when it has none.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::kms::check_key_policy;
+/// use enclave_sdk::MeasurementSet;
+/// let sets = vec![format!("0={}", "ab".repeat(48)).parse::<MeasurementSet>()?];
+/// // The AWS console's default statement: anyone in the account may decrypt, no attestation asked.
+/// let console = r#"{"Statement": [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+///     "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]}"#;
+/// let report = check_key_policy(console, &sets)?;
+/// assert!(matches!(&report.findings[0].statement, enclave_sdk::kms::StatementRef::Sid(sid) if sid.starts_with("Enable")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatementRef {
@@ -171,6 +192,20 @@ impl fmt::Display for StatementRef {
 }
 
 /// What a statement that grants a guarded action is missing.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::kms::check_key_policy;
+/// use enclave_sdk::MeasurementSet;
+/// let sets = vec![format!("0={}", "ab".repeat(48)).parse::<MeasurementSet>()?];
+/// // The AWS console's default statement: anyone in the account may decrypt, no attestation asked.
+/// let console = r#"{"Statement": [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+///     "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]}"#;
+/// let report = check_key_policy(console, &sets)?;
+/// assert_eq!(report.findings[0].problem, enclave_sdk::kms::Problem::NoCondition);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -254,6 +289,23 @@ impl fmt::Display for Problem {
 }
 
 /// One offending statement and one thing it is missing.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::kms::check_key_policy;
+/// use enclave_sdk::MeasurementSet;
+/// let sets = vec![format!("0={}", "ab".repeat(48)).parse::<MeasurementSet>()?];
+/// // The AWS console's default statement: anyone in the account may decrypt, no attestation asked.
+/// let console = r#"{"Statement": [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+///     "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]}"#;
+/// let report = check_key_policy(console, &sets)?;
+/// use enclave_sdk::kms::{Problem, StatementRef};
+/// let finding = &report.findings[0];
+/// assert_eq!(finding.statement, StatementRef::Sid("Enable IAM User Permissions".into()));
+/// assert_eq!(finding.problem, Problem::NoCondition);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
     /// The statement.
@@ -287,6 +339,20 @@ impl fmt::Display for Finding {
 }
 
 /// The outcome of [`check_key_policy`].
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::kms::check_key_policy;
+/// use enclave_sdk::MeasurementSet;
+/// let sets = vec![format!("0={}", "ab".repeat(48)).parse::<MeasurementSet>()?];
+/// // The AWS console's default statement: anyone in the account may decrypt, no attestation asked.
+/// let console = r#"{"Statement": [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+///     "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]}"#;
+/// let report = check_key_policy(console, &sets)?;
+/// assert_eq!((report.statements, report.granting_statements, report.findings.len()), (1, 1, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CheckReport {
     /// Statements in the document.
@@ -300,6 +366,20 @@ pub struct CheckReport {
 
 impl CheckReport {
     /// True when every statement that grants a guarded action requires every PCR of one allowed set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_sdk::kms::check_key_policy;
+    /// use enclave_sdk::MeasurementSet;
+    /// let sets = vec![format!("0={}", "ab".repeat(48)).parse::<MeasurementSet>()?];
+    /// // The AWS console's default statement: anyone in the account may decrypt, no attestation asked.
+    /// let console = r#"{"Statement": [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+    ///     "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]}"#;
+    /// let report = check_key_policy(console, &sets)?;
+    /// assert!(!report.passed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn passed(&self) -> bool {
         self.findings.is_empty()
     }
@@ -391,6 +471,21 @@ pub fn generate_key_policy(
 /// shaped like a policy (no `Statement`, a statement with neither `Action` nor `NotAction`, ...), and
 /// [`KmsPolicyError::NothingPinned`] when `sets` is empty. Offending statements are not errors: they
 /// are the report's [`Finding`]s.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::kms::check_key_policy;
+/// use enclave_sdk::MeasurementSet;
+/// let sets = vec![format!("0={}", "ab".repeat(48)).parse::<MeasurementSet>()?];
+/// // The AWS console's default statement: anyone in the account may decrypt, no attestation asked.
+/// let console = r#"{"Statement": [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+///     "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]}"#;
+/// let report = check_key_policy(console, &sets)?;
+/// assert!(!report.passed());
+/// println!("{}", report.findings[0]); // names the statement and what it lacks
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn check_key_policy(key_policy: &str, sets: &[MeasurementSet]) -> Result<CheckReport, KmsPolicyError> {
     if sets.is_empty() {
         return Err(KmsPolicyError::NothingPinned);

@@ -50,6 +50,15 @@
 //!
 //! The wire format is specified in `PROTOCOL.md` at the repository root.
 //!
+//! # Layout
+//! [`attestation`] is the trust core: it decides whether a document may be believed, and does no
+//! I/O. The client (private; its face is [`Client`], [`ClientBuilder`], [`Session`], [`CapeSession`]
+//! and [`connect_and_invoke`]) is the only part that does I/O, over one transport for both protocols,
+//! and binds every verified document to its connection in one step. [`blocking`] wraps it. [`kms`]
+//! and [`checksum`] serve the pinning tools. The protocol itself (frames, messages, the handshake's
+//! states, sealed records, limits) is the sans-IO crate `enclave-protocol`, which the enclave side
+//! drives too; its measurement vocabulary is re-exported here.
+//!
 //! # Feature flags
 //! None. `wss://` endpoints are supported as attested TLS: the enclave's self-signed certificate is
 //! accepted provisionally, and the session is refused unless the verified document binds exactly the

@@ -1,6 +1,6 @@
 //! `attestation::cose`: the COSE_Sign1 envelope (RFC 9052 section 4.2) and its ES384 signature.
 //!
-//! In: the raw document, untrusted, already capped by [`super::MAX_DOCUMENT_LEN`]. Out: the protected
+//! In: the raw document, untrusted, already capped by [`UnverifiedDocument::MAX_LEN`](super::UnverifiedDocument::MAX_LEN). Out: the protected
 //! header, payload and signature bytes ([`Envelope`]), and [`verify_es384`], the one function through
 //! which every document signature is checked. Does not decide which key is trusted (`chain` does) nor
 //! what the payload means (`document` does).

@@ -37,6 +37,21 @@ fn set_mismatches(mismatches: &[SetMismatch]) -> String {
 }
 
 /// The reason a document was not accepted: one variant per check, carrying what was expected and found.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use enclave_sdk::attestation::*;
+/// # let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+/// # let at = UnixTime::from_secs(1_676_033_041);
+/// let wrong: enclave_sdk::MeasurementSet = format!("0={}", "00".repeat(48)).parse()?;
+/// let verifier = Verifier::new(Policy::builder().allow_measurements(wrong).build()?);
+/// let refused = verifier.verify(&raw, &Expected::none(), at).unwrap_err();
+/// assert!(matches!(refused, AttestationError::PcrNotAllowed { .. }));
+/// println!("{refused}"); // PCR0 is bda7…; the policy allows 0000…
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AttestationError {
@@ -160,6 +175,15 @@ pub enum AttestationError {
 }
 
 /// Where in the document a CBOR item sits, for messages.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{AttestationError, CborError, CborProblem, CoseError, UnverifiedDocument};
+/// let err = UnverifiedDocument::parse(&[0x84]).unwrap_err();
+/// // An array of four items, and no item: the declared length runs past the input.
+/// assert_eq!(err, AttestationError::Cose(CoseError::Cbor(CborError { offset: 1, problem: CborProblem::LengthBeyondInput })));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CborProblem {
@@ -203,6 +227,14 @@ impl fmt::Display for CborProblem {
 }
 
 /// Malformed CBOR, with the byte offset where reading stopped.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{AttestationError, CborProblem, CoseError, UnverifiedDocument};
+/// let err = UnverifiedDocument::parse(&[0x84]).unwrap_err();
+/// assert!(matches!(err, AttestationError::Cose(CoseError::Cbor(c)) if c.problem == CborProblem::LengthBeyondInput));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("CBOR at byte {offset}: {problem}")]
 pub struct CborError {
@@ -213,6 +245,21 @@ pub struct CborError {
 }
 
 /// The COSE_Sign1 envelope (RFC 9052 section 4.2) is malformed or its signature is wrong.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use enclave_sdk::attestation::*;
+/// # let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+/// # let at = UnixTime::from_secs(1_676_033_041);
+/// let mut bad = raw.clone();
+/// let last = bad.len() - 1;
+/// bad[last] ^= 1; // one signature bit
+/// let any = Verifier::new(Policy::builder().dangerous_accept_any_enclave().build()?);
+/// assert_eq!(any.verify(&bad, &Expected::none(), at).unwrap_err(), AttestationError::Cose(CoseError::BadSignature));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CoseError {
@@ -278,6 +325,14 @@ pub enum CoseError {
 }
 
 /// A payload field, for messages.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{DocumentError, Field};
+/// let e = DocumentError::Missing { field: Field::ModuleId };
+/// assert_eq!(e.to_string(), "module_id is missing");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Field {
@@ -324,6 +379,15 @@ impl fmt::Display for Field {
 }
 
 /// The payload violates the attestation document's CDDL (AWS NSM API) or is not well-formed CBOR.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{AttestationError, UnverifiedDocument};
+/// // A COSE_Sign1 whose payload is not an attestation document.
+/// let err = UnverifiedDocument::parse(&[0x84, 0x44, 0xa1, 0x01, 0x38, 0x22, 0xa0, 0x41, 0x00, 0x40]).unwrap_err();
+/// assert!(matches!(err, AttestationError::Document(_) | AttestationError::Cose(_)), "{err}");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DocumentError {
@@ -414,6 +478,13 @@ pub enum DocumentError {
 }
 
 /// A certificate's place in the path, counted the way the document stores it.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::CertPosition;
+/// assert_eq!(CertPosition::CaBundle(0).to_string(), "cabundle[0]");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CertPosition {
@@ -436,6 +507,13 @@ impl fmt::Display for CertPosition {
 }
 
 /// A certificate does not decode as strict DER X.509, or lies outside the narrow profile Nitro uses.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{AttestationError, CertPosition, ChainError, DerError, TrustRoot};
+/// assert_eq!(TrustRoot::from_pem("no PEM here"), Err(AttestationError::Chain(ChainError::Malformed { at: CertPosition::PinnedRoot, problem: DerError::PemNoCertificate })));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DerError {
@@ -524,6 +602,14 @@ pub enum DerError {
 }
 
 /// What the strict DER decoder found, for [`DerError::Decode`].
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{AttestationError, ChainError, DerError, TrustRoot};
+/// let err = TrustRoot::from_der(vec![0x30, 0x03, 0x02]).unwrap_err();
+/// assert!(matches!(err, AttestationError::Chain(ChainError::Malformed { problem: DerError::Decode { .. }, .. })), "{err}");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DerProblem {
@@ -565,6 +651,13 @@ impl fmt::Display for DerProblem {
 ///
 /// The reasons that name a check this crate reports more precisely (a bad signature, a CA flag, a
 /// path length, a name) become their own [`ChainError`] variants instead.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::WebpkiReason;
+/// println!("{}", WebpkiReason::Validity); // shown inside a ChainError or a DerError
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WebpkiReason {
@@ -611,6 +704,21 @@ impl fmt::Display for WebpkiReason {
 }
 
 /// The certificate path from the leaf through `cabundle` to the pinned root does not hold.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use enclave_sdk::attestation::*;
+/// # let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+/// # let at = UnixTime::from_secs(1_676_033_041);
+/// // Cape's document under a root it does not chain to (here: no pinned root of its own).
+/// let any = Verifier::new(Policy::builder().dangerous_accept_any_enclave().build()?);
+/// let late = any.verify(&raw, &Expected::none(), UnixTime::from_secs(1_900_000_000)).unwrap_err();
+/// assert!(matches!(late, AttestationError::Chain(ChainError::Expired { .. })));
+/// # let _ = at;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChainError {

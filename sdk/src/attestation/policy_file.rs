@@ -27,6 +27,16 @@ pub(crate) const MAX_POLICY_FILE_LEN: usize = 1024 * 1024;
 pub(crate) const MAX_ROOT_PEM_LEN: usize = 64 * 1024;
 
 /// Where the trust root comes from.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{PolicyFile, RootSource};
+/// let text = format!("[[pcrs]]\n0 = \"{}\"\n", "ab".repeat(48));
+/// let file = PolicyFile::parse(&text, None)?;
+/// assert_eq!(file.trust_root, RootSource::AwsNitroRootG1); // no root_pem: AWS Root-G1
+/// # Ok::<(), enclave_sdk::attestation::PolicyFileError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum RootSource {
     /// The AWS Nitro Enclaves Root-G1 certificate built into the SDK.
@@ -81,6 +91,19 @@ pub enum RootSource {
 /// same for every image of one nitro-cli version, PCR3 and PCR4 describe the parent instance its
 /// operator chooses, and a function checksum is a claim made by the enclave's own code, which means
 /// something only when PCRs pin that code.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{PolicyFile, RootSource};
+/// let text = format!("[[pcrs]]\n0 = \"{}\"\n", "ab".repeat(48));
+/// let file = PolicyFile::parse(&text, None)?;
+/// assert_eq!(file.pcrs.len(), 1);
+/// let policy = file.to_policy()?;
+/// assert_eq!(policy.measurement_sets().len(), 1);
+/// # let _ = RootSource::AwsNitroRootG1;
+/// # Ok::<(), enclave_sdk::attestation::PolicyFileError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PolicyFile {
     /// `root_pem`.
@@ -102,6 +125,14 @@ pub struct PolicyFile {
 }
 
 /// Why a policy file was refused.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{PolicyFile, PolicyFileError};
+/// let err = PolicyFile::parse("max_document_age = 5\n", None).unwrap_err(); // a misspelt key
+/// assert!(matches!(err, PolicyFileError::Invalid { line: 1, .. }), "{err}");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyFileError {
@@ -215,6 +246,16 @@ impl Policy {
     ///
     /// # Errors
     /// As [`Policy::from_file`]; a set variable naming a bad file is an error, never a silent `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// // None when ENCLAVE_POLICY is unset; the policy in that file otherwise.
+    /// if let Some(policy) = enclave_sdk::attestation::Policy::from_env()? {
+    ///     println!("{} measurement sets", policy.measurement_sets().len());
+    /// }
+    /// # Ok::<(), enclave_sdk::attestation::PolicyFileError>(())
+    /// ```
     pub fn from_env() -> Result<Option<Policy>, PolicyFileError> {
         match std::env::var_os(PolicyFile::ENV_VAR) {
             Some(path) if !path.is_empty() => Policy::from_file(PathBuf::from(path)).map(Some),
@@ -234,6 +275,17 @@ impl PolicyFile {
     /// # Errors
     /// [`PolicyFileError::Root`] for an unusable `root_pem`, [`PolicyFileError::Policy`] when the
     /// builder refuses the pins.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_sdk::attestation::{PolicyFile, RootSource};
+    /// let text = format!("[[pcrs]]\n0 = \"{}\"\n", "ab".repeat(48));
+    /// let policy = PolicyFile::parse(&text, None)?.to_policy()?; // the builder's rule applies
+    /// assert!(!policy.accepts_any_enclave());
+    /// # let _ = RootSource::AwsNitroRootG1;
+    /// # Ok::<(), enclave_sdk::attestation::PolicyFileError>(())
+    /// ```
     pub fn to_policy(&self) -> Result<Policy, PolicyFileError> {
         let mut builder = Policy::builder();
         if let RootSource::Pem { pem, .. } = &self.trust_root {
@@ -366,6 +418,17 @@ impl PolicyFile {
     ///
     /// # Errors
     /// As [`PolicyFile::to_policy`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_sdk::attestation::{PolicyFile, RootSource};
+    /// let text = format!("[[pcrs]]\n0 = \"{}\"\n", "ab".repeat(48));
+    /// let file = PolicyFile::parse(&text, None)?;
+    /// assert_eq!(PolicyFile::parse(&file.to_toml_string()?, None)?, file);
+    /// # let _ = RootSource::AwsNitroRootG1;
+    /// # Ok::<(), enclave_sdk::attestation::PolicyFileError>(())
+    /// ```
     pub fn to_toml_string(&self) -> Result<String, PolicyFileError> {
         self.to_policy()?;
         let mut out = String::from(

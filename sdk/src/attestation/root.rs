@@ -21,6 +21,15 @@ const ROOT_G1_PEM: &str = include_str!("../../testdata/nitro/AWS_NitroEnclaves_R
 /// A pinned root certificate: the only certificate a chain may end at.
 ///
 /// Cheap to clone (the parsed certificate is shared).
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{Policy, TrustRoot};
+/// // The default: AWS Nitro Enclaves Root-G1, embedded and checked against AWS's published SHA-256.
+/// let policy = Policy::builder().trust_root(TrustRoot::aws_nitro_root_g1()).dangerous_accept_any_enclave().build()?;
+/// # let _ = policy; Ok::<(), enclave_sdk::attestation::PolicyError>(())
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct TrustRoot(Arc<RootInner>);
 
@@ -54,6 +63,15 @@ impl TrustRoot {
     ///
     /// Only if the embedded file was altered at build time (the test `root_g1_is_the_published_one`
     /// guards this); a binary that carries a wrong root must not run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_sdk::attestation::TrustRoot;
+    /// let g1 = TrustRoot::aws_nitro_root_g1();
+    /// assert_eq!(g1.sha256(), TrustRoot::AWS_NITRO_ROOT_G1_SHA256);
+    /// assert!(g1.subject().contains("aws.nitro-enclaves"));
+    /// ```
     #[allow(clippy::expect_used)]
     pub fn aws_nitro_root_g1() -> Self {
         static ROOT: OnceLock<TrustRoot> = OnceLock::new();
@@ -76,6 +94,16 @@ impl TrustRoot {
     /// [`ChainError::Malformed`] at [`CertPosition::PinnedRoot`]: [`DerError::PemNoCertificate`] or [`DerError::PemMalformed`] if there is no
     /// well-formed certificate section, or the problem if the certificate is outside the Nitro profile
     /// (P-384, ecdsa-with-SHA384, v3).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_sdk::attestation::TrustRoot;
+    /// let pem = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/AWS_NitroEnclaves_Root-G1.pem"));
+    /// assert_eq!(TrustRoot::from_pem(pem)?, TrustRoot::aws_nitro_root_g1());
+    /// assert!(TrustRoot::from_pem("not a certificate").is_err());
+    /// # Ok::<(), enclave_sdk::attestation::AttestationError>(())
+    /// ```
     pub fn from_pem(pem: &str) -> Result<Self, AttestationError> {
         let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| {
             malformed(match e {
@@ -91,6 +119,15 @@ impl TrustRoot {
     /// # Errors
     ///
     /// [`ChainError::Malformed`] at [`CertPosition::PinnedRoot`] if the certificate is outside the profile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_sdk::attestation::TrustRoot;
+    /// let der = TrustRoot::aws_nitro_root_g1().der().to_vec();
+    /// assert_eq!(TrustRoot::from_der(der)?, TrustRoot::aws_nitro_root_g1());
+    /// # Ok::<(), enclave_sdk::attestation::AttestationError>(())
+    /// ```
     pub fn from_der(der: Vec<u8>) -> Result<Self, AttestationError> {
         let cert = Certificate::parse(&der, CertPosition::PinnedRoot)?;
         let anchor = webpki::anchor_from_trusted_cert(&CertificateDer::from(der.as_slice()))
@@ -101,16 +138,36 @@ impl TrustRoot {
     }
 
     /// The root's DER.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let der = enclave_sdk::attestation::TrustRoot::aws_nitro_root_g1().der().len();
+    /// assert!(der > 500);
+    /// ```
     pub fn der(&self) -> &[u8] {
         &self.0.cert.der
     }
 
     /// SHA-256 of the root's DER (the fingerprint AWS publishes for Root-G1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_sdk::attestation::TrustRoot;
+    /// assert_eq!(TrustRoot::aws_nitro_root_g1().sha256(), TrustRoot::AWS_NITRO_ROOT_G1_SHA256);
+    /// ```
     pub fn sha256(&self) -> [u8; 32] {
         self.0.sha256
     }
 
     /// The root's subject, as text (for display).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// println!("{}", enclave_sdk::attestation::TrustRoot::aws_nitro_root_g1().subject());
+    /// ```
     pub fn subject(&self) -> String {
         self.0.cert.subject_text()
     }

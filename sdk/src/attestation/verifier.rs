@@ -17,6 +17,21 @@ use super::time::UnixTime;
 /// Verifies documents against one [`Policy`], remembering verified certificate paths between calls.
 ///
 /// Cheap to clone; clones share the cache. `Send + Sync`.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use enclave_sdk::attestation::{Expected, Policy, UnixTime, Verifier};
+/// // A real AWS document (Cape's enclave), valid at this time:
+/// let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+/// let at = UnixTime::from_secs(1_676_033_041);
+/// let release: enclave_sdk::MeasurementSet = "0=bda74673e83a409678cbc51eebc86acfabe144c7398e180e6d4caec7c7c62d6fe6a9faa1ef6a8a8a7b88158bc40b70fe".parse()?;
+/// let verifier = Verifier::new(Policy::builder().allow_measurements(release).build()?);
+/// let doc = verifier.verify(&raw, &Expected::none(), at)?;
+/// assert_eq!(doc.raw(), &raw[..]);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Verifier(Arc<VerifierInner>);
 
@@ -41,11 +56,41 @@ const _: () = {
 
 impl Verifier {
     /// A verifier for `policy`, with an empty path cache.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Expected, Policy, UnixTime, Verifier};
+    /// // A real AWS document (Cape's enclave), valid at this time:
+    /// let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+    /// let at = UnixTime::from_secs(1_676_033_041);
+    /// let release: enclave_sdk::MeasurementSet = "0=bda74673e83a409678cbc51eebc86acfabe144c7398e180e6d4caec7c7c62d6fe6a9faa1ef6a8a8a7b88158bc40b70fe".parse()?;
+    /// let verifier = Verifier::new(Policy::builder().allow_measurements(release).build()?);
+    /// let clone = verifier.clone(); // shares the path cache
+    /// clone.verify(&raw, &Expected::none(), at)?;
+    /// # Ok(()) }
+    /// ```
     pub fn new(policy: Policy) -> Self {
         Self(Arc::new(VerifierInner { policy, cache: PathCache::new(cache::DEFAULT_CAPACITY) }))
     }
 
     /// The policy this verifier applies.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Expected, Policy, UnixTime, Verifier};
+    /// // A real AWS document (Cape's enclave), valid at this time:
+    /// let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+    /// let at = UnixTime::from_secs(1_676_033_041);
+    /// let release: enclave_sdk::MeasurementSet = "0=bda74673e83a409678cbc51eebc86acfabe144c7398e180e6d4caec7c7c62d6fe6a9faa1ef6a8a8a7b88158bc40b70fe".parse()?;
+    /// let verifier = Verifier::new(Policy::builder().allow_measurements(release).build()?);
+    /// assert_eq!(verifier.policy().measurement_sets().len(), 1);
+    /// # let _ = (raw, at, Expected::none());
+    /// # Ok(()) }
+    /// ```
     pub fn policy(&self) -> &Policy {
         &self.0.policy
     }
@@ -56,6 +101,25 @@ impl Verifier {
     /// # Errors
     ///
     /// The first failed check, as an [`AttestationError`] carrying the values involved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Expected, Policy, UnixTime, Verifier};
+    /// // A real AWS document (Cape's enclave), valid at this time:
+    /// let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+    /// let at = UnixTime::from_secs(1_676_033_041);
+    /// let release: enclave_sdk::MeasurementSet = "0=bda74673e83a409678cbc51eebc86acfabe144c7398e180e6d4caec7c7c62d6fe6a9faa1ef6a8a8a7b88158bc40b70fe".parse()?;
+    /// use enclave_sdk::attestation::AttestationError;
+    /// let verifier = Verifier::new(Policy::builder().allow_measurements(release).build()?);
+    /// let doc = verifier.verify(&raw, &Expected::none(), at)?;
+    /// assert_eq!(doc.module_id(), "i-08dd44ce4cc5ced0b-enc01863b583eb9dfbf");
+    /// // The same document for a nonce this client never sent: a replay.
+    /// let replayed = verifier.verify(&raw, &Expected::none().with_nonce(&[7; 32]), at);
+    /// assert!(matches!(replayed, Err(AttestationError::NonceMismatch { .. })));
+    /// # Ok(()) }
+    /// ```
     pub fn verify(
         &self,
         raw: &[u8],
@@ -73,6 +137,23 @@ impl Verifier {
     /// # Errors
     ///
     /// As [`Verifier::verify`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Expected, Policy, UnixTime, Verifier};
+    /// // A real AWS document (Cape's enclave), valid at this time:
+    /// let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+    /// let at = UnixTime::from_secs(1_676_033_041);
+    /// let release: enclave_sdk::MeasurementSet = "0=bda74673e83a409678cbc51eebc86acfabe144c7398e180e6d4caec7c7c62d6fe6a9faa1ef6a8a8a7b88158bc40b70fe".parse()?;
+    /// use enclave_sdk::attestation::AttestationError;
+    /// let verifier = Verifier::new(Policy::builder().allow_measurements(release).build()?);
+    /// // Years later, the leaf certificate has long expired.
+    /// assert!(matches!(verifier.verify_now(&raw, &Expected::none()), Err(AttestationError::Chain(_))));
+    /// # let _ = at;
+    /// # Ok(()) }
+    /// ```
     pub fn verify_now(&self, raw: &[u8], expected: &Expected<'_>) -> Result<AttestedDocument, AttestationError> {
         self.verify(raw, expected, UnixTime::now())
     }

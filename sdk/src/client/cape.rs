@@ -166,6 +166,17 @@ async fn next_message(ws: &mut Ws) -> Result<Reply, Error> {
 
 impl CapeSession {
     /// The verified attestation document.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: enclave_sdk::Client) -> Result<(), enclave_sdk::Error> {
+    /// let session = client.connect_cape("alice/echo").await?;
+    /// // Cape's claim names no function: only the checksum was pinned and checked.
+    /// assert!(session.attestation().claimed_function().is_none());
+    /// # Ok(()) }
+    /// # let _ = demo;
+    /// ```
     pub fn attestation(&self) -> &AttestedDocument {
         self.enclave.document()
     }
@@ -177,6 +188,16 @@ impl CapeSession {
     /// [`Error::Function`] (code 0) when the enclave answers `{"error"}`: Cape does not distinguish a
     /// function's failure from a refusal, so the session may or may not still be usable;
     /// [`Error::Limit`] for the idle timeout or an output over the bound; [`Error::Session`] otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: enclave_sdk::Client) -> Result<(), enclave_sdk::Error> {
+    /// let mut session = client.connect_cape("alice/echo").await?;
+    /// let output = session.invoke(b"input").await?; // one at a time: Cape does not pipeline
+    /// # let _ = output; Ok(()) }
+    /// # let _ = demo;
+    /// ```
     pub async fn invoke(&mut self, input: &[u8]) -> Result<Vec<u8>, Error> {
         let (enc, ct) = seal_single_shot(self.enclave.key(), input, &mut OsRng).map_err(SessionError::from)?;
         let mut frame = Vec::with_capacity(KEY_LEN.saturating_add(ct.len()));
@@ -202,6 +223,16 @@ impl CapeSession {
     ///
     /// # Errors
     /// [`Error::Session`] when the close handshake fails.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: enclave_sdk::Client) -> Result<(), enclave_sdk::Error> {
+    /// let session = client.connect_cape("alice/echo").await?;
+    /// session.close().await?;
+    /// # Ok(()) }
+    /// # let _ = demo;
+    /// ```
     pub async fn close(mut self) -> Result<(), Error> {
         self.ws.close(None).await.map_err(ws_error)
     }

@@ -327,12 +327,34 @@ impl ClientBuilder {
     /// The enclave's base URL, `ws://host[:port]` or `wss://host[:port]` (parsed by `http::Uri`: no
     /// user info, path, query or fragment); the SDK appends `/v1/run/{function_id}`. On `wss://` the
     /// enclave's TLS key must be bound by its attestation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let policy = enclave_sdk::attestation::Policy::builder().dangerous_accept_any_enclave().build()?;
+    /// use enclave_sdk::Client;
+    /// let client = Client::builder().endpoint("wss://enclave.example:8443").policy(policy).build()?;
+    /// # let _ = client;
+    /// # Ok(()) }
+    /// ```
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
         self
     }
 
     /// What the enclave must prove before it gets any input.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::Policy;
+    /// let policy = Policy::from_file("policy.toml")?; // or Policy::builder()...build()?
+    /// let client = enclave_sdk::Client::builder().endpoint("wss://enclave.example").policy(policy).build()?;
+    /// # let _ = client;
+    /// # Ok(()) }
+    /// ```
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = Some(policy);
         self
@@ -345,6 +367,23 @@ impl ClientBuilder {
     /// the function id, the bearer token and the sizes and timing of every record are visible to the
     /// network, and anyone on the path can take the token. By default `ws://` is accepted only for
     /// `localhost` and loopback addresses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let policy = enclave_sdk::attestation::Policy::builder().dangerous_accept_any_enclave().build()?;
+    /// use enclave_sdk::Client;
+    /// // Inside a private network where TLS is terminated elsewhere: the session stays end-to-end
+    /// // encrypted and attested, but the upgrade (function id, token) crosses the network in clear.
+    /// let client = Client::builder()
+    ///     .endpoint("ws://10.0.0.7:8443")
+    ///     .policy(policy)
+    ///     .dangerous_allow_plaintext_transport()
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok(()) }
+    /// ```
     pub fn dangerous_allow_plaintext_transport(mut self) -> Self {
         self.allow_plaintext_transport = true;
         self
@@ -352,36 +391,114 @@ impl ClientBuilder {
 
     /// A bearer token sent in the upgrade's `Authorization` header (Cape mode: as Cape sends it), never
     /// logged. It must be a valid HTTP header value (visible ASCII).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let policy = enclave_sdk::attestation::Policy::builder().dangerous_accept_any_enclave().build()?;
+    /// use enclave_sdk::Client;
+    /// let token = std::env::var("MY_ENCLAVE_TOKEN").unwrap_or_default();
+    /// let client = Client::builder().endpoint("wss://enclave.example").policy(policy).token(token).build();
+    /// # let _ = client;
+    /// # Ok(()) }
+    /// ```
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(zeroize::Zeroizing::new(token.into()));
         self
     }
 
     /// Bound on connecting, the WebSocket upgrade and receiving the document (default 10 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let policy = enclave_sdk::attestation::Policy::builder().dangerous_accept_any_enclave().build()?;
+    /// use enclave_sdk::Client;
+    /// use std::time::Duration;
+    /// let client = Client::builder()
+    ///     .endpoint("wss://enclave.example")
+    ///     .policy(policy)
+    ///     .handshake_timeout(Duration::from_secs(3))
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok(()) }
+    /// ```
     pub fn handshake_timeout(mut self, d: Duration) -> Self {
         self.handshake_timeout = d;
         self
     }
 
     /// How long an invocation waits with no record in either direction before it fails (default 60 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let policy = enclave_sdk::attestation::Policy::builder().dangerous_accept_any_enclave().build()?;
+    /// use enclave_sdk::Client;
+    /// use std::time::Duration;
+    /// let client = Client::builder()
+    ///     .endpoint("wss://enclave.example")
+    ///     .policy(policy)
+    ///     .idle_timeout(Duration::from_secs(300)) // a function that computes for minutes
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok(()) }
+    /// ```
     pub fn idle_timeout(mut self, d: Duration) -> Self {
         self.idle_timeout = d;
         self
     }
 
     /// Invocations one session keeps in flight; further calls wait for a slot. At least 1 (default 32).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let policy = enclave_sdk::attestation::Policy::builder().dangerous_accept_any_enclave().build()?;
+    /// use enclave_sdk::Client;
+    /// let client = Client::builder().endpoint("wss://enclave.example").policy(policy).max_in_flight(64).build()?;
+    /// # let _ = client;
+    /// # Ok(()) }
+    /// ```
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n.max(1);
         self
     }
 
     /// Bound on the output [`Session::invoke`] collects (default 64 MiB).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let policy = enclave_sdk::attestation::Policy::builder().dangerous_accept_any_enclave().build()?;
+    /// use enclave_sdk::Client;
+    /// // Outputs above 1 MiB fail with LimitError::OutputTooLarge; invoke_stream has no bound.
+    /// let client = Client::builder().endpoint("wss://enclave.example").policy(policy).max_output_len(1 << 20).build()?;
+    /// # let _ = client;
+    /// # Ok(()) }
+    /// ```
     pub fn max_output_len(mut self, n: usize) -> Self {
         self.max_output_len = n;
         self
     }
 
     /// Bound on the attestation document's size (default 20 KiB).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let policy = enclave_sdk::attestation::Policy::builder().dangerous_accept_any_enclave().build()?;
+    /// use enclave_sdk::Client;
+    /// let client = Client::builder().endpoint("wss://enclave.example").policy(policy).max_document_len(8 * 1024).build()?;
+    /// # let _ = client;
+    /// # Ok(()) }
+    /// ```
     pub fn max_document_len(mut self, n: usize) -> Self {
         self.limits = self.limits.with_max_document_len(n);
         self
@@ -390,12 +507,49 @@ impl ClientBuilder {
     /// On `wss://`, also require ordinary WebPKI validation of the enclave's certificate: a chain to
     /// one of these root certificates (DER; call again to add more), valid now, for the endpoint's
     /// host name. The attestation binding is required either way.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let policy = enclave_sdk::attestation::Policy::builder().dangerous_accept_any_enclave().build()?;
+    /// let ca = std::fs::read("corporate-ca.der")?; // the CA that issued the enclave's certificate
+    /// let client = enclave_sdk::Client::builder()
+    ///     .endpoint("wss://enclave.example")
+    ///     .policy(policy)
+    ///     .tls_webpki_root(ca)
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok(()) }
+    /// ```
     pub fn tls_webpki_root(mut self, root_der: Vec<u8>) -> Self {
         self.webpki_roots.push(root_der);
         self
     }
 
     /// Where "now" comes from (default: the system clock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let policy = enclave_sdk::attestation::Policy::builder().dangerous_accept_any_enclave().build()?;
+    /// use enclave_sdk::Client;
+    /// use enclave_sdk::attestation::UnixTime;
+    /// use enclave_sdk::Clock;
+    ///
+    /// /// Verifies as of a fixed instant (e.g. a test against recorded documents).
+    /// #[derive(Debug)]
+    /// struct Fixed;
+    /// impl Clock for Fixed {
+    ///     fn now(&self) -> UnixTime {
+    ///         UnixTime::from_secs(1_676_033_041)
+    ///     }
+    /// }
+    /// let client = Client::builder().endpoint("wss://enclave.example").policy(policy).clock(std::sync::Arc::new(Fixed)).build()?;
+    /// # let _ = client;
+    /// # Ok(()) }
+    /// ```
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -406,6 +560,19 @@ impl ClientBuilder {
     /// # Errors
     /// [`ConfigError::NoEndpoint`], [`ConfigError::NoPolicy`], [`ConfigError::Endpoint`],
     /// [`ConfigError::PlaintextTransport`], [`ConfigError::Token`] or [`ConfigError::WebPkiRoot`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_sdk::error::ConfigError;
+    /// use enclave_sdk::{Client, Error};
+    /// # let policy = || enclave_sdk::attestation::Policy::builder().dangerous_accept_any_enclave().build().unwrap();
+    /// let no_policy = Client::builder().endpoint("wss://enclave.example").build();
+    /// assert!(matches!(no_policy, Err(Error::Config(ConfigError::NoPolicy))));
+    /// // The user info of a URL names no host: refused, not read as a host called `user@enclave.example`.
+    /// let odd = Client::builder().endpoint("wss://user@enclave.example").policy(policy()).build();
+    /// assert!(matches!(odd, Err(Error::Config(ConfigError::Endpoint(_)))));
+    /// ```
     pub fn build(self) -> Result<Client, Error> {
         let text = self.endpoint.ok_or(ConfigError::NoEndpoint)?;
         let endpoint = Endpoint::parse(&text)?;

@@ -71,6 +71,18 @@ impl std::ops::Deref for Chunk {
 }
 
 /// Progress of a streaming invocation, passed to its callback.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(session: enclave_sdk::Session) -> Result<(), enclave_sdk::Error> {
+/// let file = tokio::fs::File::open("big.bin").await.map_err(|e| enclave_sdk::Error::LocalIo { kind: e.kind() })?;
+/// let n = session
+///     .invoke_stream(file, tokio::io::sink(), |p: enclave_sdk::Progress| eprint!("\rsent {} received {}", p.sent, p.received))
+///     .await?;
+/// # let _ = n; Ok(()) }
+/// # let _ = demo;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Progress {
@@ -109,6 +121,25 @@ struct Shared {
 ///
 /// [`invoke`](Self::invoke) takes `&self`: share the session (e.g. in an `Arc`) and call it from many
 /// tasks; the invocations are pipelined over the one connection. Dropping the session closes it.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let mock = mock_enclave::MockEnclave::builder().spawn().await?;
+/// # let release = enclave_sdk::MeasurementSet::new(
+/// #     mock.measurements().pcrs().iter().map(|(i, v)| enclave_protocol::Pcr::new(*i, v.clone())))?;
+/// # let policy = enclave_sdk::attestation::Policy::builder()
+/// #     .trust_root(enclave_sdk::attestation::TrustRoot::from_pem(&mock.root_pem())?)
+/// #     .allow_measurements(release)
+/// #     .build()?;
+/// # let client = enclave_sdk::Client::builder().endpoint(mock.url()).policy(policy).build()?;
+/// let session = client.connect("word-count").await?; // attested: nothing was sent before
+/// assert_eq!(session.invoke(b"one two three").await?, b"3");
+/// session.close().await?;
+/// # Ok(()) }
+/// ```
 pub struct Session {
     config: Arc<Config>,
     function_id: FunctionId,
@@ -162,11 +193,49 @@ impl Session {
     }
 
     /// The verified attestation document this session was opened on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = mock_enclave::MockEnclave::builder().spawn().await?;
+    /// # let release = enclave_sdk::MeasurementSet::new(
+    /// #     mock.measurements().pcrs().iter().map(|(i, v)| enclave_protocol::Pcr::new(*i, v.clone())))?;
+    /// # let policy = enclave_sdk::attestation::Policy::builder()
+    /// #     .trust_root(enclave_sdk::attestation::TrustRoot::from_pem(&mock.root_pem())?)
+    /// #     .allow_measurements(release)
+    /// #     .build()?;
+    /// # let client = enclave_sdk::Client::builder().endpoint(mock.url()).policy(policy).build()?;
+    /// let session = client.connect("echo").await?;
+    /// let document = session.attestation(); // verified before anything was sent
+    /// assert_eq!(document.claimed_function().map(|c| c.function_id().as_str()), Some("echo"));
+    /// println!("{} at {} ms", document.module_id(), document.timestamp_ms());
+    /// # Ok(()) }
+    /// ```
     pub fn attestation(&self) -> &AttestedDocument {
         &self.document
     }
 
     /// The function this session invokes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = mock_enclave::MockEnclave::builder().spawn().await?;
+    /// # let release = enclave_sdk::MeasurementSet::new(
+    /// #     mock.measurements().pcrs().iter().map(|(i, v)| enclave_protocol::Pcr::new(*i, v.clone())))?;
+    /// # let policy = enclave_sdk::attestation::Policy::builder()
+    /// #     .trust_root(enclave_sdk::attestation::TrustRoot::from_pem(&mock.root_pem())?)
+    /// #     .allow_measurements(release)
+    /// #     .build()?;
+    /// # let client = enclave_sdk::Client::builder().endpoint(mock.url()).policy(policy).build()?;
+    /// let session = client.connect("echo").await?;
+    /// assert_eq!(session.function_id().as_str(), "echo");
+    /// # Ok(()) }
+    /// ```
     pub fn function_id(&self) -> &FunctionId {
         &self.function_id
     }
@@ -185,6 +254,35 @@ impl Session {
     /// returns early with [`LimitError::OutputTooLarge`]. The session stays usable only if the input
     /// had been fully sent; otherwise the enclave waits for the rest of that input until an idle
     /// timeout ends the session, and the slot stays taken until then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = mock_enclave::MockEnclave::builder().spawn().await?;
+    /// # let release = enclave_sdk::MeasurementSet::new(
+    /// #     mock.measurements().pcrs().iter().map(|(i, v)| enclave_protocol::Pcr::new(*i, v.clone())))?;
+    /// # let policy = enclave_sdk::attestation::Policy::builder()
+    /// #     .trust_root(enclave_sdk::attestation::TrustRoot::from_pem(&mock.root_pem())?)
+    /// #     .allow_measurements(release)
+    /// #     .build()?;
+    /// # let client = enclave_sdk::Client::builder().endpoint(mock.url()).policy(policy).build()?;
+    /// let session = std::sync::Arc::new(client.connect("uppercase").await?);
+    /// // Concurrent invocations share the one connection (pipelined).
+    /// let calls = ["a", "b", "c"].map(|text| {
+    ///     let session = session.clone();
+    ///     tokio::spawn(async move { session.invoke(text.as_bytes()).await })
+    /// });
+    /// for (call, expected) in calls.into_iter().zip(["A", "B", "C"]) {
+    ///     assert_eq!(call.await??, expected.as_bytes());
+    /// }
+    /// // A function's own failure ends only its invocation.
+    /// let failing = client.connect("fail").await?;
+    /// assert!(matches!(failing.invoke(b"x").await, Err(enclave_sdk::Error::Function { .. })));
+    /// assert_eq!(session.invocations(), 3);
+    /// # Ok(()) }
+    /// ```
     pub async fn invoke(&self, input: &[u8]) -> Result<Vec<u8>, Error> {
         let mut out = Zeroizing::new(Vec::new());
         let max = self.config.max_output_len;
@@ -260,6 +358,28 @@ impl Session {
     /// As [`invoke`](Self::invoke), also when it returns early with [`Error::LocalIo`]. An abandoned
     /// invocation whose input was not complete leaves the enclave waiting; close the session rather
     /// than reuse it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = mock_enclave::MockEnclave::builder().spawn().await?;
+    /// # let release = enclave_sdk::MeasurementSet::new(
+    /// #     mock.measurements().pcrs().iter().map(|(i, v)| enclave_protocol::Pcr::new(*i, v.clone())))?;
+    /// # let policy = enclave_sdk::attestation::Policy::builder()
+    /// #     .trust_root(enclave_sdk::attestation::TrustRoot::from_pem(&mock.root_pem())?)
+    /// #     .allow_measurements(release)
+    /// #     .build()?;
+    /// # let client = enclave_sdk::Client::builder().endpoint(mock.url()).policy(policy).build()?;
+    /// let session = client.connect("sha256").await?;
+    /// let input: &[u8] = &[7u8; 200_000]; // any AsyncRead: a file, a socket
+    /// let mut digest = Vec::new(); // any AsyncWrite
+    /// let mut sent = 0;
+    /// let written = session.invoke_stream(input, &mut digest, |p| sent = p.sent).await?;
+    /// assert_eq!((written, sent), (digest.len() as u64, 200_000));
+    /// # Ok(()) }
+    /// ```
     pub async fn invoke_stream(
         &self,
         mut input: impl AsyncRead + Unpin,
@@ -350,6 +470,25 @@ impl Session {
     ///
     /// # Errors
     /// [`Error::Session`] when the session had already failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = mock_enclave::MockEnclave::builder().spawn().await?;
+    /// # let release = enclave_sdk::MeasurementSet::new(
+    /// #     mock.measurements().pcrs().iter().map(|(i, v)| enclave_protocol::Pcr::new(*i, v.clone())))?;
+    /// # let policy = enclave_sdk::attestation::Policy::builder()
+    /// #     .trust_root(enclave_sdk::attestation::TrustRoot::from_pem(&mock.root_pem())?)
+    /// #     .allow_measurements(release)
+    /// #     .build()?;
+    /// # let client = enclave_sdk::Client::builder().endpoint(mock.url()).policy(policy).build()?;
+    /// let session = client.connect("echo").await?;
+    /// session.invoke(b"last call").await?;
+    /// session.close().await?; // the enclave sees an authenticated end, not a cut connection
+    /// # Ok(()) }
+    /// ```
     pub async fn close(self) -> Result<(), Error> {
         let r = self.send(ClientMessage::Close).await;
         let (ack, done) = oneshot::channel();
@@ -360,6 +499,25 @@ impl Session {
     }
 
     /// Invocations started on this session so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = mock_enclave::MockEnclave::builder().spawn().await?;
+    /// # let release = enclave_sdk::MeasurementSet::new(
+    /// #     mock.measurements().pcrs().iter().map(|(i, v)| enclave_protocol::Pcr::new(*i, v.clone())))?;
+    /// # let policy = enclave_sdk::attestation::Policy::builder()
+    /// #     .trust_root(enclave_sdk::attestation::TrustRoot::from_pem(&mock.root_pem())?)
+    /// #     .allow_measurements(release)
+    /// #     .build()?;
+    /// # let client = enclave_sdk::Client::builder().endpoint(mock.url()).policy(policy).build()?;
+    /// let session = client.connect("echo").await?;
+    /// session.invoke(b"one").await?;
+    /// assert_eq!(session.invocations(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn invocations(&self) -> u64 {
         self.shared.invocations.load(Ordering::Relaxed)
     }
