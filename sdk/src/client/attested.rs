@@ -46,6 +46,11 @@ impl AttestedEnclave {
     pub(crate) fn key(&self) -> &[u8; KEY_LEN] {
         &self.key
     }
+
+    /// The document and the key, for the session that takes both over.
+    pub(crate) fn into_parts(self) -> (AttestedDocument, [u8; KEY_LEN]) {
+        (self.document, self.key)
+    }
 }
 
 /// What the connection sent and observed, against which the document is checked.

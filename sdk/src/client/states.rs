@@ -99,10 +99,10 @@ impl Attested {
     /// `info`, sends the key share, and starts the session.
     pub(crate) async fn open(self, config: Arc<Config>) -> Result<Session, Error> {
         let function_id = self.received.function_id().clone();
-        let (key_share, sealer, opener) =
-            self.received.complete(self.enclave.key(), &mut OsRng).map_err(SessionError::from)?;
+        let (document, key) = self.enclave.into_parts();
+        let (key_share, sealer, opener) = self.received.complete(&key, &mut OsRng).map_err(SessionError::from)?;
         let (mut sink, stream) = self.ws.split();
         send_binary(&mut sink, key_share).await?;
-        Ok(Session::start(config, function_id, self.enclave.document().clone(), sink, stream, sealer, opener))
+        Ok(Session::start(config, function_id, document, sink, stream, sealer, opener))
     }
 }
