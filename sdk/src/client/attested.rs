@@ -190,4 +190,50 @@ mod tests {
             assert!(matches!(err, Error::Attestation(AttestationError::NonceMismatch { .. })), "{purpose:?}: {err:?}");
         }
     }
+
+    /// A genuine document, right image and nonce, from an enclave that claims no function, or only
+    /// Cape's checksum: a policy that pins no checksum lets the verifier pass it, and the binding step
+    /// refuses a session (nothing would say which function gets the input), while a fetch takes it.
+    /// A claim of the right function whose TLS key is another is refused too, for a session and a
+    /// fetch alike; Cape binds no TLS key, so Cape mode does not ask.
+    #[test]
+    fn a_session_needs_its_function_claimed_and_its_tls_key_bound() {
+        use enclave_protocol::{cape_user_data, EnclaveUserData, FunctionChecksum, MeasurementSet, Pcr};
+        use mock_enclave::attester::{AttestationRequest, Attester, SoftwareNsm};
+        use mock_enclave::measurements::Measurements;
+
+        let measurements = Measurements::for_mock("");
+        let nsm = SoftwareNsm::ephemeral(measurements.clone()).unwrap();
+        let set = MeasurementSet::new(measurements.pcrs().iter().map(|(i, v)| Pcr::new(*i, v.clone()))).unwrap();
+        let root = crate::attestation::TrustRoot::from_pem(&nsm.root_pem()).unwrap();
+        let verifier = Verifier::new(Policy::builder().trust_root(root).allow_measurements(set).build().unwrap());
+        let (nonce, key, echo): ([u8; 32], [u8; 32], FunctionId) = ([9; 32], [5; 32], "echo".parse().unwrap());
+        let document = |user_data: Option<Vec<u8>>| {
+            nsm.attest(&AttestationRequest::new(Some(nonce.to_vec()), Some(key.to_vec()), user_data)).unwrap()
+        };
+        let conn = |purpose, tls_spki| Connection { nonce: &nonce, function_id: &echo, tls_spki, purpose };
+        let now = UnixTime::now();
+        let sum = FunctionChecksum::from_bytes([1; 32]);
+        for user_data in [None, Some(cape_user_data(&sum))] {
+            let doc = document(user_data);
+            assert_eq!(
+                attest(&verifier, &doc, &conn(Purpose::Session, None), now).unwrap_err(),
+                Error::Session(SessionError::FunctionNotAttested { expected: echo.clone(), found: None })
+            );
+            assert_eq!(attest_fetched(&verifier, &doc, &conn(Purpose::Fetch, None), now).unwrap().raw(), &doc[..]);
+        }
+
+        let spki = b"the key the TLS handshake used".to_vec();
+        let bound = EnclaveUserData::new(echo.clone(), sum).with_tls_spki_sha256(tls::spki_sha256(&spki));
+        let doc = document(Some(bound.encode()));
+        let enclave = attest(&verifier, &doc, &conn(Purpose::Session, Some(&spki)), now).unwrap();
+        assert_eq!(enclave.key(), &key);
+        let other = b"a terminating proxy's key".to_vec();
+        let refused = Error::Session(SessionError::TlsKeyNotAttested {
+            observed_sha256: tls::spki_sha256(&other),
+            attested_sha256: Some(tls::spki_sha256(&spki)),
+        });
+        assert_eq!(attest(&verifier, &doc, &conn(Purpose::Session, Some(&other)), now).unwrap_err(), refused);
+        assert_eq!(attest_fetched(&verifier, &doc, &conn(Purpose::Fetch, Some(&other)), now).unwrap_err(), refused);
+    }
 }
