@@ -60,7 +60,7 @@ BUSY = "enclave-bench|cargo fuzz|criterion"
 
 
 def median(samples):
-    """The middle sample, or the mean of the two middle ones (as `enclave bench peer`)."""
+    """The middle sample, or the mean of the two middle ones (as `enclave-bench peer`)."""
     v = sorted(samples)
     n = len(v)
     if n == 0:

@@ -1,4 +1,4 @@
-//! The image figures of `enclave bench`: measuring an EIF (`enclave_eif::Measure::file`, what
+//! The image figures of `enclave-bench`: measuring an EIF (`enclave_eif::Measure::file`, what
 //! `enclave measure` runs) against SHA-384 over the same file read the same way, and the peak memory of
 //! a process that measures it.
 //!

@@ -205,7 +205,7 @@ impl Report {
     fn table(&self) -> String {
         let p = &self.plan;
         let mut out = format!(
-            "enclave bench ({} run: bulk {} MiB, streamed {} MiB, {} idle sessions, {} messages per rate sample; medians)\n",
+            "enclave-bench ({} run: bulk {} MiB, streamed {} MiB, {} idle sessions, {} messages per rate sample; medians)\n",
             p.name,
             p.bulk >> 20,
             p.stream >> 20,

@@ -290,7 +290,7 @@ impl Report {
 
     fn table(&self, args: &Args, input_bytes: usize) -> String {
         let mut out = format!(
-            "enclave bench peer ({} mode, {}, {input_bytes}-byte input, {} iterations after 1 warm-up; connect + attest + invoke + close)\n",
+            "enclave-bench peer ({} mode, {}, {input_bytes}-byte input, {} iterations after 1 warm-up; connect + attest + invoke + close)\n",
             args.mode.name(),
             args.function,
             args.iterations
