@@ -83,7 +83,7 @@ mod client;
 pub mod error;
 pub mod kms;
 
-pub use client::{connect_and_invoke, CapeSession, Client, ClientBuilder, Clock, Progress, Session};
+pub use client::{connect_and_invoke, CapeSession, Client, ClientBuilder, Clock, Progress, Session, SessionReuse};
 /// The measurement vocabulary the SDK, the enclave side, the policy file and the KMS module share (the
 /// `enclave-protocol` crate): what an application needs to write a policy and name a function.
 pub use enclave_protocol::{FunctionChecksum, FunctionId, MeasurementError, MeasurementSet, Pcr, PcrIndex, PcrValue};
