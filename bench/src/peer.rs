@@ -33,6 +33,9 @@ pub(crate) enum Command {
     /// Connect + attestation + one invocation + close against a running enclave, N times, each on a
     /// fresh connection (the SDK's figures for scripts/bench_peers.py).
     Peer(Args),
+    /// A TCP relay to a running server that holds every byte for a fixed time each way (the round
+    /// trips of scripts/bench_peers.py); prints `relaying ADDR` and runs until killed.
+    Relay(super::relay::Args),
 }
 
 /// Which protocol the SDK speaks.
