@@ -71,7 +71,9 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod attester;
+mod directory;
 mod function;
+mod function_limits;
 mod limits;
 #[cfg(feature = "nsm")]
 mod nsm;
@@ -82,9 +84,11 @@ mod tls;
 mod upgrade;
 
 pub use attester::{AttestationRequest, Attester, AttesterError, MAX_FIELD_LEN};
+pub use directory::{Confinement, DirectoryFunction, LoadError, ENTRY};
 pub use function::{
     DuplicateFunction, Function, FunctionError, FunctionInput, FunctionOutput, Functions, OutputClosed,
 };
+pub use function_limits::FunctionLimits;
 pub use limits::ServerLimits;
 #[cfg(feature = "nsm")]
 pub use nsm::NitroNsm;

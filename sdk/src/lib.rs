@@ -68,7 +68,8 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod attestation;
-pub mod checksum;
+/// Function checksums (directory and built-in): the enclave side computes them with the same module.
+pub use enclave_protocol::checksum;
 mod client;
 pub mod error;
 pub mod kms;

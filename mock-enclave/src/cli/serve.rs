@@ -9,7 +9,6 @@ use std::process::ExitCode;
 
 use enclave_protocol::Pcr;
 use mock_enclave::functions::FunctionRegistry;
-use mock_enclave::measurements::Measurements;
 use mock_enclave::MockEnclave;
 
 /// Arguments of `mock-enclave serve`.
@@ -58,16 +57,15 @@ pub(crate) async fn run(args: Args) -> ExitCode {
 }
 
 async fn serve(args: Args) -> Result<(), String> {
-    let mut measurements = Measurements::for_mock("").debug_mode(args.debug_mode);
-    for pcr in args.pcrs {
-        measurements = measurements.with_pcr(pcr).map_err(|e| format!("--pcr: {e}"))?;
-    }
     let mut functions = FunctionRegistry::builtins();
     if let Some(dir) = &args.functions {
         functions.load_dir(dir).map_err(|e| e.to_string())?;
     }
     let mut builder =
-        MockEnclave::builder().listen(args.listen).measurements(measurements).functions(functions).tls(args.tls);
+        MockEnclave::builder().listen(args.listen).debug_mode(args.debug_mode).functions(functions).tls(args.tls);
+    for pcr in args.pcrs {
+        builder = builder.pcr(pcr);
+    }
     if let Some(dir) = args.state_dir {
         builder = builder.state_dir(dir);
     }
