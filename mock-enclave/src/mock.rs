@@ -139,7 +139,7 @@ impl MockEnclaveBuilder {
             server = server.token(std::mem::take(&mut *token));
         }
         let server = server.spawn().await?;
-        Ok(MockEnclave { server, nsm, functions })
+        Ok(MockEnclave { server, listen: self.listen, nsm, functions })
     }
 }
 
@@ -161,6 +161,7 @@ impl MockEnclaveBuilder {
 /// ```
 pub struct MockEnclave {
     server: Server,
+    listen: SocketAddr,
     nsm: Arc<SoftwareNsm>,
     functions: Arc<FunctionRegistry>,
 }
@@ -195,7 +196,8 @@ impl MockEnclave {
 
     /// The listening address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.server.local_addr()
+        // The mock listens on TCP only (its builder takes a socket address).
+        self.server.local_addr().as_tcp().unwrap_or(self.listen)
     }
 
     /// The software NSM's root certificate, PEM: what a client pins.

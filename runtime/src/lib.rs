@@ -74,9 +74,12 @@ mod attester;
 mod directory;
 mod function;
 mod function_limits;
+mod handler;
 mod limits;
+mod listener;
 #[cfg(feature = "nsm")]
 mod nsm;
+mod relay;
 mod server;
 mod session;
 mod stats;
@@ -89,9 +92,14 @@ pub use function::{
     DuplicateFunction, Function, FunctionError, FunctionInput, FunctionOutput, Functions, OutputClosed,
 };
 pub use function_limits::FunctionLimits;
+pub use handler::Handler;
 pub use limits::ServerLimits;
+pub use listener::{AddrError, ListenAddr, VSOCK_CID_ANY};
 #[cfg(feature = "nsm")]
 pub use nsm::NitroNsm;
+#[cfg(feature = "vsock")]
+pub use relay::VsockConnector;
+pub use relay::{AddrConnector, AddrStream, Connector, Relay, RelayBuilder, RelayLimits, RelayStats, TcpConnector};
 pub use server::{Server, ServerBuilder, StartError};
 pub use stats::ServerStats;
 pub use tls::{TlsError, TlsIdentity};
