@@ -14,7 +14,7 @@ async fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
     let function = args.next().unwrap_or_else(|| "echo".to_owned());
     let input = args.next().unwrap_or_else(|| "hello from a pinned client".to_owned());
-    if std::env::var_os(enclave_sdk::ENV_URL).is_none() {
+    if std::env::var_os("ENCLAVE_URL").is_none() {
         eprintln!("set ENCLAVE_URL and the pins first; see the header of examples/pinned.rs");
         return std::process::ExitCode::from(2);
     }

@@ -4,12 +4,14 @@
 
 Run it (from the repository root; pip needs the network once):
 
-    cargo build --release --locked -p enclave -p mock-enclave && python3 -m venv /tmp/pycape-venv \
+    cargo build --release --locked -p enclave -p mock-enclave -p enclave-bench && python3 -m venv /tmp/pycape-venv \
       && /tmp/pycape-venv/bin/pip install -q -r scripts/requirements-pycape.txt \
       && /tmp/pycape-venv/bin/python scripts/bench_peers.py target/release/enclave target/release/mock-enclave
 
-Usage: bench_peers.py ENCLAVE_BINARY MOCK_ENCLAVE_BINARY [--iterations N] [--batch B] [--input-bytes K]
-                      [--wait-quiet SECONDS]
+Usage: bench_peers.py ENCLAVE_BINARY MOCK_ENCLAVE_BINARY [--bench ENCLAVE_BENCH_BINARY] [--iterations N]
+                      [--batch B] [--input-bytes K] [--wait-quiet SECONDS]
+
+(--bench defaults to the enclave-bench binary beside ENCLAVE_BINARY.)
 
 What one sample is, for every method: open a fresh connection to the mock, receive its attestation
 document and verify it fully (signature, chain to the mock's pinned root, all 16 PCRs pinned, the
@@ -20,9 +22,9 @@ check the output, close. Timed with a monotonic clock around exactly that.
                  `Cape.run(function(alice/echo, checksum=...), token, input, pcrs=...)` (connect, invoke,
                  close). TLS is verified as pycape always does it: the mock's self-signed certificate is
                  the only trust anchor through SSL_CERT_FILE (as scripts/pycape_interop.py does).
-  sdk_cape_*     `enclave bench peer --mode cape`: the SDK in-process (`Client::connect_cape`), the same
+  sdk_cape_*     `enclave-bench peer --mode cape`: the SDK in-process (`Client::connect_cape`), the same
                  protocol as pycape, TLS validated against the same certificate (WebPKI), same pins.
-  sdk_native_*   `enclave bench peer --mode native`: the SDK's own protocol (`Client::connect`,
+  sdk_native_*   `enclave-bench peer --mode native`: the SDK's own protocol (`Client::connect`,
                  enclave-session.v1, TLS key bound by the attestation), also WebPKI-validated.
                  *_warm: one client for all samples, so its path cache is warm after the warm-up
                  (each sample still verifies the document's signature); *_cold: a
@@ -31,7 +33,7 @@ check the output, close. Timed with a monotonic clock around exactly that.
                  process per sample: what a shell user pays, process start included.
   process_floor  `enclave --version` as a new process per sample: the process-start share of the above.
 
-pycape warms up once; every `enclave bench peer` process warms up once (not measured); `enclave run`
+pycape warms up once; every `enclave-bench peer` process warms up once (not measured); `enclave run`
 warms up once. Methods are interleaved in batches of B samples (default 5), in a rotating order, so
 noise from other work on the machine hits them alike. Prints one JSON object on stdout (times in
 milliseconds: median, p90 by nearest rank, min, max; the ratios pycape / each method) and a table on
@@ -54,11 +56,11 @@ import tls_mock
 FUNCTION = "echo"
 # Cape addresses functions as user/name; the mock serves any user.
 CAPE_FUNCTION = f"alice/{FUNCTION}"
-BUSY = "enclave bench|cargo fuzz|criterion"
+BUSY = "enclave-bench|cargo fuzz|criterion"
 
 
 def median(samples):
-    """The middle sample, or the mean of the two middle ones (as `enclave bench peer`)."""
+    """The middle sample, or the mean of the two middle ones (as `enclave-bench peer`)."""
     v = sorted(samples)
     n = len(v)
     if n == 0:
@@ -113,6 +115,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("enclave")
     ap.add_argument("mock_enclave")
+    ap.add_argument("--bench", help="the enclave-bench binary (default: beside ENCLAVE_BINARY)")
     ap.add_argument("--iterations", type=int, default=30, help="measured samples per method (default 30)")
     ap.add_argument("--batch", type=int, default=5, help="samples per method per round (default 5)")
     ap.add_argument("--input-bytes", type=int, default=1024)
@@ -123,6 +126,7 @@ def main():
         raise SystemExit("--iterations and --batch must be at least 1")
     enclave = os.path.abspath(args.enclave)
     mock = os.path.abspath(args.mock_enclave)
+    bench = os.path.abspath(args.bench or os.path.join(os.path.dirname(enclave), "enclave-bench"))
 
     # A CI timeout or Ctrl-C must still stop the server: turn SIGTERM into an exception so the
     # `finally` below runs (SIGINT already is one).
@@ -156,7 +160,7 @@ def main():
             # Every PCR the mock reports, as one allowed measurement set (one release).
             pins = ["--root", root_path, "--checksum", checksum,
                     "--pcrs", ",".join(f"{k}={v}" for k, v in info["pcrs"].items())]
-            methods = Methods(enclave, url, pins, anchor, input_path, data, root_pem, pcrs, checksum)
+            methods = Methods(enclave, bench, url, pins, anchor, input_path, data, root_pem, pcrs, checksum)
             samples = methods.run(args.iterations, args.batch)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -198,8 +202,9 @@ def wait_quiet(limit):
 
 
 class Methods:
-    def __init__(self, enclave, url, pins, anchor, input_path, data, root_pem, pcrs, checksum):
+    def __init__(self, enclave, bench, url, pins, anchor, input_path, data, root_pem, pcrs, checksum):
         self.enclave = enclave
+        self.bench = bench
         self.url = url
         self.pins = pins
         self.anchor = anchor
@@ -266,12 +271,12 @@ class Methods:
 
     def sdk(self, mode, k):
         function = CAPE_FUNCTION if mode == "cape" else FUNCTION
-        out = subprocess.run([self.enclave, "bench", "peer", "--url", self.url, *self.pins, "--tls-root", self.anchor,
+        out = subprocess.run([self.bench, "peer", "--url", self.url, *self.pins, "--tls-root", self.anchor,
                               "--function", function, "--input", self.input_path, "--expect", self.input_path,
                               "--iterations", str(k), "--mode", mode, "--cold", "--format", "json"],
                              capture_output=True, text=True, env=self.cli_env())
         if out.returncode != 0:
-            raise SystemExit(f"enclave bench peer --mode {mode} failed ({out.returncode}): {out.stderr}")
+            raise SystemExit(f"enclave-bench peer --mode {mode} failed ({out.returncode}): {out.stderr}")
         r = json.loads(out.stdout)
         return [us / 1000 for us in r["warm_samples_us"]], [us / 1000 for us in r["cold_samples_us"]]
 

@@ -38,8 +38,6 @@ enum Command {
     /// Generate or check an AWS KMS key policy conditioned on the pinned measurements.
     #[command(subcommand, name = "kms-policy")]
     KmsPolicy(cli::kms_policy::Command),
-    /// Measure costs against baselines taken in the same run.
-    Bench(cli::bench::Args),
 }
 
 #[tokio::main]
@@ -54,6 +52,5 @@ async fn main() -> ExitCode {
         Command::Measure(args) => cli::measure::run(args).await,
         Command::Policy(command) => cli::policy::run(command).await,
         Command::KmsPolicy(command) => cli::kms_policy::run(command).await,
-        Command::Bench(args) => cli::bench::run(args).await,
     }
 }

@@ -15,9 +15,10 @@ use std::process::Output;
 use common::cli::Scratch;
 use common::rogue::{Rogue, CANARY, ROGUE_SIGNER};
 use common::*;
-use enclave_sdk::attestation::{AttestationError, PolicyBuilder, PolicyError, SetMismatches};
+use enclave_protocol::SetMismatch;
+use enclave_sdk::attestation::{AttestationError, PolicyBuilder, PolicyError};
 use enclave_sdk::error::ConfigError;
-use enclave_sdk::{Client, Error, MeasurementSet, Pcr, PcrIndex, PcrValue, SetMismatch};
+use enclave_sdk::{Client, Error, MeasurementSet, Pcr, PcrIndex, PcrValue};
 
 fn idx(n: u8) -> PcrIndex {
     PcrIndex::new(n).unwrap()
@@ -137,7 +138,7 @@ async fn a_mixture_of_two_allowed_sets_is_refused() {
     assert_eq!(
         err,
         Error::Attestation(AttestationError::MeasurementsNotAllowed {
-            mismatches: SetMismatches(vec![
+            mismatches: vec![
                 SetMismatch::Differs {
                     index: PcrIndex::SIGNING_CERTIFICATE,
                     found: PcrValue::from(ROGUE_SIGNER),
@@ -148,7 +149,7 @@ async fn a_mixture_of_two_allowed_sets_is_refused() {
                     found: rogue.rogue_pcr(PcrIndex::IMAGE),
                     expected: image_b,
                 },
-            ])
+            ]
         })
     );
     rogue.assert_got_no_key_share_and_no_input(1).await;
@@ -188,13 +189,13 @@ fn vars<'a>(pairs: &'a [(&'a str, String)]) -> impl Fn(&str) -> Option<String> +
 async fn the_environment_refuses_weak_pins_and_a_pinned_environment_refuses_the_rogue() {
     let rogue = Rogue::start().await;
     let base = [
-        (enclave_sdk::ENV_URL, rogue.url.clone()),
-        (enclave_sdk::ENV_ROOT_PEM, rogue.root_path.clone()),
-        (enclave_sdk::ENV_FUNCTION_CHECKSUM, rogue.checksum("echo").to_string()),
+        ("ENCLAVE_URL", rogue.url.clone()),
+        ("ENCLAVE_ROOT_PEM", rogue.root_path.clone()),
+        ("ENCLAVE_FUNCTION_CHECKSUM", rogue.checksum("echo").to_string()),
     ];
     let with_pcrs = |pcrs: String| {
         let mut v = base.to_vec();
-        v.push((enclave_sdk::ENV_PCRS, pcrs));
+        v.push(("ENCLAVE_PCRS", pcrs));
         v
     };
     let refused = |set, p: &[u8]| {
@@ -329,7 +330,7 @@ async fn enclave_verify_refuses_a_document_from_the_rogue() {
     let raw = rogue.client(fetch).fetch_attestation("echo").await.unwrap();
     let d = Scratch::new();
     let doc = d.path("rogue.cbor");
-    std::fs::write(&doc, &raw).unwrap();
+    std::fs::write(&doc, raw.raw()).unwrap();
     let base = ["verify", &doc, "--root", &rogue.root_path];
     let sum = rogue.checksum("echo").to_string();
     let mut cases = vec![(vec!["--checksum".to_owned(), sum.clone()], image_not_pinned(None, &[], true))];
@@ -358,7 +359,7 @@ async fn enclave_verify_refuses_a_document_from_the_rogue() {
     let args: Vec<&str> = base.iter().copied().chain(["--pcrs", &a, "--pcrs", &b]).collect();
     let out = enclave(&args, b"").await;
     let refusal = AttestationError::MeasurementsNotAllowed {
-        mismatches: SetMismatches(vec![
+        mismatches: vec![
             SetMismatch::Differs {
                 index: PcrIndex::SIGNING_CERTIFICATE,
                 found: PcrValue::from(ROGUE_SIGNER),
@@ -369,7 +370,7 @@ async fn enclave_verify_refuses_a_document_from_the_rogue() {
                 found: rogue.rogue_pcr(PcrIndex::IMAGE),
                 expected: PcrValue::from([0x0b; 48]),
             },
-        ]),
+        ],
     };
     assert_eq!((out.status.code(), stderr(&out)), (Some(1), format!("enclave verify: rejected: {refusal}\n")));
 }

@@ -16,12 +16,12 @@ use enclave_sdk::{Error, PcrIndex};
 #[tokio::test]
 async fn connect_and_invoke_gives_the_rogue_nothing() {
     let rogue = Rogue::start().await;
-    for name in [enclave_sdk::ENV_PCRS, enclave_sdk::ENV_ALLOW_DEBUG, enclave_sdk::ENV_TOKEN, "ENCLAVE_POLICY"] {
+    for name in ["ENCLAVE_PCRS", "ENCLAVE_ALLOW_DEBUG", "ENCLAVE_TOKEN", "ENCLAVE_POLICY"] {
         std::env::remove_var(name);
     }
-    std::env::set_var(enclave_sdk::ENV_URL, &rogue.url);
-    std::env::set_var(enclave_sdk::ENV_ROOT_PEM, &rogue.root_path);
-    std::env::set_var(enclave_sdk::ENV_FUNCTION_CHECKSUM, rogue.checksum("echo").to_string());
+    std::env::set_var("ENCLAVE_URL", &rogue.url);
+    std::env::set_var("ENCLAVE_ROOT_PEM", &rogue.root_path);
+    std::env::set_var("ENCLAVE_FUNCTION_CHECKSUM", rogue.checksum("echo").to_string());
 
     let pins = |indices: &[u8]| indices.iter().map(|i| PcrIndex::new(*i).unwrap()).collect::<Vec<_>>();
     let refused = |set, indices: &[u8]| {
@@ -31,12 +31,12 @@ async fn connect_and_invoke_gives_the_rogue_nothing() {
     };
     assert_eq!(enclave_sdk::connect_and_invoke("echo", CANARY).await.unwrap_err(), refused(None, &[]));
     for only in [&[1][..], &[3], &[4], &[1, 3, 4]] {
-        std::env::set_var(enclave_sdk::ENV_PCRS, rogue.image_text(only));
+        std::env::set_var("ENCLAVE_PCRS", rogue.image_text(only));
         assert_eq!(enclave_sdk::connect_and_invoke("echo", CANARY).await.unwrap_err(), refused(Some(1), only));
     }
     rogue.assert_untouched();
 
-    std::env::set_var(enclave_sdk::ENV_PCRS, rogue.image_text(&[0, 1, 2]));
+    std::env::set_var("ENCLAVE_PCRS", rogue.image_text(&[0, 1, 2]));
     assert_eq!(
         enclave_sdk::connect_and_invoke("echo", CANARY).await.unwrap_err(),
         Error::Attestation(AttestationError::PcrNotAllowed {

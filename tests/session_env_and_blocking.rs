@@ -37,10 +37,10 @@ fn environment_configuration_and_blocking_api() {
     let root = dir.path().join("root.pem");
     std::fs::write(&root, root_pem).unwrap();
 
-    std::env::set_var(enclave_sdk::ENV_URL, &url);
-    std::env::set_var(enclave_sdk::ENV_ROOT_PEM, &root);
-    std::env::set_var(enclave_sdk::ENV_PCRS, &pcrs);
-    std::env::set_var(enclave_sdk::ENV_FUNCTION_CHECKSUM, &checksum);
+    std::env::set_var("ENCLAVE_URL", &url);
+    std::env::set_var("ENCLAVE_ROOT_PEM", &root);
+    std::env::set_var("ENCLAVE_PCRS", &pcrs);
+    std::env::set_var("ENCLAVE_FUNCTION_CHECKSUM", &checksum);
 
     // The one-call API, through the blocking wrapper.
     assert_eq!(enclave_sdk::blocking::connect_and_invoke("uppercase", b"from env").unwrap(), b"FROM ENV");
@@ -53,12 +53,12 @@ fn environment_configuration_and_blocking_api() {
     session.close().unwrap();
 
     // A wrong pin in the environment is refused before any input.
-    std::env::set_var(enclave_sdk::ENV_FUNCTION_CHECKSUM, "00".repeat(32));
+    std::env::set_var("ENCLAVE_FUNCTION_CHECKSUM", "00".repeat(32));
     let err = enclave_sdk::blocking::connect_and_invoke("uppercase", b"secret").unwrap_err();
     assert!(matches!(err, enclave_sdk::Error::Attestation(_)), "{err:?}");
 
     // The same pins from a policy file named by ENCLAVE_POLICY, with the pin variables cleared.
-    for name in [enclave_sdk::ENV_ROOT_PEM, enclave_sdk::ENV_PCRS, enclave_sdk::ENV_FUNCTION_CHECKSUM] {
+    for name in ["ENCLAVE_ROOT_PEM", "ENCLAVE_PCRS", "ENCLAVE_FUNCTION_CHECKSUM"] {
         std::env::remove_var(name);
     }
     let policy = dir.path().join("policy.toml");
@@ -78,7 +78,7 @@ fn environment_configuration_and_blocking_api() {
     let err = enclave_sdk::blocking::connect_and_invoke("uppercase", b"secret").unwrap_err();
     assert!(matches!(err, enclave_sdk::Error::Attestation(_)), "{err:?}");
     // A policy file and a pin variable together are refused, not merged.
-    std::env::set_var(enclave_sdk::ENV_PCRS, &pcrs);
+    std::env::set_var("ENCLAVE_PCRS", &pcrs);
     let err = enclave_sdk::blocking::connect_and_invoke("uppercase", b"secret").unwrap_err();
     assert!(err.to_string().contains("ENCLAVE_POLICY"), "{err}");
 

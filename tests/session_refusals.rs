@@ -161,8 +161,10 @@ async fn unknown_function_and_token() {
 async fn fetch_attestation_sends_no_input() {
     let mock = mock().await;
     let c = pinned_client(&mock, "echo");
-    let raw = c.fetch_attestation("echo").await.unwrap();
-    assert!(raw.len() > 1000);
+    let doc = c.fetch_attestation("echo").await.unwrap();
+    // The verified document itself, claiming the function asked for.
+    assert!(doc.raw().len() > 1000);
+    assert_eq!(doc.claimed_function().map(|c| c.function_id().as_str()), Some("echo"));
     let s = mock.stats();
     assert_eq!((s.documents, s.key_shares, s.invocations), (1, 0, 0));
     // Every PCR right, but the default AWS root: the mock's chain is refused, still with no input sent.

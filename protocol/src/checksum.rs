@@ -38,15 +38,23 @@ use crate::{FunctionChecksum, FunctionId};
 use sha2::{Digest, Sha256};
 
 /// Upper bound on the entries of one function directory, so a mistaken path (`/`) fails fast.
-pub const MAX_ENTRIES: usize = 100_000;
+pub(crate) const MAX_ENTRIES: usize = 100_000;
 
 /// Maximum directory nesting below the function directory.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 const DIR_DOMAIN: &[u8] = b"enclave-sdk function directory v1";
 const BUILTIN_DOMAIN: &[u8] = b"enclave-sdk builtin function v1";
 
 /// Why a directory checksum could not be computed.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_protocol::checksum::{directory_checksum, ChecksumError};
+/// let missing = directory_checksum(std::path::Path::new("/nonexistent/function"));
+/// assert!(matches!(missing, Err(ChecksumError::Io { .. }) | Err(ChecksumError::NotADirectory { .. })));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChecksumError {
@@ -68,13 +76,13 @@ pub enum ChecksumError {
         /// The entry.
         path: PathBuf,
     },
-    /// More entries than [`MAX_ENTRIES`].
+    /// More entries than `MAX_ENTRIES`.
     #[error("function directory has more than {max} entries")]
     TooManyEntries {
         /// The limit.
         max: usize,
     },
-    /// Nested deeper than [`MAX_DEPTH`].
+    /// Nested deeper than `MAX_DEPTH`.
     #[error("{path}: nested deeper than {max} directories")]
     TooDeep {
         /// The directory too deep.
@@ -119,6 +127,21 @@ pub fn builtin_checksum(name: &FunctionId, version: &str) -> FunctionChecksum {
 /// # Errors
 /// [`ChecksumError`]: not a directory, a symlink or special file inside, too many entries or too
 /// deep, or an I/O error (with the path).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use enclave_protocol::checksum::directory_checksum;
+/// let dir = std::env::temp_dir().join(format!("checksum-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// std::fs::write(dir.join("main"), "#!/bin/sh\ncat\n")?;
+/// let before = directory_checksum(&dir)?;
+/// std::fs::write(dir.join("main"), "#!/bin/sh\ncat -n\n")?;
+/// assert_ne!(directory_checksum(&dir)?, before); // one changed byte changes it
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok(()) }
+/// ```
 pub fn directory_checksum(path: &Path) -> Result<FunctionChecksum, ChecksumError> {
     let meta = fs::symlink_metadata(path).map_err(|e| io(path, &e))?;
     if !meta.is_dir() {

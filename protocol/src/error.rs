@@ -5,7 +5,7 @@
 //! the user is stored truncated and printed escaped (`{:?}`), so a control character in a flag cannot
 //! rewrite the terminal line that reports it.
 
-use crate::measurement::PcrIndex;
+use crate::pcr_index::PcrIndex;
 
 /// How much of a rejected input an error keeps, in characters.
 pub(crate) const MAX_ECHOED_CHARS: usize = 64;

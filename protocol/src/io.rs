@@ -139,12 +139,12 @@ pub async fn write_pump<M, S: Sink<M> + Unpin>(
                         Ok(frame) => frame,
                         Err(e) => return PumpEnd::Seal(e),
                     };
-                    if let Err(end) = bounded(config.stall, cancel.as_mut(), sink.feed((config.wrap)(frame))).await {
+                    if let Err(end) = bounded(config.stall, cancel.as_mut(), || sink.feed((config.wrap)(frame))).await {
                         return end;
                     }
                 }
                 Outgoing::Close(ack) => {
-                    let _ = bounded(config.stall, cancel.as_mut(), sink.close()).await;
+                    let _ = bounded(config.stall, cancel.as_mut(), || sink.close()).await;
                     let _ = ack.send(());
                     return PumpEnd::Closed;
                 }
@@ -156,30 +156,35 @@ pub async fn write_pump<M, S: Sink<M> + Unpin>(
                 _ => break,
             }
         }
-        if let Err(end) = bounded(config.stall, cancel.as_mut(), sink.flush()).await {
+        if let Err(end) = bounded(config.stall, cancel.as_mut(), || sink.flush()).await {
             return end;
         }
         flushed();
     }
 }
 
-/// One write, bounded by `stall` and by `cancel` (checked first: a session that is over sends nothing more).
-async fn bounded<E>(
+/// One write, bounded by `stall` and by `cancel` (checked first: a session that is over sends nothing
+/// more). The write future is made here, in the branch that awaits it, so the pump's state holds one
+/// of it (each pump is a task of its own per session, and its size is that session's cost).
+async fn bounded<E, W: Future<Output = Result<(), E>>>(
     stall: Option<Duration>,
     cancel: Pin<&mut impl Future<Output = ()>>,
-    write: impl Future<Output = Result<(), E>>,
+    write: impl FnOnce() -> W,
 ) -> Result<(), PumpEnd<E>> {
-    let write = async {
-        match stall {
-            Some(limit) => tokio::time::timeout(limit, write).await.map_err(|_| PumpEnd::Stalled(limit))?,
-            None => write.await,
-        }
-        .map_err(PumpEnd::Sink)
-    };
-    tokio::select! {
-        biased;
-        () = cancel => Err(PumpEnd::Cancelled),
-        r = write => r,
+    match stall {
+        None => tokio::select! {
+            biased;
+            () = cancel => Err(PumpEnd::Cancelled),
+            r = write() => r.map_err(PumpEnd::Sink),
+        },
+        Some(limit) => tokio::select! {
+            biased;
+            () = cancel => Err(PumpEnd::Cancelled),
+            r = tokio::time::timeout(limit, write()) => match r {
+                Ok(r) => r.map_err(PumpEnd::Sink),
+                Err(_) => Err(PumpEnd::Stalled(limit)),
+            },
+        },
     }
 }
 

@@ -6,7 +6,7 @@
 //! | layer | module | types |
 //! |---|---|---|
 //! | sizes and default limits | `limits` | [`FrameLimits`], [`MAX_CHUNK_LEN`], `DEFAULT_*` |
-//! | what is measured | `measurement`, `function` | [`PcrIndex`], [`PcrValue`], [`Pcr`], [`MeasurementSet`], [`FunctionId`], [`FunctionChecksum`] |
+//! | what is measured | `pcr_index`, `error`, `hex_text`, `measurement`, `function` | [`PcrIndex`], [`PcrValue`], [`Pcr`], [`MeasurementSet`], [`FunctionId`], [`FunctionChecksum`] |
 //! | what the enclave claims in `user_data` | `claim` | [`EnclaveUserData`], [`cape_user_data`] |
 //! | frames (one WebSocket message each) | `frame` | [`Frame`], [`WireError`] |
 //! | sealed records, the cipher suite | `record` | [`PlainRecord`], [`RequestSealer`], [`ResponseOpener`], [`RequestOpener`], [`ResponseSealer`], [`EnclaveKey`] |
@@ -70,6 +70,7 @@ mod idle;
 mod limits;
 mod measurement;
 mod message;
+mod pcr_index;
 mod record;
 
 #[cfg(feature = "fs")]

@@ -338,7 +338,7 @@ where
     // arrives, so starting small costs an idle session 16 KiB instead of 128 KiB. The size is also
     // the most one read takes from the socket, so a 64 KiB record costs 4 reads here (8 at 8 KiB,
     // which measured ~10% less bulk throughput; 32 KiB brought idle sessions near their 64 KiB
-    // target) (`enclave bench`: idle_session_bytes, bulk_ratio).
+    // target) (`enclave-bench`: idle_session_bytes, bulk_ratio).
     let config = WebSocketConfig::default()
         .read_buffer_size(IDLE_READ_BUFFER)
         .max_message_size(Some(shared.limits.frame.max_frame_len()))

@@ -4,16 +4,32 @@
 //! Output: one [`Error`] whose `Display` is safe to log: it names the check, the limit and the values,
 //! never input or output bytes, user data, keys, or a function's own message (which may echo input).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use enclave_protocol::{
     FunctionId, HandshakeError, MeasurementError, RecordError, RequestId, SessionErrorCode, WireError,
 };
 
-use crate::attestation::{AttestationError, PolicyError};
+use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+
+use crate::attestation::{AttestationError, PolicyError, PolicyFileError};
 
 /// Everything a call into the SDK can fail with.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::error::{ConfigError, LimitError};
+/// use enclave_sdk::Error;
+/// use std::time::Duration;
+///
+/// let timeout = Error::from(LimitError::HandshakeTimeout(Duration::from_secs(10)));
+/// assert!(timeout.is_transient()); // a retry on a new connection may help
+/// assert_eq!(timeout.to_string(), "limit: handshake did not complete within 10s");
+/// assert!(!Error::from(ConfigError::NoPolicy).is_transient());
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The enclave could not be reached, or refused the connection before attesting.
@@ -50,10 +66,26 @@ pub enum Error {
 }
 
 /// Failures before the attestation document arrives.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use enclave_sdk::error::ConnectError;
+/// use enclave_sdk::{Client, Error};
+/// # let policy = enclave_sdk::attestation::Policy::builder().dangerous_accept_any_enclave().build()?;
+/// // Nothing listens on port 1.
+/// let client = Client::builder().endpoint("ws://127.0.0.1:1").policy(policy).build()?;
+/// let refused = client.connect("echo").await.unwrap_err();
+/// assert!(matches!(refused, Error::Connect(ConnectError::Io { .. })));
+/// assert!(refused.is_transient());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {
-    /// TCP connection failed.
+    /// The TCP connection failed, or the connection broke during the TLS handshake or the upgrade.
     #[error("cannot reach {addr}: {kind:?}")]
     Io {
         /// host:port.
@@ -67,9 +99,12 @@ pub enum ConnectError {
         /// The status code.
         status: u16,
     },
-    /// The WebSocket handshake failed otherwise.
-    #[error("WebSocket handshake failed: {0}")]
-    Handshake(String),
+    /// The enclave's answer to the upgrade broke the WebSocket handshake (RFC 6455 section 4).
+    #[error("WebSocket upgrade failed: {0}")]
+    Upgrade(ProtocolError),
+    /// The enclave's answer to the upgrade exceeded the WebSocket library's bounds (e.g. its headers).
+    #[error("WebSocket upgrade answer too large: {0}")]
+    UpgradeTooLarge(CapacityError),
     /// The enclave did not select the protocol version this SDK speaks.
     #[error("enclave did not select subprotocol {expected} (selected: {found:?})")]
     Subprotocol {
@@ -80,7 +115,7 @@ pub enum ConnectError {
     },
     /// The TLS handshake with the enclave failed.
     #[error("TLS handshake failed: {0}")]
-    Tls(String),
+    Tls(rustls::Error),
 }
 
 fn hint(status: u16) -> &'static str {
@@ -93,6 +128,15 @@ fn hint(status: u16) -> &'static str {
 }
 
 /// Failures of an established, or attested but not yet established, session.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::error::SessionError;
+/// // What a caller sees when the connection ends before an authenticated close.
+/// let cut = enclave_sdk::Error::from(SessionError::Truncated { pending: 2 });
+/// assert_eq!(cut.to_string(), "session: connection ended without an authenticated close (2 invocations pending)");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionError {
@@ -124,9 +168,6 @@ pub enum SessionError {
         /// The function the document claims.
         found: Option<FunctionId>,
     },
-    /// The document carries no 32-byte X25519 public key.
-    #[error("document carries no X25519 public key")]
-    NoEnclaveKey,
     /// A record named an invocation that is not in flight.
     #[error("enclave sent a record for invocation {id}, which is not in flight")]
     UnknownInvocation {
@@ -147,9 +188,9 @@ pub enum SessionError {
         /// Invocations still waiting.
         pending: usize,
     },
-    /// The WebSocket layer failed after the handshake.
+    /// The WebSocket layer refused what the enclave sent after the upgrade (RFC 6455).
     #[error("WebSocket: {0}")]
-    WebSocket(String),
+    WebSocket(ProtocolError),
     /// The TLS server's certificate does not parse.
     #[error("TLS certificate does not parse")]
     TlsCertificate,
@@ -182,6 +223,21 @@ pub enum SessionError {
 }
 
 /// A limit, the client's or the enclave's, was reached.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::error::LimitError;
+/// use enclave_sdk::Error;
+/// fn explain(e: &Error) -> &'static str {
+///     match e {
+///         Error::Limit(LimitError::OutputTooLarge { .. }) => "use invoke_stream",
+///         Error::Limit(LimitError::EnclaveInFlight { .. }) => "lower max_in_flight",
+///         _ => "see the message",
+///     }
+/// }
+/// assert_eq!(explain(&LimitError::OutputTooLarge { max: 64 }.into()), "use invoke_stream");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LimitError {
@@ -218,11 +274,21 @@ pub enum LimitError {
 }
 
 /// The SDK's configuration is unusable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::error::ConfigError;
+/// use enclave_sdk::{Client, Error};
+/// let no_endpoint = Client::builder().build();
+/// assert!(matches!(no_endpoint, Err(Error::Config(ConfigError::NoEndpoint))));
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The endpoint is not a `ws://` or `wss://` URL with a host.
-    #[error("endpoint {0:?} is not a ws:// or wss:// URL")]
+    /// The endpoint is not a `ws://` or `wss://` URL with a host and nothing else (no user info, path,
+    /// query or fragment).
+    #[error("endpoint {0:?} is not a ws:// or wss:// URL of a host (and port)")]
     Endpoint(String),
     /// No endpoint was configured.
     #[error("no endpoint configured")]
@@ -242,13 +308,40 @@ pub enum ConfigError {
     /// A function id that does not follow the rule of [`crate::FunctionId`].
     #[error("function id: {0}")]
     FunctionId(MeasurementError),
-    /// An environment variable is missing or unusable.
-    #[error("environment variable {name}: {problem}")]
-    Env {
+    /// The bearer token cannot travel in an HTTP header (it must be visible ASCII). The token itself
+    /// is not shown: it is a secret.
+    #[error("the bearer token is not a valid HTTP header value (visible ASCII only)")]
+    Token,
+    /// A required environment variable is not set (or is empty).
+    #[error("environment variable {name} is not set")]
+    EnvMissing {
         /// The variable.
         name: &'static str,
-        /// What is wrong, without the value when it could be secret.
-        problem: String,
+    },
+    /// Two environment variables that exclude each other are both set.
+    #[error("environment variables {name} and {also} are both set; use one or the other")]
+    EnvConflict {
+        /// The variable that excludes the other.
+        name: &'static str,
+        /// The other.
+        also: &'static str,
+    },
+    /// The policy file named by `ENCLAVE_POLICY` is unusable.
+    #[error("environment variable ENCLAVE_POLICY: {0}")]
+    EnvPolicyFile(PolicyFileError),
+    /// The trust root named by `ENCLAVE_ROOT_PEM` cannot be read.
+    #[error("environment variable ENCLAVE_ROOT_PEM: cannot read {path:?}: {kind}")]
+    EnvRootUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error kind.
+        kind: std::io::ErrorKind,
+    },
+    /// The trust root named by `ENCLAVE_ROOT_PEM` is not a usable root certificate.
+    #[error("environment variable ENCLAVE_ROOT_PEM: {source}")]
+    EnvRoot {
+        /// Why the certificate was refused.
+        source: AttestationError,
     },
     /// A pin variable (`ENCLAVE_PCRS`, `ENCLAVE_FUNCTION_CHECKSUM`) does not parse.
     #[error("environment variable {name}: {source}")]
@@ -272,7 +365,7 @@ pub enum ConfigError {
     Policy(#[from] PolicyError),
     /// A certificate given to [`tls_webpki_root`](crate::ClientBuilder::tls_webpki_root) is unusable.
     #[error("TLS WebPKI root: {0}")]
-    WebPkiRoot(String),
+    WebPkiRoot(rustls::Error),
 }
 
 impl From<HandshakeError> for SessionError {
@@ -288,6 +381,14 @@ impl From<HandshakeError> for SessionError {
 
 impl Error {
     /// Whether retrying on a new connection may help (network failures and timeouts; not attestation).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_sdk::error::LimitError;
+    /// let e = enclave_sdk::Error::from(LimitError::IdleTimeout(std::time::Duration::from_secs(60)));
+    /// assert!(e.is_transient());
+    /// ```
     pub fn is_transient(&self) -> bool {
         matches!(
             self,

@@ -90,10 +90,10 @@ pub use principal::{KeyAdmin, NamedPrincipal, Principal};
 
 /// Largest key policy document [`check_key_policy`] reads: AWS KMS caps a key policy at 32 KiB
 /// (KMS developer guide, "Quotas": key policy document size).
-pub const MAX_KEY_POLICY_LEN: usize = 32 * 1024;
+pub(crate) const MAX_KEY_POLICY_LEN: usize = 32 * 1024;
 
 /// The actions a generated policy grants to the enclave principal, each conditioned on the pins.
-pub const ENCLAVE_ACTIONS: [&str; 4] =
+pub(crate) const ENCLAVE_ACTIONS: [&str; 4] =
     ["kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateRandom", "kms:DeriveSharedSecret"];
 
 /// The actions the checker guards: every statement that allows one of them must require the pins.
@@ -214,9 +214,9 @@ const ADMIN_EFFECTS: [(&[&str], &str); 6] = [
 
 /// Placeholder principal in a generated policy when none is given; KMS rejects it, so a policy
 /// generated without `--principal` cannot be applied by accident.
-pub const PRINCIPAL_PLACEHOLDER: &str = "REPLACE_WITH_ENCLAVE_ROLE_ARN";
+pub(crate) const PRINCIPAL_PLACEHOLDER: &str = "REPLACE_WITH_ENCLAVE_ROLE_ARN";
 /// Placeholder key administrator in a generated policy when none is given.
-pub const KEY_ADMIN_PLACEHOLDER: &str = "REPLACE_WITH_KEY_ADMIN_ARN";
+pub(crate) const KEY_ADMIN_PLACEHOLDER: &str = "REPLACE_WITH_KEY_ADMIN_ARN";
 
 const IMAGE_SHA384_KEY: &str = "kms:RecipientAttestation:ImageSha384";
 const PCR_KEY_PREFIX: &str = "kms:RecipientAttestation:PCR";
@@ -224,6 +224,13 @@ const ENCLAVE_SID: &str = "AllowEnclaveCryptoOnlyWithPinnedMeasurements";
 const ADMIN_SID: &str = "AllowKeyAdministrationWithoutCryptoUse";
 
 /// Why a key policy could not be generated or checked at all (as opposed to a [`Finding`]).
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::kms::{generate_key_policy, KmsPolicyError};
+/// assert!(matches!(generate_key_policy(&[], None, &[]), Err(KmsPolicyError::ImageNotPinned(_))));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KmsPolicyError {
@@ -272,6 +279,20 @@ pub enum KmsPolicyError {
 }
 
 /// Which statement a finding is about: its `Sid`, or its 0-based index when it has none.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::kms::check_key_policy;
+/// use enclave_sdk::MeasurementSet;
+/// let sets = vec![format!("0={}", "ab".repeat(48)).parse::<MeasurementSet>()?];
+/// // The AWS console's default statement: anyone in the account may decrypt, no attestation asked.
+/// let console = r#"{"Statement": [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+///     "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]}"#;
+/// let report = check_key_policy(console, &sets, &[])?;
+/// assert!(matches!(&report.findings[0].statement, enclave_sdk::kms::StatementRef::Sid(sid) if sid.starts_with("Enable")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatementRef {
@@ -469,6 +490,23 @@ impl fmt::Display for DenyNotCounted {
 }
 
 /// One offending statement and one thing it is missing.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::kms::check_key_policy;
+/// use enclave_sdk::MeasurementSet;
+/// let sets = vec![format!("0={}", "ab".repeat(48)).parse::<MeasurementSet>()?];
+/// // The AWS console's default statement: anyone in the account may decrypt, no attestation asked.
+/// let console = r#"{"Statement": [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+///     "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]}"#;
+/// let report = check_key_policy(console, &sets, &[])?;
+/// use enclave_sdk::kms::{Problem, StatementRef};
+/// let finding = &report.findings[0];
+/// assert_eq!(finding.statement, StatementRef::Sid("Enable IAM User Permissions".into()));
+/// assert_eq!(finding.problem, Problem::NoCondition);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct Finding {
@@ -544,6 +582,21 @@ impl fmt::Display for KeyControlGrant {
 }
 
 /// The outcome of [`check_key_policy`].
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::kms::check_key_policy;
+/// use enclave_sdk::MeasurementSet;
+/// let sets = vec![format!("0={}", "ab".repeat(48)).parse::<MeasurementSet>()?];
+/// // The AWS console's default statement: anyone in the account may decrypt, no attestation asked.
+/// let console = r#"{"Statement": [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+///     "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]}"#;
+/// let report = check_key_policy(console, &sets, &[])?;
+/// // Two findings: decryption without attestation, and key control (kms:PutKeyPolicy) by an unnamed admin.
+/// assert_eq!((report.statements, report.granting_statements, report.findings.len()), (1, 1, 2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct CheckReport {

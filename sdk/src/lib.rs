@@ -23,7 +23,7 @@
 //!
 //! Defeated, each with a test (end to end over sockets unless noted): sending to an enclave running
 //! other code (PCR pin), including through a policy that pins only what any enclave can match (a
-//! function checksum, PCR1, PCR3 or PCR4: refused when the policy is built, [`attestation::IMAGE_PCRS`])
+//! function checksum, PCR1, PCR3 or PCR4: refused when the policy is built, [`attestation::Policy::IMAGE_PCRS`])
 //! or a document mixing two allowed releases (measurement sets match whole), another function
 //! (checksum pin), a debug-mode enclave, a document from another
 //! root, an expired certificate or a stale document; a replayed document (fresh nonce); a substituted
@@ -41,7 +41,7 @@
 //! 3. The ES384 signature verifies with the leaf certificate; the chain verifies to the pinned root at
 //!    the [`Clock`]'s time, with the policy's skew.
 //! 4. The policy: debug mode (refused unless allowed), every PCR of one allowed measurement set
-//!    (a policy must pin PCR0, PCR2 or PCR8 in each set: [`attestation::IMAGE_PCRS`]), document age,
+//!    (a policy must pin PCR0, PCR2 or PCR8 in each set: [`attestation::Policy::IMAGE_PCRS`]), document age,
 //!    the function checksum pin.
 //! 5. The connection: the nonce is the one this client just drew; the public key is a 32-byte X25519
 //!    key; the user data names the requested function.
@@ -50,10 +50,19 @@
 //!
 //! The wire format is specified in `PROTOCOL.md` at the repository root.
 //!
+//! # Layout
+//! [`attestation`] is the trust core: it decides whether a document may be believed, and does no
+//! I/O. The client (private; its face is [`Client`], [`ClientBuilder`], [`Session`], [`CapeSession`]
+//! and [`connect_and_invoke`]) is the only part that does I/O, over one transport for both protocols,
+//! and binds every verified document to its connection in one step. [`blocking`] wraps it. [`kms`]
+//! and [`checksum`] serve the pinning tools. The protocol itself (frames, messages, the handshake's
+//! states, sealed records, limits) is the sans-IO crate `enclave-protocol`, which the enclave side
+//! drives too; its measurement vocabulary is re-exported here.
+//!
 //! # Feature flags
 //! None. `wss://` endpoints are supported as attested TLS: the enclave's self-signed certificate is
 //! accepted provisionally, and the session is refused unless the verified document binds exactly the
-//! key the TLS handshake used ([`session::tls`]). [`ClientBuilder::tls_webpki_root`] additionally
+//! key the TLS handshake used (PROTOCOL.md section 2.1). [`ClientBuilder::tls_webpki_root`] additionally
 //! requires ordinary WebPKI validation (chain, time, host name) for deployments that have it.
 //!
 //! # Logging
@@ -68,21 +77,15 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod attestation;
+pub mod blocking;
 /// Function checksums (directory and built-in): the enclave side computes them with the same module.
 pub use enclave_protocol::checksum;
 mod client;
 pub mod error;
 pub mod kms;
-pub mod session;
 
-pub use client::{
-    connect_and_invoke, ENV_ALLOW_DEBUG, ENV_FUNCTION_CHECKSUM, ENV_PCRS, ENV_ROOT_PEM, ENV_TOKEN, ENV_URL,
-};
-/// The measurement vocabulary the SDK, the mock enclave, the policy file and the KMS module share
-/// (the `enclave-protocol` crate), with one parser per textual form.
-pub use enclave_protocol::{
-    FunctionChecksum, FunctionId, HexField, MeasurementError, MeasurementSet, Pcr, PcrIndex, PcrValue, SetMismatch,
-};
+pub use client::{connect_and_invoke, CapeSession, Client, ClientBuilder, Clock, Progress, Session};
+/// The measurement vocabulary the SDK, the enclave side, the policy file and the KMS module share (the
+/// `enclave-protocol` crate): what an application needs to write a policy and name a function.
+pub use enclave_protocol::{FunctionChecksum, FunctionId, MeasurementError, MeasurementSet, Pcr, PcrIndex, PcrValue};
 pub use error::Error;
-pub use session::blocking;
-pub use session::client::{Client, ClientBuilder, Clock, Progress, Session, SystemClock};

@@ -9,8 +9,7 @@ mod support;
 use std::time::Duration;
 
 use enclave_sdk::attestation::{
-    AttestationError, CertPosition, ChainError, Expected, Hex, Policy, PolicyError, UnixTime, UnverifiedDocument,
-    Verifier,
+    AttestationError, CertPosition, ChainError, Expected, Policy, PolicyError, UnixTime, UnverifiedDocument, Verifier,
 };
 use enclave_sdk::{MeasurementSet, Pcr, PcrIndex, PcrValue};
 use support::{fixtures, Fixture};
@@ -193,13 +192,13 @@ fn nonce_from_a_real_document_is_checked() {
     other[0] ^= 1;
     assert_eq!(
         v.verify(&fx.bytes, &Expected::default().with_nonce(&other), at).unwrap_err(),
-        AttestationError::NonceMismatch { expected: Hex(other.clone()), found: Hex(sent) }
+        AttestationError::NonceMismatch { expected: other.clone(), found: sent }
     );
     let no_nonce = support::fixture("fastcrypto-fixed.cbor");
     assert_eq!(
         v.verify(&no_nonce.bytes, &Expected::default().with_nonce(&other), UnixTime::from_secs(no_nonce.verify_at))
             .unwrap_err(),
-        AttestationError::NonceMissing { expected: Hex(other) }
+        AttestationError::NonceMissing { expected: other }
     );
 }
 

@@ -3,7 +3,7 @@
 use super::pins;
 use super::policy::{fail, read_bounded, write_new, Format, EXIT_CHECK_FAILED, EXIT_USAGE};
 use base64::Engine as _;
-use enclave_sdk::attestation::{Policy, TrustRoot, UnverifiedDocument};
+use enclave_sdk::attestation::{Policy, TrustRoot};
 use enclave_sdk::{Client, FunctionId};
 use serde_json::json;
 use std::path::PathBuf;
@@ -110,26 +110,22 @@ pub(crate) async fn run(args: Args) -> ExitCode {
         Ok(client) => client,
         Err(e) => return fail(args.format, EXIT_USAGE, "config", &e),
     };
-    let raw = match client.fetch_attestation(&function).await {
-        Ok(raw) => raw,
+    let document = match client.fetch_attestation(&function).await {
+        Ok(document) => document,
         Err(e) => return fail(args.format, EXIT_CHECK_FAILED, "attest", &e),
     };
+    let raw = document.raw();
     if let Some(out) = &args.out {
-        if let Err(e) = write_new(out, &raw, args.force) {
+        if let Err(e) = write_new(out, raw, args.force) {
             return fail(args.format, EXIT_USAGE, "write", &e);
         }
     }
-    // Already verified by the client; parsed again only to describe it.
-    let (module_id, pcr0) = match UnverifiedDocument::parse(&raw) {
-        Ok(doc) => {
-            let f = doc.dangerous_unverified_fields();
-            (f.module_id().to_owned(), f.pcrs().get(&enclave_sdk::PcrIndex::IMAGE).map(ToString::to_string))
-        }
-        Err(e) => return fail(args.format, EXIT_CHECK_FAILED, "decode", &e),
-    };
+    // The client returns the document it verified: described as verified, not parsed again.
+    let module_id = document.module_id();
+    let pcr0 = document.pcrs().get(&enclave_sdk::PcrIndex::IMAGE).map(ToString::to_string);
     match args.format {
         Format::Json => {
-            let document = args.out.is_none().then(|| base64::engine::general_purpose::STANDARD.encode(&raw));
+            let document = args.out.is_none().then(|| base64::engine::general_purpose::STANDARD.encode(raw));
             let out = json!({
                 "ok": true,
                 "pinned": pinned,

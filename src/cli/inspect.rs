@@ -1,10 +1,8 @@
 //! `enclave inspect`: decode an attestation document WITHOUT trusting it, and print it.
 
 use super::policy::{fail, read_bytes_bounded, Format, EXIT_CHECK_FAILED, EXIT_USAGE};
-use enclave_sdk::attestation::{
-    cape_function_checksum, is_debug_mode, AttestationError, EnclaveUserData, UnixTime, UnverifiedDocument,
-    UserDataError, MAX_DOCUMENT_LEN,
-};
+use enclave_protocol::{cape_function_checksum, UserDataError};
+use enclave_sdk::attestation::{AttestationError, EnclaveUserData, UnixTime, UnverifiedDocument};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,7 +33,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) async fn run(args: Args) -> ExitCode {
-    let raw = match read_bytes_bounded(&args.document, MAX_DOCUMENT_LEN) {
+    let raw = match read_bytes_bounded(&args.document, UnverifiedDocument::MAX_LEN) {
         Ok(raw) => raw,
         Err(e) => return fail(args.format, EXIT_USAGE, "read", &e),
     };
@@ -55,7 +53,7 @@ pub(crate) async fn run(args: Args) -> ExitCode {
         }
         _ => None,
     };
-    let debug_mode = is_debug_mode(fields.pcrs());
+    let debug_mode = fields.is_debug_mode();
     match args.format {
         Format::Json => {
             let pcrs: serde_json::Map<String, serde_json::Value> =

@@ -1,7 +1,6 @@
 //! One module per `enclave` subcommand.
 
 pub(crate) mod attest;
-pub(crate) mod bench;
 pub(crate) mod checksum;
 pub(crate) mod inspect;
 pub(crate) mod kms_policy;

@@ -3,9 +3,9 @@
 //! Also the small helpers the pinning commands share (output format, exit codes, bounded reads,
 //! loading `--policy FILE`). Input: files the user names. Output: a policy file, or a report.
 
+use enclave_protocol::{cape_function_checksum, UserDataError};
 use enclave_sdk::attestation::{
-    cape_function_checksum, is_debug_mode, AttestationError, EnclaveUserData, PolicyFile, RootSource, TrustRoot,
-    UnixTime, UnverifiedDocument, UserDataError, DEFAULT_CLOCK_SKEW, MAX_DOCUMENT_LEN,
+    AttestationError, EnclaveUserData, Policy, PolicyFile, RootSource, TrustRoot, UnixTime, UnverifiedDocument,
 };
 use enclave_sdk::{MeasurementSet, Pcr, PcrIndex, PcrValue};
 use std::collections::BTreeMap;
@@ -214,7 +214,7 @@ fn from_document(
     root_pem: Option<&Path>,
     out: Option<&Path>,
 ) -> Result<(PolicyFile, String), InitError> {
-    let raw = read_bytes_bounded(doc, MAX_DOCUMENT_LEN).map_err(InitError::Usage)?;
+    let raw = read_bytes_bounded(doc, UnverifiedDocument::MAX_LEN).map_err(InitError::Usage)?;
     let (root, trust_root) = match root_pem {
         Some(path) => {
             let pem = read_bounded(path, 64 * 1024).map_err(InitError::Usage)?;
@@ -226,10 +226,12 @@ fn from_document(
     let now = at.map_or_else(UnixTime::now, UnixTime::from_secs);
     let refused = |e: AttestationError| InitError::Refused(format!("{}: {e}", doc.display()));
     // Signature and chain only: the document is what the user trusts, so no pin applies yet.
-    let verified =
-        UnverifiedDocument::parse(&raw).map_err(refused)?.verify(&[root], now, DEFAULT_CLOCK_SKEW).map_err(refused)?;
+    let verified = UnverifiedDocument::parse(&raw)
+        .map_err(refused)?
+        .verify(&[root], now, Policy::DEFAULT_CLOCK_SKEW)
+        .map_err(refused)?;
     let fields = verified.fields();
-    if is_debug_mode(fields.pcrs()) {
+    if fields.is_debug_mode() {
         return Err(InitError::Refused(format!(
             "{}: a debug-mode enclave (PCR0..2 all zero); its memory is readable by the parent instance, refusing to pin it",
             doc.display()

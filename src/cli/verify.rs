@@ -10,12 +10,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use base64::Engine as _;
-use enclave_sdk::attestation::{AttestedDocument, Expected, Policy, UnixTime, Verifier, MAX_DOCUMENT_LEN};
+use enclave_sdk::attestation::{AttestedDocument, Expected, Policy, UnixTime, UnverifiedDocument, Verifier};
 
 use super::pins;
 
 /// Input larger than this cannot hold a document even hex-encoded with line breaks.
-const MAX_INPUT_LEN: usize = 3 * MAX_DOCUMENT_LEN;
+const MAX_INPUT_LEN: usize = 3 * UnverifiedDocument::MAX_LEN;
 
 const HELP: &str = "\
 The pins: --root (default AWS Nitro Enclaves Root-G1), one allowed measurement set per --pcrs (a document must
@@ -161,7 +161,8 @@ fn read_input(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
     res.map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
     if buf.len() > MAX_INPUT_LEN {
         return Err(Failure::Rejected(format!(
-            "input is more than {MAX_INPUT_LEN} bytes; no attestation document is that large (limit {MAX_DOCUMENT_LEN} raw)"
+            "input is more than {MAX_INPUT_LEN} bytes; no attestation document is that large (limit {} raw)",
+            UnverifiedDocument::MAX_LEN
         )));
     }
     Ok(buf)

@@ -38,7 +38,7 @@ use webpki::{KeyPurposeIdIter, RequiredEkuNotFoundContext, VerifiedPath};
 
 use super::cache::{self, PathCache, Window};
 use super::cose::Envelope;
-use super::error::{AttestationError, CertPosition, ChainError, Hex, HexList};
+use super::error::{AttestationError, CertPosition, ChainError};
 use super::root::TrustRoot;
 use super::time::UnixTime;
 use super::x509::{webpki_reason, Certificate};
@@ -77,9 +77,9 @@ fn verify_path(
 ) -> Result<(), ChainError> {
     let sent_root = cabundle
         .first()
-        .ok_or(ChainError::UnknownRoot { found_sha256: Hex(Vec::new()), pinned_sha256: pinned_list(roots) })?;
+        .ok_or_else(|| ChainError::UnknownRoot { found_sha256: None, pinned_sha256: pinned_list(roots) })?;
     let root = roots.iter().find(|r| r.der() == sent_root.der.as_slice()).ok_or_else(|| ChainError::UnknownRoot {
-        found_sha256: Hex(Sha256::digest(&sent_root.der).to_vec()),
+        found_sha256: Some(Sha256::digest(&sent_root.der).into()),
         pinned_sha256: pinned_list(roots),
     })?;
     let intermediates = cabundle.get(1..).unwrap_or_default();
@@ -294,6 +294,6 @@ impl webpki::ExtendedKeyUsageValidator for NoExtendedKeyUsage {
     }
 }
 
-fn pinned_list(roots: &[TrustRoot]) -> HexList {
-    HexList(roots.iter().map(|r| Hex(r.sha256().to_vec())).collect())
+fn pinned_list(roots: &[TrustRoot]) -> Vec<[u8; 32]> {
+    roots.iter().map(TrustRoot::sha256).collect()
 }

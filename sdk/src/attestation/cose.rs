@@ -1,6 +1,6 @@
 //! `attestation::cose`: the COSE_Sign1 envelope (RFC 9052 section 4.2) and its ES384 signature.
 //!
-//! In: the raw document, untrusted, already capped by [`super::MAX_DOCUMENT_LEN`]. Out: the protected
+//! In: the raw document, untrusted, already capped by [`UnverifiedDocument::MAX_LEN`](super::UnverifiedDocument::MAX_LEN). Out: the protected
 //! header, payload and signature bytes ([`Envelope`]), and [`verify_es384`], the one function through
 //! which every document signature is checked. Does not decide which key is trusted (`chain` does) nor
 //! what the payload means (`document` does).
@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_FIXED};
 
 use super::cbor::{self, Item};
-use super::error::{CoseError, Hex};
+use super::error::CoseError;
 
 /// RFC 9052 section 4.2: COSE_Sign1 tag.
 const TAG_COSE_SIGN1: u64 = 18;
@@ -53,7 +53,7 @@ impl<'a> Envelope<'a> {
         // The protected header must be exactly alg: ES384. Anything else (another algorithm, extra
         // critical parameters, a different encoding) is not what the NSM produces.
         if protected.as_ref() != PROTECTED_ES384 {
-            return Err(CoseError::ProtectedHeader { found: Hex(protected.to_vec()) });
+            return Err(CoseError::ProtectedHeader { found: protected.to_vec() });
         }
         // The unprotected header carries nothing we use; AWS sends an empty map, and its content is
         // not signed. RFC 9052 section 3: `crit` must be in the protected bucket, and a parameter may

@@ -33,6 +33,17 @@ pub(crate) const MAX_CABUNDLE: usize = 8;
 ///
 /// `Debug` shows lengths, not contents, for `user_data` and `public_key`, so that logging a document
 /// never logs what an enclave put there.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+/// let doc = enclave_sdk::attestation::UnverifiedDocument::parse(&raw)?;
+/// let fields = doc.dangerous_unverified_fields();
+/// println!("{} {} {} PCRs", fields.module_id(), fields.digest(), fields.pcrs().len());
+/// # Ok(()) }
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct DocumentFields {
     pub(crate) module_id: String,
@@ -65,38 +76,154 @@ impl fmt::Debug for DocumentFields {
 
 impl DocumentFields {
     /// `module_id`: the enclave's instance and enclave id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+    /// let doc = enclave_sdk::attestation::UnverifiedDocument::parse(&raw)?;
+    /// let fields = doc.dangerous_unverified_fields();
+    /// assert!(fields.module_id().starts_with("i-"));
+    /// # Ok(()) }
+    /// ```
     pub fn module_id(&self) -> &str {
         &self.module_id
     }
     /// `digest`: always "SHA384".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+    /// let doc = enclave_sdk::attestation::UnverifiedDocument::parse(&raw)?;
+    /// let fields = doc.dangerous_unverified_fields();
+    /// assert_eq!(fields.digest(), "SHA384");
+    /// # Ok(()) }
+    /// ```
     pub fn digest(&self) -> &str {
         &self.digest
     }
     /// `timestamp`: milliseconds since the epoch, per the NSM's clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+    /// let doc = enclave_sdk::attestation::UnverifiedDocument::parse(&raw)?;
+    /// let fields = doc.dangerous_unverified_fields();
+    /// assert!(fields.timestamp_ms() > 0);
+    /// # Ok(()) }
+    /// ```
     pub fn timestamp_ms(&self) -> u64 {
         self.timestamp_ms
     }
     /// `pcrs`: index to value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+    /// let doc = enclave_sdk::attestation::UnverifiedDocument::parse(&raw)?;
+    /// let fields = doc.dangerous_unverified_fields();
+    /// assert!(fields.pcrs().contains_key(&enclave_sdk::PcrIndex::IMAGE));
+    /// # Ok(()) }
+    /// ```
     pub fn pcrs(&self) -> &BTreeMap<PcrIndex, PcrValue> {
         &self.pcrs
     }
+    /// Whether these are a debug-mode enclave's measurements: PCR0, PCR1 and PCR2 all zero (AWS Nitro
+    /// Enclaves user guide, "Debug mode"). The parent instance can read such an enclave's memory; a
+    /// policy refuses its documents unless it allows debug enclaves, by this same test.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+    /// let doc = enclave_sdk::attestation::UnverifiedDocument::parse(&raw)?;
+    /// let fields = doc.dangerous_unverified_fields();
+    /// assert!(!fields.is_debug_mode()); // a production enclave's PCR0..2 are not zero
+    /// # Ok(()) }
+    /// ```
+    pub fn is_debug_mode(&self) -> bool {
+        is_debug_mode(&self.pcrs)
+    }
     /// `certificate`: the leaf's DER.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+    /// let doc = enclave_sdk::attestation::UnverifiedDocument::parse(&raw)?;
+    /// let fields = doc.dangerous_unverified_fields();
+    /// assert!(!fields.certificate().is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn certificate(&self) -> &[u8] {
         &self.certificate
     }
     /// `cabundle`: `[root, intermediates...]`, DER.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+    /// let doc = enclave_sdk::attestation::UnverifiedDocument::parse(&raw)?;
+    /// let fields = doc.dangerous_unverified_fields();
+    /// assert_eq!(fields.cabundle().len(), 4);
+    /// # Ok(()) }
+    /// ```
     pub fn cabundle(&self) -> &[Vec<u8>] {
         &self.cabundle
     }
     /// `public_key`, absent when null.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+    /// let doc = enclave_sdk::attestation::UnverifiedDocument::parse(&raw)?;
+    /// let fields = doc.dangerous_unverified_fields();
+    /// assert_eq!(fields.public_key().map(<[u8]>::len), Some(32));
+    /// # Ok(()) }
+    /// ```
     pub fn public_key(&self) -> Option<&[u8]> {
         self.public_key.as_deref()
     }
     /// `user_data`, absent when null.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+    /// let doc = enclave_sdk::attestation::UnverifiedDocument::parse(&raw)?;
+    /// let fields = doc.dangerous_unverified_fields();
+    /// assert!(fields.user_data().is_some());
+    /// # Ok(()) }
+    /// ```
     pub fn user_data(&self) -> Option<&[u8]> {
         self.user_data.as_deref()
     }
     /// `nonce`, absent when null.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+    /// let doc = enclave_sdk::attestation::UnverifiedDocument::parse(&raw)?;
+    /// let fields = doc.dangerous_unverified_fields();
+    /// let _nonce = fields.nonce();
+    /// # Ok(()) }
+    /// ```
     pub fn nonce(&self) -> Option<&[u8]> {
         self.nonce.as_deref()
     }
@@ -241,4 +368,14 @@ fn parse_cabundle(item: &Item<'_>) -> Result<Vec<Vec<u8>>, DocumentError> {
     let Item::Array(entries) = item else { return Err(wrong(Field::CaBundle, "array", item)) };
     check_len(Field::CaBundle, entries.len(), 1, MAX_CABUNDLE)?;
     entries.iter().enumerate().map(|(i, e)| bytes(Field::CaBundleEntry(i), e, 1, MAX_CERT_LEN)).collect()
+}
+
+/// Debug mode: the NSM reports PCR0, PCR1 and PCR2 as all zero (AWS Nitro Enclaves user guide,
+/// "Debug mode"). Evaluated without early exit; PCR values are public, but this keeps one habit. The
+/// policy refuses such documents unless it allows debug enclaves; tools that describe or pin a
+/// document use this same test ([`DocumentFields::is_debug_mode`]).
+pub(crate) fn is_debug_mode(pcrs: &BTreeMap<PcrIndex, PcrValue>) -> bool {
+    [PcrIndex::IMAGE, PcrIndex::KERNEL, PcrIndex::APPLICATION]
+        .iter()
+        .fold(true, |all_zero, i| all_zero & pcrs.get(i).is_some_and(PcrValue::is_zero))
 }

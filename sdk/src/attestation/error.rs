@@ -11,66 +11,47 @@ use enclave_protocol::{FunctionChecksum, FunctionId, PcrIndex, PcrValue, SetMism
 
 use super::time::UnixTime;
 
-/// Bytes shown as lowercase hex in messages (PCRs, nonces, checksums, fingerprints).
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Hex(pub Vec<u8>);
+/// Bytes as lowercase hex in messages (PCRs, nonces, checksums, fingerprints); `(empty)` for none.
+fn hex(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "(empty)".to_owned();
+    }
+    hex::encode(bytes)
+}
 
-impl fmt::Display for Hex {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            return f.write_str("(empty)");
+/// Digests as `[aa.., bb..]`.
+fn hex_list(digests: &[[u8; 32]]) -> String {
+    format!("[{}]", digests.iter().map(hex::encode).collect::<Vec<_>>().join(", "))
+}
+
+/// How a document failed each of a policy's allowed measurement sets: `set 1: PCR0 is ..; set 2: ...`.
+fn set_mismatches(mismatches: &[SetMismatch]) -> String {
+    let mut out = String::new();
+    for (i, m) in mismatches.iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
         }
-        f.write_str(&hex::encode(&self.0))
+        out.push_str(&format!("set {}: {m}", i.saturating_add(1)));
     }
-}
-
-impl fmt::Debug for Hex {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Hex({self})")
-    }
-}
-
-impl From<&[u8]> for Hex {
-    fn from(b: &[u8]) -> Self {
-        Self(b.to_vec())
-    }
-}
-
-/// A list of hex values, displayed as `[aa.., bb..]`.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub struct HexList(pub Vec<Hex>);
-
-impl fmt::Display for HexList {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[")?;
-        for (i, h) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{h}")?;
-        }
-        f.write_str("]")
-    }
-}
-
-/// How a document failed each of a policy's allowed measurement sets, displayed as
-/// `set 1: PCR0 is ..; the set has ..; set 2: ...`.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct SetMismatches(pub Vec<SetMismatch>);
-
-impl fmt::Display for SetMismatches {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, m) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("; ")?;
-            }
-            write!(f, "set {}: {m}", i.saturating_add(1))?;
-        }
-        Ok(())
-    }
+    out
 }
 
 /// The reason a document was not accepted: one variant per check, carrying what was expected and found.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use enclave_sdk::attestation::*;
+/// # let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+/// # let at = UnixTime::from_secs(1_676_033_041);
+/// let wrong: enclave_sdk::MeasurementSet = format!("0={}", "ab".repeat(48)).parse()?;
+/// let verifier = Verifier::new(Policy::builder().allow_measurements(wrong).build()?);
+/// let refused = verifier.verify(&raw, &Expected::none(), at).unwrap_err();
+/// assert!(matches!(refused, AttestationError::PcrNotAllowed { .. }));
+/// println!("{refused}"); // PCR0 is bda7…; the policy allows abab…
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AttestationError {
@@ -79,7 +60,7 @@ pub enum AttestationError {
     DocumentTooLarge {
         /// Bytes received.
         len: usize,
-        /// [`super::MAX_DOCUMENT_LEN`].
+        /// [`UnverifiedDocument::MAX_LEN`](super::UnverifiedDocument::MAX_LEN).
         max: usize,
     },
     /// The COSE_Sign1 envelope is malformed, or its signature does not verify with the leaf key.
@@ -113,24 +94,24 @@ pub enum AttestationError {
     },
     /// The policy allows several measurement sets (releases) and the document matches none of them
     /// entirely: each entry says where it first differed from one set.
-    #[error("the document matches none of the policy's {} measurement sets: {mismatches}", mismatches.0.len())]
+    #[error("the document matches none of the policy's {} measurement sets: {}", mismatches.len(), set_mismatches(mismatches))]
     MeasurementsNotAllowed {
         /// Per allowed set, in the policy's order, the first PCR that did not match.
-        mismatches: SetMismatches,
+        mismatches: Vec<SetMismatch>,
     },
     /// The caller expects a nonce and the document carries none.
-    #[error("document carries no nonce; expected {expected}")]
+    #[error("document carries no nonce; expected {}", hex(expected))]
     NonceMissing {
         /// The nonce this client sent.
-        expected: Hex,
+        expected: Vec<u8>,
     },
     /// The document's nonce is not the one this client sent (a replay, or another client's document).
-    #[error("nonce is {found}; expected {expected}")]
+    #[error("nonce is {}; expected {}", hex(found), hex(expected))]
     NonceMismatch {
         /// The nonce this client sent.
-        expected: Hex,
+        expected: Vec<u8>,
         /// The document's nonce.
-        found: Hex,
+        found: Vec<u8>,
     },
     /// The document's timestamp is older than the policy's maximum age allows.
     #[error("document is {age_s} s old (timestamp {timestamp_ms} ms, checked at {now}); the policy allows {max_s} s")]
@@ -194,6 +175,15 @@ pub enum AttestationError {
 }
 
 /// Where in the document a CBOR item sits, for messages.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{AttestationError, CborError, CborProblem, CoseError, UnverifiedDocument};
+/// let err = UnverifiedDocument::parse(&[0x84]).unwrap_err();
+/// // An array of four items, and no item: the declared length runs past the input.
+/// assert_eq!(err, AttestationError::Cose(CoseError::Cbor(CborError { offset: 1, problem: CborProblem::LengthBeyondInput })));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CborProblem {
@@ -237,6 +227,14 @@ impl fmt::Display for CborProblem {
 }
 
 /// Malformed CBOR, with the byte offset where reading stopped.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{AttestationError, CborProblem, CoseError, UnverifiedDocument};
+/// let err = UnverifiedDocument::parse(&[0x84]).unwrap_err();
+/// assert!(matches!(err, AttestationError::Cose(CoseError::Cbor(c)) if c.problem == CborProblem::LengthBeyondInput));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("CBOR at byte {offset}: {problem}")]
 pub struct CborError {
@@ -247,6 +245,21 @@ pub struct CborError {
 }
 
 /// The COSE_Sign1 envelope (RFC 9052 section 4.2) is malformed or its signature is wrong.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use enclave_sdk::attestation::*;
+/// # let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+/// # let at = UnixTime::from_secs(1_676_033_041);
+/// let mut bad = raw.clone();
+/// let last = bad.len() - 1;
+/// bad[last] ^= 1; // one signature bit
+/// let any = Verifier::new(Policy::builder().dangerous_accept_any_enclave().build()?);
+/// assert_eq!(any.verify(&bad, &Expected::none(), at).unwrap_err(), AttestationError::Cose(CoseError::BadSignature));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CoseError {
@@ -276,10 +289,10 @@ pub enum CoseError {
         found: &'static str,
     },
     /// The protected header is not exactly `{1: -35}` (alg: ES384).
-    #[error("protected header is {found}; expected {{1: -35}} (a1 01 38 22)")]
+    #[error("protected header is {}; expected {{1: -35}} (a1 01 38 22)", hex(found))]
     ProtectedHeader {
         /// The protected header bytes.
-        found: Hex,
+        found: Vec<u8>,
     },
     /// The unprotected header carries `alg` (label 1) or `crit` (label 2). RFC 9052 section 3: `crit`
     /// must be protected, and an `alg` outside the protected bucket must not stand beside the signed one.
@@ -312,6 +325,14 @@ pub enum CoseError {
 }
 
 /// A payload field, for messages.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{DocumentError, Field};
+/// let e = DocumentError::Missing { field: Field::ModuleId };
+/// assert_eq!(e.to_string(), "module_id is missing");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Field {
@@ -358,6 +379,15 @@ impl fmt::Display for Field {
 }
 
 /// The payload violates the attestation document's CDDL (AWS NSM API) or is not well-formed CBOR.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{AttestationError, UnverifiedDocument};
+/// // A COSE_Sign1 whose payload is not an attestation document.
+/// let err = UnverifiedDocument::parse(&[0x84, 0x44, 0xa1, 0x01, 0x38, 0x22, 0xa0, 0x41, 0x00, 0x40]).unwrap_err();
+/// assert!(matches!(err, AttestationError::Document(_) | AttestationError::Cose(_)), "{err}");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DocumentError {
@@ -448,6 +478,13 @@ pub enum DocumentError {
 }
 
 /// A certificate's place in the path, counted the way the document stores it.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::CertPosition;
+/// assert_eq!(CertPosition::CaBundle(0).to_string(), "cabundle[0]");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CertPosition {
@@ -470,6 +507,13 @@ impl fmt::Display for CertPosition {
 }
 
 /// A certificate does not decode as strict DER X.509, or lies outside the narrow profile Nitro uses.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{AttestationError, CertPosition, ChainError, DerError, TrustRoot};
+/// assert_eq!(TrustRoot::from_pem("no PEM here"), Err(AttestationError::Chain(ChainError::Malformed { at: CertPosition::PinnedRoot, problem: DerError::PemNoCertificate })));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DerError {
@@ -482,20 +526,26 @@ pub enum DerError {
         /// Byte offset into the certificate where decoding stopped.
         offset: usize,
     },
-    /// A root given as PEM text holds no usable `CERTIFICATE` block.
-    #[error("PEM: {problem}")]
-    Pem {
-        /// What is wrong with the text.
-        problem: PemProblem,
-    },
+    /// A root given as PEM text has no `-----BEGIN CERTIFICATE-----` section.
+    #[error("PEM: no CERTIFICATE section")]
+    PemNoCertificate,
+    /// A root given as PEM text has a section that does not end, or whose base64 does not decode.
+    #[error("PEM: malformed CERTIFICATE section")]
+    PemMalformed,
     /// The certificate is not X.509 v3.
     #[error("not an X.509 v3 certificate")]
     NotV3,
-    /// The serial number is not a positive integer of at most 20 octets (RFC 5280 section 4.1.2.2).
-    #[error("serial number {problem}; RFC 5280 requires a positive integer of at most 20 octets")]
-    SerialNumber {
-        /// How it breaks the rule.
-        problem: SerialProblem,
+    /// The serial number is zero (RFC 5280 section 4.1.2.2 requires a positive integer).
+    #[error("serial number is zero; RFC 5280 requires a positive integer of at most 20 octets")]
+    SerialZero,
+    /// The serial number is negative (RFC 5280 section 4.1.2.2 requires a positive integer).
+    #[error("serial number is negative; RFC 5280 requires a positive integer of at most 20 octets")]
+    SerialNegative,
+    /// The serial number's value needs more than 20 octets (RFC 5280 section 4.1.2.2).
+    #[error("serial number is {octets} octets long; RFC 5280 requires a positive integer of at most 20 octets")]
+    SerialTooLong {
+        /// Octets of the value, without a leading sign octet.
+        octets: usize,
     },
     /// A signature algorithm other than ecdsa-with-SHA384.
     #[error("signature algorithm {oid}; only ecdsa-with-SHA384 (1.2.840.10045.4.3.3) is accepted")]
@@ -552,6 +602,14 @@ pub enum DerError {
 }
 
 /// What the strict DER decoder found, for [`DerError::Decode`].
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{AttestationError, ChainError, DerError, TrustRoot};
+/// let err = TrustRoot::from_der(vec![0x30, 0x03, 0x02]).unwrap_err();
+/// assert!(matches!(err, AttestationError::Chain(ChainError::Malformed { problem: DerError::Decode { .. }, .. })), "{err}");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DerProblem {
@@ -589,54 +647,17 @@ impl fmt::Display for DerProblem {
     }
 }
 
-/// Why PEM text gave no certificate, for [`DerError::Pem`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum PemProblem {
-    /// No `-----BEGIN CERTIFICATE-----` section.
-    NoCertificate,
-    /// A section that does not end, or whose base64 does not decode.
-    Malformed,
-}
-
-impl fmt::Display for PemProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::NoCertificate => "no CERTIFICATE section",
-            Self::Malformed => "malformed CERTIFICATE section",
-        })
-    }
-}
-
-/// How a serial number breaks RFC 5280 section 4.1.2.2, for [`DerError::SerialNumber`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SerialProblem {
-    /// It is zero.
-    Zero,
-    /// It is negative.
-    Negative,
-    /// Its value needs more than 20 octets.
-    TooLong {
-        /// Octets of the value, without a leading sign octet.
-        octets: usize,
-    },
-}
-
-impl fmt::Display for SerialProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Zero => f.write_str("is zero"),
-            Self::Negative => f.write_str("is negative"),
-            Self::TooLong { octets } => write!(f, "is {octets} octets long"),
-        }
-    }
-}
-
 /// rustls-webpki's reason for refusing a certificate or a path, in this crate's words.
 ///
 /// The reasons that name a check this crate reports more precisely (a bad signature, a CA flag, a
 /// path length, a name) become their own [`ChainError`] variants instead.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::WebpkiReason;
+/// println!("{}", WebpkiReason::Validity); // shown inside a ChainError or a DerError
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WebpkiReason {
@@ -683,6 +704,21 @@ impl fmt::Display for WebpkiReason {
 }
 
 /// The certificate path from the leaf through `cabundle` to the pinned root does not hold.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use enclave_sdk::attestation::*;
+/// # let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+/// # let at = UnixTime::from_secs(1_676_033_041);
+/// // Cape's document under a root it does not chain to (here: no pinned root of its own).
+/// let any = Verifier::new(Policy::builder().dangerous_accept_any_enclave().build()?);
+/// let late = any.verify(&raw, &Expected::none(), UnixTime::from_secs(1_900_000_000)).unwrap_err();
+/// assert!(matches!(late, AttestationError::Chain(ChainError::Expired { .. })));
+/// # let _ = at;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChainError {
@@ -695,12 +731,12 @@ pub enum ChainError {
         problem: DerError,
     },
     /// `cabundle[0]` is not the pinned root: the document chains to another root (or none).
-    #[error("cabundle[0] has SHA-256 {found_sha256}; the pinned root(s) are {pinned_sha256}")]
+    #[error("cabundle[0] has SHA-256 {}; the pinned root(s) are {}", found_sha256.map_or_else(|| "(empty)".to_owned(), hex::encode), hex_list(pinned_sha256))]
     UnknownRoot {
-        /// SHA-256 of `cabundle[0]`'s DER.
-        found_sha256: Hex,
+        /// SHA-256 of `cabundle[0]`'s DER (`None` when the document has no `cabundle[0]`).
+        found_sha256: Option<[u8; 32]>,
         /// SHA-256 of every pinned root's DER.
-        pinned_sha256: HexList,
+        pinned_sha256: Vec<[u8; 32]>,
     },
     /// A certificate's issuer name is not its issuer's subject name.
     #[error("{at}: issuer name does not match the subject of {issuer}")]

@@ -18,32 +18,26 @@ use std::time::Duration;
 use enclave_protocol::{FunctionChecksum, FunctionId, MeasurementSet, PcrIndex, PcrValue, SetMismatch};
 use subtle::ConstantTimeEq;
 
-use super::error::{AttestationError, Hex, SetMismatches};
+use super::documents::{AttestedDocument, Expected, VerifiedDocument};
+use super::error::AttestationError;
 use super::root::TrustRoot;
 use super::time::UnixTime;
 use super::user_data::Claim;
-use super::{AttestedDocument, Expected, VerifiedDocument};
-
-/// Default maximum document age. NSM documents are made on request, so a fresh one is seconds old.
-pub const DEFAULT_MAX_DOCUMENT_AGE: Duration = Duration::from_secs(300);
-/// Leaf certificates live about three hours and are not backdated, so a device whose clock runs slow
-/// would reject a fresh document; this much disagreement between clocks is tolerated.
-pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
-
-/// The PCRs that identify an enclave image: every allowed measurement set must pin at least one.
-///
-/// PCR0 measures the whole image file, PCR2 the application, PCR8 the certificate the image was
-/// signed with. The others do not identify the code: PCR1 (kernel and boot ramdisk) is the same for
-/// every image built by one nitro-cli version, and PCR3 and PCR4 (the parent instance's IAM role and
-/// id) are chosen by whoever runs the parent instance, whom the threat model does not trust.
-pub const IMAGE_PCRS: [PcrIndex; 3] = [PcrIndex::IMAGE, PcrIndex::APPLICATION, PcrIndex::SIGNING_CERTIFICATE];
 
 /// Why a [`PolicyBuilder`] refused to build.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{Policy, PolicyError};
+/// let nothing = Policy::builder().build();
+/// assert!(matches!(nothing, Err(PolicyError::ImageNotPinned { set: None, checksum_pinned: false, .. })));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyError {
     /// The policy does not identify the enclave image: it allows no measurement set, or an allowed
-    /// set pins none of PCR0, PCR2 and PCR8 ([`IMAGE_PCRS`]) to a value other than all zeros. A zero
+    /// set pins none of PCR0, PCR2 and PCR8 ([`Policy::IMAGE_PCRS`]) to a value other than all zeros. A zero
     /// value identifies nothing: every unsigned image reports PCR8 = 0, every debug-mode enclave
     /// PCR0..2 = 0. A function checksum cannot stand in either: the enclave's own code writes it, so any
     /// enclave can claim any checksum.
@@ -96,7 +90,7 @@ fn image_not_pinned(set: Option<usize>, pins: &[PcrIndex], zeroed: &[PcrIndex], 
 }
 
 /// The one rule for what a policy must pin: every allowed measurement set identifies the image by
-/// pinning PCR0, PCR2 or PCR8 ([`IMAGE_PCRS`]) to a value other than all zeros, and a policy without
+/// pinning PCR0, PCR2 or PCR8 ([`Policy::IMAGE_PCRS`]) to a value other than all zeros, and a policy without
 /// any set identifies nothing, whatever checksums it pins. Called from [`PolicyBuilder::build`] (where
 /// `dangerous_accept_any_enclave` may waive it) and from the KMS key policy generator and checker (where
 /// nothing waives it: a key policy releases plaintexts to whoever meets its conditions).
@@ -107,26 +101,16 @@ pub(crate) fn require_image_pinned(sets: &[MeasurementSet], checksum_pinned: boo
     for (i, set) in sets.iter().enumerate() {
         // All zeros is the reset value: PCR8 of every unsigned image, PCR0..2 of every debug enclave.
         let identifies = |index: &PcrIndex| set.get(*index).is_some_and(|value| !value.is_zero());
-        if !IMAGE_PCRS.iter().any(identifies) {
+        if !Policy::IMAGE_PCRS.iter().any(identifies) {
             return Err(PolicyError::ImageNotPinned {
                 set: Some(i.saturating_add(1)),
                 pins: set.indices().collect(),
-                zeroed: IMAGE_PCRS.into_iter().filter(|index| set.pins(*index)).collect(),
+                zeroed: Policy::IMAGE_PCRS.into_iter().filter(|index| set.pins(*index)).collect(),
                 checksum_pinned,
             });
         }
     }
     Ok(())
-}
-
-/// Whether documents from debug-mode enclaves (PCR0..2 all zero) are accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DebugEnclaves {
-    /// Rejected (the default): the parent instance can read a debug enclave's memory.
-    Reject,
-    /// Accepted; only for development.
-    Allow,
 }
 
 /// What the caller trusts: root(s), measurement sets, function checksums, freshness. Build with
@@ -161,7 +145,7 @@ pub struct Policy {
     checksums: BTreeMap<FunctionId, FunctionChecksum>,
     max_age: Duration,
     skew: Duration,
-    debug: DebugEnclaves,
+    allow_debug: bool,
     any_enclave: bool,
 }
 
@@ -174,84 +158,216 @@ impl fmt::Debug for Policy {
             .field("checksums", &self.checksums)
             .field("max_age", &self.max_age)
             .field("skew", &self.skew)
-            .field("debug", &self.debug)
+            .field("allow_debug", &self.allow_debug)
             .field("any_enclave", &self.any_enclave)
             .finish()
     }
 }
 
 impl Policy {
+    /// Default maximum document age. NSM documents are made on request, so a fresh one is seconds old.
+    pub const DEFAULT_MAX_DOCUMENT_AGE: Duration = Duration::from_secs(300);
+    /// Leaf certificates live about three hours and are not backdated, so a device whose clock runs
+    /// slow would reject a fresh document; this much disagreement between clocks is tolerated.
+    pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
+    /// The PCRs that identify an enclave image: every allowed measurement set must pin at least one.
+    ///
+    /// PCR0 measures the whole image file, PCR2 the application, PCR8 the certificate the image was
+    /// signed with. The others do not identify the code: PCR1 (kernel and boot ramdisk) is the same for
+    /// every image built by one nitro-cli version, and PCR3 and PCR4 (the parent instance's IAM role and
+    /// id) are chosen by whoever runs the parent instance, whom the threat model does not trust.
+    pub const IMAGE_PCRS: [PcrIndex; 3] = [PcrIndex::IMAGE, PcrIndex::APPLICATION, PcrIndex::SIGNING_CERTIFICATE];
+
     /// A builder with safe defaults: AWS Root-G1, 300 s maximum age, 60 s skew, debug enclaves rejected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #![allow(unused_imports)]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Policy, TrustRoot};
+    /// use enclave_sdk::{FunctionChecksum, MeasurementSet};
+    /// let release: MeasurementSet = format!("0={},2={}", "a0".repeat(48), "a2".repeat(48)).parse()?;
+    /// let policy = Policy::builder().allow_measurements(release).build()?;
+    /// assert_eq!(policy.trust_roots(), [TrustRoot::aws_nitro_root_g1()]); // the default root
+    /// assert_eq!(policy.max_document_age(), Policy::DEFAULT_MAX_DOCUMENT_AGE);
+    /// assert!(!policy.allows_debug() && !policy.accepts_any_enclave());
+    /// # Ok(()) }
+    /// ```
     pub fn builder() -> PolicyBuilder {
         PolicyBuilder {
             roots: None,
             sets: Vec::new(),
             checksum: None,
             checksums: BTreeMap::new(),
-            max_age: DEFAULT_MAX_DOCUMENT_AGE,
-            skew: DEFAULT_CLOCK_SKEW,
-            debug: DebugEnclaves::Reject,
+            max_age: Self::DEFAULT_MAX_DOCUMENT_AGE,
+            skew: Self::DEFAULT_CLOCK_SKEW,
+            allow_debug: false,
             any_enclave: false,
         }
     }
 
     /// The pinned roots; a chain must end at one of them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #![allow(unused_imports)]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Policy, TrustRoot};
+    /// use enclave_sdk::{FunctionChecksum, MeasurementSet};
+    /// let release: MeasurementSet = format!("0={},2={}", "a0".repeat(48), "a2".repeat(48)).parse()?;
+    /// let policy = Policy::builder().allow_measurements(release).build()?;
+    /// assert_eq!(policy.trust_roots()[0].sha256(), TrustRoot::AWS_NITRO_ROOT_G1_SHA256);
+    /// # Ok(()) }
+    /// ```
     pub fn trust_roots(&self) -> &[TrustRoot] {
         &self.roots
     }
     /// The allowed measurement sets (releases), in the order given; a document must match one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #![allow(unused_imports)]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Policy, TrustRoot};
+    /// use enclave_sdk::{FunctionChecksum, MeasurementSet};
+    /// let release: MeasurementSet = format!("0={},2={}", "a0".repeat(48), "a2".repeat(48)).parse()?;
+    /// let next: MeasurementSet = format!("0={},2={}", "b0".repeat(48), "b2".repeat(48)).parse()?;
+    /// let policy = Policy::builder().allow_measurements(release).allow_measurements(next).build()?;
+    /// assert_eq!(policy.measurement_sets().len(), 2); // a rolling deploy: release N and N+1
+    /// # Ok(()) }
+    /// ```
     pub fn measurement_sets(&self) -> &[MeasurementSet] {
         &self.sets
     }
     /// The checksum pinned for whatever function is attested, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #![allow(unused_imports)]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Policy, TrustRoot};
+    /// use enclave_sdk::{FunctionChecksum, MeasurementSet};
+    /// let release: MeasurementSet = format!("0={},2={}", "a0".repeat(48), "a2".repeat(48)).parse()?;
+    /// let sum = FunctionChecksum::from_bytes([0x11; 32]);
+    /// let policy = Policy::builder().allow_measurements(release).function_checksum(sum).build()?;
+    /// assert_eq!(policy.function_checksum(), Some(sum));
+    /// # Ok(()) }
+    /// ```
     pub fn function_checksum(&self) -> Option<FunctionChecksum> {
         self.checksum
     }
     /// Checksums pinned per function id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #![allow(unused_imports)]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Policy, TrustRoot};
+    /// use enclave_sdk::{FunctionChecksum, MeasurementSet};
+    /// let release: MeasurementSet = format!("0={},2={}", "a0".repeat(48), "a2".repeat(48)).parse()?;
+    /// let sum = FunctionChecksum::from_bytes([0x11; 32]);
+    /// let policy = Policy::builder().allow_measurements(release).function_checksum_for("echo".parse()?, sum).build()?;
+    /// assert_eq!(policy.function_checksums().get("echo"), Some(&sum));
+    /// # Ok(()) }
+    /// ```
     pub fn function_checksums(&self) -> &BTreeMap<FunctionId, FunctionChecksum> {
         &self.checksums
     }
     /// Maximum document age.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #![allow(unused_imports)]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Policy, TrustRoot};
+    /// use enclave_sdk::{FunctionChecksum, MeasurementSet};
+    /// let release: MeasurementSet = format!("0={},2={}", "a0".repeat(48), "a2".repeat(48)).parse()?;
+    /// let policy = Policy::builder().allow_measurements(release).max_document_age(std::time::Duration::from_secs(60)).build()?;
+    /// assert_eq!(policy.max_document_age().as_secs(), 60);
+    /// # Ok(()) }
+    /// ```
     pub fn max_document_age(&self) -> Duration {
         self.max_age
     }
     /// Clock-skew allowance for certificate validity and timestamps.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #![allow(unused_imports)]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Policy, TrustRoot};
+    /// use enclave_sdk::{FunctionChecksum, MeasurementSet};
+    /// let release: MeasurementSet = format!("0={},2={}", "a0".repeat(48), "a2".repeat(48)).parse()?;
+    /// let policy = Policy::builder().allow_measurements(release).build()?;
+    /// assert_eq!(policy.clock_skew(), Policy::DEFAULT_CLOCK_SKEW);
+    /// # Ok(()) }
+    /// ```
     pub fn clock_skew(&self) -> Duration {
         self.skew
     }
-    /// Whether debug-mode enclaves are accepted.
-    pub fn debug_enclaves(&self) -> DebugEnclaves {
-        self.debug
+    /// Whether documents from debug-mode enclaves (PCR0..2 all zero, memory readable by the parent
+    /// instance) are accepted; only a policy built with `dangerous_allow_debug` accepts them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #![allow(unused_imports)]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Policy, TrustRoot};
+    /// use enclave_sdk::{FunctionChecksum, MeasurementSet};
+    /// let release: MeasurementSet = format!("0={},2={}", "a0".repeat(48), "a2".repeat(48)).parse()?;
+    /// let policy = Policy::builder().allow_measurements(release).dangerous_allow_debug().build()?;
+    /// assert!(policy.allows_debug());
+    /// # Ok(()) }
+    /// ```
+    pub fn allows_debug(&self) -> bool {
+        self.allow_debug
     }
     /// Whether the caller waived the rule that the policy must identify the image.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #![allow(unused_imports)]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Policy, TrustRoot};
+    /// use enclave_sdk::{FunctionChecksum, MeasurementSet};
+    /// let release: MeasurementSet = format!("0={},2={}", "a0".repeat(48), "a2".repeat(48)).parse()?;
+    /// let any = Policy::builder().dangerous_accept_any_enclave().build()?;
+    /// assert!(any.accepts_any_enclave() && any.measurement_sets().is_empty());
+    /// # let _ = release;
+    /// # Ok(()) }
+    /// ```
     pub fn accepts_any_enclave(&self) -> bool {
         self.any_enclave
     }
 
     /// The checks after the cryptography. Takes the verified document by value: on success it comes
     /// back as an [`AttestedDocument`]; on failure it is dropped.
-    pub(crate) fn check(
+    fn check(
         &self,
         doc: VerifiedDocument,
         expected: &Expected<'_>,
         now: UnixTime,
     ) -> Result<AttestedDocument, AttestationError> {
         let fields = &doc.fields;
-        if self.debug == DebugEnclaves::Reject && is_debug_mode(&fields.pcrs) {
+        if !self.allow_debug && fields.is_debug_mode() {
             return Err(AttestationError::DebugMode);
         }
         self.check_measurements(&fields.pcrs)?;
         self.check_age(fields.timestamp_ms, now)?;
         if let Some(sent) = expected.nonce {
-            let found = fields
-                .nonce
-                .as_deref()
-                .ok_or_else(|| AttestationError::NonceMissing { expected: Hex(sent.to_vec()) })?;
+            let found =
+                fields.nonce.as_deref().ok_or_else(|| AttestationError::NonceMissing { expected: sent.to_vec() })?;
             if !bool::from(found.ct_eq(sent)) {
-                return Err(AttestationError::NonceMismatch {
-                    expected: Hex(sent.to_vec()),
-                    found: Hex(found.to_vec()),
-                });
+                return Err(AttestationError::NonceMismatch { expected: sent.to_vec(), found: found.to_vec() });
             }
         }
         let claim = self.check_function(fields.user_data.as_deref(), expected)?;
@@ -288,7 +404,7 @@ impl Policy {
                 None => {}
             }
         }
-        Err(AttestationError::MeasurementsNotAllowed { mismatches: SetMismatches(mismatches) })
+        Err(AttestationError::MeasurementsNotAllowed { mismatches })
     }
 
     fn check_age(&self, timestamp_ms: u64, now: UnixTime) -> Result<(), AttestationError> {
@@ -345,18 +461,57 @@ impl Policy {
     }
 }
 
-/// Debug mode: the NSM reports PCR0, PCR1 and PCR2 as all zero (AWS Nitro Enclaves user guide,
-/// "Debug mode"). Evaluated without early exit; PCR values are public, but this keeps one habit. The
-/// policy refuses such documents unless it allows debug enclaves; tools that describe or pin a
-/// document use this same test.
-pub fn is_debug_mode(pcrs: &BTreeMap<PcrIndex, PcrValue>) -> bool {
-    [PcrIndex::IMAGE, PcrIndex::KERNEL, PcrIndex::APPLICATION]
-        .iter()
-        .fold(true, |all_zero, i| all_zero & pcrs.get(i).is_some_and(PcrValue::is_zero))
+impl VerifiedDocument {
+    /// Applies `policy`'s pins and the per-connection expectations (step 5).
+    ///
+    /// # Errors
+    ///
+    /// The first failed policy check, e.g. [`AttestationError::PcrNotAllowed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Expected, Policy, UnixTime, Verifier};
+    /// // A real AWS document (Cape's enclave), valid at this time:
+    /// let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+    /// let at = UnixTime::from_secs(1_676_033_041);
+    /// let release: enclave_sdk::MeasurementSet = "0=bda74673e83a409678cbc51eebc86acfabe144c7398e180e6d4caec7c7c62d6fe6a9faa1ef6a8a8a7b88158bc40b70fe".parse()?;
+    /// use enclave_sdk::attestation::UnverifiedDocument;
+    /// let verified = UnverifiedDocument::parse(&raw)?.verify(&[enclave_sdk::attestation::TrustRoot::aws_nitro_root_g1()], at, Policy::DEFAULT_CLOCK_SKEW)?;
+    /// let attested = verified.check(&Policy::builder().allow_measurements(release).build()?, &Expected::none(), at)?;
+    /// assert_eq!(attested.raw(), &raw[..]);
+    /// # let _ = Verifier::new;
+    /// # Ok(()) }
+    /// ```
+    pub fn check(
+        self,
+        policy: &Policy,
+        expected: &Expected<'_>,
+        now: UnixTime,
+    ) -> Result<AttestedDocument, AttestationError> {
+        policy.check(self, expected, now)
+    }
 }
 
 /// Builds a [`Policy`]; starts from safe defaults and refuses a policy that does not identify the
 /// enclave image (see [`PolicyError::ImageNotPinned`]).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use enclave_sdk::attestation::{Policy, TrustRoot};
+/// use enclave_sdk::{FunctionChecksum, MeasurementSet};
+/// let release: MeasurementSet = format!("0={},2={}", "a0".repeat(48), "a2".repeat(48)).parse()?;
+/// let policy = Policy::builder()
+///     .allow_measurements(release)
+///     .function_checksum(FunctionChecksum::from_bytes([0x11; 32]))
+///     .max_document_age(std::time::Duration::from_secs(120))
+///     .build()?;
+/// # let _ = (policy, TrustRoot::aws_nitro_root_g1());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct PolicyBuilder {
@@ -366,12 +521,23 @@ pub struct PolicyBuilder {
     checksums: BTreeMap<FunctionId, FunctionChecksum>,
     max_age: Duration,
     skew: Duration,
-    debug: DebugEnclaves,
+    allow_debug: bool,
     any_enclave: bool,
 }
 
 impl PolicyBuilder {
     /// Trust this root instead of AWS Root-G1. Call [`PolicyBuilder::add_trust_root`] to trust several.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Policy, TrustRoot};
+    /// let root = TrustRoot::from_pem(&std::fs::read_to_string("mock-state/root.pem")?)?; // e.g. the mock's
+    /// let policy = Policy::builder().trust_root(root).allow_measurements(format!("0={}", "ab".repeat(48)).parse()?).build()?;
+    /// # let _ = policy;
+    /// # Ok(()) }
+    /// ```
     pub fn trust_root(mut self, root: TrustRoot) -> Self {
         self.roots = Some(vec![root]);
         self
@@ -379,6 +545,18 @@ impl PolicyBuilder {
 
     /// Trust this root as well (the first call keeps AWS Root-G1 unless [`PolicyBuilder::trust_root`]
     /// replaced it).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Policy, TrustRoot};
+    /// let staging = TrustRoot::from_pem(&std::fs::read_to_string("staging-root.pem")?)?;
+    /// // AWS Root-G1 and a second root: a document may chain to either.
+    /// let policy = Policy::builder().add_trust_root(staging).allow_measurements(format!("0={}", "ab".repeat(48)).parse()?).build()?;
+    /// assert_eq!(policy.trust_roots().len(), 2);
+    /// # Ok(()) }
+    /// ```
     pub fn add_trust_root(mut self, root: TrustRoot) -> Self {
         self.roots.get_or_insert_with(|| vec![TrustRoot::aws_nitro_root_g1()]).push(root);
         self
@@ -386,7 +564,21 @@ impl PolicyBuilder {
 
     /// Allow one release: a document passes the measurements when it carries every PCR of `set` with
     /// the set's value (or matches another allowed set). Call again per release; a document never
-    /// passes by mixing PCRs of two sets. Each set must pin PCR0, PCR2 or PCR8 ([`IMAGE_PCRS`]).
+    /// passes by mixing PCRs of two sets. Each set must pin PCR0, PCR2 or PCR8 ([`Policy::IMAGE_PCRS`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #![allow(unused_imports)]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Policy, TrustRoot};
+    /// use enclave_sdk::{FunctionChecksum, MeasurementSet};
+    /// let release: MeasurementSet = format!("0={},2={}", "a0".repeat(48), "a2".repeat(48)).parse()?;
+    /// // A document must match every PCR of one allowed set; mixing two releases is refused.
+    /// let policy = Policy::builder().allow_measurements(release).build()?;
+    /// assert_eq!(policy.measurement_sets().len(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn allow_measurements(mut self, set: MeasurementSet) -> Self {
         if !self.sets.contains(&set) {
             self.sets.push(set);
@@ -396,24 +588,81 @@ impl PolicyBuilder {
 
     /// Pin the checksum of whatever function the enclave attests (used when no per-function pin
     /// matches). Requires user data that decodes to a function claim.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #![allow(unused_imports)]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Policy, TrustRoot};
+    /// use enclave_sdk::{FunctionChecksum, MeasurementSet};
+    /// let release: MeasurementSet = format!("0={},2={}", "a0".repeat(48), "a2".repeat(48)).parse()?;
+    /// // `enclave checksum ./functions/my-function` prints it.
+    /// let sum: FunctionChecksum = "25ea102efb6e40d70c07ea5f27f3e418df17f17d0a11af97b4745cbb738f18b2".parse()?;
+    /// let policy = Policy::builder().allow_measurements(release).function_checksum(sum).build()?;
+    /// # let _ = policy;
+    /// # Ok(()) }
+    /// ```
     pub fn function_checksum(mut self, checksum: FunctionChecksum) -> Self {
         self.checksum = Some(checksum);
         self
     }
 
     /// Pin the checksum for one function id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #![allow(unused_imports)]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Policy, TrustRoot};
+    /// use enclave_sdk::{FunctionChecksum, MeasurementSet};
+    /// let release: MeasurementSet = format!("0={},2={}", "a0".repeat(48), "a2".repeat(48)).parse()?;
+    /// let sum = FunctionChecksum::from_bytes([0x11; 32]);
+    /// let policy = Policy::builder().allow_measurements(release).function_checksum_for("word-count".parse()?, sum).build()?;
+    /// assert_eq!(policy.function_checksums().len(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn function_checksum_for(mut self, function_id: FunctionId, checksum: FunctionChecksum) -> Self {
         self.checksums.insert(function_id, checksum);
         self
     }
 
     /// Maximum age of a document, from its `timestamp` to `now` (default 300 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #![allow(unused_imports)]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Policy, TrustRoot};
+    /// use enclave_sdk::{FunctionChecksum, MeasurementSet};
+    /// let release: MeasurementSet = format!("0={},2={}", "a0".repeat(48), "a2".repeat(48)).parse()?;
+    /// use std::time::Duration;
+    /// let policy = Policy::builder().allow_measurements(release).max_document_age(Duration::from_secs(30)).build()?;
+    /// # let _ = policy;
+    /// # Ok(()) }
+    /// ```
     pub fn max_document_age(mut self, age: Duration) -> Self {
         self.max_age = age;
         self
     }
 
     /// Clock-skew allowance for certificate validity and the document timestamp (default 60 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #![allow(unused_imports)]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Policy, TrustRoot};
+    /// use enclave_sdk::{FunctionChecksum, MeasurementSet};
+    /// let release: MeasurementSet = format!("0={},2={}", "a0".repeat(48), "a2".repeat(48)).parse()?;
+    /// use std::time::Duration;
+    /// let policy = Policy::builder().allow_measurements(release).clock_skew(Duration::from_secs(5)).build()?;
+    /// # let _ = policy;
+    /// # Ok(()) }
+    /// ```
     pub fn clock_skew(mut self, skew: Duration) -> Self {
         self.skew = skew;
         self
@@ -425,8 +674,22 @@ impl PolicyBuilder {
     ///
     /// The parent EC2 instance can read a debug enclave's memory and console: data sent to it is not
     /// confidential. Development only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #![allow(unused_imports)]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Policy, TrustRoot};
+    /// use enclave_sdk::{FunctionChecksum, MeasurementSet};
+    /// let release: MeasurementSet = format!("0={},2={}", "a0".repeat(48), "a2".repeat(48)).parse()?;
+    /// // Development only: a debug enclave's memory is readable by its parent instance.
+    /// let policy = Policy::builder().allow_measurements(release).dangerous_allow_debug().build()?;
+    /// assert!(policy.allows_debug());
+    /// # Ok(()) }
+    /// ```
     pub fn dangerous_allow_debug(mut self) -> Self {
-        self.debug = DebugEnclaves::Allow;
+        self.allow_debug = true;
         self
     }
 
@@ -438,6 +701,16 @@ impl PolicyBuilder {
     /// Without a set pinning PCR0, PCR2 or PCR8, any code in any Nitro enclave can produce an accepted
     /// document (a function checksum is that code's own claim): only "some enclave signed by AWS" is
     /// established. Use only for inspection tools.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_sdk::attestation::Policy;
+    /// // Only "some enclave signed by AWS": for fetching a document to pin, never for sending data.
+    /// let any = Policy::builder().dangerous_accept_any_enclave().build()?;
+    /// assert!(any.accepts_any_enclave());
+    /// # Ok::<(), enclave_sdk::attestation::PolicyError>(())
+    /// ```
     pub fn dangerous_accept_any_enclave(mut self) -> Self {
         self.any_enclave = true;
         self
@@ -449,6 +722,16 @@ impl PolicyBuilder {
     ///
     /// [`PolicyError::ImageNotPinned`] when no allowed measurement set is given, or a set pins none of
     /// PCR0, PCR2 and PCR8, unless [`PolicyBuilder::dangerous_accept_any_enclave`] was called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_sdk::attestation::{Policy, PolicyError};
+    /// // PCR1 is the same for every image of one nitro-cli version: it identifies no image.
+    /// let pcr1_only = Policy::builder().allow_measurements(format!("1={}", "ab".repeat(48)).parse()?).build();
+    /// assert!(matches!(pcr1_only, Err(PolicyError::ImageNotPinned { set: Some(1), .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> Result<Policy, PolicyError> {
         if !self.any_enclave {
             require_image_pinned(&self.sets, self.checksum.is_some() || !self.checksums.is_empty())?;
@@ -460,7 +743,7 @@ impl PolicyBuilder {
             checksums: self.checksums,
             max_age: self.max_age,
             skew: self.skew,
-            debug: self.debug,
+            allow_debug: self.allow_debug,
             any_enclave: self.any_enclave,
         })
     }
@@ -469,6 +752,7 @@ impl PolicyBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attestation::document::is_debug_mode;
     use enclave_protocol::Pcr;
 
     /// A set pinning `indices`, each to a non-zero value of its own.
@@ -563,8 +847,8 @@ mod tests {
         let p = Policy::builder().allow_measurements(set(&[0])).allow_measurements(set(&[0])).build().unwrap();
         assert_eq!(p.measurement_sets().len(), 1);
         assert_eq!(p.trust_roots(), &[TrustRoot::aws_nitro_root_g1()]);
-        assert_eq!(p.max_document_age(), DEFAULT_MAX_DOCUMENT_AGE);
-        assert_eq!(p.debug_enclaves(), DebugEnclaves::Reject);
+        assert_eq!(p.max_document_age(), Policy::DEFAULT_MAX_DOCUMENT_AGE);
+        assert!(!p.allows_debug());
     }
 
     #[test]

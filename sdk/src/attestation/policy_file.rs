@@ -9,7 +9,9 @@
 //!
 //! The format is documented on [`PolicyFile`].
 
-use super::{Policy, PolicyError, TrustRoot, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DOCUMENT_AGE};
+use super::error::AttestationError;
+use super::policy::{Policy, PolicyError};
+use super::root::TrustRoot;
 use enclave_protocol::{FunctionChecksum, FunctionId, MeasurementError, MeasurementSet, Pcr, PcrIndex, PcrValue};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use std::collections::BTreeMap;
@@ -25,6 +27,16 @@ pub(crate) const MAX_POLICY_FILE_LEN: usize = 1024 * 1024;
 pub(crate) const MAX_ROOT_PEM_LEN: usize = 64 * 1024;
 
 /// Where the trust root comes from.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{PolicyFile, RootSource};
+/// let text = format!("[[pcrs]]\n0 = \"{}\"\n", "ab".repeat(48));
+/// let file = PolicyFile::parse(&text, None)?;
+/// assert_eq!(file.trust_root, RootSource::AwsNitroRootG1); // no root_pem: AWS Root-G1
+/// # Ok::<(), enclave_sdk::attestation::PolicyFileError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum RootSource {
     /// The AWS Nitro Enclaves Root-G1 certificate built into the SDK.
@@ -79,6 +91,19 @@ pub enum RootSource {
 /// same for every image of one nitro-cli version, PCR3 and PCR4 describe the parent instance its
 /// operator chooses, and a function checksum is a claim made by the enclave's own code, which means
 /// something only when PCRs pin that code.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{PolicyFile, RootSource};
+/// let text = format!("[[pcrs]]\n0 = \"{}\"\n", "ab".repeat(48));
+/// let file = PolicyFile::parse(&text, None)?;
+/// assert_eq!(file.pcrs.len(), 1);
+/// let policy = file.to_policy()?;
+/// assert_eq!(policy.measurement_sets().len(), 1);
+/// # let _ = RootSource::AwsNitroRootG1;
+/// # Ok::<(), enclave_sdk::attestation::PolicyFileError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PolicyFile {
     /// `root_pem`.
@@ -100,16 +125,24 @@ pub struct PolicyFile {
 }
 
 /// Why a policy file was refused.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{PolicyFile, PolicyFileError};
+/// let err = PolicyFile::parse("max_document_age = 5\n", None).unwrap_err(); // a misspelt key
+/// assert!(matches!(err, PolicyFileError::Invalid { line: 1, .. }), "{err}");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyFileError {
     /// The file (or its `root_pem`) could not be read.
-    #[error("{}: {reason}", path.display())]
+    #[error("{}: cannot read: {kind}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        reason: String,
+        /// The I/O error's kind.
+        kind: std::io::ErrorKind,
     },
     /// The file (or its `root_pem`) is larger than allowed.
     #[error("{}: {len} bytes; at most {max} allowed", path.display())]
@@ -144,12 +177,12 @@ pub enum PolicyFileError {
         source: PolicyError,
     },
     /// The trust root could not be loaded.
-    #[error("{}root_pem: {reason}", file_prefix(.file))]
+    #[error("{}root_pem: {source}", file_prefix(.file))]
     Root {
         /// The policy file, when read from one.
         file: Option<PathBuf>,
-        /// Why.
-        reason: String,
+        /// Why the certificate was refused.
+        source: AttestationError,
     },
 }
 
@@ -170,10 +203,6 @@ fn file_prefix(file: &Option<PathBuf>) -> String {
 fn key_suffix(key: &Option<String>) -> String {
     key.as_ref().map(|k| format!(", key `{k}`")).unwrap_or_default()
 }
-
-/// The environment variable naming a policy file, read by [`Policy::from_env`] (and so by
-/// `connect_and_invoke` and the CLI when no policy is given explicitly).
-pub const POLICY_ENV_VAR: &str = "ENCLAVE_POLICY";
 
 impl Policy {
     /// Reads a policy file (format: [`PolicyFile`]) and builds the policy it describes.
@@ -212,13 +241,23 @@ impl Policy {
         PolicyFile::parse(text, None)?.to_policy()
     }
 
-    /// The policy in the file named by `ENCLAVE_POLICY` ([`POLICY_ENV_VAR`]), or `None` when the
+    /// The policy in the file named by `ENCLAVE_POLICY` ([`PolicyFile::ENV_VAR`]), or `None` when the
     /// variable is unset or empty.
     ///
     /// # Errors
     /// As [`Policy::from_file`]; a set variable naming a bad file is an error, never a silent `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// // None when ENCLAVE_POLICY is unset; the policy in that file otherwise.
+    /// if let Some(policy) = enclave_sdk::attestation::Policy::from_env()? {
+    ///     println!("{} measurement sets", policy.measurement_sets().len());
+    /// }
+    /// # Ok::<(), enclave_sdk::attestation::PolicyFileError>(())
+    /// ```
     pub fn from_env() -> Result<Option<Policy>, PolicyFileError> {
-        match std::env::var_os(POLICY_ENV_VAR) {
+        match std::env::var_os(PolicyFile::ENV_VAR) {
             Some(path) if !path.is_empty() => Policy::from_file(PathBuf::from(path)).map(Some),
             _ => Ok(None),
         }
@@ -226,17 +265,31 @@ impl Policy {
 }
 
 impl PolicyFile {
+    /// The environment variable naming a policy file, read by [`Policy::from_env`] (and so by
+    /// `connect_and_invoke` and the CLI when no policy is given explicitly).
+    pub const ENV_VAR: &'static str = "ENCLAVE_POLICY";
+
     /// Builds the [`Policy`] this file describes, through [`Policy::builder`] (which alone decides
     /// whether the pins identify the enclave image).
     ///
     /// # Errors
     /// [`PolicyFileError::Root`] for an unusable `root_pem`, [`PolicyFileError::Policy`] when the
     /// builder refuses the pins.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_sdk::attestation::{PolicyFile, RootSource};
+    /// let text = format!("[[pcrs]]\n0 = \"{}\"\n", "ab".repeat(48));
+    /// let policy = PolicyFile::parse(&text, None)?.to_policy()?; // the builder's rule applies
+    /// assert!(!policy.accepts_any_enclave());
+    /// # let _ = RootSource::AwsNitroRootG1;
+    /// # Ok::<(), enclave_sdk::attestation::PolicyFileError>(())
+    /// ```
     pub fn to_policy(&self) -> Result<Policy, PolicyFileError> {
         let mut builder = Policy::builder();
         if let RootSource::Pem { pem, .. } = &self.trust_root {
-            let root =
-                TrustRoot::from_pem(pem).map_err(|e| PolicyFileError::Root { file: None, reason: e.to_string() })?;
+            let root = TrustRoot::from_pem(pem).map_err(|source| PolicyFileError::Root { file: None, source })?;
             builder = builder.trust_root(root);
         }
         for set in &self.pcrs {
@@ -365,6 +418,17 @@ impl PolicyFile {
     ///
     /// # Errors
     /// As [`PolicyFile::to_policy`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_sdk::attestation::{PolicyFile, RootSource};
+    /// let text = format!("[[pcrs]]\n0 = \"{}\"\n", "ab".repeat(48));
+    /// let file = PolicyFile::parse(&text, None)?;
+    /// assert_eq!(PolicyFile::parse(&file.to_toml_string()?, None)?, file);
+    /// # let _ = RootSource::AwsNitroRootG1;
+    /// # Ok::<(), enclave_sdk::attestation::PolicyFileError>(())
+    /// ```
     pub fn to_toml_string(&self) -> Result<String, PolicyFileError> {
         self.to_policy()?;
         let mut out = String::from(
@@ -383,12 +447,14 @@ impl PolicyFile {
             Some(age) => out.push_str(&format!("max_document_age_secs = {}\n", age.as_secs())),
             None => out.push_str(&format!(
                 "# max_document_age_secs = {}  (the default)\n",
-                DEFAULT_MAX_DOCUMENT_AGE.as_secs()
+                Policy::DEFAULT_MAX_DOCUMENT_AGE.as_secs()
             )),
         }
         match self.clock_skew {
             Some(skew) => out.push_str(&format!("clock_skew_secs = {}\n", skew.as_secs())),
-            None => out.push_str(&format!("# clock_skew_secs = {}  (the default)\n", DEFAULT_CLOCK_SKEW.as_secs())),
+            None => {
+                out.push_str(&format!("# clock_skew_secs = {}  (the default)\n", Policy::DEFAULT_CLOCK_SKEW.as_secs()))
+            }
         }
         out.push_str(&format!("allow_debug = {}\n", self.allow_debug));
         if self.accept_any_enclave {
@@ -464,7 +530,7 @@ impl PolicyFileError {
                 Self::Invalid { file: Some(path.to_owned()), line, column, key, message }
             }
             Self::Policy { file: None, source } => Self::Policy { file: Some(path.to_owned()), source },
-            Self::Root { file: None, reason } => Self::Root { file: Some(path.to_owned()), reason },
+            Self::Root { file: None, source } => Self::Root { file: Some(path.to_owned()), source },
             other => other,
         }
     }
@@ -582,7 +648,7 @@ fn toml_string(s: &str) -> String {
 
 fn read_bounded(path: &Path, max: usize) -> Result<String, PolicyFileError> {
     use std::io::Read;
-    let read_err = |e: std::io::Error| PolicyFileError::Read { path: path.to_owned(), reason: e.to_string() };
+    let read_err = |e: std::io::Error| PolicyFileError::Read { path: path.to_owned(), kind: e.kind() };
     let file = std::fs::File::open(path).map_err(read_err)?;
     let mut text = String::new();
     // Read one byte past the limit so an oversized file is detected without reading all of it.

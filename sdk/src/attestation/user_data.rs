@@ -13,6 +13,16 @@ use enclave_protocol::{cape_function_checksum, EnclaveUserData, FunctionChecksum
 /// Each form is accepted only where it is expected: a `Verifier` used for this protocol refuses
 /// Cape's JSON claim (it names no function, so it cannot say which function the enclave serves), and
 /// a Cape-mode connection accepts only Cape's.
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::attestation::{Expected, UserDataForm};
+/// // What Client::connect_cape expects; every other connection expects the native claim.
+/// let cape = Expected::none().with_user_data_form(UserDataForm::Cape);
+/// assert_eq!(UserDataForm::default(), UserDataForm::Native);
+/// # let _ = cape;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum UserDataForm {

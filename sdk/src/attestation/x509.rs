@@ -24,7 +24,7 @@ use x509_cert::der::{self, Decode as _};
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
 use x509_cert::name::Name;
 
-use super::error::{CertPosition, ChainError, DerError, DerProblem, SerialProblem, WebpkiReason};
+use super::error::{CertPosition, ChainError, DerError, DerProblem, WebpkiReason};
 use super::time::UnixTime;
 
 const ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
@@ -70,8 +70,7 @@ impl Certificate {
         if tbs.version() != Version::V3 {
             return Err(malformed(DerError::NotV3));
         }
-        check_serial(tbs.serial_number().as_bytes())
-            .map_err(|problem| malformed(DerError::SerialNumber { problem }))?;
+        check_serial(tbs.serial_number().as_bytes()).map_err(malformed)?;
         let outer = cert.signature_algorithm();
         if outer.oid != ECDSA_WITH_SHA384 || outer.parameters.is_some() {
             return Err(malformed(DerError::SignatureAlgorithm { oid: outer.oid.to_string() }));
@@ -157,19 +156,19 @@ fn canonical(value: &impl der::Encode, der: &[u8]) -> Result<(), DerError> {
 /// RFC 5280 section 4.1.2.2. `bytes` is the INTEGER's minimal two's-complement content (der refuses a
 /// redundant leading octet). Neither crate enforces this: x509-cert and webpki both accept zero and
 /// negative serials, and x509-cert accepts 21 octets of value (webpki any length).
-fn check_serial(bytes: &[u8]) -> Result<(), SerialProblem> {
+fn check_serial(bytes: &[u8]) -> Result<(), DerError> {
     // A value whose top bit is set carries one 0x00 sign octet, which is not part of the value: AWS's
     // instance CAs have 20-octet serials encoded in 21.
     let value = match bytes {
-        [first, ..] if first & 0x80 != 0 => return Err(SerialProblem::Negative),
+        [first, ..] if first & 0x80 != 0 => return Err(DerError::SerialNegative),
         [0, rest @ ..] => rest,
         all => all,
     };
     if value.iter().all(|b| *b == 0) {
-        return Err(SerialProblem::Zero);
+        return Err(DerError::SerialZero);
     }
     if value.len() > MAX_SERIAL_OCTETS {
-        return Err(SerialProblem::TooLong { octets: value.len() });
+        return Err(DerError::SerialTooLong { octets: value.len() });
     }
     Ok(())
 }
@@ -309,16 +308,16 @@ mod tests {
     #[test]
     fn serial_numbers() {
         assert_eq!(check_serial(&[0x01]), Ok(()));
-        assert_eq!(check_serial(&[0x00]), Err(SerialProblem::Zero));
-        assert_eq!(check_serial(&[0xff]), Err(SerialProblem::Negative));
-        assert_eq!(check_serial(&[0x80, 0x00]), Err(SerialProblem::Negative));
+        assert_eq!(check_serial(&[0x00]), Err(DerError::SerialZero));
+        assert_eq!(check_serial(&[0xff]), Err(DerError::SerialNegative));
+        assert_eq!(check_serial(&[0x80, 0x00]), Err(DerError::SerialNegative));
         // 20 octets of value, with and without the sign octet, as AWS's instance CAs use them.
         assert_eq!(check_serial(&[0x7f; 20]), Ok(()));
         assert_eq!(check_serial(&[[0x00].as_slice(), &[0xd0; 20]].concat()), Ok(()));
-        assert_eq!(check_serial(&[0x01; 21]), Err(SerialProblem::TooLong { octets: 21 }));
+        assert_eq!(check_serial(&[0x01; 21]), Err(DerError::SerialTooLong { octets: 21 }));
         assert_eq!(
             check_serial(&[[0x00].as_slice(), &[0xd0; 21]].concat()),
-            Err(SerialProblem::TooLong { octets: 21 })
+            Err(DerError::SerialTooLong { octets: 21 })
         );
     }
 

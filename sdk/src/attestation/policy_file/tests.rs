@@ -319,13 +319,13 @@ fn to_policy_carries_every_setting_to_the_builder() {
     assert_eq!(policy.function_checksums()["hello.world"], FunctionChecksum::from_bytes([0xdd; 32]));
     assert_eq!(policy.max_document_age(), Duration::from_secs(120));
     assert_eq!(policy.clock_skew(), Duration::from_secs(5));
-    assert_eq!(policy.debug_enclaves(), crate::attestation::DebugEnclaves::Reject);
+    assert!(!policy.allows_debug());
     assert_eq!(policy.trust_roots(), &[TrustRoot::aws_nitro_root_g1()]);
     assert!(!policy.accepts_any_enclave());
 
     let any = Policy::from_toml_str("accept_any_enclave = true\nallow_debug = true\n").unwrap();
     assert!(any.accepts_any_enclave());
-    assert_eq!(any.debug_enclaves(), crate::attestation::DebugEnclaves::Allow);
+    assert!(any.allows_debug());
     assert!(matches!(Policy::from_toml_str("").unwrap_err(), PolicyFileError::Policy { .. }));
 }
 
@@ -359,13 +359,13 @@ fn from_env_reads_enclave_policy() {
     let dir = tempdir();
     let path = dir.join("policy.toml");
     std::fs::write(&path, format!("[[pcrs]]\n8 = \"{}\"\n", pcr(3))).unwrap();
-    std::env::set_var(POLICY_ENV_VAR, &path);
+    std::env::set_var(PolicyFile::ENV_VAR, &path);
     let policy = Policy::from_env().unwrap().unwrap();
     assert_eq!(policy.measurement_sets(), &[set(&[(8, 3)])]);
-    std::env::set_var(POLICY_ENV_VAR, dir.join("missing.toml"));
+    std::env::set_var(PolicyFile::ENV_VAR, dir.join("missing.toml"));
     assert!(matches!(Policy::from_env(), Err(PolicyFileError::Read { .. })));
-    std::env::set_var(POLICY_ENV_VAR, "");
+    std::env::set_var(PolicyFile::ENV_VAR, "");
     assert!(Policy::from_env().unwrap().is_none());
-    std::env::remove_var(POLICY_ENV_VAR);
+    std::env::remove_var(PolicyFile::ENV_VAR);
     assert!(Policy::from_env().unwrap().is_none());
 }

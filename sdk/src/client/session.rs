@@ -1,11 +1,11 @@
-//! The client end of a session: connect, attest, then invoke over sealed records.
+//! The open session: invocations pipelined over one attested connection, with a reader and a writer
+//! task.
 //!
-//! Input: the caller's configuration and input bytes (trusted), and everything from the network
-//! (untrusted until the document verified, then trusted only as far as the records authenticate).
-//! Output: function outputs, or an [`Error`]. The order is fixed (PROTOCOL.md section 4): nothing of
-//! the caller's input leaves this process before [`Verifier::verify`] has accepted the document for
-//! this nonce, this function and this time. This module holds the only [`Clock`]; the policy itself
-//! is decided by `attestation`.
+//! Input: the caller's inputs (trusted) and the enclave's records (untrusted until they open, then
+//! trusted only as far as they authenticate). Output: function outputs, or an [`Error`]. Ids reach
+//! the wire in increasing order however callers interleave; every pending invocation learns of a
+//! session's end at once; memory is bounded per invocation and per session; every wait also waits on
+//! the session's end, so a stalled peer cannot keep a caller waiting after the session is over.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,478 +13,28 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
-use rand_core::OsRng;
+use futures_util::SinkExt as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, Mutex, OwnedSemaphorePermit, Semaphore};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use zeroize::Zeroizing;
 
 use enclave_protocol::io::{write_pump, IdleTimer, Outgoing, PumpConfig, PumpEnd};
 use enclave_protocol::{
-    ClientHandshake, ClientMessage, DocumentReceived, Frame, FrameLimits, FunctionId, MeasurementError, PlaintextBuf,
-    RequestId, RequestSealer, ResponseOpener, ServerMessage, SessionErrorCode, MAX_CHUNK_LEN, PROTOCOL_LABEL,
+    ClientMessage, Frame, FrameLimits, FunctionId, PlaintextBuf, RequestId, RequestSealer, ResponseOpener,
+    ServerMessage, SessionErrorCode, MAX_CHUNK_LEN, MESSAGE_HEADER_LEN,
 };
 
-use crate::attestation::{AttestedDocument, Expected, Policy, UnixTime, Verifier};
-use crate::error::{ConfigError, ConnectError, Error, LimitError, SessionError};
-use crate::session::tls;
-
-/// Where "now" comes from when checking certificate validity and document age.
-///
-/// Leave it at [`SystemClock`] in production; tests inject a fixed time.
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    /// The current time.
-    fn now(&self) -> UnixTime;
-}
-
-/// The system's clock; the only [`Clock`] that reads `SystemTime`.
-#[derive(Debug, Clone, Copy, Default)]
-#[non_exhaustive]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> UnixTime {
-        UnixTime::now()
-    }
-}
-
-/// Default handshake timeout: connecting, the upgrade, and the document.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default idle timeout: how long an invocation waits for the enclave's next record.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default number of invocations one session keeps in flight; more wait for a slot.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
-/// Default bound on the output [`Session::invoke`] collects in memory.
-pub const DEFAULT_MAX_OUTPUT_LEN: usize = 64 * 1024 * 1024;
+use super::config::Config;
+use super::transport::{next_binary, ws_error, Ws};
+use crate::attestation::AttestedDocument;
+use crate::error::{Error, LimitError, SessionError};
 
 /// Records buffered per invocation between the reader and the caller; bounds memory per invocation.
 const EVENTS_PER_INVOCATION: usize = 16;
 /// Records queued for the writer, across the session's invocations, at least: bounds memory (at most
 /// this many chunks, or one per invocation in flight if that is more), and is what one flush can carry.
 const OUTGOING_QUEUED: usize = 16;
-
-/// The byte stream under the WebSocket: TCP, or TLS over TCP.
-pub(super) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-pub(super) type Ws = WebSocketStream<Box<dyn Io>>;
-
-/// Connects to enclaves, verifying each one against a [`Policy`] before sending it anything.
-///
-/// Cheap to clone; clones share the verifier's certificate cache.
-#[derive(Clone, Debug)]
-pub struct Client {
-    pub(super) config: Arc<Config>,
-}
-
-#[derive(Debug)]
-pub(super) struct Config {
-    pub(super) endpoint: String,
-    pub(super) host_port: String,
-    pub(super) host: String,
-    pub(super) tls: bool,
-    pub(super) webpki_roots: Option<Arc<rustls::RootCertStore>>,
-    pub(super) verifier: Verifier,
-    pub(super) token: Option<Zeroizing<String>>,
-    pub(super) handshake_timeout: Duration,
-    pub(super) idle_timeout: Duration,
-    pub(super) max_in_flight: usize,
-    pub(super) max_output_len: usize,
-    pub(super) limits: FrameLimits,
-    pub(super) clock: Arc<dyn Clock>,
-}
-
-/// Builds a [`Client`]. Endpoint and policy are required.
-#[derive(Debug)]
-#[must_use]
-pub struct ClientBuilder {
-    endpoint: Option<String>,
-    webpki_roots: Vec<Vec<u8>>,
-    policy: Option<Policy>,
-    token: Option<Zeroizing<String>>,
-    handshake_timeout: Duration,
-    idle_timeout: Duration,
-    max_in_flight: usize,
-    max_output_len: usize,
-    limits: FrameLimits,
-    clock: Arc<dyn Clock>,
-    allow_plaintext_transport: bool,
-}
-
-impl Client {
-    /// Starts a builder with safe defaults.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder {
-            endpoint: None,
-            webpki_roots: Vec::new(),
-            policy: None,
-            token: None,
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            max_output_len: DEFAULT_MAX_OUTPUT_LEN,
-            limits: FrameLimits::default(),
-            allow_plaintext_transport: false,
-            clock: Arc::new(SystemClock),
-        }
-    }
-
-    /// The policy documents are verified against.
-    pub fn policy(&self) -> &Policy {
-        self.config.verifier.policy()
-    }
-
-    /// Connects to `function_id` (a [`FunctionId`], or text that must follow its rule), verifies the
-    /// enclave, and opens a session.
-    ///
-    /// # Errors
-    /// [`ConfigError::FunctionId`] for an id outside the rule (before connecting), [`Error::Connect`]
-    /// before the document, [`Error::Attestation`] when the document is refused (nothing was sent),
-    /// [`Error::Session`] or [`Error::Limit`] for protocol failures and timeouts.
-    ///
-    /// # Cancel safety
-    /// Dropping the future closes the connection; no input has been sent yet.
-    pub async fn connect(
-        &self,
-        function_id: impl TryInto<FunctionId, Error = MeasurementError>,
-    ) -> Result<Session, Error> {
-        let function_id = function_id.try_into().map_err(ConfigError::FunctionId)?;
-        let function_id = &function_id;
-        let timeout = self.config.handshake_timeout;
-        let (ws, received, document) = tokio::time::timeout(timeout, self.attest(function_id, true))
-            .await
-            .map_err(|_| LimitError::HandshakeTimeout(timeout))??;
-        let Some(enclave_key) = document.x25519_public_key() else {
-            return Err(SessionError::NoEnclaveKey.into());
-        };
-        // PROTOCOL.md section 4.3: info = transcript hash; the key share is the first byte that
-        // depends on anything the caller will send.
-        let (key_share, sealer, opener) = received.complete(&enclave_key, &mut OsRng).map_err(SessionError::from)?;
-        let (mut sink, stream) = ws.split();
-        send(&mut sink, key_share).await?;
-        Ok(Session::start(self.config.clone(), function_id, document, sink, stream, sealer, opener))
-    }
-
-    /// Connects to `function_id`, asks for a document over a fresh nonce, and returns its raw bytes.
-    /// No input is sent and no session is opened.
-    ///
-    /// The document is verified against the policy, this nonce and (when the policy pins checksums)
-    /// this function, as in [`connect`](Self::connect); unlike a session, the document need not carry
-    /// this protocol's user data, so documents of other enclave frameworks can be fetched too. With a
-    /// policy built by `dangerous_accept_any_enclave` only the signature, chain and nonce are checked.
-    ///
-    /// # Errors
-    /// As [`connect`](Self::connect).
-    pub async fn fetch_attestation(
-        &self,
-        function_id: impl TryInto<FunctionId, Error = MeasurementError>,
-    ) -> Result<Vec<u8>, Error> {
-        let function_id = &function_id.try_into().map_err(ConfigError::FunctionId)?;
-        let timeout = self.config.handshake_timeout;
-        let (mut ws, _, document) = tokio::time::timeout(timeout, self.attest(function_id, false))
-            .await
-            .map_err(|_| LimitError::HandshakeTimeout(timeout))??;
-        let _ = ws.close(None).await;
-        Ok(document.raw().to_vec())
-    }
-
-    /// Connect, upgrade, send the nonce, receive and verify the document. `session` also requires the
-    /// document to claim `function_id` in this protocol's user data.
-    async fn attest(
-        &self,
-        function_id: &FunctionId,
-        session: bool,
-    ) -> Result<(Ws, DocumentReceived, AttestedDocument), Error> {
-        let c = &self.config;
-        let tcp = TcpStream::connect(&c.host_port)
-            .await
-            .map_err(|e| ConnectError::Io { addr: c.host_port.clone(), kind: e.kind() })?;
-        let _ = tcp.set_nodelay(true);
-        let (stream, tls_key): (Box<dyn Io>, _) = if c.tls {
-            let (tls, seen) = tls_connect(&c.host, c.webpki_roots.clone(), tcp).await?;
-            (Box::new(tls), Some(seen))
-        } else {
-            (Box::new(tcp), None)
-        };
-        let url = format!("{}/v1/run/{function_id}", c.endpoint);
-        let mut request = url.as_str().into_client_request().map_err(|_| ConfigError::Endpoint(url.clone()))?;
-        let headers = request.headers_mut();
-        headers.insert("Sec-WebSocket-Protocol", HeaderValue::from_static(PROTOCOL_LABEL));
-        if let Some(token) = &c.token {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.as_str()))
-                .map_err(|_| ConfigError::Env { name: "token", problem: "not a valid header value".into() })?;
-            value.set_sensitive(true);
-            headers.insert("Authorization", value);
-        }
-        let config = ws_config(&c.limits);
-        let (mut ws, response) =
-            tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await.map_err(|e| match e {
-                tungstenite::Error::Http(r) => ConnectError::Http { status: r.status().as_u16() },
-                // tungstenite refuses a subprotocol we did not offer before we can read it.
-                tungstenite::Error::Protocol(tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(_)) => {
-                    ConnectError::Subprotocol { found: None, expected: PROTOCOL_LABEL }
-                }
-                other => ConnectError::Handshake(other.to_string()),
-            })?;
-        let chosen = response.headers().get("Sec-WebSocket-Protocol").and_then(|v| v.to_str().ok());
-        if chosen != Some(PROTOCOL_LABEL) {
-            return Err(ConnectError::Subprotocol { found: chosen.map(str::to_owned), expected: PROTOCOL_LABEL }.into());
-        }
-
-        let (handshake, hello) = ClientHandshake::start(function_id.clone(), &mut OsRng);
-        ws.send(Message::binary(hello)).await.map_err(ws_error)?;
-        let bytes = next_binary(&mut ws).await?;
-        let received = handshake.receive_document(&bytes, &c.limits).map_err(SessionError::from)?;
-        let expected = Expected::none()
-            .with_nonce(received.nonce().as_bytes())
-            .with_function_id(function_id)
-            .requiring_x25519_key();
-        let document = match c.verifier.verify(received.document(), &expected, c.clock.now()) {
-            Ok(d) => d,
-            Err(e) => {
-                // Refused: say goodbye properly so the enclave logs a disconnect, and send nothing else.
-                let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
-                return Err(e.into());
-            }
-        };
-        // The verifier checks a claimed function against the request; a session also needs the claim.
-        let claimed = document.claimed_function().map(|u| u.function_id().clone());
-        if session && claimed.as_ref() != Some(function_id) {
-            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
-            return Err(SessionError::FunctionNotAttested { expected: function_id.clone(), found: claimed }.into());
-        }
-        if let Some(seen) = tls_key {
-            // Attested TLS: the handshake's key must be the one this verified document binds.
-            let observed = seen.lock().ok().and_then(|s| s.clone()).ok_or(SessionError::TlsCertificate)?;
-            let attested = document.claimed_function().and_then(|u| u.tls_spki_sha256());
-            if let Err(e) = tls::check_binding(&observed, attested, None) {
-                let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
-                return Err(e.into());
-            }
-        }
-        tracing::debug!(function_id = function_id.as_str(), module_id = document.module_id(), "enclave attested");
-        Ok((ws, received, document))
-    }
-}
-
-/// TLS to the enclave, accepting its certificate provisionally (see [`tls`]); returns the stream and
-/// the slot holding the key the handshake used.
-pub(super) async fn tls_connect(
-    host: &str,
-    webpki_roots: Option<Arc<rustls::RootCertStore>>,
-    tcp: TcpStream,
-) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, Arc<StdMutex<Option<Vec<u8>>>>), Error> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let webpki = match webpki_roots {
-        Some(roots) => Some(
-            rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-                .build()
-                .map_err(|e| ConnectError::Tls(e.to_string()))?,
-        ),
-        None => None,
-    };
-    let (verifier, seen) = tls::AttestedTlsVerifier::new(&provider, webpki);
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ConnectError::Tls(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    // A resumed handshake presents no certificate, so there would be no key for the attestation to
-    // bind. The config is per connection (its cache would be empty anyway); this says so outright.
-    config.resumption = rustls::client::Resumption::disabled();
-    let name =
-        rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|_| ConfigError::Endpoint(host.to_owned()))?;
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .map_err(|e| ConnectError::Tls(e.to_string()))?;
-    Ok((tls, seen))
-}
-
-/// `localhost` or a loopback address: where plain `ws://` crosses no network.
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-pub(super) fn ws_config(limits: &FrameLimits) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .max_message_size(Some(limits.max_frame_len()))
-        .max_frame_size(Some(limits.max_frame_len()))
-}
-
-pub(super) fn ws_error(e: tungstenite::Error) -> Error {
-    use tungstenite::error::ProtocolError;
-    match e {
-        // The connection went away without an authenticated close: whatever was pending is truncated.
-        tungstenite::Error::ConnectionClosed
-        | tungstenite::Error::AlreadyClosed
-        | tungstenite::Error::Io(_)
-        | tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-            SessionError::Truncated { pending: 0 }.into()
-        }
-        tungstenite::Error::Capacity(tungstenite::error::CapacityError::MessageTooLong { max_size, .. }) => {
-            LimitError::MessageTooLarge { max: max_size }.into()
-        }
-        other => SessionError::WebSocket(other.to_string()).into(),
-    }
-}
-
-async fn next_binary(
-    ws: &mut (impl StreamExt<Item = Result<Message, tungstenite::Error>> + Unpin),
-) -> Result<tungstenite::Bytes, Error> {
-    loop {
-        match ws.next().await {
-            None => return Err(SessionError::Truncated { pending: 0 }.into()),
-            Some(Err(e)) => return Err(ws_error(e)),
-            Some(Ok(Message::Binary(b))) => return Ok(b),
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-            Some(Ok(Message::Text(_))) => return Err(SessionError::TextMessage.into()),
-            Some(Ok(Message::Close(_))) => return Err(SessionError::Truncated { pending: 0 }.into()),
-        }
-    }
-}
-
-async fn send(sink: &mut SplitSink<Ws, Message>, frame: Vec<u8>) -> Result<(), Error> {
-    sink.send(Message::binary(frame)).await.map_err(ws_error)
-}
-
-impl ClientBuilder {
-    /// The enclave's base URL, `ws://host:port` or `wss://host:port`; the SDK appends
-    /// `/v1/run/{function_id}`. On `wss://` the enclave's TLS key must be bound by its attestation.
-    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
-        self.endpoint = Some(url.into());
-        self
-    }
-
-    /// What the enclave must prove before it gets any input.
-    pub fn policy(mut self, policy: Policy) -> Self {
-        self.policy = Some(policy);
-        self
-    }
-
-    /// Allows a plain `ws://` endpoint on a host that is not loopback.
-    ///
-    /// # Security
-    /// Inputs and outputs stay end-to-end encrypted to the attested enclave either way, but without TLS
-    /// the function id, the bearer token and the sizes and timing of every record are visible to the
-    /// network, and anyone on the path can take the token. By default `ws://` is accepted only for
-    /// `localhost` and loopback addresses.
-    pub fn dangerous_allow_plaintext_transport(mut self) -> Self {
-        self.allow_plaintext_transport = true;
-        self
-    }
-
-    /// A bearer token sent in the upgrade's `Authorization` header (never logged).
-    pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(Zeroizing::new(token.into()));
-        self
-    }
-
-    /// Bound on connecting, the WebSocket upgrade and receiving the document.
-    pub fn handshake_timeout(mut self, d: Duration) -> Self {
-        self.handshake_timeout = d;
-        self
-    }
-
-    /// How long an invocation waits with no record in either direction before it fails.
-    pub fn idle_timeout(mut self, d: Duration) -> Self {
-        self.idle_timeout = d;
-        self
-    }
-
-    /// Invocations one session keeps in flight; further calls wait for a slot. At least 1.
-    pub fn max_in_flight(mut self, n: usize) -> Self {
-        self.max_in_flight = n.max(1);
-        self
-    }
-
-    /// Bound on the output [`Session::invoke`] collects.
-    pub fn max_output_len(mut self, n: usize) -> Self {
-        self.max_output_len = n;
-        self
-    }
-
-    /// Bound on the attestation document's size.
-    pub fn max_document_len(mut self, n: usize) -> Self {
-        self.limits = self.limits.with_max_document_len(n);
-        self
-    }
-
-    /// On `wss://`, also require ordinary WebPKI validation of the enclave's certificate: a chain to
-    /// one of these root certificates (DER; call again to add more), valid now, for the endpoint's
-    /// host name. The attestation binding is required either way.
-    pub fn tls_webpki_root(mut self, root_der: Vec<u8>) -> Self {
-        self.webpki_roots.push(root_der);
-        self
-    }
-
-    /// Where "now" comes from (default [`SystemClock`]).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Checks the configuration and builds the client.
-    ///
-    /// # Errors
-    /// [`ConfigError::NoEndpoint`], [`ConfigError::NoPolicy`], or [`ConfigError::Endpoint`].
-    pub fn build(self) -> Result<Client, Error> {
-        let endpoint = self.endpoint.ok_or(ConfigError::NoEndpoint)?;
-        let policy = self.policy.ok_or(ConfigError::NoPolicy)?;
-        let endpoint = endpoint.trim_end_matches('/').to_owned();
-        let (tls, rest) = if let Some(rest) = endpoint.strip_prefix("ws://") {
-            (false, rest)
-        } else if let Some(rest) = endpoint.strip_prefix("wss://") {
-            (true, rest)
-        } else {
-            return Err(ConfigError::Endpoint(endpoint).into());
-        };
-        if rest.is_empty() || rest.contains('/') {
-            return Err(ConfigError::Endpoint(endpoint).into());
-        }
-        let (host, host_port) = match rest.rsplit_once(':') {
-            Some((host, _port)) if !rest.ends_with(']') => (host.to_owned(), rest.to_owned()),
-            _ => (rest.to_owned(), format!("{rest}:{}", if tls { 443 } else { 80 })),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-        if !tls && !self.allow_plaintext_transport && !is_loopback(&host) {
-            return Err(ConfigError::PlaintextTransport(endpoint).into());
-        }
-        let webpki_roots = if self.webpki_roots.is_empty() {
-            None
-        } else {
-            let mut store = rustls::RootCertStore::empty();
-            for der in self.webpki_roots {
-                store.add(der.into()).map_err(|e| ConfigError::WebPkiRoot(e.to_string()))?;
-            }
-            Some(Arc::new(store))
-        };
-        Ok(Client {
-            config: Arc::new(Config {
-                endpoint,
-                host_port,
-                host,
-                tls,
-                webpki_roots,
-                verifier: Verifier::new(policy),
-                token: self.token,
-                handshake_timeout: self.handshake_timeout,
-                idle_timeout: self.idle_timeout,
-                max_in_flight: self.max_in_flight,
-                max_output_len: self.max_output_len,
-                limits: self.limits,
-                clock: self.clock,
-            }),
-        })
-    }
-}
 
 /// What the reader task delivers to one invocation.
 enum Event {
@@ -521,6 +71,18 @@ impl std::ops::Deref for Chunk {
 }
 
 /// Progress of a streaming invocation, passed to its callback.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(session: enclave_sdk::Session) -> Result<(), enclave_sdk::Error> {
+/// let file = tokio::fs::File::open("big.bin").await.map_err(|e| enclave_sdk::Error::LocalIo { kind: e.kind() })?;
+/// let n = session
+///     .invoke_stream(file, tokio::io::sink(), |p: enclave_sdk::Progress| eprint!("\rsent {} received {}", p.sent, p.received))
+///     .await?;
+/// # let _ = n; Ok(()) }
+/// # let _ = demo;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Progress {
@@ -559,6 +121,25 @@ struct Shared {
 ///
 /// [`invoke`](Self::invoke) takes `&self`: share the session (e.g. in an `Arc`) and call it from many
 /// tasks; the invocations are pipelined over the one connection. Dropping the session closes it.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let mock = mock_enclave::MockEnclave::builder().spawn().await?;
+/// # let release = enclave_sdk::MeasurementSet::new(
+/// #     mock.measurements().pcrs().iter().map(|(i, v)| enclave_protocol::Pcr::new(*i, v.clone())))?;
+/// # let policy = enclave_sdk::attestation::Policy::builder()
+/// #     .trust_root(enclave_sdk::attestation::TrustRoot::from_pem(&mock.root_pem())?)
+/// #     .allow_measurements(release)
+/// #     .build()?;
+/// # let client = enclave_sdk::Client::builder().endpoint(mock.url()).policy(policy).build()?;
+/// let session = client.connect("word-count").await?; // attested: nothing was sent before
+/// assert_eq!(session.invoke(b"one two three").await?, b"3");
+/// session.close().await?;
+/// # Ok(()) }
+/// ```
 pub struct Session {
     config: Arc<Config>,
     function_id: FunctionId,
@@ -582,9 +163,9 @@ impl Drop for Session {
 }
 
 impl Session {
-    fn start(
+    pub(crate) fn start(
         config: Arc<Config>,
-        function_id: &FunctionId,
+        function_id: FunctionId,
         document: AttestedDocument,
         sink: SplitSink<Ws, Message>,
         stream: SplitStream<Ws>,
@@ -608,15 +189,53 @@ impl Session {
         });
         let reader = tokio::spawn(read_loop(shared.clone(), stream, opener, config.limits, config.idle_timeout));
         let writer = tokio::spawn(write_loop(shared.clone(), sink, sealer, queue));
-        Self { config, function_id: function_id.clone(), document, shared, reader, writer }
+        Self { config, function_id, document, shared, reader, writer }
     }
 
     /// The verified attestation document this session was opened on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = mock_enclave::MockEnclave::builder().spawn().await?;
+    /// # let release = enclave_sdk::MeasurementSet::new(
+    /// #     mock.measurements().pcrs().iter().map(|(i, v)| enclave_protocol::Pcr::new(*i, v.clone())))?;
+    /// # let policy = enclave_sdk::attestation::Policy::builder()
+    /// #     .trust_root(enclave_sdk::attestation::TrustRoot::from_pem(&mock.root_pem())?)
+    /// #     .allow_measurements(release)
+    /// #     .build()?;
+    /// # let client = enclave_sdk::Client::builder().endpoint(mock.url()).policy(policy).build()?;
+    /// let session = client.connect("echo").await?;
+    /// let document = session.attestation(); // verified before anything was sent
+    /// assert_eq!(document.claimed_function().map(|c| c.function_id().as_str()), Some("echo"));
+    /// println!("{} at {} ms", document.module_id(), document.timestamp_ms());
+    /// # Ok(()) }
+    /// ```
     pub fn attestation(&self) -> &AttestedDocument {
         &self.document
     }
 
     /// The function this session invokes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = mock_enclave::MockEnclave::builder().spawn().await?;
+    /// # let release = enclave_sdk::MeasurementSet::new(
+    /// #     mock.measurements().pcrs().iter().map(|(i, v)| enclave_protocol::Pcr::new(*i, v.clone())))?;
+    /// # let policy = enclave_sdk::attestation::Policy::builder()
+    /// #     .trust_root(enclave_sdk::attestation::TrustRoot::from_pem(&mock.root_pem())?)
+    /// #     .allow_measurements(release)
+    /// #     .build()?;
+    /// # let client = enclave_sdk::Client::builder().endpoint(mock.url()).policy(policy).build()?;
+    /// let session = client.connect("echo").await?;
+    /// assert_eq!(session.function_id().as_str(), "echo");
+    /// # Ok(()) }
+    /// ```
     pub fn function_id(&self) -> &FunctionId {
         &self.function_id
     }
@@ -635,6 +254,35 @@ impl Session {
     /// returns early with [`LimitError::OutputTooLarge`]. The session stays usable only if the input
     /// had been fully sent; otherwise the enclave waits for the rest of that input until an idle
     /// timeout ends the session, and the slot stays taken until then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = mock_enclave::MockEnclave::builder().spawn().await?;
+    /// # let release = enclave_sdk::MeasurementSet::new(
+    /// #     mock.measurements().pcrs().iter().map(|(i, v)| enclave_protocol::Pcr::new(*i, v.clone())))?;
+    /// # let policy = enclave_sdk::attestation::Policy::builder()
+    /// #     .trust_root(enclave_sdk::attestation::TrustRoot::from_pem(&mock.root_pem())?)
+    /// #     .allow_measurements(release)
+    /// #     .build()?;
+    /// # let client = enclave_sdk::Client::builder().endpoint(mock.url()).policy(policy).build()?;
+    /// let session = std::sync::Arc::new(client.connect("uppercase").await?);
+    /// // Concurrent invocations share the one connection (pipelined).
+    /// let calls = ["a", "b", "c"].map(|text| {
+    ///     let session = session.clone();
+    ///     tokio::spawn(async move { session.invoke(text.as_bytes()).await })
+    /// });
+    /// for (call, expected) in calls.into_iter().zip(["A", "B", "C"]) {
+    ///     assert_eq!(call.await??, expected.as_bytes());
+    /// }
+    /// // A function's own failure ends only its invocation.
+    /// let failing = client.connect("fail").await?;
+    /// assert!(matches!(failing.invoke(b"x").await, Err(enclave_sdk::Error::Function { .. })));
+    /// assert_eq!(session.invocations(), 3);
+    /// # Ok(()) }
+    /// ```
     pub async fn invoke(&self, input: &[u8]) -> Result<Vec<u8>, Error> {
         let mut out = Zeroizing::new(Vec::new());
         let max = self.config.max_output_len;
@@ -710,6 +358,28 @@ impl Session {
     /// As [`invoke`](Self::invoke), also when it returns early with [`Error::LocalIo`]. An abandoned
     /// invocation whose input was not complete leaves the enclave waiting; close the session rather
     /// than reuse it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = mock_enclave::MockEnclave::builder().spawn().await?;
+    /// # let release = enclave_sdk::MeasurementSet::new(
+    /// #     mock.measurements().pcrs().iter().map(|(i, v)| enclave_protocol::Pcr::new(*i, v.clone())))?;
+    /// # let policy = enclave_sdk::attestation::Policy::builder()
+    /// #     .trust_root(enclave_sdk::attestation::TrustRoot::from_pem(&mock.root_pem())?)
+    /// #     .allow_measurements(release)
+    /// #     .build()?;
+    /// # let client = enclave_sdk::Client::builder().endpoint(mock.url()).policy(policy).build()?;
+    /// let session = client.connect("sha256").await?;
+    /// let input: &[u8] = &[7u8; 200_000]; // any AsyncRead: a file, a socket
+    /// let mut digest = Vec::new(); // any AsyncWrite
+    /// let mut sent = 0;
+    /// let written = session.invoke_stream(input, &mut digest, |p| sent = p.sent).await?;
+    /// assert_eq!((written, sent), (digest.len() as u64, 200_000));
+    /// # Ok(()) }
+    /// ```
     pub async fn invoke_stream(
         &self,
         mut input: impl AsyncRead + Unpin,
@@ -751,7 +421,7 @@ impl Session {
                     .read(record.append_zeroed(MAX_CHUNK_LEN))
                     .await
                     .map_err(|e| Error::LocalIo { kind: e.kind() })?;
-                record.truncate_plaintext(enclave_protocol::MESSAGE_HEADER_LEN + n);
+                record.truncate_plaintext(MESSAGE_HEADER_LEN + n);
                 if n == 0 {
                     break;
                 }
@@ -800,6 +470,25 @@ impl Session {
     ///
     /// # Errors
     /// [`Error::Session`] when the session had already failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = mock_enclave::MockEnclave::builder().spawn().await?;
+    /// # let release = enclave_sdk::MeasurementSet::new(
+    /// #     mock.measurements().pcrs().iter().map(|(i, v)| enclave_protocol::Pcr::new(*i, v.clone())))?;
+    /// # let policy = enclave_sdk::attestation::Policy::builder()
+    /// #     .trust_root(enclave_sdk::attestation::TrustRoot::from_pem(&mock.root_pem())?)
+    /// #     .allow_measurements(release)
+    /// #     .build()?;
+    /// # let client = enclave_sdk::Client::builder().endpoint(mock.url()).policy(policy).build()?;
+    /// let session = client.connect("echo").await?;
+    /// session.invoke(b"last call").await?;
+    /// session.close().await?; // the enclave sees an authenticated end, not a cut connection
+    /// # Ok(()) }
+    /// ```
     pub async fn close(self) -> Result<(), Error> {
         let r = self.send(ClientMessage::Close).await;
         let (ack, done) = oneshot::channel();
@@ -810,6 +499,25 @@ impl Session {
     }
 
     /// Invocations started on this session so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = mock_enclave::MockEnclave::builder().spawn().await?;
+    /// # let release = enclave_sdk::MeasurementSet::new(
+    /// #     mock.measurements().pcrs().iter().map(|(i, v)| enclave_protocol::Pcr::new(*i, v.clone())))?;
+    /// # let policy = enclave_sdk::attestation::Policy::builder()
+    /// #     .trust_root(enclave_sdk::attestation::TrustRoot::from_pem(&mock.root_pem())?)
+    /// #     .allow_measurements(release)
+    /// #     .build()?;
+    /// # let client = enclave_sdk::Client::builder().endpoint(mock.url()).policy(policy).build()?;
+    /// let session = client.connect("echo").await?;
+    /// session.invoke(b"one").await?;
+    /// assert_eq!(session.invocations(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn invocations(&self) -> u64 {
         self.shared.invocations.load(Ordering::Relaxed)
     }
@@ -1094,36 +802,4 @@ async fn read_one(
     // A dropped receiver means the caller abandoned the invocation; its output is discarded.
     let _ = tx.send(event).await;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn build(endpoint: &str, allow_plaintext: bool) -> Result<Client, Error> {
-        let policy = Policy::builder().dangerous_accept_any_enclave().build().unwrap();
-        let builder = Client::builder().endpoint(endpoint).policy(policy);
-        if allow_plaintext { builder.dangerous_allow_plaintext_transport() } else { builder }.build()
-    }
-
-    #[test]
-    fn plain_ws_only_to_loopback_unless_allowed() {
-        for ok in [
-            "ws://127.0.0.1:9000",
-            "ws://localhost:9000",
-            "ws://[::1]:9000",
-            "ws://127.8.0.1",
-            "wss://enclave.example:443",
-        ] {
-            assert!(build(ok, false).is_ok(), "{ok}");
-        }
-        for far in ["ws://enclave.example:9000", "ws://10.0.0.7:9000", "ws://[2001:db8::1]:9000"] {
-            assert_eq!(
-                build(far, false).err(),
-                Some(Error::Config(ConfigError::PlaintextTransport(far.to_owned()))),
-                "{far}"
-            );
-            assert!(build(far, true).is_ok(), "{far}");
-        }
-    }
 }

@@ -1,4 +1,4 @@
-//! The image figures of `enclave bench`: measuring an EIF (`enclave_eif::Measure::file`, what
+//! The image figures of `enclave-bench`: measuring an EIF (`enclave_eif::Measure::file`, what
 //! `enclave measure` runs) against SHA-384 over the same file read the same way, and the peak memory of
 //! a process that measures it.
 //!
@@ -141,7 +141,7 @@ fn write_image(path: &Path, len: u64) -> Result<(), String> {
 async fn child_peak_rss_kb(image: &Path) -> Result<f64, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
     let out = tokio::process::Command::new(exe)
-        .args(["bench", "--child", "eif-rss"])
+        .args(["--child", "eif-rss"])
         .env(IMAGE_ENV, image)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)

@@ -1,5 +1,5 @@
-//! `enclave bench --quick --format json`: the command runs end to end against its own loopback
-//! servers and reports every figure as a finite positive number. `enclave bench peer` runs against an
+//! `enclave-bench --quick --format json`: the command runs end to end against its own loopback
+//! servers and reports every figure as a finite positive number. `enclave-bench peer` runs against an
 //! in-process TLS mock in both protocols, verifying for real: a wrong pin fails the run. The figures'
 //! values are not asserted: timing belongs in benchmarks, not in tests.
 
@@ -35,8 +35,8 @@ const KEYS: [&str; 23] = [
 
 #[test]
 fn quick_json_reports_every_figure() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
-        .args(["bench", "--quick", "--format", "json"])
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_enclave-bench"))
+        .args(["--quick", "--format", "json"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -53,12 +53,12 @@ fn quick_json_reports_every_figure() {
 #[test]
 fn unknown_format_is_a_usage_error() {
     let out =
-        std::process::Command::new(env!("CARGO_BIN_EXE_enclave")).args(["bench", "--format", "xml"]).output().unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_enclave-bench")).args(["--format", "xml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
 }
 
-/// Files and flags pinning `mock` (root, every PCR, `echo`'s checksum) for `enclave bench peer`.
+/// Files and flags pinning `mock` (root, every PCR, `echo`'s checksum) for `enclave-bench peer`.
 struct PeerFlags {
     _dir: tempfile::TempDir,
     args: Vec<String>,
@@ -71,7 +71,7 @@ fn peer_flags(mock: &MockEnclave, checksum: enclave_sdk::FunctionChecksum) -> Pe
     std::fs::write(path("root.pem"), mock.root_pem()).unwrap();
     std::fs::write(path("tls.der"), mock.tls_certificate_der().unwrap()).unwrap();
     std::fs::write(path("input"), [7u8; 1024]).unwrap();
-    let mut args = vec!["bench".into(), "peer".into(), "--url".into(), mock.url(), "--root".into(), path("root.pem")];
+    let mut args = vec!["peer".into(), "--url".into(), mock.url(), "--root".into(), path("root.pem")];
     let every_pcr = enclave_sdk::MeasurementSet::new(
         mock.measurements().pcrs().iter().map(|(i, v)| enclave_sdk::Pcr::new(*i, v.clone())),
     )
@@ -83,7 +83,7 @@ fn peer_flags(mock: &MockEnclave, checksum: enclave_sdk::FunctionChecksum) -> Pe
 }
 
 async fn enclave(args: &[String]) -> std::process::Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_enclave")).args(args).output().await.unwrap()
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_enclave-bench")).args(args).output().await.unwrap()
 }
 
 #[tokio::test]
@@ -150,19 +150,8 @@ async fn peer_cape_over_wss_needs_a_webpki_root() {
 
 #[test]
 fn peer_without_pins_is_a_usage_error() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
-        .args([
-            "bench",
-            "peer",
-            "--url",
-            "wss://localhost:1",
-            "--root",
-            "r.pem",
-            "--checksum",
-            "00",
-            "--function",
-            "echo",
-        ])
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_enclave-bench"))
+        .args(["peer", "--url", "wss://localhost:1", "--root", "r.pem", "--checksum", "00", "--function", "echo"])
         .args(["--input", "in", "--mode", "native"])
         .output()
         .unwrap();

@@ -1,4 +1,8 @@
-//! `enclave bench`: every cost of the SDK against its physical floor, measured in one run.
+//! `enclave-bench`: every cost of the SDK against its physical floor, measured in one run.
+//!
+//! A binary of its own, not a command of the user's `enclave`: it links the mock enclave, a plain
+//! WebSocket echo server and a second AEAD implementation, none of which a user's binary needs.
+//! `cargo run --release -p enclave-bench -- --format json` runs it.
 //!
 //! Input: flags only (trusted: the user). Everything measured runs in this process or in a child
 //! process of this same binary: an in-process mock enclave and a plain WebSocket echo server, both on
@@ -9,6 +13,8 @@
 //!
 //! Baselines and measured costs are sampled interleaved where both are cheap (so both see the same
 //! machine state) and reported as medians.
+
+#![forbid(unsafe_code)]
 
 mod child;
 mod eif;
@@ -43,11 +49,11 @@ pub(crate) enum Format {
     Json,
 }
 
-/// Arguments of `enclave bench`.
-#[derive(Debug, clap::Args)]
-#[command(args_conflicts_with_subcommands = true)]
+/// Measure the SDK's costs against baselines taken in the same run.
+#[derive(Debug, clap::Parser)]
+#[command(name = "enclave-bench", version, about, args_conflicts_with_subcommands = true)]
 pub(crate) struct Args {
-    /// `enclave bench peer`: the SDK's figures for the peer comparison (scripts/bench_peers.py).
+    /// `enclave-bench peer`: the SDK's figures for the peer comparison (scripts/bench_peers.py).
     #[command(subcommand)]
     peer: Option<peer::Command>,
     /// Smaller sizes and fewer samples: the whole run takes about 30 seconds or less.
@@ -138,7 +144,9 @@ const QUICK: Plan = Plan {
     eif_samples: 3,
 };
 
-pub(crate) async fn run(args: Args) -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = <Args as clap::Parser>::parse();
     if let Some(peer::Command::Peer(peer)) = args.peer {
         return peer::run(peer).await;
     }
@@ -150,7 +158,7 @@ pub(crate) async fn run(args: Args) -> ExitCode {
         return match repeat(only, plan, args.repeat).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("enclave bench: {e}");
+                eprintln!("enclave-bench: {e}");
                 ExitCode::FAILURE
             }
         };
@@ -164,7 +172,7 @@ pub(crate) async fn run(args: Args) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("enclave bench: {e}");
+            eprintln!("enclave-bench: {e}");
             ExitCode::FAILURE
         }
     }
@@ -197,7 +205,7 @@ impl Report {
     fn table(&self) -> String {
         let p = &self.plan;
         let mut out = format!(
-            "enclave bench ({} run: bulk {} MiB, streamed {} MiB, {} idle sessions, {} messages per rate sample; medians)\n",
+            "enclave-bench ({} run: bulk {} MiB, streamed {} MiB, {} idle sessions, {} messages per rate sample; medians)\n",
             p.name,
             p.bulk >> 20,
             p.stream >> 20,

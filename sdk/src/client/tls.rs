@@ -2,11 +2,13 @@
 //! verified attestation document binds exactly the key the TLS handshake used (PROTOCOL.md section 2.1).
 //!
 //! Input: the certificate the TLS server presented (untrusted) and, later, the verified document's
-//! claim (trusted once verified). Output: a rustls verifier that records the presented key and checks
-//! TLS handshake signatures normally, and the binding check. This module does not verify documents,
-//! and it does not perform WebPKI (CA and host name) validation.
+//! claim (trusted once verified). Output: a TLS stream with the key its handshake used, and the
+//! binding check (which `attested` calls, in its one binding step). This module does not verify
+//! documents; WebPKI (CA and host name) validation runs only when the caller configured roots.
 
 use std::sync::{Arc, Mutex};
+
+use tokio::net::TcpStream;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -15,20 +17,51 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::error::SessionError;
+use super::endpoint::Endpoint;
+use crate::error::{ConfigError, ConnectError, Error, SessionError};
+
+/// TLS to the enclave at `endpoint`, accepting its certificate provisionally (and, with `webpki`, also
+/// requiring ordinary WebPKI validation); returns the stream and the DER SubjectPublicKeyInfo of the
+/// key the handshake used.
+pub(crate) async fn connect(
+    endpoint: &Endpoint,
+    webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    tcp: TcpStream,
+) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, Vec<u8>), Error> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let (verifier, seen) = AttestedTlsVerifier::new(&provider, webpki);
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(ConnectError::Tls)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    // A resumed handshake presents no certificate, so there would be no key for the attestation to
+    // bind. The config is per connection (its cache would be empty anyway); this says so outright.
+    config.resumption = rustls::client::Resumption::disabled();
+    let host = endpoint.host().to_owned();
+    let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|_| ConfigError::Endpoint(host))?;
+    let addr = endpoint.socket_addr();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(|e| {
+        // tokio-rustls carries rustls's own error inside the I/O error; anything else is the socket.
+        match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            Some(tls) => ConnectError::Tls(tls.clone()),
+            None => ConnectError::Io { addr, kind: e.kind() },
+        }
+    })?;
+    let spki = seen.lock().ok().and_then(|s| s.clone()).ok_or(SessionError::TlsCertificate)?;
+    Ok((tls, spki))
+}
 
 /// The DER SubjectPublicKeyInfo of a certificate.
-///
-/// # Errors
-/// [`SessionError::TlsCertificate`] when the certificate does not parse.
-pub fn certificate_spki(cert_der: &[u8]) -> Result<Vec<u8>, SessionError> {
+pub(crate) fn certificate_spki(cert_der: &[u8]) -> Result<Vec<u8>, SessionError> {
     let der = CertificateDer::from(cert_der);
     let cert = webpki::EndEntityCert::try_from(&der).map_err(|_| SessionError::TlsCertificate)?;
     Ok(cert.subject_public_key_info().as_ref().to_vec())
 }
 
 /// SHA-256 of a DER SubjectPublicKeyInfo: what `EnclaveUserData::tls_spki_sha256` carries.
-pub fn spki_sha256(spki_der: &[u8]) -> [u8; 32] {
+pub(crate) fn spki_sha256(spki_der: &[u8]) -> [u8; 32] {
     Sha256::digest(spki_der).into()
 }
 
@@ -38,7 +71,7 @@ pub fn spki_sha256(spki_der: &[u8]) -> [u8; 32] {
 ///
 /// # Errors
 /// [`SessionError::TlsKeyNotAttested`] when neither binding matches or none is present.
-pub fn check_binding(
+pub(crate) fn check_binding(
     observed_spki: &[u8],
     attested_sha256: Option<[u8; 32]>,
     attested_spki: Option<&[u8]>,

@@ -1,4 +1,4 @@
-//! `enclave bench peer`: the SDK's side of the peer comparison (`scripts/bench_peers.py`): connect,
+//! `enclave-bench peer`: the SDK's side of the peer comparison (`scripts/bench_peers.py`): connect,
 //! attest and verify, one invocation, close, N times against an enclave that is already running.
 //!
 //! Input: flags (trusted: the user) naming the endpoint, the pins and the input file; then whatever
@@ -20,12 +20,14 @@ use std::time::Instant;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use enclave_sdk::attestation::Policy;
-use enclave_sdk::{Client, FunctionId};
+use enclave_sdk::attestation::{Policy, TrustRoot};
+use enclave_sdk::{Client, FunctionChecksum, FunctionId};
 
-use super::super::pins;
+/// `--pcrs` help.
+const PCRS_HELP: &str = "One allowed release: IDX=HEX[,IDX=HEX...] with 96 hex digits per PCR. Repeat the flag to \
+allow another release; a document must match every PCR of one. Each set must pin PCR0, PCR2 or PCR8.";
 
-/// Subcommands of `enclave bench`.
+/// Subcommands of `enclave-bench`.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
     /// Connect + attestation + one invocation + close against a running enclave, N times, each on a
@@ -51,7 +53,7 @@ impl Mode {
     }
 }
 
-/// Arguments of `enclave bench peer`.
+/// Arguments of `enclave-bench peer`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The enclave's base URL, ws://host:port or wss://host:port.
@@ -61,7 +63,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "PEM")]
     root: PathBuf,
     #[doc = "One allowed release: IDX=HEX[,IDX=HEX...]; repeat to allow another. Must pin PCR0, PCR2 or PCR8."]
-    #[arg(long = "pcrs", value_name = "IDX=HEX[,IDX=HEX...]", long_help = super::super::pins::PCRS_HELP, required = true)]
+    #[arg(long = "pcrs", value_name = "IDX=HEX[,IDX=HEX...]", long_help = PCRS_HELP, required = true)]
     pcrs: Vec<String>,
     /// The function checksum to require (64 hex digits).
     #[arg(long, value_name = "HEX")]
@@ -97,7 +99,7 @@ pub(crate) async fn run(args: Args) -> ExitCode {
     let setup = match Setup::new(&args) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("enclave bench peer: {e}");
+            eprintln!("enclave-bench peer: {e}");
             return ExitCode::from(2);
         }
     };
@@ -110,7 +112,7 @@ pub(crate) async fn run(args: Args) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("enclave bench peer: {e}");
+            eprintln!("enclave-bench peer: {e}");
             ExitCode::FAILURE
         }
     }
@@ -126,16 +128,20 @@ struct Setup {
 
 impl Setup {
     fn new(args: &Args) -> Result<Self, String> {
-        let mut policy = Policy::builder().trust_root(pins::trust_root("--root", &args.root)?);
-        for set in pins::measurement_sets(&args.pcrs)? {
-            policy = policy.allow_measurements(set);
+        let pem = std::fs::read_to_string(&args.root).map_err(|e| format!("--root {}: {e}", args.root.display()))?;
+        let root = TrustRoot::from_pem(&pem).map_err(|e| format!("--root {}: {e}", args.root.display()))?;
+        let mut policy = Policy::builder().trust_root(root);
+        for set in &args.pcrs {
+            policy = policy.allow_measurements(set.parse().map_err(|e| format!("--pcrs: {e}"))?);
         }
-        let sum = pins::checksum(&args.checksum)?;
+        let sum: FunctionChecksum = args.checksum.parse().map_err(|e| format!("--checksum: {e}"))?;
         // Cape addresses functions as `user/name`; its documents name no function, and the SDK looks
         // the checksum pin up under `name`.
         let name = args.function.rsplit('/').next().unwrap_or(&args.function);
         let name: FunctionId = name.parse().map_err(|e| format!("--function: {e}"))?;
-        let policy = pins::build(policy.function_checksum_for(name, sum))?;
+        // Every sample is verified against these pins: the builder refuses pins that do not identify
+        // the image, and so does this command.
+        let policy = policy.function_checksum_for(name, sum).build().map_err(|e| format!("--pcrs: {e}"))?;
         let tls_root = args.tls_root.as_deref().map(certificate_der).transpose()?;
         let input = read(&args.input, "--input")?;
         let expect = args.expect.as_deref().map(|p| read(p, "--expect")).transpose()?;
@@ -284,7 +290,7 @@ impl Report {
 
     fn table(&self, args: &Args, input_bytes: usize) -> String {
         let mut out = format!(
-            "enclave bench peer ({} mode, {}, {input_bytes}-byte input, {} iterations after 1 warm-up; connect + attest + invoke + close)\n",
+            "enclave-bench peer ({} mode, {}, {input_bytes}-byte input, {} iterations after 1 warm-up; connect + attest + invoke + close)\n",
             args.mode.name(),
             args.function,
             args.iterations

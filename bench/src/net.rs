@@ -1,4 +1,4 @@
-//! The loopback half of `enclave bench`: a mock enclave and a plain WebSocket echo server in this
+//! The loopback half of `enclave-bench`: a mock enclave and a plain WebSocket echo server in this
 //! process, and the session costs measured against the plain baseline.
 //!
 //! Input: nothing untrusted beyond what our own servers send back over loopback (still handled without
@@ -10,8 +10,7 @@ use std::time::Instant;
 
 use enclave_protocol::MAX_CHUNK_LEN;
 use enclave_sdk::attestation::{Policy, TrustRoot};
-use enclave_sdk::session::client::ClientBuilder;
-use enclave_sdk::{Client, FunctionChecksum, FunctionId, MeasurementSet, Pcr, Session};
+use enclave_sdk::{Client, ClientBuilder, FunctionChecksum, FunctionId, MeasurementSet, Pcr, Session};
 use futures_util::{SinkExt as _, StreamExt as _};
 use mock_enclave::MockEnclave;
 use tokio::io::AsyncReadExt as _;

@@ -1,4 +1,4 @@
-//! The memory figures of `enclave bench`, each measured in a child process of this same binary so
+//! The memory figures of `enclave-bench`, each measured in a child process of this same binary so
 //! that the parent's own allocations (the 64 MiB buffers of the other figures) do not count.
 //!
 //! Input: the child's stdout (ours, but parsed without panics) and `/proc/self/status`. Output: peak
@@ -16,7 +16,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use super::net;
 
-/// What a child process of `enclave bench` does.
+/// What a child process of `enclave-bench` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Role {
     /// Run a mock enclave and a client in this process, stream `--bytes` through a session, and print
@@ -48,7 +48,7 @@ pub(super) async fn run(role: Role, bytes: u64) -> std::process::ExitCode {
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("enclave bench child: {e}");
+            eprintln!("enclave-bench child: {e}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -104,7 +104,6 @@ async fn idle_server() -> Result<(), String> {
 fn spawn_self(args: &[&str]) -> Result<Child, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
     Command::new(exe)
-        .arg("bench")
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
