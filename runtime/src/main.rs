@@ -166,9 +166,10 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     if let Some(token) = args.token {
         server = server.token(token);
     }
+    let signals = Signals::install()?;
     let server = server.spawn().await.map_err(|e| Failure::Run(e.to_string()))?;
     println!("listening on {}", server.url());
-    wait_for_signal().await.map_err(Failure::Run)?;
+    signals.recv().await;
     tracing::info!("signal received; draining");
     server.shutdown().await;
     Ok(())
@@ -200,6 +201,7 @@ async fn relay(args: RelayArgs) -> Result<(), Failure> {
     if matches!(args.to, ListenAddr::Vsock { .. }) && !cfg!(feature = "vsock") {
         return Err(Failure::Usage("this build has no vsock: build with `--features vsock`".into()));
     }
+    let signals = Signals::install()?;
     let relay = Relay::builder(AddrConnector::new(args.to))
         .listen(args.listen)
         .limits(limits)
@@ -207,17 +209,33 @@ async fn relay(args: RelayArgs) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::Run(e.to_string()))?;
     println!("relaying {} to {}", relay.local_addr(), args.to);
-    wait_for_signal().await.map_err(Failure::Run)?;
+    signals.recv().await;
     tracing::info!("signal received; draining");
     relay.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<(), String> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.map_err(|e| format!("SIGINT handler: {e}")),
-        _ = term.recv() => Ok(()),
+/// SIGINT and SIGTERM, caught from before the listener is announced: a signal that arrives as soon
+/// as the address is printed drains like any other instead of killing the process outright.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, Failure> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let handler = |kind, name| signal(kind).map_err(|e| Failure::Run(format!("{name} handler: {e}")));
+        Ok(Self {
+            int: handler(SignalKind::interrupt(), "SIGINT")?,
+            term: handler(SignalKind::terminate(), "SIGTERM")?,
+        })
+    }
+
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
     }
 }

@@ -72,19 +72,37 @@ async fn serve(args: Args) -> Result<(), String> {
     if let Some(token) = args.token {
         builder = builder.token(token);
     }
+    // Caught before the address is announced: a SIGTERM sent as soon as the line is read drains
+    // instead of killing the process with the default action.
+    let signals = Signals::install()?;
     let mock = builder.spawn().await.map_err(|e| e.to_string())?;
     println!("listening on {}", mock.url());
-    wait_for_signal().await?;
+    signals.recv().await;
     tracing::info!("signal received; draining");
     mock.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<(), String> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.map_err(|e| format!("SIGINT handler: {e}")),
-        _ = term.recv() => Ok(()),
+/// SIGINT and SIGTERM.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, String> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let handler = |kind, name| signal(kind).map_err(|e| format!("{name} handler: {e}"));
+        Ok(Self {
+            int: handler(SignalKind::interrupt(), "SIGINT")?,
+            term: handler(SignalKind::terminate(), "SIGTERM")?,
+        })
+    }
+
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
     }
 }
