@@ -13,7 +13,7 @@ use enclave_protocol::{FunctionChecksum, FunctionId, Pcr};
 use enclave_runtime::{Server, ServerLimits, ServerStats};
 use zeroize::Zeroizing;
 
-use crate::attester::{Clock, SoftwareNsm};
+use crate::attester::{Clock, SoftwareNsm, StateError};
 use crate::error::StartError;
 use crate::functions::FunctionRegistry;
 use crate::measurements::{Measurements, MOCK_IMAGE_NAME};
@@ -122,6 +122,10 @@ impl MockEnclaveBuilder {
             measurements = measurements.with_pcr(pcr)?;
         }
         let nsm = match &self.state_dir {
+            // Before anything is created there: keys a function could read are keys it could use.
+            Some(dir) if functions.readable_by_functions(dir) => {
+                return Err(StateError::ReadableByFunctions { path: dir.clone() }.into())
+            }
             Some(dir) => SoftwareNsm::load_or_create(dir, measurements)?,
             None => SoftwareNsm::ephemeral(measurements)?,
         };

@@ -6,14 +6,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use enclave_runtime::{Function as _, FunctionError};
 use enclave_sdk::checksum::directory_checksum;
 use enclave_sdk::FunctionId;
-use mock_enclave::attester::SoftwareNsm;
+use mock_enclave::attester::{SoftwareNsm, StateError};
 use mock_enclave::functions::FunctionRegistry;
 use mock_enclave::measurements::Measurements;
+use mock_enclave::{MockEnclave, StartError};
 
 fn write_exec(path: &Path, body: &str) {
     std::fs::write(path, body).unwrap();
@@ -98,6 +99,51 @@ async fn a_function_cannot_read_the_state_directory() {
     // cat and ls exit 1 on a denied open; nothing of the key reaches the output.
     assert_eq!(run(&reg, "steal", b"").await, Err(FunctionError::Exited { function: fid("steal"), code: Some(1) }));
     assert!(matches!(run(&reg, "list", b"").await, Err(FunctionError::Exited { code: Some(1 | 2), .. })));
+}
+
+/// The confinement lets functions read the system directories, so a state directory beneath one
+/// would hand the CA keys to every function: the mock refuses to start with it, before anything is
+/// created there, whether the path names the system directory, reaches it through a link, or
+/// cannot be resolved. The same functions beside a state directory elsewhere start.
+#[tokio::test]
+async fn a_state_directory_the_functions_could_read_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    function(
+        dir.path(),
+        "etc",
+        "#!/bin/sh
+cat /etc/passwd
+",
+    );
+    let registry = || {
+        let mut reg = FunctionRegistry::builtins();
+        reg.load_dir(dir.path()).unwrap();
+        reg
+    };
+    // Why: what lies beneath /etc is readable by a confined function.
+    assert!(!run(&registry(), "etc", b"").await.unwrap().is_empty());
+
+    let scratch = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/etc", scratch.path().join("link")).unwrap();
+    let tag = format!("enclave-sdk-test-{}", std::process::id());
+    for state in [
+        PathBuf::from("/etc").join(&tag).join("state"),
+        scratch.path().join("link").join(&tag),
+        scratch.path().join("missing/../../etc").join(&tag),
+    ] {
+        let err = MockEnclave::builder().functions(registry()).state_dir(&state).spawn().await.unwrap_err();
+        assert!(
+            matches!(&err, StartError::State(StateError::ReadableByFunctions { path }) if *path == state),
+            "{state:?}: {err}"
+        );
+    }
+    assert!(!Path::new("/etc").join(&tag).exists(), "nothing was created");
+    assert!(!scratch.path().join("missing").exists(), "nothing was created");
+
+    let elsewhere = scratch.path().join("state");
+    let mock = MockEnclave::builder().functions(registry()).state_dir(&elsewhere).spawn().await.unwrap();
+    assert!(elsewhere.join("root.key").exists());
+    mock.shutdown().await;
 }
 
 /// Neither another function's copy nor its own: a function reads only its own copy, and writes none.

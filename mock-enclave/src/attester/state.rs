@@ -10,6 +10,8 @@
 //! file not mode 0600 ([`StateError::KeyMode`]), any state file group- or world-writable, or a
 //! symbolic link where a state file should be ([`StateError::Symlink`], never followed). These are the
 //! one place the mock decides whether its state may be used ([`check_dir`], [`read_key`], [`read_file`]).
+//! Whether the functions it serves could read it is decided where both are known, when the mock
+//! starts (`MockEnclaveBuilder::spawn`, [`StateError::ReadableByFunctions`]).
 
 use std::fs;
 use std::io::Write;
@@ -57,6 +59,14 @@ pub enum StateError {
     #[error("{path} is a symbolic link; state files are never followed through links")]
     Symlink {
         /// The link.
+        path: PathBuf,
+    },
+    /// The state directory lies where the functions served beside it may read (beneath a system
+    /// directory such as `/etc` or `/usr`, which their confinement lets them read): any of them
+    /// could take the CA keys and mint documents for the others.
+    #[error("{path} can be read by the functions the mock serves (their confinement allows the system directories); keep the state directory elsewhere, e.g. under /var/lib or your home")]
+    ReadableByFunctions {
+        /// The state directory, as given.
         path: PathBuf,
     },
     /// Creating what the directory stores failed.

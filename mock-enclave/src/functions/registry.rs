@@ -145,6 +145,15 @@ impl FunctionRegistry {
         self.functions.values().map(|f| (f.id.clone(), f.checksum)).collect()
     }
 
+    /// Whether any of its directory functions could read `path` under its confinement
+    /// ([`Confinement::lets_functions_read`]); built-ins read no file.
+    pub fn readable_by_functions(&self, path: &Path) -> bool {
+        self.functions.values().any(|f| match &f.kind {
+            Kind::Directory(d) => d.confinement().lets_functions_read(path),
+            Kind::Builtin(_) => false,
+        })
+    }
+
     /// The function with this id.
     pub fn get(&self, id: &FunctionId) -> Option<Arc<MockFunction>> {
         self.functions.get(id).cloned()

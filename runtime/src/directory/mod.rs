@@ -59,6 +59,48 @@ pub enum Confinement {
     DangerousNone,
 }
 
+impl Confinement {
+    /// Whether a function confined this way could read `path`: what keeps secrets (an attester's
+    /// keys, a TLS key) out of the functions' reach is that no such rule covers them. `path` is
+    /// resolved as a process opening it would resolve it (relative to the current directory, links
+    /// followed); where it does not exist yet, from its deepest existing ancestor. A path that
+    /// cannot be resolved (`..` after a missing component) counts as readable: the answer errs
+    /// towards refusing. [`Confinement::DangerousNone`] reads everything.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use enclave_runtime::Confinement;
+    /// assert!(Confinement::Landlock.lets_functions_read(Path::new("/etc/enclave/state")));
+    /// assert!(!Confinement::Landlock.lets_functions_read(Path::new("/var/lib/enclave/state")));
+    /// assert!(Confinement::DangerousNone.lets_functions_read(Path::new("/var/lib/enclave/state")));
+    /// ```
+    pub fn lets_functions_read(self, path: &Path) -> bool {
+        match self {
+            Self::DangerousNone => true,
+            Self::Landlock => resolve(path).is_none_or(|resolved| sandbox::readable(&resolved)),
+        }
+    }
+}
+
+/// `path` absolute with its links resolved, as far as it exists; `None` when that cannot be said.
+fn resolve(path: &Path) -> Option<PathBuf> {
+    let absolute = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().ok()?.join(path) };
+    let mut missing = Vec::new();
+    let mut existing = absolute.as_path();
+    loop {
+        if let Ok(mut resolved) = existing.canonicalize() {
+            resolved.extend(missing.iter().rev());
+            return Some(resolved);
+        }
+        // file_name() is None for a path ending in `..`, which cannot be resolved without the
+        // missing component before it.
+        missing.push(existing.file_name()?);
+        existing = existing.parent()?;
+    }
+}
+
 /// Why a functions directory could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -235,6 +277,11 @@ impl DirectoryFunction {
     /// The limits its invocations run under.
     pub fn limits(&self) -> FunctionLimits {
         self.limits
+    }
+
+    /// How its processes are confined.
+    pub fn confinement(&self) -> Confinement {
+        self.confinement
     }
 }
 

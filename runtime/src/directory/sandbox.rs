@@ -31,6 +31,17 @@ const SYSTEM: [&str; 7] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", 
 /// Devices a function may use (`/dev/null` also for writing).
 const DEVICES: [&str; 4] = ["/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"];
 
+/// Whether a confined function may read `path` (absolute, symbolic links resolved): beneath a
+/// system directory or one of the devices. The roots are compared as written and resolved, since on
+/// a merged-/usr system `/bin` and `/lib` are links and the rule holds for their targets.
+pub(super) fn readable(path: &Path) -> bool {
+    SYSTEM
+        .iter()
+        .chain(DEVICES.iter())
+        .map(Path::new)
+        .any(|root| path.starts_with(root) || root.canonicalize().is_ok_and(|resolved| path.starts_with(resolved)))
+}
+
 /// Whether this kernel enforces Landlock's file-system rules at all (ABI 1).
 pub(super) fn probe() -> Result<(), String> {
     Ruleset::default()
