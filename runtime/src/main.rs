@@ -66,8 +66,9 @@ struct ServeArgs {
     /// Output bytes of one invocation.
     #[arg(long, value_name = "BYTES", default_value_t = FunctionLimits::default().max_output)]
     max_output: usize,
-    /// Run functions unconfined where the kernel has no Landlock: every function can then read
-    /// whatever this process can. Only when every function in the image is equally trusted.
+    /// Run functions unconfined where the kernel has no Landlock (AWS's enclave kernel has none):
+    /// every function can then read whatever this process can and open /dev/nsm (mode 0666) to get
+    /// documents in another function's name. Only when every function in the image is equally trusted.
     #[arg(long)]
     dangerous_unconfined_functions: bool,
 }
