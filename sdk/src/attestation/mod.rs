@@ -64,7 +64,6 @@ pub use error::{
     AttestationError, CborError, CborProblem, CertPosition, ChainError, CoseError, DerError, DerProblem, DocumentError,
     Field, WebpkiReason,
 };
-pub(crate) use policy::require_image_pinned;
 pub use policy::{Policy, PolicyBuilder, PolicyError};
 pub use policy_file::{PolicyFile, PolicyFileError, RootSource};
 pub use root::TrustRoot;

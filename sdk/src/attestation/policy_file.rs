@@ -3,7 +3,8 @@
 //! What comes in: a policy file's text (trusted in intent, written by the caller, but parsed as
 //! untrusted input: bounded to [`MAX_POLICY_FILE_LEN`], every error names the line and the key) and,
 //! for `root_pem`, a PEM file next to it. What goes out: a [`PolicyFile`], and from it a `Policy` for
-//! the verifier (whose measurement sets are also what a KMS key policy requires, [`crate::kms`]).
+//! the verifier (whose measurement sets are also what a KMS key policy requires, in the `enclave-kms`
+//! crate).
 //! This module does not verify anything and does not decide what a policy must pin: it only
 //! translates the file into the pins `Policy::builder()` takes, and the builder decides.
 //!
