@@ -68,6 +68,8 @@ def _sync_or_async(method: Callable[..., T]) -> Callable[..., Any]:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
+            loop = None
+        if loop is None:
             return method(*args, **kwargs)
         return loop.run_in_executor(None, functools.partial(method, *args, **kwargs))
 
@@ -341,9 +343,18 @@ class Cape:
             return self._tls_root if isinstance(self._tls_root, list) else [self._tls_root]
         if not self._url.startswith("wss://"):
             return None
-        # pycape trusts what ssl.create_default_context() trusts; so does this.
-        roots = ssl.create_default_context().get_ca_certs(binary_form=True)
-        return list(roots) or None
+        # pycape trusts what ssl.create_default_context() trusts: OpenSSL's default CA file
+        # (SSL_CERT_FILE when set). Read here, since ssl lists only the CA-flagged certificates it
+        # loaded, and a self-signed server certificate made a trust anchor is not one.
+        cafile = ssl.get_default_verify_paths().cafile
+        if not cafile:
+            return None
+        with open(cafile) as f:
+            text = f.read()
+        end = "-----END CERTIFICATE-----"
+        blocks = [b[b.index("-----BEGIN CERTIFICATE-----"):] + end for b in text.split(end)
+                  if "-----BEGIN CERTIFICATE-----" in b]
+        return blocks or None
 
     def _connect(self, function_ref: Union[str, os.PathLike, FunctionRef], token: Union[str, os.PathLike, Token],
                  pcrs: Optional[Dict[Any, Any]] = None) -> None:
