@@ -42,7 +42,7 @@ class Mock:
         self.server = subprocess.Popen([binary, "serve", "--state-dir", str(state), "--listen", "127.0.0.1:0", *extra],
                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.server.stdout.readline().strip()
-        if not line.startswith("listening on ws://"):
+        if not line.startswith(("listening on ws://", "listening on wss://")):
             self.stop()
             raise RuntimeError(f"mock-enclave did not start: {line!r}")
         self.url = line.removeprefix("listening on ")
@@ -75,6 +75,15 @@ def mock(tmp_path_factory):
 @pytest.fixture(scope="session")
 def debug_mock(tmp_path_factory):
     m = Mock(mock_binary(), tmp_path_factory.mktemp("debug-mock-state"), "--debug-mode")
+    yield m
+    m.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_mock(tmp_path_factory):
+    """`serve --tls`: a self-signed certificate whose key every document binds."""
+    m = Mock(mock_binary(), tmp_path_factory.mktemp("tls-mock-state"), "--tls")
+    m.tls_cert_der = (pathlib.Path(m.state) / "tls-cert.der").read_bytes()
     yield m
     m.stop()
 
