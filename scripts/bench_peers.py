@@ -5,7 +5,7 @@
 Run it (from the repository root; pip needs the network once):
 
     cargo build --release --locked -p enclave -p mock-enclave -p enclave-bench && python3 -m venv /tmp/pycape-venv \
-      && /tmp/pycape-venv/bin/pip install -q -r scripts/requirements-pycape.txt \
+      && /tmp/pycape-venv/bin/pip install -q -r scripts/requirements-pycape.txt ./python \
       && /tmp/pycape-venv/bin/python scripts/bench_peers.py target/release/enclave target/release/mock-enclave
 
 Usage: bench_peers.py ENCLAVE_BINARY MOCK_ENCLAVE_BINARY [--bench ENCLAVE_BENCH_BINARY] [--iterations N]

@@ -413,7 +413,8 @@ impl AsyncWrite for PyWriter {
                 let n = self.sink.call_method1(py, "write", (PyBytes::new(py, rest),))?;
                 let n: Option<usize> = n.extract(py)?;
                 match n {
-                    None => break, // a writer that returns None took everything (as io.TextIOBase does not)
+                    // Some file-likes return None from write: taken as having written everything.
+                    None => break,
                     Some(0) => return Err(PyTypeError::new_err("invoke_stream: sink.write() wrote nothing")),
                     Some(n) => rest = rest.get(n..).unwrap_or_default(),
                 }
