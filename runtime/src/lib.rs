@@ -70,7 +70,9 @@
 #![warn(missing_docs, missing_debug_implementations)]
 #![doc(test(attr(deny(warnings))))]
 
+mod admission;
 mod attester;
+mod budget;
 mod function;
 mod limits;
 #[cfg(feature = "nsm")]
@@ -78,14 +80,16 @@ mod nsm;
 mod server;
 mod session;
 mod stats;
+mod stop;
 mod tls;
 mod upgrade;
 
 pub use attester::{AttestationRequest, Attester, AttesterError, MAX_FIELD_LEN};
 pub use function::{
-    DuplicateFunction, Function, FunctionError, FunctionInput, FunctionOutput, Functions, OutputClosed,
+    DuplicateFunction, Function, FunctionError, FunctionInput, FunctionOutput, Functions, GatheredInput, InputExceeds,
+    OutputClosed,
 };
-pub use limits::ServerLimits;
+pub use limits::{ServerLimits, DEFAULT_MEMORY_BUDGET, DEFAULT_SESSION_MEMORY};
 #[cfg(feature = "nsm")]
 pub use nsm::NitroNsm;
 pub use server::{Server, ServerBuilder, StartError};

@@ -19,7 +19,9 @@ use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use zeroize::Zeroizing;
 
+use crate::admission::Admission;
 use crate::attester::Attester;
+use crate::budget::Budget;
 use crate::function::Functions;
 use crate::limits::ServerLimits;
 use crate::session::cape::run_cape_session;
@@ -120,13 +122,22 @@ impl ServerBuilder {
             token: self.token,
             limits: self.limits,
             stats: stats.clone(),
-            sessions: Arc::new(Semaphore::new(self.limits.max_sessions)),
+            admission: Admission::new(
+                self.limits.max_sessions,
+                self.limits.eviction_grace,
+                Some((self.limits.attestations_per_second, self.limits.attestation_burst)),
+            ),
+            budget: Budget::new(self.limits.memory_budget, self.limits.session_memory),
             pending: Arc::new(Semaphore::new(self.limits.max_pending_upgrades)),
             shutdown: shutdown_rx,
             tls: self.tls,
         });
         tracing::info!(%addr, tls = shared.tls.is_some(), "enclave runtime listening");
-        let slots = (shared.sessions.clone(), shared.pending.clone());
+        let slots = Gauges {
+            admission: shared.admission.clone(),
+            budget: shared.budget.clone(),
+            pending: shared.pending.clone(),
+        };
         let accept = tokio::spawn(accept_loop(listener, shared, done_tx));
         Ok(Server {
             addr,
@@ -148,10 +159,18 @@ struct Shared {
     token: Option<Zeroizing<String>>,
     limits: ServerLimits,
     stats: Arc<Stats>,
-    sessions: Arc<Semaphore>,
+    admission: Arc<Admission>,
+    budget: Arc<Budget>,
     pending: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
     tls: Option<TlsIdentity>,
+}
+
+/// What the gauges in [`ServerStats`] are read from.
+struct Gauges {
+    admission: Arc<Admission>,
+    budget: Arc<Budget>,
+    pending: Arc<Semaphore>,
 }
 
 /// A running server. Dropping it stops accepting; [`shutdown`](Self::shutdown) also drains.
@@ -185,8 +204,7 @@ pub struct Server {
     done: mpsc::Receiver<()>,
     limits: ServerLimits,
     tls_certificate: Option<Vec<u8>>,
-    /// The session and pending-upgrade semaphores, for the gauges in [`ServerStats`].
-    slots: (Arc<Semaphore>, Arc<Semaphore>),
+    slots: Gauges,
 }
 
 impl std::fmt::Debug for Server {
@@ -232,8 +250,13 @@ impl Server {
 
     /// What the server has seen so far.
     pub fn stats(&self) -> ServerStats {
-        self.stats
-            .snapshot((&self.slots.0, self.limits.max_sessions), (&self.slots.1, self.limits.max_pending_upgrades))
+        let g = &self.slots;
+        let mut stats = self.stats.snapshot((&g.pending, self.limits.max_pending_upgrades));
+        stats.open_sessions = g.admission.open() as u64;
+        stats.evicted = g.admission.evicted();
+        stats.input_bytes_held = g.budget.in_use() as u64;
+        stats.input_bytes_peak = g.budget.peak() as u64;
+        stats
     }
 
     /// Stops accepting, lets running invocations finish (up to the drain timeout), tells each client
@@ -305,12 +328,15 @@ where
 {
     // The session slot is taken once the request has been read: a connection that never sends one
     // holds only a pending-upgrade slot.
-    let mut permit = None;
+    let mut admitted = None;
     let mut chosen = None;
     let callback = |req: &Request, resp: Response| {
-        permit = shared.sessions.clone().try_acquire_owned().ok();
-        let gate = Gate { functions: &shared.functions, token: shared.token.as_ref(), have_slot: permit.is_some() };
-        match upgrade::check(req, resp, &gate) {
+        let mut admit = || {
+            admitted = Some(shared.admission.admit(shared.limits.handshake_timeout)?);
+            Ok(())
+        };
+        let mut gate = Gate { functions: &shared.functions, token: shared.token.as_ref(), admit: &mut admit };
+        match upgrade::check(req, resp, &mut gate) {
             Ok((resp, function_id, wire)) => {
                 chosen = Some((function_id, wire));
                 Ok(resp)
@@ -348,7 +374,7 @@ where
             return;
         }
     };
-    let (Some(_permit), Some((function_id, wire))) = (permit, chosen) else { return };
+    let (Some((ticket, stopped)), Some((function_id, wire))) = (admitted, chosen) else { return };
     let Some(function) = shared.functions.get(&function_id) else { return };
     count(&shared.stats.sessions);
     let function_id = function_id.as_str();
@@ -360,6 +386,10 @@ where
         stats: shared.stats.clone(),
         shutdown: shared.shutdown.clone(),
         tls_spki_sha256: shared.tls.as_ref().map(TlsIdentity::spki_sha256),
+        memory: shared.budget.share(ticket.stop_handle()),
+        ticket: Arc::new(ticket),
+        stopped,
+        admission: shared.admission.clone(),
     };
     let end = match wire {
         Wire::Native => run_native_session(ws, ctx).await,

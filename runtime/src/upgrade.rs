@@ -1,5 +1,5 @@
-//! The WebSocket upgrade's checks: bearer token, path, function, subprotocol, session slot, in that
-//! order, and which protocol the connection will speak.
+//! The WebSocket upgrade's checks: bearer token, path, function, subprotocol, then a session slot
+//! from the admission policy, in that order, and which protocol the connection will speak.
 //!
 //! Input: the client's HTTP upgrade request (untrusted), the server's token and functions. Output:
 //! the response that accepts the upgrade with the chosen subprotocol, or the HTTP refusal; on
@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use zeroize::Zeroizing;
 
+use crate::admission::Refusal;
 use crate::function::Functions;
 use crate::session::cape::CAPE_SUBPROTOCOL;
 
@@ -27,8 +28,9 @@ pub(crate) enum Wire {
 pub(crate) struct Gate<'a> {
     pub(crate) functions: &'a Functions,
     pub(crate) token: Option<&'a Zeroizing<String>>,
-    /// Whether a session slot was free when the request arrived.
-    pub(crate) have_slot: bool,
+    /// Takes a session slot (the admission policy's decision), called only once every other check
+    /// passed, so that a request that would be refused anyway never evicts anyone.
+    pub(crate) admit: &'a mut dyn FnMut() -> Result<(), Refusal>,
 }
 
 fn refuse(status: StatusCode, why: &str) -> ErrorResponse {
@@ -44,7 +46,7 @@ fn refuse(status: StatusCode, why: &str) -> ErrorResponse {
 pub(crate) fn check(
     req: &Request,
     mut resp: Response,
-    gate: &Gate<'_>,
+    gate: &mut Gate<'_>,
 ) -> Result<(Response, FunctionId, Wire), ErrorResponse> {
     let offered: Vec<&str> = req
         .headers()
@@ -90,8 +92,12 @@ pub(crate) fn check(
     let Some(wire) = wire else {
         return Err(refuse(StatusCode::BAD_REQUEST, "subprotocol enclave-session.v1 or cape.runtime required"));
     };
-    if !gate.have_slot {
-        return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "session limit reached"));
+    match (gate.admit)() {
+        Ok(()) => {}
+        Err(Refusal::Full) => return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "session limit reached")),
+        Err(Refusal::AttestationRate) => {
+            return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "attestation rate limit reached"))
+        }
     }
     let label = match wire {
         Wire::Native => PROTOCOL_LABEL,

@@ -271,6 +271,34 @@ pub enum LimitError {
         /// The enclave's timeout.
         secs: u64,
     },
+    /// The session held more buffered input than its share of the enclave's memory.
+    #[error("enclave ended the session: it held more than its {share}-byte share of the enclave's input memory")]
+    EnclaveSessionMemory {
+        /// The share, in bytes.
+        share: u64,
+    },
+    /// The enclave's memory budget for buffered input was used up, and this session held the most.
+    #[error(
+        "enclave ended the session: its {budget}-byte input memory budget was used up and this session held the most"
+    )]
+    EnclaveMemoryBudget {
+        /// The budget, in bytes.
+        budget: u64,
+    },
+    /// Every session slot of the enclave was taken, and this session had made no progress for longest.
+    #[error(
+        "enclave evicted the session for a newcomer: every slot was taken and it had made no progress for {idle_secs}s"
+    )]
+    Evicted {
+        /// Seconds since the session's last progress (key share, an answer).
+        idle_secs: u64,
+    },
+    /// An input stayed open with no chunk for the enclave's input timeout.
+    #[error("enclave ended the session: an input stayed open with no data for {secs}s")]
+    EnclaveInputStalled {
+        /// The enclave's input timeout.
+        secs: u64,
+    },
 }
 
 /// The SDK's configuration is unusable.
@@ -394,7 +422,12 @@ impl Error {
             self,
             Error::Connect(ConnectError::Io { .. })
                 | Error::Session(SessionError::Truncated { .. } | SessionError::WebSocket(_))
-                | Error::Limit(LimitError::HandshakeTimeout(_) | LimitError::IdleTimeout(_))
+                | Error::Limit(
+                    LimitError::HandshakeTimeout(_)
+                        | LimitError::IdleTimeout(_)
+                        | LimitError::Evicted { .. }
+                        | LimitError::EnclaveMemoryBudget { .. }
+                )
         )
     }
 }

@@ -771,6 +771,10 @@ async fn read_one(
             return Err(match code {
                 SessionErrorCode::TooManyInFlight => LimitError::EnclaveInFlight { max: detail }.into(),
                 SessionErrorCode::IdleTimeout => LimitError::EnclaveIdle { secs: detail }.into(),
+                SessionErrorCode::SessionMemory => LimitError::EnclaveSessionMemory { share: detail }.into(),
+                SessionErrorCode::MemoryBudget => LimitError::EnclaveMemoryBudget { budget: detail }.into(),
+                SessionErrorCode::Evicted => LimitError::Evicted { idle_secs: detail }.into(),
+                SessionErrorCode::InputStalled => LimitError::EnclaveInputStalled { secs: detail }.into(),
                 code => SessionError::Remote { code, detail }.into(),
             })
         }
