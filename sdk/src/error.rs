@@ -20,13 +20,13 @@ use crate::attestation::{AttestationError, PolicyError, PolicyFileError};
 /// # Examples
 ///
 /// ```
-/// use enclave_sdk::error::{ConfigError, LimitError};
+/// use enclave_sdk::error::{ConfigError, LimitError, Wait};
 /// use enclave_sdk::Error;
 /// use std::time::Duration;
 ///
-/// let timeout = Error::from(LimitError::HandshakeTimeout(Duration::from_secs(10)));
+/// let timeout = Error::from(LimitError::Timeout { wait: Wait::Document, after: Duration::from_secs(10) });
 /// assert!(timeout.is_transient()); // a retry on a new connection may help
-/// assert_eq!(timeout.to_string(), "limit: handshake did not complete within 10s");
+/// assert_eq!(timeout.to_string(), "limit: no attestation document within the 10s handshake timeout");
 /// assert!(!Error::from(ConfigError::NoPolicy).is_transient());
 /// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -241,9 +241,15 @@ pub enum SessionError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LimitError {
-    /// The handshake did not complete in time.
-    #[error("handshake did not complete within {0:?}")]
-    HandshakeTimeout(Duration),
+    /// A network wait ran out: which one, and the bound it had (the handshake timeout for the steps
+    /// up to the key share, the idle timeout for sending and closing).
+    #[error("{wait} within the {after:?} {}", wait.bound())]
+    Timeout {
+        /// What the client was waiting for.
+        wait: Wait,
+        /// The bound that ran out.
+        after: Duration,
+    },
     /// No record moved in either direction for this long while an invocation was waiting.
     #[error("no record from the enclave for {0:?} while an invocation was waiting (and none sent)")]
     IdleTimeout(Duration),
@@ -299,6 +305,52 @@ pub enum LimitError {
         /// The enclave's input timeout.
         secs: u64,
     },
+}
+
+/// A network wait of the client (the `wait` of [`LimitError::Timeout`]).
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::error::{LimitError, Wait};
+/// use std::time::Duration;
+/// let e = LimitError::Timeout { wait: Wait::Send, after: Duration::from_secs(60) };
+/// assert_eq!(e.to_string(), "the enclave took no bytes of a message within the 60s idle timeout");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Wait {
+    /// The TCP connection.
+    #[error("no TCP connection")]
+    Connect,
+    /// The TLS handshake (`wss://`).
+    #[error("no TLS handshake")]
+    Tls,
+    /// The WebSocket upgrade's response.
+    #[error("no WebSocket upgrade")]
+    Upgrade,
+    /// Sending the nonce and receiving the attestation document.
+    #[error("no attestation document")]
+    Document,
+    /// Sending the key share (native protocol).
+    #[error("the key share not sent")]
+    KeyShare,
+    /// Sending an invocation's message: the enclave (or a proxy) stopped taking bytes.
+    #[error("the enclave took no bytes of a message")]
+    Send,
+    /// The closing handshake.
+    #[error("no close")]
+    Close,
+}
+
+impl Wait {
+    /// Which configured timeout bounds this wait.
+    fn bound(self) -> &'static str {
+        match self {
+            Self::Connect | Self::Tls | Self::Upgrade | Self::Document | Self::KeyShare => "handshake timeout",
+            Self::Send | Self::Close => "idle timeout",
+        }
+    }
 }
 
 /// The SDK's configuration is unusable.
@@ -423,7 +475,7 @@ impl Error {
             Error::Connect(ConnectError::Io { .. })
                 | Error::Session(SessionError::Truncated { .. } | SessionError::WebSocket(_))
                 | Error::Limit(
-                    LimitError::HandshakeTimeout(_)
+                    LimitError::Timeout { .. }
                         | LimitError::IdleTimeout(_)
                         | LimitError::Evicted { .. }
                         | LimitError::EnclaveMemoryBudget { .. }
