@@ -77,6 +77,7 @@ mod function;
 mod limits;
 #[cfg(feature = "nsm")]
 mod nsm;
+mod peek;
 mod server;
 mod session;
 mod stats;
@@ -89,7 +90,7 @@ pub use function::{
     DuplicateFunction, Function, FunctionError, FunctionInput, FunctionOutput, Functions, GatheredInput, InputExceeds,
     OutputClosed,
 };
-pub use limits::{ServerLimits, DEFAULT_MEMORY_BUDGET, DEFAULT_SESSION_MEMORY};
+pub use limits::{ServerLimits, DEFAULT_CAPE_MAX_INPUT, DEFAULT_MEMORY_BUDGET, DEFAULT_SESSION_MEMORY};
 #[cfg(feature = "nsm")]
 pub use nsm::NitroNsm;
 pub use server::{Server, ServerBuilder, StartError};

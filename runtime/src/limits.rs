@@ -15,6 +15,11 @@ pub const DEFAULT_MEMORY_BUDGET: usize = 256 << 20;
 /// chunks queued for the session's other invocations.
 pub const DEFAULT_SESSION_MEMORY: usize = 24 << 20;
 
+/// Default [`ServerLimits::cape_max_input`].
+pub const DEFAULT_CAPE_MAX_INPUT: usize = 16 << 20;
+/// What sealing adds to a Cape invocation's input: the HPKE encapsulated key and the AEAD tag.
+pub(crate) const CAPE_SEAL_OVERHEAD: usize = enclave_protocol::KEY_LEN + enclave_protocol::TAG_LEN;
+
 /// Limits the server enforces. Exceeding one ends that session with a clear, authenticated error (or,
 /// before the upgrade, an HTTP status); other sessions are unaffected. PROTOCOL.md section 6 lists
 /// the defaults.
@@ -67,6 +72,18 @@ pub struct ServerLimits {
     pub attestations_per_second: u32,
     /// Documents that may be signed at once above the average rate.
     pub attestation_burst: u32,
+    /// The largest input of one Cape invocation, which Cape's clients send as one WebSocket message
+    /// (its bytes are charged to the memory budget before they are read, so this must fit in
+    /// `session_memory`). Larger ones get an `{"error"}` naming both sizes.
+    pub cape_max_input: usize,
+}
+
+impl ServerLimits {
+    /// The largest WebSocket message a Cape connection accepts: one invocation of `cape_max_input`
+    /// bytes, sealed (its HPKE `enc` and tag).
+    pub(crate) fn cape_message_len(&self) -> usize {
+        self.cape_max_input.saturating_add(CAPE_SEAL_OVERHEAD).max(self.frame.max_frame_len())
+    }
 }
 
 impl Default for ServerLimits {
@@ -85,6 +102,7 @@ impl Default for ServerLimits {
             eviction_grace: Duration::from_secs(1),
             attestations_per_second: 256,
             attestation_burst: 64,
+            cape_max_input: DEFAULT_CAPE_MAX_INPUT,
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::attester::Attester;
 use crate::budget::Budget;
 use crate::function::Functions;
 use crate::limits::ServerLimits;
+use crate::peek;
 use crate::session::cape::run_cape_session;
 use crate::session::context::SessionContext;
 use crate::session::end::SessionEnd;
@@ -277,6 +278,10 @@ impl Drop for Server {
     }
 }
 
+fn tungstenite_io(e: std::io::Error) -> tokio_tungstenite::tungstenite::Error {
+    tokio_tungstenite::tungstenite::Error::Io(e)
+}
+
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, done: mpsc::Sender<()>) {
     let mut shutdown = shared.shutdown.clone();
     loop {
@@ -353,18 +358,26 @@ where
     // the most one read takes from the socket, so a 64 KiB record costs 4 reads here (8 at 8 KiB,
     // which measured ~10% less bulk throughput; 32 KiB brought idle sessions near their 64 KiB
     // target) (`enclave-bench`: idle_session_bytes, bulk_ratio).
-    let config = WebSocketConfig::default()
-        .read_buffer_size(IDLE_READ_BUFFER)
-        .max_message_size(Some(shared.limits.frame.max_frame_len()))
-        .max_frame_size(Some(shared.limits.frame.max_frame_len()));
-    let upgraded = tokio::time::timeout(
-        shared.limits.handshake_timeout,
-        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)),
-    )
-    .await;
+    //
+    // The message bound is the protocol's: one native frame, or one whole Cape invocation (pycape
+    // sends its input as one message), so the request is peeked for the protocol it offers first.
+    let upgrade = async {
+        let (peeked, stream) = peek::peek_wire(stream).await.map_err(tungstenite_io)?;
+        let max = match peeked {
+            Some(Wire::Cape) => shared.limits.cape_message_len(),
+            _ => shared.limits.frame.max_frame_len(),
+        };
+        let config = WebSocketConfig::default()
+            .read_buffer_size(IDLE_READ_BUFFER)
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max));
+        let ws = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await?;
+        Ok::<_, tokio_tungstenite::tungstenite::Error>((peeked, ws))
+    };
+    let upgraded = tokio::time::timeout(shared.limits.handshake_timeout, upgrade).await;
     drop(pending);
-    let ws = match upgraded {
-        Ok(Ok(ws)) => ws,
+    let (peeked, ws) = match upgraded {
+        Ok(Ok(x)) => x,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "upgrade refused");
             return;
@@ -375,6 +388,12 @@ where
         }
     };
     let (Some((ticket, stopped)), Some((function_id, wire))) = (admitted, chosen) else { return };
+    // The message bound was chosen from the peeked protocol: a native session must never have
+    // Cape's larger one (the two parsers read the same header, so this does not happen).
+    if wire == Wire::Native && peeked != Some(Wire::Native) {
+        tracing::warn!(%peer, "the upgrade chose another protocol than the request offered; closed");
+        return;
+    }
     let Some(function) = shared.functions.get(&function_id) else { return };
     count(&shared.stats.sessions);
     let function_id = function_id.as_str();

@@ -16,13 +16,15 @@ use futures_util::SinkExt;
 use rand_core::OsRng;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::attester::AttestationRequest;
 use crate::function::{invoke_whole, ChargedChunk};
+use crate::limits::CAPE_SEAL_OVERHEAD;
 use crate::session::context::SessionContext;
-use crate::session::end::{CapeViolation, SessionEnd, Violation};
+use crate::session::end::{CapeViolation, SessionEnd, Violation, WebSocketViolation};
 use crate::session::message::{next_message, Incoming};
 use crate::stats::count;
 use crate::stop::StopReason;
@@ -56,15 +58,26 @@ where
 {
     let deadline = tokio::time::Instant::now() + ctx.limits.handshake_timeout;
     let mut stop = ctx.stopped.clone();
+    // Any message may be as large as an invocation: charge that before reading the hello too.
+    let mut reclaim = None;
+    let charge = tokio::select! {
+        c = tokio::time::timeout_at(deadline, ctx.memory.charge(ctx.limits.cape_message_len(), &mut reclaim)) => match c {
+            Err(_) => return SessionEnd::HandshakeTimeout,
+            Ok(Err(reason)) => return tell_stopped(&mut ws, reason).await,
+            Ok(Ok(c)) => c,
+        },
+        reason = stop.wait() => return tell_stopped(&mut ws, reason).await,
+    };
     let hello = tokio::select! {
         r = tokio::time::timeout_at(deadline, next_message(&mut ws)) => r,
         reason = stop.wait() => return tell_stopped(&mut ws, reason).await,
     };
+    drop(charge);
     let hello = match hello {
         Err(_) => return SessionEnd::HandshakeTimeout,
         // A frame the WebSocket layer refused (e.g. over the size limit): Cape clients learn why only
         // from an `{"error"}`, so say it before closing.
-        Ok(Err(SessionEnd::Violation(why))) => return refuse(&mut ws, why).await,
+        Ok(Err(SessionEnd::Violation(why))) => return refuse(&mut ws, too_large(why, &ctx)).await,
         Ok(Err(end)) => return end,
         Ok(Ok(Incoming::Binary(_))) => return refuse(&mut ws, Violation::Cape(CapeViolation::BinaryNonce)).await,
         Ok(Ok(Incoming::Text(t))) => t,
@@ -119,7 +132,7 @@ where
         let ahead = tokio::select! {
             biased;
             reason = stop.wait() => return tell_stopped(&mut ws, reason).await,
-            c = ctx.memory.charge(ctx.limits.frame.max_frame_len(), &mut reclaim) => match c {
+            c = ctx.memory.charge(ctx.limits.cape_message_len(), &mut reclaim) => match c {
                 Ok(c) => c,
                 Err(reason) => return tell_stopped(&mut ws, reason).await,
             },
@@ -141,7 +154,7 @@ where
                 return SessionEnd::Refused(SessionErrorCode::IdleTimeout);
             }
             // E.g. an input above the frame limit: pycape would otherwise see only a closed socket.
-            Ok(Err(SessionEnd::Violation(why))) => return refuse(&mut ws, why).await,
+            Ok(Err(SessionEnd::Violation(why))) => return refuse(&mut ws, too_large(why, ctx)).await,
             Ok(Err(end)) => return end,
             Ok(Ok(Incoming::Text(_))) => return refuse(&mut ws, CapeViolation::TextInvocation.into()).await,
             Ok(Ok(Incoming::Binary(b))) => b,
@@ -235,6 +248,21 @@ fn message_frame(kind: &str, body: &[u8]) -> Message {
 /// `{"error": "<text>"}`. The text is a `Display` that never carries plaintext.
 fn error_frame(text: &str) -> Message {
     Message::text(serde_json::json!({ "error": text }).to_string())
+}
+
+/// A message over the bound is an invocation over Cape's input limit: say so in the input's terms,
+/// both sizes (pycape shows the text).
+fn too_large(why: Violation, ctx: &SessionContext) -> Violation {
+    match why {
+        Violation::WebSocket(WebSocketViolation::Capacity(CapacityError::MessageTooLong { size, .. })) => {
+            CapeViolation::InputTooLarge {
+                len: size.saturating_sub(CAPE_SEAL_OVERHEAD),
+                max: ctx.limits.cape_max_input,
+            }
+            .into()
+        }
+        other => other,
+    }
 }
 
 /// Tells the client why, closes, and returns the reason.

@@ -136,6 +136,14 @@ pub(crate) enum CapeViolation {
     /// The invocation did not open under the attested key.
     #[error("invocation: {0}")]
     Sealed(RecordError),
+    /// An invocation (one message) larger than the enclave takes.
+    #[error("an input of {len} bytes exceeds the enclave's limit of {max} bytes for one Cape invocation")]
+    InputTooLarge {
+        /// The input's size (the message's, less `enc` and the tag).
+        len: usize,
+        /// [`ServerLimits::cape_max_input`](crate::ServerLimits).
+        max: usize,
+    },
 }
 
 impl From<CapeViolation> for Violation {
