@@ -111,3 +111,26 @@ async fn checksum_pinned_for_another_function_only_is_refused() {
     let err = refused(&mock, &client(&mock, policy), "echo").await;
     assert!(matches!(err, Error::Attestation(AttestationError::NoChecksumForFunction { .. })), "{err:?}");
 }
+
+/// Issue 14: pycape sends an invocation's whole input as one WebSocket message, so Cape mode takes
+/// inputs up to `cape_max_input` (default 16 MiB; 100 KB used to fail at the 64 KiB frame limit),
+/// charged to the memory budget, and refuses a larger one with an `{"error"}` naming both sizes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cape_inputs_up_to_the_limit_are_served_and_a_larger_one_is_named() {
+    let mock = mock().await;
+    assert_eq!(mock.limits().cape_max_input, 16 << 20);
+    let mut session = pinned_client(&mock, "echo").connect_cape("echo").await.unwrap();
+    for len in [100_000, 4 << 20] {
+        let input: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        assert_eq!(session.invoke(&input).await.unwrap(), input, "{len} bytes");
+    }
+    session.close().await.unwrap();
+
+    let small = mock_with(|l| l.cape_max_input = 1 << 20).await;
+    let mut session = pinned_client(&small, "echo").connect_cape("echo").await.unwrap();
+    assert_eq!(session.invoke(&vec![1u8; 1 << 20]).await.unwrap().len(), 1 << 20);
+    let err = session.invoke(&vec![1u8; (1 << 20) + 1]).await.unwrap_err();
+    let expected = "an input of 1048577 bytes exceeds the enclave's limit of 1048576 bytes for one Cape invocation";
+    assert!(matches!(&err, Error::Function { code: 0, message, .. } if message == expected), "{err:?}");
+    assert!(small.stats().input_bytes_peak <= small.limits().memory_budget as u64);
+}

@@ -1,5 +1,5 @@
 //! Thousands of connections that never finish their handshake: silent TCP, half an HTTP upgrade
-//! request, a complete upgrade and then no nonce message (Cape's), a fragment of a TLS ClientHello. While they are
+//! request, a complete upgrade and its document and then no key share, a fragment of a TLS ClientHello. While they are
 //! held, a legitimate client connects, attests and invokes within its default timeouts; the server's
 //! memory grows by a bounded amount per connection; once the handshake timeout has passed, the server
 //! has closed every one of them and holds no slot. The limits involved behave exactly as documented:
@@ -39,17 +39,18 @@ enum Kind {
     Silent,
     /// The start of an upgrade request, without its end.
     HalfRequest,
-    /// A complete upgrade (the server answers 101), then no nonce. The native protocol's nonce rides
-    /// in its upgrade request (an upgrade without one is refused at once), so the session left waiting
-    /// for a first message is Cape's; native's upgraded-then-silent client gets its document and then
-    /// the handshake timeout (`session_limits::enclave_handshake_timeout_closes_a_silent_client`).
+    /// A complete native upgrade with its nonce (the server answers 101 and sends the document), then
+    /// no key share. (Cape's upgraded-then-silent connection is charged a whole Cape input before its
+    /// first message is read, so a flood of those is bounded by the memory budget instead:
+    /// `session_memory.rs`.)
     Upgraded,
     /// The first bytes of a TLS ClientHello whose record announces 512 bytes.
     HelloFragment,
 }
 
 const UPGRADE: &[u8] = b"GET /v1/run/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: cape.runtime\r\n\r\n";
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: enclave-session.v2\r\n\
+Enclave-Nonce: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n\r\n";
 
 /// RFC 8446 section 5.1: a handshake record (22), legacy version 3.1, length 512; then section 4.1.2:
 /// ClientHello (1), length 508, legacy version 3.3, and the first bytes of its random.
@@ -63,9 +64,10 @@ async fn open(addr: SocketAddr, kind: Kind) -> TcpStream {
         Kind::HelloFragment => s.write_all(CLIENT_HELLO_FRAGMENT).await.unwrap(),
         Kind::Upgraded => {
             s.write_all(UPGRADE).await.unwrap();
+            // Byte by byte, so that the document after the head stays unread (`read_document`).
             let mut head = Vec::new();
-            let mut buf = [0; 512];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut buf = [0; 1];
+            while !head.ends_with(b"\r\n\r\n") {
                 let n = s.read(&mut buf).await.unwrap();
                 assert!(n > 0 && head.len() < 4096, "no upgrade response: {:?}", String::from_utf8_lossy(&head));
                 head.extend_from_slice(&buf[..n]);
@@ -116,6 +118,16 @@ async fn closed_by_server(s: &mut TcpStream, deadline: tokio::time::Instant) -> 
             }
         }
     }
+}
+
+/// Reads the document an upgraded native connection gets right after the upgrade: one unmasked
+/// binary frame (RFC 6455 section 5.2), whole, and no more.
+async fn read_document(s: &mut TcpStream) {
+    let mut header = [0; 4];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut header)).await.unwrap().unwrap();
+    assert_eq!((header[0], header[1]), (0x82, 126), "the document's frame header");
+    let mut body = vec![0; usize::from(u16::from_be_bytes([header[2], header[3]]))];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut body)).await.unwrap().unwrap();
 }
 
 /// Whether `s` is still open with nothing to read (the server neither answered nor closed).
@@ -170,6 +182,11 @@ async fn flood_and_serve(mock: &MockEnclave, kinds: &[(Kind, usize)]) -> u64 {
     assert_eq!(session.invoke(b"still served").await.unwrap(), b"still served");
     let s = mock.stats();
     assert_eq!((s.pending_upgrades, s.open_sessions), (pending, upgraded + 1), "the flood was let go early: {s:?}");
+    for (kind, c) in &mut held {
+        if *kind == Kind::Upgraded {
+            read_document(c).await;
+        }
+    }
     assert!(held.iter().all(|(_, c)| still_open(c)), "the server answered or closed a flooding connection early");
     session.close().await.unwrap();
     let served_after = start.elapsed();
@@ -181,8 +198,12 @@ async fn flood_and_serve(mock: &MockEnclave, kinds: &[(Kind, usize)]) -> u64 {
     }
     let s = settle(mock, Duration::from_secs(2), |s| (s.pending_upgrades, s.open_sessions) == (0, 0)).await;
     assert_eq!((s.pending_upgrades, s.open_sessions), (0, 0), "{s:?}");
-    // The upgraded flood were sessions, but none got a document: that takes Cape's nonce message.
-    assert_eq!((s.sessions, s.documents, s.key_shares, s.refused_upgrades), (upgraded + 2, 2, 2, 0), "{s:?}");
+    // The upgraded flood were sessions that got their documents, and none sent a key share.
+    assert_eq!(
+        (s.sessions, s.documents, s.key_shares, s.refused_upgrades),
+        (upgraded + 2, upgraded + 2, 2, 0),
+        "{s:?}"
+    );
 
     let per_connection = during.saturating_sub(before) * 1024 / total as u64;
     println!(

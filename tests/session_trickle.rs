@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use enclave_sdk::error::LimitError;
+use enclave_sdk::error::{LimitError, Wait};
 use enclave_sdk::{Client, Error};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -74,7 +74,7 @@ async fn a_trickled_handshake_ends_at_the_handshake_deadline() {
         .expect("the client hung on a trickling enclave")
         .map(|_| ())
         .unwrap_err();
-    assert_eq!(err, Error::Limit(LimitError::HandshakeTimeout(timeout)));
+    assert_eq!(err, Error::Limit(LimitError::Timeout { wait: Wait::Upgrade, after: timeout }));
 
     // The enclave is not held up by it: a direct client attests and invokes meanwhile.
     let session = pinned_client(&mock, "echo").connect("echo").await.unwrap();

@@ -152,16 +152,21 @@ async fn malformed_frames_get_an_error_and_a_close() {
     assert_eq!(next_json(&mut ws).await["error"], "expected a binary invocation frame");
     assert!(closed(&mut ws).await);
 
-    // An input frame above the enclave's frame limit: the client is told the sizes, then closed.
-    let mut ws = connect(&mock, "/v1/run/echo", "cape.runtime").await.unwrap();
-    let key = attest(&mock, &mut ws, "echo").await;
-    let limit = mock.limits().frame.max_frame_len();
-    let (enc, ct) = seal_single_shot(&key, &vec![0u8; limit], &mut OsRng).unwrap();
-    let frame_len = enc.len() + ct.len();
+    // An input above the enclave's Cape input limit (one message: pycape sends it whole): the client
+    // is told both sizes, then closed.
+    let mut limits = mock_enclave::ServerLimits::default();
+    limits.cape_max_input = 100_000;
+    let small = MockEnclave::builder().limits(limits).spawn().await.unwrap();
+    let mut ws = connect(&small, "/v1/run/echo", "cape.runtime").await.unwrap();
+    let key = attest(&small, &mut ws, "echo").await;
+    let (enc, ct) = seal_single_shot(&key, &vec![0u8; 100_001], &mut OsRng).unwrap();
     ws.send(Message::binary([enc.as_slice(), &ct].concat())).await.unwrap();
-    let error = next_json(&mut ws).await["error"].as_str().unwrap().to_owned();
-    assert!(error.contains(&format!("{frame_len} > {limit}")), "{error}");
+    assert_eq!(
+        next_json(&mut ws).await["error"],
+        "an input of 100001 bytes exceeds the enclave's limit of 100000 bytes for one Cape invocation"
+    );
     assert!(closed(&mut ws).await);
+    assert_eq!(small.stats().invocations, 0);
     assert_eq!(mock.stats().invocations, 0);
     assert_eq!(mock.stats().records_rejected, 1);
 }

@@ -82,6 +82,18 @@ pub enum SessionErrorCode {
     ShuttingDown,
     /// The client sent a message the protocol does not allow here.
     ProtocolViolation,
+    /// The session's share of the enclave's memory for buffered input is used up; the detail is the
+    /// share in bytes.
+    SessionMemory,
+    /// The enclave's memory budget for buffered input is used up and this session held the most of
+    /// it; the detail is the budget in bytes.
+    MemoryBudget,
+    /// Every session slot was taken and this session had made the least progress (completed
+    /// invocations, output) for the longest; the detail is how long, in seconds.
+    Evicted,
+    /// An input stayed open with no chunk for the enclave's input timeout; the detail is the timeout
+    /// in seconds.
+    InputStalled,
     /// A code this implementation does not know (from a newer peer).
     Unknown(u16),
 }
@@ -96,6 +108,10 @@ impl SessionErrorCode {
             Self::IdleTimeout => 4,
             Self::ShuttingDown => 5,
             Self::ProtocolViolation => 6,
+            Self::SessionMemory => 7,
+            Self::MemoryBudget => 8,
+            Self::Evicted => 9,
+            Self::InputStalled => 10,
             Self::Unknown(n) => n,
         }
     }
@@ -109,6 +125,10 @@ impl SessionErrorCode {
             4 => Self::IdleTimeout,
             5 => Self::ShuttingDown,
             6 => Self::ProtocolViolation,
+            7 => Self::SessionMemory,
+            8 => Self::MemoryBudget,
+            9 => Self::Evicted,
+            10 => Self::InputStalled,
             n => Self::Unknown(n),
         }
     }
@@ -123,6 +143,10 @@ impl std::fmt::Display for SessionErrorCode {
             Self::IdleTimeout => f.write_str("idle timeout"),
             Self::ShuttingDown => f.write_str("enclave shutting down"),
             Self::ProtocolViolation => f.write_str("protocol violation"),
+            Self::SessionMemory => f.write_str("session's share of the input memory used up"),
+            Self::MemoryBudget => f.write_str("enclave's input memory budget used up"),
+            Self::Evicted => f.write_str("evicted to make room for another session"),
+            Self::InputStalled => f.write_str("an input stalled"),
             Self::Unknown(n) => write!(f, "unknown session error code {n}"),
         }
     }
@@ -374,6 +398,28 @@ mod tests {
             ServerMessage::SessionError { code: SessionErrorCode::TooManyInFlight, detail: 64 },
         ] {
             assert_eq!(ServerMessage::decode(&m.encode()), Ok(m));
+        }
+    }
+
+    /// Each code has its own number (PROTOCOL.md section 5.4), both ways; unknown numbers stay unknown.
+    #[test]
+    fn session_error_codes_keep_their_numbers() {
+        use SessionErrorCode as C;
+        let codes = [
+            (C::RequestIdNotIncreasing, 1),
+            (C::TooManyInFlight, 2),
+            (C::ChunkTooLarge, 3),
+            (C::IdleTimeout, 4),
+            (C::ShuttingDown, 5),
+            (C::ProtocolViolation, 6),
+            (C::SessionMemory, 7),
+            (C::MemoryBudget, 8),
+            (C::Evicted, 9),
+            (C::InputStalled, 10),
+            (C::Unknown(11), 11),
+        ];
+        for (code, n) in codes {
+            assert_eq!((code.to_u16(), C::from_u16(n)), (n, code));
         }
     }
 

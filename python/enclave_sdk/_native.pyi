@@ -15,7 +15,7 @@ class EnclaveError(Exception):
     """Every error the SDK raises. The message is the Rust error's text (attacker text escaped)."""
 
     kind: str
-    """The condition, snake_case: ``pcr_not_allowed``, ``plaintext_transport``, ``handshake_timeout`` ..."""
+    """The condition, snake_case: ``pcr_not_allowed``, ``plaintext_transport``, ``timeout`` ..."""
 
 class ConfigError(EnclaveError):
     """The SDK was configured with something unusable (endpoint, token, function id, environment)."""

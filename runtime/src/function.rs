@@ -12,29 +12,172 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use enclave_protocol::{FunctionChecksum, FunctionId};
+use enclave_protocol::{FunctionChecksum, FunctionId, PlaintextBuf};
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
+
+use crate::budget::Charge;
 
 /// An invocation's input, chunk by chunk.
 ///
 /// The stream ends ([`recv`](Self::recv) returns `None`) only after the client's end-of-input marker:
 /// a session that ends before it aborts the invocation instead, so a function never sees a truncated
 /// input as whole.
+///
+/// Every chunk the session has read but the function has not taken is charged to the enclave's
+/// memory budget for buffered input ([`ServerLimits::memory_budget`](crate::ServerLimits)). A chunk
+/// taken with [`recv`](Self::recv) is the function's, no longer charged; a function that must hold
+/// its whole input before it can answer should [`gather`](Self::gather) it, which keeps it charged
+/// until it is dropped, so that such functions cannot hold more than the budget between them.
 #[derive(Debug)]
-pub struct FunctionInput(mpsc::Receiver<Vec<u8>>);
+pub struct FunctionInput(Source);
+
+#[derive(Debug)]
+enum Source {
+    Plain(mpsc::Receiver<Vec<u8>>),
+    Charged(mpsc::Receiver<ChargedChunk>),
+}
+
+/// A chunk of input and the bytes of the memory budget it holds.
+#[derive(Debug)]
+pub(crate) struct ChargedChunk {
+    pub(crate) data: Vec<u8>,
+    /// Held only to be dropped: the bytes go back to the budget with the chunk.
+    pub(crate) _charge: Option<Charge>,
+}
+
+impl Drop for ChargedChunk {
+    /// Input dropped unread (a session that ended, a function that stopped reading) is wiped.
+    fn drop(&mut self) {
+        drop(PlaintextBuf::from(std::mem::take(&mut self.data)));
+    }
+}
+
+/// An input longer than [`FunctionInput::gather`] was allowed to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the input exceeds {max} bytes")]
+pub struct InputExceeds {
+    /// The bound that was passed to `gather`.
+    pub max: usize,
+}
+
+/// An invocation's whole input, as [`FunctionInput::gather`] collected it: the chunks as they
+/// arrived (no copy into one buffer, whose growth would be memory nobody charged), still charged to
+/// the enclave's memory budget, and wiped, when dropped.
+#[derive(Debug, Default)]
+pub struct GatheredInput {
+    chunks: Vec<ChargedChunk>,
+    len: usize,
+}
+
+impl GatheredInput {
+    /// Total bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the input was empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The chunks, in order.
+    pub fn chunks(&self) -> impl Iterator<Item = &[u8]> {
+        self.chunks.iter().map(|c| c.data.as_slice())
+    }
+
+    /// The whole input as one reader (e.g. for `serde_json::from_reader`).
+    pub fn reader(&self) -> impl std::io::Read + '_ {
+        ChunksReader { chunks: self.chunks(), current: &[] }
+    }
+}
+
+struct ChunksReader<'a, I> {
+    chunks: I,
+    current: &'a [u8],
+}
+
+impl<'a, I: Iterator<Item = &'a [u8]>> std::io::Read for ChunksReader<'a, I> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.chunks.next() {
+                Some(c) => self.current = c,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        let (now, rest) = self.current.split_at(n);
+        buf.get_mut(..n).unwrap_or_default().copy_from_slice(now);
+        self.current = rest;
+        Ok(n)
+    }
+}
 
 impl FunctionInput {
-    /// The next chunk, or `None` once the input is whole.
+    /// An input fed by the session, each chunk still charged to the memory budget.
+    pub(crate) fn charged(rx: mpsc::Receiver<ChargedChunk>) -> Self {
+        Self(Source::Charged(rx))
+    }
+
+    /// The next chunk, or `None` once the input is whole. The chunk is the function's from here: it
+    /// no longer counts against the memory budget.
     pub async fn recv(&mut self) -> Option<Vec<u8>> {
-        self.0.recv().await
+        match &mut self.0 {
+            Source::Plain(rx) => rx.recv().await,
+            Source::Charged(rx) => rx.recv().await.map(|mut c| std::mem::take(&mut c.data)),
+        }
+    }
+
+    /// The whole input, kept charged to the memory budget until the result is dropped.
+    ///
+    /// # Errors
+    /// [`InputExceeds`] as soon as more than `max` bytes have arrived (what had arrived is dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_runtime::{FunctionInput, InputExceeds};
+    /// use std::io::Read as _;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let (tx, rx) = tokio::sync::mpsc::channel(4);
+    /// tx.send(b"[1, ".to_vec()).await.unwrap();
+    /// tx.send(b"2]".to_vec()).await.unwrap();
+    /// drop(tx);
+    /// let mut input = FunctionInput::from(rx);
+    /// let all = input.gather(16).await.unwrap();
+    /// let mut text = String::new();
+    /// all.reader().read_to_string(&mut text).unwrap();
+    /// assert_eq!((all.len(), text.as_str()), (6, "[1, 2]"));
+    ///
+    /// let (tx, rx) = tokio::sync::mpsc::channel(1);
+    /// tx.send(vec![0; 17]).await.unwrap();
+    /// drop(tx);
+    /// assert_eq!(FunctionInput::from(rx).gather(16).await.err(), Some(InputExceeds { max: 16 }));
+    /// # });
+    /// ```
+    pub async fn gather(&mut self, max: usize) -> Result<GatheredInput, InputExceeds> {
+        let mut all = GatheredInput::default();
+        loop {
+            let chunk = match &mut self.0 {
+                Source::Plain(rx) => rx.recv().await.map(|data| ChargedChunk { data, _charge: None }),
+                Source::Charged(rx) => rx.recv().await,
+            };
+            let Some(chunk) = chunk else { return Ok(all) };
+            all.len = all.len.saturating_add(chunk.data.len());
+            if all.len > max {
+                return Err(InputExceeds { max });
+            }
+            all.chunks.push(chunk);
+        }
     }
 }
 
 impl From<mpsc::Receiver<Vec<u8>>> for FunctionInput {
-    /// The input a channel's sender feeds; dropping the sender ends the input.
+    /// The input a channel's sender feeds; dropping the sender ends the input. Nothing it carries is
+    /// charged to a memory budget.
     fn from(rx: mpsc::Receiver<Vec<u8>>) -> Self {
-        Self(rx)
+        Self(Source::Plain(rx))
     }
 }
 
@@ -227,6 +370,26 @@ pub trait Function: Send + Sync + fmt::Debug {
             result.map(|()| out)
         })
     }
+}
+
+/// Runs `function` on one whole input that is still charged to the memory budget (a Cape
+/// invocation): the charge is given back when the function takes the chunk, or, if it gathers its
+/// input, when it drops what it gathered.
+pub(crate) async fn invoke_whole(function: &dyn Function, input: ChargedChunk) -> Result<Vec<u8>, FunctionError> {
+    let (in_tx, in_rx) = mpsc::channel(1);
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(16);
+    // The channel is new and empty; a closed receiver is fine: the function may finish unread.
+    let _ = in_tx.try_send(input);
+    drop(in_tx);
+    let collect = async {
+        let mut out = Vec::new();
+        while let Some(chunk) = out_rx.recv().await {
+            out.extend_from_slice(&chunk);
+        }
+        out
+    };
+    let (result, out) = tokio::join!(function.invoke(FunctionInput::charged(in_rx), out_tx.into()), collect);
+    result.map(|()| out)
 }
 
 /// Functions by id: what a server serves. Cheap to clone (the functions are shared).

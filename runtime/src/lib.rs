@@ -79,7 +79,9 @@
 #![warn(missing_docs, missing_debug_implementations)]
 #![doc(test(attr(deny(warnings))))]
 
+mod admission;
 mod attester;
+mod budget;
 mod directory;
 mod function;
 mod function_limits;
@@ -88,21 +90,24 @@ mod limits;
 mod listener;
 #[cfg(feature = "nsm")]
 mod nsm;
+mod peek;
 mod relay;
 mod server;
 mod session;
 mod stats;
+mod stop;
 mod tls;
 mod upgrade;
 
 pub use attester::{AttestationRequest, Attester, AttesterError, MAX_FIELD_LEN};
 pub use directory::{Confinement, DirectoryFunction, LoadError, ENTRY};
 pub use function::{
-    DuplicateFunction, Function, FunctionError, FunctionInput, FunctionOutput, Functions, OutputClosed,
+    DuplicateFunction, Function, FunctionError, FunctionInput, FunctionOutput, Functions, GatheredInput, InputExceeds,
+    OutputClosed,
 };
 pub use function_limits::FunctionLimits;
 pub use handler::Handler;
-pub use limits::ServerLimits;
+pub use limits::{ServerLimits, DEFAULT_CAPE_MAX_INPUT, DEFAULT_MEMORY_BUDGET, DEFAULT_SESSION_MEMORY};
 pub use listener::{AddrError, ListenAddr, VSOCK_CID_ANY};
 #[cfg(feature = "nsm")]
 pub use nsm::NitroNsm;

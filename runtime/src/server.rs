@@ -18,17 +18,20 @@ use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use zeroize::Zeroizing;
 
+use crate::admission::Admission;
 use crate::attester::Attester;
+use crate::budget::Budget;
 use crate::function::Functions;
 use crate::limits::ServerLimits;
 use crate::listener::{Connection, ListenAddr, Listener};
+use crate::peek;
 use crate::session::cape::run_cape_session;
 use crate::session::context::SessionContext;
 use crate::session::end::SessionEnd;
 use crate::session::native::run_native_session;
 use crate::stats::{count, ServerStats, Stats};
 use crate::tls::TlsIdentity;
-use crate::upgrade::{self, Accepted, Gate};
+use crate::upgrade::{self, Accepted, Gate, Wire};
 
 /// Initial WebSocket read buffer of a session (see `upgrade_and_serve`).
 const IDLE_READ_BUFFER: usize = 16 * 1024;
@@ -126,13 +129,22 @@ impl ServerBuilder {
             token: self.token,
             limits: self.limits,
             stats: stats.clone(),
-            sessions: Arc::new(Semaphore::new(self.limits.max_sessions)),
+            admission: Admission::new(
+                self.limits.max_sessions,
+                self.limits.eviction_grace,
+                Some((self.limits.attestations_per_second, self.limits.attestation_burst)),
+            ),
+            budget: Budget::new(self.limits.memory_budget, self.limits.session_memory),
             pending: Arc::new(Semaphore::new(self.limits.max_pending_upgrades)),
             shutdown: shutdown_rx,
             tls: self.tls,
         });
         tracing::info!(%addr, tls = shared.tls.is_some(), "enclave runtime listening");
-        let slots = (shared.sessions.clone(), shared.pending.clone());
+        let slots = Gauges {
+            admission: shared.admission.clone(),
+            budget: shared.budget.clone(),
+            pending: shared.pending.clone(),
+        };
         let accept = tokio::spawn(accept_loop(listener, shared, done_tx));
         Ok(Server {
             addr,
@@ -154,10 +166,18 @@ struct Shared {
     token: Option<Zeroizing<String>>,
     limits: ServerLimits,
     stats: Arc<Stats>,
-    sessions: Arc<Semaphore>,
+    admission: Arc<Admission>,
+    budget: Arc<Budget>,
     pending: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
     tls: Option<TlsIdentity>,
+}
+
+/// What the gauges in [`ServerStats`] are read from.
+struct Gauges {
+    admission: Arc<Admission>,
+    budget: Arc<Budget>,
+    pending: Arc<Semaphore>,
 }
 
 /// A running server. Dropping it stops accepting; [`shutdown`](Self::shutdown) also drains.
@@ -191,8 +211,7 @@ pub struct Server {
     done: mpsc::Receiver<()>,
     limits: ServerLimits,
     tls_certificate: Option<Vec<u8>>,
-    /// The session and pending-upgrade semaphores, for the gauges in [`ServerStats`].
-    slots: (Arc<Semaphore>, Arc<Semaphore>),
+    slots: Gauges,
 }
 
 impl std::fmt::Debug for Server {
@@ -243,8 +262,13 @@ impl Server {
 
     /// What the server has seen so far.
     pub fn stats(&self) -> ServerStats {
-        self.stats
-            .snapshot((&self.slots.0, self.limits.max_sessions), (&self.slots.1, self.limits.max_pending_upgrades))
+        let g = &self.slots;
+        let mut stats = self.stats.snapshot((&g.pending, self.limits.max_pending_upgrades));
+        stats.open_sessions = g.admission.open() as u64;
+        stats.evicted = g.admission.evicted();
+        stats.input_bytes_held = g.budget.in_use() as u64;
+        stats.input_bytes_peak = g.budget.peak() as u64;
+        stats
     }
 
     /// Stops accepting, lets running invocations finish (up to the drain timeout), tells each client
@@ -263,6 +287,10 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
     }
+}
+
+fn tungstenite_io(e: std::io::Error) -> tokio_tungstenite::tungstenite::Error {
+    tokio_tungstenite::tungstenite::Error::Io(e)
 }
 
 async fn accept_loop(listener: Listener, shared: Arc<Shared>, done: mpsc::Sender<()>) {
@@ -317,12 +345,15 @@ where
 {
     // The session slot is taken once the request has been read: a connection that never sends one
     // holds only a pending-upgrade slot.
-    let mut permit = None;
+    let mut admitted = None;
     let mut chosen = None;
     let callback = |req: &Request, resp: Response| {
-        permit = shared.sessions.clone().try_acquire_owned().ok();
-        let gate = Gate { functions: &shared.functions, token: shared.token.as_ref(), have_slot: permit.is_some() };
-        match upgrade::check(req, resp, &gate) {
+        let mut admit = || {
+            admitted = Some(shared.admission.admit(shared.limits.handshake_timeout)?);
+            Ok(())
+        };
+        let mut gate = Gate { functions: &shared.functions, token: shared.token.as_ref(), admit: &mut admit };
+        match upgrade::check(req, resp, &mut gate) {
             Ok((resp, function_id, accepted)) => {
                 chosen = Some((function_id, accepted));
                 Ok(resp)
@@ -339,18 +370,26 @@ where
     // the most one read takes from the socket, so a 64 KiB record costs 4 reads here (8 at 8 KiB,
     // which measured ~10% less bulk throughput; 32 KiB brought idle sessions near their 64 KiB
     // target) (`enclave-bench`: idle_session_bytes, bulk_ratio).
-    let config = WebSocketConfig::default()
-        .read_buffer_size(IDLE_READ_BUFFER)
-        .max_message_size(Some(shared.limits.frame.max_frame_len()))
-        .max_frame_size(Some(shared.limits.frame.max_frame_len()));
-    let upgraded = tokio::time::timeout(
-        shared.limits.handshake_timeout,
-        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)),
-    )
-    .await;
+    //
+    // The message bound is the protocol's: one native frame, or one whole Cape invocation (pycape
+    // sends its input as one message), so the request is peeked for the protocol it offers first.
+    let upgrade = async {
+        let (peeked, stream) = peek::peek_wire(stream).await.map_err(tungstenite_io)?;
+        let max = match peeked {
+            Some(Wire::Cape) => shared.limits.cape_message_len(),
+            _ => shared.limits.frame.max_frame_len(),
+        };
+        let config = WebSocketConfig::default()
+            .read_buffer_size(IDLE_READ_BUFFER)
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max));
+        let ws = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await?;
+        Ok::<_, tokio_tungstenite::tungstenite::Error>((peeked, ws))
+    };
+    let upgraded = tokio::time::timeout(shared.limits.handshake_timeout, upgrade).await;
     drop(pending);
-    let ws = match upgraded {
-        Ok(Ok(ws)) => ws,
+    let (peeked, ws) = match upgraded {
+        Ok(Ok(x)) => x,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "upgrade refused");
             return;
@@ -360,7 +399,13 @@ where
             return;
         }
     };
-    let (Some(_permit), Some((function_id, accepted))) = (permit, chosen) else { return };
+    let (Some((ticket, stopped)), Some((function_id, accepted))) = (admitted, chosen) else { return };
+    // The message bound was chosen from the peeked protocol: a native session must never have
+    // Cape's larger one (the two parsers read the same header, so this does not happen).
+    if accepted.wire() == Wire::Native && peeked != Some(Wire::Native) {
+        tracing::warn!(%peer, "the upgrade chose another protocol than the request offered; closed");
+        return;
+    }
     let Some(function) = shared.functions.get(&function_id) else { return };
     count(&shared.stats.sessions);
     let function_id = function_id.as_str();
@@ -372,6 +417,10 @@ where
         stats: shared.stats.clone(),
         shutdown: shared.shutdown.clone(),
         tls_spki_sha256: shared.tls.as_ref().map(TlsIdentity::spki_sha256),
+        memory: shared.budget.share(ticket.stop_handle()),
+        ticket: Arc::new(ticket),
+        stopped,
+        admission: shared.admission.clone(),
     };
     let end = match accepted {
         Accepted::Native(nonce) => run_native_session(ws, nonce, ctx).await,

@@ -57,11 +57,18 @@ pub struct ServerStats {
     pub open_sessions: u64,
     /// Connections now waiting for their upgrade to complete.
     pub pending_upgrades: u64,
+    /// Sessions that lost their slot to a newcomer (`SessionError` `Evicted`).
+    pub evicted: u64,
+    /// Bytes of client input held now against the memory budget.
+    pub input_bytes_held: u64,
+    /// The most bytes of client input ever held at once; never above the memory budget.
+    pub input_bytes_peak: u64,
 }
 
 impl Stats {
-    /// The counters now, with the two gauges read from the server's slot semaphores.
-    pub(crate) fn snapshot(&self, sessions: (&Semaphore, usize), pending: (&Semaphore, usize)) -> ServerStats {
+    /// The counters now, with the pending-upgrade gauge read from its semaphore (the server fills in
+    /// the other gauges).
+    pub(crate) fn snapshot(&self, pending: (&Semaphore, usize)) -> ServerStats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         ServerStats {
             sessions: load(&self.sessions),
@@ -72,8 +79,8 @@ impl Stats {
             abandoned: load(&self.abandoned),
             records_rejected: load(&self.records_rejected),
             refused_upgrades: load(&self.refused_upgrades),
-            open_sessions: in_use(sessions),
             pending_upgrades: in_use(pending),
+            ..ServerStats::default()
         }
     }
 }

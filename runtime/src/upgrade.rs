@@ -1,5 +1,6 @@
 //! The WebSocket upgrade's checks: bearer token, path, function, subprotocol, the native protocol's
-//! nonce, session slot, in that order, and which protocol the connection will speak.
+//! nonce, then a session slot from the admission policy, in that order, and which protocol the
+//! connection will speak.
 //!
 //! Input: the client's HTTP upgrade request (untrusted), the server's token and functions. Output:
 //! the response that accepts the upgrade with the chosen subprotocol, or the HTTP refusal; on
@@ -12,6 +13,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use zeroize::Zeroizing;
 
+use crate::admission::Refusal;
 use crate::function::Functions;
 use crate::session::cape::CAPE_SUBPROTOCOL;
 
@@ -35,6 +37,14 @@ pub(crate) enum Accepted {
 }
 
 impl Accepted {
+    /// Which protocol this is.
+    pub(crate) fn wire(&self) -> Wire {
+        match self {
+            Self::Native(_) => Wire::Native,
+            Self::Cape => Wire::Cape,
+        }
+    }
+
     /// The protocol's name, for logs.
     pub(crate) fn name(&self) -> &'static str {
         match self {
@@ -48,8 +58,9 @@ impl Accepted {
 pub(crate) struct Gate<'a> {
     pub(crate) functions: &'a Functions,
     pub(crate) token: Option<&'a Zeroizing<String>>,
-    /// Whether a session slot was free when the request arrived.
-    pub(crate) have_slot: bool,
+    /// Takes a session slot (the admission policy's decision), called only once every other check
+    /// passed, so that a request that would be refused anyway never evicts anyone.
+    pub(crate) admit: &'a mut dyn FnMut() -> Result<(), Refusal>,
 }
 
 fn refuse(status: StatusCode, why: &str) -> ErrorResponse {
@@ -65,7 +76,7 @@ fn refuse(status: StatusCode, why: &str) -> ErrorResponse {
 pub(crate) fn check(
     req: &Request,
     mut resp: Response,
-    gate: &Gate<'_>,
+    gate: &mut Gate<'_>,
 ) -> Result<(Response, FunctionId, Accepted), ErrorResponse> {
     let offered: Vec<&str> = req
         .headers()
@@ -124,8 +135,12 @@ pub(crate) fn check(
         }
         Wire::Cape => Accepted::Cape,
     };
-    if !gate.have_slot {
-        return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "session limit reached"));
+    match (gate.admit)() {
+        Ok(()) => {}
+        Err(Refusal::Full) => return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "session limit reached")),
+        Err(Refusal::AttestationRate) => {
+            return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "attestation rate limit reached"))
+        }
     }
     resp.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(accepted.name()));
     Ok((resp, function_id, accepted))

@@ -20,13 +20,13 @@ use crate::attestation::{AttestationError, PolicyError, PolicyFileError};
 /// # Examples
 ///
 /// ```
-/// use enclave_sdk::error::{ConfigError, LimitError};
+/// use enclave_sdk::error::{ConfigError, LimitError, Wait};
 /// use enclave_sdk::Error;
 /// use std::time::Duration;
 ///
-/// let timeout = Error::from(LimitError::HandshakeTimeout(Duration::from_secs(10)));
+/// let timeout = Error::from(LimitError::Timeout { wait: Wait::Document, after: Duration::from_secs(10) });
 /// assert!(timeout.is_transient()); // a retry on a new connection may help
-/// assert_eq!(timeout.to_string(), "limit: handshake did not complete within 10s");
+/// assert_eq!(timeout.to_string(), "limit: no attestation document within the 10s handshake timeout");
 /// assert!(!Error::from(ConfigError::NoPolicy).is_transient());
 /// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -241,9 +241,15 @@ pub enum SessionError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LimitError {
-    /// The handshake did not complete in time.
-    #[error("handshake did not complete within {0:?}")]
-    HandshakeTimeout(Duration),
+    /// A network wait ran out: which one, and the bound it had (the handshake timeout for the steps
+    /// up to the key share, the idle timeout for sending and closing).
+    #[error("{wait} within the {after:?} {}", wait.bound())]
+    Timeout {
+        /// What the client was waiting for.
+        wait: Wait,
+        /// The bound that ran out.
+        after: Duration,
+    },
     /// No record moved in either direction for this long while an invocation was waiting.
     #[error("no record from the enclave for {0:?} while an invocation was waiting (and none sent)")]
     IdleTimeout(Duration),
@@ -271,6 +277,80 @@ pub enum LimitError {
         /// The enclave's timeout.
         secs: u64,
     },
+    /// The session held more buffered input than its share of the enclave's memory.
+    #[error("enclave ended the session: it held more than its {share}-byte share of the enclave's input memory")]
+    EnclaveSessionMemory {
+        /// The share, in bytes.
+        share: u64,
+    },
+    /// The enclave's memory budget for buffered input was used up, and this session held the most.
+    #[error(
+        "enclave ended the session: its {budget}-byte input memory budget was used up and this session held the most"
+    )]
+    EnclaveMemoryBudget {
+        /// The budget, in bytes.
+        budget: u64,
+    },
+    /// Every session slot of the enclave was taken, and this session had made no progress for longest.
+    #[error(
+        "enclave evicted the session for a newcomer: every slot was taken and it had made no progress for {idle_secs}s"
+    )]
+    Evicted {
+        /// Seconds since the session's last progress (key share, an answer).
+        idle_secs: u64,
+    },
+    /// An input stayed open with no chunk for the enclave's input timeout.
+    #[error("enclave ended the session: an input stayed open with no data for {secs}s")]
+    EnclaveInputStalled {
+        /// The enclave's input timeout.
+        secs: u64,
+    },
+}
+
+/// A network wait of the client (the `wait` of [`LimitError::Timeout`]).
+///
+/// # Examples
+///
+/// ```
+/// use enclave_sdk::error::{LimitError, Wait};
+/// use std::time::Duration;
+/// let e = LimitError::Timeout { wait: Wait::Send, after: Duration::from_secs(60) };
+/// assert_eq!(e.to_string(), "the enclave took no bytes of a message within the 60s idle timeout");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Wait {
+    /// The TCP connection.
+    #[error("no TCP connection")]
+    Connect,
+    /// The TLS handshake (`wss://`).
+    #[error("no TLS handshake")]
+    Tls,
+    /// The WebSocket upgrade's response.
+    #[error("no WebSocket upgrade")]
+    Upgrade,
+    /// Sending the nonce and receiving the attestation document.
+    #[error("no attestation document")]
+    Document,
+    /// Sending the key share (native protocol).
+    #[error("the key share not sent")]
+    KeyShare,
+    /// Sending an invocation's message: the enclave (or a proxy) stopped taking bytes.
+    #[error("the enclave took no bytes of a message")]
+    Send,
+    /// The closing handshake.
+    #[error("no close")]
+    Close,
+}
+
+impl Wait {
+    /// Which configured timeout bounds this wait.
+    fn bound(self) -> &'static str {
+        match self {
+            Self::Connect | Self::Tls | Self::Upgrade | Self::Document | Self::KeyShare => "handshake timeout",
+            Self::Send | Self::Close => "idle timeout",
+        }
+    }
 }
 
 /// The SDK's configuration is unusable.
@@ -394,7 +474,12 @@ impl Error {
             self,
             Error::Connect(ConnectError::Io { .. })
                 | Error::Session(SessionError::Truncated { .. } | SessionError::WebSocket(_))
-                | Error::Limit(LimitError::HandshakeTimeout(_) | LimitError::IdleTimeout(_))
+                | Error::Limit(
+                    LimitError::Timeout { .. }
+                        | LimitError::IdleTimeout(_)
+                        | LimitError::Evicted { .. }
+                        | LimitError::EnclaveMemoryBudget { .. }
+                )
         )
     }
 }

@@ -59,6 +59,12 @@ impl Raw {
         frame
     }
 
+    /// Seals and sends one message, or says the connection is gone (for attackers the enclave ends).
+    pub async fn try_send(&mut self, m: ClientMessage<'_>) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        let frame = self.sealer.seal(PlainRecord::new(&m.encode())).unwrap();
+        self.ws.send(Message::binary(frame)).await
+    }
+
     /// The next record's message, or None when the enclave closed.
     pub async fn recv(&mut self) -> Option<Vec<u8>> {
         loop {

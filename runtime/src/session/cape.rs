@@ -16,14 +16,18 @@ use futures_util::SinkExt;
 use rand_core::OsRng;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::attester::AttestationRequest;
+use crate::function::{invoke_whole, ChargedChunk};
+use crate::limits::CAPE_SEAL_OVERHEAD;
 use crate::session::context::SessionContext;
-use crate::session::end::{CapeViolation, SessionEnd, Violation};
+use crate::session::end::{CapeViolation, SessionEnd, Violation, WebSocketViolation};
 use crate::session::message::{next_message, Incoming};
 use crate::stats::count;
+use crate::stop::StopReason;
 
 /// The subprotocol a Cape client offers (with its token as a second entry) and the enclave echoes.
 pub(crate) const CAPE_SUBPROTOCOL: &str = "cape.runtime";
@@ -52,11 +56,28 @@ pub(crate) async fn run_cape_session<S>(mut ws: WebSocketStream<S>, ctx: Session
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let hello = match tokio::time::timeout(ctx.limits.handshake_timeout, next_message(&mut ws)).await {
+    let deadline = tokio::time::Instant::now() + ctx.limits.handshake_timeout;
+    let mut stop = ctx.stopped.clone();
+    // Any message may be as large as an invocation: charge that before reading the hello too.
+    let mut reclaim = None;
+    let charge = tokio::select! {
+        c = tokio::time::timeout_at(deadline, ctx.memory.charge(ctx.limits.cape_message_len(), &mut reclaim)) => match c {
+            Err(_) => return SessionEnd::HandshakeTimeout,
+            Ok(Err(reason)) => return tell_stopped(&mut ws, reason).await,
+            Ok(Ok(c)) => c,
+        },
+        reason = stop.wait() => return tell_stopped(&mut ws, reason).await,
+    };
+    let hello = tokio::select! {
+        r = tokio::time::timeout_at(deadline, next_message(&mut ws)) => r,
+        reason = stop.wait() => return tell_stopped(&mut ws, reason).await,
+    };
+    drop(charge);
+    let hello = match hello {
         Err(_) => return SessionEnd::HandshakeTimeout,
         // A frame the WebSocket layer refused (e.g. over the size limit): Cape clients learn why only
         // from an `{"error"}`, so say it before closing.
-        Ok(Err(SessionEnd::Violation(why))) => return refuse(&mut ws, why).await,
+        Ok(Err(SessionEnd::Violation(why))) => return refuse(&mut ws, too_large(why, &ctx)).await,
         Ok(Err(end)) => return end,
         Ok(Ok(Incoming::Binary(_))) => return refuse(&mut ws, Violation::Cape(CapeViolation::BinaryNonce)).await,
         Ok(Ok(Incoming::Text(t))) => t,
@@ -72,6 +93,10 @@ where
         Some(key.public_key().to_vec()),
         Some(cape_user_data(&ctx.function.checksum())),
     );
+    if let Err(wait) = ctx.admission.attestation_turn(deadline).await {
+        let _ = send_bounded(&mut ws, error_frame("attestation rate limit reached"), REFUSAL_SEND_LIMIT).await;
+        return SessionEnd::AttestationRate(wait);
+    }
     let document = match ctx.attester.attest(&request) {
         Ok(d) => d,
         Err(e) => {
@@ -94,14 +119,28 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut shutdown = ctx.shutdown.clone();
+    let mut stop = ctx.stopped.clone();
     // Cape has no key share; the first request that opens is the client's acceptance of the document.
     let mut accepted = false;
+    let mut reclaim = None;
     loop {
         if *shutdown.borrow() {
             let _ = ws.close(None).await;
             return SessionEnd::ShuttingDown;
         }
+        // The largest invocation frame is charged to the memory budget before it is read.
+        let ahead = tokio::select! {
+            biased;
+            reason = stop.wait() => return tell_stopped(&mut ws, reason).await,
+            c = ctx.memory.charge(ctx.limits.cape_message_len(), &mut reclaim) => match c {
+                Ok(c) => c,
+                Err(reason) => return tell_stopped(&mut ws, reason).await,
+            },
+            _ = shutdown.changed() => continue,
+        };
         let next = tokio::select! {
+            biased;
+            reason = stop.wait() => return tell_stopped(&mut ws, reason).await,
             r = tokio::time::timeout(ctx.limits.idle_timeout, next_message(&mut ws)) => r,
             _ = shutdown.changed() => continue,
         };
@@ -115,12 +154,14 @@ where
                 return SessionEnd::Refused(SessionErrorCode::IdleTimeout);
             }
             // E.g. an input above the frame limit: pycape would otherwise see only a closed socket.
-            Ok(Err(SessionEnd::Violation(why))) => return refuse(&mut ws, why).await,
+            Ok(Err(SessionEnd::Violation(why))) => return refuse(&mut ws, too_large(why, ctx)).await,
             Ok(Err(end)) => return end,
             Ok(Ok(Incoming::Text(_))) => return refuse(&mut ws, CapeViolation::TextInvocation.into()).await,
             Ok(Ok(Incoming::Binary(b))) => b,
         };
-        let input = match open_invocation(key, &frame) {
+        let opened = open_invocation(key, &frame);
+        drop(frame);
+        let input = match opened {
             Ok(input) => input,
             Err(why) => {
                 if matches!(why, CapeViolation::Sealed(_)) {
@@ -132,9 +173,15 @@ where
         if !accepted {
             accepted = true;
             count(&ctx.stats.key_shares);
+            ctx.ticket.progress();
         }
         count(&ctx.stats.invocations);
-        let result = ctx.function.invoke_bytes(input.to_vec()).await;
+        // The plaintext takes over the frame's charge, down to its own size.
+        let mut charge = ahead;
+        let mut input = input;
+        let data = std::mem::take(&mut *input);
+        charge.shrink_to(data.capacity());
+        let result = invoke_whole(ctx.function.as_ref(), ChargedChunk { data, _charge: Some(charge) }).await;
         count(&ctx.stats.completed);
         let reply = match &result {
             Ok(output) => message_frame("function_result", output),
@@ -143,7 +190,35 @@ where
         if let Err(end) = send_bounded(&mut ws, reply, ctx.limits.idle_timeout).await {
             return end;
         }
+        ctx.ticket.progress();
     }
+}
+
+/// The server ended the session (evicted, or the memory budget): Cape's only way to say why is an
+/// `{"error"}`, naming the limit.
+async fn tell_stopped<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    reason: StopReason,
+) -> SessionEnd {
+    let text = match reason.code {
+        SessionErrorCode::Evicted => format!(
+            "evicted: every session slot was taken and this session had made no progress for {} s",
+            reason.detail
+        ),
+        SessionErrorCode::MemoryBudget => {
+            format!("the enclave's {}-byte memory budget for input is used up", reason.detail)
+        }
+        SessionErrorCode::SessionMemory => {
+            format!("this session's {}-byte share of the enclave's input memory is used up", reason.detail)
+        }
+        code => code.to_string(),
+    };
+    let _ = tokio::time::timeout(REFUSAL_SEND_LIMIT, async {
+        let _ = ws.send(error_frame(&text)).await;
+        let _ = ws.close(None).await;
+    })
+    .await;
+    SessionEnd::Stopped(reason)
 }
 
 /// `enc (32 bytes) || ciphertext`, opened single-shot under the attested key (PROTOCOL.md section 9.1).
@@ -173,6 +248,21 @@ fn message_frame(kind: &str, body: &[u8]) -> Message {
 /// `{"error": "<text>"}`. The text is a `Display` that never carries plaintext.
 fn error_frame(text: &str) -> Message {
     Message::text(serde_json::json!({ "error": text }).to_string())
+}
+
+/// A message over the bound is an invocation over Cape's input limit: say so in the input's terms,
+/// both sizes (pycape shows the text).
+fn too_large(why: Violation, ctx: &SessionContext) -> Violation {
+    match why {
+        Violation::WebSocket(WebSocketViolation::Capacity(CapacityError::MessageTooLong { size, .. })) => {
+            CapeViolation::InputTooLarge {
+                len: size.saturating_sub(CAPE_SEAL_OVERHEAD),
+                max: ctx.limits.cape_max_input,
+            }
+            .into()
+        }
+        other => other,
+    }
 }
 
 /// Tells the client why, closes, and returns the reason.

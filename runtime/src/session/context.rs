@@ -8,10 +8,13 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use crate::admission::{Admission, Ticket};
 use crate::attester::Attester;
+use crate::budget::Share;
 use crate::function::Function;
 use crate::limits::ServerLimits;
 use crate::stats::Stats;
+use crate::stop::Stopped;
 
 /// A session's inputs.
 pub(crate) struct SessionContext {
@@ -25,4 +28,14 @@ pub(crate) struct SessionContext {
     /// SHA-256 of the TLS key's SubjectPublicKeyInfo when serving `wss://`: bound into every native
     /// document (PROTOCOL.md section 2.1).
     pub(crate) tls_spki_sha256: Option<[u8; 32]>,
+    /// The session's slot: where it marks its progress (an answer, the key share), which keeps it
+    /// from eviction.
+    pub(crate) ticket: Arc<Ticket>,
+    /// Resolves when the server tells the session to stop (evicted, or the memory budget's largest
+    /// holder).
+    pub(crate) stopped: Stopped,
+    /// The session's share of the memory budget for buffered input.
+    pub(crate) memory: Share,
+    /// The attestation schedule.
+    pub(crate) admission: Arc<Admission>,
 }

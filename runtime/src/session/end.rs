@@ -9,6 +9,7 @@ use enclave_protocol::{HandshakeError, RecordError, SessionErrorCode, WireError}
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 
 use crate::attester::AttesterError;
+use crate::stop::StopReason;
 
 /// Why a session ended; logged by the server.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +42,14 @@ pub(crate) enum SessionEnd {
     /// Sealing a record failed (the enclave's own failure, e.g. a sequence number exhausted).
     #[error("sealing a record: {0}")]
     Seal(RecordError),
+    /// The server ended the session (evicted for a newcomer, the memory budget's largest holder, or
+    /// past its own memory share, or an input that stalled) and told the client with this session
+    /// error and detail.
+    #[error("stopped: {} (detail {})", .0.code, .0.detail)]
+    Stopped(StopReason),
+    /// The attestation rate would have made the hello wait past the handshake timeout.
+    #[error("attestation rate: the next document could be signed only in {0:?}")]
+    AttestationRate(Duration),
 }
 
 /// What the client sent that breaks the protocol.
@@ -127,6 +136,14 @@ pub(crate) enum CapeViolation {
     /// The invocation did not open under the attested key.
     #[error("invocation: {0}")]
     Sealed(RecordError),
+    /// An invocation (one message) larger than the enclave takes.
+    #[error("an input of {len} bytes exceeds the enclave's limit of {max} bytes for one Cape invocation")]
+    InputTooLarge {
+        /// The input's size (the message's, less `enc` and the tag).
+        len: usize,
+        /// [`ServerLimits::cape_max_input`](crate::ServerLimits).
+        max: usize,
+    },
 }
 
 impl From<CapeViolation> for Violation {

@@ -64,14 +64,20 @@ pub(crate) async fn run_native_session<S>(ws: WebSocketStream<S>, nonce: Nonce, 
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let deadline = tokio::time::Instant::now() + ctx.limits.handshake_timeout;
     let handshake = async {
-        let sent = Upgraded::new(ws, nonce).send_document(&ctx).await?;
+        let sent = Upgraded::new(ws, nonce).send_document(&ctx, deadline).await?;
         sent.receive_key_share(&ctx).await
     };
-    let serving = match tokio::time::timeout(ctx.limits.handshake_timeout, handshake).await {
-        Err(_) => return SessionEnd::HandshakeTimeout,
-        Ok(Err(end)) => return end,
-        Ok(Ok(s)) => s,
+    let mut stopped = ctx.stopped.clone();
+    // Before the keys there is no way to tell the client why: an evicted handshake just closes.
+    let serving = tokio::select! {
+        r = tokio::time::timeout_at(deadline, handshake) => match r {
+            Err(_) => return SessionEnd::HandshakeTimeout,
+            Ok(Err(end)) => return end,
+            Ok(Ok(s)) => s,
+        },
+        reason = stopped.wait() => return SessionEnd::Stopped(reason),
     };
     serving.serve(&ctx).await
 }
@@ -85,7 +91,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Upgraded<S> {
     /// first message, without waiting for the client. The document binds the nonce, the connection's
     /// key, and the claim: this function's id and checksum, and the TLS key when serving `wss://`
     /// (PROTOCOL.md section 4 step 2).
-    pub(crate) async fn send_document(mut self, ctx: &SessionContext) -> Result<DocumentSent<S>, SessionEnd> {
+    ///
+    /// The document waits for its turn in the server's attestation schedule, within `deadline`.
+    pub(crate) async fn send_document(
+        mut self,
+        ctx: &SessionContext,
+        deadline: tokio::time::Instant,
+    ) -> Result<DocumentSent<S>, SessionEnd> {
         let function_id = ctx.function.id().clone();
         let handshake = EnclaveHandshake::start(function_id.clone(), self.nonce, &mut OsRng);
         let mut claim = EnclaveUserData::new(function_id, ctx.function.checksum());
@@ -97,6 +109,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Upgraded<S> {
             Some(handshake.public_key().to_vec()),
             Some(claim.encode()),
         );
+        ctx.admission.attestation_turn(deadline).await.map_err(SessionEnd::AttestationRate)?;
         let document = ctx.attester.attest(&request).map_err(SessionEnd::Attester)?;
         count(&ctx.stats.documents);
         let (frame, handshake) = handshake.send_document(&document);
@@ -111,6 +124,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> DocumentSent<S> {
         let bytes = next_frame(&mut self.ws).await?;
         let (opener, sealer) = self.handshake.complete(&bytes, &ctx.limits.frame).map_err(Violation::Handshake)?;
         count(&ctx.stats.key_shares);
+        // The client accepted a document: it is using the enclave, and its slot is safe for a while.
+        ctx.ticket.progress();
         Ok(Serving { ws: self.ws, opener, sealer })
     }
 }
@@ -130,6 +145,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
         let tasks = inv.end(ctx);
         let told = match &end {
             SessionEnd::Refused(code) => Some((*code, detail_of(*code, ctx))),
+            SessionEnd::Stopped(reason) => Some((reason.code, reason.detail)),
             SessionEnd::ShuttingDown => Some((SessionErrorCode::ShuttingDown, 0)),
             _ => None,
         };

@@ -24,9 +24,9 @@ use enclave_protocol::{seal_single_shot, FunctionId, KEY_LEN, NONCE_LEN};
 
 use super::attested::{self, AttestedEnclave, Connection, Purpose};
 use super::config::Config;
-use super::transport::{self, ws_error, Protocol, Ws};
+use super::transport::{self, ws_error, Deadline, Protocol, Ws};
 use crate::attestation::AttestedDocument;
-use crate::error::{ConfigError, Error, LimitError, SessionError};
+use crate::error::{ConfigError, Error, LimitError, SessionError, Wait};
 
 /// How long a refused connection waits to say goodbye before it drops the socket.
 const GOODBYE: Duration = Duration::from_secs(1);
@@ -105,13 +105,19 @@ pub(crate) async fn connect(config: &Config, function: &str) -> Result<CapeSessi
     let max = config.max_output_len.saturating_div(3).saturating_mul(4).saturating_add(4096);
     // Cape binds no TLS key into its documents: TLS here is ordinary TLS (WebPKI, required above),
     // and the outputs it carries are protected by nothing else. PROTOCOL.md section 9.3.
-    let mut ws = transport::connect(config, function, Protocol::Cape, max).await?.ws;
+    let deadline = Deadline::after(config.handshake_timeout);
+    let mut ws = transport::connect(config, function, Protocol::Cape, max, &deadline).await?.ws;
 
     let mut nonce = [0u8; NONCE_LEN];
     OsRng.fill_bytes(&mut nonce);
     let hello = serde_json::json!({ "message": { "nonce": B64.encode(nonce) } }).to_string();
-    ws.send(Message::text(hello)).await.map_err(ws_error)?;
-    let raw = match next_message(&mut ws).await? {
+    let reply = deadline
+        .run(Wait::Document, async {
+            ws.send(Message::text(hello)).await.map_err(ws_error)?;
+            next_message(&mut ws).await
+        })
+        .await?;
+    let raw = match reply {
         Reply::Message { kind, body } if kind == "attestation_doc" => body,
         Reply::Message { .. } => return Err(SessionError::CapeMessage("expected an attestation_doc").into()),
         Reply::Error(message) => return Err(SessionError::CapeRemote { len: message.len(), message }.into()),
@@ -187,7 +193,10 @@ impl CapeSession {
     /// # Errors
     /// [`Error::Function`] (code 0) when the enclave answers `{"error"}`: Cape does not distinguish a
     /// function's failure from a refusal, so the session may or may not still be usable;
-    /// [`Error::Limit`] for the idle timeout or an output over the bound; [`Error::Session`] otherwise.
+    /// [`Error::Limit`] for an output over the bound, for the idle timeout while waiting for the
+    /// result ([`LimitError::IdleTimeout`]), or while sending the input to an enclave (or proxy) that
+    /// takes no bytes of it ([`LimitError::Timeout`] with [`Wait::Send`](crate::error::Wait::Send));
+    /// [`Error::Session`] otherwise.
     ///
     /// # Examples
     ///
@@ -203,7 +212,12 @@ impl CapeSession {
         let mut frame = Vec::with_capacity(KEY_LEN.saturating_add(ct.len()));
         frame.extend_from_slice(&enc);
         frame.extend_from_slice(&ct);
-        self.ws.send(Message::binary(frame)).await.map_err(ws_error)?;
+        // Bounded like the reply: a peer that stops reading would otherwise hold this send forever.
+        let ws = &mut self.ws;
+        transport::bounded(Wait::Send, self.idle_timeout, async {
+            ws.send(Message::binary(frame)).await.map_err(ws_error)
+        })
+        .await?;
         let reply = tokio::time::timeout(self.idle_timeout, next_message(&mut self.ws))
             .await
             .map_err(|_| LimitError::IdleTimeout(self.idle_timeout))??;
@@ -222,7 +236,8 @@ impl CapeSession {
     /// Closes the connection.
     ///
     /// # Errors
-    /// [`Error::Session`] when the close handshake fails.
+    /// [`Error::Session`] when the close handshake fails; [`LimitError::Timeout`] with
+    /// [`Wait::Close`](crate::error::Wait::Close) when it does not complete within the idle timeout.
     ///
     /// # Examples
     ///
@@ -234,6 +249,7 @@ impl CapeSession {
     /// # let _ = demo;
     /// ```
     pub async fn close(mut self) -> Result<(), Error> {
-        self.ws.close(None).await.map_err(ws_error)
+        let ws = &mut self.ws;
+        transport::bounded(Wait::Close, self.idle_timeout, async { ws.close(None).await.map_err(ws_error) }).await
     }
 }

@@ -46,7 +46,7 @@ use states::Connected;
 use transport::CAPE_SUBPROTOCOL;
 
 use crate::attestation::{AttestedDocument, Policy, Verifier};
-use crate::error::{ConfigError, Error, LimitError};
+use crate::error::{ConfigError, Error};
 
 /// Connects to enclaves, verifying each one against a [`Policy`] before sending it anything.
 ///
@@ -261,11 +261,8 @@ impl Client {
 
     async fn connect_to(&self, function_id: &FunctionId) -> Result<Session, Error> {
         let config = &self.config;
-        let timeout = config.handshake_timeout;
-        let attested =
-            tokio::time::timeout(timeout, async { Connected::open(config, function_id).await?.attest(config).await })
-                .await
-                .map_err(|_| LimitError::HandshakeTimeout(timeout))??;
+        // Every step up to the key share runs by one deadline, which names the step it ran out in.
+        let attested = Connected::open(config, function_id).await?.attest(config).await?;
         attested.open(self.config.clone()).await
     }
 
@@ -351,10 +348,7 @@ impl Client {
     ) -> Result<AttestedDocument, Error> {
         let function_id = function_id.try_into().map_err(ConfigError::FunctionId)?;
         let config = &self.config;
-        let timeout = config.handshake_timeout;
-        tokio::time::timeout(timeout, async { Connected::open(config, &function_id).await?.fetch(config).await })
-            .await
-            .map_err(|_| LimitError::HandshakeTimeout(timeout))?
+        Connected::open(config, &function_id).await?.fetch(config).await
     }
 
     /// Connects with Cape's protocol to `function` (`name`, or `user/name` as Cape addresses
@@ -380,10 +374,7 @@ impl Client {
     /// # let _ = demo;
     /// ```
     pub async fn connect_cape(&self, function: &str) -> Result<CapeSession, Error> {
-        let timeout = self.config.handshake_timeout;
-        tokio::time::timeout(timeout, cape::connect(&self.config, function))
-            .await
-            .map_err(|_| LimitError::HandshakeTimeout(timeout))?
+        cape::connect(&self.config, function).await
     }
 }
 

@@ -26,9 +26,9 @@ use enclave_protocol::{
 };
 
 use super::config::Config;
-use super::transport::{next_binary, ws_error, Ws};
+use super::transport::{self, next_binary, ws_error, Ws};
 use crate::attestation::AttestedDocument;
-use crate::error::{Error, LimitError, SessionError};
+use crate::error::{Error, LimitError, SessionError, Wait};
 
 /// Records buffered per invocation between the reader and the caller; bounds memory per invocation.
 const EVENTS_PER_INVOCATION: usize = 16;
@@ -469,7 +469,9 @@ impl Session {
     /// Ends the session with an authenticated close, so the enclave can tell it from a cut connection.
     ///
     /// # Errors
-    /// [`Error::Session`] when the session had already failed.
+    /// [`Error::Session`] when the session had already failed; [`LimitError::Timeout`] with
+    /// [`Wait::Close`](crate::error::Wait::Close) when the close record cannot be sent within the idle
+    /// timeout (the enclave, or a proxy, stopped reading).
     ///
     /// # Examples
     ///
@@ -490,12 +492,16 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn close(self) -> Result<(), Error> {
-        let r = self.send(ClientMessage::Close).await;
-        let (ack, done) = oneshot::channel();
-        if self.queue(Outgoing::Close(ack)).await.is_ok() {
-            let _ = done.await;
-        }
-        r
+        let idle = self.config.idle_timeout;
+        transport::bounded(Wait::Close, idle, async {
+            let r = self.send(ClientMessage::Close).await;
+            let (ack, done) = oneshot::channel();
+            if self.queue(Outgoing::Close(ack)).await.is_ok() {
+                let _ = done.await;
+            }
+            r
+        })
+        .await
     }
 
     /// Invocations started on this session so far.
@@ -778,6 +784,10 @@ async fn read_one(
             return Err(match code {
                 SessionErrorCode::TooManyInFlight => LimitError::EnclaveInFlight { max: detail }.into(),
                 SessionErrorCode::IdleTimeout => LimitError::EnclaveIdle { secs: detail }.into(),
+                SessionErrorCode::SessionMemory => LimitError::EnclaveSessionMemory { share: detail }.into(),
+                SessionErrorCode::MemoryBudget => LimitError::EnclaveMemoryBudget { budget: detail }.into(),
+                SessionErrorCode::Evicted => LimitError::Evicted { idle_secs: detail }.into(),
+                SessionErrorCode::InputStalled => LimitError::EnclaveInputStalled { secs: detail }.into(),
                 code => SessionError::Remote { code, detail }.into(),
             })
         }

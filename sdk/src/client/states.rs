@@ -18,9 +18,9 @@ use rand_core::OsRng;
 use super::attested::{self, AttestedEnclave, Connection, Purpose};
 use super::config::Config;
 use super::session::Session;
-use super::transport::{self, next_binary, send_binary, Protocol, Ws};
+use super::transport::{self, next_binary, send_binary, Deadline, Protocol, Ws};
 use crate::attestation::AttestedDocument;
-use crate::error::{Error, SessionError};
+use crate::error::{Error, SessionError, Wait};
 
 /// How long a refused connection waits to say goodbye before it drops the socket.
 const GOODBYE: Duration = Duration::from_secs(1);
@@ -31,6 +31,8 @@ pub(crate) struct Connected {
     ws: Ws,
     tls_spki: Option<Vec<u8>>,
     handshake: ClientHandshake,
+    /// The handshake's one deadline, up to the key share.
+    deadline: Deadline,
 }
 
 /// The document verified against the policy and bound to this connection; nothing but the nonce
@@ -39,21 +41,24 @@ pub(crate) struct Attested {
     ws: Ws,
     received: DocumentReceived,
     enclave: AttestedEnclave,
+    deadline: Deadline,
 }
 
 impl Connected {
-    /// Draws a fresh nonce, connects to `function_id`, and upgrades with the nonce in the request.
+    /// Draws a fresh nonce, connects to `function_id`, and upgrades with the nonce in the request, each
+    /// step by the handshake's deadline (which goes on to bound the document and the key share).
     pub(crate) async fn open(config: &Config, function_id: &FunctionId) -> Result<Self, Error> {
+        let deadline = Deadline::after(config.handshake_timeout);
         let max = transport::native_message_len(&config.limits);
         let handshake = ClientHandshake::start(function_id.clone(), &mut OsRng);
-        let transport =
-            transport::connect(config, function_id.as_str(), Protocol::Native(handshake.nonce()), max).await?;
-        Ok(Self { ws: transport.ws, tls_spki: transport.tls_spki, handshake })
+        let native = Protocol::Native(handshake.nonce());
+        let transport = transport::connect(config, function_id.as_str(), native, max, &deadline).await?;
+        Ok(Self { ws: transport.ws, tls_spki: transport.tls_spki, handshake, deadline })
     }
 
     /// Receives the document (not yet verified).
     async fn receive(mut self, config: &Config) -> Result<(Ws, Option<Vec<u8>>, DocumentReceived), Error> {
-        let bytes = next_binary(&mut self.ws).await?;
+        let bytes = self.deadline.run(Wait::Document, next_binary(&mut self.ws)).await?;
         let received = self.handshake.receive_document(&bytes, &config.limits).map_err(SessionError::from)?;
         Ok((self.ws, self.tls_spki, received))
     }
@@ -61,6 +66,7 @@ impl Connected {
     /// Receives the document and binds it for a session. On a refusal the connection is closed and
     /// nothing more is sent.
     pub(crate) async fn attest(self, config: &Config) -> Result<Attested, Error> {
+        let deadline = self.deadline;
         let (mut ws, tls_spki, received) = self.receive(config).await?;
         let connection = connection(&received, tls_spki.as_deref(), Purpose::Session);
         match attested::attest(&config.verifier, received.document(), &connection, config.clock.now()) {
@@ -70,7 +76,7 @@ impl Connected {
                     module_id = enclave.document().module_id(),
                     "enclave attested"
                 );
-                Ok(Attested { ws, received, enclave })
+                Ok(Attested { ws, received, enclave, deadline })
             }
             Err(e) => {
                 // Refused: say goodbye properly so the enclave logs a disconnect, and send nothing else.
@@ -102,7 +108,7 @@ impl Attested {
         let (document, key) = self.enclave.into_parts();
         let (key_share, sealer, opener) = self.received.complete(&key, &mut OsRng).map_err(SessionError::from)?;
         let (mut sink, stream) = self.ws.split();
-        send_binary(&mut sink, key_share).await?;
+        self.deadline.run(Wait::KeyShare, send_binary(&mut sink, key_share)).await?;
         Ok(Session::start(config, function_id, document, sink, stream, sealer, opener))
     }
 }

@@ -7,9 +7,13 @@
 //! top, or what a document is. Also here: how WebSocket failures after the upgrade become errors, so
 //! both protocols report a cut connection the same way.
 
+use std::future::Future;
+use std::time::Duration;
+
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -20,7 +24,7 @@ use enclave_protocol::{FrameLimits, Nonce, NONCE_HEADER, PROTOCOL_LABEL};
 
 use super::config::Config;
 use super::tls;
-use crate::error::{ConfigError, ConnectError, Error, LimitError, SessionError};
+use crate::error::{ConfigError, ConnectError, Error, LimitError, SessionError, Wait};
 
 /// The subprotocol Cape clients offer and Cape enclaves select (PROTOCOL.md section 9).
 pub(crate) const CAPE_SUBPROTOCOL: &str = "cape.runtime";
@@ -57,20 +61,56 @@ pub(crate) struct Transport {
     pub(crate) tls_spki: Option<Vec<u8>>,
 }
 
+/// One deadline shared by several network waits (the handshake's steps), each named when it is the
+/// one that runs out.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    at: Instant,
+    after: Duration,
+}
+
+impl Deadline {
+    /// A deadline `after` from now.
+    pub(crate) fn after(after: Duration) -> Self {
+        Self { at: Instant::now() + after, after }
+    }
+
+    /// Runs `wait` until the deadline; past it, [`LimitError::Timeout`] names `what`.
+    pub(crate) async fn run<T>(&self, what: Wait, wait: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        tokio::time::timeout_at(self.at, wait)
+            .await
+            .map_err(|_| LimitError::Timeout { wait: what, after: self.after })?
+    }
+}
+
+/// Runs one network wait bounded by `after` alone.
+pub(crate) async fn bounded<T>(
+    what: Wait,
+    after: Duration,
+    wait: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    Deadline::after(after).run(what, wait).await
+}
+
 /// Connects to `function`'s URL at the configured endpoint and upgrades to `protocol`, with the
-/// WebSocket's message bound `max_message_len`.
+/// WebSocket's message bound `max_message_len`, each step within `deadline`.
 pub(crate) async fn connect(
     config: &Config,
     function: &str,
     protocol: Protocol<'_>,
     max_message_len: usize,
+    deadline: &Deadline,
 ) -> Result<Transport, Error> {
     let endpoint = &config.endpoint;
     let addr = endpoint.socket_addr();
-    let tcp = TcpStream::connect(&addr).await.map_err(|e| ConnectError::Io { addr: addr.clone(), kind: e.kind() })?;
+    let tcp = deadline
+        .run(Wait::Connect, async {
+            TcpStream::connect(&addr).await.map_err(|e| ConnectError::Io { addr: addr.clone(), kind: e.kind() }.into())
+        })
+        .await?;
     let _ = tcp.set_nodelay(true);
     let (stream, tls_spki): (Box<dyn Io>, _) = if endpoint.tls() {
-        let (tls, spki) = tls::connect(endpoint, config.webpki.clone(), tcp).await?;
+        let (tls, spki) = deadline.run(Wait::Tls, tls::connect(endpoint, config.webpki.clone(), tcp)).await?;
         (Box::new(tls), Some(spki))
     } else {
         (Box::new(tcp), None)
@@ -95,9 +135,13 @@ pub(crate) async fn connect(
     let ws_config =
         WebSocketConfig::default().max_message_size(Some(max_message_len)).max_frame_size(Some(max_message_len));
     let expected = protocol.label();
-    let (ws, response) = tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config))
-        .await
-        .map_err(|e| upgrade_error(e, &addr, expected))?;
+    let (ws, response) = deadline
+        .run(Wait::Upgrade, async {
+            tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config))
+                .await
+                .map_err(|e| upgrade_error(e, &addr, expected).into())
+        })
+        .await?;
     let chosen = response.headers().get("Sec-WebSocket-Protocol").and_then(|v| v.to_str().ok());
     if chosen != Some(expected) {
         return Err(ConnectError::Subprotocol { found: chosen.map(str::to_owned), expected }.into());

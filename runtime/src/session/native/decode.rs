@@ -7,6 +7,7 @@
 use enclave_protocol::{ClientMessage, Frame, FrameLimits, RequestId, RequestOpener, SessionErrorCode};
 use zeroize::Zeroize as _;
 
+use crate::budget::Charge;
 use crate::session::end::{SessionEnd, Violation};
 use crate::stats::{count, Stats};
 
@@ -25,6 +26,8 @@ pub(super) struct Chunk {
     pub(super) data: Vec<u8>,
     /// The input's end marker came with it (`InputEnd` or `InputLast`).
     pub(super) end_of_input: bool,
+    /// The bytes of the memory budget the chunk holds (the service loop attaches them).
+    pub(super) charge: Option<Charge>,
 }
 
 /// Decodes, opens and parses one frame. A frame that is not a record, or a record that does not open,
@@ -63,5 +66,5 @@ pub(super) fn decode(
     data.drain(..header);
     // The shift leaves the old tail (plaintext) in the spare capacity.
     data.spare_capacity_mut().zeroize();
-    Ok(Inbound::Chunk(Chunk { id, data, end_of_input }))
+    Ok(Inbound::Chunk(Chunk { id, data, end_of_input, charge: None }))
 }

@@ -12,7 +12,8 @@ use enclave_protocol::{PlaintextBuf, RequestId, ServerMessage, MAX_CHUNK_LEN};
 use futures_util::FutureExt as _;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
-use crate::function::Function;
+use crate::admission::Ticket;
+use crate::function::{ChargedChunk, Function, FunctionInput};
 use crate::session::context::SessionContext;
 use crate::stats::count;
 
@@ -24,15 +25,16 @@ const OUTPUT_CHUNKS_BUFFERED: usize = 4;
 pub(super) fn invocation(
     ctx: &SessionContext,
     id: RequestId,
-    input: mpsc::Receiver<Vec<u8>>,
+    input: mpsc::Receiver<ChargedChunk>,
     out: mpsc::Sender<Outgoing>,
     whole: bool,
     slot: Arc<OwnedSemaphorePermit>,
 ) -> impl Future<Output = ()> + Send + 'static {
     let function = ctx.function.clone();
     let stats = ctx.stats.clone();
+    let ticket = ctx.ticket.clone();
     async move {
-        run(function, id, input, out, whole, slot).await;
+        run(function, id, FunctionInput::charged(input), out, whole, slot, &ticket).await;
         count(&stats.completed);
     }
 }
@@ -47,10 +49,11 @@ pub(super) fn invocation(
 async fn run(
     function: Arc<dyn Function>,
     id: RequestId,
-    input: mpsc::Receiver<Vec<u8>>,
+    input: FunctionInput,
     out: mpsc::Sender<Outgoing>,
     whole: bool,
     slot: Arc<OwnedSemaphorePermit>,
+    ticket: &Ticket,
 ) {
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(OUTPUT_CHUNKS_BUFFERED);
     let forward = async {
@@ -65,13 +68,15 @@ async fn run(
                 None => next = None,
             }
             send_output(&out, id, &chunk).await?;
+            // Output is progress: a session streaming a long answer keeps its slot.
+            ticket.progress();
             if next.is_none() {
                 next = out_rx.recv().await;
             }
         }
         Ok::<_, ()>(None)
     };
-    let (result, last) = tokio::join!(function.invoke(input.into(), out_tx.into()), forward);
+    let (result, last) = tokio::join!(function.invoke(input, out_tx.into()), forward);
     // Err: the session's writer is gone; nobody reads the rest.
     let Ok(last) = last else { return };
     let end = match result {
@@ -104,6 +109,7 @@ async fn run(
     // client's limit may equal ours), and a drain that finds every slot free finds every end queued.
     drop(slot);
     queued.send(Outgoing::Record(end));
+    ticket.progress();
 }
 
 /// Queues `chunk` as Output records of at most [`MAX_CHUNK_LEN`] bytes (none for an empty chunk).

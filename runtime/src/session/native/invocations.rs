@@ -11,11 +11,15 @@ use std::future::Future;
 use std::sync::Arc;
 
 use enclave_protocol::io::Outgoing;
-use enclave_protocol::{PlaintextBuf, RequestId, SessionErrorCode};
+use std::time::Duration;
+
+use enclave_protocol::{RequestId, SessionErrorCode};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use super::decode::Chunk;
 use super::invocation::invocation;
+use crate::function::ChargedChunk;
 use crate::session::context::SessionContext;
 use crate::session::end::SessionEnd;
 use crate::stats::count;
@@ -36,24 +40,20 @@ pub(super) struct Invocations {
 }
 
 struct OpenInput {
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: mpsc::Sender<ChargedChunk>,
     task: tokio::task::AbortHandle,
     _slot: Arc<OwnedSemaphorePermit>,
+    /// When its last chunk (or its first) arrived: an input open for long with none is stalled.
+    last: Instant,
 }
 
 /// A chunk read from the client that its function has not taken yet (its input channel was full).
+/// Dropped (the session ended) it is wiped and its memory charge given back.
 pub(super) struct Stalled {
     id: RequestId,
-    data: Vec<u8>,
+    chunk: ChargedChunk,
     /// The chunk was the input's last (`InputLast`): the input closes once it is delivered.
     end_of_input: bool,
-}
-
-impl Drop for Stalled {
-    /// A session that ends while a chunk waits drops it wiped.
-    fn drop(&mut self) {
-        discard(std::mem::take(&mut self.data));
-    }
 }
 
 /// What became of a chunk.
@@ -99,7 +99,9 @@ impl Invocations {
         ctx: &SessionContext,
         out: &mpsc::Sender<Outgoing>,
     ) -> Result<Received<impl Future<Output = ()> + Send + 'static>, SessionEnd> {
-        let Chunk { id, mut data, end_of_input } = chunk;
+        let Chunk { id, data, end_of_input, charge } = chunk;
+        let mut item = Some(ChargedChunk { data, _charge: charge });
+        let now = Instant::now();
         if id > self.last_id {
             if draining {
                 return Err(SessionEnd::ShuttingDown);
@@ -116,9 +118,11 @@ impl Invocations {
             // An invocation whose first record is also its last (InputLast) has its whole input now:
             // hand it over before the function starts, and keep no input state for it.
             let whole = end_of_input;
-            if whole && !data.is_empty() {
-                // The channel is new and empty, so this cannot fail for want of room.
-                let _ = tx.try_send(std::mem::take(&mut data));
+            if whole {
+                if let Some(item) = item.take().filter(|c| !c.data.is_empty()) {
+                    // The channel is new and empty, so this cannot fail for want of room.
+                    let _ = tx.try_send(item);
+                }
             }
             count(&ctx.stats.invocations);
             let run = invocation(ctx, id, rx, out.clone(), whole, slot.clone());
@@ -134,23 +138,25 @@ impl Invocations {
             self.tasks.retain(|t| !t.is_finished());
             let abort = task.abort_handle();
             self.tasks.push(task);
-            self.inputs.insert(id, OpenInput { tx, task: abort, _slot: slot });
+            self.inputs.insert(id, OpenInput { tx, task: abort, _slot: slot, last: now });
         }
-        let Some(open) = self.inputs.get(&id) else {
+        let Some(open) = self.inputs.get_mut(&id) else {
             // PROTOCOL.md section 5.3: an id at or below the highest seen, whose input has ended.
             return Err(SessionEnd::Refused(SessionErrorCode::RequestIdNotIncreasing));
         };
-        if !data.is_empty() {
-            match open.tx.try_send(data) {
+        open.last = now;
+        if let Some(item) = item.filter(|c| !c.data.is_empty()) {
+            match open.tx.try_send(item) {
                 Ok(()) => {}
                 // Wait for the function in the session's loop, not here, where the idle timer,
                 // shutdown and inline invocations would stop. The input stays open (if this was its
                 // last chunk) until the chunk is delivered.
-                Err(mpsc::error::TrySendError::Full(data)) => {
-                    return Ok(Received::Stalled(Stalled { id, data, end_of_input }))
+                Err(mpsc::error::TrySendError::Full(chunk)) => {
+                    return Ok(Received::Stalled(Stalled { id, chunk, end_of_input }))
                 }
-                // A function that finished early drops its receiver; the rest of its input is discarded.
-                Err(mpsc::error::TrySendError::Closed(data)) => discard(data),
+                // A function that finished early drops its receiver; the rest of its input is
+                // discarded (wiped, and its charge given back, as the chunk drops).
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
         if end_of_input {
@@ -165,7 +171,7 @@ impl Invocations {
     pub(super) async fn room(
         &self,
         stalled: &Option<Stalled>,
-    ) -> Result<mpsc::OwnedPermit<Vec<u8>>, mpsc::error::SendError<()>> {
+    ) -> Result<mpsc::OwnedPermit<ChargedChunk>, mpsc::error::SendError<()>> {
         match stalled.as_ref().and_then(|s| self.inputs.get(&s.id)) {
             // An owned permit, so that the caller may take the stalled chunk out.
             Some(open) => open.tx.clone().reserve_owned().await,
@@ -176,16 +182,23 @@ impl Invocations {
     /// Delivers a stalled chunk once [`room`](Self::room) resolved.
     pub(super) fn deliver(
         &mut self,
-        mut stalled: Stalled,
-        room: Result<mpsc::OwnedPermit<Vec<u8>>, mpsc::error::SendError<()>>,
+        stalled: Stalled,
+        room: Result<mpsc::OwnedPermit<ChargedChunk>, mpsc::error::SendError<()>>,
     ) {
-        // Err: a function that finished early takes no more; the chunk drops wiped with `stalled`.
+        let Stalled { id, chunk, end_of_input } = stalled;
+        // Err: a function that finished early takes no more; the chunk drops wiped.
         if let Ok(permit) = room {
-            permit.send(std::mem::take(&mut stalled.data));
+            permit.send(chunk);
         }
-        if stalled.end_of_input {
-            self.inputs.remove(&stalled.id);
+        if end_of_input {
+            self.inputs.remove(&id);
         }
+    }
+
+    /// Whether some input has stayed open for `timeout` with no chunk (PROTOCOL.md section 6): a
+    /// client that keeps inputs open without sending them holds the function's memory and the slot.
+    pub(super) fn input_stalled(&self, now: Instant, timeout: Duration) -> bool {
+        self.inputs.values().any(|open| now.saturating_duration_since(open.last) >= timeout)
     }
 
     /// The session is over: every invocation whose input never ended is aborted, never run on a
@@ -202,9 +215,4 @@ impl Invocations {
         }
         std::mem::take(&mut self.tasks)
     }
-}
-
-/// Drops input the function will never read, wiped.
-fn discard(data: Vec<u8>) {
-    drop(PlaintextBuf::from(data));
 }

@@ -4,18 +4,23 @@
 //! chunks handed to the invocation table, and the [`SessionEnd`] that stops the loop. Decoding is
 //! [`decode`](super::decode), where chunks go is [`Invocations`]; this loop only schedules them.
 
+use std::time::Duration;
+
 use enclave_protocol::io::{IdleTimer, Outgoing};
 use enclave_protocol::{RequestOpener, SessionErrorCode};
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::decode::{decode, Inbound};
 use super::invocations::{Invocations, Received, Stalled};
+use crate::budget::Charge;
 use crate::session::context::SessionContext;
 use crate::session::end::SessionEnd;
 use crate::session::message::next_frame;
+use crate::stop::StopReason;
 
 /// Serves invocations until the client closes, breaks the protocol, idles out, stops reading, or the
 /// server drains.
@@ -35,12 +40,30 @@ pub(super) async fn serve_records(
     // While a chunk waits for its function, no further record is read (that is the backpressure on
     // the client), but everything else here goes on: inline invocations, the writer's end, shutdown.
     let mut stalled: Option<Stalled> = None;
+    // The largest frame's bytes, charged to the memory budget before the frame is read (and given
+    // back down to the chunk's size once it is); `reclaim` is how long this session may wait for the
+    // budget (see `budget`).
+    let mut ahead: Option<Charge> = None;
+    let mut reclaim = None;
+    let mut stop = ctx.stopped.clone();
+    // Open inputs are checked for stalling a few times per input timeout, on one timer.
+    let mut stall_check = tokio::time::interval((ctx.limits.input_timeout / 4).max(Duration::from_millis(10)));
+    stall_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if draining && inv.is_idle() {
             return SessionEnd::ShuttingDown;
         }
         let bytes = tokio::select! {
-            r = next_frame(stream), if stalled.is_none() => match r {
+            biased;
+            reason = stop.wait() => return SessionEnd::Stopped(reason),
+            charged = ctx.memory.charge(limits.max_frame_len(), &mut reclaim), if ahead.is_none() && stalled.is_none() => {
+                match charged {
+                    Ok(c) => ahead = Some(c),
+                    Err(reason) => return SessionEnd::Stopped(reason),
+                }
+                continue;
+            }
+            r = next_frame(stream), if ahead.is_some() && stalled.is_none() => match r {
                 Ok(b) => b,
                 Err(end) => return end,
             },
@@ -69,13 +92,27 @@ pub(super) async fn serve_records(
             }
             // Draining: wake as soon as the last running invocation has finished.
             () = inv.all_finished(), if draining => return SessionEnd::ShuttingDown,
+            // Only while this loop is reading: a chunk waiting for its function is not the client's delay.
+            _ = stall_check.tick(), if stalled.is_none() => {
+                if inv.input_stalled(Instant::now(), ctx.limits.input_timeout) {
+                    let detail = ctx.limits.input_timeout.as_secs();
+                    return SessionEnd::Stopped(StopReason { code: SessionErrorCode::InputStalled, detail });
+                }
+                continue;
+            }
         };
         timer.touch();
-        let chunk = match decode(&bytes, &limits, opener, &ctx.stats) {
+        let mut chunk = match decode(&bytes, &limits, opener, &ctx.stats) {
             Ok(Inbound::Close) => return SessionEnd::ClientClosed,
             Ok(Inbound::Chunk(chunk)) => chunk,
             Err(end) => return end,
         };
+        drop(bytes);
+        // The frame is gone; what stays is the chunk's buffer, which keeps that much of the charge.
+        chunk.charge = ahead.take().map(|mut c| {
+            c.shrink_to(chunk.data.capacity());
+            c
+        });
         match inv.receive(chunk, draining, ctx, out) {
             Ok(Received::Inline(run)) => local.push(run),
             Ok(Received::Delivered) => {}
