@@ -75,7 +75,10 @@ pub(crate) async fn connect(
         (Box::new(tcp), None)
     };
     let url = endpoint.function_url(function);
-    let mut request = url.as_str().into_client_request().map_err(|_| ConfigError::Endpoint(url.clone()))?;
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|_| ConfigError::Endpoint { url: url.clone(), problem: "is not a WebSocket request URL" })?;
     let headers = request.headers_mut();
     match protocol {
         Protocol::Native => {
