@@ -49,6 +49,9 @@ pub(crate) struct Args {
     force: bool,
     #[command(flatten)]
     pins: PinArgs,
+    /// Bearer token for the enclave's front door.
+    #[arg(long, env = "ENCLAVE_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    token: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -84,7 +87,11 @@ pub(crate) async fn run(args: Args) -> ExitCode {
         (false, true) => "signature, chain and nonce checked; NOT checked against any pins",
         (false, false) => "checked against pins that do NOT identify the image (the rule was waived)",
     };
-    let client = match Client::builder().endpoint(args.url.clone()).policy(policy).build() {
+    let mut builder = Client::builder().endpoint(args.url.clone()).policy(policy);
+    if let Some(token) = &args.token {
+        builder = builder.token(token.clone());
+    }
+    let client = match builder.build() {
         Ok(client) => client,
         Err(e) => return fail(args.format, EXIT_USAGE, "config", &format!("--url: {e}")),
     };

@@ -18,7 +18,7 @@ use super::pins::PinArgs;
 const MAX_INPUT_LEN: usize = 3 * UnverifiedDocument::MAX_LEN;
 
 const HELP: &str = "\
-The pins: --root (default AWS Nitro Enclaves Root-G1), one allowed measurement set per --pcrs (a document must
+The pins: --root-pem (default AWS Nitro Enclaves Root-G1), one allowed measurement set per --pcrs (a document must
 match every PCR of one; each set must pin PCR0, PCR2 or PCR8), --checksum, --nonce, --max-age; or --policy FILE.
 Pins that do not identify the image (none, a checksum alone, or only PCR1, PCR3 or PCR4) are a usage error
 unless --any-enclave.
@@ -26,7 +26,7 @@ unless --any-enclave.
 Exit codes: 0 accepted, 1 rejected (one line naming the check and the values), 2 usage error.
 
 Examples:
-  enclave verify doc.cbor --root mock-state/root.pem --pcrs 0=<PCR0>,1=<PCR1>,2=<PCR2>
+  enclave verify doc.cbor --root-pem mock-state/root.pem --pcrs 0=<PCR0>,1=<PCR1>,2=<PCR2>
   enclave verify doc.cbor --pcrs 0=<release N PCR0> --pcrs 0=<release N+1 PCR0> --format json";
 
 /// Arguments of `enclave verify`.
