@@ -92,6 +92,16 @@ async fn a_bad_output_path_is_named_before_connecting() {
     );
     assert_eq!(mock.stats().sessions, 0);
 
+    // attest too: exit 2 before connecting (nothing listens on port 1; a connection attempt would be exit 1).
+    let bad_doc = format!("{}/no-such-dir/doc.cbor", d.root.display());
+    let out =
+        enclave(&["attest", "echo", "--url", "ws://127.0.0.1:1", "--any-enclave", "--output", &bad_doc], b"").await;
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        format!("error: --output {bad_doc}: {}/no-such-dir is not a directory\n", d.root.display())
+    );
+
     let kept = d.write("kept.bin", "earlier output");
     let mut refused = args.clone();
     let n = refused.len();
@@ -210,25 +220,28 @@ async fn run_verbose_and_attest_show_the_same_summary() {
     assert!(stable(&summary).len() >= 8, "{summary}");
 }
 
-/// `enclave ... | head`: the reader closed stdout; the command ends quietly with 0, no panic message.
+/// `enclave ... | head`: the reader closed stdout; every command ends quietly with 0, no panic message.
 #[test]
 fn a_closed_stdout_ends_every_command_quietly() {
-    let eif = format!("{}/eif/testdata", env!("CARGO_MANIFEST_DIR"));
-    let image = std::fs::read_dir(&eif)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "eif"))
-        .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
-        .args(["measure", image.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take()); // as `head` does once it has its lines
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(stderr(&out), "");
-    assert_eq!(out.status.code(), Some(0));
+    let d = Scratch::new();
+    let eif = format!("{}/eif/testdata/signed-p384-a.eif", env!("CARGO_MANIFEST_DIR"));
+    let policy = d.write("policy.toml", &format!("[[pcrs]]\n0 = \"{}\"\n", "ab".repeat(48)));
+    for args in [
+        vec!["measure", eif.as_str()],
+        vec!["kms-policy", "generate", "--policy", &policy, "--principal", "arn:aws:iam::111122223333:role/host"],
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // as `head` does once it has its lines
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
 }
 
 /// The one vocabulary's old spellings still work, hidden: `--root` (run, verify), `--fn` and `--out`

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use enclave_sdk::attestation::UnixTime;
 use enclave_sdk::{Client, FunctionId};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 const HELP: &str = "\
@@ -66,6 +66,20 @@ pub(crate) async fn run(args: Args) -> ExitCode {
             "write",
             &format!("--output {} exists; pass --force to replace it", out.display()),
         );
+    }
+    if let Some(dir) = args.output.as_deref().and_then(Path::parent).filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return fail(
+                args.format,
+                EXIT_USAGE,
+                "write",
+                &format!(
+                    "--output {}: {} is not a directory",
+                    args.output.as_deref().unwrap_or(dir).display(),
+                    dir.display()
+                ),
+            );
+        }
     }
     let text = args.function_id.as_deref().or(args.function_flag.as_deref()).unwrap_or_default();
     let function: FunctionId = match text.parse() {
