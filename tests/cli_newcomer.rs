@@ -112,6 +112,19 @@ async fn a_bad_output_path_is_named_before_connecting() {
     assert_eq!(std::fs::read_to_string(&kept).unwrap(), "earlier output");
 }
 
+/// `enclave checksum` of a directory that is not there: a usage error naming the path (was exit 1).
+#[tokio::test]
+async fn a_missing_function_directory_is_a_usage_error() {
+    let d = Scratch::new();
+    let missing = d.path("functions/missing");
+    let out = enclave(&["checksum", &missing], b"").await;
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        format!("enclave checksum: {missing}: cannot open: No such file or directory (os error 2)\n")
+    );
+}
+
 /// Before: `endpoint "ws://…/v1/run/echo" is not a ws:// or wss:// URL of a host (and port)`. After: it
 /// says which part is wrong and what to give; exit 2.
 #[tokio::test]
