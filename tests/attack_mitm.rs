@@ -16,7 +16,6 @@ use enclave_sdk::attestation::{AttestationError, CoseError, Policy, TrustRoot};
 use enclave_sdk::error::SessionError;
 use enclave_sdk::{Client, Error};
 use futures_util::{SinkExt, StreamExt};
-use mock_enclave::measurements::Measurements;
 use mock_enclave::{MockEnclave, ServerStats};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
@@ -388,11 +387,7 @@ fn pinned_with_root(mock: &MockEnclave, root: &MockEnclave) -> Policy {
 #[tokio::test]
 async fn a_genuine_document_of_a_debug_mode_enclave_is_refused() {
     let pinned_enclave = mock().await;
-    let debug = MockEnclave::builder()
-        .measurements(Measurements::for_image("mock-enclave", "test", "default").debug_mode(true))
-        .spawn()
-        .await
-        .unwrap();
+    let debug = MockEnclave::builder().debug_mode(true).spawn().await.unwrap();
     let p = proxy(debug.url(), same_path, faithful).await;
     let err = attacked(&p, pinned_with_root(&pinned_enclave, &debug)).await;
     // Debug mode is refused before the PCRs are compared (it zeroes PCR0..2, which would fail too).
@@ -404,11 +399,7 @@ async fn a_genuine_document_of_a_debug_mode_enclave_is_refused() {
 #[tokio::test]
 async fn a_genuine_document_of_an_enclave_with_other_pcrs_is_refused() {
     let pinned_enclave = mock().await;
-    let other = MockEnclave::builder()
-        .measurements(Measurements::for_image("mock-enclave", "test-but-modified", "default"))
-        .spawn()
-        .await
-        .unwrap();
+    let other = MockEnclave::builder().image("mock-enclave", "test-but-modified").spawn().await.unwrap();
     let p = proxy(other.url(), same_path, faithful).await;
     let err = attacked(&p, pinned_with_root(&pinned_enclave, &other)).await;
     assert!(

@@ -218,7 +218,7 @@ mod live {
         let policy_path = d.path("policy.toml");
         let registry = mock_enclave::functions::FunctionRegistry::builtins();
         let file = mock_enclave::pinning::policy_file(
-            &Measurements::for_mock(""),
+            &Measurements::for_mock(registry.manifest()),
             &registry,
             Some(std::path::Path::new(&state)),
         )
@@ -226,8 +226,7 @@ mod live {
         std::fs::write(&policy_path, file.to_toml_string().unwrap()).unwrap();
 
         // The mock serves the measurements `mock-enclave measurements` prints, from the same state dir.
-        let mock =
-            MockEnclave::builder().measurements(Measurements::for_mock("")).state_dir(&state).spawn().await.unwrap();
+        let mock = MockEnclave::builder().state_dir(&state).spawn().await.unwrap();
         let url = mock.url();
 
         // The policy file admits the mock: a session runs.

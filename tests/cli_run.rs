@@ -47,7 +47,11 @@ async fn enclave_run(function: &str, args: &[String], stdin: &[u8]) -> Output {
         .spawn()
         .unwrap();
     let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin).await.unwrap();
+    // A run refused before it reads its input (a usage error) may exit first: the pipe is then closed.
+    match input.write_all(stdin).await {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.unwrap(),
+    }
     drop(input);
     child.wait_with_output().await.unwrap()
 }

@@ -10,8 +10,7 @@ use std::process::Output;
 
 use ciborium::Value;
 use common::cli::Scratch;
-use mock_enclave::functions::MOCK_VERSION;
-use mock_enclave::measurements::{Measurements, MOCK_IMAGE_NAME};
+use mock_enclave::measurements::MOCK_IMAGE_NAME;
 use mock_enclave::MockEnclave;
 
 const SECRET: &[u8] = b"review12: an unpinned enclave must never see this";
@@ -41,8 +40,8 @@ fn text(bytes: &[u8]) -> String {
 /// An enclave running some other, unsigned image (PCR8 is then all zero, as on real hardware), whose
 /// chain ends at the root the user trusts; its root is written to `d` as `root.pem`.
 async fn unsigned_rogue(d: &Scratch) -> (MockEnclave, String) {
-    let image = Measurements::for_image(MOCK_IMAGE_NAME, MOCK_VERSION, "review12: another image, unsigned");
-    let mock = MockEnclave::builder().measurements(image).spawn().await.unwrap();
+    let mock =
+        MockEnclave::builder().image(MOCK_IMAGE_NAME, "review12: another image, unsigned").spawn().await.unwrap();
     let root = d.write("root.pem", &mock.root_pem());
     (mock, root)
 }

@@ -12,7 +12,6 @@ use common::*;
 use enclave_sdk::attestation::{AttestationError, CertPosition, ChainError, Policy, PolicyError, UnixTime};
 use enclave_sdk::error::{ConfigError, ConnectError};
 use enclave_sdk::{Client, Clock, Error, FunctionChecksum, MeasurementError, PcrIndex, PcrValue};
-use mock_enclave::measurements::Measurements;
 use mock_enclave::MockEnclave;
 
 /// Connects with `client` and asserts that the enclave received nothing after sending its document.
@@ -84,11 +83,7 @@ async fn aws_root_refuses_the_mock() {
 
 #[tokio::test]
 async fn debug_enclave() {
-    let mock = MockEnclave::builder()
-        .measurements(Measurements::for_image("mock-enclave", "test", "default").debug_mode(true))
-        .spawn()
-        .await
-        .unwrap();
+    let mock = MockEnclave::builder().debug_mode(true).spawn().await.unwrap();
     // A debug enclave's PCR0..2 (and an unsigned image's PCR8) are all zero, which pins no image: the
     // builder refuses such a set. Debug mode is checked before the PCRs, so any pinned policy meets it first.
     assert!(matches!(
@@ -102,11 +97,7 @@ async fn debug_enclave() {
 
 #[tokio::test]
 async fn debug_enclave_allowed_when_the_policy_says_so() {
-    let mock = MockEnclave::builder()
-        .measurements(Measurements::for_image("mock-enclave", "test", "default").debug_mode(true))
-        .spawn()
-        .await
-        .unwrap();
+    let mock = MockEnclave::builder().debug_mode(true).spawn().await.unwrap();
     // Only "any enclave" can admit a debug enclave: its zero PCRs identify no image.
     let policy = pinned(&mock, "echo").dangerous_accept_any_enclave().dangerous_allow_debug().build().unwrap();
     let session = client(&mock, policy).connect("echo").await.unwrap();

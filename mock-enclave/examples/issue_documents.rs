@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use enclave_runtime::{AttestationRequest, Attester};
 use mock_enclave::attester::SoftwareNsm;
+use mock_enclave::functions::FunctionRegistry;
 use mock_enclave::measurements::Measurements;
 
 fn main() -> ExitCode {
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
 
 fn run(out: &std::path::Path) -> Result<usize, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(out)?;
-    let m = Measurements::for_image("issue-documents", env!("CARGO_PKG_VERSION"), b"ci");
+    let m = Measurements::for_mock(FunctionRegistry::builtins().manifest());
     let nsm = SoftwareNsm::ephemeral(m.clone())?;
     let debug = SoftwareNsm::ephemeral(m.debug_mode(true))?;
     std::fs::write(out.join("root.pem"), nsm.root_pem())?;

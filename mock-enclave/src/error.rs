@@ -3,6 +3,7 @@
 use enclave_runtime::{AttesterError, TlsError};
 
 use crate::attester::StateError;
+use crate::measurements::MeasurementsError;
 
 /// Why a mock enclave could not start.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +15,9 @@ pub enum StartError {
     /// The state directory could not be read or written, or holds damaged files.
     #[error("state directory: {0}")]
     State(#[from] StateError),
+    /// A PCR the mock cannot report (only PCR3, PCR4 and PCR8 are settable, 48 bytes each).
+    #[error("measurements: {0}")]
+    Measurements(#[from] MeasurementsError),
     /// The TLS identity could not be created or loaded.
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),

@@ -6,18 +6,29 @@
 //! document reports. This module decides nothing about which values a client should trust; it only
 //! computes what the mock reports, so a client can pin it.
 //!
-//! # Encoding (stable; clients reproduce it to pin the mock)
+//! # Encoding (version 2, stable; clients reproduce it to pin the mock)
 //!
 //! A real PCR starts at 48 zero bytes and is *extended* with each measured component:
 //! `PCR = SHA-384(PCR || SHA-384(component))`. The mock extends each of PCR0..2 exactly once, from
 //! zero, with one component built from length-prefixed fields (`enc(x)` = `x.len()` as 8 bytes
-//! big-endian, then `x`):
+//! big-endian, then `x`). Its application, like a real EIF's application ramdisk, is the set of
+//! functions it serves, each by id and checksum, sorted by id:
+//!
+//! ```text
+//! functions = for each served function, in bytewise order of its id: enc(id) ‖ enc(checksum, 32 bytes)
+//! ```
 //!
 //! | PCR | real enclave measures          | mock component                                                    |
 //! |-----|--------------------------------|-------------------------------------------------------------------|
-//! | 0   | the whole enclave image file   | `enc("enclave-sdk mock PCR0") ‖ enc(name) ‖ enc(version) ‖ enc(configuration)` |
-//! | 1   | kernel and bootstrap           | `enc("enclave-sdk mock PCR1") ‖ enc(name) ‖ enc(version)`          |
-//! | 2   | the application                | `enc("enclave-sdk mock PCR2") ‖ enc(configuration)`                |
+//! | 0   | the whole enclave image file   | `enc("enclave-sdk mock PCR0 v2") ‖ enc(name) ‖ enc(version) ‖ enc(functions)` |
+//! | 1   | kernel and bootstrap           | `enc("enclave-sdk mock PCR1 v2") ‖ enc(name) ‖ enc(version)`          |
+//! | 2   | the application                | `enc("enclave-sdk mock PCR2 v2") ‖ enc(functions)`                    |
+//!
+//! So PCR2 (and PCR0) tell which functions the image carries: adding, removing or changing one
+//! function (one byte of its directory, see [`enclave_sdk::checksum`]) changes both, while PCR1 stays
+//! the mock's own. The mock measures the functions it loaded and sealed at start, so what a document
+//! reports is what runs. Version 1 measured an operator-chosen configuration string instead of the
+//! function set.
 //!
 //! PCR3, PCR4 and PCR8 are zero unless set with [`Measurements::with_pcr`]; every other register
 //! (5..=7, 9..=15) is zero. In debug mode PCR0..2 are all zero, as AWS reports for an enclave started
@@ -25,7 +36,7 @@
 
 use std::collections::BTreeMap;
 
-use enclave_protocol::{Pcr, PcrIndex, PcrValue};
+use enclave_protocol::{FunctionChecksum, FunctionId, Pcr, PcrIndex, PcrValue};
 use sha2::{Digest, Sha384};
 
 /// Length of a SHA-384 PCR value.
@@ -61,6 +72,7 @@ pub enum MeasurementsError {
 /// The PCRs a mock enclave reports. Cheap to clone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Measurements {
+    functions: BTreeMap<FunctionId, FunctionChecksum>,
     measured: [[u8; PCR_LEN]; 3],
     set: BTreeMap<PcrIndex, PcrValue>,
     debug: bool,
@@ -71,33 +83,55 @@ pub struct Measurements {
 pub const MOCK_IMAGE_NAME: &str = "mock-enclave";
 
 impl Measurements {
-    /// The mock enclave's own measurements: image `mock-enclave`, this crate's version, and
-    /// `configuration` (empty by default). `mock-enclave measurements` prints these, and a served mock
-    /// should report the same, so a client can pin what the command printed.
-    pub fn for_mock(configuration: impl AsRef<[u8]>) -> Self {
-        Self::for_image(MOCK_IMAGE_NAME, env!("CARGO_PKG_VERSION"), configuration)
+    /// The mock enclave's own measurements: image `mock-enclave`, this crate's version, serving
+    /// `functions` (id and checksum each; [`FunctionRegistry::manifest`](crate::functions::FunctionRegistry::manifest)).
+    /// `mock-enclave measurements` prints these, and a mock serving the same functions reports them.
+    pub fn for_mock(functions: impl IntoIterator<Item = (FunctionId, FunctionChecksum)>) -> Self {
+        Self::for_image(MOCK_IMAGE_NAME, env!("CARGO_PKG_VERSION"), functions)
     }
 
-    /// Measures an image identity: PCR0..2 per the module-level encoding, every other PCR zero.
+    /// Measures an image identity and the functions it serves: PCR0..2 per the module-level
+    /// encoding, every other PCR zero.
     ///
     /// ```
     /// use mock_enclave::measurements::Measurements;
-    /// use enclave_protocol::PcrIndex;
-    /// let m = Measurements::for_image("demo", "1.0.0", b"functions=builtins");
+    /// use enclave_protocol::{FunctionChecksum, PcrIndex};
+    /// let echo = ("echo".parse().unwrap(), FunctionChecksum::from_bytes([1; 32]));
+    /// let m = Measurements::for_image("demo", "1.0.0", [echo.clone()]);
     /// assert_eq!(m.pcrs().len(), 16);
     /// assert!(!m.pcrs()[&PcrIndex::IMAGE].is_zero());
     /// assert!(m.pcrs()[&PcrIndex::new(5).unwrap()].is_zero());
+    /// // Another function set is another application: PCR2 (and PCR0) differ, PCR1 does not.
+    /// let other = Measurements::for_image("demo", "1.0.0", [(echo.0, FunctionChecksum::from_bytes([2; 32]))]);
+    /// assert_ne!(m.pcrs()[&PcrIndex::APPLICATION], other.pcrs()[&PcrIndex::APPLICATION]);
+    /// assert_eq!(m.pcrs()[&PcrIndex::KERNEL], other.pcrs()[&PcrIndex::KERNEL]);
     /// ```
-    pub fn for_image(name: impl AsRef<[u8]>, version: impl AsRef<[u8]>, configuration: impl AsRef<[u8]>) -> Self {
-        let (name, version, configuration) = (name.as_ref(), version.as_ref(), configuration.as_ref());
+    pub fn for_image(
+        name: impl AsRef<[u8]>,
+        version: impl AsRef<[u8]>,
+        functions: impl IntoIterator<Item = (FunctionId, FunctionChecksum)>,
+    ) -> Self {
+        let functions: BTreeMap<FunctionId, FunctionChecksum> = functions.into_iter().collect();
+        let set = component(
+            &functions
+                .iter()
+                .flat_map(|(id, checksum)| [id.as_str().as_bytes(), checksum.as_bytes().as_slice()])
+                .collect::<Vec<_>>(),
+        );
+        let (name, version) = (name.as_ref(), version.as_ref());
         let measured = [
-            extend_from_zero(&component(&[b"enclave-sdk mock PCR0", name, version, configuration])),
-            extend_from_zero(&component(&[b"enclave-sdk mock PCR1", name, version])),
-            extend_from_zero(&component(&[b"enclave-sdk mock PCR2", configuration])),
+            extend_from_zero(&component(&[b"enclave-sdk mock PCR0 v2", name, version, &set])),
+            extend_from_zero(&component(&[b"enclave-sdk mock PCR1 v2", name, version])),
+            extend_from_zero(&component(&[b"enclave-sdk mock PCR2 v2", &set])),
         ];
-        let mut m = Self { measured, set: BTreeMap::new(), debug: false, pcrs: BTreeMap::new() };
+        let mut m = Self { functions, measured, set: BTreeMap::new(), debug: false, pcrs: BTreeMap::new() };
         m.recompute();
         m
+    }
+
+    /// The functions the image carries, by id: what PCR0 and PCR2 measure.
+    pub fn functions(&self) -> &BTreeMap<FunctionId, FunctionChecksum> {
+        &self.functions
     }
 
     /// Sets PCR3, PCR4 or PCR8 (what a real enclave gets from its parent's IAM role, its parent
@@ -176,32 +210,74 @@ fn extend_from_zero(data: &[u8]) -> [u8; PCR_LEN] {
 mod tests {
     use super::*;
 
-    #[test]
-    fn pcr0_matches_the_documented_encoding() {
-        let m = Measurements::for_image("n", "v", "c");
-        // enc("enclave-sdk mock PCR0") ‖ enc("n") ‖ enc("v") ‖ enc("c"), computed by hand here.
-        let mut comp = Vec::new();
-        for f in [&b"enclave-sdk mock PCR0"[..], b"n", b"v", b"c"] {
-            comp.extend_from_slice(&(f.len() as u64).to_be_bytes());
-            comp.extend_from_slice(f);
-        }
+    fn f(id: &str, byte: u8) -> (FunctionId, FunctionChecksum) {
+        (FunctionId::new(id).unwrap(), FunctionChecksum::from_bytes([byte; 32]))
+    }
+
+    /// `enc(x)` of the module docs, by hand.
+    fn enc(out: &mut Vec<u8>, field: &[u8]) {
+        out.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        out.extend_from_slice(field);
+    }
+
+    fn extended(component: &[u8]) -> PcrValue {
         let mut pcr = vec![0u8; 48];
-        pcr.extend_from_slice(&Sha384::digest(&comp));
-        let expected: [u8; 48] = Sha384::digest(&pcr).into();
-        assert_eq!(m.pcrs()[&PcrIndex::IMAGE], PcrValue::from(expected));
+        pcr.extend_from_slice(&Sha384::digest(component));
+        PcrValue::from(<[u8; 48]>::from(Sha384::digest(&pcr)))
+    }
+
+    #[test]
+    fn pcrs_match_the_documented_encoding() {
+        // Given out of order: the encoding sorts by id.
+        let m = Measurements::for_image("n", "v", [f("b", 2), f("a", 1)]);
+        let mut set = Vec::new();
+        for (id, byte) in [("a", 1u8), ("b", 2)] {
+            enc(&mut set, id.as_bytes());
+            enc(&mut set, &[byte; 32]);
+        }
+        let (mut pcr0, mut pcr1, mut pcr2) = (Vec::new(), Vec::new(), Vec::new());
+        for field in [&b"enclave-sdk mock PCR0 v2"[..], b"n", b"v", &set] {
+            enc(&mut pcr0, field);
+        }
+        for field in [&b"enclave-sdk mock PCR1 v2"[..], b"n", b"v"] {
+            enc(&mut pcr1, field);
+        }
+        for field in [&b"enclave-sdk mock PCR2 v2"[..], &set] {
+            enc(&mut pcr2, field);
+        }
+        assert_eq!(m.pcrs()[&PcrIndex::IMAGE], extended(&pcr0));
+        assert_eq!(m.pcrs()[&PcrIndex::KERNEL], extended(&pcr1));
+        assert_eq!(m.pcrs()[&PcrIndex::APPLICATION], extended(&pcr2));
+        assert_eq!(m.functions().len(), 2);
+    }
+
+    #[test]
+    fn the_function_set_changes_pcr0_and_pcr2_and_never_pcr1() {
+        let base = Measurements::for_image("n", "v", [f("a", 1), f("b", 2)]);
+        for other in [
+            Measurements::for_image("n", "v", [f("a", 1), f("b", 3)]), // one function changed
+            Measurements::for_image("n", "v", [f("a", 1)]),            // one removed
+            Measurements::for_image("n", "v", [f("a", 1), f("b", 2), f("c", 3)]), // one added
+            Measurements::for_image("n", "v", [f("a", 1), f("c", 2)]), // one renamed
+            Measurements::for_image("n", "v", []),
+        ] {
+            assert_ne!(base.pcrs()[&PcrIndex::IMAGE], other.pcrs()[&PcrIndex::IMAGE]);
+            assert_ne!(base.pcrs()[&PcrIndex::APPLICATION], other.pcrs()[&PcrIndex::APPLICATION]);
+            assert_eq!(base.pcrs()[&PcrIndex::KERNEL], other.pcrs()[&PcrIndex::KERNEL]);
+        }
     }
 
     #[test]
     fn every_identity_field_changes_pcr0() {
-        let base = Measurements::for_image("n", "v", "c");
+        let base = Measurements::for_image("n", "v", [f("a", 1)]);
         for other in [
-            Measurements::for_image("m", "v", "c"),
-            Measurements::for_image("n", "w", "c"),
-            Measurements::for_image("n", "v", "d"),
+            Measurements::for_image("m", "v", [f("a", 1)]),
+            Measurements::for_image("n", "w", [f("a", 1)]),
             // Length prefixes: moving a byte between fields is a different identity.
-            Measurements::for_image("nv", "", "c"),
+            Measurements::for_image("nv", "", [f("a", 1)]),
         ] {
             assert_ne!(base.pcrs()[&PcrIndex::IMAGE], other.pcrs()[&PcrIndex::IMAGE]);
+            assert_eq!(base.pcrs()[&PcrIndex::APPLICATION], other.pcrs()[&PcrIndex::APPLICATION]);
         }
         assert_ne!(base.pcrs()[&PcrIndex::IMAGE], base.pcrs()[&PcrIndex::KERNEL]);
         assert_ne!(base.pcrs()[&PcrIndex::KERNEL], base.pcrs()[&PcrIndex::APPLICATION]);
@@ -210,7 +286,7 @@ mod tests {
     #[test]
     fn debug_mode_zeroes_pcr0_to_2_only() {
         let eight = Pcr::new(PcrIndex::SIGNING_CERTIFICATE, PcrValue::from([7; 48]));
-        let m = Measurements::for_image("n", "v", "c").with_pcr(eight).unwrap().debug_mode(true);
+        let m = Measurements::for_image("n", "v", [f("a", 1)]).with_pcr(eight).unwrap().debug_mode(true);
         for i in [PcrIndex::IMAGE, PcrIndex::KERNEL, PcrIndex::APPLICATION] {
             assert!(m.pcrs()[&i].is_zero());
         }
@@ -222,7 +298,7 @@ mod tests {
 
     #[test]
     fn only_3_4_8_are_settable() {
-        let m = Measurements::for_image("n", "v", "c");
+        let m = Measurements::for_image("n", "v", [f("a", 1)]);
         let pcr = |i: PcrIndex| Pcr::new(i, PcrValue::from([1; 48]));
         for i in SETTABLE_PCRS {
             assert_eq!(m.clone().with_pcr(pcr(i)).unwrap().pcrs()[&i], PcrValue::from([1; 48]));

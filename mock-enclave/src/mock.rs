@@ -9,20 +9,22 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use enclave_protocol::{FunctionChecksum, FunctionId};
+use enclave_protocol::{FunctionChecksum, FunctionId, Pcr};
 use enclave_runtime::{Server, ServerLimits, ServerStats};
 use zeroize::Zeroizing;
 
-use crate::attester::{Clock, SoftwareNsm};
+use crate::attester::{Clock, SoftwareNsm, StateError};
 use crate::error::StartError;
 use crate::functions::FunctionRegistry;
-use crate::measurements::Measurements;
+use crate::measurements::{Measurements, MOCK_IMAGE_NAME};
 
 /// Builds and starts a mock enclave.
 #[must_use]
 pub struct MockEnclaveBuilder {
     listen: SocketAddr,
-    measurements: Option<Measurements>,
+    image: (String, String),
+    debug_mode: bool,
+    pcrs: Vec<Pcr>,
     functions: Option<FunctionRegistry>,
     state_dir: Option<PathBuf>,
     nsm_clock: Option<Clock>,
@@ -47,9 +49,25 @@ impl MockEnclaveBuilder {
         self
     }
 
-    /// The measurements the software NSM reports (default: [`Measurements::for_mock`]`("")`, production mode).
-    pub fn measurements(mut self, m: Measurements) -> Self {
-        self.measurements = Some(m);
+    /// The image identity measured into PCR0 and PCR1 (default: `mock-enclave` and this crate's
+    /// version, what `mock-enclave measurements` prints). Tests give another name or version to
+    /// stand for an enclave running other code. PCR2 always measures the functions served.
+    pub fn image(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        self.image = (name.into(), version.into());
+        self
+    }
+
+    /// Report debug-mode measurements (PCR0..2 all zero), as an enclave started with `--debug-mode`.
+    pub fn debug_mode(mut self, on: bool) -> Self {
+        self.debug_mode = on;
+        self
+    }
+
+    /// Report this value for PCR3, PCR4 or PCR8 (what a parent's IAM role, its instance id or a
+    /// signing certificate sets in a real enclave); repeatable. Another index fails [`spawn`](Self::spawn)
+    /// with [`StartError::Measurements`].
+    pub fn pcr(mut self, pcr: Pcr) -> Self {
+        self.pcrs.push(pcr);
         self
     }
 
@@ -95,9 +113,19 @@ impl MockEnclaveBuilder {
     /// # Errors
     /// [`StartError`] when the state directory, the NSM, the TLS identity or binding fails.
     pub async fn spawn(self) -> Result<MockEnclave, StartError> {
-        // The same as `mock-enclave measurements` prints, so its output can be pinned.
-        let measurements = self.measurements.unwrap_or_else(|| Measurements::for_mock(""));
+        let functions = Arc::new(self.functions.unwrap_or_else(FunctionRegistry::builtins));
+        // Measured from the functions as loaded and sealed, so a document names what runs; with the
+        // default image, exactly what `mock-enclave measurements` prints for the same functions.
+        let (name, version) = &self.image;
+        let mut measurements = Measurements::for_image(name, version, functions.manifest()).debug_mode(self.debug_mode);
+        for pcr in self.pcrs {
+            measurements = measurements.with_pcr(pcr)?;
+        }
         let nsm = match &self.state_dir {
+            // Before anything is created there: keys a function could read are keys it could use.
+            Some(dir) if functions.readable_by_functions(dir) => {
+                return Err(StateError::ReadableByFunctions { path: dir.clone() }.into())
+            }
             Some(dir) => SoftwareNsm::load_or_create(dir, measurements)?,
             None => SoftwareNsm::ephemeral(measurements)?,
         };
@@ -105,7 +133,6 @@ impl MockEnclaveBuilder {
             Some(c) => nsm.with_clock(c),
             None => nsm,
         });
-        let functions = Arc::new(self.functions.unwrap_or_else(FunctionRegistry::builtins));
         let mut server =
             Server::builder(nsm.clone()).listen(self.listen).functions(functions.to_functions()).limits(self.limits);
         if self.tls {
@@ -116,7 +143,7 @@ impl MockEnclaveBuilder {
             server = server.token(std::mem::take(&mut *token));
         }
         let server = server.spawn().await?;
-        Ok(MockEnclave { server, nsm, functions })
+        Ok(MockEnclave { server, listen: self.listen, nsm, functions })
     }
 }
 
@@ -138,6 +165,7 @@ impl MockEnclaveBuilder {
 /// ```
 pub struct MockEnclave {
     server: Server,
+    listen: SocketAddr,
     nsm: Arc<SoftwareNsm>,
     functions: Arc<FunctionRegistry>,
 }
@@ -153,7 +181,9 @@ impl MockEnclave {
     pub fn builder() -> MockEnclaveBuilder {
         MockEnclaveBuilder {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            measurements: None,
+            image: (MOCK_IMAGE_NAME.to_owned(), crate::functions::MOCK_VERSION.to_owned()),
+            debug_mode: false,
+            pcrs: Vec::new(),
             functions: None,
             state_dir: None,
             nsm_clock: None,
@@ -170,7 +200,8 @@ impl MockEnclave {
 
     /// The listening address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.server.local_addr()
+        // The mock listens on TCP only (its builder takes a socket address).
+        self.server.local_addr().as_tcp().unwrap_or(self.listen)
     }
 
     /// The software NSM's root certificate, PEM: what a client pins.

@@ -39,7 +39,9 @@ pub enum PinError {
 /// use mock_enclave::functions::FunctionRegistry;
 /// use mock_enclave::measurements::Measurements;
 ///
-/// let file = mock_enclave::pinning::policy_file(&Measurements::for_mock(""), &FunctionRegistry::builtins(), None)?;
+/// let functions = FunctionRegistry::builtins();
+/// let image = Measurements::for_mock(functions.manifest());
+/// let file = mock_enclave::pinning::policy_file(&image, &functions, None)?;
 /// assert_eq!(file.pcrs.len(), 1);
 /// assert_eq!(file.functions.len(), mock_enclave::functions::BUILTINS.len());
 /// # Ok::<(), mock_enclave::pinning::PinError>(())

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use enclave_runtime::TlsIdentity;
 
-use crate::attester::state::{read_file, write_file};
+use crate::attester::state::{check_dir, read_file, read_key, write_file};
 use crate::error::StartError;
 
 /// Larger than any key or certificate written here.
@@ -17,9 +17,11 @@ const MAX_FILE_LEN: u64 = 16 * 1024;
 /// The identity stored in `state_dir`, or a new one (stored there when there is a state directory).
 pub(crate) fn load_or_create(state_dir: Option<&Path>) -> Result<TlsIdentity, StartError> {
     let Some(dir) = state_dir else { return Ok(TlsIdentity::generate()?) };
+    check_dir(dir)?;
     let (key_path, cert_path) = (dir.join("tls-key.der"), dir.join("tls-cert.der"));
-    if key_path.exists() && cert_path.exists() {
-        let key = zeroize::Zeroizing::new(read_file(&key_path, MAX_FILE_LEN)?);
+    let present = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+    if present(&key_path) && present(&cert_path) {
+        let key = zeroize::Zeroizing::new(read_key(&key_path, MAX_FILE_LEN)?);
         let certificate = read_file(&cert_path, MAX_FILE_LEN)?;
         return Ok(TlsIdentity::from_pkcs8_der(&key, certificate)?);
     }

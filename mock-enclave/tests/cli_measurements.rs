@@ -4,6 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use enclave_sdk::checksum::directory_checksum;
+use mock_enclave::functions::FunctionRegistry;
 use mock_enclave::measurements::Measurements;
 use sha2::{Digest, Sha256};
 
@@ -30,10 +31,16 @@ fn json_output_matches_library_pcrs_root_and_function_checksums() {
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
     let v = run(false);
-    let expected = Measurements::for_mock("");
+    // The image measures the function set: the built-ins and `shout`, as the library loads them.
+    let mut registry = FunctionRegistry::builtins();
+    registry.load_dir(functions.path()).unwrap();
+    let expected = Measurements::for_mock(registry.manifest());
     for (i, pcr) in expected.pcrs() {
         assert_eq!(v["pcrs"][i.get().to_string()], pcr.to_string());
     }
+    let builtins_only = Measurements::for_mock(FunctionRegistry::builtins().manifest());
+    assert_ne!(v["pcrs"]["2"], builtins_only.pcrs()[&enclave_sdk::PcrIndex::APPLICATION].to_string());
+    assert_eq!(v["pcrs"]["1"], builtins_only.pcrs()[&enclave_sdk::PcrIndex::KERNEL].to_string());
     let root_der = std::fs::read(state.path().join("root.der")).unwrap();
     assert_eq!(v["root"]["sha256"], hex::encode(Sha256::digest(&root_der)));
     let shout = v["functions"].as_array().unwrap().iter().find(|f| f["id"] == "shout").unwrap();

@@ -70,8 +70,10 @@ fn pinned_client(url: &str, nsm: &SoftwareNsm, registry: &FunctionRegistry) -> C
 #[tokio::test]
 async fn the_sdk_accepts_a_session_served_through_another_attester() {
     let registry = FunctionRegistry::builtins();
-    let attester =
-        Arc::new(Counting { inner: SoftwareNsm::ephemeral(Measurements::for_mock("")).unwrap(), issued: 0.into() });
+    let attester = Arc::new(Counting {
+        inner: SoftwareNsm::ephemeral(Measurements::for_mock(FunctionRegistry::builtins().manifest())).unwrap(),
+        issued: 0.into(),
+    });
     let server = Server::builder(attester.clone()).functions(registry.to_functions()).spawn().await.unwrap();
     let client = pinned_client(&server.url(), &attester.inner, &registry);
     let session = client.connect("echo").await.unwrap();
@@ -83,7 +85,7 @@ async fn the_sdk_accepts_a_session_served_through_another_attester() {
 
     // A client pinning another NSM's root (same PCRs, same checksum) is refused before it sends a key
     // share: the served attester's chain is what it checks.
-    let other = SoftwareNsm::ephemeral(Measurements::for_mock("")).unwrap();
+    let other = SoftwareNsm::ephemeral(Measurements::for_mock(FunctionRegistry::builtins().manifest())).unwrap();
     let err = pinned_client(&server.url(), &other, &registry).connect("echo").await.unwrap_err();
     assert!(matches!(err, Error::Attestation(AttestationError::Chain(ChainError::UnknownRoot { .. }))), "{err:?}");
     assert_eq!(server.stats().key_shares, 1);
@@ -94,7 +96,7 @@ async fn the_sdk_accepts_a_session_served_through_another_attester() {
 async fn a_replaying_attester_gets_no_key_share_and_no_input() {
     let registry = FunctionRegistry::builtins();
     let attester = Arc::new(Replaying {
-        inner: SoftwareNsm::ephemeral(Measurements::for_mock("")).unwrap(),
+        inner: SoftwareNsm::ephemeral(Measurements::for_mock(FunctionRegistry::builtins().manifest())).unwrap(),
         first: Mutex::new(None),
     });
     let server = Server::builder(attester.clone()).functions(registry.to_functions()).spawn().await.unwrap();

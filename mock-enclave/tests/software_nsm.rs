@@ -12,13 +12,14 @@ use ciborium::Value;
 use enclave_runtime::{AttestationRequest, Attester, AttesterError, MAX_FIELD_LEN};
 use mock_enclave::attester::software::{LEAF_LIFETIME_S, LEAF_REFRESH_MARGIN_S, ROOT_NOT_AFTER_S};
 use mock_enclave::attester::{SoftwareNsm, StateError};
+use mock_enclave::functions::FunctionRegistry;
 use mock_enclave::measurements::Measurements;
 
 /// 2026-01-01T00:00:00Z in ms.
 const T0_MS: u64 = 1_767_225_600_000;
 
 fn measurements() -> Measurements {
-    Measurements::for_image("test", "1", "cfg")
+    Measurements::for_image("test", "1", FunctionRegistry::builtins().manifest())
 }
 
 fn clocked() -> (SoftwareNsm, Arc<AtomicU64>) {
@@ -229,9 +230,105 @@ fn damaged_state_is_refused_not_regenerated() {
         StateError::Corrupt { path: state.join("root.key"), problem: "missing while other state files exist" }
     );
     std::fs::write(state.join("root.key"), b"garbage").unwrap();
+    // Written with the default umask, the new file is not 0600: refused for that before it is parsed.
+    assert!(matches!(
+        SoftwareNsm::load_or_create(&state, measurements()).unwrap_err(),
+        StateError::KeyMode { path, mode: 0o644 | 0o664 } if path == state.join("root.key")
+    ));
+    set_mode(&state.join("root.key"), 0o600);
     assert_eq!(
         SoftwareNsm::load_or_create(&state, measurements()).unwrap_err(),
         StateError::Corrupt { path: state.join("root.key"), problem: "not a PKCS#8 P-384 key" }
+    );
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A state directory others could have written is refused, whatever it holds: a key there may be
+/// anyone's, and with it anyone can mint documents the pinned root vouches for.
+#[test]
+fn a_group_or_world_writable_state_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    SoftwareNsm::load_or_create(&state, measurements()).unwrap();
+    for mode in [0o770, 0o707, 0o777] {
+        set_mode(&state, mode);
+        assert_eq!(
+            SoftwareNsm::load_or_create(&state, measurements()).unwrap_err(),
+            StateError::Writable { path: state.clone(), mode }
+        );
+    }
+    // Before first use too: an empty directory anyone may write is not a place to create keys in.
+    let fresh = dir.path().join("fresh");
+    std::fs::create_dir(&fresh).unwrap();
+    set_mode(&fresh, 0o777);
+    assert_eq!(
+        SoftwareNsm::load_or_create(&fresh, measurements()).unwrap_err(),
+        StateError::Writable { path: fresh.clone(), mode: 0o777 }
+    );
+    assert!(std::fs::read_dir(&fresh).unwrap().next().is_none(), "nothing was created in it");
+    // Readable by others but writable only by its owner: accepted.
+    set_mode(&state, 0o755);
+    SoftwareNsm::load_or_create(&state, measurements()).unwrap();
+}
+
+#[test]
+fn a_key_file_not_0600_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let nsm = SoftwareNsm::load_or_create(&state, measurements()).unwrap();
+    for name in ["root.key", "regional.key", "zonal.key", "instance.key"] {
+        for mode in [0o640, 0o604, 0o400, 0o700] {
+            set_mode(&state.join(name), mode);
+            assert_eq!(
+                SoftwareNsm::load_or_create(&state, measurements()).unwrap_err(),
+                StateError::KeyMode { path: state.join(name), mode },
+                "{name} at {mode:o}"
+            );
+        }
+        set_mode(&state.join(name), 0o600);
+    }
+    // A world-writable certificate is refused as well: someone could have put another root there.
+    set_mode(&state.join("root.der"), 0o666);
+    assert_eq!(
+        SoftwareNsm::load_or_create(&state, measurements()).unwrap_err(),
+        StateError::Writable { path: state.join("root.der"), mode: 0o666 }
+    );
+    set_mode(&state.join("root.der"), 0o644);
+    assert_eq!(SoftwareNsm::load_or_create(&state, measurements()).unwrap().root_der(), nsm.root_der());
+}
+
+#[test]
+fn a_key_path_that_is_a_symlink_is_refused_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    SoftwareNsm::load_or_create(&state, measurements()).unwrap();
+    // The link points at a genuine 0600 key (the same bytes): refused because it is a link.
+    let elsewhere = dir.path().join("zonal.key");
+    std::fs::rename(state.join("zonal.key"), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, state.join("zonal.key")).unwrap();
+    assert_eq!(
+        SoftwareNsm::load_or_create(&state, measurements()).unwrap_err(),
+        StateError::Symlink { path: state.join("zonal.key") }
+    );
+    // A dangling link where root.key belongs is not "no state yet": nothing is created through it.
+    let fresh = dir.path().join("fresh");
+    std::fs::create_dir(&fresh).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("nowhere.key"), fresh.join("root.key")).unwrap();
+    assert_eq!(
+        SoftwareNsm::load_or_create(&fresh, measurements()).unwrap_err(),
+        StateError::Symlink { path: fresh.join("root.key") }
+    );
+    assert!(!dir.path().join("nowhere.key").exists());
+    // The state directory itself as a link.
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&state, &link).unwrap();
+    assert_eq!(
+        SoftwareNsm::load_or_create(&link, measurements()).unwrap_err(),
+        StateError::Symlink { path: link.clone() }
     );
 }
 

@@ -19,7 +19,7 @@ use enclave_sdk::checksum::builtin_checksum;
 use enclave_sdk::{FunctionChecksum, FunctionId, MeasurementSet, Pcr, PcrIndex};
 use mock_enclave::attester::software::LEAF_LIFETIME_S;
 use mock_enclave::attester::SoftwareNsm;
-use mock_enclave::functions::MOCK_VERSION;
+use mock_enclave::functions::{FunctionRegistry, MOCK_VERSION};
 use mock_enclave::measurements::Measurements;
 
 /// 2026-01-01T00:00:00Z.
@@ -28,7 +28,7 @@ const NONCE: [u8; 32] = [0x4e; 32];
 const KEY: [u8; 32] = [0x09; 32];
 
 fn measurements() -> Measurements {
-    Measurements::for_mock("verified-by-sdk")
+    Measurements::for_mock(FunctionRegistry::builtins().manifest())
 }
 
 fn nsm_at(m: Measurements) -> (SoftwareNsm, Arc<AtomicU64>) {
@@ -197,7 +197,7 @@ fn document_is_refused_for_another_pcr_or_checksum() {
     let m = measurements();
     let (nsm, _) = nsm_at(m.clone());
     let raw = nsm.attest(&request()).unwrap();
-    let other = Measurements::for_mock("another configuration");
+    let other = Measurements::for_mock(FunctionRegistry::builtins().manifest().into_iter().skip(1)); // one function fewer;
     let policy = Policy::builder()
         .trust_root(TrustRoot::from_der(nsm.root_der().to_vec()).unwrap())
         .allow_measurements(set_of(&other, &[2]))

@@ -14,6 +14,7 @@
 //! | the handshake, as consuming states | `handshake` | [`ClientHandshake`] -> [`DocumentReceived`]; [`EnclaveHandshake`] -> [`AwaitingKeyShare`]; [`transcript_hash`] |
 //! | idle timing | `idle` | [`Idle`] |
 //! | tokio: the shared write pump and idle timer (feature `io`) | [`io`] | `write_pump`, `IdleTimer` |
+//! | function checksums, directory and built-in (feature `fs`) | `checksum` | `directory_checksum`, `builtin_checksum` |
 //!
 //! Each layer uses only those above it in this table. The handshake is the one place a connection's
 //! steps are ordered; the record layer is the one place the cipher suite is named and the one owner of
@@ -53,6 +54,7 @@
 //! # Feature flags
 //! - `io`: [`io::write_pump`] and [`io::IdleTimer`] on tokio, shared by the SDK's client and the
 //!   enclave side. Off by default: the core needs no async runtime.
+//! - `fs`: `checksum`, the function checksum both sides compute (a directory walk: file reads only).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -71,6 +73,8 @@ mod message;
 mod pcr_index;
 mod record;
 
+#[cfg(feature = "fs")]
+pub mod checksum;
 #[cfg(feature = "io")]
 pub mod io;
 

@@ -12,11 +12,17 @@
 //!
 //! | layer | module | public items |
 //! |---|---|---|
+//! | the parent instance's relay: TCP in, the enclave's vsock port out | `relay` | [`Relay`], [`RelayBuilder`], [`RelayLimits`], [`RelayStats`], [`Connector`], [`TcpConnector`], [`AddrConnector`], `VsockConnector` |
 //! | the server: accept loop, TLS, upgrade, limits, counters, drain | `server` | [`Server`], [`ServerBuilder`], [`StartError`] |
 //! | the upgrade's checks and the protocol choice | `upgrade` | |
 //! | the sessions, native and Cape side by side | `session` | |
 //! | what the sessions call | `attester`, `nsm`, `function` | [`Attester`], [`AttestationRequest`], [`AttesterError`], `NitroNsm`; [`Function`], [`FunctionInput`], [`FunctionOutput`], [`FunctionError`], [`Functions`] |
-//! | values both levels share | `limits`, `stats`, `tls` | [`ServerLimits`], [`ServerStats`], [`TlsIdentity`] |
+//! | the functions: an app's own handler, or a directory's sealed, confined processes | `handler`, `directory` | [`Handler`]; [`DirectoryFunction`], [`Confinement`], [`LoadError`] |
+//! | values all levels share | `listener`, `function_limits`, `limits`, `stats`, `tls` | [`ListenAddr`], [`FunctionLimits`], [`ServerLimits`], [`ServerStats`], [`TlsIdentity`] |
+//!
+//! The `enclave-runtime` binary (`src/main.rs`) is this library's `serve` (inside the enclave: the
+//! NSM, vsock, a functions directory) and `relay` (on the parent instance); the mock enclave is the
+//! same library with a software NSM (`mock-enclave serve`).
 //!
 //! # Examples
 //!
@@ -65,16 +71,24 @@
 //! # Feature flags
 //! - `nsm`: `NitroNsm`, attestation from `/dev/nsm` through `aws-nitro-enclaves-nsm-api`. It builds
 //!   anywhere and works only inside a Nitro enclave.
+//! - `vsock`: [`ListenAddr::Vsock`] for the server's listener and `VsockConnector` for the relay,
+//!   through `tokio-vsock`. Without it a vsock address is refused when bound or connected. The code
+//!   above the socket is the TCP path's, which is what the tests drive.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 #![doc(test(attr(deny(warnings))))]
 
 mod attester;
+mod directory;
 mod function;
+mod function_limits;
+mod handler;
 mod limits;
+mod listener;
 #[cfg(feature = "nsm")]
 mod nsm;
+mod relay;
 mod server;
 mod session;
 mod stats;
@@ -82,12 +96,19 @@ mod tls;
 mod upgrade;
 
 pub use attester::{AttestationRequest, Attester, AttesterError, MAX_FIELD_LEN};
+pub use directory::{Confinement, DirectoryFunction, LoadError, ENTRY};
 pub use function::{
     DuplicateFunction, Function, FunctionError, FunctionInput, FunctionOutput, Functions, OutputClosed,
 };
+pub use function_limits::FunctionLimits;
+pub use handler::Handler;
 pub use limits::ServerLimits;
+pub use listener::{AddrError, ListenAddr, VSOCK_CID_ANY};
 #[cfg(feature = "nsm")]
 pub use nsm::NitroNsm;
+#[cfg(feature = "vsock")]
+pub use relay::VsockConnector;
+pub use relay::{AddrConnector, AddrStream, Connector, Relay, RelayBuilder, RelayLimits, RelayStats, TcpConnector};
 pub use server::{Server, ServerBuilder, StartError};
 pub use stats::ServerStats;
 pub use tls::{TlsError, TlsIdentity};

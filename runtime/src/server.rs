@@ -1,7 +1,7 @@
 //! The server above the sessions: accept loop, TLS, upgrade, limits on connections and sessions,
 //! counters, and graceful drain; [`Server`] is the running handle.
 //!
-//! Input: TCP connections from anyone. Each gets a pending-upgrade slot, then (under the handshake
+//! Input: connections from anyone, over TCP or vsock ([`crate::listener`]). Each gets a pending-upgrade slot, then (under the handshake
 //! timeout) TLS when configured and the upgrade's checks ([`upgrade`]); an accepted
 //! upgrade takes a session slot and is handed, with a [`SessionContext`], to the session of the
 //! protocol it chose. Output: a running server and counters (never contents) of what it saw. This
@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -22,6 +21,7 @@ use zeroize::Zeroizing;
 use crate::attester::Attester;
 use crate::function::Functions;
 use crate::limits::ServerLimits;
+use crate::listener::{Connection, ListenAddr, Listener};
 use crate::session::cape::run_cape_session;
 use crate::session::context::SessionContext;
 use crate::session::end::SessionEnd;
@@ -37,11 +37,11 @@ const IDLE_READ_BUFFER: usize = 16 * 1024;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
-    /// Binding the listener failed.
+    /// Binding the listener failed (for vsock, also: built without the `vsock` feature).
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         /// The address.
-        addr: SocketAddr,
+        addr: ListenAddr,
         /// The cause.
         source: std::io::Error,
     },
@@ -50,7 +50,7 @@ pub enum StartError {
 /// Builds and starts a [`Server`].
 #[must_use]
 pub struct ServerBuilder {
-    listen: SocketAddr,
+    listen: ListenAddr,
     attester: Arc<dyn Attester>,
     functions: Functions,
     token: Option<Zeroizing<String>>,
@@ -70,8 +70,15 @@ impl std::fmt::Debug for ServerBuilder {
 }
 
 impl ServerBuilder {
-    /// Listen address (default `127.0.0.1:0`, an ephemeral port).
+    /// TCP listen address (default `127.0.0.1:0`, an ephemeral port).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = ListenAddr::Tcp(addr);
+        self
+    }
+
+    /// Listen on TCP or, inside an enclave, on vsock (`ListenAddr::Vsock`, feature `vsock`): the
+    /// sessions, limits and functions are the same either way.
+    pub fn listen_on(mut self, addr: ListenAddr) -> Self {
         self.listen = addr;
         self
     }
@@ -107,9 +114,8 @@ impl ServerBuilder {
     /// # Errors
     /// [`StartError::Bind`] when the address cannot be bound.
     pub async fn spawn(self) -> Result<Server, StartError> {
-        let bind = |source| StartError::Bind { addr: self.listen, source };
-        let listener = TcpListener::bind(self.listen).await.map_err(bind)?;
-        let addr = listener.local_addr().map_err(bind)?;
+        let (listener, addr) =
+            Listener::bind(self.listen).await.map_err(|source| StartError::Bind { addr: self.listen, source })?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let stats = Arc::new(Stats::default());
         let (done_tx, done_rx) = mpsc::channel::<()>(1);
@@ -178,7 +184,7 @@ struct Shared {
 /// # }
 /// ```
 pub struct Server {
-    addr: SocketAddr,
+    addr: ListenAddr,
     stats: Arc<Stats>,
     shutdown: watch::Sender<bool>,
     accept: Option<tokio::task::JoinHandle<()>>,
@@ -201,7 +207,7 @@ impl Server {
     /// [`ServerLimits::default`].
     pub fn builder(attester: Arc<dyn Attester>) -> ServerBuilder {
         ServerBuilder {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listen: ListenAddr::Tcp(SocketAddr::from(([127, 0, 0, 1], 0))),
             attester,
             functions: Functions::new(),
             token: None,
@@ -210,13 +216,18 @@ impl Server {
         }
     }
 
-    /// The base URL, `ws://ADDR` (or `wss://` with TLS).
+    /// The base URL, `ws://ADDR` (or `wss://` with TLS). On vsock, where clients arrive through
+    /// the parent's relay, the scheme with the vsock address (`ws://vsock:CID:PORT`), for logs.
     pub fn url(&self) -> String {
-        format!("{}://{}", if self.tls_certificate.is_some() { "wss" } else { "ws" }, self.addr)
+        let scheme = if self.tls_certificate.is_some() { "wss" } else { "ws" };
+        match self.addr {
+            ListenAddr::Tcp(addr) => format!("{scheme}://{addr}"),
+            vsock => format!("{scheme}://{vsock}"),
+        }
     }
 
-    /// The listening address.
-    pub fn local_addr(&self) -> SocketAddr {
+    /// The address listened on (with the port chosen for port 0).
+    pub fn local_addr(&self) -> ListenAddr {
         self.addr
     }
 
@@ -254,10 +265,10 @@ impl Drop for Server {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, done: mpsc::Sender<()>) {
+async fn accept_loop(listener: Listener, shared: Arc<Shared>, done: mpsc::Sender<()>) {
     let mut shutdown = shared.shutdown.clone();
     loop {
-        let (tcp, peer) = tokio::select! {
+        let (connection, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
@@ -272,34 +283,35 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, done: mpsc::Sen
         let shared = shared.clone();
         let done = done.clone();
         tokio::spawn(async move {
-            handle_connection(tcp, peer, shared).await;
+            handle_connection(connection, peer, shared).await;
             drop(done);
         });
     }
     tracing::info!("enclave runtime stopped accepting; draining");
 }
 
-async fn handle_connection(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+async fn handle_connection(connection: Connection, peer: ListenAddr, shared: Arc<Shared>) {
     // Bounds what connections that never finish their upgrade can hold (a task, a socket, a request
-    // buffer each) until the handshake timeout; dropping `tcp` closes it.
+    // buffer each) until the handshake timeout; dropping `connection` closes it.
     let Ok(pending) = shared.pending.clone().try_acquire_owned() else {
         count(&shared.stats.refused_upgrades);
         tracing::debug!(%peer, "pending-upgrade limit reached; connection closed");
         return;
     };
-    let _ = tcp.set_nodelay(true);
     match shared.tls.as_ref().map(|t| t.acceptor().clone()) {
-        None => upgrade_and_serve(tcp, peer, shared, pending).await,
-        Some(acceptor) => match tokio::time::timeout(shared.limits.handshake_timeout, acceptor.accept(tcp)).await {
-            Ok(Ok(tls)) => upgrade_and_serve(tls, peer, shared, pending).await,
-            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-        },
+        None => upgrade_and_serve(connection, peer, shared, pending).await,
+        Some(acceptor) => {
+            match tokio::time::timeout(shared.limits.handshake_timeout, acceptor.accept(connection)).await {
+                Ok(Ok(tls)) => upgrade_and_serve(tls, peer, shared, pending).await,
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        }
     }
 }
 
 #[allow(clippy::result_large_err)] // the upgrade callback's signature is tungstenite's
-async fn upgrade_and_serve<S>(stream: S, peer: SocketAddr, shared: Arc<Shared>, pending: OwnedSemaphorePermit)
+async fn upgrade_and_serve<S>(stream: S, peer: ListenAddr, shared: Arc<Shared>, pending: OwnedSemaphorePermit)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {

@@ -172,7 +172,7 @@ async fn over_tls_every_document_binds_the_served_tls_key() {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(server.local_addr()).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(server.local_addr().as_tcp().unwrap()).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.unwrap();
     let url = server.url().replace("127.0.0.1", "localhost");

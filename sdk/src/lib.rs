@@ -78,7 +78,8 @@
 
 pub mod attestation;
 pub mod blocking;
-pub mod checksum;
+/// Function checksums (directory and built-in): the enclave side computes them with the same module.
+pub use enclave_protocol::checksum;
 mod client;
 pub mod error;
 pub mod kms;

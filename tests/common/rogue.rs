@@ -19,7 +19,7 @@ use std::time::Duration;
 use enclave_sdk::attestation::{Policy, PolicyBuilder, TrustRoot};
 use enclave_sdk::{Client, FunctionChecksum, MeasurementSet, Pcr, PcrIndex, PcrValue};
 use futures_util::{SinkExt, StreamExt};
-use mock_enclave::functions::MOCK_VERSION;
+use mock_enclave::functions::{FunctionRegistry, MOCK_VERSION};
 use mock_enclave::measurements::{Measurements, MOCK_IMAGE_NAME};
 use mock_enclave::MockEnclave;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -64,15 +64,32 @@ fn with_parent(m: Measurements) -> Measurements {
 
 impl Rogue {
     pub async fn start() -> Self {
-        let image = with_parent(Measurements::for_image(MOCK_IMAGE_NAME, MOCK_VERSION, ""));
-        let rogue = with_parent(Measurements::for_image(MOCK_IMAGE_NAME, MOCK_VERSION, "rogue: keeps its input"))
-            .with_pcr(Pcr::new(PcrIndex::SIGNING_CERTIFICATE, ROGUE_SIGNER.into()))
+        let image = with_parent(Measurements::for_image(
+            MOCK_IMAGE_NAME,
+            MOCK_VERSION,
+            FunctionRegistry::builtins().manifest(),
+        ));
+        // The rogue is the same mock with one more function (code of its own that keeps its input):
+        // another application, so the mock measures another PCR0 and PCR2, and the same PCR1.
+        let dir = tempfile::tempdir().unwrap();
+        let keep = dir.path().join("functions/keep-input");
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::write(keep.join("main"), "#!/bin/sh\ncat\n").unwrap();
+        std::fs::set_permissions(keep.join("main"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let mut functions = FunctionRegistry::builtins();
+        functions.load_dir(&dir.path().join("functions")).unwrap();
+        let mock = MockEnclave::builder()
+            .functions(functions)
+            .pcr(Pcr::new(PcrIndex::PARENT_ROLE, ROLE.into()))
+            .pcr(Pcr::new(PcrIndex::PARENT_INSTANCE, INSTANCE.into()))
+            .pcr(Pcr::new(PcrIndex::SIGNING_CERTIFICATE, ROGUE_SIGNER.into()))
+            .spawn()
+            .await
             .unwrap();
+        let rogue = mock.measurements();
         assert_eq!(image.pcrs()[&PcrIndex::KERNEL], rogue.pcrs()[&PcrIndex::KERNEL], "one nitro-cli version");
         assert_ne!(image.pcrs()[&PcrIndex::IMAGE], rogue.pcrs()[&PcrIndex::IMAGE]);
         assert_ne!(image.pcrs()[&PcrIndex::APPLICATION], rogue.pcrs()[&PcrIndex::APPLICATION]);
-        let mock = MockEnclave::builder().measurements(rogue).spawn().await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
         let root_path = dir.path().join("root.pem");
         std::fs::write(&root_path, mock.root_pem()).unwrap();
         let sent = Arc::new(Mutex::new(Vec::new()));

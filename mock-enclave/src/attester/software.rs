@@ -39,6 +39,7 @@
 //! PKCS#8 copy without zeroizing it: a limit of that type, acceptable for a mock's CA keys.
 
 use std::fmt;
+use std::fs;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -57,7 +58,7 @@ use zeroize::Zeroizing;
 
 use enclave_runtime::{AttestationRequest, Attester, AttesterError};
 
-use super::state::{create_private_dir, read_file, write_file, StateError};
+use super::state::{check_dir, create_private_dir, read_file, read_key, write_file, StateError};
 use crate::measurements::Measurements;
 
 /// A clock returning Unix time in milliseconds.
@@ -148,17 +149,25 @@ impl SoftwareNsm {
     /// # Errors
     /// [`StateError::Io`] when the directory cannot be read or written;
     /// [`StateError::Corrupt`] when some state files exist but not all, or a key does not
-    /// match the stored root certificate.
+    /// match the stored root certificate; [`StateError::Writable`], [`StateError::KeyMode`] or
+    /// [`StateError::Symlink`] when others could have replaced a key (the directory or a file
+    /// group- or world-writable, a key not mode 0600, a link where a file should be).
     pub fn load_or_create(state_dir: &Path, measurements: Measurements) -> Result<Self, StateError> {
         let root_key_path = state_dir.join("root.key");
-        if root_key_path.exists() {
+        if fs::symlink_metadata(state_dir).is_ok() {
+            check_dir(state_dir)?;
+        }
+        // symlink_metadata, not exists(): a dangling link where the key should be is refused, not
+        // taken for "no state yet".
+        if fs::symlink_metadata(&root_key_path).is_ok() {
             return Self::load(state_dir, measurements);
         }
         // Never mint a new root over the remains of an old one: clients pinned that root.
-        if STATE_FILES.iter().any(|name| state_dir.join(name).exists()) {
+        if STATE_FILES.iter().any(|name| fs::symlink_metadata(state_dir.join(name)).is_ok()) {
             return Err(StateError::Corrupt { path: root_key_path, problem: "missing while other state files exist" });
         }
         create_private_dir(state_dir)?;
+        check_dir(state_dir)?;
         let nsm = Self::ephemeral(measurements)?;
         for (name, key) in ["root.key", "regional.key", "zonal.key", "instance.key"]
             .iter()
@@ -550,7 +559,7 @@ fn generate_key() -> Result<KeyPair, AttesterError> {
 }
 
 fn load_key(path: &Path) -> Result<KeyPair, StateError> {
-    let der = Zeroizing::new(read_file(path, 1024)?);
+    let der = Zeroizing::new(read_key(path, 1024)?);
     KeyPair::from_pkcs8_der_and_sign_algo(&PrivatePkcs8KeyDer::from(der.as_slice()), &PKCS_ECDSA_P384_SHA384)
         .map_err(|_| StateError::Corrupt { path: path.to_path_buf(), problem: "not a PKCS#8 P-384 key" })
 }

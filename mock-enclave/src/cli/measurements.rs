@@ -48,11 +48,12 @@ pub(crate) async fn run(args: Args) -> ExitCode {
 }
 
 fn report(args: &Args) -> Result<String, Box<dyn std::error::Error>> {
-    let measurements = Measurements::for_mock("").debug_mode(args.debug_mode);
     let mut registry = FunctionRegistry::builtins();
     if let Some(dir) = &args.functions {
         registry.load_dir(dir)?;
     }
+    // What `serve` with the same functions reports: the image measures the function set.
+    let measurements = Measurements::for_mock(registry.manifest()).debug_mode(args.debug_mode);
     let root = match &args.state_dir {
         Some(dir) => {
             let nsm = SoftwareNsm::load_or_create(dir, measurements.clone())?;

@@ -41,12 +41,12 @@ pub(crate) async fn run(args: Args) -> ExitCode {
 }
 
 fn write(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    // The same measurements `serve` and `measurements` use by default.
-    let measurements = Measurements::for_mock("");
     let mut registry = FunctionRegistry::builtins();
     if let Some(dir) = &args.functions {
         registry.load_dir(dir)?;
     }
+    // The measurements `serve` and `measurements` report for the same functions.
+    let measurements = Measurements::for_mock(registry.manifest());
     let file = mock_enclave::pinning::policy_file(&measurements, &registry, args.state_dir.as_deref())?;
     if args.state_dir.is_none() {
         // Said on stderr so the unusable root is a visible choice, not a silent gap.

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 
 use enclave_protocol::Pcr;
 use mock_enclave::functions::FunctionRegistry;
-use mock_enclave::measurements::Measurements;
 use mock_enclave::MockEnclave;
 
 /// Arguments of `mock-enclave serve`.
@@ -58,35 +57,52 @@ pub(crate) async fn run(args: Args) -> ExitCode {
 }
 
 async fn serve(args: Args) -> Result<(), String> {
-    let mut measurements = Measurements::for_mock("").debug_mode(args.debug_mode);
-    for pcr in args.pcrs {
-        measurements = measurements.with_pcr(pcr).map_err(|e| format!("--pcr: {e}"))?;
-    }
     let mut functions = FunctionRegistry::builtins();
     if let Some(dir) = &args.functions {
         functions.load_dir(dir).map_err(|e| e.to_string())?;
     }
     let mut builder =
-        MockEnclave::builder().listen(args.listen).measurements(measurements).functions(functions).tls(args.tls);
+        MockEnclave::builder().listen(args.listen).debug_mode(args.debug_mode).functions(functions).tls(args.tls);
+    for pcr in args.pcrs {
+        builder = builder.pcr(pcr);
+    }
     if let Some(dir) = args.state_dir {
         builder = builder.state_dir(dir);
     }
     if let Some(token) = args.token {
         builder = builder.token(token);
     }
+    // Caught before the address is announced: a SIGTERM sent as soon as the line is read drains
+    // instead of killing the process with the default action.
+    let signals = Signals::install()?;
     let mock = builder.spawn().await.map_err(|e| e.to_string())?;
     println!("listening on {}", mock.url());
-    wait_for_signal().await?;
+    signals.recv().await;
     tracing::info!("signal received; draining");
     mock.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<(), String> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.map_err(|e| format!("SIGINT handler: {e}")),
-        _ = term.recv() => Ok(()),
+/// SIGINT and SIGTERM.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, String> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let handler = |kind, name| signal(kind).map_err(|e| format!("{name} handler: {e}"));
+        Ok(Self {
+            int: handler(SignalKind::interrupt(), "SIGINT")?,
+            term: handler(SignalKind::terminate(), "SIGTERM")?,
+        })
+    }
+
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
     }
 }

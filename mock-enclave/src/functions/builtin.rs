@@ -10,7 +10,7 @@ use enclave_protocol::FunctionId;
 use enclave_runtime::{FunctionError, FunctionInput, FunctionOutput};
 use sha2::{Digest, Sha256};
 
-use super::limits::Limits;
+use enclave_runtime::FunctionLimits as Limits;
 
 /// The version built-in checksums are bound to.
 pub const MOCK_VERSION: &str = env!("CARGO_PKG_VERSION");

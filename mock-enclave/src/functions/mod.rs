@@ -9,10 +9,12 @@
 //!
 //! | part | module | public items |
 //! |---|---|---|
-//! | the table, and loading a directory | `registry` | [`FunctionRegistry`], [`MockFunction`], [`LoadError`] |
+//! | the table, and loading a directory | `registry` | [`FunctionRegistry`], [`MockFunction`] |
 //! | the built-ins | `builtin` | [`BUILTINS`], [`MOCK_VERSION`] |
-//! | user functions as processes | `executable` | [`ENTRY`] |
-//! | the limits both run under | `limits` | [`Limits`] |
+//!
+//! User function directories, their sealing and confinement, and the [`Limits`] both kinds run under
+//! are the runtime's ([`enclave_runtime::DirectoryFunction`], [`LoadError`], [`ENTRY`]): the mock
+//! serves them exactly as a real enclave does.
 //!
 //! # Built-ins
 //!
@@ -32,26 +34,26 @@
 //! # User functions
 //!
 //! [`FunctionRegistry::load_dir`] makes each *subdirectory* `DIR/<id>/` a function named `<id>`
-//! (a [`FunctionId`](enclave_protocol::FunctionId): letters, digits, `.`, `_`, `-`; 1..=128 bytes; not starting with `.`; the same
-//! rule the client and the policy file apply). Its entry point is the
+//! (a [`FunctionId`](enclave_protocol::FunctionId): letters, digits, `.`, `_`, `-`; 1..=128 bytes; not
+//! starting with `.`; the rule the client and the policy file apply). Its entry point is the
 //! executable file `DIR/<id>/main`; other files in the subdirectory are its data, and all of them
-//! count in its checksum ([`directory_checksum`](enclave_sdk::checksum::directory_checksum) of the subdirectory, what `enclave checksum` prints).
-//! Entries of `DIR` that are not directories, or whose names start with `.`, are skipped.
-//! A directory, rather than a lone executable, so that a function's data files and the program that
-//! reads them are measured together.
+//! count in its checksum ([`directory_checksum`](enclave_sdk::checksum::directory_checksum) of the
+//! subdirectory, what `enclave checksum` prints). Entries of `DIR` that are not directories, or whose
+//! names start with `.`, are skipped. A directory, rather than a lone executable, so that a
+//! function's data files and the program that reads them are measured together.
 //!
-//! The entry runs with the input on stdin and its stdout as the output, in its own directory, with an
-//! empty environment except `PATH=/usr/local/bin:/usr/bin:/bin`, stderr discarded (it could echo input).
-//! It is killed when it exceeds [`Limits::timeout`] (wall time) or writes more than
-//! [`Limits::max_output`] bytes, and a non-zero exit is an error.
+//! Each function is copied at load into a private read-only directory and measured there, and that
+//! copy is what runs: a file replaced in `DIR` later changes nothing until a restart. The entry runs
+//! in its copy, with the input on stdin and its stdout as the output, an empty environment but
+//! `PATH=/usr/local/bin:/usr/bin:/bin`, stderr discarded (it could echo input), and confined with
+//! Landlock to the system directories and its own copy: it cannot read the software NSM's keys in
+//! the state directory, nor another function's files. It is killed when it exceeds
+//! [`Limits::timeout`] (wall time) or writes more than [`Limits::max_output`] bytes, and a non-zero
+//! exit is an error.
 
 mod builtin;
-mod executable;
-mod limits;
 mod registry;
 
 pub use builtin::{BUILTINS, MOCK_VERSION};
-pub use enclave_runtime::FunctionError;
-pub use executable::ENTRY;
-pub use limits::Limits;
-pub use registry::{FunctionRegistry, LoadError, MockFunction};
+pub use enclave_runtime::{FunctionError, FunctionLimits as Limits, LoadError, ENTRY};
+pub use registry::{FunctionRegistry, MockFunction};

@@ -6,61 +6,18 @@
 //! call a function.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use enclave_protocol::{FunctionChecksum, FunctionId, MeasurementError};
-use enclave_runtime::{Function, FunctionError, FunctionInput, FunctionOutput, Functions};
-use enclave_sdk::checksum::{builtin_checksum, directory_checksum, ChecksumError};
+use enclave_protocol::{FunctionChecksum, FunctionId};
+use enclave_runtime::{
+    Confinement, DirectoryFunction, Function, FunctionError, FunctionInput, FunctionLimits as Limits, FunctionOutput,
+    Functions, LoadError,
+};
+use enclave_sdk::checksum::builtin_checksum;
 use futures_util::future::BoxFuture;
 
 use super::builtin::{Builtin, MOCK_VERSION, TABLE};
-use super::executable::{self, is_executable_file, ENTRY};
-use super::limits::Limits;
-
-/// Why a functions directory could not be loaded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum LoadError {
-    /// A function directory entry has a name that is not a valid [`FunctionId`].
-    #[error("function directory {id:?}: {reason}")]
-    InvalidId {
-        /// The rejected name (lossy UTF-8, at most 64 characters).
-        id: String,
-        /// Which part of the rule it breaks.
-        reason: MeasurementError,
-    },
-    /// Two functions with one id (a user function named like a built-in, or loaded twice).
-    #[error("function {id} is defined twice")]
-    Duplicate {
-        /// The id.
-        id: FunctionId,
-    },
-    /// A function directory has no executable `main`.
-    #[error("function {id}: {path} is missing or not an executable regular file")]
-    MissingEntry {
-        /// The id.
-        id: FunctionId,
-        /// The expected entry point.
-        path: PathBuf,
-    },
-    /// Listing the functions directory failed.
-    #[error("functions directory {path}: {kind}")]
-    Io {
-        /// The directory.
-        path: PathBuf,
-        /// The I/O error kind.
-        kind: std::io::ErrorKind,
-    },
-    /// The function's checksum could not be computed.
-    #[error("function {id}: checksum: {source}")]
-    Checksum {
-        /// The id.
-        id: FunctionId,
-        /// Why.
-        source: ChecksumError,
-    },
-}
 
 /// A mock function: a built-in or a user function directory, with its id, checksum and limits.
 #[derive(Debug)]
@@ -74,7 +31,8 @@ pub struct MockFunction {
 #[derive(Debug)]
 enum Kind {
     Builtin(Builtin),
-    Executable { dir: PathBuf, entry: PathBuf },
+    /// Sealed at load by the runtime; its checksum is the sealed copy's.
+    Directory(DirectoryFunction),
 }
 
 impl MockFunction {
@@ -117,9 +75,7 @@ impl Function for MockFunction {
         Box::pin(async move {
             match &self.kind {
                 Kind::Builtin(b) => b.run(&self.id, &self.limits, input, output).await,
-                Kind::Executable { dir, entry } => {
-                    executable::run(&self.id, &self.limits, dir, entry, input, output).await
-                }
+                Kind::Directory(f) => f.invoke(input, output).await,
             }
         })
     }
@@ -153,47 +109,49 @@ impl FunctionRegistry {
         Self { functions, limits }
     }
 
-    /// Adds every function directory under `dir` (see the module docs for the layout).
+    /// Adds every function directory under `dir` (see the module docs for the layout), each sealed
+    /// and measured at once and confined when it runs ([`Confinement::Landlock`]). `dir` may be
+    /// relative to the current directory.
     ///
     /// # Errors
     /// [`LoadError::Io`] when `dir` cannot be listed; [`LoadError::InvalidId`],
-    /// [`LoadError::Duplicate`], [`LoadError::MissingEntry`] or [`LoadError::Checksum`] for a bad
-    /// function directory. Nothing is added unless every function loads.
+    /// [`LoadError::Duplicate`], [`LoadError::MissingEntry`], [`LoadError::Checksum`] or
+    /// [`LoadError::Seal`] for a bad function directory; [`LoadError::Unconfinable`] on a kernel
+    /// without Landlock. Nothing is added unless every function loads.
     pub fn load_dir(&mut self, dir: &Path) -> Result<(), LoadError> {
-        let io = |e: std::io::Error| LoadError::Io { path: dir.to_path_buf(), kind: e.kind() };
-        let mut loaded = Vec::new();
-        for item in std::fs::read_dir(dir).map_err(io)? {
-            let item = item.map_err(io)?;
-            let name = item.file_name();
-            let lossy = name.to_string_lossy().into_owned();
-            let meta = std::fs::symlink_metadata(item.path()).map_err(io)?;
-            if !meta.is_dir() || lossy.starts_with('.') {
-                continue;
-            }
-            // A name that is not UTF-8 comes out with U+FFFD, which the rule refuses.
-            let id = FunctionId::new(lossy.as_str())
-                .map_err(|reason| LoadError::InvalidId { id: lossy.chars().take(64).collect(), reason })?;
-            if self.functions.contains_key(&id) {
-                return Err(LoadError::Duplicate { id });
-            }
-            let path = item.path();
-            let entry = path.join(ENTRY);
-            if !is_executable_file(&entry) {
-                return Err(LoadError::MissingEntry { id, path: entry });
-            }
-            let checksum =
-                directory_checksum(&path).map_err(|source| LoadError::Checksum { id: id.clone(), source })?;
-            loaded.push(MockFunction {
-                id,
-                checksum,
-                kind: Kind::Executable { dir: path, entry },
-                limits: self.limits,
-            });
+        self.load_dir_with(dir, Confinement::Landlock)
+    }
+
+    /// [`load_dir`](Self::load_dir) with another confinement.
+    ///
+    /// # Errors
+    /// As [`load_dir`](Self::load_dir).
+    pub fn load_dir_with(&mut self, dir: &Path, confinement: Confinement) -> Result<(), LoadError> {
+        let loaded = DirectoryFunction::load_all(dir, self.limits, confinement)?;
+        if let Some(f) = loaded.iter().find(|f| self.functions.contains_key(f.id())) {
+            return Err(LoadError::Duplicate { id: f.id().clone() });
         }
         for f in loaded {
-            self.functions.insert(f.id.clone(), Arc::new(f));
+            let (id, checksum, limits) = (f.id().clone(), f.checksum(), f.limits());
+            self.functions
+                .insert(id.clone(), Arc::new(MockFunction { id, checksum, kind: Kind::Directory(f), limits }));
         }
         Ok(())
+    }
+
+    /// Every function's id and checksum, in id order: the function set the mock's image measures
+    /// ([`crate::measurements::Measurements::for_mock`]).
+    pub fn manifest(&self) -> Vec<(FunctionId, FunctionChecksum)> {
+        self.functions.values().map(|f| (f.id.clone(), f.checksum)).collect()
+    }
+
+    /// Whether any of its directory functions could read `path` under its confinement
+    /// ([`Confinement::lets_functions_read`]); built-ins read no file.
+    pub fn readable_by_functions(&self, path: &Path) -> bool {
+        self.functions.values().any(|f| match &f.kind {
+            Kind::Directory(d) => d.confinement().lets_functions_read(path),
+            Kind::Builtin(_) => false,
+        })
     }
 
     /// The function with this id.

@@ -203,7 +203,7 @@ mod tests {
         use mock_enclave::attester::SoftwareNsm;
         use mock_enclave::measurements::Measurements;
 
-        let measurements = Measurements::for_mock("");
+        let measurements = Measurements::for_mock([]);
         let nsm = SoftwareNsm::ephemeral(measurements.clone()).unwrap();
         let set = MeasurementSet::new(measurements.pcrs().iter().map(|(i, v)| Pcr::new(*i, v.clone()))).unwrap();
         let root = crate::attestation::TrustRoot::from_pem(&nsm.root_pem()).unwrap();

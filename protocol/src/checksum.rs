@@ -1,9 +1,9 @@
 //! Function checksums: the SHA-256 an enclave reports for the function it runs.
 //!
 //! Input: a function directory on the local disk (trusted: the caller's own copy of the function
-//! source), or a built-in function's name and the mock's version. Output: a [`FunctionChecksum`] to pin
-//! in a [`Policy`](crate::attestation) and to compare with the checksum an enclave claims in its user
-//! data.
+//! source, or the enclave's sealed copy of it), or a built-in function's name and version. Output: a
+//! [`FunctionChecksum`], which the enclave side reports in its user data and a client pins: both sides
+//! compute it with this one module (feature `fs`; the SDK and the runtime turn it on).
 //! This module decides nothing about trust: it only computes, identically on both sides.
 //!
 //! # Directory encoding (version 1, stable)
@@ -34,7 +34,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use enclave_protocol::{FunctionChecksum, FunctionId};
+use crate::{FunctionChecksum, FunctionId};
 use sha2::{Digest, Sha256};
 
 /// Upper bound on the entries of one function directory, so a mistaken path (`/`) fails fast.
@@ -51,7 +51,7 @@ const BUILTIN_DOMAIN: &[u8] = b"enclave-sdk builtin function v1";
 /// # Examples
 ///
 /// ```
-/// use enclave_sdk::checksum::{directory_checksum, ChecksumError};
+/// use enclave_protocol::checksum::{directory_checksum, ChecksumError};
 /// let missing = directory_checksum(std::path::Path::new("/nonexistent/function"));
 /// assert!(matches!(missing, Err(ChecksumError::Io { .. }) | Err(ChecksumError::NotADirectory { .. })));
 /// ```
@@ -109,10 +109,10 @@ pub enum ChecksumError {
 /// The checksum of a built-in function: its name and the version of the program providing it.
 ///
 /// ```
-/// use enclave_sdk::checksum::builtin_checksum;
-/// let echo: enclave_sdk::FunctionId = "echo".parse()?;
+/// use enclave_protocol::checksum::builtin_checksum;
+/// let echo: enclave_protocol::FunctionId = "echo".parse()?;
 /// assert_ne!(builtin_checksum(&echo, "0.1.0"), builtin_checksum(&echo, "0.1.1"));
-/// # Ok::<(), enclave_sdk::MeasurementError>(())
+/// # Ok::<(), enclave_protocol::MeasurementError>(())
 /// ```
 pub fn builtin_checksum(name: &FunctionId, version: &str) -> FunctionChecksum {
     let mut h = Sha256::new();
@@ -132,7 +132,7 @@ pub fn builtin_checksum(name: &FunctionId, version: &str) -> FunctionChecksum {
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use enclave_sdk::checksum::directory_checksum;
+/// use enclave_protocol::checksum::directory_checksum;
 /// let dir = std::env::temp_dir().join(format!("checksum-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;
 /// std::fs::write(dir.join("main"), "#!/bin/sh\ncat\n")?;

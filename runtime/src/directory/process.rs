@@ -1,43 +1,48 @@
-//! User functions: a directory whose executable `main` runs as a process per invocation (the layout
-//! and the rules are in the [module docs](super)).
+//! One invocation of a directory function as a process: input on stdin, output from stdout, under
+//! the time and output limits; a non-zero exit is an error.
 //!
-//! Input: an invocation's input stream (untrusted bytes), fed to the process's stdin. Output: its
-//! stdout as the function's output, under the time and output limits; a non-zero exit is an error.
-//! The process gets an empty environment (but `PATH`) and its stderr is discarded (it could echo input).
+//! Input: the invocation's input stream (the client's bytes: untrusted). Output: the process's stdout
+//! as the function's output. The process starts in its sealed copy with an empty environment but a
+//! fixed `PATH`, confined (`sandbox`), its stderr discarded (it could echo input).
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
 
 use enclave_protocol::FunctionId;
-use enclave_runtime::{FunctionError, FunctionInput, FunctionOutput};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::limits::Limits;
+use super::sandbox::{spawn_confined, spawn_unconfined};
+use super::{Confinement, ENTRY};
+use crate::function::{FunctionError, FunctionInput, FunctionOutput};
+use crate::function_limits::FunctionLimits;
 
-/// The name of a user function's entry point inside its directory.
-pub const ENTRY: &str = "main";
+/// The one variable a function's process gets: where the system's programs are.
+const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
-/// Runs `entry` in `dir` as function `id` on `input`.
-pub(crate) async fn run(
+/// Runs `<sealed>/main` as function `id` on `input`.
+pub(super) async fn run(
     id: &FunctionId,
-    limits: &Limits,
-    dir: &Path,
-    entry: &Path,
+    limits: &FunctionLimits,
+    sealed: &Path,
+    confinement: Confinement,
     mut input: FunctionInput,
     output: FunctionOutput,
 ) -> Result<(), FunctionError> {
     let process = |e: std::io::Error| FunctionError::Process { function: id.clone(), kind: e.kind() };
-    let mut command = tokio::process::Command::new(entry);
+    let mut command = tokio::process::Command::new(sealed.join(ENTRY));
     command
-        .current_dir(dir)
+        .current_dir(sealed)
         .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("PATH", PATH)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true);
-    let mut child = spawn_retrying_busy(&mut command).await.map_err(process)?;
+    let child = match confinement {
+        Confinement::Landlock => spawn_confined(command, sealed).await,
+        Confinement::DangerousNone => spawn_unconfined(command).await,
+    };
+    let mut child = child.map_err(process)?;
     let (Some(mut stdin), Some(mut stdout)) = (child.stdin.take(), child.stdout.take()) else {
         return Err(FunctionError::Process { function: id.clone(), kind: std::io::ErrorKind::BrokenPipe });
     };
@@ -95,36 +100,5 @@ pub(crate) async fn run(
         Ok(())
     } else {
         Err(FunctionError::Exited { function: id.clone(), code: status.code() })
-    }
-}
-
-/// Linux refuses to exec a file some process still holds open for writing (ETXTBSY). A freshly
-/// written entry point can be briefly held by a child forked concurrently elsewhere in this process;
-/// retry a few times rather than fail the invocation.
-async fn spawn_retrying_busy(command: &mut tokio::process::Command) -> std::io::Result<tokio::process::Child> {
-    const ETXTBSY: i32 = 26;
-    let mut attempt = 0;
-    loop {
-        match command.spawn() {
-            Err(e) if e.raw_os_error() == Some(ETXTBSY) && attempt < 5 => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Whether `path` is a regular file (not a link) with an execute bit.
-pub(crate) fn is_executable_file(path: &Path) -> bool {
-    let Ok(meta) = std::fs::symlink_metadata(path) else { return false };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        meta.is_file() && meta.permissions().mode() & 0o111 != 0
-    }
-    #[cfg(not(unix))]
-    {
-        meta.is_file()
     }
 }
