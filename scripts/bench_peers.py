@@ -5,7 +5,7 @@
 Run it (from the repository root; pip needs the network once):
 
     cargo build --release --locked -p enclave -p mock-enclave -p enclave-bench && python3 -m venv /tmp/pycape-venv \
-      && /tmp/pycape-venv/bin/pip install -q -r scripts/requirements-pycape.txt \
+      && /tmp/pycape-venv/bin/pip install -q -r scripts/requirements-pycape.txt ./python \
       && /tmp/pycape-venv/bin/python scripts/bench_peers.py target/release/enclave target/release/mock-enclave
 
 Usage: bench_peers.py ENCLAVE_BINARY MOCK_ENCLAVE_BINARY [--bench ENCLAVE_BENCH_BINARY] [--iterations N]
@@ -32,12 +32,19 @@ check the output, close. Timed with a monotonic clock around exactly that.
   enclave_run    `enclave run echo --url ... --root ... --pcrs ... --checksum ... --input FILE` as a new
                  process per sample: what a shell user pays, process start included.
   process_floor  `enclave --version` as a new process per sample: the process-start share of the above.
+  python_native_* The Python package (`enclave_sdk`, python/) in this Python process:
+                 `Client(url, policy, tls_root=...)`, `connect("echo")`, `invoke`, `close`, the same pins
+                 and the same WebPKI anchor as sdk_native_*. *_warm: one Client for all samples (as
+                 sdk_native_warm); *_cold: a new Client (and Policy) per sample (as sdk_native_cold).
+  python_cape    `enclave_sdk.cape.Cape.run(...)` with pycape's arguments: the pycape-compatible module,
+                 Cape's protocol, this SDK's verification.
+                 Both are skipped (and named in "skipped") when enclave_sdk is not installed.
 
 pycape warms up once; every `enclave-bench peer` process warms up once (not measured); `enclave run`
 warms up once. Methods are interleaved in batches of B samples (default 5), in a rotating order, so
 noise from other work on the machine hits them alike. Prints one JSON object on stdout (times in
-milliseconds: median, p90 by nearest rank, min, max; the ratios pycape / each method) and a table on
-stderr. Exits non-zero if any sample fails or returns a wrong output.
+milliseconds: median, p90 by nearest rank, min, max; the ratios pycape / each method, and each Python
+method / its Rust counterpart) and a table on stderr. Exits non-zero if any sample fails or returns a wrong output.
 """
 import argparse
 import importlib.metadata
@@ -173,6 +180,8 @@ def main():
         "input_bytes": args.input_bytes,
         "methods": {name: summary(s) for name, s in samples.items()},
         "ratios": ratios(samples),
+        "python_over_rust": python_over_rust(samples),
+        "skipped": methods.skipped,
         "machine": {
             "cpus": os.cpu_count(),
             "loadavg_before": [round(x, 2) for x in load_before],
@@ -213,6 +222,7 @@ class Methods:
         self.root_pem = root_pem
         self.pcrs = pcrs
         self.checksum = checksum
+        self.skipped = []
 
     def run(self, iterations, batch):
         from pycape import Cape
@@ -228,6 +238,9 @@ class Methods:
         names = ["pycape", "sdk_cape", "sdk_native", "enclave_run", "process_floor"]
         samples = {n: [] for n in ["pycape", "sdk_cape_warm", "sdk_cape_cold", "sdk_native_warm",
                                    "sdk_native_cold", "enclave_run", "process_floor"]}
+        if self.python_setup():
+            names += ["python_native", "python_cape"]
+            samples.update({n: [] for n in ["python_native_warm", "python_native_cold", "python_cape"]})
         done = 0
         round_no = 0
         while done < iterations:
@@ -243,6 +256,13 @@ class Methods:
                     samples[f"{name}_cold"] += cold
                 elif name == "enclave_run":
                     samples["enclave_run"] += [self.timed(self.enclave_run_once) for _ in range(k)]
+                elif name == "python_native":
+                    # Interleaved like enclave-bench peer's warm and cold samples.
+                    for _ in range(k):
+                        samples["python_native_warm"].append(self.timed(self.python_warm_once))
+                        samples["python_native_cold"].append(self.timed(self.python_cold_once))
+                elif name == "python_cape":
+                    samples["python_cape"] += [self.timed(self.python_cape_once) for _ in range(k)]
                 else:
                     samples["process_floor"] += [self.timed(self.version_once) for _ in range(k)]
             done += k
@@ -259,6 +279,49 @@ class Methods:
         out = self.cape.run(self.fref, "tok", self.data, pcrs=self.pcrs, use_serdio=False)
         if out != self.data:
             raise SystemExit(f"pycape: echo returned {len(out)} bytes that differ from the input")
+
+    def python_setup(self):
+        """Imports enclave_sdk and warms each Python method up once; False (and named in `skipped`)
+        when the package is not installed in this interpreter."""
+        try:
+            import enclave_sdk
+            from enclave_sdk import cape as sdk_cape
+        except ImportError:
+            self.skipped += ["python_native", "python_cape"]
+            return False
+        self.es = enclave_sdk
+        with open(self.anchor) as f:
+            self.tls_anchor = f.read()
+        self.py_client = self.python_client()
+        self.py_cape = sdk_cape.Cape(url=self.url, root_pem=self.root_pem)
+        self.py_fref = self.py_cape.function(CAPE_FUNCTION, checksum=self.checksum)
+        self.python_warm_once()
+        self.python_cold_once()
+        self.python_cape_once()
+        return True
+
+    def python_client(self):
+        es = self.es
+        policy = es.Policy(measurements=[{int(k): v[0] for k, v in self.pcrs.items()}],
+                           root_pem=self.root_pem.decode(), function_checksums={FUNCTION: self.checksum})
+        return es.Client(self.url, policy, tls_root=self.tls_anchor)
+
+    def python_invoke(self, client):
+        with client.connect(FUNCTION) as session:
+            out = session.invoke(self.data)
+        if out != self.data:
+            raise SystemExit(f"enclave_sdk: echo returned {len(out)} bytes that differ from the input")
+
+    def python_warm_once(self):
+        self.python_invoke(self.py_client)
+
+    def python_cold_once(self):
+        self.python_invoke(self.python_client())
+
+    def python_cape_once(self):
+        out = self.py_cape.run(self.py_fref, "tok", self.data, pcrs=self.pcrs)
+        if out != self.data:
+            raise SystemExit(f"enclave_sdk.cape: echo returned {len(out)} bytes that differ from the input")
 
     def enclave_run_once(self):
         out = subprocess.run([self.enclave, "run", FUNCTION, "--url", self.url, *self.pins, "--input", self.input_path],
@@ -300,6 +363,16 @@ def ratios(samples):
     return out
 
 
+def python_over_rust(samples):
+    """Each Python method / its Rust counterpart, of medians and of p90s: 1.0 means no cost for
+    crossing into Python."""
+    pairs = {"python_native_warm": "sdk_native_warm", "python_native_cold": "sdk_native_cold",
+             "python_cape": "sdk_cape_cold"}
+    return {f"{py}_over_{rust}": {"median": round(median(samples[py]) / median(samples[rust]), 2),
+                                  "p90": round(p90(samples[py]) / p90(samples[rust]), 2)}
+            for py, rust in pairs.items() if samples.get(py)}
+
+
 def table(report):
     m = report["methods"]
     lines = [f"bench_peers: {report['iterations']} samples per method, batches of {report['batch']}, "
@@ -312,6 +385,8 @@ def table(report):
         r = report["ratios"].get(f"pycape_over_{name}")
         ratio = f"{r['median']:.2f}x, {r['p90']:.2f}x" if r else ""
         lines.append(f"{name:<17} {s['median_ms']:>10.3f} {s['p90_ms']:>10.3f}   {ratio}")
+    for name, r in report["python_over_rust"].items():
+        lines.append(f"{name}: {r['median']:.2f}x median, {r['p90']:.2f}x p90")
     print("\n".join(lines), file=sys.stderr)
 
 

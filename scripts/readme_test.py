@@ -5,8 +5,8 @@ Usage: scripts/readme_test.py [--keep]    (from anywhere; CI runs it after `carg
 
 Every block fenced as ```sh runs, in order, as if typed into one shell (`set -euo pipefail`, so any
 failing line fails the test; lines that show a refusal say `|| echo "exit $?"` themselves). Blocks
-fenced ```sh skip are not run: release builds, pip installs and AWS calls (CI runs the benchmark scripts
-in their own steps). The working directory is a fresh temporary directory holding symlinks to the
+fenced ```sh skip are not run: release builds, pip installs, Docker, nitro-cli and AWS calls (CI runs the
+benchmark and Python steps itself). The working directory is a fresh temporary directory holding symlinks to the
 repository's `sdk` and `eif` (for their testdata), so `demo/` and the mock's state never land in the
 checkout. Four substitutions, and no others, keep the run lean and parallel-safe:
 

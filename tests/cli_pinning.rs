@@ -119,9 +119,9 @@ fn policy_init_from_a_real_document_pins_what_it_verified() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stderr(&out).contains("note: no function checksum pinned"), "{}", stderr(&out));
     let file = PolicyFile::from_file(&out_path).unwrap();
-    assert_eq!(file.pcrs.len(), 1, "one allowed release");
-    assert_eq!(file.pcrs[0].indices().map(|i| i.get()).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 8]);
-    assert_eq!(file.pcrs[0].get(enclave_sdk::PcrIndex::IMAGE).unwrap().to_string(), CAPE_PCR0);
+    assert_eq!(file.measurement_sets().len(), 1, "one allowed release");
+    assert_eq!(file.measurement_sets()[0].indices().map(|i| i.get()).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 8]);
+    assert_eq!(file.measurement_sets()[0].get(enclave_sdk::PcrIndex::IMAGE).unwrap().to_string(), CAPE_PCR0);
     // The written policy accepts the very document it came from.
     let verifier = Verifier::new(Policy::from_file(&out_path).unwrap());
     let raw = std::fs::read(nitro("cape-cli-key.cbor")).unwrap();
@@ -223,7 +223,7 @@ mod live {
             Some(std::path::Path::new(&state)),
         )
         .unwrap();
-        std::fs::write(&policy_path, file.to_toml_string().unwrap()).unwrap();
+        std::fs::write(&policy_path, file.to_toml_string()).unwrap();
 
         // The mock serves the measurements `mock-enclave measurements` prints, from the same state dir.
         let mock = MockEnclave::builder().state_dir(&state).spawn().await.unwrap();
@@ -254,10 +254,10 @@ mod live {
                 .await;
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         let (a, b) = (PolicyFile::from_file(&policy_path).unwrap(), PolicyFile::from_file(&from_doc).unwrap());
-        assert_eq!(a.pcrs, b.pcrs);
-        assert_eq!(a.trust_root, b.trust_root.clone());
-        assert_eq!(b.functions.keys().collect::<Vec<_>>(), ["echo"]);
-        assert_eq!(b.functions["echo"], mock.function_checksum(&fid("echo")).unwrap());
+        assert_eq!(a.measurement_sets(), b.measurement_sets());
+        assert_eq!(a.trust_root(), b.trust_root());
+        assert_eq!(b.function_checksums().keys().collect::<Vec<_>>(), ["echo"]);
+        assert_eq!(b.function_checksums()["echo"], mock.function_checksum(&fid("echo")).unwrap());
 
         // Unpinned: still needs the right root; the output says it is unpinned.
         let out = run(

@@ -7,8 +7,8 @@ mod common;
 
 use common::cli::*;
 
-use enclave_sdk::kms::{generate_key_policy, KeyAdmin};
-use enclave_sdk::MeasurementSet;
+use enclave_kms::{generate_key_policy, KeyAdmin};
+use enclave_sdk::attestation::Policy;
 use serde_json::{json, Value};
 use std::process::Output;
 
@@ -32,18 +32,13 @@ fn fixture() -> Scratch {
 const SET1: &str = "AllowEnclaveCryptoOnlyWithPinnedMeasurementsSet1";
 const ADMIN_SID: &str = "AllowKeyAdministrationWithoutCryptoUse";
 
-/// The sets of `fixture()`'s policy file, as the SDK reads them.
-fn sets() -> Vec<MeasurementSet> {
-    MeasurementSet::parse_list(&format!("0={PCR0},1={PCR1};0={PCR0_NEXT},1={PCR1}")).unwrap()
-}
-
 fn generate(f: &Scratch) -> Value {
     let policy = f.path("policy.toml");
     let out = enclave(&["kms-policy", "generate", "--policy", &policy, "--principal", ROLE, "--key-admin", ADMIN]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    // stderr is the policy's account of itself, exactly as the SDK writes it.
+    // stderr is the policy's account of itself, exactly as the library writes it from the same file.
     let admins: Vec<KeyAdmin> = vec![ADMIN.parse().unwrap()];
-    let expected = generate_key_policy(&sets(), Some(ROLE), &admins).unwrap();
+    let expected = generate_key_policy(&Policy::from_file(&policy).unwrap(), Some(ROLE), &admins).unwrap();
     assert_eq!(stderr(&out), expected.readme());
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(&doc, expected.document());

@@ -3,13 +3,13 @@
 //!
 //! Input: the mock's configuration (trusted: the operator's). Output: an `enclave_sdk` [`PolicyFile`]
 //! built through the SDK's own types, so what the client reads is what the SDK writes. The rule for
-//! what a policy must pin is the SDK's (`PolicyBuilder::build`), applied when the file is loaded;
-//! this set pins PCR0 and PCR2, so it passes.
+//! what a policy must pin is the SDK's (`PolicyBuilder::build`), applied when the file is made
+//! ([`PolicyFile::pinning`]) and again when it is loaded; this set pins PCR0 and PCR2, so it passes.
 
 use std::path::Path;
 
 use enclave_protocol::{MeasurementError, MeasurementSet, Pcr, PcrIndex};
-use enclave_sdk::attestation::{PolicyFile, RootSource};
+use enclave_sdk::attestation::{PolicyFile, PolicyFileError};
 
 use crate::attester::{SoftwareNsm, StateError};
 use crate::functions::FunctionRegistry;
@@ -25,6 +25,9 @@ pub enum PinError {
     /// The measurements make no set (they always hold PCR0..2, so this is a broken invariant).
     #[error("no PCR to pin: {0}")]
     Measurements(MeasurementError),
+    /// The SDK refused the pins (a debug-mode measurement, all zeros, identifies no image) or the root.
+    #[error("{0}")]
+    Policy(#[from] PolicyFileError),
 }
 
 /// The policy that pins this mock: PCR0, PCR1 and PCR2, and PCR3, PCR4 and PCR8 where they are set,
@@ -42,13 +45,14 @@ pub enum PinError {
 /// let functions = FunctionRegistry::builtins();
 /// let image = Measurements::for_mock(functions.manifest());
 /// let file = mock_enclave::pinning::policy_file(&image, &functions, None)?;
-/// assert_eq!(file.pcrs.len(), 1);
-/// assert_eq!(file.functions.len(), mock_enclave::functions::BUILTINS.len());
+/// assert_eq!(file.measurement_sets().len(), 1);
+/// assert_eq!(file.function_checksums().len(), mock_enclave::functions::BUILTINS.len());
 /// # Ok::<(), mock_enclave::pinning::PinError>(())
 /// ```
 ///
 /// # Errors
-/// [`PinError::State`] when the state directory cannot be read or created.
+/// [`PinError::State`] when the state directory cannot be read or created, [`PinError::Policy`] when the SDK
+/// refuses the pins or the root.
 pub fn policy_file(
     measurements: &Measurements,
     functions: &FunctionRegistry,
@@ -61,15 +65,13 @@ pub fn policy_file(
         .filter(|(index, value)| measured.contains(index) || (SETTABLE_PCRS.contains(index) && !value.is_zero()));
     let set = MeasurementSet::new(pinned.map(|(index, value)| Pcr::new(*index, value.clone())))
         .map_err(PinError::Measurements)?;
-    let mut file = PolicyFile {
-        pcrs: vec![set],
-        functions: functions.iter().map(|f| (f.id().clone(), f.checksum())).collect(),
-        ..PolicyFile::default()
-    };
+    let mut file = functions
+        .iter()
+        .fold(PolicyFile::pinning([set])?, |file, f| file.with_function_checksum_for(f.id().clone(), f.checksum()));
     if let Some(dir) = state_dir {
         let nsm = SoftwareNsm::load_or_create(dir, measurements.clone())?;
         let dir = dir.canonicalize().map_err(|e| StateError::Io { path: dir.to_path_buf(), kind: e.kind() })?;
-        file.trust_root = RootSource::Pem { path: dir.join("root.pem"), pem: nsm.root_pem() };
+        file = file.with_root_pem(dir.join("root.pem"), nsm.root_pem())?;
     }
     Ok(file)
 }

@@ -28,13 +28,13 @@ fn without_a_state_dir_it_prints_toml_and_warns_that_the_root_is_aws() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("# Pinned from the mock enclave's measurements.\n"), "{text}");
     let file = PolicyFile::parse(&text, None).unwrap();
-    assert_eq!(file.pcrs.len(), 1);
-    assert_eq!(file.pcrs[0].indices().map(|i| i.get()).collect::<Vec<_>>(), vec![0, 1, 2]);
-    assert_eq!(file.trust_root, RootSource::AwsNitroRootG1);
+    assert_eq!(file.measurement_sets().len(), 1);
+    assert_eq!(file.measurement_sets()[0].indices().map(|i| i.get()).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(file.trust_root(), &RootSource::AwsNitroRootG1);
     // Every built-in is pinned under its id, with the checksum the mock reports for it.
     let registry = FunctionRegistry::builtins();
     for id in BUILTINS {
-        assert_eq!(file.functions[id], registry.get(&id.parse().unwrap()).unwrap().checksum(), "{id}");
+        assert_eq!(file.function_checksums()[id], registry.get(&id.parse().unwrap()).unwrap().checksum(), "{id}");
     }
 }
 
@@ -49,9 +49,9 @@ async fn with_a_state_dir_the_policy_admits_the_mock_served_from_it() {
     std::fs::write(&policy, &out.stdout).unwrap();
     let file = PolicyFile::from_file(&policy).unwrap();
     assert!(
-        matches!(&file.trust_root, RootSource::Pem { path, .. } if *path == state.canonicalize().unwrap().join("root.pem")),
+        matches!(file.trust_root(), RootSource::Pem { path, .. } if *path == state.canonicalize().unwrap().join("root.pem")),
         "{:?}",
-        file.trust_root
+        file.trust_root()
     );
 
     // The mock that serves from the same state directory is admitted; another root is not.

@@ -54,8 +54,9 @@
 //! [`attestation`] is the trust core: it decides whether a document may be believed, and does no
 //! I/O. The client (private; its face is [`Client`], [`ClientBuilder`], [`Session`], [`CapeSession`]
 //! and [`connect_and_invoke`]) is the only part that does I/O, over one transport for both protocols,
-//! and binds every verified document to its connection in one step. [`blocking`] wraps it. [`kms`]
-//! and [`checksum`] serve the pinning tools. The protocol itself (frames, messages, the handshake's
+//! and binds every verified document to its connection in one step. [`blocking`] wraps it. [`checksum`]
+//! serves the pinning tools; AWS KMS key policies are the `enclave-kms` crate's, which takes its pins
+//! from a [`Policy`](attestation::Policy). The protocol itself (frames, messages, the handshake's
 //! states, sealed records, limits) is the sans-IO crate `enclave-protocol`, which the enclave side
 //! drives too; its measurement vocabulary is re-exported here.
 //!
@@ -82,7 +83,6 @@ pub mod blocking;
 pub use enclave_protocol::checksum;
 mod client;
 pub mod error;
-pub mod kms;
 
 pub use client::{connect_and_invoke, CapeSession, Client, ClientBuilder, Clock, Progress, Session};
 /// The measurement vocabulary the SDK, the enclave side, the policy file and the KMS module share (the

@@ -149,12 +149,26 @@ fn thirty_plus_tamperings_each_with_its_error() {
         ),
         ("envelope: a map", vec![0xa0], E::Cose(CoseError::NotFourArray { found: "map".into() })),
         (
+            "unprotected: kid an integer (coset holds each known header parameter to its type)",
+            edit_envelope(raw, |p| p[1] = Value::Map(vec![(Value::Integer(4.into()), Value::Integer(1.into()))])),
+            E::Cose(CoseError::Header { found: "int", expected: "bstr" }),
+        ),
+        (
+            "unprotected: a label twice",
+            edit_envelope(raw, |p| {
+                p[1] =
+                    Value::Map(vec![(Value::Integer(9.into()), Value::Null), (Value::Integer(9.into()), Value::Null)])
+            }),
+            E::Cose(CoseError::Header { found: "a label twice", expected: "each label at most once" }),
+        ),
+        (
             "trailing byte after the envelope",
             [raw.clone(), vec![0x00]].concat(),
             cbor_err(CborProblem::TrailingBytes, raw.len()),
         ),
-        ("truncated by one byte", raw[..raw.len() - 1].to_vec(), cbor_err(CborProblem::LengthBeyondInput, sig_offset)),
-        ("truncated to 10 bytes", raw[..10].to_vec(), cbor_err(CborProblem::LengthBeyondInput, 10)),
+        // ciborium reads a string's bytes as they come, so a short input ends where the input ends.
+        ("truncated by one byte", raw[..raw.len() - 1].to_vec(), cbor_err(CborProblem::Truncated, raw.len() - 1)),
+        ("truncated to 10 bytes", raw[..10].to_vec(), cbor_err(CborProblem::Truncated, 10)),
         ("empty input", vec![], cbor_err(CborProblem::Truncated, 0)),
         (
             "larger than any genuine document",
@@ -243,6 +257,19 @@ fn thirty_plus_tamperings_each_with_its_error() {
                 field: Field::Timestamp,
                 expected: "unsigned integer",
                 found: "negative integer",
+            }),
+        ),
+        (
+            // ciborium::Value would read this bignum as the integer it encodes; the CDDL says uint.
+            "timestamp: a bignum",
+            edit_payload(raw, |m| {
+                *payload_get(m, "timestamp") =
+                    Value::Tag(2, Box::new(Value::Bytes(vec![1, 0x86, 0x3b, 0x5a, 0x5b, 0xda])))
+            }),
+            doc_err(DocumentError::WrongType {
+                field: Field::Timestamp,
+                expected: "unsigned integer",
+                found: "tagged item",
             }),
         ),
         (

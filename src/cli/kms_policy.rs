@@ -2,11 +2,11 @@
 //!
 //! Input: a policy file (trusted: the caller's own pins) and, for `check`, a key policy document
 //! (untrusted JSON, read bounded). Output: the key policy on stdout, or a report naming each
-//! offending statement. The IAM reasoning lives in `enclave_sdk::kms`; this file only does I/O.
+//! offending statement. The IAM reasoning lives in the `enclave-kms` crate; this file only does I/O.
 
 use super::policy::{fail, read_bounded, Format, EXIT_CHECK_FAILED, EXIT_USAGE};
+use enclave_kms::{check_key_policy, generate_key_policy, KeyAdmin, KmsPolicyError};
 use enclave_sdk::attestation::{Policy, PolicyFileError};
-use enclave_sdk::kms::{check_key_policy, generate_key_policy, KeyAdmin, KmsPolicyError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -120,7 +120,7 @@ fn generate(args: GenerateArgs) -> ExitCode {
         Ok(admins) => admins,
         Err(e) => return fail(args.format, EXIT_USAGE, "kms_policy", &e),
     };
-    let generated = match generate_key_policy(policy.measurement_sets(), args.principal.as_deref(), &admins) {
+    let generated = match generate_key_policy(&policy, args.principal.as_deref(), &admins) {
         Ok(generated) => generated,
         Err(e) => return fail(args.format, EXIT_USAGE, "kms_policy", &e),
     };
@@ -157,7 +157,7 @@ fn check(args: CheckArgs) -> ExitCode {
         Ok(text) => text,
         Err(e) => return fail(args.format, EXIT_USAGE, "read", &e),
     };
-    let report = match check_key_policy(&text, policy.measurement_sets(), &admins) {
+    let report = match check_key_policy(&text, &policy, &admins) {
         Ok(report) => report,
         Err(e) => return fail(args.format, EXIT_CHECK_FAILED, "kms_policy", &e),
     };

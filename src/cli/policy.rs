@@ -5,7 +5,7 @@
 
 use enclave_protocol::{cape_function_checksum, UserDataError};
 use enclave_sdk::attestation::{
-    AttestationError, EnclaveUserData, Policy, PolicyFile, RootSource, TrustRoot, UnixTime, UnverifiedDocument,
+    AttestationError, EnclaveUserData, Policy, PolicyFile, PolicyFileError, TrustRoot, UnixTime, UnverifiedDocument,
 };
 use enclave_sdk::{MeasurementSet, Pcr, PcrIndex, PcrValue};
 use std::collections::BTreeMap;
@@ -155,12 +155,9 @@ fn init(args: InitArgs) -> ExitCode {
         Err(InitError::Usage(e)) => return fail(args.format, EXIT_USAGE, "usage", &e),
         Err(InitError::Refused(e)) => return fail(args.format, EXIT_CHECK_FAILED, "document", &e),
         Err(InitError::Image(e)) => return fail(args.format, EXIT_CHECK_FAILED, "image_refused", &e),
+        Err(InitError::Policy(e)) => return fail(args.format, EXIT_CHECK_FAILED, "policy_file", &e),
     };
-    let text = match file.to_toml_string() {
-        Ok(text) => text,
-        Err(e) => return fail(args.format, EXIT_CHECK_FAILED, "policy_file", &e),
-    };
-    let text = format!("# Pinned from {source}.\n{text}");
+    let text = format!("# Pinned from {source}.\n{}", file.to_toml_string());
     if let Some(out) = &args.output {
         if let Err(e) = write_new(out, &text, args.force) {
             return fail(args.format, EXIT_USAGE, "write", &e);
@@ -192,6 +189,8 @@ enum InitError {
     Refused(String),
     /// Exit 1: the image does not measure (malformed, or its signature does not verify).
     Image(String),
+    /// Exit 1: the pins make no policy the SDK accepts.
+    Policy(PolicyFileError),
 }
 
 /// PCRs pinned whatever their value: image, kernel and bootstrap, application.
@@ -216,13 +215,13 @@ fn from_document(
     out: Option<&Path>,
 ) -> Result<(PolicyFile, String), InitError> {
     let raw = read_bytes_bounded(doc, UnverifiedDocument::MAX_LEN).map_err(InitError::Usage)?;
-    let (root, trust_root) = match root_pem {
+    let (root, root_pem) = match root_pem {
         Some(path) => {
             let pem = read_bounded(path, 64 * 1024).map_err(InitError::Usage)?;
             let root = TrustRoot::from_pem(&pem).map_err(|e| InitError::Usage(format!("{}: {e}", path.display())))?;
-            (root, RootSource::Pem { path: path_for_policy(path, out), pem })
+            (root, Some((path_for_policy(path, out), pem)))
         }
-        None => (TrustRoot::aws_nitro_root_g1(), RootSource::AwsNitroRootG1),
+        None => (TrustRoot::aws_nitro_root_g1(), None),
     };
     let now = at.map_or_else(UnixTime::now, UnixTime::from_secs);
     let refused = |e: AttestationError| InitError::Refused(format!("{}: {e}", doc.display()));
@@ -238,15 +237,20 @@ fn from_document(
             doc.display()
         )));
     }
-    let mut file = PolicyFile { trust_root, pcrs: vec![release(fields.pcrs())?], ..PolicyFile::default() };
+    let mut file = PolicyFile::pinning([release(fields.pcrs())?]).map_err(InitError::Policy)?;
+    if let Some((path, pem)) = root_pem {
+        file = file.with_root_pem(path, pem).map_err(InitError::Policy)?;
+    }
     match fields.user_data().map(|u| EnclaveUserData::decode(u).map_err(AttestationError::from)) {
         Some(Ok(claim)) => {
-            file.functions.insert(claim.function_id().clone(), claim.function_checksum());
+            file = file.with_function_checksum_for(claim.function_id().clone(), claim.function_checksum());
         }
         // Cape's claim names no function: pin its checksum for whatever function is attested (the
         // policy is then for Cape-mode connections, the only ones that read that claim).
         Some(Err(AttestationError::UserData(UserDataError::CapeForm))) => {
-            file.function_checksum = fields.user_data().and_then(|u| cape_function_checksum(u).ok());
+            if let Some(sum) = fields.user_data().and_then(|u| cape_function_checksum(u).ok()) {
+                file = file.with_function_checksum(sum);
+            }
         }
         // Said on stderr so a missing [functions] pin is a visible choice, not a silent gap.
         Some(Err(e)) => eprintln!("note: no function checksum pinned: {e}"),
@@ -273,7 +277,7 @@ fn from_eif(path: &Path) -> Result<(PolicyFile, String), InitError> {
         Some(s) => format!("signed by {}, PCR8 pinned", enclave_eif::escape(s.subject().as_bytes())),
         None => "unsigned".to_owned(),
     };
-    let file = PolicyFile { pcrs: vec![set], ..PolicyFile::default() };
+    let file = PolicyFile::pinning([set]).map_err(InitError::Policy)?;
     Ok((file, format!("image {} ({signed})", enclave_eif::escape(path.display().to_string().as_bytes()))))
 }
 
@@ -328,23 +332,23 @@ fn check(args: CheckArgs) -> ExitCode {
 
 /// What a policy file pins, for people.
 pub(crate) fn summary_text(file: &PolicyFile) -> String {
-    let mut out = format!("  trust root: {}\n", file.trust_root);
-    if file.accept_any_enclave {
+    let mut out = format!("  trust root: {}\n", file.trust_root());
+    if file.accepts_any_enclave() {
         out.push_str("  accepts ANY enclave (accept_any_enclave = true)\n");
     }
-    for (n, set) in file.pcrs.iter().enumerate() {
+    for (n, set) in file.measurement_sets().iter().enumerate() {
         out.push_str(&format!("  measurement set {} (one allowed release):\n", n + 1));
         for (index, value) in set.iter() {
             out.push_str(&format!("    {index}: {value}\n"));
         }
     }
-    if let Some(sum) = &file.function_checksum {
+    if let Some(sum) = file.function_checksum() {
         out.push_str(&format!("  any function: checksum {sum}\n"));
     }
-    for (id, sum) in &file.functions {
+    for (id, sum) in file.function_checksums() {
         out.push_str(&format!("  function {id}: checksum {sum}\n"));
     }
-    if file.allow_debug {
+    if file.allows_debug() {
         out.push_str("  allows DEBUG-mode enclaves\n");
     }
     out
@@ -353,7 +357,7 @@ pub(crate) fn summary_text(file: &PolicyFile) -> String {
 /// What a policy file pins, as JSON: `pcrs` is a list of sets, each an object from index to value.
 pub(crate) fn summary_json(file: &PolicyFile) -> serde_json::Value {
     let pcrs: Vec<serde_json::Value> = file
-        .pcrs
+        .measurement_sets()
         .iter()
         .map(|set| {
             set.iter()
@@ -363,16 +367,16 @@ pub(crate) fn summary_json(file: &PolicyFile) -> serde_json::Value {
         })
         .collect();
     let functions: serde_json::Map<String, serde_json::Value> =
-        file.functions.iter().map(|(id, sum)| (id.to_string(), sum.to_string().into())).collect();
+        file.function_checksums().iter().map(|(id, sum)| (id.to_string(), sum.to_string().into())).collect();
     serde_json::json!({
         "ok": true,
-        "trust_root": file.trust_root.to_string(),
+        "trust_root": file.trust_root().to_string(),
         "pcrs": pcrs,
         "functions": functions,
-        "function_checksum": file.function_checksum.map(|s| s.to_string()),
-        "max_document_age_secs": file.max_document_age.map(|d| d.as_secs()),
-        "clock_skew_secs": file.clock_skew.map(|d| d.as_secs()),
-        "allow_debug": file.allow_debug,
-        "accept_any_enclave": file.accept_any_enclave,
+        "function_checksum": file.function_checksum().map(|s| s.to_string()),
+        "max_document_age_secs": file.max_document_age().map(|d| d.as_secs()),
+        "clock_skew_secs": file.clock_skew().map(|d| d.as_secs()),
+        "allow_debug": file.allows_debug(),
+        "accept_any_enclave": file.accepts_any_enclave(),
     })
 }

@@ -54,7 +54,7 @@ static ES384: &[&dyn rustls_pki_types::SignatureVerificationAlgorithm] = &[webpk
 /// Verifies the path from `leaf` through `cabundle` to a pinned root at `now` +- `skew`, then the
 /// document's ES384 signature with the leaf key.
 pub(crate) fn verify_document(
-    envelope: &Envelope<'_>,
+    envelope: &Envelope,
     leaf: &Certificate,
     cabundle: &[Certificate],
     roots: &[TrustRoot],

@@ -7,11 +7,11 @@
 
 #![warn(clippy::arithmetic_side_effects)]
 
-use std::borrow::Cow;
-
 use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_FIXED};
+use ciborium::Value;
+use coset::{AsCborValue, CoseSign1, ProtectedHeader, SignatureContext};
 
-use super::cbor::{self, Item};
+use super::cbor;
 use super::error::CoseError;
 
 /// RFC 9052 section 4.2: COSE_Sign1 tag.
@@ -23,77 +23,66 @@ pub(crate) const MAX_PAYLOAD_LEN: usize = 16 * 1024;
 /// P-384 r || s, each 48 bytes (RFC 9053 section 2.1).
 pub(crate) const SIGNATURE_LEN: usize = 96;
 
-/// The three signed parts of a COSE_Sign1, as bytes.
+/// The three signed parts of a COSE_Sign1: the protected header as coset holds it (with the bytes
+/// it was read from, which the signature covers), the payload and the signature.
 #[derive(Debug, Clone)]
-pub(crate) struct Envelope<'a> {
-    pub(crate) protected: Cow<'a, [u8]>,
-    pub(crate) payload: Cow<'a, [u8]>,
-    pub(crate) signature: Cow<'a, [u8]>,
+pub(crate) struct Envelope {
+    protected: ProtectedHeader,
+    pub(crate) payload: Vec<u8>,
+    signature: Vec<u8>,
 }
 
-impl<'a> Envelope<'a> {
+impl Envelope {
     /// Reads `COSE_Sign1 = [protected: bstr, unprotected: map, payload: bstr, signature: bstr]`,
     /// untagged or with tag 18.
-    pub(crate) fn parse(raw: &'a [u8]) -> Result<Self, CoseError> {
-        let item = cbor::decode(raw).map_err(CoseError::Cbor)?;
+    ///
+    /// ciborium reads the bytes (depth-bounded, trailing bytes refused) and coset the COSE_Sign1 and
+    /// its headers (RFC 9052: header labels are integers or text, none twice, `crit` a non-empty
+    /// array, each known parameter of its registered type). Before coset sees it, the array's shape
+    /// and the protected header's exact bytes are checked here, so that each refusal names the
+    /// element (coset's errors name only the types).
+    pub(crate) fn parse(raw: &[u8]) -> Result<Self, CoseError> {
+        let value = cbor::decode_value(raw).map_err(CoseError::Cbor)?;
         // Accept tag 18 as well: it is legal COSE, although AWS never sends it.
-        let item = match item {
-            Item::Tag(TAG_COSE_SIGN1, inner) => *inner,
-            Item::Tag(tag, _) => return Err(CoseError::WrongTag { tag }),
+        let value = match value {
+            Value::Tag(TAG_COSE_SIGN1, inner) => *inner,
+            Value::Tag(tag, _) => return Err(CoseError::WrongTag { tag }),
             other => other,
         };
-        let parts = match item {
-            Item::Array(parts) => parts,
-            other => return Err(CoseError::NotFourArray { found: other.type_name().to_owned() }),
-        };
-        let [protected, unprotected, payload, signature]: [Item<'a>; 4] = parts
-            .try_into()
-            .map_err(|p: Vec<Item<'a>>| CoseError::NotFourArray { found: format!("array of {}", p.len()) })?;
-        let protected = bytes("protected", protected)?;
-        // The protected header must be exactly alg: ES384. Anything else (another algorithm, extra
-        // critical parameters, a different encoding) is not what the NSM produces.
-        if protected.as_ref() != PROTECTED_ES384 {
-            return Err(CoseError::ProtectedHeader { found: protected.to_vec() });
+        check_shape(&value)?;
+        let sign1 = CoseSign1::from_cbor_value(value).map_err(header_error)?;
+        // The protected header must be exactly alg: ES384 (checked on the bytes in check_shape, and
+        // again on what coset kept). Anything else (another algorithm, extra critical parameters, a
+        // different encoding) is not what the NSM produces.
+        if sign1.protected.original_data.as_deref() != Some(PROTECTED_ES384) {
+            return Err(CoseError::ProtectedHeader { found: sign1.protected.original_data.unwrap_or_default() });
         }
         // The unprotected header carries nothing we use; AWS sends an empty map, and its content is
         // not signed. RFC 9052 section 3: `crit` must be in the protected bucket, and a parameter may
         // not appear in both; an unsigned `alg` beside the signed one is at best confusing to another
-        // reader, at worst obeyed by one. Other labels are ignored, as the RFC allows.
-        let Item::Map(unprotected) = unprotected else {
-            return Err(CoseError::WrongType {
-                element: "unprotected",
-                expected: "map",
-                found: unprotected.type_name(),
-            });
-        };
-        for (label, _) in &unprotected {
-            match label {
-                Item::Unsigned(1) => return Err(CoseError::UnprotectedHeader { label: 1, name: "alg" }),
-                Item::Unsigned(2) => return Err(CoseError::UnprotectedHeader { label: 2, name: "crit" }),
-                _ => {}
-            }
+        // reader, at worst obeyed by one. Other labels coset accepts are ignored, as the RFC allows.
+        if sign1.unprotected.alg.is_some() {
+            return Err(CoseError::UnprotectedHeader { label: 1, name: "alg" });
         }
-        let payload = bytes("payload", payload)?;
+        if !sign1.unprotected.crit.is_empty() {
+            return Err(CoseError::UnprotectedHeader { label: 2, name: "crit" });
+        }
+        // check_shape refused a null (detached) payload, which coset would take as None.
+        let payload = sign1.payload.unwrap_or_default();
         if payload.is_empty() || payload.len() > MAX_PAYLOAD_LEN {
             return Err(CoseError::PayloadLength { len: payload.len(), max: MAX_PAYLOAD_LEN });
         }
-        let signature = bytes("signature", signature)?;
-        if signature.len() != SIGNATURE_LEN {
-            return Err(CoseError::SignatureLength { len: signature.len() });
+        if sign1.signature.len() != SIGNATURE_LEN {
+            return Err(CoseError::SignatureLength { len: sign1.signature.len() });
         }
-        Ok(Self { protected, payload, signature })
+        Ok(Self { protected: sign1.protected, payload, signature: sign1.signature })
     }
 
     /// RFC 9052 section 4.4: the bytes that are signed,
-    /// `Sig_structure = ["Signature1", body_protected, external_aad = h'', payload]`.
+    /// `Sig_structure = ["Signature1", body_protected, external_aad = h'', payload]`, as coset
+    /// encodes it from the protected header's original bytes.
     pub(crate) fn sig_structure(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.payload.len().saturating_add(32));
-        cbor::write_head(&mut out, 4, 4);
-        cbor::write_text(&mut out, "Signature1");
-        cbor::write_bytes(&mut out, &self.protected);
-        cbor::write_bytes(&mut out, &[]);
-        cbor::write_bytes(&mut out, &self.payload);
-        out
+        coset::sig_structure_data(SignatureContext::CoseSign1, self.protected.clone(), None, &[], &self.payload)
     }
 
     /// Verifies the ES384 signature over the Sig_structure with `leaf_key` (an uncompressed P-384 point).
@@ -102,10 +91,63 @@ impl<'a> Envelope<'a> {
     }
 }
 
-fn bytes<'a>(element: &'static str, item: Item<'a>) -> Result<Cow<'a, [u8]>, CoseError> {
-    match item {
-        Item::Bytes(b) => Ok(b),
-        other => Err(CoseError::WrongType { element, expected: "byte string", found: other.type_name() }),
+/// The four elements and their types, and the protected header's bytes, before coset reads them.
+fn check_shape(value: &Value) -> Result<(), CoseError> {
+    let parts = match value {
+        Value::Array(parts) => parts,
+        other => return Err(CoseError::NotFourArray { found: type_name(other).to_owned() }),
+    };
+    let [protected, unprotected, payload, signature] = parts.as_slice() else {
+        return Err(CoseError::NotFourArray { found: format!("array of {}", parts.len()) });
+    };
+    let expect = |element: &'static str, part: &Value, expected: &'static str, ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(CoseError::WrongType { element, expected, found: type_name(part) })
+        }
+    };
+    let Value::Bytes(protected_bytes) = protected else {
+        return expect("protected", protected, "byte string", false);
+    };
+    if protected_bytes.as_slice() != PROTECTED_ES384 {
+        return Err(CoseError::ProtectedHeader { found: protected_bytes.clone() });
+    }
+    expect("unprotected", unprotected, "map", unprotected.is_map())?;
+    expect("payload", payload, "byte string", payload.is_bytes())?;
+    expect("signature", signature, "byte string", signature.is_bytes())
+}
+
+/// What coset refuses once the shape is right: the unprotected header's content.
+fn header_error(e: coset::CoseError) -> CoseError {
+    use coset::CoseError as C;
+    let (found, expected) = match e {
+        C::UnexpectedItem(found, expected) => (found, expected),
+        C::DuplicateMapKey => ("a label twice", "each label at most once"),
+        C::OutOfRangeIntegerValue => ("an integer outside i64", "a label or value coset can hold"),
+        C::UnregisteredIanaValue | C::UnregisteredIanaNonPrivateValue => {
+            ("an unregistered value", "a registered or private-use value")
+        }
+        // Neither can come from a Value whose protected header is the four bytes checked above.
+        C::DecodeFailed(_) | C::ExtraneousData | C::EncodeFailed => ("undecodable CBOR", "a header map"),
+    };
+    CoseError::Header { found, expected }
+}
+
+/// A value's type in words, for error messages (the names [`cbor::Item::type_name`] uses).
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Integer(i) if i128::from(*i) < 0 => "negative integer",
+        Value::Integer(_) => "unsigned integer",
+        Value::Bytes(_) => "byte string",
+        Value::Text(_) => "text string",
+        Value::Array(_) => "array",
+        Value::Map(_) => "map",
+        Value::Tag(..) => "tagged item",
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Float(_) => "float",
+        _ => "CBOR item",
     }
 }
 
@@ -161,9 +203,9 @@ mod tests {
     #[test]
     fn sig_structure_is_rfc9052_shaped() {
         let env = Envelope {
-            protected: Cow::Borrowed(PROTECTED_ES384),
-            payload: Cow::Borrowed(b"ab"),
-            signature: Cow::Borrowed(&[0; 96]),
+            protected: ProtectedHeader { original_data: Some(PROTECTED_ES384.to_vec()), ..Default::default() },
+            payload: b"ab".to_vec(),
+            signature: vec![0; 96],
         };
         let mut expected = vec![0x84, 0x6a];
         expected.extend_from_slice(b"Signature1");

@@ -249,10 +249,10 @@ impl DocumentFields {
             let Item::Text(key) = key else {
                 return Err(DocumentError::BadKey { map: "payload", found: key.type_name() });
             };
-            if !seen.insert(key.as_ref()) {
+            if !seen.insert(key.as_str()) {
                 return Err(DocumentError::DuplicateKey { map: "payload", key: key.chars().take(64).collect() });
             }
-            match key.as_ref() {
+            match key.as_str() {
                 "module_id" => module_id = Some(text(Field::ModuleId, value, 1, MAX_MODULE_ID_LEN)?),
                 "digest" => digest = Some(text(Field::Digest, value, 0, 64)?),
                 "timestamp" => timestamp = Some(unsigned(Field::Timestamp, value)?),
@@ -296,7 +296,7 @@ impl DocumentFields {
     }
 }
 
-fn wrong(field: Field, expected: &'static str, found: &Item<'_>) -> DocumentError {
+fn wrong(field: Field, expected: &'static str, found: &Item) -> DocumentError {
     if found.is_null() {
         return DocumentError::Missing { field };
     }
@@ -310,38 +310,38 @@ fn check_len(field: Field, len: usize, min: usize, max: usize) -> Result<(), Doc
     Ok(())
 }
 
-fn text(field: Field, item: &Item<'_>, min: usize, max: usize) -> Result<String, DocumentError> {
+fn text(field: Field, item: &Item, min: usize, max: usize) -> Result<String, DocumentError> {
     let Item::Text(t) = item else { return Err(wrong(field, "text string", item)) };
     if field == Field::Digest {
         // Shown in the error if it is not "SHA384": bound what gets echoed.
         return Ok(t.chars().take(max).collect());
     }
     check_len(field, t.len(), min, max)?;
-    Ok(t.to_string())
+    Ok(t.clone())
 }
 
-fn bytes(field: Field, item: &Item<'_>, min: usize, max: usize) -> Result<Vec<u8>, DocumentError> {
+fn bytes(field: Field, item: &Item, min: usize, max: usize) -> Result<Vec<u8>, DocumentError> {
     let Item::Bytes(b) = item else { return Err(wrong(field, "byte string", item)) };
     check_len(field, b.len(), min, max)?;
-    Ok(b.to_vec())
+    Ok(b.clone())
 }
 
 /// Optional fields: CBOR null means absent; an empty byte string is present and empty.
-fn optional(field: Field, item: &Item<'_>) -> Result<Option<Vec<u8>>, DocumentError> {
+fn optional(field: Field, item: &Item) -> Result<Option<Vec<u8>>, DocumentError> {
     if item.is_null() {
         return Ok(None);
     }
     bytes(field, item, 0, MAX_OPTIONAL_LEN).map(Some)
 }
 
-fn unsigned(field: Field, item: &Item<'_>) -> Result<u64, DocumentError> {
+fn unsigned(field: Field, item: &Item) -> Result<u64, DocumentError> {
     match item {
         Item::Unsigned(n) => Ok(*n),
         other => Err(wrong(field, "unsigned integer", other)),
     }
 }
 
-fn parse_pcrs(item: &Item<'_>) -> Result<BTreeMap<PcrIndex, PcrValue>, DocumentError> {
+fn parse_pcrs(item: &Item) -> Result<BTreeMap<PcrIndex, PcrValue>, DocumentError> {
     let Item::Map(entries) = item else { return Err(wrong(Field::Pcrs, "map", item)) };
     check_len(Field::Pcrs, entries.len(), 1, MAX_PCRS)?;
     let mut pcrs = BTreeMap::new();
@@ -364,7 +364,7 @@ fn parse_pcrs(item: &Item<'_>) -> Result<BTreeMap<PcrIndex, PcrValue>, DocumentE
     Ok(pcrs)
 }
 
-fn parse_cabundle(item: &Item<'_>) -> Result<Vec<Vec<u8>>, DocumentError> {
+fn parse_cabundle(item: &Item) -> Result<Vec<Vec<u8>>, DocumentError> {
     let Item::Array(entries) = item else { return Err(wrong(Field::CaBundle, "array", item)) };
     check_len(Field::CaBundle, entries.len(), 1, MAX_CABUNDLE)?;
     entries.iter().enumerate().map(|(i, e)| bytes(Field::CaBundleEntry(i), e, 1, MAX_CERT_LEN)).collect()

@@ -180,9 +180,7 @@ impl<'a> Expected<'a> {
 #[derive(Clone)]
 pub struct UnverifiedDocument {
     raw: Vec<u8>,
-    protected: Vec<u8>,
-    payload: Vec<u8>,
-    signature: Vec<u8>,
+    envelope: Envelope,
     fields: DocumentFields,
     leaf: Certificate,
     cabundle: Vec<Certificate>,
@@ -234,15 +232,7 @@ impl UnverifiedDocument {
             .enumerate()
             .map(|(i, der)| Certificate::parse(der, CertPosition::CaBundle(i)))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self {
-            raw: raw.to_vec(),
-            protected: env.protected.into_owned(),
-            payload: env.payload.into_owned(),
-            signature: env.signature.into_owned(),
-            fields,
-            leaf,
-            cabundle,
-        })
+        Ok(Self { raw: raw.to_vec(), envelope: env, fields, leaf, cabundle })
     }
 
     /// Verifies the certificate path to one of `roots` at `now` +- `skew`, then the signature (step 4),
@@ -283,12 +273,7 @@ impl UnverifiedDocument {
         skew: std::time::Duration,
         cache: &PathCache,
     ) -> Result<VerifiedDocument, AttestationError> {
-        let env = Envelope {
-            protected: (&self.protected[..]).into(),
-            payload: (&self.payload[..]).into(),
-            signature: (&self.signature[..]).into(),
-        };
-        let sig = chain::verify_document(&env, &self.leaf, &self.cabundle, roots, now, skew, cache)?;
+        let sig = chain::verify_document(&self.envelope, &self.leaf, &self.cabundle, roots, now, skew, cache)?;
         Ok(VerifiedDocument { raw: self.raw, fields: self.fields, _sig: sig })
     }
 

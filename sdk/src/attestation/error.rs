@@ -174,39 +174,32 @@ pub enum AttestationError {
     },
 }
 
-/// Where in the document a CBOR item sits, for messages.
+/// What ciborium, which reads the envelope and the payload, found wrong with the CBOR.
 ///
 /// # Examples
 ///
 /// ```
 /// use enclave_sdk::attestation::{AttestationError, CborError, CborProblem, CoseError, UnverifiedDocument};
 /// let err = UnverifiedDocument::parse(&[0x84]).unwrap_err();
-/// // An array of four items, and no item: the declared length runs past the input.
-/// assert_eq!(err, AttestationError::Cose(CoseError::Cbor(CborError { offset: 1, problem: CborProblem::LengthBeyondInput })));
+/// // An array of four items, and no item: the input ends where the first should be.
+/// assert_eq!(err, AttestationError::Cose(CoseError::Cbor(CborError { offset: 1, problem: CborProblem::Truncated })));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CborProblem {
-    /// The input ended inside an item.
+    /// The input ended inside an item, or before the bytes or items a length declared.
     Truncated,
     /// Bytes follow the single top-level item.
     TrailingBytes,
-    /// Additional-information values 28..=30 are reserved (RFC 8949 section 3).
-    ReservedAdditionalInfo,
-    /// Indefinite length where RFC 8949 forbids it (integers, tags, simple values).
-    IndefiniteNotAllowed,
-    /// A "break" byte outside an indefinite-length item.
-    UnexpectedBreak,
-    /// A chunk of an indefinite-length string of another major type (RFC 8949 section 3.2.3).
-    BadStringChunk,
-    /// A text string that is not UTF-8.
-    InvalidUtf8,
+    /// Not well-formed (RFC 8949 section 3 and appendix F): a reserved additional-information value
+    /// (28..=30), an indefinite length where none is allowed, a chunk of an indefinite-length string of
+    /// another type, or text that is not UTF-8. ciborium reports the offset, not which of these.
+    Malformed,
+    /// A major type 7 item other than `false`, `true`, `null`, `undefined` and floats: an unassigned
+    /// simple value, or a break outside an indefinite-length item.
+    UnsupportedSimple,
     /// Nesting deeper than the reader allows.
     TooDeep,
-    /// A declared length larger than the remaining input.
-    LengthBeyondInput,
-    /// A simple value encoded in two bytes below 32 (RFC 8949 section 3.3).
-    BadSimpleValue,
 }
 
 impl fmt::Display for CborProblem {
@@ -214,14 +207,9 @@ impl fmt::Display for CborProblem {
         f.write_str(match self {
             Self::Truncated => "input ends inside an item",
             Self::TrailingBytes => "bytes follow the item",
-            Self::ReservedAdditionalInfo => "reserved additional information (28..30)",
-            Self::IndefiniteNotAllowed => "indefinite length not allowed here",
-            Self::UnexpectedBreak => "unexpected break",
-            Self::BadStringChunk => "bad chunk in an indefinite-length string",
-            Self::InvalidUtf8 => "text string is not UTF-8",
+            Self::Malformed => "not well-formed",
+            Self::UnsupportedSimple => "unassigned simple value or misplaced break",
             Self::TooDeep => "nested too deeply",
-            Self::LengthBeyondInput => "declared length exceeds the input",
-            Self::BadSimpleValue => "badly encoded simple value",
         })
     }
 }
@@ -233,7 +221,7 @@ impl fmt::Display for CborProblem {
 /// ```
 /// use enclave_sdk::attestation::{AttestationError, CborProblem, CoseError, UnverifiedDocument};
 /// let err = UnverifiedDocument::parse(&[0x84]).unwrap_err();
-/// assert!(matches!(err, AttestationError::Cose(CoseError::Cbor(c)) if c.problem == CborProblem::LengthBeyondInput));
+/// assert!(matches!(err, AttestationError::Cose(CoseError::Cbor(c)) if c.problem == CborProblem::Truncated));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("CBOR at byte {offset}: {problem}")]
@@ -293,6 +281,16 @@ pub enum CoseError {
     ProtectedHeader {
         /// The protected header bytes.
         found: Vec<u8>,
+    },
+    /// The unprotected header is not one RFC 9052 allows, as coset reads it: a label that is neither
+    /// an integer nor text, a label twice, an empty `crit`, or a known parameter of the wrong type
+    /// (`kid` must be a non-empty byte string, for instance).
+    #[error("unprotected header has {found} where COSE expects {expected}")]
+    Header {
+        /// What was found, in coset's words (`int`, `a label twice`, ...).
+        found: &'static str,
+        /// What COSE expects there.
+        expected: &'static str,
     },
     /// The unprotected header carries `alg` (label 1) or `crit` (label 2). RFC 9052 section 3: `crit`
     /// must be protected, and an `alg` outside the protected bucket must not stand beside the signed one.

@@ -8,10 +8,11 @@
 //!
 //! 1. Size: at most [`UnverifiedDocument::MAX_LEN`] bytes, before any parsing.
 //! 2. Envelope (`cose`): COSE_Sign1, untagged or tag 18, protected header exactly `{1: -35}` (ES384),
-//!    payload 1..=16384 bytes, signature 96 bytes.
-//!    The unprotected header may not carry `alg` or `crit` (RFC 9052 section 3).
-//! 3. Payload shape (`document`): every field's CBOR type and CDDL bound; duplicate keys refused;
-//!    PCR0, PCR1 and PCR2 present. This only bounds-checks; nothing is believed yet
+//!    payload 1..=16384 bytes, signature 96 bytes, read by ciborium (nesting bounded) and coset.
+//!    The unprotected header may not carry `alg` or `crit` (RFC 9052 section 3), and is otherwise
+//!    held to what coset accepts (no label twice, each known parameter of its type).
+//! 3. Payload shape (`document`): every field's CBOR type and CDDL bound, read by ciborium into a
+//!    tree that keeps a bignum a tag (`cbor`); duplicate keys refused; PCR0, PCR1 and PCR2 present. This only bounds-checks; nothing is believed yet
 //!    ([`UnverifiedDocument`]). Every certificate is decoded by `x509-cert` (strict DER) and by
 //!    rustls-webpki's parser, and held to the Nitro profile (`x509`): v3, ES384 and P-384 only, a
 //!    positive serial of at most 20 octets, no repeated extension, only BasicConstraints and KeyUsage
@@ -64,7 +65,6 @@ pub use error::{
     AttestationError, CborError, CborProblem, CertPosition, ChainError, CoseError, DerError, DerProblem, DocumentError,
     Field, WebpkiReason,
 };
-pub(crate) use policy::require_image_pinned;
 pub use policy::{Policy, PolicyBuilder, PolicyError};
 pub use policy_file::{PolicyFile, PolicyFileError, RootSource};
 pub use root::TrustRoot;

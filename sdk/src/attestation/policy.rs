@@ -7,9 +7,10 @@
 //! Checks, in order: debug mode, measurement sets, document age, nonce, function claim and checksum,
 //! key.
 //!
-//! This module also holds the one rule for what a policy must pin ([`PolicyBuilder::build`] applies
-//! it; every other way of making a policy, the policy file, the environment and every CLI command,
-//! goes through the builder).
+//! This module also holds the one rule for what a policy must pin ([`Policy::require_image_pinned`]:
+//! [`PolicyBuilder::build`] applies it, and every other way of making a policy, the policy file, the
+//! environment and every CLI command, goes through the builder; the KMS crate calls it too, without
+//! the waiver).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -89,30 +90,6 @@ fn image_not_pinned(set: Option<usize>, pins: &[PcrIndex], zeroed: &[PcrIndex], 
     }
 }
 
-/// The one rule for what a policy must pin: every allowed measurement set identifies the image by
-/// pinning PCR0, PCR2 or PCR8 ([`Policy::IMAGE_PCRS`]) to a value other than all zeros, and a policy without
-/// any set identifies nothing, whatever checksums it pins. Called from [`PolicyBuilder::build`] (where
-/// `dangerous_accept_any_enclave` may waive it) and from the KMS key policy generator and checker (where
-/// nothing waives it: a key policy releases plaintexts to whoever meets its conditions).
-pub(crate) fn require_image_pinned(sets: &[MeasurementSet], checksum_pinned: bool) -> Result<(), PolicyError> {
-    if sets.is_empty() {
-        return Err(PolicyError::ImageNotPinned { set: None, pins: Vec::new(), zeroed: Vec::new(), checksum_pinned });
-    }
-    for (i, set) in sets.iter().enumerate() {
-        // All zeros is the reset value: PCR8 of every unsigned image, PCR0..2 of every debug enclave.
-        let identifies = |index: &PcrIndex| set.get(*index).is_some_and(|value| !value.is_zero());
-        if !Policy::IMAGE_PCRS.iter().any(identifies) {
-            return Err(PolicyError::ImageNotPinned {
-                set: Some(i.saturating_add(1)),
-                pins: set.indices().collect(),
-                zeroed: Policy::IMAGE_PCRS.into_iter().filter(|index| set.pins(*index)).collect(),
-                checksum_pinned,
-            });
-        }
-    }
-    Ok(())
-}
-
 /// What the caller trusts: root(s), measurement sets, function checksums, freshness. Build with
 /// [`Policy::builder`].
 ///
@@ -177,6 +154,56 @@ impl Policy {
     /// every image built by one nitro-cli version, and PCR3 and PCR4 (the parent instance's IAM role and
     /// id) are chosen by whoever runs the parent instance, whom the threat model does not trust.
     pub const IMAGE_PCRS: [PcrIndex; 3] = [PcrIndex::IMAGE, PcrIndex::APPLICATION, PcrIndex::SIGNING_CERTIFICATE];
+
+    /// The one rule for what a policy must pin, applied to this policy whether or not it was built with
+    /// [`PolicyBuilder::dangerous_accept_any_enclave`]: every allowed measurement set identifies the image
+    /// by pinning PCR0, PCR2 or PCR8 ([`Policy::IMAGE_PCRS`]) to a value other than all zeros, and a
+    /// policy without any set identifies nothing, whatever checksums it pins.
+    ///
+    /// [`PolicyBuilder::build`] applies it unless waived. Consumers that cannot honour the waiver call it
+    /// themselves: a KMS key policy (the `enclave-kms` crate) releases plaintexts to whoever meets its
+    /// conditions, so `accept_any_enclave` in a policy file must not carry over to it.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::ImageNotPinned`] naming the first set that pins no image PCR (or none at all).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_sdk::attestation::{Policy, PolicyError};
+    /// let release = format!("0={}", "ab".repeat(48)).parse()?;
+    /// assert_eq!(Policy::builder().allow_measurements(release).build()?.require_image_pinned(), Ok(()));
+    ///
+    /// // Waived for the verifier, but the rule itself still says what is missing.
+    /// let any = Policy::builder().dangerous_accept_any_enclave().build()?;
+    /// assert!(matches!(any.require_image_pinned(), Err(PolicyError::ImageNotPinned { set: None, .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn require_image_pinned(&self) -> Result<(), PolicyError> {
+        let checksum_pinned = self.checksum.is_some() || !self.checksums.is_empty();
+        if self.sets.is_empty() {
+            return Err(PolicyError::ImageNotPinned {
+                set: None,
+                pins: Vec::new(),
+                zeroed: Vec::new(),
+                checksum_pinned,
+            });
+        }
+        for (i, set) in self.sets.iter().enumerate() {
+            // All zeros is the reset value: PCR8 of every unsigned image, PCR0..2 of every debug enclave.
+            let identifies = |index: &PcrIndex| set.get(*index).is_some_and(|value| !value.is_zero());
+            if !Self::IMAGE_PCRS.iter().any(identifies) {
+                return Err(PolicyError::ImageNotPinned {
+                    set: Some(i.saturating_add(1)),
+                    pins: set.indices().collect(),
+                    zeroed: Self::IMAGE_PCRS.into_iter().filter(|index| set.pins(*index)).collect(),
+                    checksum_pinned,
+                });
+            }
+        }
+        Ok(())
+    }
 
     /// A builder with safe defaults: AWS Root-G1, 300 s maximum age, 60 s skew, debug enclaves rejected.
     ///
@@ -733,10 +760,7 @@ impl PolicyBuilder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn build(self) -> Result<Policy, PolicyError> {
-        if !self.any_enclave {
-            require_image_pinned(&self.sets, self.checksum.is_some() || !self.checksums.is_empty())?;
-        }
-        Ok(Policy {
+        let policy = Policy {
             roots: self.roots.unwrap_or_else(|| vec![TrustRoot::aws_nitro_root_g1()]),
             sets: self.sets,
             checksum: self.checksum,
@@ -745,7 +769,11 @@ impl PolicyBuilder {
             skew: self.skew,
             allow_debug: self.allow_debug,
             any_enclave: self.any_enclave,
-        })
+        };
+        if !policy.any_enclave {
+            policy.require_image_pinned()?;
+        }
+        Ok(policy)
     }
 }
 

@@ -3,7 +3,8 @@
 //! What comes in: a policy file's text (trusted in intent, written by the caller, but parsed as
 //! untrusted input: bounded to [`MAX_POLICY_FILE_LEN`], every error names the line and the key) and,
 //! for `root_pem`, a PEM file next to it. What goes out: a [`PolicyFile`], and from it a `Policy` for
-//! the verifier (whose measurement sets are also what a KMS key policy requires, [`crate::kms`]).
+//! the verifier (whose measurement sets are also what a KMS key policy requires, in the `enclave-kms`
+//! crate).
 //! This module does not verify anything and does not decide what a policy must pin: it only
 //! translates the file into the pins `Policy::builder()` takes, and the builder decides.
 //!
@@ -34,7 +35,7 @@ pub(crate) const MAX_ROOT_PEM_LEN: usize = 64 * 1024;
 /// use enclave_sdk::attestation::{PolicyFile, RootSource};
 /// let text = format!("[[pcrs]]\n0 = \"{}\"\n", "ab".repeat(48));
 /// let file = PolicyFile::parse(&text, None)?;
-/// assert_eq!(file.trust_root, RootSource::AwsNitroRootG1); // no root_pem: AWS Root-G1
+/// assert_eq!(file.trust_root(), &RootSource::AwsNitroRootG1); // no root_pem: AWS Root-G1
 /// # Ok::<(), enclave_sdk::attestation::PolicyFileError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -42,7 +43,9 @@ pub enum RootSource {
     /// The AWS Nitro Enclaves Root-G1 certificate built into the SDK.
     #[default]
     AwsNitroRootG1,
-    /// A PEM certificate read from `path` (as written in the file) when the policy was loaded.
+    /// A PEM certificate read from `path` (as written in the file) when the policy was loaded. Made only
+    /// by this module ([`PolicyFile::parse`], [`PolicyFile::with_root_pem`]), once the certificate parsed.
+    #[non_exhaustive]
     Pem {
         /// The path as written in the policy file.
         path: PathBuf,
@@ -51,9 +54,11 @@ pub enum RootSource {
     },
 }
 
-/// A parsed policy file: what a caller trusts. Fields left `None` take `Policy::builder()`'s
-/// defaults. Read one with [`PolicyFile::from_file`] or [`Policy::from_file`]; either succeeds only
-/// for a file whose pins [`crate::attestation::PolicyBuilder::build`] accepts.
+/// A parsed policy file: what a caller trusts. Settings left `None` take `Policy::builder()`'s
+/// defaults. Read one with [`PolicyFile::from_file`] or [`Policy::from_file`], or start one to write
+/// out with [`PolicyFile::pinning`]; each succeeds only for pins
+/// [`crate::attestation::PolicyBuilder::build`] accepts, so every `PolicyFile` describes a policy the
+/// builder accepts and its [`PolicyFile::to_toml_string`] parses back to the same value.
 ///
 /// # Format
 ///
@@ -99,30 +104,30 @@ pub enum RootSource {
 /// use enclave_sdk::attestation::{PolicyFile, RootSource};
 /// let text = format!("[[pcrs]]\n0 = \"{}\"\n", "ab".repeat(48));
 /// let file = PolicyFile::parse(&text, None)?;
-/// assert_eq!(file.pcrs.len(), 1);
+/// assert_eq!(file.measurement_sets().len(), 1);
 /// let policy = file.to_policy()?;
 /// assert_eq!(policy.measurement_sets().len(), 1);
 /// # let _ = RootSource::AwsNitroRootG1;
 /// # Ok::<(), enclave_sdk::attestation::PolicyFileError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyFile {
     /// `root_pem`.
-    pub trust_root: RootSource,
-    /// `[[pcrs]]`: the allowed measurement sets (releases), in file order.
-    pub pcrs: Vec<MeasurementSet>,
-    /// `[functions]`: the checksum each function id must report.
-    pub functions: BTreeMap<FunctionId, FunctionChecksum>,
-    /// `function_checksum`: the checksum whatever function is attested must report.
-    pub function_checksum: Option<FunctionChecksum>,
+    trust_root: RootSource,
+    /// `[[pcrs]]`, in file order.
+    pcrs: Vec<MeasurementSet>,
+    /// `[functions]`.
+    functions: BTreeMap<FunctionId, FunctionChecksum>,
+    /// `function_checksum`.
+    function_checksum: Option<FunctionChecksum>,
     /// `max_document_age_secs`.
-    pub max_document_age: Option<Duration>,
+    max_document_age: Option<Duration>,
     /// `clock_skew_secs`.
-    pub clock_skew: Option<Duration>,
+    clock_skew: Option<Duration>,
     /// `allow_debug`.
-    pub allow_debug: bool,
+    allow_debug: bool,
     /// `accept_any_enclave`.
-    pub accept_any_enclave: bool,
+    accept_any_enclave: bool,
 }
 
 /// Why a policy file was refused.
@@ -166,7 +171,9 @@ pub enum PolicyFileError {
         column: usize,
         /// The key, dotted (`pcrs.0`), when known.
         key: Option<String>,
-        /// What is wrong.
+        /// What is wrong. Text, because the TOML parser's errors (`toml::de::Error`) carry only a
+        /// message and a span, no kind to match on; this module's own refusals say what they refuse in
+        /// the same field, so that each names its line and key the same way.
         message: String,
     },
     /// The pins were refused by [`crate::attestation::PolicyBuilder`].
@@ -329,6 +336,117 @@ impl PolicyFile {
     /// `connect_and_invoke` and the CLI when no policy is given explicitly).
     pub const ENV_VAR: &'static str = "ENCLAVE_POLICY";
 
+    /// A policy file allowing `releases` (one [`MeasurementSet`] each, as `[[pcrs]]` tables), with every
+    /// other setting at its default: AWS Root-G1, no function checksums, debug enclaves refused, and
+    /// the image rule in force (there is no constructor that waives it: write `accept_any_enclave`
+    /// into the file by hand if you mean it).
+    ///
+    /// # Errors
+    /// [`PolicyFileError::Policy`] when the builder refuses the sets: none at all, or one that does not
+    /// identify the image.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_sdk::attestation::{PolicyError, PolicyFile, PolicyFileError};
+    /// use enclave_sdk::{FunctionChecksum, FunctionId};
+    /// let release = format!("0={}", "ab".repeat(48)).parse()?;
+    /// let hello = FunctionId::new("hello")?;
+    /// let file = PolicyFile::pinning([release])?.with_function_checksum_for(hello, FunctionChecksum::from_bytes([7; 32]));
+    /// assert_eq!(PolicyFile::parse(&file.to_toml_string(), None)?, file);
+    ///
+    /// // No release pinned is no policy file, rather than one that fails later.
+    /// let none = PolicyFile::pinning([]).unwrap_err();
+    /// assert!(matches!(none, PolicyFileError::Policy { source: PolicyError::ImageNotPinned { set: None, .. }, .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pinning(releases: impl IntoIterator<Item = MeasurementSet>) -> Result<Self, PolicyFileError> {
+        let file = PolicyFile { pcrs: releases.into_iter().collect(), ..PolicyFile::unchecked() };
+        file.to_policy()?;
+        Ok(file)
+    }
+
+    /// This file with `pem` (read from `path`, written into the file as `root_pem = "path"`) as its
+    /// only trust root in place of AWS Root-G1.
+    ///
+    /// # Errors
+    /// [`PolicyFileError::Root`] when `pem` is not one usable certificate.
+    pub fn with_root_pem(self, path: impl Into<PathBuf>, pem: impl Into<String>) -> Result<Self, PolicyFileError> {
+        let pem = pem.into();
+        TrustRoot::from_pem(&pem).map_err(|source| PolicyFileError::Root { file: None, source })?;
+        Ok(PolicyFile { trust_root: RootSource::Pem { path: path.into(), pem }, ..self })
+    }
+
+    /// This file with `checksum` required of the function `function_id` (a `[functions]` entry), as
+    /// [`crate::attestation::PolicyBuilder::function_checksum_for`].
+    #[must_use]
+    pub fn with_function_checksum_for(mut self, function_id: FunctionId, checksum: FunctionChecksum) -> Self {
+        self.functions.insert(function_id, checksum);
+        self
+    }
+
+    /// This file with `checksum` required of whatever function is attested (`function_checksum`), as
+    /// [`crate::attestation::PolicyBuilder::function_checksum`].
+    #[must_use]
+    pub fn with_function_checksum(mut self, checksum: FunctionChecksum) -> Self {
+        self.function_checksum = Some(checksum);
+        self
+    }
+
+    /// `root_pem`: where the trust root comes from.
+    pub fn trust_root(&self) -> &RootSource {
+        &self.trust_root
+    }
+
+    /// `[[pcrs]]`: the allowed measurement sets (releases), in file order.
+    pub fn measurement_sets(&self) -> &[MeasurementSet] {
+        &self.pcrs
+    }
+
+    /// `[functions]`: the checksum each function id must report.
+    pub fn function_checksums(&self) -> &BTreeMap<FunctionId, FunctionChecksum> {
+        &self.functions
+    }
+
+    /// `function_checksum`: the checksum whatever function is attested must report.
+    pub fn function_checksum(&self) -> Option<FunctionChecksum> {
+        self.function_checksum
+    }
+
+    /// `max_document_age_secs`, when the file sets it.
+    pub fn max_document_age(&self) -> Option<Duration> {
+        self.max_document_age
+    }
+
+    /// `clock_skew_secs`, when the file sets it.
+    pub fn clock_skew(&self) -> Option<Duration> {
+        self.clock_skew
+    }
+
+    /// `allow_debug = true`.
+    pub fn allows_debug(&self) -> bool {
+        self.allow_debug
+    }
+
+    /// `accept_any_enclave = true`: the image rule is waived.
+    pub fn accepts_any_enclave(&self) -> bool {
+        self.accept_any_enclave
+    }
+
+    /// The settings of an empty file, which no caller may see before `to_policy` accepts what was put in.
+    fn unchecked() -> Self {
+        PolicyFile {
+            trust_root: RootSource::AwsNitroRootG1,
+            pcrs: Vec::new(),
+            functions: BTreeMap::new(),
+            function_checksum: None,
+            max_document_age: None,
+            clock_skew: None,
+            allow_debug: false,
+            accept_any_enclave: false,
+        }
+    }
+
     /// Builds the [`Policy`] this file describes, through [`Policy::builder`] (which alone decides
     /// whether the pins identify the enclave image).
     ///
@@ -400,7 +518,7 @@ impl PolicyFile {
     /// use enclave_sdk::attestation::{PolicyError, PolicyFile, PolicyFileError};
     /// let pcr0 = "ab".repeat(48);
     /// let file = PolicyFile::parse(&format!("[[pcrs]]\n0 = \"{pcr0}\"\n"), None)?;
-    /// assert_eq!(file.pcrs.len(), 1);
+    /// assert_eq!(file.measurement_sets().len(), 1);
     ///
     /// let err = PolicyFile::parse("max_document_age_secs = \"5m\"\n", None).unwrap_err();
     /// assert!(err.to_string().starts_with("line 1, column 25, key `max_document_age_secs`"), "{err}");
@@ -427,7 +545,7 @@ impl PolicyFile {
             invalid_at(&at, &span, key, message)
         })?;
         let at = Locator(text);
-        let mut file = PolicyFile::default();
+        let mut file = PolicyFile::unchecked();
 
         if let Some(root) = raw.root_pem {
             let path = PathBuf::from(string_value(&at, "root_pem", &root)?);
@@ -481,11 +599,8 @@ impl PolicyFile {
         Ok(file)
     }
 
-    /// Writes the file back as TOML (commented, in the documented format), once [`PolicyFile::to_policy`]
-    /// has accepted it.
-    ///
-    /// # Errors
-    /// As [`PolicyFile::to_policy`].
+    /// Writes the file back as TOML (commented, in the documented format); [`PolicyFile::parse`] reads
+    /// it back as the same value.
     ///
     /// # Examples
     ///
@@ -493,12 +608,11 @@ impl PolicyFile {
     /// use enclave_sdk::attestation::{PolicyFile, RootSource};
     /// let text = format!("[[pcrs]]\n0 = \"{}\"\n", "ab".repeat(48));
     /// let file = PolicyFile::parse(&text, None)?;
-    /// assert_eq!(PolicyFile::parse(&file.to_toml_string()?, None)?, file);
+    /// assert_eq!(PolicyFile::parse(&file.to_toml_string(), None)?, file);
     /// # let _ = RootSource::AwsNitroRootG1;
     /// # Ok::<(), enclave_sdk::attestation::PolicyFileError>(())
     /// ```
-    pub fn to_toml_string(&self) -> Result<String, PolicyFileError> {
-        self.to_policy()?;
+    pub fn to_toml_string(&self) -> String {
         let mut out = String::from(
             "# enclave-sdk policy file: what this client trusts.\n\
              # Format: README \"Pinning what you trust\" (or the rustdoc of enclave_sdk::attestation::PolicyFile).\n\n",
@@ -547,7 +661,7 @@ impl PolicyFile {
                 out.push_str(&format!("{} = \"{sum}\"\n", toml_string(id.as_str())));
             }
         }
-        Ok(out)
+        out
     }
 }
 

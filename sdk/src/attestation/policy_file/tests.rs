@@ -57,19 +57,19 @@ fn full() -> String {
 #[test]
 fn parses_every_key() {
     let file = PolicyFile::parse(&full(), None).unwrap();
-    assert_eq!(file.trust_root, RootSource::AwsNitroRootG1);
-    assert_eq!(file.pcrs, vec![set(&[(0, 0xaa), (2, 0x22)]), set(&[(0, 0xab), (2, 0x23)])]);
-    assert_eq!(file.functions["hello.world"], FunctionChecksum::from_bytes([0xdd; 32]));
-    assert_eq!(file.function_checksum, Some(FunctionChecksum::from_bytes([0xcc; 32])));
-    assert_eq!(file.max_document_age, Some(Duration::from_secs(120)));
-    assert_eq!(file.clock_skew, Some(Duration::from_secs(5)));
-    assert!(!file.allow_debug && !file.accept_any_enclave);
+    assert_eq!(file.trust_root(), &RootSource::AwsNitroRootG1);
+    assert_eq!(file.measurement_sets(), [set(&[(0, 0xaa), (2, 0x22)]), set(&[(0, 0xab), (2, 0x23)])]);
+    assert_eq!(file.function_checksums()["hello.world"], FunctionChecksum::from_bytes([0xdd; 32]));
+    assert_eq!(file.function_checksum(), Some(FunctionChecksum::from_bytes([0xcc; 32])));
+    assert_eq!(file.max_document_age(), Some(Duration::from_secs(120)));
+    assert_eq!(file.clock_skew(), Some(Duration::from_secs(5)));
+    assert!(!file.allows_debug() && !file.accepts_any_enclave());
 }
 
 #[test]
 fn written_files_parse_back_identically() {
     let file = PolicyFile::parse(&full(), None).unwrap();
-    let text = file.to_toml_string().unwrap();
+    let text = file.to_toml_string();
     assert_eq!(text.matches("[[pcrs]]").count(), 2, "{text}");
     assert_eq!(PolicyFile::parse(&text, None).unwrap(), file, "{text}");
 }
@@ -91,15 +91,26 @@ fn the_image_rule_is_the_builders() {
         false,
     );
     let any = PolicyFile::parse("accept_any_enclave = true\n", None).unwrap();
-    assert!(any.accept_any_enclave);
+    assert!(any.accepts_any_enclave());
     // accept_any_enclave waives the rule; pins given beside it still apply.
     let waived =
         PolicyFile::parse(&format!("accept_any_enclave = true\n[[pcrs]]\n3 = \"{}\"\n", pcr(3)), None).unwrap();
     assert_eq!(waived.to_policy().unwrap().measurement_sets(), &[set(&[(3, 3)])]);
+    // A file made in code to be written out holds to the same rule: one that pins nothing, or only the
+    // parent instance, cannot be made (review 12, finding 5).
     assert!(matches!(
-        PolicyFile::default().to_toml_string(),
+        PolicyFile::pinning([]),
         Err(PolicyFileError::Policy { source: PolicyError::ImageNotPinned { set: None, .. }, .. })
     ));
+    assert!(matches!(
+        PolicyFile::pinning([set(&[(0, 1)]), set(&[(3, 3)])]),
+        Err(PolicyFileError::Policy { source: PolicyError::ImageNotPinned { set: Some(2), .. }, .. })
+    ));
+    let made = PolicyFile::pinning([set(&[(8, 8)])])
+        .unwrap()
+        .with_function_checksum(FunctionChecksum::from_bytes([1; 32]))
+        .with_function_checksum_for("f".parse().unwrap(), FunctionChecksum::from_bytes([2; 32]));
+    assert_eq!(PolicyFile::parse(&made.to_toml_string(), None).unwrap(), made);
     let message = err(&format!("[[pcrs]]\n3 = \"{}\"\n", pcr(1))).to_string();
     assert!(message.ends_with("add a [[pcrs]] table pinning \"0\", \"2\" or \"8\" for each allowed release, or set accept_any_enclave = true to trust any enclave"), "{message}");
 }
@@ -255,9 +266,17 @@ fn root_pem_is_read_relative_to_the_policy_file() {
     let path = dir.join("policy.toml");
     std::fs::write(&path, format!("root_pem = \"roots/mock.pem\"\n[[pcrs]]\n0 = \"{}\"\n", pcr(3))).unwrap();
     let file = PolicyFile::from_file(&path).unwrap();
-    assert_eq!(file.trust_root, RootSource::Pem { path: "roots/mock.pem".into(), pem: pem.into() });
+    assert_eq!(file.trust_root(), &RootSource::Pem { path: "roots/mock.pem".into(), pem: pem.into() });
     // And it survives the round trip as the same relative path.
-    assert!(file.to_toml_string().unwrap().contains("root_pem = \"roots/mock.pem\""));
+    assert!(file.to_toml_string().contains("root_pem = \"roots/mock.pem\""));
+    // A file made in code takes a root only once it parses as a certificate.
+    let made = PolicyFile::pinning([set(&[(0, 3)])]).unwrap();
+    assert!(matches!(
+        made.clone().with_root_pem("x.pem", "no certificate"),
+        Err(PolicyFileError::Root { file: None, .. })
+    ));
+    let with_root = made.with_root_pem("roots/mock.pem", pem).unwrap();
+    assert_eq!(with_root.trust_root(), file.trust_root());
 
     std::fs::write(&path, format!("root_pem = \"missing.pem\"\n[[pcrs]]\n0 = \"{}\"\n", pcr(3))).unwrap();
     assert!(
@@ -314,7 +333,7 @@ fn cape() -> Vec<u8> {
 fn to_policy_carries_every_setting_to_the_builder() {
     let file = PolicyFile::parse(&full(), None).unwrap();
     let policy = file.to_policy().unwrap();
-    assert_eq!(policy.measurement_sets(), file.pcrs.as_slice());
+    assert_eq!(policy.measurement_sets(), file.measurement_sets());
     assert_eq!(policy.function_checksum(), Some(FunctionChecksum::from_bytes([0xcc; 32])));
     assert_eq!(policy.function_checksums()["hello.world"], FunctionChecksum::from_bytes([0xdd; 32]));
     assert_eq!(policy.max_document_age(), Duration::from_secs(120));
@@ -384,7 +403,7 @@ fn root_sha256_refuses_a_replaced_root_file() {
 
     std::fs::write(&path, with_digest(&aws)).unwrap();
     let file = PolicyFile::from_file(&path).unwrap();
-    assert!(file.to_toml_string().unwrap().contains(&format!("root_sha256 = \"{aws}\"\n")));
+    assert!(file.to_toml_string().contains(&format!("root_sha256 = \"{aws}\"\n")));
 
     // The root file is not the root the policy pinned.
     std::fs::write(&path, with_digest(&pinned_other)).unwrap();

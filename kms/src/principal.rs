@@ -111,12 +111,12 @@ impl serde::Serialize for NamedPrincipal {
 ///
 /// # Examples
 /// ```
-/// use enclave_sdk::kms::KeyAdmin;
+/// use enclave_kms::KeyAdmin;
 /// let admin: KeyAdmin = "arn:aws:iam::111122223333:role/key-admin".parse()?;
 /// assert_eq!(admin.as_str(), "arn:aws:iam::111122223333:role/key-admin");
 /// assert!("*".parse::<KeyAdmin>().is_err());
 /// assert!("arn:aws:iam::111122223333:role/*".parse::<KeyAdmin>().is_err());
-/// # Ok::<(), enclave_sdk::kms::KmsPolicyError>(())
+/// # Ok::<(), enclave_kms::KmsPolicyError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyAdmin(String);

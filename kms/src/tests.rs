@@ -5,6 +5,14 @@ use super::principal::{named, named_entry, same_aws_principal};
 use super::*;
 use enclave_protocol::Pcr;
 
+/// The caller's policy allowing `sets`, as `enclave kms-policy` loads it from a policy file. It waives
+/// the SDK's rule for its verifier, so that sets the rule refuses reach the KMS functions, whose own
+/// refusal (no waiver) is what the tests of that rule check.
+fn policy_of(sets: &[MeasurementSet]) -> Policy {
+    let builder = sets.iter().cloned().fold(Policy::builder(), |b, set| b.allow_measurements(set));
+    builder.dangerous_accept_any_enclave().build().unwrap()
+}
+
 const PCR0_A: &str = "aa00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000aa";
 const PCR0_B: &str = "bb00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000bb";
 const PCR1: &str = "111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111";
@@ -414,7 +422,7 @@ fn table_of_strict_and_permissive_policies() {
     assert!(table.iter().filter(|r| r.findings.is_empty()).count() >= 14);
     assert!(table.iter().filter(|r| !r.findings.is_empty()).count() >= 40);
     for Row { name, doc, sets, admins, findings, key_control } in table {
-        let report = check_key_policy(&doc, &sets, &admins).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let report = check_key_policy(&doc, &policy_of(&sets), &admins).unwrap_or_else(|e| panic!("{name}: {e}"));
         let got: Vec<Expected> =
             report.findings.iter().map(|f| (f.statement.clone(), f.actions.clone(), f.problem.clone())).collect();
         assert_eq!(got, findings, "{name}");
@@ -436,7 +444,7 @@ fn table_of_strict_and_permissive_policies() {
 fn findings_name_the_actions_and_how_they_are_granted() {
     let report = check_key_policy(
         &policy(r#"{"Sid":"NotAdmin","Effect":"Allow","Principal":"*","NotAction":"kms:Decrypt","Resource":"*"}"#),
-        &pins(),
+        &policy_of(&pins()),
         &[],
     )
     .unwrap();
@@ -458,7 +466,7 @@ fn findings_name_the_actions_and_how_they_are_granted() {
          release it without attestation"
     );
 
-    let report = check_key_policy(&policy(&allow("Gen", r#""kms:gen*""#, None)), &pins(), &[]).unwrap();
+    let report = check_key_policy(&policy(&allow("Gen", r#""kms:gen*""#, None)), &policy_of(&pins()), &[]).unwrap();
     assert_eq!(
         report.findings[0].actions,
         vec!["kms:GenerateDataKey", "kms:GenerateDataKeyPair", "kms:GenerateRandom"]
@@ -479,7 +487,7 @@ fn deny_guard_findings_say_which_request_gets_through() {
             )
         )
     ));
-    let report = check_key_policy(&doc, &pins(), &[]).unwrap();
+    let report = check_key_policy(&doc, &policy_of(&pins()), &[]).unwrap();
     assert_eq!(
         report.findings[1].to_string(),
         format!(
@@ -504,7 +512,7 @@ fn deny_guard_findings_say_which_request_gets_through() {
         )
         .replace(r#""Resource":"*""#, r#""NotResource":"x""#)
     ));
-    let report = check_key_policy(&scoped, &pins(), &[]).unwrap();
+    let report = check_key_policy(&scoped, &policy_of(&pins()), &[]).unwrap();
     assert_eq!(
         report.findings[1].to_string(),
         "statement \"Enclave\" allows kms:Decrypt (through Action) but the Deny statements on these actions let \
@@ -521,8 +529,8 @@ fn an_exhausted_search_budget_is_a_finding_not_a_pass() {
         deny_trio(r#""kms:Decrypt""#, "StringNotEquals")
     ));
     let sets = pins();
-    assert!(check_with_budget(&doc, &sets, &[], GUARD_SEARCH_BUDGET).unwrap().passed());
-    let report = check_with_budget(&doc, &sets, &[], 2).unwrap();
+    assert!(check_with_budget(&doc, &policy_of(&sets), &[], GUARD_SEARCH_BUDGET).unwrap().passed());
+    let report = check_with_budget(&doc, &policy_of(&sets), &[], 2).unwrap();
     let got: Vec<_> = report.findings.iter().map(|f| f.problem.clone()).collect();
     assert_eq!(got, vec![Problem::NoCondition, Problem::DenyGuardUndecided { limit: 2, not_counted: vec![] }]);
 }
@@ -531,7 +539,7 @@ fn an_exhausted_search_budget_is_a_finding_not_a_pass() {
 fn statements_without_guarded_actions_are_not_counted() {
     let report = check_key_policy(
         &policy(&format!("{},{}", allow("Admin", r#""kms:Describe*""#, None), allow("Other", r#""s3:*""#, None))),
-        &pins(),
+        &policy_of(&pins()),
         &[],
     )
     .unwrap();
@@ -544,10 +552,10 @@ fn statements_without_guarded_actions_are_not_counted() {
 fn generated_policies_have_one_statement_per_set_and_pass_the_checker() {
     let sets = pins();
     let admins: Vec<KeyAdmin> = vec![ADMIN.parse().unwrap()];
-    let generated = generate_key_policy(&sets, Some(ENCLAVE), &admins).unwrap();
+    let generated = generate_key_policy(&policy_of(&sets), Some(ENCLAVE), &admins).unwrap();
     let doc = generated.document();
     let text = serde_json::to_string_pretty(doc).unwrap();
-    let report = check_key_policy(&text, &sets, &admins).unwrap();
+    let report = check_key_policy(&text, &policy_of(&sets), &admins).unwrap();
     assert!(report.passed(), "{report:?}");
     assert_eq!(report.granting_statements, 2, "one per set; the admin statement grants no crypto use");
     assert_eq!(
@@ -561,7 +569,7 @@ fn generated_policies_have_one_statement_per_set_and_pass_the_checker() {
         }]
     );
     // The administrator can rewrite the policy: without naming it, the check fails on exactly that.
-    let report = check_key_policy(&text, &sets, &[]).unwrap();
+    let report = check_key_policy(&text, &policy_of(&sets), &[]).unwrap();
     let got: Vec<_> = report.findings.iter().map(|f| (f.statement.clone(), f.problem.clone())).collect();
     assert_eq!(got, vec![(sid(ADMIN_SID), Problem::KeyControl { principal: aws(ADMIN) })]);
 
@@ -575,24 +583,24 @@ fn generated_policies_have_one_statement_per_set_and_pass_the_checker() {
         assert_eq!(statement["Action"], json!(ENCLAVE_ACTIONS));
     }
     assert_eq!(doc["Statement"][2]["Principal"]["AWS"], json!(ADMIN));
-    let one = generate_key_policy(&sets[..1], None, &[]).unwrap();
+    let one = generate_key_policy(&policy_of(&sets[..1]), None, &[]).unwrap();
     assert_eq!(one.document()["Statement"][0]["Sid"], json!(ENCLAVE_SID));
 
     // Several administrators: a list, duplicates once.
     let several: Vec<KeyAdmin> = [ADMIN, "111122223333", ADMIN].iter().map(|a| a.parse().unwrap()).collect();
-    let generated = generate_key_policy(&sets, Some(ENCLAVE), &several).unwrap();
+    let generated = generate_key_policy(&policy_of(&sets), Some(ENCLAVE), &several).unwrap();
     assert_eq!(generated.document()["Statement"][2]["Principal"]["AWS"], json!([ADMIN, "111122223333"]));
     let text = generated.document().to_string();
-    assert!(check_key_policy(&text, &sets, &several).unwrap().passed());
+    assert!(check_key_policy(&text, &policy_of(&sets), &several).unwrap().passed());
     // Naming the account by its :root ARN admits the id form the policy carries.
     let by_root: Vec<KeyAdmin> = [ADMIN, ROOT].iter().map(|a| a.parse().unwrap()).collect();
-    assert!(check_key_policy(&text, &sets, &by_root).unwrap().passed());
+    assert!(check_key_policy(&text, &policy_of(&sets), &by_root).unwrap().passed());
 
     // The same document checked against stricter sets (PCR8 too) fails on PCR8, statement by
     // statement, each against the set it came closest to.
     let stricter: Vec<MeasurementSet> =
         sets.iter().map(|s| format!("{s},8={}", "08".repeat(48)).parse().unwrap()).collect();
-    let report = check_key_policy(&text, &stricter, &several).unwrap();
+    let report = check_key_policy(&text, &policy_of(&stricter), &several).unwrap();
     let got: Vec<_> = report.findings.iter().map(|f| (f.set, f.problem.clone())).collect();
     assert_eq!(
         got,
@@ -607,7 +615,7 @@ fn generated_policies_have_one_statement_per_set_and_pass_the_checker() {
 #[test]
 fn the_readme_says_what_the_admin_statement_still_allows() {
     let admins: Vec<KeyAdmin> = vec![ADMIN.parse().unwrap()];
-    let readme = generate_key_policy(&pins(), Some(ENCLAVE), &admins).unwrap().readme().to_owned();
+    let readme = generate_key_policy(&policy_of(&pins()), Some(ENCLAVE), &admins).unwrap().readme().to_owned();
     assert!(readme.contains(&format!("Enclave use. {ENCLAVE} may call kms:Decrypt,")), "{readme}");
     assert!(readme.contains(&format!("  {ENCLAVE_SID}Set1: PCR0, PCR1, PCR2\n  {ENCLAVE_SID}Set2: PCR0, PCR1, PCR2\n")));
     assert!(readme.contains("cannot say \"one of these sets\""));
@@ -636,10 +644,10 @@ fn the_readme_says_what_the_admin_statement_still_allows() {
 
     // An account as administrator, and placeholders, are spelt out.
     let account: Vec<KeyAdmin> = vec!["111122223333".parse().unwrap()];
-    let readme = generate_key_policy(&pins(), None, &account).unwrap().readme().to_owned();
+    let readme = generate_key_policy(&policy_of(&pins()), None, &account).unwrap().readme().to_owned();
     assert!(readme.contains("every identity in that account whose IAM policies allow these actions"), "{readme}");
     assert!(readme.contains("The policy still has placeholders"));
-    let readme = generate_key_policy(&pins()[..1], Some(ENCLAVE), &[]).unwrap().readme().to_owned();
+    let readme = generate_key_policy(&policy_of(&pins()[..1]), Some(ENCLAVE), &[]).unwrap().readme().to_owned();
     assert!(readme.contains(&format!("Key administration ({ADMIN_SID}). {KEY_ADMIN_PLACEHOLDER} may call")));
     assert!(!readme.contains("one of these sets"));
 }
@@ -659,10 +667,30 @@ fn admin_actions_grant_nothing_guarded_and_only_put_key_policy_of_key_control() 
     }
 }
 
+/// A policy file may waive the image rule for its verifier (`accept_any_enclave = true`); a key policy
+/// made or checked from it must not: its conditions would release the key to an enclave running any
+/// code whose parent instance has the pinned IAM role (PCR3).
+#[test]
+fn a_policy_that_waives_the_image_rule_gets_no_key_policy() {
+    let waived = Policy::from_toml_str(&format!("accept_any_enclave = true\n[[pcrs]]\n3 = \"{PCR1}\"\n")).unwrap();
+    assert!(waived.accepts_any_enclave(), "the SDK's verifier accepts it");
+    let refused = KmsPolicyError::ImageNotPinned(PolicyError::ImageNotPinned {
+        set: Some(1),
+        pins: vec![idx(3)],
+        zeroed: vec![],
+        checksum_pinned: false,
+    });
+    assert_eq!(generate_key_policy(&waived, Some(ENCLAVE), &[]), Err(refused.clone()));
+    // Not even a key policy that conditions on that set passes the check.
+    let pcr3 = format!(r#"{{"StringEqualsIgnoreCase":{{"kms:RecipientAttestation:PCR3":"{PCR1}"}}}}"#);
+    let on_pcr3 = policy(&allow("P3", r#""kms:Decrypt""#, Some(&pcr3)));
+    assert_eq!(check_key_policy(&on_pcr3, &waived, &[]), Err(refused));
+}
+
 #[test]
 fn generation_refuses_empty_pins_and_non_arn_principals() {
     assert_eq!(
-        generate_key_policy(&[], None, &[]),
+        generate_key_policy(&policy_of(&[]), None, &[]),
         Err(KmsPolicyError::ImageNotPinned(PolicyError::ImageNotPinned {
             set: None,
             pins: vec![],
@@ -671,10 +699,10 @@ fn generation_refuses_empty_pins_and_non_arn_principals() {
         }))
     );
     assert_eq!(
-        generate_key_policy(&pins(), Some("*"), &[]),
+        generate_key_policy(&policy_of(&pins()), Some("*"), &[]),
         Err(KmsPolicyError::BadPrincipal { role: "enclave", value: "*".into() })
     );
-    let doc = generate_key_policy(&pins()[..1], None, &[]).unwrap().into_document();
+    let doc = generate_key_policy(&policy_of(&pins()[..1]), None, &[]).unwrap().into_document();
     assert_eq!(doc["Statement"][0]["Principal"]["AWS"], json!(PRINCIPAL_PLACEHOLDER));
     assert_eq!(doc["Statement"][1]["Principal"]["AWS"], json!(KEY_ADMIN_PLACEHOLDER));
 }
@@ -743,7 +771,7 @@ fn principals_match_as_iam_resolves_them() {
 #[test]
 fn malformed_documents_are_errors_not_passes() {
     let p = pins();
-    let check = |doc: &str| check_key_policy(doc, &p, &[]);
+    let check = |doc: &str| check_key_policy(doc, &policy_of(&p), &[]);
     assert!(matches!(check("not json"), Err(KmsPolicyError::Json(_))));
     assert!(matches!(check("{} trailing"), Err(KmsPolicyError::Json(_))));
     // A duplicate "Condition" must not let the checker see one block while KMS sees another.
@@ -806,7 +834,7 @@ fn malformed_documents_are_errors_not_passes() {
     let big = " ".repeat(MAX_KEY_POLICY_LEN + 1);
     assert_eq!(check(&big), Err(KmsPolicyError::TooLarge { len: MAX_KEY_POLICY_LEN + 1, max: MAX_KEY_POLICY_LEN }));
     assert!(matches!(
-        check_key_policy("{}", &[], &[]),
+        check_key_policy("{}", &policy_of(&[]), &[]),
         Err(KmsPolicyError::ImageNotPinned(PolicyError::ImageNotPinned { set: None, .. }))
     ));
 }
@@ -815,7 +843,7 @@ fn malformed_documents_are_errors_not_passes() {
 fn misspelt_effect_is_treated_as_allow() {
     let report = check_key_policy(
         &policy(r#"{"Sid":"Typo","Effect":"deny","Principal":"*","Action":"kms:Decrypt","Resource":"*"}"#),
-        &pins(),
+        &policy_of(&pins()),
         &[],
     )
     .unwrap();
@@ -891,14 +919,14 @@ mod properties {
         fn generated_passes_and_each_dropped_pin_is_named(set in one_set()) {
             let sets = vec![set];
             let admins: Vec<KeyAdmin> = vec![ADMIN.parse().unwrap()];
-            let doc = generate_key_policy(&sets, None, &admins).unwrap().into_document();
-            let report = check_key_policy(&doc.to_string(), &sets, &admins).unwrap();
+            let doc = generate_key_policy(&policy_of(&sets), None, &admins).unwrap().into_document();
+            let report = check_key_policy(&doc.to_string(), &policy_of(&sets), &admins).unwrap();
             prop_assert!(report.passed(), "{:?}", report);
             for index in sets[0].indices() {
                 let mut edited = doc.clone();
                 let keys = edited["Statement"][0]["Condition"]["StringEqualsIgnoreCase"].as_object_mut().unwrap();
                 prop_assert!(keys.remove(&condition_key(index)).is_some());
-                let report = check_key_policy(&edited.to_string(), &sets, &admins).unwrap();
+                let report = check_key_policy(&edited.to_string(), &policy_of(&sets), &admins).unwrap();
                 let got: Vec<_> = report.findings.iter().map(|f| (f.statement.clone(), f.problem.clone())).collect();
                 prop_assert_eq!(got, vec![(StatementRef::Sid(ENCLAVE_SID.into()), Problem::PcrNotRequired { index })]);
             }
@@ -907,10 +935,10 @@ mod properties {
         /// Several sets: one statement each, and the policy passes.
         #[test]
         fn generated_passes_for_several_sets(sets in proptest::collection::vec(one_set(), 1..4)) {
-            let doc = generate_key_policy(&sets, None, &[]).unwrap().into_document();
+            let doc = generate_key_policy(&policy_of(&sets), None, &[]).unwrap().into_document();
             prop_assert_eq!(doc["Statement"].as_array().map(Vec::len), Some(sets.len() + 1));
             let admins: Vec<KeyAdmin> = vec![];
-            let report = check_key_policy(&doc.to_string(), &sets, &admins).unwrap();
+            let report = check_key_policy(&doc.to_string(), &policy_of(&sets), &admins).unwrap();
             let got: Vec<_> = report.findings.iter().map(|f| f.problem.clone()).collect();
             prop_assert_eq!(got, vec![Problem::KeyControl { principal: aws(KEY_ADMIN_PLACEHOLDER) }]);
         }
@@ -920,12 +948,12 @@ mod properties {
         #[test]
         fn each_missing_deny_is_the_hole_the_example_shows(set in one_set()) {
             let sets = vec![set];
-            prop_assert!(check_key_policy(&deny_guarded(&sets[0], None), &sets, &[]).unwrap().passed());
+            prop_assert!(check_key_policy(&deny_guarded(&sets[0], None), &policy_of(&sets), &[]).unwrap().passed());
             if sets[0].indices().len() < 2 {
                 return Ok(());
             }
             for skip in sets[0].indices() {
-                let report = check_key_policy(&deny_guarded(&sets[0], Some(skip)), &sets, &[]).unwrap();
+                let report = check_key_policy(&deny_guarded(&sets[0], Some(skip)), &policy_of(&sets), &[]).unwrap();
                 let expected: Vec<(PcrIndex, Observed)> = sets[0]
                     .iter()
                     .map(|(i, v)| (i, if i == skip { Observed::Unlisted } else { Observed::Value(v.clone()) }))
@@ -942,7 +970,7 @@ mod properties {
         #[test]
         fn arbitrary_input_never_panics(text in ".{0,400}") {
             let admins: Vec<KeyAdmin> = vec![ADMIN.parse().unwrap()];
-            let _ = check_key_policy(&text, &pins(), &admins);
+            let _ = check_key_policy(&text, &policy_of(&pins()), &admins);
         }
     }
 }
@@ -967,7 +995,7 @@ fn a_document_built_to_explode_the_search_is_undecided_not_a_hang() {
     }
     let doc = policy(&statements.join(","));
     assert!(doc.len() < MAX_KEY_POLICY_LEN);
-    let report = check_key_policy(&doc, &[set], &[]).unwrap();
+    let report = check_key_policy(&doc, &policy_of(&[set]), &[]).unwrap();
     let got: Vec<_> = report.findings.iter().map(|f| f.problem.clone()).collect();
     assert_eq!(
         got,

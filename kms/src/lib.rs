@@ -1,8 +1,12 @@
 //! AWS KMS key policies conditioned on the pinned measurements: generate one, check one.
 //!
-//! What comes in: the measurement sets a caller allows (one [`MeasurementSet`] per release, trusted:
-//! they come from the caller's own policy, [`Policy::measurement_sets`](crate::attestation::Policy::measurement_sets)),
-//! the principals the caller trusts to administer the key ([`KeyAdmin`]), and, for
+//! A tool for the `enclave kms-policy` command and for operators, not what an application links
+//! (hence a crate of its own beside `enclave-sdk`).
+//!
+//! What comes in: the caller's own [`Policy`] (trusted), whose measurement sets (one
+//! [`MeasurementSet`] per release, [`Policy::measurement_sets`]) the key policy must require, and
+//! which must identify the image by the SDK's one rule, [`Policy::require_image_pinned`], applied here
+//! without the waiver a policy may carry; the principals the caller trusts to administer the key ([`KeyAdmin`]), and, for
 //! [`check_key_policy`], a key policy document (untrusted JSON, bounded to [`MAX_KEY_POLICY_LEN`]
 //! bytes, duplicate object keys rejected). What goes out: a key policy as JSON with a plain-text
 //! account of what it allows ([`generate_key_policy`]), or a [`CheckReport`].
@@ -73,8 +77,11 @@
 //! - IAM user guide, "Condition" (`reference_policies_elements_condition.html`): condition key names
 //!   are case insensitive.
 
-use crate::attestation::PolicyError;
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
+
 use enclave_protocol::{MeasurementSet, PcrIndex, PcrValue};
+use enclave_sdk::attestation::{Policy, PolicyError};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
@@ -228,8 +235,12 @@ const ADMIN_SID: &str = "AllowKeyAdministrationWithoutCryptoUse";
 /// # Examples
 ///
 /// ```
-/// use enclave_sdk::kms::{generate_key_policy, KmsPolicyError};
-/// assert!(matches!(generate_key_policy(&[], None, &[]), Err(KmsPolicyError::ImageNotPinned(_))));
+/// use enclave_kms::{generate_key_policy, KmsPolicyError};
+/// use enclave_sdk::attestation::Policy;
+/// // The waiver lets a verifier accept any enclave; it does not carry over to a key policy.
+/// let any = Policy::builder().dangerous_accept_any_enclave().build()?;
+/// assert!(matches!(generate_key_policy(&any, None, &[]), Err(KmsPolicyError::ImageNotPinned(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -283,14 +294,14 @@ pub enum KmsPolicyError {
 /// # Examples
 ///
 /// ```
-/// use enclave_sdk::kms::check_key_policy;
-/// use enclave_sdk::MeasurementSet;
-/// let sets = vec![format!("0={}", "ab".repeat(48)).parse::<MeasurementSet>()?];
+/// use enclave_kms::check_key_policy;
+/// use enclave_sdk::attestation::Policy;
+/// let pins = Policy::builder().allow_measurements(format!("0={}", "ab".repeat(48)).parse()?).build()?;
 /// // The AWS console's default statement: anyone in the account may decrypt, no attestation asked.
 /// let console = r#"{"Statement": [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
 ///     "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]}"#;
-/// let report = check_key_policy(console, &sets, &[])?;
-/// assert!(matches!(&report.findings[0].statement, enclave_sdk::kms::StatementRef::Sid(sid) if sid.starts_with("Enable")));
+/// let report = check_key_policy(console, &pins, &[])?;
+/// assert!(matches!(&report.findings[0].statement, enclave_kms::StatementRef::Sid(sid) if sid.starts_with("Enable")));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -494,14 +505,14 @@ impl fmt::Display for DenyNotCounted {
 /// # Examples
 ///
 /// ```
-/// use enclave_sdk::kms::check_key_policy;
-/// use enclave_sdk::MeasurementSet;
-/// let sets = vec![format!("0={}", "ab".repeat(48)).parse::<MeasurementSet>()?];
+/// use enclave_kms::check_key_policy;
+/// use enclave_sdk::attestation::Policy;
+/// let pins = Policy::builder().allow_measurements(format!("0={}", "ab".repeat(48)).parse()?).build()?;
 /// // The AWS console's default statement: anyone in the account may decrypt, no attestation asked.
 /// let console = r#"{"Statement": [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
 ///     "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]}"#;
-/// let report = check_key_policy(console, &sets, &[])?;
-/// use enclave_sdk::kms::{Problem, StatementRef};
+/// let report = check_key_policy(console, &pins, &[])?;
+/// use enclave_kms::{Problem, StatementRef};
 /// let finding = &report.findings[0];
 /// assert_eq!(finding.statement, StatementRef::Sid("Enable IAM User Permissions".into()));
 /// assert_eq!(finding.problem, Problem::NoCondition);
@@ -586,13 +597,13 @@ impl fmt::Display for KeyControlGrant {
 /// # Examples
 ///
 /// ```
-/// use enclave_sdk::kms::check_key_policy;
-/// use enclave_sdk::MeasurementSet;
-/// let sets = vec![format!("0={}", "ab".repeat(48)).parse::<MeasurementSet>()?];
+/// use enclave_kms::check_key_policy;
+/// use enclave_sdk::attestation::Policy;
+/// let pins = Policy::builder().allow_measurements(format!("0={}", "ab".repeat(48)).parse()?).build()?;
 /// // The AWS console's default statement: anyone in the account may decrypt, no attestation asked.
 /// let console = r#"{"Statement": [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
 ///     "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]}"#;
-/// let report = check_key_policy(console, &sets, &[])?;
+/// let report = check_key_policy(console, &pins, &[])?;
 /// // Two findings: decryption without attestation, and key control (kms:PutKeyPolicy) by an unnamed admin.
 /// assert_eq!((report.statements, report.granting_statements, report.findings.len()), (1, 1, 2));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -659,32 +670,39 @@ impl GeneratedKeyPolicy {
 /// [`KEY_ADMIN_PLACEHOLDER`]) that AWS KMS will refuse until it is replaced.
 ///
 /// # Errors
-/// [`KmsPolicyError::ImageNotPinned`] when `sets` do not identify the image; [`KmsPolicyError::BadPrincipal`] when the
-/// principal is given but is not an ARN.
+/// [`KmsPolicyError::ImageNotPinned`] when `pins` do not identify the image ([`Policy::require_image_pinned`],
+/// which no waiver in `pins` relaxes); [`KmsPolicyError::BadPrincipal`] when the principal is given but is not
+/// an ARN.
 ///
 /// # Examples
 /// ```
-/// use enclave_sdk::kms::{check_key_policy, generate_key_policy, KeyAdmin};
-/// use enclave_sdk::MeasurementSet;
-/// let sets: Vec<MeasurementSet> = MeasurementSet::parse_list(&format!("0={};0={}", "ab".repeat(48), "cd".repeat(48)))?;
+/// use enclave_kms::{check_key_policy, generate_key_policy, KeyAdmin};
+/// use enclave_sdk::attestation::Policy;
+/// // Two releases (a rolling deploy), as a policy file's two [[pcrs]] tables would give them.
+/// let pins = Policy::builder()
+///     .allow_measurements(format!("0={}", "ab".repeat(48)).parse()?)
+///     .allow_measurements(format!("0={}", "cd".repeat(48)).parse()?)
+///     .build()?;
 /// let admins: Vec<KeyAdmin> = vec!["arn:aws:iam::111122223333:role/key-admin".parse()?];
-/// let policy = generate_key_policy(&sets, Some("arn:aws:iam::111122223333:role/enclave"), &admins)?;
+/// let policy = generate_key_policy(&pins, Some("arn:aws:iam::111122223333:role/enclave"), &admins)?;
 /// let statements = policy.document()["Statement"].as_array().map(Vec::len);
 /// assert_eq!(statements, Some(3), "one statement per set, and the admin's");
 /// assert!(policy.readme().contains("kms:PutKeyPolicy: an administrator can replace this key policy"));
 ///
 /// let text = serde_json::to_string_pretty(policy.document())?;
-/// assert!(check_key_policy(&text, &sets, &admins)?.passed());
+/// assert!(check_key_policy(&text, &pins, &admins)?.passed());
 /// // The administrator can rewrite the policy: unless named, that is a finding.
-/// assert!(!check_key_policy(&text, &sets, &[])?.passed());
+/// assert!(!check_key_policy(&text, &pins, &[])?.passed());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn generate_key_policy(
-    sets: &[MeasurementSet],
+    pins: &Policy,
     principal: Option<&str>,
     key_admins: &[KeyAdmin],
 ) -> Result<GeneratedKeyPolicy, KmsPolicyError> {
-    crate::attestation::require_image_pinned(sets, false).map_err(KmsPolicyError::ImageNotPinned)?;
+    // The SDK's rule, never waived here: whoever meets the conditions gets the key's plaintexts.
+    pins.require_image_pinned().map_err(KmsPolicyError::ImageNotPinned)?;
+    let sets = pins.measurement_sets();
     let principal = checked_principal("enclave", principal, PRINCIPAL_PLACEHOLDER)?;
     let mut admins: Vec<&str> = Vec::new();
     for admin in key_admins {
@@ -803,9 +821,9 @@ fn readme(sets: &[MeasurementSet], sids: &[String], principal: &str, admins: &[&
     out
 }
 
-/// Checks `key_policy` against the allowed `sets` and the named `key_admins`: every statement that
-/// grants a guarded action ([`GUARDED_ACTIONS`], directly, through a wildcard, or through `NotAction`)
-/// must require every PCR of one allowed set, and every principal allowed a key-control action
+/// Checks `key_policy` against the measurement sets `pins` allows and the named `key_admins`: every
+/// statement that grants a guarded action ([`GUARDED_ACTIONS`], directly, through a wildcard, or through
+/// `NotAction`) must require every PCR of one allowed set, and every principal allowed a key-control action
 /// ([`KEY_CONTROL_ACTIONS`]) must be one of `key_admins`.
 ///
 /// A statement requires the pins by its own conditions when some condition uses `StringEquals`,
@@ -823,44 +841,46 @@ fn readme(sets: &[MeasurementSet], sids: &[String], principal: &str, admins: &[&
 /// # Errors
 /// [`KmsPolicyError`] when the document is too large, not JSON, repeats an object key, or is not
 /// shaped like a policy (no `Statement`, a statement with neither `Action` nor `NotAction`, or without
-/// a `Principal`, ...), and [`KmsPolicyError::ImageNotPinned`] when `sets` do not identify the image. Offending
+/// a `Principal`, ...), and [`KmsPolicyError::ImageNotPinned`] when `pins` do not identify the image. Offending
 /// statements are not errors: they are the report's [`Finding`]s.
 ///
 /// # Examples
 /// ```
-/// use enclave_sdk::kms::{check_key_policy, KeyAdmin, Problem, Principal};
-/// use enclave_sdk::MeasurementSet;
-/// let sets = MeasurementSet::parse_list(&format!("0={}", "ab".repeat(48)))?;
+/// use enclave_kms::{check_key_policy, KeyAdmin, Problem, Principal};
+/// use enclave_sdk::attestation::Policy;
+/// let pins = Policy::builder().allow_measurements(format!("0={}", "ab".repeat(48)).parse()?).build()?;
 /// // The AWS default statement: the account may do anything, with no attestation.
 /// let policy = r#"{"Statement": [{"Sid": "Root", "Effect": "Allow", "Resource": "*",
 ///     "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*"}]}"#;
 /// let account: KeyAdmin = "111122223333".parse()?;
-/// let report = check_key_policy(policy, &sets, &[account])?;
+/// let report = check_key_policy(policy, &pins, &[account])?;
 /// assert_eq!(report.findings.len(), 1, "the account is a named admin, but its Decrypt needs no attestation");
 /// assert_eq!(report.findings[0].problem, Problem::NoCondition);
 /// assert!(report.key_control[0].admitted);
 /// // Unnamed, the account is reported as the policy writes it.
-/// let unnamed = check_key_policy(policy, &sets, &[])?;
+/// let unnamed = check_key_policy(policy, &pins, &[])?;
 /// let Problem::KeyControl { principal: Principal::Named(account) } = &unnamed.findings[1].problem else { panic!() };
 /// assert_eq!((account.kind(), account.name()), ("AWS", "arn:aws:iam::111122223333:root"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn check_key_policy(
     key_policy: &str,
-    sets: &[MeasurementSet],
+    pins: &Policy,
     key_admins: &[KeyAdmin],
 ) -> Result<CheckReport, KmsPolicyError> {
-    check_with_budget(key_policy, sets, key_admins, GUARD_SEARCH_BUDGET)
+    check_with_budget(key_policy, pins, key_admins, GUARD_SEARCH_BUDGET)
 }
 
 /// [`check_key_policy`] with `limit` search steps for the Deny guards.
 fn check_with_budget(
     key_policy: &str,
-    sets: &[MeasurementSet],
+    pins: &Policy,
     key_admins: &[KeyAdmin],
     limit: usize,
 ) -> Result<CheckReport, KmsPolicyError> {
-    crate::attestation::require_image_pinned(sets, false).map_err(KmsPolicyError::ImageNotPinned)?;
+    // As in generate_key_policy: the rule holds whatever the policy waived for its verifier.
+    pins.require_image_pinned().map_err(KmsPolicyError::ImageNotPinned)?;
+    let sets = pins.measurement_sets();
     if key_policy.len() > MAX_KEY_POLICY_LEN {
         return Err(KmsPolicyError::TooLarge { len: key_policy.len(), max: MAX_KEY_POLICY_LEN });
     }
