@@ -25,7 +25,7 @@ check the output, close. Timed with a monotonic clock around exactly that.
   sdk_cape_*     `enclave-bench peer --mode cape`: the SDK in-process (`Client::connect_cape`), the same
                  protocol as pycape, TLS validated against the same certificate (WebPKI), same pins.
   sdk_native_*   `enclave-bench peer --mode native`: the SDK's own protocol (`Client::connect`,
-                 enclave-session.v1, TLS key bound by the attestation), also WebPKI-validated.
+                 enclave-session.v2, TLS key bound by the attestation), also WebPKI-validated.
                  *_warm: one client for all samples, so its path cache is warm after the warm-up
                  (each sample still verifies the document's signature); *_cold: a
                  new client per sample, taken interleaved with the warm ones.
@@ -40,6 +40,13 @@ check the output, close. Timed with a monotonic clock around exactly that.
                  Cape's protocol, this SDK's verification.
                  Both are skipped (and named in "skipped") when enclave_sdk is not installed.
 
+Then, through `enclave-bench relay` (a TCP relay holding every byte --relay-one-way-ms each way, default
+5 ms), the fresh calls of pycape and of the SDK's own protocol (`enclave-bench peer --mode native`, warm),
+each as a multiple of the relay's round trip (a 1-byte echo through a second relay, sampled in turn),
+plus one for TCP's handshake, which a relay cannot delay (the kernel completes it): round trips from
+connect to the output, TCP included. And `enclave_run_over_floor_ms`: enclave_run's median minus
+process_floor's.
+
 pycape warms up once; every `enclave-bench peer` process warms up once (not measured); `enclave run`
 warms up once. Methods are interleaved in batches of B samples (default 5), in a rotating order, so
 noise from other work on the machine hits them alike. Prints one JSON object on stdout (times in
@@ -47,6 +54,7 @@ milliseconds: median, p90 by nearest rank, min, max; the ratios pycape / each me
 method / its Rust counterpart) and a table on stderr. Exits non-zero if any sample fails or returns a wrong output.
 """
 import argparse
+import contextlib
 import importlib.metadata
 import json
 import os
@@ -55,7 +63,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import socket
 import tempfile
+import threading
 import time
 
 import tls_mock
@@ -126,6 +136,9 @@ def main():
     ap.add_argument("--iterations", type=int, default=30, help="measured samples per method (default 30)")
     ap.add_argument("--batch", type=int, default=5, help="samples per method per round (default 5)")
     ap.add_argument("--input-bytes", type=int, default=1024)
+    ap.add_argument("--relay-one-way-ms", type=int, default=5, help="the relay's one-way delay (default 5)")
+    ap.add_argument("--relay-iterations", type=int, default=None,
+                    help="samples per method through the relay (default: --iterations, at most 30)")
     ap.add_argument("--wait-quiet", type=float, default=0.0,
                     help=f"wait up to this many seconds for no '{BUSY}' process before starting")
     args = ap.parse_args()
@@ -169,6 +182,8 @@ def main():
                     "--pcrs", ",".join(f"{k}={v}" for k, v in info["pcrs"].items())]
             methods = Methods(enclave, bench, url, pins, anchor, input_path, data, root_pem, pcrs, checksum)
             samples = methods.run(args.iterations, args.batch)
+            relay_iterations = args.relay_iterations or min(args.iterations, 30)
+            relayed = relay_figures(methods, port, args.relay_one_way_ms, relay_iterations)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -180,6 +195,8 @@ def main():
         "input_bytes": args.input_bytes,
         "methods": {name: summary(s) for name, s in samples.items()},
         "ratios": ratios(samples),
+        "enclave_run_over_floor_ms": round(median(samples["enclave_run"]) - median(samples["process_floor"]), 3),
+        "relay": relayed,
         "python_over_rust": python_over_rust(samples),
         "skipped": methods.skipped,
         "machine": {
@@ -203,6 +220,77 @@ def main():
     table(report)
 
 
+@contextlib.contextmanager
+def relaying(bench, upstream, one_way_ms):
+    """Runs `enclave-bench relay` to `upstream`; yields its port."""
+    proc = subprocess.Popen([bench, "relay", "--upstream", upstream, "--one-way-ms", str(one_way_ms)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        if not line.startswith("relaying "):
+            raise SystemExit(f"enclave-bench relay did not start: {line!r}")
+        yield int(line.rsplit(":", 1)[1])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def byte_echo():
+    """A 1-byte TCP echo server on 127.0.0.1 in a thread; returns its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            conn, _ = listener.accept()
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=echo_conn, args=(conn,), daemon=True).start()
+
+    def echo_conn(conn):
+        with conn:
+            while (b := conn.recv(1)):
+                conn.sendall(b)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def relay_figures(methods, port, one_way_ms, iterations):
+    """Fresh calls through the relay as round trips (TCP's handshake counted as one)."""
+    echo_port = byte_echo()
+    with relaying(methods.bench, f"127.0.0.1:{port}", one_way_ms) as rport, \
+            relaying(methods.bench, f"127.0.0.1:{echo_port}", one_way_ms) as eport:
+        ping = socket.create_connection(("127.0.0.1", eport))
+        ping.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def rtt_once():
+            ping.sendall(b"x")
+            if ping.recv(1) != b"x":
+                raise SystemExit("the relay's echo answered something else")
+
+        relayed = methods.relayed(f"wss://127.0.0.1:{rport}")
+        relayed.pycape_once()
+        rtt_once()
+        samples = {"rtt": [], "pycape": [], "sdk_native": []}
+        done = 0
+        while done < iterations:
+            k = min(5, iterations - done)
+            samples["rtt"] += [Methods.timed(rtt_once) for _ in range(k)]
+            samples["pycape"] += [Methods.timed(relayed.pycape_once) for _ in range(k)]
+            samples["sdk_native"] += relayed.sdk("native", k)[0]
+            done += k
+        ping.close()
+    rtt = median(samples["rtt"])
+    return {
+        "one_way_ms": one_way_ms,
+        "iterations": iterations,
+        "rtt_ms": round(rtt, 3),
+        "pycape_fresh_call_ms": summary(samples["pycape"]),
+        "sdk_native_fresh_call_ms": summary(samples["sdk_native"]),
+        "pycape_fresh_call_rtts": round(median(samples["pycape"]) / rtt + 1, 2),
+        "sdk_native_fresh_call_rtts": round(median(samples["sdk_native"]) / rtt + 1, 2),
+    }
+
+
 def wait_quiet(limit):
     start = time.monotonic()
     while busy_processes() and time.monotonic() - start < limit:
@@ -223,6 +311,17 @@ class Methods:
         self.pcrs = pcrs
         self.checksum = checksum
         self.skipped = []
+
+    def relayed(self, url):
+        """The same methods against `url` (a relay in front of the same mock), pycape ready."""
+        from pycape import Cape
+
+        other = Methods(self.enclave, self.bench, url, self.pins, self.anchor, self.input_path, self.data,
+                        self.root_pem, self.pcrs, self.checksum)
+        other.cape = Cape(url=url)
+        other.cape._root_cert = self.root_pem
+        other.fref = other.cape.function(CAPE_FUNCTION, checksum=self.checksum)
+        return other
 
     def run(self, iterations, batch):
         from pycape import Cape
@@ -385,6 +484,11 @@ def table(report):
         r = report["ratios"].get(f"pycape_over_{name}")
         ratio = f"{r['median']:.2f}x, {r['p90']:.2f}x" if r else ""
         lines.append(f"{name:<17} {s['median_ms']:>10.3f} {s['p90_ms']:>10.3f}   {ratio}")
+    lines.append(f"enclave_run over process_floor: {report['enclave_run_over_floor_ms']:.3f} ms (median minus median)")
+    r = report["relay"]
+    lines.append(f"through a relay adding {r['one_way_ms']} ms each way (RTT {r['rtt_ms']:.3f} ms), fresh call in RTTs "
+                 f"(TCP's handshake counted): pycape {r['pycape_fresh_call_rtts']:.2f}, "
+                 f"sdk_native {r['sdk_native_fresh_call_rtts']:.2f}")
     for name, r in report["python_over_rust"].items():
         lines.append(f"{name}: {r['median']:.2f}x median, {r['p90']:.2f}x p90")
     print("\n".join(lines), file=sys.stderr)

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use enclave_protocol::RecordError;
+use enclave_protocol::{RecordError, NONCE_HEADER};
 use enclave_sdk::attestation::{AttestationError, CoseError, Policy, TrustRoot};
 use enclave_sdk::error::SessionError;
 use enclave_sdk::{Client, Error};
@@ -29,6 +29,9 @@ const FRAME_RECORD: u8 = 0x04;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Dir {
+    /// The value of the client's `Enclave-Nonce` upgrade header (once per connection, before any
+    /// message); what the hook sends are the values forwarded upstream.
+    UpgradeNonce,
     ToEnclave,
     ToClient,
 }
@@ -40,8 +43,8 @@ enum Act {
     Cut,
 }
 
-/// The attack: called for every binary message with its direction and its index among that
-/// direction's binary messages.
+/// The attack: called for the upgrade's nonce header, then for every binary message with its
+/// direction and its index among that direction's binary messages.
 type Hook = Box<dyn FnMut(Dir, usize, Vec<u8>) -> Act + Send>;
 
 /// An attack on one direction's records: called with the record's number (from 0) and its frame.
@@ -51,6 +54,8 @@ type RecordHook = Box<dyn FnMut(usize, Vec<u8>) -> Act + Send>;
 #[derive(Default)]
 struct Seen {
     bytes: Vec<u8>,
+    /// The `Enclave-Nonce` header values the clients sent, in order.
+    nonces: Vec<Vec<u8>>,
     to_enclave: Vec<Vec<u8>>,
     to_client: Vec<Vec<u8>>,
 }
@@ -70,6 +75,7 @@ impl Proxy {
     fn frames(&self, dir: Dir) -> Vec<Vec<u8>> {
         let s = self.seen.lock().unwrap();
         match dir {
+            Dir::UpgradeNonce => s.nonces.clone(),
             Dir::ToEnclave => s.to_enclave.clone(),
             Dir::ToClient => s.to_client.clone(),
         }
@@ -104,17 +110,30 @@ async fn relay(
     mut hook: Hook,
     seen: Arc<Mutex<Seen>>,
 ) {
-    let asked = Arc::new(Mutex::new(String::new()));
-    let record_path = asked.clone();
+    let asked = Arc::new(Mutex::new((String::new(), Vec::new())));
+    let record = asked.clone();
     let callback = move |req: &Request, mut resp: Response| {
-        *record_path.lock().unwrap() = req.uri().path().to_owned();
-        resp.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v1".parse().unwrap());
+        let nonces = req.headers().get_all(NONCE_HEADER).iter().map(|v| v.as_bytes().to_vec()).collect();
+        *record.lock().unwrap() = (req.uri().path().to_owned(), nonces);
+        resp.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v2".parse().unwrap());
         Ok(resp)
     };
     let Ok(mut down) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else { return };
-    let target = path(&asked.lock().unwrap());
+    let (asked_path, nonces) = asked.lock().unwrap().clone();
+    let target = path(&asked_path);
     let mut req = format!("{upstream}{target}").into_client_request().unwrap();
-    req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v1".parse().unwrap());
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v2".parse().unwrap());
+    for nonce in nonces {
+        {
+            let mut s = seen.lock().unwrap();
+            s.bytes.extend_from_slice(&nonce);
+            s.nonces.push(nonce.clone());
+        }
+        let Act::Send(forwarded) = hook(Dir::UpgradeNonce, 0, nonce) else { return };
+        for value in forwarded {
+            req.headers_mut().append(NONCE_HEADER, value.try_into().unwrap());
+        }
+    }
     let Ok((mut up, _)) = tokio_tungstenite::connect_async(req).await else { return };
     let mut counts = [0usize; 2];
     loop {
@@ -131,7 +150,7 @@ async fn relay(
             let mut s = seen.lock().unwrap();
             s.bytes.extend_from_slice(&data);
             match dir {
-                Dir::ToEnclave => s.to_enclave.push(data.clone()),
+                Dir::ToEnclave | Dir::UpgradeNonce => s.to_enclave.push(data.clone()),
                 Dir::ToClient => s.to_client.push(data.clone()),
             }
         }
@@ -144,7 +163,7 @@ async fn relay(
         };
         for m in out {
             let sent = match dir {
-                Dir::ToEnclave => up.send(Message::binary(m)).await,
+                Dir::ToEnclave | Dir::UpgradeNonce => up.send(Message::binary(m)).await,
                 Dir::ToClient => down.send(Message::binary(m)).await,
             };
             if sent.is_err() {
@@ -250,13 +269,13 @@ async fn faithful_relay_works_and_sees_only_ciphertext() {
     assert_eq!((st.key_shares, st.invocations, st.completed, st.records_rejected), (1, 1, 1, 0));
     // The proxy relays the Close record on its own task: let it catch up before counting.
     for _ in 0..200 {
-        if p.frames(Dir::ToEnclave).len() >= 4 {
+        if p.frames(Dir::ToEnclave).len() >= 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    // Hello, key share, InputLast, Close; document, OutputLast.
-    assert_eq!(p.frames(Dir::ToEnclave).len(), 4);
+    // Key share, InputLast, Close (the nonce came in the upgrade request); document, OutputLast.
+    assert_eq!(p.frames(Dir::ToEnclave).len(), 3);
     assert_eq!(p.frames(Dir::ToClient).len(), 2);
     assert_no_canary(&p);
     // The proxy's recording is not blind: a plaintext sent in the clear would have been found.
@@ -337,17 +356,17 @@ async fn a_spliced_document_with_the_clients_nonce_yields_nothing() {
     let p = proxy(mock.url(), same_path, move || {
         let upstream = upstream.clone();
         Box::new(move |dir, i, m: Vec<u8>| {
-            if dir == Dir::ToEnclave && i == 0 {
-                // The client's hello: fetch a second document over the same nonce, in the background.
-                let (hello, up) = (m.clone(), upstream.clone());
+            if dir == Dir::UpgradeNonce && i == 0 {
+                // The client's nonce: fetch a second document over the same nonce, in the background.
+                let (nonce, up) = (m.clone(), upstream.clone());
                 // block_in_place hands this worker's queued tasks (the mock's among them) to
                 // another worker while the hook waits.
                 let doc = tokio::task::block_in_place(|| {
                     tokio::runtime::Handle::current().block_on(async move {
                         let mut req = format!("{up}/v1/run/echo").into_client_request().unwrap();
-                        req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v1".parse().unwrap());
+                        req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v2".parse().unwrap());
+                        req.headers_mut().insert(NONCE_HEADER, nonce.try_into().unwrap());
                         let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-                        ws.send(Message::binary(hello)).await.unwrap();
                         let Some(Ok(Message::Binary(d))) = ws.next().await else { unreachable!("no document") };
                         d.to_vec()
                     })
@@ -372,6 +391,50 @@ async fn a_spliced_document_with_the_clients_nonce_yields_nothing() {
 }
 
 static SPLICED: Mutex<Option<Vec<u8>>> = Mutex::new(None);
+
+/// The attacker replaces the client's nonce in the upgrade request with one of its choosing (say, one
+/// it holds a document for): the enclave's genuine document echoes the attacker's nonce, and the
+/// client refuses it before sending anything.
+#[tokio::test]
+async fn a_nonce_substituted_in_the_upgrade_request_fails_the_nonce() {
+    let mock = mock().await;
+    let chosen = enclave_protocol::Nonce::from_bytes([0x5a; 32]).to_header_value().into_bytes();
+    let forwarded = chosen.clone();
+    let p = proxy(mock.url(), same_path, move || {
+        let forwarded = forwarded.clone();
+        Box::new(move |dir, _, m| Act::Send(vec![if dir == Dir::UpgradeNonce { forwarded.clone() } else { m }]))
+    })
+    .await;
+    let err = attacked(&p, pinned(&mock, "echo").build().unwrap()).await;
+    assert!(matches!(err, Error::Attestation(AttestationError::NonceMismatch { .. })), "{err:?}");
+    let st = settled(&mock, |s| s.open_sessions == 0).await;
+    assert_eq!((st.documents, st.key_shares, st.invocations), (1, 0, 0), "{st:?}");
+    assert_ne!(p.frames(Dir::UpgradeNonce), vec![chosen], "the client sent its own nonce");
+    assert!(p.frames(Dir::ToEnclave).is_empty(), "the client sent a message after refusing the document");
+    assert_no_canary(&p);
+}
+
+/// A proxy that strips or doubles the nonce header: the enclave refuses the upgrade (400), issues no
+/// document, and the client sees the refusal, not a session.
+#[tokio::test]
+async fn a_stripped_or_doubled_nonce_header_gets_no_document() {
+    let mock = mock().await;
+    for copies in [0usize, 2] {
+        let p = proxy(mock.url(), same_path, move || {
+            Box::new(move |dir, _, m: Vec<u8>| {
+                Act::Send(if dir == Dir::UpgradeNonce { vec![m; copies] } else { vec![m] })
+            })
+        })
+        .await;
+        let c = client_via(&p, pinned(&mock, "echo").build().unwrap());
+        let err = c.connect("echo").await.expect_err("no nonce, no session");
+        // The proxy accepted the client's upgrade before it asked upstream: the client sees the
+        // connection end where the document should have come.
+        assert_eq!(err, Error::Session(SessionError::Truncated { pending: 0 }), "{copies}: {err:?}");
+    }
+    let st = mock.stats();
+    assert_eq!((st.sessions, st.documents, st.key_shares), (0, 0, 0), "{st:?}");
+}
 
 /// A policy pinning `mock`'s measurements and echo checksum, trusting `root`'s CA: as every real
 /// enclave chains to the one AWS root, the attacker's genuine enclave chains to the pinned root.
@@ -426,7 +489,7 @@ async fn a_genuine_document_of_the_enclave_running_another_function_is_refused()
     assert_no_canary(&p);
 }
 
-/// Replays a whole recorded client side (hello, key share, records) to the enclave on a new
+/// Replays a whole recorded client side (nonce, key share, records) to the enclave on a new
 /// connection: the enclave's fresh key and document make the old records unopenable.
 #[tokio::test]
 async fn an_earlier_sessions_client_records_replayed_to_the_enclave_are_rejected() {
@@ -437,14 +500,17 @@ async fn an_earlier_sessions_client_records_replayed_to_the_enclave_are_rejected
     let recorded = p.frames(Dir::ToEnclave);
     drop(s);
 
+    let nonces = p.frames(Dir::UpgradeNonce);
+    assert_eq!(nonces.len(), 1);
+
     let mut req = format!("{}/v1/run/echo", mock.url()).into_client_request().unwrap();
-    req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v1".parse().unwrap());
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v2".parse().unwrap());
+    req.headers_mut().insert(NONCE_HEADER, nonces[0].clone().try_into().unwrap()); // the same nonce
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    ws.send(Message::binary(recorded[0].clone())).await.unwrap(); // the same nonce
     let Some(Ok(Message::Binary(doc))) = ws.next().await else { unreachable!("no document") };
     assert_ne!(doc.to_vec(), p.frames(Dir::ToClient)[0], "the enclave reused a document");
-    assert_eq!(recorded.len(), 3, "hello, key share, InputLast");
-    for frame in &recorded[1..] {
+    assert_eq!(recorded.len(), 2, "key share, InputLast");
+    for frame in &recorded {
         let _ = ws.send(Message::binary(frame.clone())).await; // key share, InputLast
     }
     let mut answers = 0;

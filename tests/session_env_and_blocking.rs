@@ -11,7 +11,9 @@ use mock_enclave::MockEnclave;
 fn environment_configuration_and_blocking_api() {
     // The mock runs on its own runtime thread; the code under test is a plain synchronous program.
     let (tx, rx) = mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // Asks the mock, on its thread, for the documents it has issued so far.
+    let (ask_tx, mut ask_rx) = tokio::sync::mpsc::unbounded_channel::<mpsc::Sender<u64>>();
     let server = std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async move {
@@ -28,7 +30,14 @@ fn environment_configuration_and_blocking_api() {
                 mock.function_checksum(&"uppercase".parse().unwrap()).unwrap().to_string(),
             ))
             .unwrap();
-            let _ = stop_rx.await;
+            loop {
+                tokio::select! {
+                    _ = &mut stop_rx => break,
+                    Some(reply) = ask_rx.recv() => {
+                        let _ = reply.send(mock.stats().documents);
+                    }
+                }
+            }
             mock.shutdown().await;
         });
     });
@@ -42,8 +51,22 @@ fn environment_configuration_and_blocking_api() {
     std::env::set_var("ENCLAVE_PCRS", &pcrs);
     std::env::set_var("ENCLAVE_FUNCTION_CHECKSUM", &checksum);
 
-    // The one-call API, through the blocking wrapper.
+    let documents = || {
+        let (reply, answer) = mpsc::channel();
+        ask_tx.send(reply).unwrap();
+        answer.recv().unwrap()
+    };
+
+    // The one-call API, through the blocking wrapper: a second call with the same environment reuses
+    // the first one's attested session.
     assert_eq!(enclave_sdk::blocking::connect_and_invoke("uppercase", b"from env").unwrap(), b"FROM ENV");
+    assert_eq!(enclave_sdk::blocking::connect_and_invoke("uppercase", b"again").unwrap(), b"AGAIN");
+    assert_eq!(documents(), 1);
+    // So does a blocking client's Session-less call.
+    let client = enclave_sdk::blocking::Client::from_env().unwrap();
+    assert_eq!(client.invoke("uppercase", b"a").unwrap(), b"A");
+    assert_eq!(client.invoke("uppercase", b"b").unwrap(), b"B");
+    assert_eq!(documents(), 2);
 
     // A blocking session with several invocations.
     let client = enclave_sdk::blocking::Client::from_env().unwrap();
@@ -52,10 +75,12 @@ fn environment_configuration_and_blocking_api() {
     assert_eq!(session.invoke(b"two").unwrap(), b"TWO");
     session.close().unwrap();
 
-    // A wrong pin in the environment is refused before any input.
+    // A wrong pin in the environment is refused before any input: the changed configuration is a new
+    // client, which never reuses the session the earlier pins accepted.
     std::env::set_var("ENCLAVE_FUNCTION_CHECKSUM", "00".repeat(32));
     let err = enclave_sdk::blocking::connect_and_invoke("uppercase", b"secret").unwrap_err();
     assert!(matches!(err, enclave_sdk::Error::Attestation(_)), "{err:?}");
+    assert_eq!(documents(), 4);
 
     // The same pins from a policy file named by ENCLAVE_POLICY, with the pin variables cleared.
     for name in ["ENCLAVE_ROOT_PEM", "ENCLAVE_PCRS", "ENCLAVE_FUNCTION_CHECKSUM"] {

@@ -1,5 +1,5 @@
 //! Thousands of connections that never finish their handshake: silent TCP, half an HTTP upgrade
-//! request, a complete upgrade and then no `Hello`, a fragment of a TLS ClientHello. While they are
+//! request, a complete upgrade and then no nonce message (Cape's), a fragment of a TLS ClientHello. While they are
 //! held, a legitimate client connects, attests and invokes within its default timeouts; the server's
 //! memory grows by a bounded amount per connection; once the handshake timeout has passed, the server
 //! has closed every one of them and holds no slot. The limits involved behave exactly as documented:
@@ -39,14 +39,17 @@ enum Kind {
     Silent,
     /// The start of an upgrade request, without its end.
     HalfRequest,
-    /// A complete upgrade (the server answers 101), then no `Hello`.
+    /// A complete upgrade (the server answers 101), then no nonce. The native protocol's nonce rides
+    /// in its upgrade request (an upgrade without one is refused at once), so the session left waiting
+    /// for a first message is Cape's; native's upgraded-then-silent client gets its document and then
+    /// the handshake timeout (`session_limits::enclave_handshake_timeout_closes_a_silent_client`).
     Upgraded,
     /// The first bytes of a TLS ClientHello whose record announces 512 bytes.
     HelloFragment,
 }
 
 const UPGRADE: &[u8] = b"GET /v1/run/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: enclave-session.v1\r\n\r\n";
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: cape.runtime\r\n\r\n";
 
 /// RFC 8446 section 5.1: a handshake record (22), legacy version 3.1, length 512; then section 4.1.2:
 /// ClientHello (1), length 508, legacy version 3.3, and the first bytes of its random.
@@ -178,7 +181,7 @@ async fn flood_and_serve(mock: &MockEnclave, kinds: &[(Kind, usize)]) -> u64 {
     }
     let s = settle(mock, Duration::from_secs(2), |s| (s.pending_upgrades, s.open_sessions) == (0, 0)).await;
     assert_eq!((s.pending_upgrades, s.open_sessions), (0, 0), "{s:?}");
-    // The upgraded flood were sessions, but none got a document: that takes a Hello.
+    // The upgraded flood were sessions, but none got a document: that takes Cape's nonce message.
     assert_eq!((s.sessions, s.documents, s.key_shares, s.refused_upgrades), (upgraded + 2, 2, 2, 0), "{s:?}");
 
     let per_connection = during.saturating_sub(before) * 1024 / total as u64;

@@ -1,5 +1,5 @@
 //! Hostile or broken servers before the document: each gives its specific error, never a hang or a
-//! panic, and the client sends nothing but its nonce.
+//! panic, and the client sends nothing but its nonce (in the upgrade request: no message at all).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::result_large_err)] // the upgrade callback's signature is tungstenite's
 
@@ -8,26 +8,27 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use enclave_protocol::WireError;
+use enclave_protocol::{Nonce, WireError, NONCE_HEADER};
 use enclave_sdk::error::{ConnectError, SessionError};
 use enclave_sdk::{Client, Error};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::Message;
 
-/// Serves one connection: upgrades (selecting `subprotocol`), reads the client hello, answers with
-/// `reply`, and returns how many further messages the client sent.
+/// Serves one connection: upgrades (selecting `subprotocol`, and checking the request carried one
+/// well-formed nonce), answers with `reply`, and returns how many messages the client sent.
 async fn hostile(subprotocol: &'static str, reply: Option<Message>) -> (Error, usize) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        let callback = move |_: &Request, mut resp: Response| {
+        let callback = move |req: &Request, mut resp: Response| {
+            let nonces = req.headers().get_all(NONCE_HEADER).iter().map(|v| v.as_bytes());
+            assert!(Nonce::from_header_values(nonces).is_ok(), "{:?}", req.headers());
             resp.headers_mut().insert("Sec-WebSocket-Protocol", subprotocol.parse().unwrap());
             Ok(resp)
         };
         let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else { return 0 };
-        let _hello = ws.next().await;
         match reply {
             Some(m) => {
                 let _ = ws.send(m).await;
@@ -59,12 +60,12 @@ async fn hostile(subprotocol: &'static str, reply: Option<Message>) -> (Error, u
 #[tokio::test]
 async fn another_subprotocol_is_refused() {
     let (err, _) = hostile("enclave-session.v0", None).await;
-    assert_eq!(err, Error::Connect(ConnectError::Subprotocol { found: None, expected: "enclave-session.v1" }));
+    assert_eq!(err, Error::Connect(ConnectError::Subprotocol { found: None, expected: "enclave-session.v2" }));
 }
 
 #[tokio::test]
 async fn a_text_message_instead_of_a_document() {
-    let (err, further) = hostile("enclave-session.v1", Some(Message::text("hello"))).await;
+    let (err, further) = hostile("enclave-session.v2", Some(Message::text("hello"))).await;
     assert_eq!(err, Error::Session(SessionError::TextMessage));
     assert_eq!(further, 0);
 }
@@ -73,28 +74,28 @@ async fn a_text_message_instead_of_a_document() {
 async fn a_key_share_frame_instead_of_a_document() {
     let mut frame = vec![0x03];
     frame.extend_from_slice(&[9; 32]);
-    let (err, further) = hostile("enclave-session.v1", Some(Message::binary(frame))).await;
+    let (err, further) = hostile("enclave-session.v2", Some(Message::binary(frame))).await;
     assert_eq!(err, Error::Session(SessionError::UnexpectedFrame { expected: "attestation", found: "key share" }));
     assert_eq!(further, 0);
 }
 
 #[tokio::test]
 async fn an_unknown_frame_type() {
-    let (err, further) = hostile("enclave-session.v1", Some(Message::binary(vec![0x7f, 1, 2]))).await;
+    let (err, further) = hostile("enclave-session.v2", Some(Message::binary(vec![0x7f, 1, 2]))).await;
     assert_eq!(err, Error::Session(SessionError::Wire(WireError::UnknownFrameType(0x7f))));
     assert_eq!(further, 0);
 }
 
 #[tokio::test]
 async fn a_garbage_document() {
-    let (err, further) = hostile("enclave-session.v1", Some(Message::binary(vec![0x02, 0xa0, 0x01]))).await;
+    let (err, further) = hostile("enclave-session.v2", Some(Message::binary(vec![0x02, 0xa0, 0x01]))).await;
     assert!(matches!(err, Error::Attestation(_)), "{err:?}");
     assert_eq!(further, 0);
 }
 
 #[tokio::test]
 async fn the_server_hangs_up_instead_of_attesting() {
-    let (err, _) = hostile("enclave-session.v1", None).await;
+    let (err, _) = hostile("enclave-session.v2", None).await;
     assert_eq!(err, Error::Session(SessionError::Truncated { pending: 0 }));
 }
 
@@ -102,11 +103,9 @@ async fn the_server_hangs_up_instead_of_attesting() {
 async fn recorded_document(mock: &mock_enclave::MockEnclave) -> Vec<u8> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut req = format!("{}/v1/run/echo", mock.url()).into_client_request().unwrap();
-    req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v1".parse().unwrap());
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v2".parse().unwrap());
+    req.headers_mut().insert(NONCE_HEADER, Nonce::from_bytes([0x42; 32]).to_header_value().parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let mut hello = vec![0x01];
-    hello.extend_from_slice(&[0x42; 32]);
-    ws.send(Message::binary(hello)).await.unwrap();
     let Some(Ok(Message::Binary(frame))) = ws.next().await else { unreachable!("no document") };
     frame.to_vec()
 }
@@ -119,11 +118,10 @@ async fn replaying(mock: &mock_enclave::MockEnclave, frame: Vec<u8>) -> (Error, 
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
         let callback = |_: &Request, mut resp: Response| {
-            resp.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v1".parse().unwrap());
+            resp.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v2".parse().unwrap());
             Ok(resp)
         };
         let mut ws = tokio_tungstenite::accept_hdr_async(tcp, callback).await.unwrap();
-        let _hello = ws.next().await;
         ws.send(Message::binary(frame)).await.unwrap();
         let mut further = 0;
         while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(2), ws.next()).await {

@@ -20,6 +20,7 @@ mod child;
 mod eif;
 mod net;
 mod peer;
+mod relay;
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -74,6 +75,9 @@ pub(crate) struct Args {
     /// Repetitions for `--only`.
     #[arg(long, hide = true, default_value_t = 10)]
     repeat: usize,
+    /// One-way delay of the relay the round-trip figures go through, in milliseconds.
+    #[arg(long, default_value_t = 5, value_name = "MS")]
+    one_way_ms: u64,
 }
 
 /// A figure `--only` repeats.
@@ -83,6 +87,8 @@ pub(crate) enum Only {
     Rates,
     /// `ws_bulk_mb_per_s` and `bulk_mb_per_s`.
     Bulk,
+    /// The round-trip figures through the delaying relay.
+    Relay,
 }
 
 /// Sizes and sample counts of one run.
@@ -107,6 +113,8 @@ struct Plan {
     /// Bytes of the enclave image measured, and measurement/baseline pairs.
     eif: u64,
     eif_samples: usize,
+    /// Samples of each call through the delaying relay.
+    relay_samples: usize,
 }
 
 const FULL: Plan = Plan {
@@ -124,6 +132,7 @@ const FULL: Plan = Plan {
     idle_sessions: 1000,
     eif: 1 << 30,
     eif_samples: 3,
+    relay_samples: 21,
 };
 
 // The rate and bulk samples are long enough to be rates (200 messages took about a millisecond,
@@ -142,20 +151,24 @@ const QUICK: Plan = Plan {
     idle_sessions: 50,
     eif: 16 << 20,
     eif_samples: 3,
+    relay_samples: 5,
 };
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = <Args as clap::Parser>::parse();
-    if let Some(peer::Command::Peer(peer)) = args.peer {
-        return peer::run(peer).await;
+    match args.peer {
+        Some(peer::Command::Peer(peer)) => return peer::run(peer).await,
+        Some(peer::Command::Relay(relay)) => return relay::run(relay).await,
+        None => {}
     }
     if let Some(role) = args.child {
         return child::run(role, args.bytes).await;
     }
     let plan = if args.quick { QUICK } else { FULL };
     if let Some(only) = args.only {
-        return match repeat(only, plan, args.repeat).await {
+        let one_way = Duration::from_millis(args.one_way_ms);
+        return match repeat(only, plan, args.repeat, one_way).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("enclave-bench: {e}");
@@ -163,7 +176,7 @@ async fn main() -> ExitCode {
             }
         };
     }
-    match measure(plan).await {
+    match measure(plan, Duration::from_millis(args.one_way_ms)).await {
         Ok(report) => {
             match args.format {
                 Format::Json => println!("{}", report.json()),
@@ -220,7 +233,7 @@ impl Report {
     }
 }
 
-async fn measure(plan: Plan) -> Result<Report, String> {
+async fn measure(plan: Plan, one_way: Duration) -> Result<Report, String> {
     let mut r = Report { plan, rows: Vec::new() };
 
     let crypto = Crypto::new()?;
@@ -263,16 +276,35 @@ async fn measure(plan: Plan) -> Result<Report, String> {
     r.push("eif_measure_mb_per_s", eif.measure_mb_per_s, "MiB/s", "");
     r.push("eif_measure_ratio", eif.measure_mb_per_s / eif.sha384_mb_per_s, "x", ">= 0.8");
     r.push("eif_measure_peak_rss_mb", eif.peak_rss_mb, "MiB", "<= 32");
+
+    // Round trips: through a relay adding `one_way` each way, as multiples of its measured round
+    // trip, TCP's handshake (which the relay cannot delay) counted as one.
+    let relay = relay::figures(one_way, plan.relay_samples).await?;
+    r.push("relay_rtt_ms", relay.rtt_ms, "ms", "");
+    r.push("fresh_call_rtts_ws", relay.fresh_ws, "RTT", "<= 3.2");
+    r.push("fresh_call_rtts_wss", relay.fresh_wss, "RTT", "<= 4.2");
+    r.push("reused_call_rtts", relay.reused, "RTT", "<= 1.2");
     Ok(r)
 }
 
 /// Repeats one loopback measurement, printing the plain and session figures and their ratio.
-async fn repeat(only: Only, plan: Plan, times: usize) -> Result<(), String> {
+async fn repeat(only: Only, plan: Plan, times: usize, one_way: Duration) -> Result<(), String> {
+    if only == Only::Relay {
+        for _ in 0..times {
+            let r = relay::figures(one_way, plan.relay_samples).await?;
+            println!(
+                "Relay: rtt {:.3} ms, fresh_call_rtts_ws {:.3}, fresh_call_rtts_wss {:.3}, reused_call_rtts {:.3}",
+                r.rtt_ms, r.fresh_ws, r.fresh_wss, r.reused
+            );
+        }
+        return Ok(());
+    }
     let net = net::Bench::start().await?;
     for _ in 0..times {
         let (plain, session) = match only {
             Only::Rates => net.message_rates(plan.messages, plan.rate_samples).await?,
             Only::Bulk => net.bulk(plan.bulk, plan.bulk_samples).await?,
+            Only::Relay => unreachable!("handled above"),
         };
         println!("{only:?}: plain {plain:.1}, session {session:.1}, ratio {:.3}", session / plain);
     }

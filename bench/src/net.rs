@@ -41,7 +41,7 @@ pub(super) fn pinned_client(
     pinned_builder(url, root_pem, pcrs, checksum)?.build().map_err(|e| e.to_string())
 }
 
-fn pinned_builder(
+pub(super) fn pinned_builder(
     url: String,
     root_pem: &str,
     pcrs: &MeasurementSet,

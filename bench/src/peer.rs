@@ -33,6 +33,9 @@ pub(crate) enum Command {
     /// Connect + attestation + one invocation + close against a running enclave, N times, each on a
     /// fresh connection (the SDK's figures for scripts/bench_peers.py).
     Peer(Args),
+    /// A TCP relay to a running server that holds every byte for a fixed time each way (the round
+    /// trips of scripts/bench_peers.py); prints `relaying ADDR` and runs until killed.
+    Relay(super::relay::Args),
 }
 
 /// Which protocol the SDK speaks.
@@ -40,7 +43,7 @@ pub(crate) enum Command {
 pub(crate) enum Mode {
     /// Cape Privacy's `cape.runtime` protocol (`Client::connect_cape`), as pycape speaks it.
     Cape,
-    /// This project's `enclave-session.v1` (`Client::connect`), as `enclave run` speaks it.
+    /// This project's `enclave-session.v2` (`Client::connect`), as `enclave run` speaks it.
     Native,
 }
 

@@ -1,4 +1,4 @@
-//! Frames: the WebSocket binary messages of `enclave-session.v1` (PROTOCOL.md section 3).
+//! Frames: the WebSocket binary messages of `enclave-session.v2` (PROTOCOL.md section 3).
 //!
 //! Input: one untrusted WebSocket binary message. Output: a borrowed, typed view of it ([`Frame`]), or a
 //! [`WireError`] naming the frame and the length that was wrong. Decoding is bounded by the caller's
@@ -10,14 +10,14 @@
 
 use crate::limits::FrameLimits;
 
-/// Length of the client's nonce, in bytes.
+/// Length of the client's nonce, in bytes (it travels in the upgrade request, not in a frame).
 pub const NONCE_LEN: usize = 32;
 /// Length of an X25519 public key, and so of the HPKE encapsulated key.
 pub const KEY_LEN: usize = 32;
 
-/// Frame type bytes (PROTOCOL.md section 3).
+/// Frame type bytes (PROTOCOL.md section 3). 0x01 was version 1's `ClientHello`; the nonce now travels
+/// in the upgrade request, and 0x01 is an unknown type like any other.
 pub(crate) mod frame_type {
-    pub(crate) const CLIENT_HELLO: u8 = 0x01;
     pub(crate) const ATTESTATION: u8 = 0x02;
     pub(crate) const KEY_SHARE: u8 = 0x03;
     pub(crate) const RECORD: u8 = 0x04;
@@ -88,20 +88,15 @@ pub enum WireError {
 ///
 /// ```
 /// use enclave_protocol::{Frame, FrameLimits, WireError};
-/// let nonce = [7u8; 32];
-/// let bytes = Frame::ClientHello { nonce: &nonce }.encode();
-/// assert_eq!(Frame::decode(&bytes, &FrameLimits::default()), Ok(Frame::ClientHello { nonce: &nonce }));
+/// let enc = [7u8; 32];
+/// let bytes = Frame::KeyShare(&enc).encode();
+/// assert_eq!(Frame::decode(&bytes, &FrameLimits::default()), Ok(Frame::KeyShare(&enc)));
 /// assert_eq!(Frame::decode(&[0x99], &FrameLimits::default()), Err(WireError::UnknownFrameType(0x99)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 // Exhaustive on purpose: a new kind is a new protocol version, and every end must handle each one.
 pub enum Frame<'a> {
-    /// Client to enclave, first: the nonce the document must echo.
-    ClientHello {
-        /// 32 bytes from the client's CSPRNG.
-        nonce: &'a [u8; NONCE_LEN],
-    },
-    /// Enclave to client, once: the raw attestation document.
+    /// Enclave to client, first and once, right after the upgrade response: the raw attestation document.
     Attestation(&'a [u8]),
     /// Client to enclave, once, only after the document verified: the HPKE encapsulated key.
     KeyShare(&'a [u8; KEY_LEN]),
@@ -117,7 +112,6 @@ impl<'a> Frame<'a> {
     pub fn decode(bytes: &'a [u8], limits: &FrameLimits) -> Result<Self, WireError> {
         let (&ty, body) = bytes.split_first().ok_or(WireError::Empty)?;
         match ty {
-            frame_type::CLIENT_HELLO => fixed(body, "client hello").map(|nonce| Frame::ClientHello { nonce }),
             frame_type::KEY_SHARE => fixed(body, "key share").map(Frame::KeyShare),
             frame_type::ATTESTATION => bounded(body, "attestation", limits.max_document_len()).map(Frame::Attestation),
             frame_type::RECORD => bounded(body, "record", limits.max_record_len()).map(Frame::Record),
@@ -129,7 +123,6 @@ impl<'a> Frame<'a> {
     /// frame by the record layer, [`crate::RequestSealer::seal`], rather than through this.)
     pub fn encode(&self) -> Vec<u8> {
         let (ty, body): (u8, &[u8]) = match self {
-            Frame::ClientHello { nonce } => (frame_type::CLIENT_HELLO, &nonce[..]),
             Frame::Attestation(doc) => (frame_type::ATTESTATION, doc),
             Frame::KeyShare(enc) => (frame_type::KEY_SHARE, &enc[..]),
             Frame::Record(ct) => (frame_type::RECORD, ct),
@@ -143,7 +136,6 @@ impl<'a> Frame<'a> {
     /// The frame's name, for errors and logs.
     pub fn name(&self) -> &'static str {
         match self {
-            Frame::ClientHello { .. } => "client hello",
             Frame::Attestation(_) => "attestation",
             Frame::KeyShare(_) => "key share",
             Frame::Record(_) => "record",
@@ -170,12 +162,7 @@ mod tests {
     fn frames_round_trip() {
         let nonce = [7u8; 32];
         let limits = FrameLimits::default();
-        for f in [
-            Frame::ClientHello { nonce: &nonce },
-            Frame::Attestation(b"doc"),
-            Frame::KeyShare(&nonce),
-            Frame::Record(b"ct"),
-        ] {
+        for f in [Frame::Attestation(b"doc"), Frame::KeyShare(&nonce), Frame::Record(b"ct")] {
             assert_eq!(Frame::decode(&f.encode(), &limits), Ok(f));
         }
     }
@@ -186,9 +173,11 @@ mod tests {
         assert_eq!(Frame::decode(&[], &limits), Err(WireError::Empty));
         assert_eq!(Frame::decode(&[0x99], &limits), Err(WireError::UnknownFrameType(0x99)));
         assert_eq!(
-            Frame::decode(&[0x01; 32], &limits),
-            Err(WireError::BadLength { frame: "client hello", len: 31, expected: 32 })
+            Frame::decode(&[0x03; 32], &limits),
+            Err(WireError::BadLength { frame: "key share", len: 31, expected: 32 })
         );
+        // Version 1's ClientHello.
+        assert_eq!(Frame::decode(&[0x01; 33], &limits), Err(WireError::UnknownFrameType(0x01)));
         assert_eq!(Frame::decode(&[0x02, 1, 2, 3, 4], &limits), Ok(Frame::Attestation(&[1, 2, 3, 4])));
         assert_eq!(
             Frame::decode(&[0x02, 1, 2, 3, 4, 5], &limits),

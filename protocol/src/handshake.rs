@@ -1,23 +1,30 @@
 //! The handshake as consuming state types, one set per end, and the transcript that becomes HPKE's
 //! `info` (PROTOCOL.md section 4).
 //!
-//! Input: frames from the peer (untrusted) and, on the client, the key of a document the caller has
-//! verified; on the enclave, the document its attester issued. Output: the frames to send, and at the
-//! end the record layer's keys for one connection. Each step takes `self`, so a connection cannot go
-//! back, skip a step, or run a step twice; a step that fails drops the state. This module moves no
-//! bytes (the caller sends and receives them, over whatever transport) and verifies no document: the
-//! client's caller must verify the document in [`DocumentReceived`] against its policy, this nonce and
-//! this function before [`DocumentReceived::complete`], which is the first step whose output depends on
-//! anything the caller will send.
+//! Input: the client's nonce as its upgrade request carried it (untrusted, parsed strictly by
+//! [`Nonce::from_header_values`]), frames from the peer (untrusted) and, on the client, the key of a
+//! document the caller has verified; on the enclave, the document its attester issued. Output: the
+//! nonce header and the frames to send, and at the end the record layer's keys for one connection.
+//! Each step takes `self`, so a connection cannot go back, skip a step, or run a step twice; a step
+//! that fails drops the state. This module moves no bytes (the caller sends and receives them, over
+//! whatever transport) and verifies no document: the client's caller must verify the document in
+//! [`DocumentReceived`] against its policy, this nonce and this function before
+//! [`DocumentReceived::complete`], which is the first step whose output depends on anything the
+//! caller will send.
+//!
+//! The nonce travels in the WebSocket upgrade request, so the enclave's first message (right after
+//! its upgrade response) is the document: one round trip fewer than a nonce message of its own.
 //!
 //! ```text
-//! client                                        enclave
-//! ClientHandshake::start        --ClientHello-->  EnclaveHandshake::receive_hello
-//!                                                   (attester: nonce, public_key, user data)
-//! ClientHandshake::receive_document <--Attestation-- EnclaveHandshake::send_document
+//! client                                                  enclave
+//! ClientHandshake::start
+//!   upgrade request, Enclave-Nonce: <nonce>  ---------->  Nonce::from_header_values
+//!                                                         EnclaveHandshake::start
+//!                                                           (attester: nonce, public_key, user data)
+//! ClientHandshake::receive_document <--101, Attestation--  EnclaveHandshake::send_document
 //!   (caller verifies the document)
-//! DocumentReceived::complete    --KeyShare----->  AwaitingKeyShare::complete
-//! RequestSealer, ResponseOpener                   RequestOpener, ResponseSealer
+//! DocumentReceived::complete    --KeyShare------------->  AwaitingKeyShare::complete
+//! RequestSealer, ResponseOpener                           RequestOpener, ResponseSealer
 //! ```
 //!
 //! # Examples
@@ -26,10 +33,12 @@
 //! between; see the SDK):
 //!
 //! ```
-//! use enclave_protocol::{ClientHandshake, ClientMessage, EnclaveHandshake, FrameLimits, Frame};
+//! use enclave_protocol::{ClientHandshake, ClientMessage, EnclaveHandshake, Frame, FrameLimits, Nonce};
 //! let (limits, mut rng) = (FrameLimits::default(), rand_core::OsRng);
-//! let (client, hello) = ClientHandshake::start("echo".parse()?, &mut rng);
-//! let enclave = EnclaveHandshake::receive_hello(&hello, &limits, "echo".parse()?, &mut rng)?;
+//! let client = ClientHandshake::start("echo".parse()?, &mut rng);
+//! let header = client.nonce().to_header_value(); // the upgrade request's Enclave-Nonce
+//! let nonce = Nonce::from_header_values([header.as_bytes()])?;
+//! let enclave = EnclaveHandshake::start("echo".parse()?, nonce, &mut rng);
 //! // The attester signs a document over enclave.nonce() and enclave.public_key().
 //! let document = [enclave.nonce().as_bytes().as_slice(), &enclave.public_key()].concat();
 //! let (attestation, enclave) = enclave.send_document(&document);
@@ -43,6 +52,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use base64::Engine as _;
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 
@@ -54,7 +64,17 @@ use crate::record::{
 };
 
 /// The protocol label: the first item of the transcript and the WebSocket subprotocol name.
-pub const PROTOCOL_LABEL: &str = "enclave-session.v1";
+pub const PROTOCOL_LABEL: &str = "enclave-session.v2";
+
+/// The upgrade request header that carries the client's nonce (PROTOCOL.md section 2).
+pub const NONCE_HEADER: &str = "Enclave-Nonce";
+
+/// Length of [`NONCE_HEADER`]'s value: a 32-byte nonce in unpadded base64url (RFC 4648 section 5).
+pub const NONCE_HEADER_LEN: usize = 43;
+
+/// The one encoding of the nonce header: base64url without padding. The engine refuses padding and
+/// non-zero trailing bits, so each nonce has exactly one accepted spelling.
+const NONCE_ENCODING: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// Why a handshake step refused what the peer sent. The connection must end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -76,6 +96,30 @@ pub enum HandshakeError {
     Record(#[from] RecordError),
 }
 
+/// Why an upgrade request's nonce header was refused. The enclave answers `400` and opens no session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NonceHeaderError {
+    /// The request carried no `Enclave-Nonce` header.
+    #[error("the upgrade request has no Enclave-Nonce header")]
+    Missing,
+    /// The request carried the header more than once.
+    #[error("the upgrade request has {count} Enclave-Nonce headers; exactly one is allowed")]
+    Repeated {
+        /// How many there were.
+        count: usize,
+    },
+    /// The value has the wrong length.
+    #[error("the Enclave-Nonce header is {len} bytes; a nonce is {NONCE_HEADER_LEN} (32 bytes in unpadded base64url)")]
+    Length {
+        /// Length found.
+        len: usize,
+    },
+    /// The value is not the canonical unpadded base64url of 32 bytes.
+    #[error("the Enclave-Nonce header is not the unpadded base64url of 32 bytes")]
+    Encoding,
+}
+
 /// The client's per-connection nonce. Not secret, but unpredictable: it is what makes a document fresh.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Nonce([u8; NONCE_LEN]);
@@ -88,7 +132,7 @@ impl Nonce {
         Self(n)
     }
 
-    /// Wraps bytes received on the wire (the enclave's side).
+    /// Wraps bytes received by other means (tests, other bindings).
     pub fn from_bytes(bytes: [u8; NONCE_LEN]) -> Self {
         Self(bytes)
     }
@@ -96,6 +140,47 @@ impl Nonce {
     /// The nonce's bytes.
     pub fn as_bytes(&self) -> &[u8; NONCE_LEN] {
         &self.0
+    }
+
+    /// The value of the upgrade request's [`NONCE_HEADER`]: [`NONCE_HEADER_LEN`] characters of
+    /// unpadded base64url.
+    pub fn to_header_value(&self) -> String {
+        NONCE_ENCODING.encode(self.0)
+    }
+
+    /// Parses the values of every [`NONCE_HEADER`] an upgrade request carried (header names compare
+    /// without case in HTTP; the caller collects them so). Strict: exactly one header, exactly
+    /// [`NONCE_HEADER_LEN`] bytes, the canonical unpadded base64url of 32 bytes. The length is checked
+    /// before anything is decoded.
+    ///
+    /// # Errors
+    /// [`NonceHeaderError::Missing`], [`NonceHeaderError::Repeated`], [`NonceHeaderError::Length`] or
+    /// [`NonceHeaderError::Encoding`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_protocol::{Nonce, NonceHeaderError};
+    /// let nonce = Nonce::from_bytes([0xfb; 32]);
+    /// let header = nonce.to_header_value();
+    /// assert_eq!(header.len(), 43);
+    /// assert_eq!(Nonce::from_header_values([header.as_bytes()]), Ok(nonce));
+    /// assert_eq!(Nonce::from_header_values([format!("{header}=").as_bytes()]), Err(NonceHeaderError::Length { len: 44 }));
+    /// assert_eq!(Nonce::from_header_values([header.as_bytes(); 2]), Err(NonceHeaderError::Repeated { count: 2 }));
+    /// ```
+    pub fn from_header_values<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Result<Self, NonceHeaderError> {
+        let mut values = values.into_iter();
+        let value = values.next().ok_or(NonceHeaderError::Missing)?;
+        let more = values.count();
+        if more > 0 {
+            return Err(NonceHeaderError::Repeated { count: more.saturating_add(1) });
+        }
+        if value.len() != NONCE_HEADER_LEN {
+            return Err(NonceHeaderError::Length { len: value.len() });
+        }
+        let bytes = NONCE_ENCODING.decode(value).map_err(|_| NonceHeaderError::Encoding)?;
+        let bytes: [u8; NONCE_LEN] = bytes.try_into().map_err(|_| NonceHeaderError::Encoding)?;
+        Ok(Self(bytes))
     }
 }
 
@@ -121,7 +206,7 @@ pub fn transcript_hash(function_id: &FunctionId, nonce: &Nonce, document: &[u8])
     h.finalize().into()
 }
 
-/// The client's first state: its `ClientHello` is out, the document not yet in.
+/// The client's first state: the nonce is drawn for the upgrade request, the document not yet in.
 #[derive(Debug)]
 pub struct ClientHandshake {
     function_id: FunctionId,
@@ -129,14 +214,13 @@ pub struct ClientHandshake {
 }
 
 impl ClientHandshake {
-    /// Starts a handshake for `function_id`: draws the nonce and returns the `ClientHello` frame to send.
-    pub fn start(function_id: FunctionId, rng: &mut (impl CryptoRng + RngCore)) -> (Self, Vec<u8>) {
-        let nonce = Nonce::random(rng);
-        let hello = Frame::ClientHello { nonce: nonce.as_bytes() }.encode();
-        (Self { function_id, nonce }, hello)
+    /// Starts a handshake for `function_id`: draws the nonce, which the caller sends in its upgrade
+    /// request's [`NONCE_HEADER`] ([`Nonce::to_header_value`]).
+    pub fn start(function_id: FunctionId, rng: &mut (impl CryptoRng + RngCore)) -> Self {
+        Self { function_id, nonce: Nonce::random(rng) }
     }
 
-    /// The nonce the document must carry.
+    /// The nonce the upgrade request carries and the document must echo.
     pub fn nonce(&self) -> &Nonce {
         &self.nonce
     }
@@ -212,9 +296,9 @@ impl DocumentReceived {
     }
 }
 
-/// The enclave's first state: the client's nonce is in and this connection's key is drawn; the
-/// attester is to issue a document over [`nonce`](Self::nonce), [`public_key`](Self::public_key) and
-/// the enclave's claim.
+/// The enclave's first state: the client's nonce is in (from its upgrade request) and this
+/// connection's key is drawn; the attester is to issue a document over [`nonce`](Self::nonce),
+/// [`public_key`](Self::public_key) and the enclave's claim.
 #[derive(Debug)]
 pub struct EnclaveHandshake {
     function_id: FunctionId,
@@ -223,23 +307,10 @@ pub struct EnclaveHandshake {
 }
 
 impl EnclaveHandshake {
-    /// Takes the client's first frame, which must be its `ClientHello`, for a connection to
-    /// `function_id`, and draws the connection's X25519 key pair.
-    ///
-    /// # Errors
-    /// [`HandshakeError::Wire`] for a malformed frame, [`HandshakeError::UnexpectedFrame`] for any other.
-    pub fn receive_hello(
-        frame: &[u8],
-        limits: &FrameLimits,
-        function_id: FunctionId,
-        rng: &mut (impl CryptoRng + RngCore),
-    ) -> Result<Self, HandshakeError> {
-        match Frame::decode(frame, limits)? {
-            Frame::ClientHello { nonce } => {
-                Ok(Self { function_id, nonce: Nonce::from_bytes(*nonce), key: EnclaveKey::generate(rng) })
-            }
-            other => Err(HandshakeError::UnexpectedFrame { expected: "client hello", found: other.name() }),
-        }
+    /// Starts the handshake of a connection to `function_id` whose upgrade request carried `nonce`
+    /// (parsed by [`Nonce::from_header_values`]), and draws the connection's X25519 key pair.
+    pub fn start(function_id: FunctionId, nonce: Nonce, rng: &mut (impl CryptoRng + RngCore)) -> Self {
+        Self { function_id, nonce, key: EnclaveKey::generate(rng) }
     }
 
     /// The client's nonce, for the attestation request.
@@ -312,22 +383,20 @@ mod tests {
     #[test]
     fn each_step_takes_only_its_frame() {
         let (limits, mut rng) = (FrameLimits::default(), rand_core::OsRng);
-        let (client, hello) = ClientHandshake::start(id("echo"), &mut rng);
+        let client = ClientHandshake::start(id("echo"), &mut rng);
+        let key_share = Frame::KeyShare(&[9; 32]).encode();
         assert_eq!(
-            ClientHandshake::start(id("echo"), &mut rng).0.receive_document(&hello, &limits).unwrap_err(),
-            HandshakeError::UnexpectedFrame { expected: "attestation", found: "client hello" }
+            ClientHandshake::start(id("echo"), &mut rng).receive_document(&key_share, &limits).unwrap_err(),
+            HandshakeError::UnexpectedFrame { expected: "attestation", found: "key share" }
         );
-        let doc_frame = Frame::Attestation(b"doc").encode();
+        // v1's ClientHello type byte names no frame in this version.
         assert_eq!(
-            EnclaveHandshake::receive_hello(&doc_frame, &limits, id("echo"), &mut rng).unwrap_err(),
-            HandshakeError::UnexpectedFrame { expected: "client hello", found: "attestation" }
+            ClientHandshake::start(id("echo"), &mut rng).receive_document(&[0x01; 33], &limits).unwrap_err(),
+            HandshakeError::Wire(WireError::UnknownFrameType(0x01))
         );
-        assert_eq!(
-            EnclaveHandshake::receive_hello(&[0x01; 5], &limits, id("echo"), &mut rng).unwrap_err(),
-            HandshakeError::Wire(WireError::BadLength { frame: "client hello", len: 4, expected: 32 })
-        );
-        let enclave = EnclaveHandshake::receive_hello(&hello, &limits, id("echo"), &mut rng).unwrap();
+        let enclave = EnclaveHandshake::start(id("echo"), client.nonce().clone(), &mut rng);
         assert_eq!(enclave.nonce(), client.nonce());
+        let doc_frame = Frame::Attestation(b"doc").encode();
         let (attestation, waiting) = enclave.send_document(b"doc");
         assert_eq!(attestation, doc_frame);
         assert_eq!(
@@ -337,11 +406,49 @@ mod tests {
         let received = client.receive_document(&attestation, &limits).unwrap();
         assert_eq!((received.document(), received.function_id().as_str()), (&b"doc"[..], "echo"));
         let too_long = FrameLimits::default().with_max_document_len(2);
-        let (client, _) = ClientHandshake::start(id("echo"), &mut rng);
+        let client = ClientHandshake::start(id("echo"), &mut rng);
         assert_eq!(
             client.receive_document(&attestation, &too_long).unwrap_err(),
             HandshakeError::Wire(WireError::TooLong { frame: "attestation", len: 3, max: 2 })
         );
+    }
+
+    /// The nonce header has one spelling per nonce: exactly one header of exactly 43 characters of
+    /// the base64url alphabet, no padding, no set trailing bits, checked before decoding.
+    #[test]
+    fn the_nonce_header_is_parsed_strictly() {
+        let nonce = Nonce::from_bytes(core::array::from_fn(|i| (i as u8).wrapping_mul(37)));
+        let header = nonce.to_header_value();
+        assert_eq!(header.len(), NONCE_HEADER_LEN);
+        // Computed independently: python3 -c "import base64; print(base64.urlsafe_b64encode(bytes((i*37)%256 for i in range(32))).rstrip(b'='))"
+        assert_eq!(header, "ACVKb5S53gMoTXKXvOEGK1B1mr_kCS5TeJ3C5wwxVns");
+        let parse = |v: &str| Nonce::from_header_values([v.as_bytes()]);
+        assert_eq!(parse(&header), Ok(nonce.clone()));
+        assert_eq!(Nonce::from_header_values(std::iter::empty()), Err(NonceHeaderError::Missing));
+        assert_eq!(
+            Nonce::from_header_values([header.as_bytes(), header.as_bytes(), b"x"]),
+            Err(NonceHeaderError::Repeated { count: 3 })
+        );
+        for (value, err) in [
+            ("", NonceHeaderError::Length { len: 0 }),
+            (&header[..42], NonceHeaderError::Length { len: 42 }),
+            (&format!("{header}="), NonceHeaderError::Length { len: 44 }),
+            (&format!(" {}", &header[1..]), NonceHeaderError::Encoding),
+            // Standard base64's alphabet is not this one.
+            (&header.replace('_', "/"), NonceHeaderError::Encoding),
+            // The last character's two unused bits must be zero: 's' ends this nonce, 't' sets one.
+            (&format!("{}t", &header[..42]), NonceHeaderError::Encoding),
+            (&"=".repeat(43), NonceHeaderError::Encoding),
+            (&"\u{e9}".repeat(21), NonceHeaderError::Length { len: 42 }),
+        ] {
+            assert_eq!(parse(value), Err(err), "{value:?}");
+        }
+        // Every nonce round-trips.
+        let mut rng = rand_core::OsRng;
+        for _ in 0..64 {
+            let n = Nonce::random(&mut rng);
+            assert_eq!(parse(&n.to_header_value()), Ok(n));
+        }
     }
 
     /// The keys agree only when both ends hashed the same transcript: another function id on the
@@ -350,8 +457,8 @@ mod tests {
     fn keys_agree_only_over_the_same_transcript() {
         let (limits, mut rng) = (FrameLimits::default(), rand_core::OsRng);
         for (client_fn, enclave_fn, agree) in [("echo", "echo", true), ("echo", "other", false)] {
-            let (client, hello) = ClientHandshake::start(id(client_fn), &mut rng);
-            let enclave = EnclaveHandshake::receive_hello(&hello, &limits, id(enclave_fn), &mut rng).unwrap();
+            let client = ClientHandshake::start(id(client_fn), &mut rng);
+            let enclave = EnclaveHandshake::start(id(enclave_fn), client.nonce().clone(), &mut rng);
             let key = enclave.public_key();
             let (attestation, waiting) = enclave.send_document(b"doc");
             let received = client.receive_document(&attestation, &limits).unwrap();

@@ -1,4 +1,4 @@
-//! The sans-IO core of `enclave-session.v1` that both ends drive: the client SDK, the enclave side,
+//! The sans-IO core of `enclave-session.v2` that both ends drive: the client SDK, the enclave side,
 //! and any other binding. It moves no bytes and reads no clock: callers hand it what arrived and send
 //! what it returns, over whatever transport they have. `PROTOCOL.md` at the repository root is the
 //! specification; each module names its section.
@@ -11,7 +11,7 @@
 //! | frames (one WebSocket message each) | `frame` | [`Frame`], [`WireError`] |
 //! | sealed records, the cipher suite | `record` | [`PlainRecord`], [`RequestSealer`], [`ResponseOpener`], [`RequestOpener`], [`ResponseSealer`], [`EnclaveKey`] |
 //! | messages inside records | `message` | [`ClientMessage`], [`ServerMessage`], [`SessionErrorCode`] |
-//! | the handshake, as consuming states | `handshake` | [`ClientHandshake`] -> [`DocumentReceived`]; [`EnclaveHandshake`] -> [`AwaitingKeyShare`]; [`transcript_hash`] |
+//! | the handshake, as consuming states | `handshake` | [`Nonce`] and its upgrade header; [`ClientHandshake`] -> [`DocumentReceived`]; [`EnclaveHandshake`] -> [`AwaitingKeyShare`]; [`transcript_hash`] |
 //! | idle timing | `idle` | [`Idle`] |
 //! | tokio: the shared write pump and idle timer (feature `io`) | [`io`] | `write_pump`, `IdleTimer` |
 //! | function checksums, directory and built-in (feature `fs`) | `checksum` | `directory_checksum`, `builtin_checksum` |
@@ -84,7 +84,7 @@ pub use frame::{Frame, WireError, KEY_LEN, NONCE_LEN};
 pub use function::{FunctionChecksum, FunctionId};
 pub use handshake::{
     transcript_hash, AwaitingKeyShare, ClientHandshake, DocumentReceived, EnclaveHandshake, HandshakeError, Nonce,
-    PROTOCOL_LABEL,
+    NonceHeaderError, NONCE_HEADER, NONCE_HEADER_LEN, PROTOCOL_LABEL,
 };
 pub use idle::Idle;
 pub use limits::{

@@ -56,13 +56,13 @@ struct Direction {
 }
 
 const REQUEST: Direction = Direction {
-    export_label: b"enclave-session.v1 request",
-    aad: b"enclave-session.v1 client to enclave",
+    export_label: b"enclave-session.v2 request",
+    aad: b"enclave-session.v2 client to enclave",
     name: "client to enclave",
 };
 const RESPONSE: Direction = Direction {
-    export_label: b"enclave-session.v1 response",
-    aad: b"enclave-session.v1 enclave to client",
+    export_label: b"enclave-session.v2 response",
+    aad: b"enclave-session.v2 enclave to client",
     name: "enclave to client",
 };
 

@@ -28,7 +28,7 @@ use crate::session::end::SessionEnd;
 use crate::session::native::run_native_session;
 use crate::stats::{count, ServerStats, Stats};
 use crate::tls::TlsIdentity;
-use crate::upgrade::{self, Gate, Wire};
+use crate::upgrade::{self, Accepted, Gate};
 
 /// Initial WebSocket read buffer of a session (see `upgrade_and_serve`).
 const IDLE_READ_BUFFER: usize = 16 * 1024;
@@ -323,8 +323,8 @@ where
         permit = shared.sessions.clone().try_acquire_owned().ok();
         let gate = Gate { functions: &shared.functions, token: shared.token.as_ref(), have_slot: permit.is_some() };
         match upgrade::check(req, resp, &gate) {
-            Ok((resp, function_id, wire)) => {
-                chosen = Some((function_id, wire));
+            Ok((resp, function_id, accepted)) => {
+                chosen = Some((function_id, accepted));
                 Ok(resp)
             }
             Err(refusal) => {
@@ -360,11 +360,11 @@ where
             return;
         }
     };
-    let (Some(_permit), Some((function_id, wire))) = (permit, chosen) else { return };
+    let (Some(_permit), Some((function_id, accepted))) = (permit, chosen) else { return };
     let Some(function) = shared.functions.get(&function_id) else { return };
     count(&shared.stats.sessions);
     let function_id = function_id.as_str();
-    tracing::info!(%peer, function_id, tls = shared.tls.is_some(), ?wire, "session started");
+    tracing::info!(%peer, function_id, tls = shared.tls.is_some(), protocol = accepted.name(), "session started");
     let ctx = SessionContext {
         function,
         attester: shared.attester.clone(),
@@ -373,9 +373,9 @@ where
         shutdown: shared.shutdown.clone(),
         tls_spki_sha256: shared.tls.as_ref().map(TlsIdentity::spki_sha256),
     };
-    let end = match wire {
-        Wire::Native => run_native_session(ws, ctx).await,
-        Wire::Cape => run_cape_session(ws, ctx).await,
+    let end = match accepted {
+        Accepted::Native(nonce) => run_native_session(ws, nonce, ctx).await,
+        Accepted::Cape => run_cape_session(ws, ctx).await,
     };
     match &end {
         SessionEnd::ClientClosed | SessionEnd::Disconnected | SessionEnd::ShuttingDown => {

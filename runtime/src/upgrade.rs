@@ -1,11 +1,12 @@
-//! The WebSocket upgrade's checks: bearer token, path, function, subprotocol, session slot, in that
-//! order, and which protocol the connection will speak.
+//! The WebSocket upgrade's checks: bearer token, path, function, subprotocol, the native protocol's
+//! nonce, session slot, in that order, and which protocol the connection will speak.
 //!
 //! Input: the client's HTTP upgrade request (untrusted), the server's token and functions. Output:
 //! the response that accepts the upgrade with the chosen subprotocol, or the HTTP refusal; on
-//! acceptance, the function and the protocol chosen. The one place that decides who gets a session.
+//! acceptance, the function and the protocol chosen, with the nonce the native document must echo
+//! (parsed by the protocol core's one strict parser). The one place that decides who gets a session.
 
-use enclave_protocol::{FunctionId, PROTOCOL_LABEL};
+use enclave_protocol::{FunctionId, Nonce, NONCE_HEADER, PROTOCOL_LABEL};
 use subtle::ConstantTimeEq;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
@@ -17,10 +18,30 @@ use crate::session::cape::CAPE_SUBPROTOCOL;
 /// Which protocol a connection speaks, chosen from the offered subprotocols (native preferred).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wire {
-    /// `enclave-session.v1`.
+    /// `enclave-session.v2`.
     Native,
     /// Cape's `cape.runtime`.
     Cape,
+}
+
+/// An accepted upgrade: what the session starts from.
+#[derive(Debug)]
+pub(crate) enum Accepted {
+    /// `enclave-session.v2`, with the nonce from the request's `Enclave-Nonce` header: the session's
+    /// first message is the document over it.
+    Native(Nonce),
+    /// Cape's `cape.runtime`, whose nonce comes in its first message.
+    Cape,
+}
+
+impl Accepted {
+    /// The protocol's name, for logs.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Native(_) => PROTOCOL_LABEL,
+            Self::Cape => CAPE_SUBPROTOCOL,
+        }
+    }
 }
 
 /// What the checks compare the request with.
@@ -45,7 +66,7 @@ pub(crate) fn check(
     req: &Request,
     mut resp: Response,
     gate: &Gate<'_>,
-) -> Result<(Response, FunctionId, Wire), ErrorResponse> {
+) -> Result<(Response, FunctionId, Accepted), ErrorResponse> {
     let offered: Vec<&str> = req
         .headers()
         .get_all("Sec-WebSocket-Protocol")
@@ -88,15 +109,24 @@ pub(crate) fn check(
         return Err(refuse(StatusCode::NOT_FOUND, "no such function"));
     };
     let Some(wire) = wire else {
-        return Err(refuse(StatusCode::BAD_REQUEST, "subprotocol enclave-session.v1 or cape.runtime required"));
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            &format!("subprotocol {PROTOCOL_LABEL} or {CAPE_SUBPROTOCOL} required"),
+        ));
+    };
+    let accepted = match wire {
+        Wire::Native => {
+            let values = req.headers().get_all(NONCE_HEADER).iter().map(|v| v.as_bytes());
+            // The refusal names the rule and lengths only, never the client's bytes.
+            Accepted::Native(
+                Nonce::from_header_values(values).map_err(|e| refuse(StatusCode::BAD_REQUEST, &e.to_string()))?,
+            )
+        }
+        Wire::Cape => Accepted::Cape,
     };
     if !gate.have_slot {
         return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "session limit reached"));
     }
-    let label = match wire {
-        Wire::Native => PROTOCOL_LABEL,
-        Wire::Cape => CAPE_SUBPROTOCOL,
-    };
-    resp.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(label));
-    Ok((resp, function_id, wire))
+    resp.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(accepted.name()));
+    Ok((resp, function_id, accepted))
 }

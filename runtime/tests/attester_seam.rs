@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use enclave_protocol::{
     ClientHandshake, ClientMessage, EnclaveUserData, Frame, FrameLimits, FunctionChecksum, FunctionId, ServerMessage,
-    KEY_LEN, PROTOCOL_LABEL,
+    KEY_LEN, NONCE_HEADER, PROTOCOL_LABEL,
 };
 use enclave_runtime::{
     AttestationRequest, Attester, AttesterError, Function, FunctionError, FunctionInput, FunctionOutput, Functions,
@@ -97,17 +97,33 @@ fn request(url: &str, path: &str, protocols: &str) -> tokio_tungstenite::tungste
     req
 }
 
-/// Nonce out, document in; the key share sealed to the key the attester was asked to bind; one
-/// invocation. Returns the output.
+/// A native upgrade request to `reverse` carrying `handshake`'s nonce.
+fn native(url: &str, handshake: &ClientHandshake) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    with_nonce(request(url, "/v1/run/reverse", PROTOCOL_LABEL), handshake)
+}
+
+fn with_nonce(
+    mut req: tokio_tungstenite::tungstenite::handshake::client::Request,
+    handshake: &ClientHandshake,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    req.headers_mut().insert(NONCE_HEADER, HeaderValue::from_str(&handshake.nonce().to_header_value()).unwrap());
+    req
+}
+
+fn start() -> ClientHandshake {
+    ClientHandshake::start(reverse_id(), &mut rand_core::OsRng)
+}
+
+/// Upgraded with the nonce, document in; the key share sealed to the key the attester was asked to
+/// bind; one invocation. Returns the output.
 async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     ws: &mut WebSocketStream<S>,
+    handshake: ClientHandshake,
     attester: &Recording,
     input: &[u8],
 ) -> Vec<u8> {
     let limits = FrameLimits::default();
-    let (handshake, hello) = ClientHandshake::start(reverse_id(), &mut rand_core::OsRng);
     let nonce = *handshake.nonce().as_bytes();
-    ws.send(Message::binary(hello)).await.unwrap();
     let Some(Ok(Message::Binary(frame))) = ws.next().await else { panic!("no document") };
     let received = handshake.receive_document(&frame, &limits).unwrap();
     // The document is the attester's, byte for byte: the runtime neither parses nor rewraps it.
@@ -140,9 +156,9 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
 async fn a_session_runs_with_an_attester_that_is_not_the_software_nsm() {
     let attester = Arc::new(Recording::default());
     let server = serve(attester.clone()).await;
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async(request(&server.url(), "/v1/run/reverse", PROTOCOL_LABEL)).await.unwrap();
-    assert_eq!(session(&mut ws, &attester, b"attested").await, b"detsetta");
+    let handshake = start();
+    let (mut ws, _) = tokio_tungstenite::connect_async(native(&server.url(), &handshake)).await.unwrap();
+    assert_eq!(session(&mut ws, handshake, &attester, b"attested").await, b"detsetta");
 
     // What the runtime asked for: the connection's X25519 key, and the claim of the function the
     // upgrade named, with its checksum, and no TLS key (this is ws://).
@@ -176,9 +192,9 @@ async fn over_tls_every_document_binds_the_served_tls_key() {
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.unwrap();
     let url = server.url().replace("127.0.0.1", "localhost");
-    let (mut ws, _) =
-        tokio_tungstenite::client_async(request(&url, "/v1/run/reverse", PROTOCOL_LABEL), tls).await.unwrap();
-    assert_eq!(session(&mut ws, &attester, b"tls").await, b"slt");
+    let handshake = start();
+    let (mut ws, _) = tokio_tungstenite::client_async(native(&url, &handshake), tls).await.unwrap();
+    assert_eq!(session(&mut ws, handshake, &attester, b"tls").await, b"slt");
     let claim = EnclaveUserData::decode(attester.requests()[0].user_data().unwrap()).unwrap();
     assert_eq!(claim.tls_spki_sha256(), Some(spki));
     server.shutdown().await;
@@ -191,10 +207,7 @@ async fn an_attester_that_fails_ends_the_session_before_any_document() {
         ..Recording::default()
     });
     let server = serve(attester.clone()).await;
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async(request(&server.url(), "/v1/run/reverse", PROTOCOL_LABEL)).await.unwrap();
-    let (_, hello) = ClientHandshake::start(reverse_id(), &mut rand_core::OsRng);
-    ws.send(Message::binary(hello)).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(native(&server.url(), &start())).await.unwrap();
     assert!(matches!(ws.next().await, None | Some(Ok(Message::Close(_))) | Some(Err(_))));
     assert_eq!(attester.requests().len(), 1);
     assert_eq!(server.stats().documents, 0);
@@ -210,7 +223,8 @@ async fn an_attester_that_fails_ends_the_session_before_any_document() {
 }
 
 /// The upgrade decides who reaches the attester: a client with a wrong or missing token, an unknown
-/// function, or no subprotocol of ours is refused with its status, and no document is made for it.
+/// function, no subprotocol of ours, or no well-formed nonce is refused with its status, and no
+/// document is made for it.
 #[tokio::test]
 async fn a_refused_upgrade_never_reaches_the_attester() {
     let attester = Arc::new(Recording::default());
@@ -236,12 +250,31 @@ async fn a_refused_upgrade_never_reaches_the_attester() {
         404
     );
     assert_eq!(status(tokio_tungstenite::connect_async(with_token("/v1/run/reverse", "chat", "s3cret")).await), 400);
-    assert_eq!(server.stats().refused_upgrades, 4);
+    // The right token, but no nonce, two, or one padded: the native protocol has nothing to attest.
+    let handshake = start();
+    assert_eq!(
+        status(tokio_tungstenite::connect_async(with_token("/v1/run/reverse", PROTOCOL_LABEL, "s3cret")).await),
+        400
+    );
+    let mut twice = with_nonce(with_token("/v1/run/reverse", PROTOCOL_LABEL, "s3cret"), &handshake);
+    twice.headers_mut().append(NONCE_HEADER, HeaderValue::from_str(&handshake.nonce().to_header_value()).unwrap());
+    assert_eq!(status(tokio_tungstenite::connect_async(twice).await), 400);
+    let mut padded = with_token("/v1/run/reverse", PROTOCOL_LABEL, "s3cret");
+    let value = format!("{}=", handshake.nonce().to_header_value());
+    padded.headers_mut().insert(NONCE_HEADER, HeaderValue::from_str(&value).unwrap());
+    assert_eq!(status(tokio_tungstenite::connect_async(padded).await), 400);
+    // A nonce does not stand in for the token.
+    assert_eq!(status(tokio_tungstenite::connect_async(native(&url, &handshake)).await), 401);
+    assert_eq!(server.stats().refused_upgrades, 8);
     assert!(attester.requests().is_empty(), "a refused client got a document made");
 
-    // The right token gets a session.
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async(with_token("/v1/run/reverse", PROTOCOL_LABEL, "s3cret")).await.unwrap();
-    assert_eq!(session(&mut ws, &attester, b"ok").await, b"ko");
+    // The right token and a nonce get a session.
+    let (mut ws, _) = tokio_tungstenite::connect_async(with_nonce(
+        with_token("/v1/run/reverse", PROTOCOL_LABEL, "s3cret"),
+        &handshake,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(session(&mut ws, handshake, &attester, b"ok").await, b"ko");
     server.shutdown().await;
 }

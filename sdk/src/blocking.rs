@@ -102,6 +102,25 @@ impl Client {
         Self::new(client::Client::from_env()?)
     }
 
+    /// [`crate::Client::invoke`], blocking: a repeated call to the same function reuses this client's
+    /// idle attested session (see [`crate::SessionReuse`]).
+    ///
+    /// # Errors
+    /// As [`crate::Client::invoke`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let client = enclave_sdk::blocking::Client::from_env()?;
+    /// let first = client.invoke("echo", b"attests")?;
+    /// let second = client.invoke("echo", b"one round trip")?;
+    /// # let _ = (first, second); Ok::<(), enclave_sdk::Error>(())
+    /// ```
+    pub fn invoke(&self, function_id: &str, input: &[u8]) -> Result<Vec<u8>, Error> {
+        let _guard = self.runtime.enter();
+        self.runtime.block_on(self.inner.invoke(function_id, input))
+    }
+
     /// Connects, verifies and opens a session; see [`crate::Client::connect`].
     ///
     /// # Errors
@@ -171,7 +190,8 @@ impl Session {
     }
 }
 
-/// [`crate::connect_and_invoke`], blocking.
+/// [`crate::connect_and_invoke`], blocking, on one runtime for the process, so that a repeated call
+/// reuses its attested session as the async one does.
 ///
 /// # Errors
 /// [`ConfigError::BlockingInRuntime`] inside an async runtime; otherwise as [`crate::connect_and_invoke`].
@@ -183,5 +203,14 @@ impl Session {
 /// # let _ = output; Ok::<(), enclave_sdk::Error>(())
 /// ```
 pub fn connect_and_invoke(function_id: &str, input: &[u8]) -> Result<Vec<u8>, Error> {
-    runtime()?.block_on(crate::connect_and_invoke(function_id, input))
+    static SHARED: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    let runtime = match SHARED.get() {
+        Some(runtime) => runtime,
+        None => {
+            let fresh = runtime()?;
+            // Two first calls at once: one runtime wins, the other is dropped unused.
+            SHARED.get_or_init(|| fresh)
+        }
+    };
+    runtime.block_on(crate::connect_and_invoke(function_id, input))
 }

@@ -36,7 +36,7 @@
 //!
 //! # What is verified, in order
 //! Nothing of your input is sent before all of these pass, for every connection:
-//! 1. The WebSocket upgrade selects `enclave-session.v1`.
+//! 1. The WebSocket upgrade selects `enclave-session.v2`.
 //! 2. The document's size is bounded; its COSE_Sign1 envelope and CBOR payload parse strictly.
 //! 3. The ES384 signature verifies with the leaf certificate; the chain verifies to the pinned root at
 //!    the [`Clock`]'s time, with the policy's skew.
@@ -84,7 +84,7 @@ pub use enclave_protocol::checksum;
 mod client;
 pub mod error;
 
-pub use client::{connect_and_invoke, CapeSession, Client, ClientBuilder, Clock, Progress, Session};
+pub use client::{connect_and_invoke, CapeSession, Client, ClientBuilder, Clock, Progress, Session, SessionReuse};
 /// The measurement vocabulary the SDK, the enclave side, the policy file and the KMS module share (the
 /// `enclave-protocol` crate): what an application needs to write a policy and name a function.
 pub use enclave_protocol::{FunctionChecksum, FunctionId, MeasurementError, MeasurementSet, Pcr, PcrIndex, PcrValue};

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use enclave_protocol::{
-    ClientHandshake, ClientMessage, Frame, FrameLimits, PlainRecord, RequestSealer, ResponseOpener, PROTOCOL_LABEL,
+    ClientHandshake, ClientMessage, Frame, FrameLimits, PlainRecord, RequestSealer, ResponseOpener, NONCE_HEADER,
+    PROTOCOL_LABEL,
 };
 use enclave_sdk::attestation::{Expected, UnixTime, Verifier};
 use futures_util::{SinkExt, StreamExt};
@@ -24,12 +25,12 @@ pub struct Raw {
 
 /// Performs the handshake exactly as PROTOCOL.md section 4 says, verifying the document.
 pub async fn open(mock: &MockEnclave, function: &str) -> Raw {
+    let id = super::fid(function);
+    let handshake = ClientHandshake::start(id.clone(), &mut rand_core::OsRng);
     let mut req = format!("{}/v1/run/{function}", mock.url()).into_client_request().unwrap();
     req.headers_mut().insert("Sec-WebSocket-Protocol", PROTOCOL_LABEL.parse().unwrap());
+    req.headers_mut().insert(NONCE_HEADER, handshake.nonce().to_header_value().parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let id = super::fid(function);
-    let (handshake, hello) = ClientHandshake::start(id.clone(), &mut rand_core::OsRng);
-    ws.send(Message::binary(hello)).await.unwrap();
     let Some(Ok(Message::Binary(bytes))) = ws.next().await else { panic!("no document") };
     let received = handshake.receive_document(&bytes, &FrameLimits::default()).expect("not a document");
     let verified = Verifier::new(super::pinned(mock, function).build().unwrap())

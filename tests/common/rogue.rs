@@ -1,7 +1,8 @@
 //! A rogue enclave, for the tests that prove a rogue gets nothing: a real mock enclave, speaking
-//! `enclave-session.v1` and Cape mode, whose chain ends at the test root the policies trust (as every
+//! `enclave-session.v2` and Cape mode, whose chain ends at the test root the policies trust (as every
 //! genuine enclave's chain ends at AWS's root), running another image and claiming the right function
-//! checksums. A relay in front of it records every message a client sends it.
+//! checksums. A relay in front of it records every message a client sends it, and the nonce header of
+//! each upgrade request.
 //!
 //! The rogue is built to satisfy every weak pin: it shares PCR1 with the pinned image (one nitro-cli
 //! version builds both), PCR3 and PCR4 with the pinned deployment (its operator chooses the parent
@@ -36,9 +37,11 @@ pub const INSTANCE: [u8; 48] = [0x44; 48];
 /// The rogue's signing certificate (PCR8).
 pub const ROGUE_SIGNER: [u8; 48] = [0x88; 48];
 
-/// One message a client sent towards the rogue.
+/// One message a client sent towards the rogue, or the nonce its upgrade request carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sent {
+    /// An `Enclave-Nonce` upgrade header's value (the relay forwards no other header but the subprotocol).
+    UpgradeNonce(Vec<u8>),
     Binary(Vec<u8>),
     Text(String),
 }
@@ -146,8 +149,8 @@ impl Rogue {
         assert!(self.sent().is_empty(), "{:?}", self.sent());
     }
 
-    /// The rogue received no key share and no input: per connection only the client's nonce (a
-    /// `ClientHello`, or Cape's nonce message), and never the canary.
+    /// The rogue received no key share and no input: per connection only the client's nonce (in the
+    /// upgrade request's header, or Cape's nonce message), no binary message at all, and never the canary.
     pub async fn assert_got_no_key_share_and_no_input(&self, connections: u64) {
         for _ in 0..200 {
             if self.mock.stats().open_sessions == 0 {
@@ -162,14 +165,19 @@ impl Rogue {
         assert_eq!(sent.len() as u64, connections, "one message per connection, the nonce: {sent:?}");
         for m in &sent {
             match m {
-                Sent::Binary(b) => assert!(b.len() == 33 && b[0] == 0x01, "not a ClientHello: {b:?}"),
+                Sent::UpgradeNonce(n) => assert!(
+                    n.len() == enclave_protocol::NONCE_HEADER_LEN
+                        && enclave_protocol::Nonce::from_header_values([n.as_slice()]).is_ok(),
+                    "not a nonce header: {n:?}"
+                ),
+                Sent::Binary(b) => panic!("a binary message reached the rogue: {b:?}"),
                 Sent::Text(t) => assert!(t.starts_with(r#"{"message":{"nonce":"#), "not Cape's nonce: {t}"),
             }
         }
         let all: Vec<u8> = sent
             .iter()
             .flat_map(|m| match m {
-                Sent::Binary(b) => b.clone(),
+                Sent::UpgradeNonce(b) | Sent::Binary(b) => b.clone(),
                 Sent::Text(t) => t.clone().into_bytes(),
             })
             .collect();
@@ -197,21 +205,27 @@ async fn relay(upstream: String, sent: Arc<Mutex<Vec<Sent>>>) -> String {
 
 #[allow(clippy::result_large_err)] // the upgrade callback's signature is tungstenite's
 async fn one_connection(tcp: tokio::net::TcpStream, upstream: String, sent: Arc<Mutex<Vec<Sent>>>) {
-    let asked = Arc::new(Mutex::new((String::new(), None::<HeaderValue>)));
+    let asked = Arc::new(Mutex::new((String::new(), None::<HeaderValue>, Vec::<HeaderValue>::new())));
     let record = asked.clone();
+    let upgrades = sent.clone();
     let callback = move |req: &Request, mut resp: Response| {
         let offered = req.headers().get("Sec-WebSocket-Protocol").cloned();
         if let Some(first) = offered.as_ref().and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next()) {
             resp.headers_mut().insert("Sec-WebSocket-Protocol", first.trim().parse().unwrap());
         }
-        *record.lock().unwrap() = (req.uri().path().to_owned(), offered);
+        let nonces: Vec<HeaderValue> = req.headers().get_all(enclave_protocol::NONCE_HEADER).iter().cloned().collect();
+        upgrades.lock().unwrap().extend(nonces.iter().map(|v| Sent::UpgradeNonce(v.as_bytes().to_vec())));
+        *record.lock().unwrap() = (req.uri().path().to_owned(), offered, nonces);
         Ok(resp)
     };
     let Ok(mut down) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else { return };
-    let (path, offered) = asked.lock().unwrap().clone();
+    let (path, offered, nonces) = asked.lock().unwrap().clone();
     let mut req = format!("{upstream}{path}").into_client_request().unwrap();
     if let Some(offered) = offered {
         req.headers_mut().insert("Sec-WebSocket-Protocol", offered);
+    }
+    for nonce in nonces {
+        req.headers_mut().append(enclave_protocol::NONCE_HEADER, nonce);
     }
     let Ok((mut up, _)) = tokio_tungstenite::connect_async(req).await else { return };
     loop {

@@ -124,21 +124,21 @@ fn records_are_sealed_under_the_exported_keys() {
         ctx.export(label, &mut out).unwrap();
         out
     };
-    let (request_okm, response_okm) = (okm(b"enclave-session.v1 request"), okm(b"enclave-session.v1 response"));
+    let (request_okm, response_okm) = (okm(b"enclave-session.v2 request"), okm(b"enclave-session.v2 response"));
 
     let (enc, mut rs, mut ro) = client_setup(&pk, &info, &mut FixedRng(h(&v.ikm_e))).unwrap();
     let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(&h(&v.sk_rm)).unwrap();
     let (mut qo, mut qs) = EnclaveKey { sk, pk }.accept(&enc, &info).unwrap();
-    let pt = b"enclave-session.v1 test record";
+    let pt = b"enclave-session.v2 test record";
     let (mut first_request, mut first_response) = (String::new(), String::new());
     for seq in 0..4u64 {
         let ct = seal_c(&mut rs, pt).unwrap();
-        assert_eq!(ct, reference_seal(&request_okm, seq, b"enclave-session.v1 client to enclave", pt), "request {seq}");
+        assert_eq!(ct, reference_seal(&request_okm, seq, b"enclave-session.v2 client to enclave", pt), "request {seq}");
         assert_eq!(&qo.open(&ct).unwrap()[..], pt);
         let ct2 = seal_e(&mut qs, pt).unwrap();
         assert_eq!(
             ct2,
-            reference_seal(&response_okm, seq, b"enclave-session.v1 enclave to client", pt),
+            reference_seal(&response_okm, seq, b"enclave-session.v2 enclave to client", pt),
             "response {seq}"
         );
         assert_eq!(&ro.open(&ct2).unwrap()[..], pt);
@@ -151,9 +151,9 @@ fn records_are_sealed_under_the_exported_keys() {
 }
 
 const PINNED_REQUEST_0: &str =
-    "e4a7f52100ef347ab86f2e107713d0d6e26c2f04df951bdcbcc7dfd7661784b73968b7a42d4b070dd5a6933288e8";
+    "2411e0ed6a495d8a9255a4315661a7669ec2b318e07dba3f3c75a1680cbb33f9cf3dec88e7d2d0f3152af13d544d";
 const PINNED_RESPONSE_0: &str =
-    "0054077c5f1586c89fa1a2f95e2763fdcd728cfb5f827d87b2a11cdb0e8a9375340090ec74313d3e357350cc8b77";
+    "1a82769f73e26b2260cf37cc27c88be1019bef8934c6e3659bb5401834dc86ce8b6207a3cb6a83791bde88e2644c";
 
 /// A message laid out in its record and sealed is a record frame whose body opens back to the
 /// message, and is exactly what sealing the message's encoding as a plain record gives at the same

@@ -1,11 +1,12 @@
-//! The enclave end of an `enclave-session.v1` connection, as typed states over the protocol core
-//! (PROTOCOL.md sections 4 and 5): [`AwaitingNonce`] -> [`DocumentSent`] -> [`Serving`].
+//! The enclave end of an `enclave-session.v2` connection, as typed states over the protocol core
+//! (PROTOCOL.md sections 4 and 5): [`Upgraded`] (the nonce came in the upgrade request) ->
+//! [`DocumentSent`] -> [`Serving`].
 //!
 //! Input: an upgraded WebSocket from an untrusted client and the [`SessionContext`] its server chose.
 //! Output: sealed outputs and function errors to that client, and the [`SessionEnd`] saying why the
 //! connection ended. Plaintext (inputs, outputs, function messages) is never logged. Who may connect,
 //! and how many, is the server's decision; what the document binds is made here, in
-//! [`AwaitingNonce::send_document`].
+//! [`Upgraded::send_document`].
 //!
 //! The serving state is four parts a reader can take one at a time: [`decode`] (a frame to a chunk),
 //! [`invocations`] (the table of invocations and open inputs), [`invocation`] (one invocation's
@@ -19,7 +20,7 @@ mod writer;
 
 use enclave_protocol::io::Outgoing;
 use enclave_protocol::{
-    AwaitingKeyShare, EnclaveHandshake, EnclaveUserData, RequestOpener, ResponseSealer, ServerMessage,
+    AwaitingKeyShare, EnclaveHandshake, EnclaveUserData, Nonce, RequestOpener, ResponseSealer, ServerMessage,
     SessionErrorCode, MAX_CHUNK_LEN,
 };
 use futures_util::{SinkExt, StreamExt};
@@ -39,9 +40,10 @@ use crate::stats::count;
 /// Record frames queued for the writer, across the session's invocations, at least (see `serve`).
 const OUTGOING_QUEUED: usize = 32;
 
-/// Upgraded; waiting for the client's nonce.
-pub(crate) struct AwaitingNonce<S> {
+/// Upgraded, with the client's nonce from its upgrade request; nothing sent yet but the upgrade response.
+pub(crate) struct Upgraded<S> {
     ws: WebSocketStream<S>,
+    nonce: Nonce,
 }
 
 /// The document is out; waiting for the client's key share (sent only if the client accepted it).
@@ -58,12 +60,12 @@ pub(crate) struct Serving<S> {
 }
 
 /// A session's handshake (under the handshake timeout) and service.
-pub(crate) async fn run_native_session<S>(ws: WebSocketStream<S>, ctx: SessionContext) -> SessionEnd
+pub(crate) async fn run_native_session<S>(ws: WebSocketStream<S>, nonce: Nonce, ctx: SessionContext) -> SessionEnd
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let handshake = async {
-        let sent = AwaitingNonce::new(ws).send_document(&ctx).await?;
+        let sent = Upgraded::new(ws, nonce).send_document(&ctx).await?;
         sent.receive_key_share(&ctx).await
     };
     let serving = match tokio::time::timeout(ctx.limits.handshake_timeout, handshake).await {
@@ -74,19 +76,18 @@ where
     serving.serve(&ctx).await
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AwaitingNonce<S> {
-    pub(crate) fn new(ws: WebSocketStream<S>) -> Self {
-        Self { ws }
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Upgraded<S> {
+    pub(crate) fn new(ws: WebSocketStream<S>, nonce: Nonce) -> Self {
+        Self { ws, nonce }
     }
 
-    /// Reads the nonce, attests a fresh key over it, and sends the document. The document binds the
-    /// nonce, the connection's key, and the claim: this function's id and checksum, and the TLS key
-    /// when serving `wss://` (PROTOCOL.md section 4 step 2).
+    /// Attests a fresh key over the upgrade request's nonce and sends the document as the session's
+    /// first message, without waiting for the client. The document binds the nonce, the connection's
+    /// key, and the claim: this function's id and checksum, and the TLS key when serving `wss://`
+    /// (PROTOCOL.md section 4 step 2).
     pub(crate) async fn send_document(mut self, ctx: &SessionContext) -> Result<DocumentSent<S>, SessionEnd> {
-        let bytes = next_frame(&mut self.ws).await?;
         let function_id = ctx.function.id().clone();
-        let handshake = EnclaveHandshake::receive_hello(&bytes, &ctx.limits.frame, function_id.clone(), &mut OsRng)
-            .map_err(Violation::Handshake)?;
+        let handshake = EnclaveHandshake::start(function_id.clone(), self.nonce, &mut OsRng);
         let mut claim = EnclaveUserData::new(function_id, ctx.function.checksum());
         if let Some(spki) = ctx.tls_spki_sha256 {
             claim = claim.with_tls_spki_sha256(spki);

@@ -274,7 +274,8 @@ impl UnverifiedDocument {
         cache: &PathCache,
     ) -> Result<VerifiedDocument, AttestationError> {
         let sig = chain::verify_document(&self.envelope, &self.leaf, &self.cabundle, roots, now, skew, cache)?;
-        Ok(VerifiedDocument { raw: self.raw, fields: self.fields, _sig: sig })
+        let valid_until = self.cabundle.iter().map(|c| c.not_after).fold(self.leaf.not_after, std::cmp::min);
+        Ok(VerifiedDocument { raw: self.raw, fields: self.fields, valid_until, _sig: sig })
     }
 
     /// The fields as the document states them, for `enclave inspect` and diagnostics.
@@ -389,6 +390,8 @@ pub struct CertificateSummary {
 pub struct VerifiedDocument {
     pub(super) raw: Vec<u8>,
     pub(super) fields: DocumentFields,
+    /// The earliest end of validity of the certificates the path verified (leaf and bundle).
+    pub(super) valid_until: UnixTime,
     pub(super) _sig: SignatureChecked,
 }
 
@@ -442,6 +445,7 @@ pub struct AttestedDocument {
     pub(super) raw: Vec<u8>,
     pub(super) fields: DocumentFields,
     pub(super) claim: Option<Claim>,
+    pub(super) valid_until: UnixTime,
     pub(super) _sig: SignatureChecked,
 }
 
@@ -511,6 +515,28 @@ impl AttestedDocument {
     /// ```
     pub fn timestamp_ms(&self) -> u64 {
         self.fields.timestamp_ms
+    }
+
+    /// The earliest end of validity among the certificates that verified it (the leaf and the
+    /// bundle): a session opened on this document is not reused past it, whatever the policy's
+    /// document age allows (a Nitro leaf lives about 3 hours).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #![allow(unused_imports, unused_variables)]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use enclave_sdk::attestation::{Expected, Policy, UnixTime, UnverifiedDocument, Verifier};
+    /// # let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/cape-cli-key.cbor"))?;
+    /// # let at = UnixTime::from_secs(1_676_033_041);
+    /// # let release: enclave_sdk::MeasurementSet = "0=bda74673e83a409678cbc51eebc86acfabe144c7398e180e6d4caec7c7c62d6fe6a9faa1ef6a8a8a7b88158bc40b70fe".parse()?;
+    /// # let verifier = Verifier::new(Policy::builder().allow_measurements(release).build()?);
+    /// let doc = verifier.verify(&raw, &Expected::none(), at)?;
+    /// assert!(doc.certificates_valid_until() > at);
+    /// # Ok(()) }
+    /// ```
+    pub fn certificates_valid_until(&self) -> UnixTime {
+        self.valid_until
     }
     /// `digest` ("SHA384").
     ///

@@ -406,7 +406,7 @@ impl Policy {
                 return Err(AttestationError::PublicKeyLength { len: key.len() });
             }
         }
-        Ok(AttestedDocument { raw: doc.raw, fields: doc.fields, claim, _sig: doc._sig })
+        Ok(AttestedDocument { raw: doc.raw, fields: doc.fields, claim, valid_until: doc.valid_until, _sig: doc._sig })
     }
 
     /// A document passes when it matches every PCR of at least one allowed set. Every set is compared

@@ -19,6 +19,7 @@ mod cape;
 mod config;
 mod endpoint;
 mod env;
+mod pool;
 mod session;
 mod states;
 mod tls;
@@ -35,10 +36,12 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 pub use cape::CapeSession;
 pub use config::Clock;
+pub use pool::SessionReuse;
 pub use session::{Progress, Session};
 
 use config::{Config, SystemClock, DEFAULT_MAX_OUTPUT_LEN};
 use endpoint::Endpoint;
+use pool::{Pool, Pooled};
 use states::Connected;
 use transport::CAPE_SUBPROTOCOL;
 
@@ -47,7 +50,8 @@ use crate::error::{ConfigError, Error, LimitError};
 
 /// Connects to enclaves, verifying each one against a [`Policy`] before sending it anything.
 ///
-/// Cheap to clone; clones share the verifier's certificate cache.
+/// Cheap to clone; clones share the verifier's certificate cache and the idle sessions kept for
+/// [`invoke`](Self::invoke) (see [`SessionReuse`] for when a call attests afresh).
 ///
 /// # Examples
 ///
@@ -74,6 +78,7 @@ use crate::error::{ConfigError, Error, LimitError};
 #[derive(Clone, Debug)]
 pub struct Client {
     config: Arc<Config>,
+    pool: Arc<Pool>,
 }
 
 /// Builds a [`Client`]; the endpoint and the policy are required, everything else has a safe default.
@@ -117,6 +122,7 @@ pub struct ClientBuilder {
     limits: FrameLimits,
     clock: Arc<dyn Clock>,
     allow_plaintext_transport: bool,
+    reuse: SessionReuse,
 }
 
 impl Client {
@@ -141,6 +147,7 @@ impl Client {
             limits: FrameLimits::default(),
             allow_plaintext_transport: false,
             clock: Arc::new(SystemClock),
+            reuse: SessionReuse::default(),
         }
     }
 
@@ -249,13 +256,70 @@ impl Client {
         function_id: impl TryInto<FunctionId, Error = MeasurementError>,
     ) -> Result<Session, Error> {
         let function_id = function_id.try_into().map_err(ConfigError::FunctionId)?;
+        self.connect_to(&function_id).await
+    }
+
+    async fn connect_to(&self, function_id: &FunctionId) -> Result<Session, Error> {
         let config = &self.config;
         let timeout = config.handshake_timeout;
         let attested =
-            tokio::time::timeout(timeout, async { Connected::open(config, &function_id).await?.attest(config).await })
+            tokio::time::timeout(timeout, async { Connected::open(config, function_id).await?.attest(config).await })
                 .await
                 .map_err(|_| LimitError::HandshakeTimeout(timeout))??;
         attested.open(self.config.clone()).await
+    }
+
+    /// Invokes `function_id` on `input` and returns the output, on an idle attested session this
+    /// client kept from an earlier call to the same function, or else on a new one ([`connect`](Self::connect)).
+    ///
+    /// A reused session costs one round trip; a new one connects and attests (3 round trips on
+    /// `ws://`, 4 on `wss://`, counting TCP's). The call attests afresh whenever no kept session
+    /// passes every bound of this client's [`SessionReuse`]: never failed, idle and age within
+    /// bounds, document certificates still valid. Afterwards the session is kept for the next call
+    /// unless the call failed (a function's own error, [`Error::Function`], leaves the session
+    /// usable and it is kept). A call on a kept session can fail if the enclave ended the session in
+    /// between (a restart, an idle timeout shorter than [`SessionReuse::max_idle`]); such a failure is
+    /// returned, not retried, since the input may have reached the enclave.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect) and [`Session::invoke`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = mock_enclave::MockEnclave::builder().spawn().await?;
+    /// # let release = enclave_sdk::MeasurementSet::new(
+    /// #     mock.measurements().pcrs().iter().map(|(i, v)| enclave_protocol::Pcr::new(*i, v.clone())))?;
+    /// # let policy = enclave_sdk::attestation::Policy::builder()
+    /// #     .trust_root(enclave_sdk::attestation::TrustRoot::from_pem(&mock.root_pem())?)
+    /// #     .allow_measurements(release)
+    /// #     .build()?;
+    /// # let client = enclave_sdk::Client::builder().endpoint(mock.url()).policy(policy).build()?;
+    /// assert_eq!(client.invoke("uppercase", b"first").await?, b"FIRST"); // connects and attests
+    /// assert_eq!(client.invoke("uppercase", b"again").await?, b"AGAIN"); // the same session
+    /// # assert_eq!(mock.stats().documents, 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn invoke(
+        &self,
+        function_id: impl TryInto<FunctionId, Error = MeasurementError>,
+        input: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        let function_id = function_id.try_into().map_err(ConfigError::FunctionId)?;
+        let pooled = match self.pool.take(&function_id, self.config.clock.now()) {
+            Some(pooled) => pooled,
+            None => {
+                let opened = self.config.clock.now();
+                Pooled::new(self.connect_to(&function_id).await?, opened)
+            }
+        };
+        let result = pooled.session.invoke(input).await;
+        if matches!(result, Ok(_) | Err(Error::Function { .. })) {
+            self.pool.put(pooled, self.config.clock.now());
+        }
+        result
     }
 
     /// Connects to `function_id`, asks for a document over a fresh nonce, and returns it verified. No
@@ -527,6 +591,24 @@ impl ClientBuilder {
         self
     }
 
+    /// How Session-less calls ([`Client::invoke`]) keep and reuse attested sessions (default:
+    /// [`SessionReuse::default`]; [`SessionReuse::disabled`] attests every call).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let policy = enclave_sdk::attestation::Policy::builder().dangerous_accept_any_enclave().build()?;
+    /// use enclave_sdk::{Client, SessionReuse};
+    /// let client = Client::builder().endpoint("wss://enclave.example").policy(policy).session_reuse(SessionReuse::disabled()).build()?;
+    /// # let _ = client;
+    /// # Ok(()) }
+    /// ```
+    pub fn session_reuse(mut self, reuse: SessionReuse) -> Self {
+        self.reuse = reuse;
+        self
+    }
+
     /// Where "now" comes from (default: the system clock).
     ///
     /// # Examples
@@ -610,6 +692,7 @@ impl ClientBuilder {
                 limits: self.limits,
                 clock: self.clock,
             }),
+            pool: Arc::new(Pool::new(self.reuse)),
         })
     }
 }
@@ -629,8 +712,15 @@ fn upgrade_headers(token: Option<&str>) -> Result<(Option<HeaderValue>, HeaderVa
     Ok((Some(bearer), cape))
 }
 
-/// Connects to the enclave named by the environment (see [`Client::from_env`]), verifies it, invokes
-/// `function_id` on `input`, and returns the output.
+/// Invokes `function_id` on `input` at the enclave named by the environment (see
+/// [`Client::from_env`]) and returns the output, as [`Client::invoke`] does.
+///
+/// The environment is read and the policy built on every call; calls whose configuration (URL,
+/// policy, token) is equal share one process-wide [`Client`], so a repeated call reuses its
+/// attested session (within [`SessionReuse::default`]'s bounds) and costs one round trip. A changed
+/// variable or policy file gets a new client, and so a fresh attestation. Sessions run on the
+/// caller's tokio runtime: a call from another runtime finds the earlier ones' sessions ended and
+/// attests afresh.
 ///
 /// # Errors
 /// Any [`Error`]: configuration, connection, attestation (nothing was sent), session, or the function's.
@@ -642,18 +732,46 @@ fn upgrade_headers(token: Option<&str>) -> Result<(Option<HeaderValue>, HeaderVa
 /// # async fn main() -> Result<(), enclave_sdk::Error> {
 /// // ENCLAVE_URL and ENCLAVE_PCRS (or ENCLAVE_POLICY) say where and what to trust.
 /// let output = enclave_sdk::connect_and_invoke("word-count", b"input that only the enclave sees").await?;
-/// # let _ = output; Ok(()) }
+/// let again = enclave_sdk::connect_and_invoke("word-count", b"one round trip this time").await?;
+/// # let _ = (output, again); Ok(()) }
 /// ```
 pub async fn connect_and_invoke(
     function_id: impl TryInto<FunctionId, Error = MeasurementError>,
     input: &[u8],
 ) -> Result<Vec<u8>, Error> {
-    let client = Client::from_env()?;
-    let session = client.connect(function_id).await?;
-    let output = session.invoke(input).await?;
-    // The output is complete; a failure to close cleanly does not change it.
-    let _ = tokio::time::timeout(Duration::from_secs(5), session.close()).await;
-    Ok(output)
+    process_client(|name| std::env::var(name).ok())?.invoke(function_id, input).await
+}
+
+/// Process-wide clients of [`connect_and_invoke`], by configuration; at most this many are kept.
+const MAX_PROCESS_CLIENTS: usize = 8;
+
+/// What makes two environments the same client.
+#[derive(PartialEq, Eq)]
+struct EnvKey {
+    url: String,
+    policy: Policy,
+    token: Option<zeroize::Zeroizing<String>>,
+}
+
+/// The process-wide client for the configuration `get` reads, built on first use.
+fn process_client(get: impl Fn(&str) -> Option<String>) -> Result<Client, Error> {
+    static CLIENTS: std::sync::Mutex<Vec<(EnvKey, Client)>> = std::sync::Mutex::new(Vec::new());
+    let env = env::read(get)?;
+    let key = EnvKey { url: env.url, policy: env.policy, token: env.token.map(zeroize::Zeroizing::new) };
+    let mut clients = CLIENTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, client)) = clients.iter().find(|(k, _)| *k == key) {
+        return Ok(client.clone());
+    }
+    let mut builder = Client::builder().endpoint(key.url.clone()).policy(key.policy.clone());
+    if let Some(token) = &key.token {
+        builder = builder.token(token.as_str());
+    }
+    let client = builder.build()?;
+    if clients.len() >= MAX_PROCESS_CLIENTS {
+        clients.remove(0);
+    }
+    clients.push((key, client.clone()));
+    Ok(client)
 }
 
 #[cfg(test)]
@@ -685,6 +803,45 @@ mod tests {
             );
             assert!(build(far, true).is_ok(), "{far}");
         }
+    }
+
+    /// `connect_and_invoke`'s process-wide client is per configuration: the same variables share one
+    /// client and its attested session; a changed policy gets a new client, so the session the old
+    /// policy accepted is never reused, and an enclave the new policy refuses (here: PCR0 pinned to
+    /// another image) gets no key share and no input.
+    #[tokio::test]
+    async fn the_process_client_is_per_configuration() {
+        let mock = mock_enclave::MockEnclave::builder().spawn().await.unwrap();
+        let root = std::env::temp_dir().join(format!("enclave-sdk-process-client-{}.pem", std::process::id()));
+        std::fs::write(&root, mock.root_pem()).unwrap();
+        let pcrs = enclave_protocol::MeasurementSet::new(
+            mock.measurements().pcrs().iter().map(|(i, v)| enclave_protocol::Pcr::new(*i, v.clone())),
+        )
+        .unwrap()
+        .to_string();
+        let vars = |pcrs: String| {
+            let (url, root) = (mock.url(), root.to_str().unwrap().to_owned());
+            move |name: &str| match name {
+                "ENCLAVE_URL" => Some(url.clone()),
+                "ENCLAVE_ROOT_PEM" => Some(root.clone()),
+                "ENCLAVE_PCRS" => Some(pcrs.clone()),
+                _ => None,
+            }
+        };
+        for input in [&b"first"[..], b"second"] {
+            assert_eq!(process_client(vars(pcrs.clone())).unwrap().invoke("echo", input).await.unwrap(), input);
+        }
+        let st = mock.stats();
+        assert_eq!((st.documents, st.invocations), (1, 2), "{st:?}");
+        let other_image = format!("0={}", "ab".repeat(48));
+        let err = process_client(vars(other_image)).unwrap().invoke("echo", b"CANARY").await.unwrap_err();
+        assert!(
+            matches!(err, Error::Attestation(crate::attestation::AttestationError::PcrNotAllowed { .. })),
+            "{err:?}"
+        );
+        let st = mock.stats();
+        assert_eq!((st.documents, st.key_shares, st.invocations), (2, 1, 2), "{st:?}");
+        let _ = std::fs::remove_file(root);
     }
 
     /// A token that cannot travel in a header is a configuration error of its own, found when the

@@ -523,6 +523,13 @@ impl Session {
         self.shared.invocations.load(Ordering::Relaxed)
     }
 
+    /// Whether the session can still carry an invocation, as far as this process knows: it has not
+    /// failed (which includes the enclave's `SessionError`), and its reader and writer still run (a
+    /// runtime that shut down ends them without a failure being recorded).
+    pub(crate) fn is_alive(&self) -> bool {
+        !*self.shared.dead.borrow() && !self.reader.is_finished() && !self.writer.is_finished()
+    }
+
     /// Waits for an in-flight slot, allocates the next id, registers the invocation and queues its
     /// first record, made by `first`. The enclave starts an invocation at its first record, so the id
     /// allocation and that record's place in the queue happen under one lock: ids reach the wire in

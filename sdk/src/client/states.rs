@@ -1,4 +1,5 @@
-//! A native connection as typed states: [`Connected`] (upgraded, nonce sent) -> [`Attested`]
+//! A native connection as typed states: [`Connected`] (upgraded, the nonce sent in the upgrade
+//! request) -> [`Attested`]
 //! (document verified and bound to this connection) -> an open [`Session`].
 //!
 //! Each step takes `self`; a step that fails drops the state and with it the socket, so no code can
@@ -11,21 +12,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use enclave_protocol::{ClientHandshake, DocumentReceived, FunctionId};
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::StreamExt as _;
 use rand_core::OsRng;
-use tokio_tungstenite::tungstenite::Message;
 
 use super::attested::{self, AttestedEnclave, Connection, Purpose};
 use super::config::Config;
 use super::session::Session;
-use super::transport::{self, next_binary, send_binary, ws_error, Protocol, Ws};
+use super::transport::{self, next_binary, send_binary, Protocol, Ws};
 use crate::attestation::AttestedDocument;
 use crate::error::{Error, SessionError};
 
 /// How long a refused connection waits to say goodbye before it drops the socket.
 const GOODBYE: Duration = Duration::from_secs(1);
 
-/// Upgraded to `enclave-session.v1`, with the nonce sent; the document is not in yet.
+/// Upgraded to `enclave-session.v2`, with the nonce sent in the upgrade request; the document (the
+/// enclave's first message, already on its way) is not in yet.
 pub(crate) struct Connected {
     ws: Ws,
     tls_spki: Option<Vec<u8>>,
@@ -41,14 +42,13 @@ pub(crate) struct Attested {
 }
 
 impl Connected {
-    /// Connects to `function_id`, upgrades, and sends a fresh nonce.
+    /// Draws a fresh nonce, connects to `function_id`, and upgrades with the nonce in the request.
     pub(crate) async fn open(config: &Config, function_id: &FunctionId) -> Result<Self, Error> {
         let max = transport::native_message_len(&config.limits);
-        let transport = transport::connect(config, function_id.as_str(), Protocol::Native, max).await?;
-        let mut ws = transport.ws;
-        let (handshake, hello) = ClientHandshake::start(function_id.clone(), &mut OsRng);
-        ws.send(Message::binary(hello)).await.map_err(ws_error)?;
-        Ok(Self { ws, tls_spki: transport.tls_spki, handshake })
+        let handshake = ClientHandshake::start(function_id.clone(), &mut OsRng);
+        let transport =
+            transport::connect(config, function_id.as_str(), Protocol::Native(handshake.nonce()), max).await?;
+        Ok(Self { ws: transport.ws, tls_spki: transport.tls_spki, handshake })
     }
 
     /// Receives the document (not yet verified).

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use enclave_protocol::{FrameLimits, PROTOCOL_LABEL};
+use enclave_protocol::{FrameLimits, Nonce, NONCE_HEADER, PROTOCOL_LABEL};
 
 use super::config::Config;
 use super::tls;
@@ -33,17 +33,18 @@ pub(crate) type Ws = WebSocketStream<Box<dyn Io>>;
 
 /// Which protocol the upgrade asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Protocol {
-    /// `enclave-session.v1`, the token (if any) as `Authorization: Bearer`.
-    Native,
+pub(crate) enum Protocol<'a> {
+    /// `enclave-session.v2`, the token (if any) as `Authorization: Bearer`, and the nonce the document
+    /// must echo in `Enclave-Nonce`, so the enclave's first message can be the document.
+    Native(&'a Nonce),
     /// Cape's `cape.runtime`, the token (if any) as a second subprotocol entry, as Cape's clients send it.
     Cape,
 }
 
-impl Protocol {
+impl Protocol<'_> {
     fn label(self) -> &'static str {
         match self {
-            Self::Native => PROTOCOL_LABEL,
+            Self::Native(_) => PROTOCOL_LABEL,
             Self::Cape => CAPE_SUBPROTOCOL,
         }
     }
@@ -61,7 +62,7 @@ pub(crate) struct Transport {
 pub(crate) async fn connect(
     config: &Config,
     function: &str,
-    protocol: Protocol,
+    protocol: Protocol<'_>,
     max_message_len: usize,
 ) -> Result<Transport, Error> {
     let endpoint = &config.endpoint;
@@ -81,8 +82,11 @@ pub(crate) async fn connect(
         .map_err(|_| ConfigError::Endpoint { url: url.clone(), problem: "is not a WebSocket request URL" })?;
     let headers = request.headers_mut();
     match protocol {
-        Protocol::Native => {
+        Protocol::Native(nonce) => {
             headers.insert("Sec-WebSocket-Protocol", tungstenite::http::HeaderValue::from_static(PROTOCOL_LABEL));
+            let value = tungstenite::http::HeaderValue::try_from(nonce.to_header_value())
+                .map_err(|_| ConfigError::Endpoint { url: url.clone(), problem: "is not a WebSocket request URL" })?;
+            headers.insert(NONCE_HEADER, value);
             if let Some(bearer) = &config.bearer {
                 headers.insert("Authorization", bearer.clone());
             }
