@@ -2,12 +2,14 @@
 //! deployed application: from the environment (see `enclave_sdk::Client::from_env`).
 //!
 //! ```sh
-//! cargo run -p mock-enclave -- serve --state-dir /tmp/mock-state &   # prints: listening on ws://127.0.0.1:8443
-//! cargo run -p mock-enclave -- measurements --state-dir /tmp/mock-state   # PCRs and checksums to pin
-//! ENCLAVE_URL=ws://127.0.0.1:8443 ENCLAVE_ROOT_PEM=/tmp/mock-state/root.pem \
-//! ENCLAVE_PCRS=0=<PCR0 hex>,1=<PCR1 hex>,2=<PCR2 hex> ENCLAVE_FUNCTION_CHECKSUM=<echo checksum> \
-//!   cargo run --example pinned -- echo "hello"
+//! mock-enclave serve --state-dir demo/mock-state --listen 127.0.0.1:8443 &   # prints: listening on ws://127.0.0.1:8443
+//! mock-enclave policy --state-dir demo/mock-state > demo/policy.toml       # its root, PCRs and checksums
+//! ENCLAVE_URL=ws://127.0.0.1:8443 ENCLAVE_POLICY=demo/policy.toml cargo run --example pinned -- echo "hello"
 //! ```
+//!
+//! Or, instead of `ENCLAVE_POLICY`, the pins one by one: `ENCLAVE_ROOT_PEM=demo/mock-state/root.pem`,
+//! `ENCLAVE_PCRS=0=<hex>,1=<hex>,2=<hex>` and `ENCLAVE_FUNCTION_CHECKSUM=<hex>`, with the values
+//! `mock-enclave measurements --state-dir demo/mock-state` prints (README, "One vocabulary").
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

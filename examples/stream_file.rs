@@ -5,6 +5,8 @@
 use enclave_sdk::attestation::{Policy, TrustRoot};
 use enclave_sdk::Client;
 use mock_enclave::MockEnclave;
+use std::io::IsTerminal;
+
 use tokio::io::AsyncWriteExt;
 
 #[tokio::main]
@@ -37,16 +39,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let size = tokio::fs::metadata(&path).await?.len();
     let input = tokio::fs::File::open(&path).await?;
     let mut digest = Vec::new();
-    let mut last_mib = 0;
+    // Drawn only when stderr is a terminal; sent, total, rate and ETA; cleared before the result is
+    // printed, so it can never overwrite the digest.
+    let target = if std::io::stderr().is_terminal() {
+        indicatif::ProgressDrawTarget::stderr()
+    } else {
+        indicatif::ProgressDrawTarget::hidden()
+    };
+    let bar = indicatif::ProgressBar::with_draw_target(Some(size), target);
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "sent {bytes} of {total_bytes} ({binary_bytes_per_sec}, ETA {eta}) {wide_bar}",
+    )?);
     session
         .invoke_stream(input, &mut digest, |p| {
-            let mib = p.sent >> 20;
-            if mib > last_mib {
-                last_mib = mib;
-                eprintln!("sent {mib} MiB of {} MiB", size >> 20);
+            // The file may have grown since its size was read.
+            if p.sent > bar.length().unwrap_or(0) {
+                bar.set_length(p.sent);
             }
+            bar.set_position(p.sent);
         })
         .await?;
+    bar.finish_and_clear();
     println!("sha256({}) computed in the enclave = {}", path.display(), String::from_utf8_lossy(&digest));
     Ok(())
 }

@@ -42,6 +42,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     match cli.command {
         Command::Verify(args) => cli::verify::run(args).await,
@@ -52,5 +53,56 @@ async fn main() -> ExitCode {
         Command::Measure(args) => cli::measure::run(args).await,
         Command::Policy(command) => cli::policy::run(command).await,
         Command::KmsPolicy(command) => cli::kms_policy::run(command).await,
+    }
+}
+
+/// Makes a closed stdout (`enclave ... | head`) end the process quietly, for every command.
+///
+/// Rust ignores SIGPIPE, so a write to a closed pipe fails with EPIPE and `println!` panics on it.
+/// Restoring SIGPIPE's default would take `libc::signal`, unsafe code this crate forbids; instead the
+/// panic hook recognises exactly that panic and exits 0 without a word (the reader chose to stop, as
+/// with `head`), leaving every other panic to the default hook. Commands that write through an
+/// `io::Write` map `ErrorKind::BrokenPipe` to [`exit_broken_pipe`] themselves.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied());
+        if message.is_some_and(is_broken_pipe_panic) {
+            exit_broken_pipe();
+        }
+        default(info);
+    }));
+}
+
+/// Whether `message` is std's panic for a print to a closed stdout or stderr
+/// (`failed printing to stdout: Broken pipe (os error 32)`).
+fn is_broken_pipe_panic(message: &str) -> bool {
+    let broken = std::io::Error::from(std::io::ErrorKind::BrokenPipe).to_string();
+    let os = std::io::Error::from_raw_os_error(EPIPE).to_string();
+    message.starts_with("failed printing to std") && (message.ends_with(&os) || message.ends_with(&broken))
+}
+
+/// EPIPE on Linux and macOS.
+const EPIPE: i32 = 32;
+
+/// The exit of a command whose reader went away: quiet, and 0, as `head` expects.
+pub(crate) fn exit_broken_pipe() -> ! {
+    std::process::exit(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_std_print_panics_on_a_closed_pipe_are_quiet() {
+        assert!(is_broken_pipe_panic("failed printing to stdout: Broken pipe (os error 32)"));
+        assert!(is_broken_pipe_panic("failed printing to stderr: Broken pipe (os error 32)"));
+        assert!(!is_broken_pipe_panic("failed printing to stdout: No space left on device (os error 28)"));
+        assert!(!is_broken_pipe_panic("index out of bounds: Broken pipe (os error 32)"));
     }
 }

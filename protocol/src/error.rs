@@ -53,13 +53,13 @@ pub enum MeasurementError {
         digits: usize,
     },
     /// A PCR value of a length no PCR bank has.
-    #[error("PCR values are 48 bytes (96 hex digits; 32 or 64 for other banks); this is {len} bytes")]
+    #[error("PCR values are 48 bytes (96 hex digits; 32 or 64 for other banks); this is {len} bytes{}", hex_as_bytes(*.len, &[32, 48, 64]))]
     PcrLength {
         /// Bytes given.
         len: usize,
     },
     /// A function checksum that is not 32 bytes.
-    #[error("a function checksum is 32 bytes (64 hex digits, SHA-256); this is {len} bytes")]
+    #[error("a function checksum is 32 bytes (64 hex digits, SHA-256); this is {len} bytes{}", hex_as_bytes(*.len, &[32]))]
     ChecksumLength {
         /// Bytes given.
         len: usize,
@@ -128,4 +128,35 @@ pub enum MeasurementError {
 /// At most [`MAX_ECHOED_CHARS`] characters of `text`, for an error to show.
 pub(crate) fn echo(text: &str) -> String {
     text.chars().take(MAX_ECHOED_CHARS).collect()
+}
+
+/// Twice a valid length is most often hex text handed over as bytes (`"ab12…".as_bytes()`): say so.
+fn hex_as_bytes(len: usize, valid: &[usize]) -> &'static str {
+    if valid.iter().any(|v| v.checked_mul(2) == Some(len)) {
+        " (twice a valid length: hex text given as bytes? parse the text with str::parse)"
+    } else {
+        ""
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{FunctionChecksum, PcrValue};
+
+    /// Issue 17: hex text passed where bytes go compiled and failed with a bare length.
+    #[test]
+    fn hex_text_given_as_bytes_is_named() {
+        let text = "ab".repeat(48);
+        let err = PcrValue::try_from(text.as_bytes()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "PCR values are 48 bytes (96 hex digits; 32 or 64 for other banks); this is 96 bytes (twice a valid \
+             length: hex text given as bytes? parse the text with str::parse)"
+        );
+        assert_eq!(text.parse::<PcrValue>().unwrap(), PcrValue::from([0xab; 48]));
+        let sum = "cd".repeat(32);
+        assert!(FunctionChecksum::try_from(sum.as_bytes()).unwrap_err().to_string().ends_with("str::parse)"));
+        let short = PcrValue::try_from(&[0u8; 47][..]).unwrap_err();
+        assert!(short.to_string().ends_with("this is 47 bytes"), "{short}");
+    }
 }

@@ -57,6 +57,14 @@ impl IdleTimer {
         self.idle.touch(Instant::now().into_std());
     }
 
+    /// Something happened at `at` that this loop did not see (another task's send, say): the period
+    /// runs from `at`, even when that is before the check that just ended one, so activity elsewhere
+    /// extends the period to exactly one period after it, never to a whole new one.
+    pub fn touch_at(&mut self, at: Instant) {
+        self.idle.touch(at.into_std());
+        self.sleep.as_mut().reset(Instant::from_std(self.idle.deadline()));
+    }
+
     /// Resolves once nothing has arrived for the idle period, and starts a new period. Cancel-safe.
     pub async fn expired(&mut self) {
         loop {

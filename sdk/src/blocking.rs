@@ -1,7 +1,9 @@
 //! A blocking wrapper for applications without an async runtime.
 //!
 //! Input and output as in [`crate::Client`]; each call runs on a private current-thread runtime owned
-//! by the wrapper. Do not call these from inside an async runtime (tokio refuses to block there).
+//! by the wrapper. Called from a thread inside an async runtime (a task, or `spawn_blocking`), where
+//! tokio would panic rather than block, every function here returns
+//! [`ConfigError::BlockingInRuntime`] instead: use the async API there.
 //!
 //! # Examples
 //!
@@ -18,7 +20,7 @@
 use std::sync::Arc;
 
 use crate::client;
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 
 /// A blocking [`crate::Client`].
 ///
@@ -52,14 +54,25 @@ pub struct Session {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    outside_runtime()?;
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Error::LocalIo { kind: e.kind() })
+}
+
+/// Refuses to block on a thread of an async runtime: tokio panics there ("Cannot start a runtime from
+/// within a runtime"), and dropping our runtime there panics too.
+fn outside_runtime() -> Result<(), Error> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(_) => Err(ConfigError::BlockingInRuntime.into()),
+        Err(_) => Ok(()),
+    }
 }
 
 impl Client {
     /// Wraps an async client.
     ///
     /// # Errors
-    /// [`Error::LocalIo`] if the runtime cannot start.
+    /// [`ConfigError::BlockingInRuntime`] inside an async runtime; [`Error::LocalIo`] if the runtime
+    /// cannot start.
     ///
     /// # Examples
     ///
@@ -111,7 +124,7 @@ impl Client {
     /// Connects, verifies and opens a session; see [`crate::Client::connect`].
     ///
     /// # Errors
-    /// As [`crate::Client::connect`].
+    /// [`ConfigError::BlockingInRuntime`] inside an async runtime; otherwise as [`crate::Client::connect`].
     ///
     /// # Examples
     ///
@@ -121,6 +134,7 @@ impl Client {
     /// # let _ = session; Ok::<(), enclave_sdk::Error>(())
     /// ```
     pub fn connect(&self, function_id: &str) -> Result<Session, Error> {
+        outside_runtime()?;
         let _guard = self.runtime.enter();
         let inner = self.runtime.block_on(self.inner.connect(function_id))?;
         Ok(Session { inner, runtime: self.runtime.clone() })
@@ -141,6 +155,7 @@ impl Session {
     /// # let _ = count; Ok::<(), enclave_sdk::Error>(())
     /// ```
     pub fn invoke(&self, input: &[u8]) -> Result<Vec<u8>, Error> {
+        outside_runtime()?;
         self.runtime.block_on(self.inner.invoke(input))
     }
 
@@ -170,6 +185,7 @@ impl Session {
     /// # Ok::<(), enclave_sdk::Error>(())
     /// ```
     pub fn close(self) -> Result<(), Error> {
+        outside_runtime()?;
         self.runtime.block_on(self.inner.close())
     }
 }
@@ -178,7 +194,7 @@ impl Session {
 /// reuses its attested session as the async one does.
 ///
 /// # Errors
-/// As [`crate::connect_and_invoke`].
+/// [`ConfigError::BlockingInRuntime`] inside an async runtime; otherwise as [`crate::connect_and_invoke`].
 ///
 /// # Examples
 ///

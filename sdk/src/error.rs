@@ -368,8 +368,13 @@ impl Wait {
 pub enum ConfigError {
     /// The endpoint is not a `ws://` or `wss://` URL with a host and nothing else (no user info, path,
     /// query or fragment).
-    #[error("endpoint {0:?} is not a ws:// or wss:// URL of a host (and port)")]
-    Endpoint(String),
+    #[error("endpoint {url:?} {problem}")]
+    Endpoint {
+        /// The endpoint as given.
+        url: String,
+        /// What is wrong with it, and what to give instead.
+        problem: &'static str,
+    },
     /// No endpoint was configured.
     #[error("no endpoint configured")]
     NoEndpoint,
@@ -423,6 +428,18 @@ pub enum ConfigError {
         /// Why the certificate was refused.
         source: AttestationError,
     },
+    /// A yes-or-no variable (`ENCLAVE_ALLOW_DEBUG`) holds neither: a value read as "no" would silently
+    /// undo what its writer meant.
+    #[error("environment variable {name} is {value:?}; set it to 1, true or yes (any case) to allow, or 0, false, no or unset to refuse")]
+    EnvBool {
+        /// The variable.
+        name: &'static str,
+        /// Its value (configuration, not a secret).
+        value: String,
+    },
+    /// The blocking API was called from inside an async runtime, where it cannot block.
+    #[error("enclave_sdk::blocking was called inside an async runtime, where it cannot block; use the async API (enclave_sdk::Client, enclave_sdk::connect_and_invoke) there")]
+    BlockingInRuntime,
     /// A pin variable (`ENCLAVE_PCRS`, `ENCLAVE_FUNCTION_CHECKSUM`) does not parse.
     #[error("environment variable {name}: {source}")]
     EnvValue {

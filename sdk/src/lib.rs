@@ -89,3 +89,9 @@ pub use client::{connect_and_invoke, CapeSession, Client, ClientBuilder, Clock, 
 /// `enclave-protocol` crate): what an application needs to write a policy and name a function.
 pub use enclave_protocol::{FunctionChecksum, FunctionId, MeasurementError, MeasurementSet, Pcr, PcrIndex, PcrValue};
 pub use error::Error;
+
+// README.md's Rust example is a doctest of this crate, so the example newcomers copy stays one that
+// compiles and runs (against the mock, pinning its root, PCRs and checksum).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -28,6 +28,12 @@ enum Format {
 }
 
 pub(crate) async fn run(args: Args) -> ExitCode {
+    // A path that cannot be opened at all is a usage error (exit 2), like every command's input file;
+    // what the checksum refuses inside the directory (a symlink, a special file) is exit 1.
+    if let Err(e) = std::fs::symlink_metadata(&args.path) {
+        eprintln!("enclave checksum: {}: cannot open: {e}", args.path.display());
+        return ExitCode::from(2);
+    }
     match directory_checksum(&args.path) {
         Ok(sum) => {
             println!("{}", render(&args, &sum));

@@ -7,5 +7,7 @@ pub(crate) mod kms_policy;
 pub(crate) mod measure;
 pub(crate) mod pins;
 pub(crate) mod policy;
+pub(crate) mod progress;
 pub(crate) mod run;
+pub(crate) mod summary;
 pub(crate) mod verify;

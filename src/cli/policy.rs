@@ -78,13 +78,13 @@ enclave, `mock-enclave policy --state-dir DIR` writes the policy that pins it.
 
 Exit codes: 0 the policy was written, 1 the document did not verify (or is debug-mode) or the image was
 refused, 2 usage error
-(including an existing --out file without --force).
+(including an existing --output file without --force).
 
 Examples:
-  enclave attest --url ws://127.0.0.1:8443 --fn echo --root-pem mock-state/root.pem --any-enclave --out doc.cbor
-  enclave policy init --from-document doc.cbor --root-pem mock-state/root.pem --out policy.toml
-  enclave policy init --from-document archived.cbor --at 1764374400 --out policy.toml
-  enclave policy init --from-eif app.eif --out policy.toml";
+  enclave attest echo --url ws://127.0.0.1:8443 --root-pem mock-state/root.pem --any-enclave --output doc.cbor
+  enclave policy init --from-document doc.cbor --root-pem mock-state/root.pem --output policy.toml
+  enclave policy init --from-document archived.cbor --at 1764374400 --output policy.toml
+  enclave policy init --from-eif app.eif --output policy.toml";
 
 const CHECK_HELP: &str = "\
 A file is valid when it parses and its pins identify the enclave image: every [[pcrs]] table pins \"0\", \"2\"
@@ -125,10 +125,11 @@ pub(crate) struct InitArgs {
     #[arg(long, value_name = "IMAGE.eif")]
     from_eif: Option<PathBuf>,
     /// Where to write the policy file (default: stdout).
-    #[arg(long, value_name = "FILE")]
-    out: Option<PathBuf>,
-    /// Overwrite --out if it exists.
-    #[arg(long, requires = "out")]
+    // `--out` was this flag's spelling; kept, hidden, for scripts written then.
+    #[arg(long, value_name = "FILE", alias = "out")]
+    output: Option<PathBuf>,
+    /// Overwrite --output if it exists.
+    #[arg(long, requires = "output")]
     force: bool,
     /// Output format of the report (the policy file itself is TOML).
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -144,7 +145,7 @@ pub(crate) async fn run(command: Command) -> ExitCode {
 
 fn init(args: InitArgs) -> ExitCode {
     let built = match (&args.from_document, &args.from_eif) {
-        (Some(doc), None) => from_document(doc, args.at, args.root_pem.as_deref(), args.out.as_deref()),
+        (Some(doc), None) => from_document(doc, args.at, args.root_pem.as_deref(), args.output.as_deref()),
         (None, Some(image)) => from_eif(image),
         // clap's ArgGroup makes exactly one source required.
         _ => Err(InitError::Usage("give exactly one of --from-document and --from-eif".into())),
@@ -157,12 +158,12 @@ fn init(args: InitArgs) -> ExitCode {
         Err(InitError::Policy(e)) => return fail(args.format, EXIT_CHECK_FAILED, "policy_file", &e),
     };
     let text = format!("# Pinned from {source}.\n{}", file.to_toml_string());
-    if let Some(out) = &args.out {
+    if let Some(out) = &args.output {
         if let Err(e) = write_new(out, &text, args.force) {
             return fail(args.format, EXIT_USAGE, "write", &e);
         }
     }
-    match (args.format, &args.out) {
+    match (args.format, &args.output) {
         (Format::Json, out) => {
             let mut summary = summary_json(&file);
             if let Some(fields) = summary.as_object_mut() {

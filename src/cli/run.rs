@@ -2,33 +2,34 @@
 //!
 //! Input: flags (trusted: the user), the input file or stdin. Output: the function's output on stdout
 //! or in a file, exit 0; or exit 1 and one line on stderr naming the check or limit that failed
-//! (exit 2 for unusable flags). The policy comes only from the flags; nothing is sent before the
-//! enclave's document verified against it.
+//! (exit 2 for unusable flags or files: every local argument is checked before connecting). The policy
+//! comes only from the flags; nothing is sent before the enclave's document verified against it.
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::io::{ErrorKind, IsTerminal};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
-use enclave_sdk::attestation::Policy;
+use enclave_sdk::attestation::UnixTime;
 use enclave_sdk::{Client, Error, FunctionId};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::pins;
+use super::pins::PinArgs;
+use super::progress::Progress;
+use super::summary;
 
 const HELP: &str = "\
 Nothing of the input is sent before the enclave's attestation document verified against the pins: the root
-(--root, default AWS Nitro Enclaves Root-G1), one allowed measurement set per --pcrs (each must pin PCR0, PCR2
-or PCR8), and the function's checksum (--checksum). A checksum alone pins nothing: the enclave's own code
-writes it.
+(--root-pem, default AWS Nitro Enclaves Root-G1), one allowed measurement set per --pcrs (each must pin PCR0,
+PCR2 or PCR8), and the function's checksum (--checksum); or --policy FILE. A checksum alone pins nothing: the
+enclave's own code writes it.
 
 Exit codes: 0 the function ran, 1 the enclave was refused or the invocation failed (one line on stderr),
-2 usage error (including pins that do not identify the image).
+2 usage error (including pins that do not identify the image, and input or output files that cannot be used).
 
 Examples:
-  echo hello | enclave run uppercase --url ws://127.0.0.1:8443 --root mock-state/root.pem \\
+  echo hello | enclave run uppercase --url ws://127.0.0.1:8443 --root-pem mock-state/root.pem \\
       --pcrs 0=<PCR0>,1=<PCR1>,2=<PCR2> --checksum <uppercase checksum>
-  enclave run echo --url ws://127.0.0.1:8443 --policy policy.toml --input in.bin --output out.bin";
+  enclave run echo --url ws://127.0.0.1:8443 --policy policy.toml --input in.bin --output out.bin -v";
 
 /// Arguments of `enclave run`.
 #[derive(Debug, clap::Args)]
@@ -37,132 +38,158 @@ pub(crate) struct Args {
     /// The function to invoke.
     #[arg(value_name = "FN_ID")]
     function_id: String,
-    /// The enclave's base URL, ws://host:port (the SDK adds /v1/run/FN_ID).
+    /// The enclave's base URL, ws://host:port or wss://host[:port] (the SDK adds /v1/run/FN_ID).
     #[arg(long, env = "ENCLAVE_URL", value_name = "URL")]
     url: String,
     /// Input file, or - for stdin.
     #[arg(long, default_value = "-", value_name = "FILE|-")]
-    input: String,
+    input: PathBuf,
     /// Output file, or - for stdout.
-    #[arg(long, default_value = "-", value_name = "FILE|-")]
-    output: String,
-    /// Take what the enclave must prove from this policy file (TOML; see README, "Pinning what you
-    /// trust"). Excludes the individual pinning flags. Default: $ENCLAVE_POLICY.
-    #[arg(long, value_name = "FILE", env = "ENCLAVE_POLICY",
-          conflicts_with_all = ["root", "pcrs", "checksum", "allow_debug", "any_enclave"])]
-    policy: Option<PathBuf>,
-    /// PEM file of the root certificate to trust instead of AWS Nitro Root-G1.
-    #[arg(long, value_name = "PEM")]
-    root: Option<PathBuf>,
-    #[doc = "One allowed release: IDX=HEX[,IDX=HEX...]; repeat to allow another. Must pin PCR0, PCR2 or PCR8."]
-    #[arg(long = "pcrs", value_name = "IDX=HEX[,IDX=HEX...]", long_help = pins::PCRS_HELP)]
-    pcrs: Vec<String>,
-    /// The function checksum to require (64 hex digits), as `enclave checksum` prints it.
-    #[arg(long, value_name = "HEX")]
-    checksum: Option<String>,
-    /// Accept a debug-mode enclave (INSECURE: its memory is readable by the host).
-    #[arg(long)]
-    allow_debug: bool,
-    /// Waive the rule that the pins must identify the image: any enclave whose document chains to the
-    /// root is accepted (INSECURE; for exploration).
-    #[arg(long)]
-    any_enclave: bool,
+    // `--out` is the spelling `attest` and `policy init` used; accepted here too, hidden.
+    #[arg(long, default_value = "-", value_name = "FILE|-", alias = "out")]
+    output: PathBuf,
+    #[command(flatten)]
+    pins: PinArgs,
     /// Bearer token for the enclave's front door.
-    #[arg(long, env = "ENCLAVE_TOKEN", hide_env_values = true, value_name = "T")]
+    #[arg(long, env = "ENCLAVE_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     token: Option<String>,
+    /// Print what was verified (document age, debug mode, certificates, pinned PCRs) on stderr before
+    /// the output.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
-/// Inputs at least this large get a progress line when stderr is a terminal.
-const PROGRESS_THRESHOLD: u64 = 8 << 20;
+/// Inputs at least this large get a progress line when stderr is a terminal (stdin always: its size is
+/// unknown).
+const PROGRESS_THRESHOLD: u64 = 1 << 20;
+
+/// A local problem found before connecting: exit 2.
+struct Usage(String);
 
 pub(crate) async fn run(args: Args) -> ExitCode {
-    let (client, function_id) = match build_client(&args) {
-        Ok(c) => c,
-        Err(e) => {
+    let prepared = match prepare(&args).await {
+        Ok(prepared) => prepared,
+        Err(Usage(e)) => {
             eprintln!("enclave run: {e}");
             return ExitCode::from(2);
         }
     };
-    match invoke(&client, &function_id, &args).await {
+    match invoke(prepared, &args).await {
         Ok(()) => ExitCode::SUCCESS,
+        // The function's message is the enclave's text: escaped, so it cannot drive the terminal.
         Err(Error::Function { function_id, code, message }) => {
-            eprintln!("enclave run: function {function_id} failed with code {code}: {message}");
+            eprintln!("{}", function_failed(&function_id, code, &message));
             ExitCode::FAILURE
         }
+        Err(Error::LocalIo { kind: ErrorKind::BrokenPipe }) if args.output == Path::new("-") => {
+            crate::exit_broken_pipe()
+        }
         Err(e) => {
-            eprintln!("enclave run: {e}");
+            eprintln!("enclave run: {e}{}", args.pins.hint(&e));
             ExitCode::FAILURE
         }
     }
 }
 
-fn build_client(args: &Args) -> Result<(Client, FunctionId), String> {
-    let function_id: FunctionId = args.function_id.parse().map_err(|e| format!("FN_ID: {e}"))?;
-    let policy = match &args.policy {
-        Some(path) => Policy::from_file(path).map_err(|e| format!("--policy: {e}"))?,
-        None => policy_from_flags(args, &function_id)?,
-    };
+/// The line for a function's error. Its message is the enclave's text: escaped, so it cannot move the
+/// cursor, clear the screen or add lines.
+fn function_failed(function_id: &FunctionId, code: u16, message: &str) -> String {
+    format!("enclave run: function {function_id} failed with code {code}: {}", message.escape_debug())
+}
+
+/// Everything local, checked before the network is touched: the function id, the pins, the URL, the
+/// input and the output.
+struct Prepared {
+    client: Client,
+    function_id: FunctionId,
+    input: Box<dyn AsyncRead + Unpin + Send>,
+    size: Option<u64>,
+    output: Output,
+}
+
+enum Output {
+    Stdout,
+    File(tokio::fs::File),
+}
+
+async fn prepare(args: &Args) -> Result<Prepared, Usage> {
+    let function_id: FunctionId = args.function_id.parse().map_err(|e| Usage(format!("FN_ID: {e}")))?;
+    let policy = args.pins.policy(Some(&function_id), |b| b).map_err(Usage)?;
     let mut builder = Client::builder().endpoint(args.url.clone()).policy(policy);
     if let Some(t) = &args.token {
         builder = builder.token(t.clone());
     }
-    Ok((builder.build().map_err(|e| e.to_string())?, function_id))
-}
-
-fn policy_from_flags(args: &Args, function_id: &FunctionId) -> Result<Policy, String> {
-    let mut policy = Policy::builder();
-    if let Some(path) = &args.root {
-        policy = policy.trust_root(pins::trust_root("--root", path)?);
-    }
-    for set in pins::measurement_sets(&args.pcrs)? {
-        policy = policy.allow_measurements(set);
-    }
-    if let Some(sum) = &args.checksum {
-        policy = policy.function_checksum_for(function_id.clone(), pins::checksum(sum)?);
-    }
-    if args.allow_debug {
-        policy = policy.dangerous_allow_debug();
-    }
-    if args.any_enclave {
-        policy = policy.dangerous_accept_any_enclave();
-    }
-    pins::build(policy)
-}
-
-async fn invoke(client: &Client, function_id: &FunctionId, args: &Args) -> Result<(), Error> {
-    let io = |e: std::io::Error| Error::LocalIo { kind: e.kind() };
-    let (input, size): (Box<dyn AsyncRead + Unpin + Send>, Option<u64>) = if args.input == "-" {
+    let client = builder.build().map_err(|e| Usage(format!("--url: {e}")))?;
+    let (input, size): (Box<dyn AsyncRead + Unpin + Send>, _) = if args.input == Path::new("-") {
         (Box::new(tokio::io::stdin()), None)
     } else {
-        let f = tokio::fs::File::open(&args.input).await.map_err(io)?;
-        let len = f.metadata().await.map_err(io)?.len();
-        (Box::new(f), Some(len))
+        let file =
+            tokio::fs::File::open(&args.input).await.map_err(|e| io_usage("--input", &args.input, "open", &e))?;
+        let meta = file.metadata().await.map_err(|e| io_usage("--input", &args.input, "read", &e))?;
+        if meta.is_dir() {
+            return Err(Usage(format!("--input {}: is a directory", args.input.display())));
+        }
+        (Box::new(file), Some(meta.len()))
     };
-    let output: Box<dyn AsyncWrite + Unpin + Send> = if args.output == "-" {
-        Box::new(tokio::io::stdout())
+    let output = if args.output == Path::new("-") {
+        Output::Stdout
     } else {
-        Box::new(tokio::fs::File::create(&args.output).await.map_err(io)?)
+        // Opened (created if need be) now, so a bad path fails before anything is sent; emptied only
+        // once the enclave is verified, so a refusal leaves an existing file as it was.
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&args.output)
+            .await
+            .map_err(|e| io_usage("--output", &args.output, "create", &e))?;
+        Output::File(file)
     };
-    let session = client.connect(function_id).await?;
-    let show = std::io::stderr().is_terminal() && size.is_none_or(|n| n >= PROGRESS_THRESHOLD);
-    let mut last = Instant::now();
-    let started = last;
-    let result = session
-        .invoke_stream(input, output, |p| {
-            if show && last.elapsed() >= Duration::from_millis(200) {
-                last = Instant::now();
-                let total = size.map(|n| format!(" of {:.1} MiB", mib(n))).unwrap_or_default();
-                eprint!("\rsent {:.1} MiB{total}, received {:.1} MiB   ", mib(p.sent), mib(p.received));
-            }
-        })
-        .await;
-    if show {
-        eprintln!("\r{:?} elapsed{:40}", started.elapsed(), "");
+    Ok(Prepared { client, function_id, input, size, output })
+}
+
+fn io_usage(flag: &str, path: &Path, what: &str, e: &std::io::Error) -> Usage {
+    Usage(format!("{flag} {}: cannot {what}: {e}", path.display()))
+}
+
+async fn invoke(prepared: Prepared, args: &Args) -> Result<(), Error> {
+    let Prepared { client, function_id, input, size, output } = prepared;
+    let session = client.connect(&function_id).await?;
+    if args.verbose {
+        eprint!("{}", summary::verified(session.attestation(), client.policy(), &function_id, UnixTime::now()));
+    }
+    let (output, same_terminal): (Box<dyn AsyncWrite + Unpin + Send>, bool) = match output {
+        Output::Stdout => (Box::new(tokio::io::stdout()), std::io::stdout().is_terminal()),
+        Output::File(file) => {
+            file.set_len(0).await.map_err(|e| Error::LocalIo { kind: e.kind() })?;
+            (Box::new(file), false)
+        }
+    };
+    let progress = size.is_none_or(|n| n >= PROGRESS_THRESHOLD).then(|| Progress::new(size));
+    let result = match &progress {
+        Some(line) => {
+            let output = line.clear_before(output, same_terminal);
+            session.invoke_stream(input, output, |p| line.update(p.sent)).await
+        }
+        None => session.invoke_stream(input, output, |_| {}).await,
+    };
+    if let Some(line) = &progress {
+        line.finish();
     }
     let _ = session.close().await;
     result.map(|_| ())
 }
 
-fn mib(n: u64) -> f64 {
-    n as f64 / (1024.0 * 1024.0)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_function_error_reaches_the_terminal_escaped() {
+        let id: FunctionId = "fail".parse().unwrap();
+        assert_eq!(
+            function_failed(&id, 7, "bad input\n\x1b[2J\rroot# "),
+            "enclave run: function fail failed with code 7: bad input\\n\\u{1b}[2J\\rroot# "
+        );
+    }
 }

@@ -12,13 +12,13 @@ use std::time::Duration;
 use base64::Engine as _;
 use enclave_sdk::attestation::{AttestedDocument, Expected, Policy, UnixTime, UnverifiedDocument, Verifier};
 
-use super::pins;
+use super::pins::PinArgs;
 
 /// Input larger than this cannot hold a document even hex-encoded with line breaks.
 const MAX_INPUT_LEN: usize = 3 * UnverifiedDocument::MAX_LEN;
 
 const HELP: &str = "\
-The pins: --root (default AWS Nitro Enclaves Root-G1), one allowed measurement set per --pcrs (a document must
+The pins: --root-pem (default AWS Nitro Enclaves Root-G1), one allowed measurement set per --pcrs (a document must
 match every PCR of one; each set must pin PCR0, PCR2 or PCR8), --checksum, --nonce, --max-age; or --policy FILE.
 Pins that do not identify the image (none, a checksum alone, or only PCR1, PCR3 or PCR4) are a usage error
 unless --any-enclave.
@@ -26,7 +26,7 @@ unless --any-enclave.
 Exit codes: 0 accepted, 1 rejected (one line naming the check and the values), 2 usage error.
 
 Examples:
-  enclave verify doc.cbor --root mock-state/root.pem --pcrs 0=<PCR0>,1=<PCR1>,2=<PCR2>
+  enclave verify doc.cbor --root-pem mock-state/root.pem --pcrs 0=<PCR0>,1=<PCR1>,2=<PCR2>
   enclave verify doc.cbor --pcrs 0=<release N PCR0> --pcrs 0=<release N+1 PCR0> --format json";
 
 /// Arguments of `enclave verify`.
@@ -39,33 +39,14 @@ pub(crate) struct Args {
     /// Verify as of this time (Unix seconds) instead of now; the age check is relative to it too.
     #[arg(long, value_name = "UNIX_SECONDS")]
     at: Option<u64>,
-    /// Take everything the document is checked against from this policy file (TOML; see README,
-    /// "Pinning what you trust"). Excludes the individual pinning flags. Default: $ENCLAVE_POLICY.
-    #[arg(long, value_name = "FILE", env = "ENCLAVE_POLICY",
-          conflicts_with_all = ["root", "pcrs", "checksum", "max_age", "allow_debug", "any_enclave"])]
-    policy: Option<PathBuf>,
-    /// Trust this root certificate (PEM) instead of the embedded AWS Nitro Enclaves Root-G1.
-    #[arg(long, value_name = "PEM_FILE")]
-    root: Option<PathBuf>,
+    #[command(flatten)]
+    pins: PinArgs,
     /// The nonce the document must carry (hex).
     #[arg(long, value_name = "HEX")]
     nonce: Option<String>,
-    #[doc = "One allowed release: IDX=HEX[,IDX=HEX...]; repeat to allow another. Must pin PCR0, PCR2 or PCR8."]
-    #[arg(long = "pcrs", value_name = "IDX=HEX[,IDX=HEX...]", long_help = pins::PCRS_HELP)]
-    pcrs: Vec<String>,
-    /// The function checksum the user data must carry (64 hex digits).
-    #[arg(long, value_name = "HEX")]
-    checksum: Option<String>,
-    /// Maximum document age in seconds (default 300).
-    #[arg(long, value_name = "SECONDS")]
+    /// Maximum document age in seconds (default 300; max_document_age_secs in a policy file).
+    #[arg(long, value_name = "SECONDS", conflicts_with = "policy")]
     max_age: Option<u64>,
-    /// Accept debug-mode enclaves (PCR0..2 all zero). Their memory is readable by the host.
-    #[arg(long)]
-    allow_debug: bool,
-    /// Waive the rule that the pins must identify the image (checks only that the root signed for some
-    /// enclave, plus whatever is pinned).
-    #[arg(long)]
-    any_enclave: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -113,38 +94,35 @@ fn verify(args: &Args) -> Result<AttestedDocument, Failure> {
         expected = expected.with_nonce(n);
     }
     let now = args.at.map_or_else(UnixTime::now, UnixTime::from_secs);
-    Verifier::new(policy).verify(&raw, &expected, now).map_err(|e| Failure::Rejected(e.to_string()))
+    Verifier::new(policy)
+        .verify(&raw, &expected, now)
+        .map_err(|e| Failure::Rejected(format!("{e}{}", args.pins.root_hint(&e))))
 }
 
 fn policy(args: &Args) -> Result<Policy, Failure> {
-    if let Some(path) = &args.policy {
-        return Policy::from_file(path).map_err(|e| Failure::Usage(format!("--policy: {e}")));
-    }
-    let usage = Failure::Usage;
-    let mut b = Policy::builder();
-    if let Some(path) = &args.root {
-        b = b.trust_root(pins::trust_root("--root", path).map_err(usage)?);
-    }
-    for set in pins::measurement_sets(&args.pcrs).map_err(usage)? {
-        b = b.allow_measurements(set);
-    }
-    if let Some(sum) = &args.checksum {
-        b = b.function_checksum(pins::checksum(sum).map_err(usage)?);
-    }
-    if let Some(age) = args.max_age {
-        b = b.max_document_age(Duration::from_secs(age));
-    }
-    if args.allow_debug {
-        b = b.dangerous_allow_debug();
-    }
-    if args.any_enclave {
-        b = b.dangerous_accept_any_enclave();
-    }
-    pins::build(b).map_err(usage)
+    let max_age = args.max_age.map(Duration::from_secs);
+    args.pins
+        .policy(None, |b| match max_age {
+            Some(age) => b.max_document_age(age),
+            None => b,
+        })
+        .map_err(Failure::Usage)
 }
 
+/// A hex flag value; the refusal says which digit or how many, as the measurement parsers do.
 fn hex_arg(flag: &str, value: &str) -> Result<Vec<u8>, Failure> {
-    hex::decode(value.trim()).map_err(|e| Failure::Usage(format!("{flag} {value:?}: not hex ({e})")))
+    let text = value.trim();
+    hex::decode(text).map_err(|e| {
+        Failure::Usage(match e {
+            hex::FromHexError::OddLength => {
+                format!("{flag} {value:?}: {} hex digits; hex needs an even number (two per byte)", text.len())
+            }
+            hex::FromHexError::InvalidHexCharacter { c, index } => {
+                format!("{flag} {value:?}: {c:?} at offset {index} is not a hex digit")
+            }
+            other => format!("{flag} {value:?}: {other}"),
+        })
+    })
 }
 
 fn read_input(path: &std::path::Path) -> Result<Vec<u8>, Failure> {

@@ -525,7 +525,7 @@ pub enum DerError {
         offset: usize,
     },
     /// A root given as PEM text has no `-----BEGIN CERTIFICATE-----` section.
-    #[error("PEM: no CERTIFICATE section")]
+    #[error("PEM: no CERTIFICATE section (TrustRoot::from_pem takes PEM text; for a file, TrustRoot::from_pem_file)")]
     PemNoCertificate,
     /// A root given as PEM text has a section that does not end, or whose base64 does not decode.
     #[error("PEM: malformed CERTIFICATE section")]

@@ -66,6 +66,7 @@ pub enum RootSource {
 /// # Trust root. Default: the AWS Nitro Enclaves Root-G1 certificate built into the SDK.
 /// # A path is relative to the policy file.
 /// # root_pem = "mock-root.pem"
+/// # root_sha256 = "<64 hex digits>"  # SHA-256 of the root's DER: loading refuses any other root file
 ///
 /// max_document_age_secs = 300   # default 300: reject documents older than this
 /// clock_skew_secs = 60          # default 60: tolerance for certificate validity and document age
@@ -191,6 +192,65 @@ pub enum PolicyFileError {
         /// Why the certificate was refused.
         source: AttestationError,
     },
+    /// The root certificate is not the one `root_sha256` pins: the file at `root_pem` was replaced
+    /// after the policy was written (or the policy was pointed at another root).
+    #[error(
+        "{}root_sha256 pins a root with SHA-256 {}, but {} has SHA-256 {}; restore that root file, or re-pin it \
+         (enclave policy init / mock-enclave policy) if the change was yours",
+        file_prefix(.file), hex::encode(.pinned), root_display(.root_pem), hex::encode(.found)
+    )]
+    RootDigest {
+        /// The policy file, when read from one.
+        file: Option<PathBuf>,
+        /// The root file read (`None`: the built-in AWS Nitro Enclaves Root-G1).
+        root_pem: Option<PathBuf>,
+        /// The SHA-256 the policy pins.
+        pinned: [u8; 32],
+        /// The SHA-256 of the root's DER as loaded.
+        found: [u8; 32],
+    },
+}
+
+fn root_display(root_pem: &Option<PathBuf>) -> String {
+    root_pem.as_ref().map_or_else(|| "the built-in AWS Nitro Enclaves Root-G1".to_owned(), |p| p.display().to_string())
+}
+
+/// The one check of a policy file's `root_sha256`: the root loaded is the root that was pinned. The
+/// SHA-256 is over the certificate's DER (what `mock-enclave measurements` prints and AWS publishes
+/// for Root-G1); digests are public, so a plain comparison leaks nothing.
+fn check_root_digest(root: &TrustRoot, pinned: [u8; 32], root_pem: Option<&Path>) -> Result<(), PolicyFileError> {
+    let found = root.sha256();
+    if found == pinned {
+        Ok(())
+    } else {
+        Err(PolicyFileError::RootDigest { file: None, root_pem: root_pem.map(Path::to_owned), pinned, found })
+    }
+}
+
+impl TrustRoot {
+    /// A root from a PEM file, as `root_pem` in a policy file, `--root-pem` and `ENCLAVE_ROOT_PEM` name
+    /// it (for the mock enclave: `<state-dir>/root.pem`). At most 64 KiB are read.
+    ///
+    /// # Errors
+    /// [`PolicyFileError::Read`] or [`PolicyFileError::TooLarge`] naming the path, or
+    /// [`PolicyFileError::Root`] (with the path as `file`) when it holds no usable root certificate.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_sdk::attestation::{PolicyFileError, TrustRoot};
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/AWS_NitroEnclaves_Root-G1.pem");
+    /// assert_eq!(TrustRoot::from_pem_file(path)?, TrustRoot::aws_nitro_root_g1());
+    /// let missing = TrustRoot::from_pem_file("no/such/root.pem").unwrap_err();
+    /// assert!(matches!(missing, PolicyFileError::Read { kind: std::io::ErrorKind::NotFound, .. }));
+    /// assert_eq!(missing.to_string(), "no/such/root.pem: cannot read: entity not found");
+    /// # Ok::<(), PolicyFileError>(())
+    /// ```
+    pub fn from_pem_file(path: impl AsRef<Path>) -> Result<TrustRoot, PolicyFileError> {
+        let path = path.as_ref();
+        let pem = read_bounded(path, MAX_ROOT_PEM_LEN)?;
+        TrustRoot::from_pem(&pem).map_err(|source| PolicyFileError::Root { file: Some(path.to_owned()), source })
+    }
 }
 
 /// What to write in the file to satisfy the builder.
@@ -497,7 +557,15 @@ impl PolicyFile {
             if !pem.contains("-----BEGIN CERTIFICATE-----") {
                 return Err(invalid(&at, &root, "root_pem", format!("{} holds no PEM certificate", full.display())));
             }
+            if let Some(pinned) = &raw.root_sha256 {
+                let digest = digest_value(&at, "root_sha256", pinned)?;
+                let loaded =
+                    TrustRoot::from_pem(&pem).map_err(|source| PolicyFileError::Root { file: None, source })?;
+                check_root_digest(&loaded, digest, Some(&full))?;
+            }
             file.trust_root = RootSource::Pem { path, pem };
+        } else if let Some(pinned) = &raw.root_sha256 {
+            check_root_digest(&TrustRoot::aws_nitro_root_g1(), digest_value(&at, "root_sha256", pinned)?, None)?;
         }
 
         for (n, table) in raw.pcrs.map(|t| t.0).unwrap_or_default().into_iter().enumerate() {
@@ -553,8 +621,12 @@ impl PolicyFile {
             RootSource::AwsNitroRootG1 => {
                 out.push_str("# Trust root: the AWS Nitro Enclaves Root-G1 built into the SDK (root_pem = \"file.pem\" to override).\n")
             }
-            RootSource::Pem { path, .. } => {
+            RootSource::Pem { path, pem } => {
                 out.push_str(&format!("root_pem = {}\n", toml_string(&path.to_string_lossy())));
+                // to_policy above parsed this PEM; the digest pins it, so a replaced file is refused on load.
+                if let Ok(root) = TrustRoot::from_pem(pem) {
+                    out.push_str(&format!("root_sha256 = \"{}\"\n", hex::encode(root.sha256())));
+                }
             }
         }
         match self.max_document_age {
@@ -645,6 +717,9 @@ impl PolicyFileError {
             }
             Self::Policy { file: None, source } => Self::Policy { file: Some(path.to_owned()), source },
             Self::Root { file: None, source } => Self::Root { file: Some(path.to_owned()), source },
+            Self::RootDigest { file: None, root_pem, pinned, found } => {
+                Self::RootDigest { file: Some(path.to_owned()), root_pem, pinned, found }
+            }
             other => other,
         }
     }
@@ -655,6 +730,7 @@ impl PolicyFileError {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     root_pem: Option<Spanned<Value>>,
+    root_sha256: Option<Spanned<Value>>,
     pcrs: Option<PcrTables>,
     functions: Option<BTreeMap<Spanned<String>, Spanned<Value>>>,
     function_checksum: Option<Spanned<Value>>,
@@ -754,6 +830,22 @@ fn int_value(
 
 fn checksum_value(at: &Locator<'_>, key: &str, v: &Spanned<Value>) -> Result<FunctionChecksum, PolicyFileError> {
     string_value(at, key, v)?.parse().map_err(|e: MeasurementError| invalid(at, v, key, e.to_string()))
+}
+
+/// A SHA-256 digest written as 64 hex digits (either case).
+fn digest_value(at: &Locator<'_>, key: &str, v: &Spanned<Value>) -> Result<[u8; 32], PolicyFileError> {
+    let text = string_value(at, key, v)?;
+    let mut digest = [0u8; 32];
+    hex::decode_to_slice(text, &mut digest).map_err(|e| {
+        let problem = match e {
+            hex::FromHexError::InvalidHexCharacter { c, index } => {
+                format!("{c:?} at offset {index} is not a hex digit")
+            }
+            _ => format!("this is {} characters", text.chars().count()),
+        };
+        invalid(at, v, key, format!("a SHA-256 digest is 64 hex digits; {problem}"))
+    })?;
+    Ok(digest)
 }
 
 fn toml_string(s: &str) -> String {

@@ -101,7 +101,9 @@ impl TrustRoot {
     /// use enclave_sdk::attestation::TrustRoot;
     /// let pem = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nitro/AWS_NitroEnclaves_Root-G1.pem"));
     /// assert_eq!(TrustRoot::from_pem(pem)?, TrustRoot::aws_nitro_root_g1());
-    /// assert!(TrustRoot::from_pem("not a certificate").is_err());
+    /// // A path is not PEM text: read files with TrustRoot::from_pem_file.
+    /// let path = TrustRoot::from_pem("mock-state/root.pem").unwrap_err();
+    /// assert!(path.to_string().ends_with("for a file, TrustRoot::from_pem_file)"), "{path}");
     /// # Ok::<(), enclave_sdk::attestation::AttestationError>(())
     /// ```
     pub fn from_pem(pem: &str) -> Result<Self, AttestationError> {

@@ -13,6 +13,16 @@ use tokio_tungstenite::tungstenite::http::Uri;
 
 use crate::error::ConfigError;
 
+// What each refusal says: the part that is wrong, and the form to give instead.
+const NOT_A_URL: &str = "is not a URL; give ws://host:port or wss://host[:port]";
+const SCHEME: &str = "does not start with ws:// or wss://; give ws://host:port or wss://host[:port]";
+const NO_HOST: &str = "names no host; give ws://host:port or wss://host[:port]";
+const USER_INFO: &str =
+    "has user info (user@): the SDK sends no credentials in URLs (use a token); give ws://host:port";
+const PATH: &str = "has a path, query or fragment; give only the base URL ws://host:port (the SDK appends \
+                    /v1/run/FN_ID itself)";
+const PORT: &str = "has a port outside 0..=65535";
+
 /// A parsed, checked endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Endpoint {
@@ -25,27 +35,27 @@ pub(crate) struct Endpoint {
 impl Endpoint {
     /// Parses `text`.
     pub(crate) fn parse(text: &str) -> Result<Self, ConfigError> {
-        let refused = || ConfigError::Endpoint(text.to_owned());
-        let uri: Uri = text.parse().map_err(|_| refused())?;
+        let refused = |problem| ConfigError::Endpoint { url: text.to_owned(), problem };
+        let uri: Uri = text.parse().map_err(|_| refused(NOT_A_URL))?;
         let tls = match uri.scheme_str() {
             Some(s) if s.eq_ignore_ascii_case("ws") => false,
             Some(s) if s.eq_ignore_ascii_case("wss") => true,
-            _ => return Err(refused()),
+            _ => return Err(refused(SCHEME)),
         };
-        let authority = uri.authority().ok_or_else(refused)?;
+        let authority = uri.authority().ok_or_else(|| refused(NO_HOST))?;
         if authority.as_str().contains('@') {
-            return Err(refused());
+            return Err(refused(USER_INFO));
         }
         if !matches!(uri.path(), "" | "/") || uri.query().is_some() || text.contains('#') {
-            return Err(refused());
+            return Err(refused(PATH));
         }
         let host = authority.host().trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
-            return Err(refused());
+            return Err(refused(NO_HOST));
         }
         let port = match authority.port() {
             // `http::Uri` takes `host:99999` and then reports no port: the text names none we can use.
-            None if authority.as_str() != authority.host() => return Err(refused()),
+            None if authority.as_str() != authority.host() => return Err(refused(PORT)),
             None => {
                 if tls {
                     443
@@ -53,7 +63,7 @@ impl Endpoint {
                     80
                 }
             }
-            Some(port) => port.as_str().parse::<u16>().map_err(|_| refused())?,
+            Some(port) => port.as_str().parse::<u16>().map_err(|_| refused(PORT))?,
         };
         Ok(Self { tls, host: host.to_owned(), port })
     }
@@ -114,21 +124,27 @@ mod tests {
     /// called `user@host` (or worse, connected to as `host` with the user dropped silently).
     #[test]
     fn what_is_not_a_base_url_is_refused() {
-        for bad in [
-            "ws://user@enclave.example:9000",
-            "ws://user:pass@127.0.0.1:9000",
-            "http://127.0.0.1:9000",
-            "127.0.0.1:9000",
-            "ws://127.0.0.1:9000/v1/run/echo",
-            "ws://127.0.0.1:9000?x=1",
-            "ws://127.0.0.1:9000#frag",
-            "ws://:9000",
-            "ws://",
-            "ws://127.0.0.1:99999",
-            "",
+        for (bad, problem) in [
+            ("ws://user@enclave.example:9000", USER_INFO),
+            ("ws://user:pass@127.0.0.1:9000", USER_INFO),
+            ("http://127.0.0.1:9000", SCHEME),
+            ("127.0.0.1:9000", SCHEME),
+            ("ws://127.0.0.1:9000/v1/run/echo", PATH),
+            ("ws://127.0.0.1:9000?x=1", PATH),
+            ("ws://127.0.0.1:9000#frag", PATH),
+            ("ws://:9000", NO_HOST),
+            ("ws://", NOT_A_URL),
+            ("ws://127.0.0.1:99999", PORT),
+            ("", NOT_A_URL),
         ] {
-            assert_eq!(Endpoint::parse(bad), Err(ConfigError::Endpoint(bad.to_owned())), "{bad}");
+            assert_eq!(Endpoint::parse(bad), Err(ConfigError::Endpoint { url: bad.to_owned(), problem }), "{bad}");
         }
+        // The message says what to give instead of a URL with a path (issue 17).
+        assert_eq!(
+            Endpoint::parse("ws://127.0.0.1:8443/v1/run/echo").unwrap_err().to_string(),
+            "endpoint \"ws://127.0.0.1:8443/v1/run/echo\" has a path, query or fragment; give only the base URL \
+             ws://host:port (the SDK appends /v1/run/FN_ID itself)"
+        );
     }
 
     #[test]

@@ -20,7 +20,8 @@ pub(crate) const ENV_ROOT_PEM: &str = "ENCLAVE_ROOT_PEM";
 pub(crate) const ENV_PCRS: &str = "ENCLAVE_PCRS";
 /// The function checksum to pin, 64 hex digits.
 pub(crate) const ENV_FUNCTION_CHECKSUM: &str = "ENCLAVE_FUNCTION_CHECKSUM";
-/// `1`, `true` or `yes` to accept debug-mode enclaves (their PCRs are all zero; anyone can run them).
+/// `1`, `true` or `yes` (any case) to accept debug-mode enclaves (their PCRs are all zero; anyone can run
+/// them); `0`, `false` or `no` to refuse them; anything else is an error.
 pub(crate) const ENV_ALLOW_DEBUG: &str = "ENCLAVE_ALLOW_DEBUG";
 /// A bearer token for the enclave's front door (optional).
 pub(crate) const ENV_TOKEN: &str = "ENCLAVE_TOKEN";
@@ -68,8 +69,10 @@ fn policy_from_vars(get: &impl Fn(&str) -> Option<String>) -> Result<Policy, Con
     if let Some(sum) = get(ENV_FUNCTION_CHECKSUM) {
         policy = policy.function_checksum(sum.parse::<FunctionChecksum>().map_err(value_err(ENV_FUNCTION_CHECKSUM))?);
     }
-    if matches!(get(ENV_ALLOW_DEBUG).as_deref(), Some("1" | "true" | "yes")) {
-        policy = policy.dangerous_allow_debug();
+    if let Some(value) = get(ENV_ALLOW_DEBUG) {
+        if yes_or_no(ENV_ALLOW_DEBUG, &value)? {
+            policy = policy.dangerous_allow_debug();
+        }
     }
     policy.build().map_err(|source| {
         if matches!(source, PolicyError::ImageNotPinned { .. }) {
@@ -78,6 +81,16 @@ fn policy_from_vars(get: &impl Fn(&str) -> Option<String>) -> Result<Policy, Con
             ConfigError::Policy(source)
         }
     })
+}
+
+/// A yes-or-no variable. Anything but the listed spellings is refused: `TRUE` read as "no" once turned
+/// a request for debug enclaves silently into a refusal, and a typo the other way must not allow them.
+fn yes_or_no(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => Err(ConfigError::EnvBool { name, value: value.to_owned() }),
+    }
 }
 
 #[cfg(test)]
@@ -145,6 +158,28 @@ mod tests {
                     source: Box::new(MeasurementError::OddLength { field: HexField::PcrValue, digits: 95 })
                 }
             }
+        );
+    }
+
+    /// `ENCLAVE_ALLOW_DEBUG=TRUE` means yes, and a value that is neither yes nor no is refused, never
+    /// read as no.
+    #[test]
+    fn allow_debug_is_yes_no_or_an_error() {
+        let pcr0 = format!("0={}", "aa".repeat(48));
+        for yes in ["TRUE", "true", "Yes", "1", " yes "] {
+            let env = read(vars(&[URL, (ENV_PCRS, &pcr0), (ENV_ALLOW_DEBUG, yes)])).unwrap();
+            assert!(env.policy.allows_debug(), "{yes}");
+        }
+        for no in ["FALSE", "0", "No"] {
+            let env = read(vars(&[URL, (ENV_PCRS, &pcr0), (ENV_ALLOW_DEBUG, no)])).unwrap();
+            assert!(!env.policy.allows_debug(), "{no}");
+        }
+        let err = read(vars(&[URL, (ENV_PCRS, &pcr0), (ENV_ALLOW_DEBUG, "ture")])).unwrap_err();
+        assert_eq!(err, ConfigError::EnvBool { name: ENV_ALLOW_DEBUG, value: "ture".into() });
+        assert_eq!(
+            err.to_string(),
+            "environment variable ENCLAVE_ALLOW_DEBUG is \"ture\"; set it to 1, true or yes (any case) to allow, or 0, \
+             false, no or unset to refuse"
         );
     }
 

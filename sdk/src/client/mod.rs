@@ -644,7 +644,7 @@ impl ClientBuilder {
     /// assert!(matches!(no_policy, Err(Error::Config(ConfigError::NoPolicy))));
     /// // The user info of a URL names no host: refused, not read as a host called `user@enclave.example`.
     /// let odd = Client::builder().endpoint("wss://user@enclave.example").policy(policy()).build();
-    /// assert!(matches!(odd, Err(Error::Config(ConfigError::Endpoint(_)))));
+    /// assert!(matches!(odd, Err(Error::Config(ConfigError::Endpoint { .. }))));
     /// ```
     pub fn build(self) -> Result<Client, Error> {
         let text = self.endpoint.ok_or(ConfigError::NoEndpoint)?;

@@ -114,7 +114,8 @@ struct Shared {
     in_flight: Arc<Semaphore>,
     invocations: AtomicU64,
     /// When this client last sent a record: a long upload with no answer yet is not idleness.
-    last_sent: StdMutex<std::time::Instant>,
+    /// On tokio's clock, the one the idle timer runs on.
+    last_sent: StdMutex<tokio::time::Instant>,
 }
 
 /// An attested session with one function in one enclave.
@@ -185,7 +186,7 @@ impl Session {
             write_failure: StdMutex::new(None),
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             invocations: AtomicU64::new(0),
-            last_sent: StdMutex::new(std::time::Instant::now()),
+            last_sent: StdMutex::new(tokio::time::Instant::now()),
         });
         let reader = tokio::spawn(read_loop(shared.clone(), stream, opener, config.limits, config.idle_timeout));
         let writer = tokio::spawn(write_loop(shared.clone(), sink, sealer, queue));
@@ -709,7 +710,7 @@ async fn write_loop(
         died(&mut dead),
         || {
             if let Ok(mut t) = shared.last_sent.lock() {
-                *t = std::time::Instant::now();
+                *t = tokio::time::Instant::now();
             }
         },
     )
@@ -750,10 +751,16 @@ async fn read_one(
             r = next_binary(stream) => break r,
             () = timer.expired() => {
                 let waiting = shared.pending.lock().ok().and_then(|p| p.as_ref().map(HashMap::len)).unwrap_or(0);
-                let sending = shared.last_sent.lock().map(|t| t.elapsed() < idle).unwrap_or(false);
+                let last_sent = shared.last_sent.lock().map(|t| *t).ok();
+                let sending = last_sent.filter(|t| t.elapsed() < idle);
                 // Idle means an invocation waits and nothing moved either way for the whole period.
-                if waiting > 0 && !sending {
+                if waiting > 0 && sending.is_none() {
                     return Err(LimitError::IdleTimeout(idle).into());
+                }
+                // A recent send: idle from that send on, not for a whole new period from this check
+                // (which once let a silent enclave hold a caller twice as long as the error says).
+                if let Some(at) = sending {
+                    timer.touch_at(at);
                 }
             }
         }

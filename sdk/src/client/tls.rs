@@ -40,7 +40,8 @@ pub(crate) async fn connect(
     // bind. The config is per connection (its cache would be empty anyway); this says so outright.
     config.resumption = rustls::client::Resumption::disabled();
     let host = endpoint.host().to_owned();
-    let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|_| ConfigError::Endpoint(host))?;
+    let name = rustls::pki_types::ServerName::try_from(host.clone())
+        .map_err(|_| ConfigError::Endpoint { url: host, problem: "names a host that is not a TLS server name" })?;
     let addr = endpoint.socket_addr();
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(|e| {
         // tokio-rustls carries rustls's own error inside the I/O error; anything else is the socket.

@@ -116,13 +116,16 @@ pub(crate) async fn connect(
         (Box::new(tcp), None)
     };
     let url = endpoint.function_url(function);
-    let mut request = url.as_str().into_client_request().map_err(|_| ConfigError::Endpoint(url.clone()))?;
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|_| ConfigError::Endpoint { url: url.clone(), problem: "is not a WebSocket request URL" })?;
     let headers = request.headers_mut();
     match protocol {
         Protocol::Native(nonce) => {
             headers.insert("Sec-WebSocket-Protocol", tungstenite::http::HeaderValue::from_static(PROTOCOL_LABEL));
             let value = tungstenite::http::HeaderValue::try_from(nonce.to_header_value())
-                .map_err(|_| ConfigError::Endpoint(url.clone()))?;
+                .map_err(|_| ConfigError::Endpoint { url: url.clone(), problem: "is not a WebSocket request URL" })?;
             headers.insert(NONCE_HEADER, value);
             if let Some(bearer) = &config.bearer {
                 headers.insert("Authorization", bearer.clone());

@@ -388,3 +388,49 @@ fn from_env_reads_enclave_policy() {
     std::env::remove_var(PolicyFile::ENV_VAR);
     assert!(Policy::from_env().unwrap().is_none());
 }
+
+/// `root_sha256` pins the root itself, not just its path: a policy file whose root file was replaced is
+/// refused with both digests, and files written by `to_toml_string` carry the digest.
+#[test]
+fn root_sha256_refuses_a_replaced_root_file() {
+    let dir = tempdir();
+    std::fs::write(dir.join("root.pem"), aws_root_pem()).unwrap();
+    let path = dir.join("policy.toml");
+    let aws = hex::encode(TrustRoot::AWS_NITRO_ROOT_G1_SHA256);
+    let pinned_other = "ab".repeat(32);
+    let with_digest =
+        |digest: &str| format!("root_pem = \"root.pem\"\nroot_sha256 = \"{digest}\"\n[[pcrs]]\n0 = \"{}\"\n", pcr(3));
+
+    std::fs::write(&path, with_digest(&aws)).unwrap();
+    let file = PolicyFile::from_file(&path).unwrap();
+    assert!(file.to_toml_string().contains(&format!("root_sha256 = \"{aws}\"\n")));
+
+    // The root file is not the root the policy pinned.
+    std::fs::write(&path, with_digest(&pinned_other)).unwrap();
+    let replaced = PolicyFile::from_file(&path).unwrap_err();
+    assert_eq!(
+        replaced,
+        PolicyFileError::RootDigest {
+            file: Some(path.clone()),
+            root_pem: Some(dir.join("root.pem")),
+            pinned: [0xab; 32],
+            found: TrustRoot::AWS_NITRO_ROOT_G1_SHA256,
+        }
+    );
+    assert_eq!(
+        replaced.to_string(),
+        format!(
+            "{}: root_sha256 pins a root with SHA-256 {pinned_other}, but {} has SHA-256 {aws}; restore that root \
+             file, or re-pin it (enclave policy init / mock-enclave policy) if the change was yours",
+            path.display(),
+            dir.join("root.pem").display()
+        )
+    );
+    assert!(matches!(Policy::from_file(&path), Err(PolicyFileError::RootDigest { .. })));
+
+    // Without root_pem the digest pins the built-in root.
+    let builtin = |digest: &str| format!("root_sha256 = \"{digest}\"\n[[pcrs]]\n0 = \"{}\"\n", pcr(3));
+    assert!(PolicyFile::parse(&builtin(&aws), None).is_ok());
+    assert!(matches!(err(&builtin(&pinned_other)), PolicyFileError::RootDigest { root_pem: None, .. }));
+    assert_invalid(err(&builtin("abc")), 1, Some("root_sha256"), "64 hex digits; this is 3 characters");
+}
