@@ -355,19 +355,10 @@ pub trait Function: Send + Sync + fmt::Debug {
     fn invoke_bytes(&self, input: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, FunctionError>> {
         Box::pin(async move {
             let (in_tx, in_rx) = mpsc::channel(1);
-            let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(16);
             // A closed receiver is fine here: the function may finish before reading its input.
             let _ = in_tx.try_send(input);
             drop(in_tx);
-            let collect = async {
-                let mut out = Vec::new();
-                while let Some(chunk) = out_rx.recv().await {
-                    out.extend_from_slice(&chunk);
-                }
-                out
-            };
-            let (result, out) = tokio::join!(self.invoke(in_rx.into(), out_tx.into()), collect);
-            result.map(|()| out)
+            run_collecting(self, in_rx.into()).await
         })
     }
 }
@@ -377,10 +368,15 @@ pub trait Function: Send + Sync + fmt::Debug {
 /// input, when it drops what it gathered.
 pub(crate) async fn invoke_whole(function: &dyn Function, input: ChargedChunk) -> Result<Vec<u8>, FunctionError> {
     let (in_tx, in_rx) = mpsc::channel(1);
-    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(16);
     // The channel is new and empty; a closed receiver is fine: the function may finish unread.
     let _ = in_tx.try_send(input);
     drop(in_tx);
+    run_collecting(function, FunctionInput::charged(in_rx)).await
+}
+
+/// Runs `function` on `input` (fed and closed by the caller) and gathers its whole output.
+async fn run_collecting<F: Function + ?Sized>(function: &F, input: FunctionInput) -> Result<Vec<u8>, FunctionError> {
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(16);
     let collect = async {
         let mut out = Vec::new();
         while let Some(chunk) = out_rx.recv().await {
@@ -388,7 +384,7 @@ pub(crate) async fn invoke_whole(function: &dyn Function, input: ChargedChunk) -
         }
         out
     };
-    let (result, out) = tokio::join!(function.invoke(FunctionInput::charged(in_rx), out_tx.into()), collect);
+    let (result, out) = tokio::join!(function.invoke(input, out_tx.into()), collect);
     result.map(|()| out)
 }
 
