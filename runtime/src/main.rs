@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use enclave_runtime::{
     AddrConnector, Attester, Confinement, DirectoryFunction, FunctionLimits, Functions, ListenAddr, Relay, RelayLimits,
-    Server, ServerLimits, TlsIdentity,
+    Server, ServerLimits, ShutdownSignals, TlsIdentity,
 };
 
 /// The enclave runtime: serve attested sessions inside a Nitro enclave, or relay to one.
@@ -167,7 +167,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     if let Some(token) = args.token {
         server = server.token(token);
     }
-    let signals = Signals::install()?;
+    let signals = ShutdownSignals::install().map_err(|e| Failure::Run(e.to_string()))?;
     let server = server.spawn().await.map_err(|e| Failure::Run(e.to_string()))?;
     println!("listening on {}", server.url());
     signals.recv().await;
@@ -202,7 +202,7 @@ async fn relay(args: RelayArgs) -> Result<(), Failure> {
     if matches!(args.to, ListenAddr::Vsock { .. }) && !cfg!(feature = "vsock") {
         return Err(Failure::Usage("this build has no vsock: build with `--features vsock`".into()));
     }
-    let signals = Signals::install()?;
+    let signals = ShutdownSignals::install().map_err(|e| Failure::Run(e.to_string()))?;
     let relay = Relay::builder(AddrConnector::new(args.to))
         .listen(args.listen)
         .limits(limits)
@@ -214,29 +214,4 @@ async fn relay(args: RelayArgs) -> Result<(), Failure> {
     tracing::info!("signal received; draining");
     relay.shutdown().await;
     Ok(())
-}
-
-/// SIGINT and SIGTERM, caught from before the listener is announced: a signal that arrives as soon
-/// as the address is printed drains like any other instead of killing the process outright.
-struct Signals {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> Result<Self, Failure> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let handler = |kind, name| signal(kind).map_err(|e| Failure::Run(format!("{name} handler: {e}")));
-        Ok(Self {
-            int: handler(SignalKind::interrupt(), "SIGINT")?,
-            term: handler(SignalKind::terminate(), "SIGTERM")?,
-        })
-    }
-
-    async fn recv(mut self) {
-        tokio::select! {
-            _ = self.int.recv() => {}
-            _ = self.term.recv() => {}
-        }
-    }
 }

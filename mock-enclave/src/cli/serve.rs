@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use enclave_protocol::Pcr;
+use enclave_runtime::ShutdownSignals;
 use mock_enclave::functions::FunctionRegistry;
 use mock_enclave::MockEnclave;
 
@@ -74,35 +75,11 @@ async fn serve(args: Args) -> Result<(), String> {
     }
     // Caught before the address is announced: a SIGTERM sent as soon as the line is read drains
     // instead of killing the process with the default action.
-    let signals = Signals::install()?;
+    let signals = ShutdownSignals::install().map_err(|e| e.to_string())?;
     let mock = builder.spawn().await.map_err(|e| e.to_string())?;
     println!("listening on {}", mock.url());
     signals.recv().await;
     tracing::info!("signal received; draining");
     mock.shutdown().await;
     Ok(())
-}
-
-/// SIGINT and SIGTERM.
-struct Signals {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> Result<Self, String> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let handler = |kind, name| signal(kind).map_err(|e| format!("{name} handler: {e}"));
-        Ok(Self {
-            int: handler(SignalKind::interrupt(), "SIGINT")?,
-            term: handler(SignalKind::terminate(), "SIGTERM")?,
-        })
-    }
-
-    async fn recv(mut self) {
-        tokio::select! {
-            _ = self.int.recv() => {}
-            _ = self.term.recv() => {}
-        }
-    }
 }
