@@ -112,6 +112,29 @@ async fn a_bad_output_path_is_named_before_connecting() {
     assert_eq!(std::fs::read_to_string(&kept).unwrap(), "earlier output");
 }
 
+/// `--output /dev/null` discards the output (was "local i/o during streaming: InvalidInput", exit 1,
+/// after the input had been sent: /dev/null cannot be truncated); a longer existing file is replaced
+/// by the output, not overwritten in part.
+#[tokio::test]
+async fn output_to_dev_null_or_over_a_longer_file_works() {
+    let mock = mock().await;
+    let d = Scratch::new();
+    let mut args = vec!["run".to_owned(), "echo".into()];
+    args.extend(pin_flags(&mock, &d, "echo"));
+    let mut discarded = args.clone();
+    discarded.extend(["--output".into(), "/dev/null".into()]);
+    let out = enclave(&strs(&discarded), b"secret").await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    assert_eq!(mock.stats().invocations, 1);
+
+    let longer = d.write("longer.bin", "an earlier output, longer than this one");
+    args.extend(["--output".into(), longer.clone()]);
+    let out = enclave(&strs(&args), b"secret").await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&longer).unwrap(), "secret");
+}
+
 /// `enclave checksum` of a directory that is not there: a usage error naming the path (was exit 1).
 #[tokio::test]
 async fn a_missing_function_directory_is_a_usage_error() {

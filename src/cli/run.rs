@@ -161,7 +161,12 @@ async fn invoke(prepared: Prepared, args: &Args) -> Result<(), Error> {
     let (output, same_terminal): (Box<dyn AsyncWrite + Unpin + Send>, bool) = match output {
         Output::Stdout => (Box::new(tokio::io::stdout()), std::io::stdout().is_terminal()),
         Output::File(file) => {
-            file.set_len(0).await.map_err(|e| Error::LocalIo { kind: e.kind() })?;
+            // Only a regular file has old contents to drop: /dev/null, a FIFO or a terminal refuse
+            // `ftruncate` (EINVAL), and `--output /dev/null` is a common way to discard the output.
+            let regular = file.metadata().await.map_err(|e| Error::LocalIo { kind: e.kind() })?.is_file();
+            if regular {
+                file.set_len(0).await.map_err(|e| Error::LocalIo { kind: e.kind() })?;
+            }
             (Box::new(file), false)
         }
     };
