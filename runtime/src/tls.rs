@@ -81,12 +81,18 @@ impl TlsIdentity {
         let spki_sha256: [u8; 32] = Sha256::digest(key.subject_public_key_info()).into();
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let private = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(TlsError::Config)?
             .with_no_client_auth()
             .with_single_cert(vec![certificate_der.clone().into()], private)
             .map_err(TlsError::Config)?;
+        // No resumption: a resumed handshake presents no certificate, so there is no key for a
+        // document to bind (the SDK never resumes). rustls would otherwise keep 256 sessions and send
+        // two tickets after every handshake, on the path between the client's Finished and its
+        // upgrade request.
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
         Ok(Self { acceptor: TlsAcceptor::from(Arc::new(config)), spki_sha256, certificate_der })
     }
 
@@ -103,5 +109,52 @@ impl TlsIdentity {
 
     pub(crate) fn acceptor(&self) -> &TlsAcceptor {
         &self.acceptor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rustls::HandshakeKind;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::TlsIdentity;
+
+    /// A client that keeps sessions and asks to resume still gets a full handshake, with the
+    /// certificate whose key a document binds; the server sent it nothing to resume with.
+    #[tokio::test]
+    async fn a_client_that_asks_to_resume_gets_a_full_handshake() {
+        let identity = TlsIdentity::generate().unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(identity.certificate_der().to_vec().into()).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        // rustls's default: an in-memory session cache, resumption on.
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        for _ in 0..2 {
+            let (near, far) = tokio::io::duplex(64 * 1024);
+            let acceptor = identity.acceptor().clone();
+            let server = tokio::spawn(async move {
+                let mut tls = acceptor.accept(far).await.unwrap();
+                // Anything the server sends after the handshake (tickets would come first).
+                tls.write_all(b"x").await.unwrap();
+                tls.flush().await.unwrap();
+                let mut end = [0u8; 1];
+                let _ = tls.read(&mut end).await;
+            });
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let mut tls = connector.connect(name, near).await.unwrap();
+            let mut byte = [0u8; 1];
+            tls.read_exact(&mut byte).await.unwrap();
+            assert_eq!(tls.get_ref().1.handshake_kind(), Some(HandshakeKind::Full));
+            assert!(tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty()));
+            tls.shutdown().await.unwrap();
+            server.await.unwrap();
+        }
     }
 }
