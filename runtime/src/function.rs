@@ -36,6 +36,8 @@ pub struct FunctionInput(Source);
 enum Source {
     Plain(mpsc::Receiver<Vec<u8>>),
     Charged(mpsc::Receiver<ChargedChunk>),
+    /// An input that came whole in one record (or empty): no channel to allocate for it.
+    Whole(Option<ChargedChunk>),
 }
 
 /// A chunk of input and the bytes of the memory budget it holds.
@@ -119,12 +121,19 @@ impl FunctionInput {
         Self(Source::Charged(rx))
     }
 
+    /// An input that is already whole: `chunk`, or nothing. Most invocations are one record, and
+    /// a channel for each (its allocation, its wake-ups) cost more than the invocation's own work.
+    pub(crate) fn whole(chunk: Option<ChargedChunk>) -> Self {
+        Self(Source::Whole(chunk))
+    }
+
     /// The next chunk, or `None` once the input is whole. The chunk is the function's from here: it
     /// no longer counts against the memory budget.
     pub async fn recv(&mut self) -> Option<Vec<u8>> {
         match &mut self.0 {
             Source::Plain(rx) => rx.recv().await,
             Source::Charged(rx) => rx.recv().await.map(|mut c| std::mem::take(&mut c.data)),
+            Source::Whole(chunk) => chunk.take().map(|mut c| std::mem::take(&mut c.data)),
         }
     }
 
@@ -162,6 +171,7 @@ impl FunctionInput {
             let chunk = match &mut self.0 {
                 Source::Plain(rx) => rx.recv().await.map(|data| ChargedChunk { data, _charge: None }),
                 Source::Charged(rx) => rx.recv().await,
+                Source::Whole(chunk) => chunk.take(),
             };
             let Some(chunk) = chunk else { return Ok(all) };
             all.len = all.len.saturating_add(chunk.data.len());
@@ -367,11 +377,7 @@ pub trait Function: Send + Sync + fmt::Debug {
 /// invocation): the charge is given back when the function takes the chunk, or, if it gathers its
 /// input, when it drops what it gathered.
 pub(crate) async fn invoke_whole(function: &dyn Function, input: ChargedChunk) -> Result<Vec<u8>, FunctionError> {
-    let (in_tx, in_rx) = mpsc::channel(1);
-    // The channel is new and empty; a closed receiver is fine: the function may finish unread.
-    let _ = in_tx.try_send(input);
-    drop(in_tx);
-    run_collecting(function, FunctionInput::charged(in_rx)).await
+    run_collecting(function, FunctionInput::whole(Some(input))).await
 }
 
 /// Runs `function` on `input` (fed and closed by the caller) and gathers its whole output.

@@ -13,7 +13,7 @@ use futures_util::FutureExt as _;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use crate::admission::Ticket;
-use crate::function::{ChargedChunk, Function, FunctionInput};
+use crate::function::{Function, FunctionInput};
 use crate::session::context::SessionContext;
 use crate::stats::count;
 
@@ -25,7 +25,7 @@ const OUTPUT_CHUNKS_BUFFERED: usize = 4;
 pub(super) fn invocation(
     ctx: &SessionContext,
     id: RequestId,
-    input: mpsc::Receiver<ChargedChunk>,
+    input: FunctionInput,
     out: mpsc::Sender<Outgoing>,
     whole: bool,
     slot: Arc<OwnedSemaphorePermit>,
@@ -34,7 +34,7 @@ pub(super) fn invocation(
     let stats = ctx.stats.clone();
     let ticket = ctx.ticket.clone();
     async move {
-        run(function, id, FunctionInput::charged(input), out, whole, slot, &ticket).await;
+        run(function, id, input, out, whole, slot, &ticket).await;
         count(&stats.completed);
     }
 }

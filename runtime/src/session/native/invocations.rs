@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use super::decode::Chunk;
 use super::invocation::invocation;
-use crate::function::ChargedChunk;
+use crate::function::{ChargedChunk, FunctionInput};
 use crate::session::context::SessionContext;
 use crate::session::end::SessionEnd;
 use crate::stats::count;
@@ -114,26 +114,19 @@ impl Invocations {
             };
             let slot = Arc::new(permit);
             self.last_id = id;
-            let (tx, rx) = mpsc::channel(INPUT_CHUNKS_BUFFERED);
-            // An invocation whose first record is also its last (InputLast) has its whole input now:
-            // hand it over before the function starts, and keep no input state for it.
-            let whole = end_of_input;
-            if whole {
-                if let Some(item) = item.take().filter(|c| !c.data.is_empty()) {
-                    // The channel is new and empty, so this cannot fail for want of room.
-                    let _ = tx.try_send(item);
-                }
-            }
             count(&ctx.stats.invocations);
-            let run = invocation(ctx, id, rx, out.clone(), whole, slot.clone());
-            if whole {
-                // Its input is all here, so it never waits on the session's loop: run it there
-                // rather than spawn it (a spawn and a cross-task wake per small invocation). Dropping
-                // `tx` here closes its input: the end marker made it whole.
-                return Ok(Received::Inline(run));
+            // An invocation whose first record is also its last (InputLast) has its whole input now:
+            // hand it over before the function starts (no channel), and keep no input state for it.
+            // Its input is all here, so it never waits on the session's loop: run it there rather
+            // than spawn it (a spawn and a cross-task wake per small invocation).
+            if end_of_input {
+                let input = FunctionInput::whole(item.take().filter(|c| !c.data.is_empty()));
+                return Ok(Received::Inline(invocation(ctx, id, input, out.clone(), true, slot)));
             }
             // A streamed input is fed by the session's loop, which may wait on the function: that
             // one needs a task of its own.
+            let (tx, rx) = mpsc::channel(INPUT_CHUNKS_BUFFERED);
+            let run = invocation(ctx, id, FunctionInput::charged(rx), out.clone(), false, slot.clone());
             let task = tokio::spawn(run);
             self.tasks.retain(|t| !t.is_finished());
             let abort = task.abort_handle();
