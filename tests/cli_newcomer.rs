@@ -113,8 +113,8 @@ async fn a_bad_output_path_is_named_before_connecting() {
 }
 
 /// `--output /dev/null` discards the output (was "local i/o during streaming: InvalidInput", exit 1,
-/// after the input had been sent: /dev/null cannot be truncated); a longer existing file is replaced
-/// by the output, not overwritten in part.
+/// after the attestation and before any input was sent: /dev/null cannot be truncated); a longer
+/// existing file is replaced by the output, not overwritten in part.
 #[tokio::test]
 async fn output_to_dev_null_or_over_a_longer_file_works() {
     let mock = mock().await;

@@ -40,12 +40,18 @@ enum Source {
     Whole(Option<ChargedChunk>),
 }
 
-/// A chunk of input and the bytes of the memory budget it holds.
-#[derive(Debug)]
+/// A chunk of input and the bytes of the memory budget it holds. Its `Debug` shows the length only:
+/// the bytes are a client's plaintext.
 pub(crate) struct ChargedChunk {
     pub(crate) data: Vec<u8>,
     /// Held only to be dropped: the bytes go back to the budget with the chunk.
     pub(crate) _charge: Option<Charge>,
+}
+
+impl fmt::Debug for ChargedChunk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChargedChunk({} bytes)", self.data.len())
+    }
 }
 
 impl Drop for ChargedChunk {
@@ -465,5 +471,21 @@ impl Functions {
     /// Every function, in id order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Function>> {
         self.by_id.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ChargedChunk, FunctionInput};
+
+    /// A function that logs its input with `{:?}` shows its length, never the client's bytes.
+    #[tokio::test]
+    async fn debug_shows_the_length_of_an_input_not_its_bytes() {
+        let mut input = FunctionInput::whole(Some(ChargedChunk { data: b"secret".to_vec(), _charge: None }));
+        let shown = format!("{input:?}");
+        assert!(shown.contains("ChargedChunk(6 bytes)") && !shown.contains("115"), "{shown}");
+        let all = input.gather(16).await.unwrap();
+        let shown = format!("{all:?}");
+        assert!(shown.contains("ChargedChunk(6 bytes)") && !shown.contains("115"), "{shown}");
     }
 }

@@ -152,6 +152,7 @@ mod tests {
             let mut byte = [0u8; 1];
             tls.read_exact(&mut byte).await.unwrap();
             assert_eq!(tls.get_ref().1.handshake_kind(), Some(HandshakeKind::Full));
+            assert_eq!(tls.get_ref().1.tls13_tickets_received(), 0);
             assert!(tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty()));
             tls.shutdown().await.unwrap();
             server.await.unwrap();

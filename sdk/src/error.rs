@@ -204,7 +204,7 @@ pub enum SessionError {
         /// What the document binds, if anything.
         attested_sha256: Option<[u8; 32]>,
     },
-    /// The session was closed by this client.
+    /// The session was closed by this client (or the client's runtime shut down).
     #[error("session closed")]
     Closed,
     /// A Cape-protocol enclave sent a message that is not what that protocol allows (the message

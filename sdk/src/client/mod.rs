@@ -240,7 +240,8 @@ impl Client {
     /// (nothing was sent), [`Error::Session`] or [`Error::Limit`] for protocol failures and timeouts.
     ///
     /// # Cancel safety
-    /// Dropping the future closes the connection; no input has been sent yet.
+    /// Dropping the future closes the connection (at the runtime's next turn); no input has been
+    /// sent yet.
     ///
     /// # Examples
     ///
@@ -709,27 +710,37 @@ fn upgrade_headers(token: Option<&str>) -> Result<(Option<HeaderValue>, HeaderVa
 }
 
 /// Runs `work`, a handshake (every connect, fetch and Cape connect goes through here), as a task of
-/// the current tokio runtime, and waits for it. Each of the handshake's waits (TCP, TLS, the upgrade,
-/// the document) is then woken on the worker that polls the socket, rather than through a caller
-/// polling on another thread (a `block_on`, the blocking API, Python's callers), one cross-thread
+/// the current multi-threaded tokio runtime, and waits for it. Each of the handshake's waits (TCP,
+/// TLS, the upgrade, the document) is then woken on the worker that polls the socket, rather than
+/// through a caller polling on another thread (a `block_on` main, Python's callers), one cross-thread
 /// wake-up per round trip; on a fresh call through `enclave-bench`'s relay that measured about 0.2 ms
-/// (fresh_call_rtts_ws 3.144 -> 3.130, wss 4.193 -> 4.178, four interleaved runs each). Dropping the
-/// returned future aborts the task, and with it the connection, as dropping the handshake would.
+/// (fresh_call_rtts_ws 3.144 -> 3.130, wss 4.193 -> 4.178, four interleaved runs each). On a
+/// current-thread runtime (the blocking API's) or outside any runtime, `work` runs in place: a task
+/// there would only queue every caller thread's handshake on the one thread that drives it.
+///
+/// Dropping the returned future aborts the task; the connection closes when the runtime next polls
+/// it, as a dropped handshake's would when its socket is dropped.
 async fn on_runtime<T: Send + 'static>(
     work: impl std::future::Future<Output = Result<T, Error>> + Send + 'static,
 ) -> Result<T, Error> {
+    use tracing::Instrument as _;
     struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
     impl<T> Drop for AbortOnDrop<T> {
         fn drop(&mut self) {
             self.0.abort();
         }
     }
-    let mut task = AbortOnDrop(tokio::spawn(work));
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if !multi_thread {
+        return work.await;
+    }
+    let mut task = AbortOnDrop(tokio::spawn(work.in_current_span()));
     match (&mut task.0).await {
         Ok(result) => result,
         // A panic in the handshake is a bug: keep it a panic, in the caller.
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // Cancelled: the runtime is shutting down.
+        // Cancelled: the client's runtime is shutting down.
         Err(_) => Err(SessionError::Closed.into()),
     }
 }
