@@ -303,9 +303,9 @@ fn plaintext_buffers_show_their_length_only() {
     assert_eq!(format!("{p:?}"), "PlaintextBuf(12 bytes)");
 }
 
-/// The enclave's secret key and every DH output are x25519-dalek values inside hpke's types; they
+/// The enclave's secret key and the DH results are x25519-dalek values inside hpke's types; they
 /// are wiped on drop only with x25519-dalek's `zeroize` feature, which hpke leaves off (the workspace
-/// turns it on). That one feature derives both `Zeroize` and the wiping `Drop` (`zeroize(drop)`), so
+/// turns it on; hpke's own intermediate copies are not covered). That one feature derives both `Zeroize` and the wiping `Drop` (`zeroize(drop)`), so
 /// without it this does not compile.
 #[test]
 fn the_x25519_secrets_inside_hpke_are_zeroized_on_drop() {

@@ -718,8 +718,8 @@ fn upgrade_headers(token: Option<&str>) -> Result<(Option<HeaderValue>, HeaderVa
 /// current-thread runtime (the blocking API's) or outside any runtime, `work` runs in place: a task
 /// there would only queue every caller thread's handshake on the one thread that drives it.
 ///
-/// Dropping the returned future aborts the task; the connection closes when the runtime next polls
-/// it, as a dropped handshake's would when its socket is dropped.
+/// Dropping the returned future aborts the task, and the connection closes when the runtime next
+/// polls it (a handshake run in place closes at once, with its socket).
 async fn on_runtime<T: Send + 'static>(
     work: impl std::future::Future<Output = Result<T, Error>> + Send + 'static,
 ) -> Result<T, Error> {
