@@ -209,8 +209,14 @@ impl Client {
     /// ```
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Client, Error> {
         let env = env::read(get)?;
-        let mut builder = Client::builder().endpoint(env.url).policy(env.policy);
-        if let Some(token) = env.token {
+        Self::configured(env.url, env.policy, env.token)
+    }
+
+    /// The client the environment's settings describe: the one place that turns them into a client,
+    /// for [`from_vars`](Self::from_vars) and for [`connect_and_invoke`]'s process-wide clients.
+    fn configured(url: String, policy: Policy, token: Option<String>) -> Result<Client, Error> {
+        let mut builder = Client::builder().endpoint(url).policy(policy);
+        if let Some(token) = token {
             builder = builder.token(token);
         }
         builder.build()
@@ -795,11 +801,8 @@ fn process_client(get: impl Fn(&str) -> Option<String>) -> Result<Client, Error>
     if let Some((_, client)) = clients.iter().find(|(k, _)| *k == key) {
         return Ok(client.clone());
     }
-    let mut builder = Client::builder().endpoint(key.url.clone()).policy(key.policy.clone());
-    if let Some(token) = &key.token {
-        builder = builder.token(token.as_str());
-    }
-    let client = builder.build()?;
+    // The token's copy moves into the builder's own zeroizing buffer.
+    let client = Client::configured(key.url.clone(), key.policy.clone(), key.token.as_deref().cloned())?;
     if clients.len() >= MAX_PROCESS_CLIENTS {
         clients.remove(0);
     }
