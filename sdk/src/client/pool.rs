@@ -141,23 +141,18 @@ impl Pool {
     /// The most recently used idle session for `function_id` that may be reused at `now`. Sessions
     /// found past a bound are dropped on the way (which closes their connections).
     pub(crate) fn take(&self, function_id: &FunctionId, now: UnixTime) -> Option<Pooled> {
-        let mut expired = Vec::new();
-        let found = {
+        let (found, expired) = {
             let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let mut i = 0;
-            while i < idle.len() {
-                match idle.get(i) {
-                    Some(entry) if !self.reusable(entry, now) => expired.push(idle.swap_remove(i)),
-                    _ => i += 1,
-                }
-            }
+            let (kept, expired): (Vec<Idle>, Vec<Idle>) =
+                std::mem::take(&mut *idle).into_iter().partition(|e| self.reusable(e, now));
+            *idle = kept;
             let best = idle
                 .iter()
                 .enumerate()
                 .filter(|(_, e)| e.pooled.session.function_id() == function_id)
                 .max_by_key(|(_, e)| e.since)
                 .map(|(i, _)| i);
-            best.map(|i| idle.swap_remove(i).pooled)
+            (best.map(|i| idle.swap_remove(i).pooled), expired)
         };
         // Dropped outside the lock.
         drop(expired);
