@@ -136,10 +136,15 @@ impl FunctionInput {
     /// The next chunk, or `None` once the input is whole. The chunk is the function's from here: it
     /// no longer counts against the memory budget.
     pub async fn recv(&mut self) -> Option<Vec<u8>> {
+        self.next_chunk().await.map(|mut c| std::mem::take(&mut c.data))
+    }
+
+    /// The next chunk with its charge (none for a plain input), from whichever source feeds this input.
+    async fn next_chunk(&mut self) -> Option<ChargedChunk> {
         match &mut self.0 {
-            Source::Plain(rx) => rx.recv().await,
-            Source::Charged(rx) => rx.recv().await.map(|mut c| std::mem::take(&mut c.data)),
-            Source::Whole(chunk) => chunk.take().map(|mut c| std::mem::take(&mut c.data)),
+            Source::Plain(rx) => rx.recv().await.map(|data| ChargedChunk { data, _charge: None }),
+            Source::Charged(rx) => rx.recv().await,
+            Source::Whole(chunk) => chunk.take(),
         }
     }
 
@@ -174,12 +179,7 @@ impl FunctionInput {
     pub async fn gather(&mut self, max: usize) -> Result<GatheredInput, InputExceeds> {
         let mut all = GatheredInput::default();
         loop {
-            let chunk = match &mut self.0 {
-                Source::Plain(rx) => rx.recv().await.map(|data| ChargedChunk { data, _charge: None }),
-                Source::Charged(rx) => rx.recv().await,
-                Source::Whole(chunk) => chunk.take(),
-            };
-            let Some(chunk) = chunk else { return Ok(all) };
+            let Some(chunk) = self.next_chunk().await else { return Ok(all) };
             all.len = all.len.saturating_add(chunk.data.len());
             if all.len > max {
                 return Err(InputExceeds { max });
