@@ -30,9 +30,10 @@ use std::time::Duration;
 
 use enclave_protocol::{
     FrameLimits, FunctionId, MeasurementError, DEFAULT_CLIENT_IDLE_TIMEOUT, DEFAULT_CLIENT_MAX_IN_FLIGHT,
-    DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_HANDSHAKE_TIMEOUT, MAX_CHUNK_LEN,
 };
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use zeroize::Zeroizing;
 
 pub use cape::CapeSession;
 pub use config::Clock;
@@ -267,14 +268,8 @@ impl Client {
     }
 
     async fn connect_to(&self, function_id: &FunctionId) -> Result<Session, Error> {
-        let config = self.config.clone();
-        let function_id = function_id.clone();
-        on_runtime(async move {
-            // Every step up to the key share runs by one deadline, which names the step it ran out in.
-            let attested = Connected::open(&config, &function_id).await?.attest(&config).await?;
-            attested.open(config).await
-        })
-        .await
+        let (config, function_id) = (self.config.clone(), function_id.clone());
+        on_runtime(async move { open_session(config, &function_id).await }).await
     }
 
     /// Invokes `function_id` on `input` and returns the output, on an idle attested session this
@@ -316,11 +311,23 @@ impl Client {
         input: &[u8],
     ) -> Result<Vec<u8>, Error> {
         let function_id = function_id.try_into().map_err(ConfigError::FunctionId)?;
-        let pooled = match self.pool.take(&function_id, self.config.clock.now()) {
+        if input.len() > MAX_CHUNK_LEN {
+            return self.invoke_here(&function_id, input).await;
+        }
+        // The whole call, handshake and invocation, is one task on the runtime's workers (see
+        // `on_runtime`): a caller polling from another thread is then woken once, with the output,
+        // and on a fresh session the key share and the input leave in one write. That needs the
+        // input owned; one record's worth is copied (and wiped after), a longer input runs here.
+        let (client, input) = (self.clone(), Zeroizing::new(input.to_vec()));
+        on_runtime(async move { client.invoke_here(&function_id, &input).await }).await
+    }
+
+    async fn invoke_here(&self, function_id: &FunctionId, input: &[u8]) -> Result<Vec<u8>, Error> {
+        let pooled = match self.pool.take(function_id, self.config.clock.now()) {
             Some(pooled) => pooled,
             None => {
                 let opened = self.config.clock.now();
-                Pooled::new(self.connect_to(&function_id).await?, opened)
+                Pooled::new(open_session(self.config.clone(), function_id).await?, opened)
             }
         };
         let result = pooled.session.invoke(input).await;
@@ -715,11 +722,18 @@ fn upgrade_headers(token: Option<&str>) -> Result<(Option<HeaderValue>, HeaderVa
     Ok((Some(bearer), cape))
 }
 
-/// Runs `work`, a handshake (every connect, fetch and Cape connect goes through here), as a task of
-/// the current multi-threaded tokio runtime, and waits for it. Each of the handshake's waits (TCP,
-/// TLS, the upgrade, the document) is then woken on the worker that polls the socket, rather than
-/// through a caller polling on another thread (a `block_on` main, Python's callers), one cross-thread
-/// wake-up per round trip; on a fresh call through `enclave-bench`'s relay that measured about 0.2 ms
+/// Connects, attests and opens a session, in the caller's task. Every step up to the key share runs
+/// by one deadline, which names the step it ran out in.
+async fn open_session(config: Arc<Config>, function_id: &FunctionId) -> Result<Session, Error> {
+    let attested = Connected::open(&config, function_id).await?.attest(&config).await?;
+    attested.open(config).await
+}
+
+/// Runs `work`, a handshake (every connect, fetch and Cape connect goes through here) or a whole
+/// Session-less call, as a task of the current multi-threaded tokio runtime, and waits for it. Each
+/// of its waits (TCP, TLS, the upgrade, the document, the output) is then woken on the worker that
+/// polls the socket, rather than through a caller polling on another thread (a `block_on` main,
+/// Python's callers), one cross-thread wake-up per round trip; on a fresh call through `enclave-bench`'s relay that measured about 0.2 ms
 /// (fresh_call_rtts_ws 3.144 -> 3.130, wss 4.193 -> 4.178, four interleaved runs each). On a
 /// current-thread runtime (the blocking API's) or outside any runtime, `work` runs in place: a task
 /// there would only queue every caller thread's handshake on the one thread that drives it.
