@@ -311,25 +311,29 @@ impl Client {
         input: &[u8],
     ) -> Result<Vec<u8>, Error> {
         let function_id = function_id.try_into().map_err(ConfigError::FunctionId)?;
-        if input.len() > MAX_CHUNK_LEN {
-            return self.invoke_here(&function_id, input).await;
+        if let Some(pooled) = self.pool.take(&function_id, self.config.clock.now()) {
+            return self.invoke_on(pooled, input).await;
         }
-        // The whole call, handshake and invocation, is one task on the runtime's workers (see
-        // `on_runtime`): a caller polling from another thread is then woken once, with the output,
-        // and on a fresh session the key share and the input leave in one write. That needs the
-        // input owned; one record's worth is copied (and wiped after), a longer input runs here.
+        let opened = self.config.clock.now();
+        if input.len() > MAX_CHUNK_LEN {
+            let session = self.connect_to(&function_id).await?;
+            return self.invoke_on(Pooled::new(session, opened), input).await;
+        }
+        // A fresh call of one record is one task on the runtime's workers, handshake and invocation
+        // (see `on_runtime`): the caller is woken once, with the output, rather than also with the
+        // session and then again by the writer it queues the input for; and the key share and the
+        // input leave in one write. That needs the input owned: copied, into a buffer wiped after.
         let (client, input) = (self.clone(), Zeroizing::new(input.to_vec()));
-        on_runtime(async move { client.invoke_here(&function_id, &input).await }).await
+        on_runtime(async move {
+            let session = open_session(client.config.clone(), &function_id).await?;
+            client.invoke_on(Pooled::new(session, opened), &input).await
+        })
+        .await
     }
 
-    async fn invoke_here(&self, function_id: &FunctionId, input: &[u8]) -> Result<Vec<u8>, Error> {
-        let pooled = match self.pool.take(function_id, self.config.clock.now()) {
-            Some(pooled) => pooled,
-            None => {
-                let opened = self.config.clock.now();
-                Pooled::new(open_session(self.config.clone(), function_id).await?, opened)
-            }
-        };
+    /// Invokes on `pooled`, and keeps it for the next call unless the call failed (a function's own
+    /// error leaves the session usable).
+    async fn invoke_on(&self, pooled: Pooled, input: &[u8]) -> Result<Vec<u8>, Error> {
         let result = pooled.session.invoke(input).await;
         if matches!(result, Ok(_) | Err(Error::Function { .. })) {
             self.pool.put(pooled, self.config.clock.now());
