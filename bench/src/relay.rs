@@ -9,7 +9,6 @@
 //! handshake costs on a real path: the counts are from `connect` to the first output byte, TCP's
 //! handshake included.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -59,17 +58,26 @@ pub(super) struct Figures {
 }
 
 /// Starts a relay on 127.0.0.1:0 to `upstream` that holds each chunk for `one_way` in each direction.
+///
+/// Its threads are the operating system's, not tokio's: tokio's timer counts whole milliseconds, so a
+/// chunk would wait until the first tick after its due time, 5 to 6 ms, and every leg of a call would
+/// land on the same millisecond grid. Up to a millisecond of work at each end then fits in the
+/// rounding and vanishes from the figures, while the byte echo that sets the round trip pays the
+/// rounding too. A thread that sleeps until the due instant delays each chunk by `one_way` plus the
+/// kernel's wake-up (about 0.1 ms here), so the figures show the work done at each end as it is.
 pub(super) async fn relay(upstream: SocketAddr, one_way: Duration) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((down, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let Ok(up) = TcpStream::connect(upstream).await else { return };
+    std::thread::spawn(move || {
+        for down in listener.incoming() {
+            let Ok(down) = down else { return };
+            std::thread::spawn(move || {
+                let Ok(up) = std::net::TcpStream::connect(upstream) else { return };
                 let _ = (down.set_nodelay(true), up.set_nodelay(true));
-                let (down_r, down_w) = down.into_split();
-                let (up_r, up_w) = up.into_split();
-                tokio::join!(delayed(down_r, up_w, one_way), delayed(up_r, down_w, one_way));
+                let (Ok(down_w), Ok(up_w)) = (down.try_clone(), up.try_clone()) else { return };
+                let to_upstream = std::thread::spawn(move || delayed(down, up_w, one_way));
+                delayed(up, down_w, one_way);
+                let _ = to_upstream.join();
             });
         }
     });
@@ -78,30 +86,28 @@ pub(super) async fn relay(upstream: SocketAddr, one_way: Duration) -> std::io::R
 
 /// Copies `from` to `to`, each chunk written `delay` after it was read, in order: a fixed latency,
 /// not a bandwidth limit (a chunk read while another waits is not held up by it).
-async fn delayed(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf, delay: Duration) {
-    let mut queue: VecDeque<(tokio::time::Instant, Vec<u8>)> = VecDeque::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut open = true;
-    loop {
-        let due = queue.front().map(|(t, _)| *t);
-        tokio::select! {
-            n = from.read(&mut buf), if open => match n {
-                Ok(0) | Err(_) => open = false,
-                Ok(n) => queue.push_back((tokio::time::Instant::now() + delay, buf.get(..n).unwrap_or_default().to_vec())),
-            },
-            () = async { if let Some(t) = due { tokio::time::sleep_until(t).await } }, if due.is_some() => {
-                if let Some((_, chunk)) = queue.pop_front() {
-                    if to.write_all(&chunk).await.is_err() {
-                        return;
-                    }
-                }
+fn delayed(mut from: std::net::TcpStream, mut to: std::net::TcpStream, delay: Duration) {
+    use std::io::{Read as _, Write as _};
+    let (queue, due) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
+    let writer = std::thread::spawn(move || {
+        for (at, chunk) in due {
+            if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if to.write_all(&chunk).is_err() {
+                return;
             }
         }
-        if !open && queue.is_empty() {
-            let _ = to.shutdown().await;
-            return;
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n @ 1..) = from.read(&mut buf) {
+        if queue.send((Instant::now() + delay, buf.get(..n).unwrap_or_default().to_vec())).is_err() {
+            break;
         }
     }
+    drop(queue);
+    let _ = writer.join();
 }
 
 /// A one-byte TCP echo server on 127.0.0.1:0: the relay's round trip without any protocol.
