@@ -28,7 +28,7 @@ pub(crate) async fn connect(
     webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
     tcp: TcpStream,
 ) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, Vec<u8>), Error> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(provider());
     let (verifier, seen) = AttestedTlsVerifier::new(&provider, webpki);
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -52,6 +52,18 @@ pub(crate) async fn connect(
     })?;
     let spki = seen.lock().ok().and_then(|s| s.clone()).ok_or(SessionError::TlsCertificate)?;
     Ok((tls, spki))
+}
+
+/// rustls's aws-lc-rs provider, offering the hybrid post-quantum key exchange first (as
+/// `enclave_runtime`'s server prefers it): rustls builds without its `prefer-post-quantum` feature
+/// here, and would then offer X25519 alone, leaving a recorded session open to a future quantum
+/// attacker on both layers (the session's own HPKE is X25519 too). With X25519MLKEM768 first, rustls
+/// also sends its X25519 half as a share of its own, so a server without ML-KEM costs no extra round trip.
+fn provider() -> rustls::crypto::CryptoProvider {
+    use rustls::crypto::aws_lc_rs::kx_group;
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider.kx_groups = vec![kx_group::X25519MLKEM768, kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1];
+    provider
 }
 
 /// The DER SubjectPublicKeyInfo of a certificate.
@@ -191,6 +203,17 @@ mod tests {
             Err(SessionError::TlsKeyNotAttested { observed_sha256: spki_sha256(&other), attested_sha256: Some(h) })
         );
         assert!(check_binding(&spki, None, None).is_err());
+    }
+
+    /// The SDK and the enclave runtime agree on the hybrid post-quantum key exchange.
+    #[tokio::test]
+    async fn the_tls_handshake_with_the_runtime_is_post_quantum() {
+        let mock = mock_enclave::MockEnclave::builder().tls(true).spawn().await.unwrap();
+        let endpoint = super::super::endpoint::Endpoint::parse(&mock.url()).unwrap();
+        let tcp = TcpStream::connect(endpoint.socket_addr()).await.unwrap();
+        let (tls, _) = connect(&endpoint, None, tcp).await.unwrap();
+        let group = tls.get_ref().1.negotiated_key_exchange_group().map(|g| g.name());
+        assert_eq!(group, Some(rustls::NamedGroup::X25519MLKEM768));
     }
 
     #[test]
