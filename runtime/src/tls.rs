@@ -79,13 +79,7 @@ impl TlsIdentity {
     pub fn from_pkcs8_der(key_der: &[u8], certificate_der: Vec<u8>) -> Result<Self, TlsError> {
         let key = KeyPair::try_from(key_der).map_err(TlsError::Key)?;
         let spki_sha256: [u8; 32] = Sha256::digest(key.subject_public_key_info()).into();
-        // Hybrid post-quantum key exchange first, as the SDK offers it (rustls builds without its
-        // `prefer-post-quantum` feature here and would otherwise choose X25519 alone): a recorded
-        // session stays closed to a future quantum attacker. Clients without ML-KEM get X25519.
-        use rustls::crypto::aws_lc_rs::kx_group;
-        let mut provider = rustls::crypto::aws_lc_rs::default_provider();
-        provider.kx_groups = vec![kx_group::X25519MLKEM768, kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1];
-        let provider = Arc::new(provider);
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let private = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
