@@ -629,3 +629,42 @@ fn webpki_may_accept_only_the_cabundle_path() {
     let err = Verifier::new(any(&pki)).verify(&doc, &Expected::default(), UnixTime::from_secs(VERIFY_AT)).unwrap_err();
     assert_eq!(err, E::Chain(ChainError::BadSignature { at: At::CaBundle(2), issuer: At::CaBundle(1) }));
 }
+
+/// When both the path and the document's signature are broken, the path is the failure reported; a
+/// bad signature over a good path is reported as such, on a cold verifier and again on a warm one (the
+/// path's cached verdict never stands in for the signature), and the good document then verifies.
+#[test]
+fn a_broken_path_is_reported_before_a_bad_signature() {
+    let pki = TestPki::new();
+    let impostor = rcgen::CertifiedIssuer::self_signed(
+        support::params(Role::Root),
+        rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap(),
+    )
+    .unwrap();
+    let mut map = match DocSpec::default().payload(&pki) {
+        ciborium::Value::Map(m) => m,
+        _ => unreachable!(),
+    };
+    if let ciborium::Value::Array(bundle) = support::payload_get(&mut map, "cabundle") {
+        bundle.insert(1, ciborium::Value::Bytes(impostor.der().to_vec()));
+    }
+    let at = UnixTime::from_secs(VERIFY_AT);
+    let flip_last = |mut doc: Vec<u8>| {
+        // The last byte of the COSE_Sign1 is the signature's.
+        if let Some(b) = doc.last_mut() {
+            *b ^= 1;
+        }
+        doc
+    };
+    let both = flip_last(pki.sign_payload(support::to_cbor(&ciborium::Value::Map(map))));
+    let err = Verifier::new(any(&pki)).verify(&both, &Expected::default(), at).unwrap_err();
+    assert_eq!(err, E::Chain(ChainError::BadSignature { at: At::CaBundle(2), issuer: At::CaBundle(1) }));
+
+    let verifier = Verifier::new(any(&pki));
+    let good = pki.sign_payload(support::to_cbor(&DocSpec::default().payload(&pki)));
+    let bad = flip_last(good.clone());
+    for _ in 0..2 {
+        assert_eq!(verifier.verify(&bad, &Expected::default(), at).unwrap_err(), E::Cose(CoseError::BadSignature));
+    }
+    assert!(verifier.verify(&good, &Expected::default(), at).is_ok());
+}
