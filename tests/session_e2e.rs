@@ -100,77 +100,21 @@ async fn a_user_function_from_a_directory() {
     assert_eq!(session.invoke(b"twice").await.unwrap(), b"TWICE");
 }
 
-/// A TCP tap between a client and `mock`: forwards both ways and records the size of every read from
-/// the client, in order. Returns the tap's `ws://` URL and the sizes.
-async fn client_reads_tap(mock: &mock_enclave::MockEnclave) -> (String, Arc<std::sync::Mutex<Vec<usize>>>) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}", listener.local_addr().unwrap());
-    let (upstream, reads) = (mock.local_addr(), Arc::new(std::sync::Mutex::new(Vec::new())));
-    let seen = reads.clone();
-    tokio::spawn(async move {
-        let (down, _) = listener.accept().await.unwrap();
-        let up = tokio::net::TcpStream::connect(upstream).await.unwrap();
-        let ((mut down_r, mut down_w), (mut up_r, mut up_w)) = (down.into_split(), up.into_split());
-        let to_enclave = async move {
-            let mut buf = vec![0u8; 1 << 16];
-            while let Ok(n @ 1..) = down_r.read(&mut buf).await {
-                seen.lock().unwrap().push(n);
-                if up_w.write_all(buf.get(..n).unwrap_or_default()).await.is_err() {
-                    break;
-                }
-            }
-            let _ = up_w.shutdown().await;
-        };
-        let to_client = async move {
-            let _ = tokio::io::copy(&mut up_r, &mut down_w).await;
-            let _ = down_w.shutdown().await;
-        };
-        tokio::join!(to_enclave, to_client);
-    });
-    (url, reads)
-}
-
-/// A Session-less call on a fresh session sends its key share and its input in one write, right after
-/// the upgrade request: the round trip to the first output carries no second write (on either kind
-/// of runtime: the whole call is one task on a multi-threaded one, and runs in place on the other).
+/// A session opened and not used has sent its key share by the time `connect` returns, on the
+/// blocking API too (whose runtime runs only inside its calls): the enclave counts it while the
+/// session sits idle, and an invocation after the enclave's handshake timeout still works.
 #[test]
-fn a_fresh_call_sends_its_key_share_and_input_in_one_write() {
-    for multi_thread in [true, false] {
-        let mut runtime = if multi_thread {
-            tokio::runtime::Builder::new_multi_thread()
-        } else {
-            tokio::runtime::Builder::new_current_thread()
-        };
-        runtime.enable_all().build().unwrap().block_on(async {
-            let mock = mock().await;
-            let (url, reads) = client_reads_tap(&mock).await;
-            let client = enclave_sdk::Client::builder()
-                .endpoint(url)
-                .policy(pinned(&mock, "echo").build().unwrap())
-                .build()
-                .unwrap();
-            let input = vec![0x42u8; 1000];
-            assert_eq!(client.invoke("echo", &input).await.unwrap(), input);
-            let reads = reads.lock().unwrap().clone();
-            // The upgrade request, then one read holding the key share and the 1000-byte input.
-            assert_eq!(reads.len(), 2, "multi_thread {multi_thread}: reads {reads:?}");
-            assert!(reads[1] > input.len(), "multi_thread {multi_thread}: reads {reads:?}");
-        });
-    }
-}
-
-/// A session opened and not used still sends its key share at once: the enclave counts it while the
-/// session sits idle (the writer flushes it alone when no record is queued).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_left_idle_has_sent_its_key_share() {
-    let mock = mock().await;
-    let session = pinned_client(&mock, "echo").connect("echo").await.unwrap();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+fn a_session_left_idle_has_sent_its_key_share() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let mock = runtime.block_on(mock_with(|l| l.handshake_timeout = std::time::Duration::from_millis(500)));
+    let blocking = enclave_sdk::blocking::Client::new(pinned_client(&mock, "echo")).unwrap();
+    let session = blocking.connect("echo").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while mock.stats().key_shares == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the key share never reached the enclave");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        assert!(std::time::Instant::now() < deadline, "the key share never reached the enclave");
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    assert_eq!((mock.stats().key_shares, mock.stats().invocations), (1, 0));
-    drop(session);
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(session.invoke(b"after the handshake timeout").unwrap(), b"after the handshake timeout");
+    assert_eq!((mock.stats().key_shares, mock.stats().invocations), (1, 1));
 }

@@ -287,6 +287,11 @@ impl Client {
     /// # Errors
     /// As [`connect`](Self::connect) and [`Session::invoke`].
     ///
+    /// # Cancel safety
+    /// Dropping the future ends the call and its session, which is not kept: a fresh call (on a
+    /// multi-threaded runtime, a task of its own) stops at its next wait and its connection closes.
+    /// Once the input was sent it may have reached the enclave.
+    ///
     /// # Examples
     ///
     /// ```
@@ -315,20 +320,23 @@ impl Client {
             return self.invoke_on(pooled, input).await;
         }
         let opened = self.config.clock.now();
-        if input.len() > MAX_CHUNK_LEN {
+        if input.len() > MAX_CHUNK_LEN || !on_workers() {
             let session = self.connect_to(&function_id).await?;
             return self.invoke_on(Pooled::new(session, opened), input).await;
         }
-        // A fresh call of one record is one task on the runtime's workers, handshake and invocation
-        // (see `on_runtime`): the caller is woken once, with the output, rather than also with the
-        // session and then again by the writer it queues the input for; and the key share and the
-        // input leave in one write. That needs the input owned: copied, into a buffer wiped after.
+        // A fresh call of one record runs as one task on the runtime's workers, handshake and
+        // invocation (see `on_runtime`): the caller is woken once, with the output, rather than also
+        // with the session and then by the writer it queues the input for. The task needs the input
+        // owned (a copy, wiped after), and hands the output back in a wiped buffer too, so that an
+        // output left behind by a cancelled call is not freed unwiped.
         let (client, input) = (self.clone(), Zeroizing::new(input.to_vec()));
-        on_runtime(async move {
+        let mut output = on_runtime(async move {
             let session = open_session(client.config.clone(), &function_id).await?;
-            client.invoke_on(Pooled::new(session, opened), &input).await
+            client.invoke_on(Pooled::new(session, opened), &input).await.map(Zeroizing::new)
         })
-        .await
+        .await?;
+        // The caller owns the output from here, as from `Session::invoke`.
+        Ok(std::mem::take(&mut *output))
     }
 
     /// Invokes on `pooled`, and keeps it for the next call unless the call failed (a function's own
@@ -726,6 +734,12 @@ fn upgrade_headers(token: Option<&str>) -> Result<(Option<HeaderValue>, HeaderVa
     Ok((Some(bearer), cape))
 }
 
+/// Whether `on_runtime` spawns: only on a multi-threaded tokio runtime.
+fn on_workers() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
+
 /// Connects, attests and opens a session, in the caller's task. Every step up to the key share runs
 /// by one deadline, which names the step it ran out in.
 async fn open_session(config: Arc<Config>, function_id: &FunctionId) -> Result<Session, Error> {
@@ -733,8 +747,9 @@ async fn open_session(config: Arc<Config>, function_id: &FunctionId) -> Result<S
     attested.open(config).await
 }
 
-/// Runs `work`, a handshake (every connect, fetch and Cape connect goes through here) or a whole
-/// Session-less call, as a task of the current multi-threaded tokio runtime, and waits for it. Each
+/// Runs `work`, a handshake (every connect, fetch and Cape connect goes through here) or a fresh
+/// Session-less call of one record, as a task of the current multi-threaded tokio runtime, and
+/// waits for it. Each
 /// of its waits (TCP, TLS, the upgrade, the document, the output) is then woken on the worker that
 /// polls the socket, rather than through a caller polling on another thread (a `block_on` main,
 /// Python's callers), one cross-thread wake-up per round trip; on a fresh call through `enclave-bench`'s relay that measured about 0.2 ms
@@ -742,8 +757,8 @@ async fn open_session(config: Arc<Config>, function_id: &FunctionId) -> Result<S
 /// current-thread runtime (the blocking API's) or outside any runtime, `work` runs in place: a task
 /// there would only queue every caller thread's handshake on the one thread that drives it.
 ///
-/// Dropping the returned future aborts the task, and the connection closes when the runtime next
-/// polls it (a handshake run in place closes at once, with its socket).
+/// Dropping the returned future aborts the task: it stops at its next wait, and the connection
+/// closes then (work run in place stops at once, and its socket closes with it).
 async fn on_runtime<T: Send + 'static>(
     work: impl std::future::Future<Output = Result<T, Error>> + Send + 'static,
 ) -> Result<T, Error> {
@@ -754,9 +769,7 @@ async fn on_runtime<T: Send + 'static>(
             self.0.abort();
         }
     }
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if !multi_thread {
+    if !on_workers() {
         return work.await;
     }
     let mut task = AbortOnDrop(tokio::spawn(work.in_current_span()));

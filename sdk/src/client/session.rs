@@ -702,27 +702,19 @@ async fn write_loop(
     // connection stays up would otherwise hold the writer (and everyone queueing behind it) forever.
     let mut dead = shared.dead.subscribe();
     let config = PumpConfig { wrap: Message::binary, stall: None };
-    let sent = || {
-        if let Ok(mut t) = shared.last_sent.lock() {
-            *t = tokio::time::Instant::now();
-        }
-    };
-    // The key share is queued on the connection, not yet flushed (`Attested::open`). A record already
-    // waiting (a Session-less call queues its input before this task first runs) goes in the pump's
-    // first flush with it, one write; otherwise the key share goes now, alone.
-    let key_share = if queue.is_empty() {
-        tokio::select! {
-            biased;
-            () = died(&mut dead) => Err(PumpEnd::Cancelled),
-            r = sink.flush() => r.map(|()| sent()).map_err(PumpEnd::Sink),
-        }
-    } else {
-        Ok(())
-    };
-    let end = match key_share {
-        Ok(()) => write_pump(&mut queue, &mut sink, |r| sealer.seal(r), &config, died(&mut dead), sent).await,
-        Err(end) => end,
-    };
+    let end = write_pump(
+        &mut queue,
+        &mut sink,
+        |r| sealer.seal(r),
+        &config,
+        died(&mut dead),
+        || {
+            if let Ok(mut t) = shared.last_sent.lock() {
+                *t = tokio::time::Instant::now();
+            }
+        },
+    )
+    .await;
     let failed: Option<Error> = match end {
         PumpEnd::Sink(e) => Some(ws_error(e)),
         PumpEnd::Seal(e) => Some(SessionError::from(e).into()),

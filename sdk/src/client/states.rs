@@ -18,7 +18,7 @@ use rand_core::OsRng;
 use super::attested::{self, AttestedEnclave, Connection, Purpose};
 use super::config::Config;
 use super::session::Session;
-use super::transport::{self, feed_binary, next_binary, Deadline, Protocol, Ws};
+use super::transport::{self, next_binary, send_binary, Deadline, Protocol, Ws};
 use crate::attestation::AttestedDocument;
 use crate::error::{Error, SessionError, Wait};
 
@@ -102,14 +102,13 @@ fn connection<'a>(received: &'a DocumentReceived, tls_spki: Option<&'a [u8]>, pu
 
 impl Attested {
     /// Sets up the record keys to the attested key, with the transcript of this handshake as HPKE
-    /// `info`, hands the key share to the connection, and starts the session, whose writer sends it:
-    /// with the first record when one is queued by then (a Session-less call's input), else alone.
+    /// `info`, sends the key share, and starts the session.
     pub(crate) async fn open(self, config: Arc<Config>) -> Result<Session, Error> {
         let function_id = self.received.function_id().clone();
         let (document, key) = self.enclave.into_parts();
         let (key_share, sealer, opener) = self.received.complete(&key, &mut OsRng).map_err(SessionError::from)?;
         let (mut sink, stream) = self.ws.split();
-        self.deadline.run(Wait::KeyShare, feed_binary(&mut sink, key_share)).await?;
+        self.deadline.run(Wait::KeyShare, send_binary(&mut sink, key_share)).await?;
         Ok(Session::start(config, function_id, document, sink, stream, sealer, opener))
     }
 }

@@ -215,10 +215,10 @@ pub(crate) async fn next_binary(
     }
 }
 
-/// Queues one binary message on the connection without flushing it: the next flush sends it.
-pub(crate) async fn feed_binary(
+/// Sends one binary message.
+pub(crate) async fn send_binary(
     sink: &mut (impl SinkExt<Message, Error = tungstenite::Error> + Unpin),
     frame: Vec<u8>,
 ) -> Result<(), Error> {
-    sink.feed(Message::binary(frame)).await.map_err(ws_error)
+    sink.send(Message::binary(frame)).await.map_err(ws_error)
 }
