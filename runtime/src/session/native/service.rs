@@ -9,7 +9,7 @@ use std::time::Duration;
 use enclave_protocol::io::{IdleTimer, Outgoing};
 use enclave_protocol::{RequestOpener, SessionErrorCode};
 use futures_util::stream::FuturesUnordered;
-use futures_util::StreamExt;
+use futures_util::{FutureExt as _, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -114,7 +114,14 @@ pub(super) async fn serve_records(
             c
         });
         match inv.receive(chunk, draining, ctx, out) {
-            Ok(Received::Inline(run)) => local.push(run),
+            Ok(Received::Inline(run)) => {
+                // Polled once here first: most whole inputs are answered in that one poll, and
+                // then never need a place among the session's running invocations.
+                let mut run = Box::pin(run);
+                if (&mut run).now_or_never().is_none() {
+                    local.push(run);
+                }
+            }
             Ok(Received::Delivered) => {}
             Ok(Received::Stalled(s)) => stalled = Some(s),
             Err(end) => return end,
