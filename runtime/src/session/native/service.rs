@@ -45,7 +45,11 @@ pub(super) async fn serve_records(
     // budget (see `budget`).
     let mut ahead: Option<Charge> = None;
     let mut reclaim = None;
+    // Made once, not per turn of the loop: each new wait would register with the signal and
+    // deregister again, twice per record.
     let mut stop = ctx.stopped.clone();
+    let stop = stop.wait();
+    tokio::pin!(stop);
     // Open inputs are checked for stalling a few times per input timeout, on one timer.
     let mut stall_check = tokio::time::interval((ctx.limits.input_timeout / 4).max(Duration::from_millis(10)));
     stall_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -55,7 +59,7 @@ pub(super) async fn serve_records(
         }
         let bytes = tokio::select! {
             biased;
-            reason = stop.wait() => return SessionEnd::Stopped(reason),
+            reason = &mut stop => return SessionEnd::Stopped(reason),
             charged = ctx.memory.charge(limits.max_frame_len(), &mut reclaim), if ahead.is_none() && stalled.is_none() => {
                 match charged {
                     Ok(c) => ahead = Some(c),
