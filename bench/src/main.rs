@@ -89,6 +89,8 @@ pub(crate) enum Only {
     Bulk,
     /// The round-trip figures through the delaying relay.
     Relay,
+    /// `ws_connect_echo_us` and `handshake_us` (a fresh call's own work on loopback).
+    Connects,
 }
 
 /// Sizes and sample counts of one run.
@@ -304,6 +306,7 @@ async fn repeat(only: Only, plan: Plan, times: usize, one_way: Duration) -> Resu
         let (plain, session) = match only {
             Only::Rates => net.message_rates(plan.messages, plan.rate_samples).await?,
             Only::Bulk => net.bulk(plan.bulk, plan.bulk_samples).await?,
+            Only::Connects => net.connects(plan.connects).await?,
             Only::Relay => unreachable!("handled above"),
         };
         println!("{only:?}: plain {plain:.1}, session {session:.1}, ratio {:.3}", session / plain);

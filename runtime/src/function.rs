@@ -16,7 +16,10 @@ use enclave_protocol::{FunctionChecksum, FunctionId, PlaintextBuf};
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
+pub(crate) use self::answer::{send_output, Answer};
 use crate::budget::Charge;
+
+mod answer;
 
 /// An invocation's input, chunk by chunk.
 ///
@@ -199,7 +202,15 @@ impl From<mpsc::Receiver<Vec<u8>>> for FunctionInput {
 
 /// Where an invocation's output goes, chunk by chunk, as it is produced.
 #[derive(Debug, Clone)]
-pub struct FunctionOutput(mpsc::Sender<Vec<u8>>);
+pub struct FunctionOutput(Sink);
+
+#[derive(Debug, Clone)]
+enum Sink {
+    /// A channel whose receiver collects the output (Cape invocations, tests, a handler's own).
+    Channel(mpsc::Sender<Vec<u8>>),
+    /// A native session's invocation: chunks become its records on the session's queue directly.
+    Records(Answer),
+}
 
 /// The session is gone; nobody reads further output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -213,14 +224,22 @@ impl FunctionOutput {
     /// # Errors
     /// [`OutputClosed`] when the session has ended.
     pub async fn send(&self, chunk: Vec<u8>) -> Result<(), OutputClosed> {
-        self.0.send(chunk).await.map_err(|_| OutputClosed)
+        match &self.0 {
+            Sink::Channel(tx) => tx.send(chunk).await.map_err(|_| OutputClosed),
+            Sink::Records(answer) => answer.send(chunk).await.map_err(|_| OutputClosed),
+        }
+    }
+
+    /// Output that becomes `answer`'s records.
+    pub(crate) fn records(answer: Answer) -> Self {
+        Self(Sink::Records(answer))
     }
 }
 
 impl From<mpsc::Sender<Vec<u8>>> for FunctionOutput {
     /// Output into a channel whose receiver collects it.
     fn from(tx: mpsc::Sender<Vec<u8>>) -> Self {
-        Self(tx)
+        Self(Sink::Channel(tx))
     }
 }
 

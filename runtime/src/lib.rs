@@ -82,6 +82,7 @@
 mod admission;
 mod attester;
 mod budget;
+mod corked;
 mod directory;
 mod function;
 mod function_limits;

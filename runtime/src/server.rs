@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 use crate::admission::Admission;
 use crate::attester::Attester;
 use crate::budget::Budget;
+use crate::corked::{Cork, Corked};
 use crate::function::Functions;
 use crate::limits::ServerLimits;
 use crate::listener::{Connection, ListenAddr, Listener};
@@ -347,6 +348,9 @@ where
     // holds only a pending-upgrade slot.
     let mut admitted = None;
     let mut chosen = None;
+    // An accepted native upgrade holds its 101 back until the session's document is ready, so
+    // both leave in one write (see `corked`); a refusal is written at once.
+    let cork = Cork::default();
     let callback = |req: &Request, resp: Response| {
         let mut admit = || {
             admitted = Some(shared.admission.admit(shared.limits.handshake_timeout)?);
@@ -355,6 +359,9 @@ where
         let mut gate = Gate { functions: &shared.functions, token: shared.token.as_ref(), admit: &mut admit };
         match upgrade::check(req, resp, &mut gate) {
             Ok((resp, function_id, accepted)) => {
+                if accepted.wire() == Wire::Native {
+                    cork.hold();
+                }
                 chosen = Some((function_id, accepted));
                 Ok(resp)
             }
@@ -383,6 +390,7 @@ where
             .read_buffer_size(IDLE_READ_BUFFER)
             .max_message_size(Some(max))
             .max_frame_size(Some(max));
+        let stream = Corked::new(stream, cork.clone());
         let ws = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await?;
         Ok::<_, tokio_tungstenite::tungstenite::Error>((peeked, ws))
     };
@@ -409,7 +417,10 @@ where
     let Some(function) = shared.functions.get(&function_id) else { return };
     count(&shared.stats.sessions);
     let function_id = function_id.as_str();
-    tracing::info!(%peer, function_id, tls = shared.tls.is_some(), protocol = accepted.name(), "session started");
+    // Logged once the session's first message is out (a native session's document): a log line
+    // costs a write, and nothing before the document should wait for it.
+    let protocol = accepted.name();
+    let started = || tracing::info!(%peer, function_id, tls = shared.tls.is_some(), protocol, "session started");
     let ctx = SessionContext {
         function,
         attester: shared.attester.clone(),
@@ -423,8 +434,11 @@ where
         admission: shared.admission.clone(),
     };
     let end = match accepted {
-        Accepted::Native(nonce) => run_native_session(ws, nonce, ctx).await,
-        Accepted::Cape => run_cape_session(ws, ctx).await,
+        Accepted::Native(nonce) => run_native_session(ws, nonce, cork, ctx, started).await,
+        Accepted::Cape => {
+            started();
+            run_cape_session(ws, ctx).await
+        }
     };
     match &end {
         SessionEnd::ClientClosed | SessionEnd::Disconnected | SessionEnd::ShuttingDown => {

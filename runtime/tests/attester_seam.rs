@@ -278,3 +278,44 @@ async fn a_refused_upgrade_never_reaches_the_attester() {
     assert_eq!(session(&mut ws, handshake, &attester, b"ok").await, b"ko");
     server.shutdown().await;
 }
+
+/// Hands out [`DOCUMENT`] once the test lets it (`release`), to see what the client has before.
+#[derive(Debug)]
+struct Gated(Mutex<std::sync::mpsc::Receiver<()>>);
+
+impl Attester for Gated {
+    fn attest(&self, _: &AttestationRequest) -> Result<Vec<u8>, AttesterError> {
+        let released = self.0.lock().unwrap().recv_timeout(std::time::Duration::from_secs(10));
+        released.map(|()| DOCUMENT.to_vec()).map_err(|_| AttesterError::Failed { step: "the test never released" })
+    }
+}
+
+/// The upgrade response leaves with the document (one write, not two with the client woken
+/// between them): while the document is being made, the client has nothing, not even the 101.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upgrade_response_waits_for_the_document_and_leaves_with_it() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (release, gate) = std::sync::mpsc::channel();
+    let server = Server::builder(Arc::new(Gated(Mutex::new(gate)))).functions(functions()).spawn().await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(server.local_addr().as_tcp().unwrap()).await.unwrap();
+    let nonce = start().nonce().to_header_value();
+    let request = format!(
+        "GET /v1/run/reverse HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Protocol: {PROTOCOL_LABEL}\r\n{NONCE_HEADER}: {nonce}\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut got = vec![0u8; 4096];
+    let early = tokio::time::timeout(std::time::Duration::from_millis(200), tcp.read(&mut got)).await;
+    assert!(early.is_err(), "the client had {:?} before the document was made", early.map(|n| n.map(|n| n.min(12))));
+    release.send(()).unwrap();
+    let mut all = Vec::new();
+    while !all.windows(DOCUMENT.len()).any(|w| w == DOCUMENT) {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read(&mut got)).await.unwrap().unwrap();
+        assert_ne!(n, 0, "closed before the document");
+        all.extend_from_slice(&got[..n]);
+    }
+    assert!(all.starts_with(b"HTTP/1.1 101"), "{:?}", String::from_utf8_lossy(&all[..12.min(all.len())]));
+    drop(tcp);
+    server.shutdown().await;
+}

@@ -23,7 +23,7 @@ use enclave_protocol::{
     AwaitingKeyShare, EnclaveHandshake, EnclaveUserData, Nonce, RequestOpener, ResponseSealer, ServerMessage,
     SessionErrorCode, MAX_CHUNK_LEN,
 };
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt as _, SinkExt, StreamExt};
 use rand_core::OsRng;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
@@ -32,6 +32,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use self::invocations::Invocations;
 use crate::attester::AttestationRequest;
+use crate::corked::Cork;
 use crate::session::context::SessionContext;
 use crate::session::end::{SessionEnd, Violation};
 use crate::session::message::next_frame;
@@ -40,10 +41,12 @@ use crate::stats::count;
 /// Record frames queued for the writer, across the session's invocations, at least (see `serve`).
 const OUTGOING_QUEUED: usize = 32;
 
-/// Upgraded, with the client's nonce from its upgrade request; nothing sent yet but the upgrade response.
+/// Upgraded, with the client's nonce from its upgrade request; nothing sent yet: the upgrade
+/// response is held back (`cork`) to leave with the document.
 pub(crate) struct Upgraded<S> {
     ws: WebSocketStream<S>,
     nonce: Nonce,
+    cork: Cork,
 }
 
 /// The document is out; waiting for the client's key share (sent only if the client accepted it).
@@ -59,14 +62,22 @@ pub(crate) struct Serving<S> {
     sealer: ResponseSealer,
 }
 
-/// A session's handshake (under the handshake timeout) and service.
-pub(crate) async fn run_native_session<S>(ws: WebSocketStream<S>, nonce: Nonce, ctx: SessionContext) -> SessionEnd
+/// A session's handshake (under the handshake timeout) and service. `started` is called once the
+/// document is out (the server logs the session then).
+pub(crate) async fn run_native_session<S>(
+    ws: WebSocketStream<S>,
+    nonce: Nonce,
+    cork: Cork,
+    ctx: SessionContext,
+    started: impl FnOnce(),
+) -> SessionEnd
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let deadline = tokio::time::Instant::now() + ctx.limits.handshake_timeout;
     let handshake = async {
-        let sent = Upgraded::new(ws, nonce).send_document(&ctx, deadline).await?;
+        let sent = Upgraded::new(ws, nonce, cork).send_document(&ctx, deadline).await?;
+        started();
         sent.receive_key_share(&ctx).await
     };
     let mut stopped = ctx.stopped.clone();
@@ -83,8 +94,9 @@ where
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Upgraded<S> {
-    pub(crate) fn new(ws: WebSocketStream<S>, nonce: Nonce) -> Self {
-        Self { ws, nonce }
+    /// `cork` holds the upgrade response back until the document goes.
+    pub(crate) fn new(ws: WebSocketStream<S>, nonce: Nonce, cork: Cork) -> Self {
+        Self { ws, nonce, cork }
     }
 
     /// Attests a fresh key over the upgrade request's nonce and sends the document as the session's
@@ -93,13 +105,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Upgraded<S> {
     /// (PROTOCOL.md section 4 step 2).
     ///
     /// The document waits for its turn in the server's attestation schedule, within `deadline`.
+    /// The upgrade response leaves with it in one write, or alone before that wait when there is
+    /// one, and alone when no document can be made (the client then sees its session close).
     pub(crate) async fn send_document(
-        mut self,
+        self,
         ctx: &SessionContext,
         deadline: tokio::time::Instant,
     ) -> Result<DocumentSent<S>, SessionEnd> {
+        let Self { mut ws, nonce, cork } = self;
         let function_id = ctx.function.id().clone();
-        let handshake = EnclaveHandshake::start(function_id.clone(), self.nonce, &mut OsRng);
+        let handshake = EnclaveHandshake::start(function_id.clone(), nonce, &mut OsRng);
         let mut claim = EnclaveUserData::new(function_id, ctx.function.checksum());
         if let Some(spki) = ctx.tls_spki_sha256 {
             claim = claim.with_tls_spki_sha256(spki);
@@ -109,13 +124,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Upgraded<S> {
             Some(handshake.public_key().to_vec()),
             Some(claim.encode()),
         );
-        ctx.admission.attestation_turn(deadline).await.map_err(SessionEnd::AttestationRate)?;
-        let document = ctx.attester.attest(&request).map_err(SessionEnd::Attester)?;
+        let turn = ctx.admission.attestation_turn(deadline);
+        tokio::pin!(turn);
+        // The turn is taken in its first poll; only a rate-limited one waits.
+        let turn = match (&mut turn).now_or_never() {
+            Some(turn) => turn,
+            None => {
+                release_upgrade(&mut ws, &cork).await?;
+                turn.await
+            }
+        };
+        let document = match turn {
+            Ok(()) => ctx.attester.attest(&request).map_err(SessionEnd::Attester),
+            Err(wait) => Err(SessionEnd::AttestationRate(wait)),
+        };
+        let document = match document {
+            Ok(d) => d,
+            Err(end) => {
+                // As before the upgrade response was held: the client is upgraded, then closed.
+                let _ = release_upgrade(&mut ws, &cork).await;
+                return Err(end);
+            }
+        };
         count(&ctx.stats.documents);
         let (frame, handshake) = handshake.send_document(&document);
-        self.ws.send(Message::binary(frame)).await.map_err(|_| SessionEnd::Disconnected)?;
-        Ok(DocumentSent { ws: self.ws, handshake })
+        // The held upgrade response and the document: one flush, one write.
+        cork.release();
+        ws.send(Message::binary(frame)).await.map_err(|_| SessionEnd::Disconnected)?;
+        Ok(DocumentSent { ws, handshake })
     }
+}
+
+/// Sends the held upgrade response now, alone.
+async fn release_upgrade<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    cork: &Cork,
+) -> Result<(), SessionEnd> {
+    cork.release();
+    ws.flush().await.map_err(|_| SessionEnd::Disconnected)
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> DocumentSent<S> {

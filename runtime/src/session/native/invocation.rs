@@ -8,17 +8,14 @@ use std::future::Future;
 use std::sync::Arc;
 
 use enclave_protocol::io::Outgoing;
-use enclave_protocol::{PlaintextBuf, RequestId, ServerMessage, MAX_CHUNK_LEN};
+use enclave_protocol::{RequestId, ServerMessage, MAX_CHUNK_LEN};
 use futures_util::FutureExt as _;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use crate::admission::Ticket;
-use crate::function::{Function, FunctionInput};
+use crate::function::{send_output, Answer, Function, FunctionInput, FunctionOutput};
 use crate::session::context::SessionContext;
 use crate::stats::count;
-
-/// Output chunks buffered between the function and its forwarder.
-const OUTPUT_CHUNKS_BUFFERED: usize = 4;
 
 /// The invocation `id` as a future that runs it to its end and counts it complete. `slot` is its
 /// share of the invocation's in-flight slot, released as its last record is queued.
@@ -39,13 +36,14 @@ pub(super) fn invocation(
     }
 }
 
-/// Feeds the input channel to the function and queues its output as records.
+/// Runs the function on its input and queues its answer as records.
 ///
 /// When the input came whole in one record (`whole`), the output's last chunk travels with the
 /// invocation's end (`OutputLast`), so a small invocation is answered with one record. A chunk is
-/// held back for that only when the function has already finished; a function still running gets
-/// each chunk sent as it comes, so streaming output is not delayed. A streamed input gets a
-/// streamed answer: `Output`s, then `OutputEnd` or `FunctionError`.
+/// held back for that only until the function first waits for something (input, a timer, a
+/// process, room in the queue); from then on each chunk is sent as it comes, so streaming output is
+/// not delayed. A streamed input gets a streamed answer: `Output`s, then `OutputEnd` or
+/// `FunctionError`.
 async fn run(
     function: Arc<dyn Function>,
     id: RequestId,
@@ -53,32 +51,18 @@ async fn run(
     out: mpsc::Sender<Outgoing>,
     whole: bool,
     slot: Arc<OwnedSemaphorePermit>,
-    ticket: &Ticket,
+    ticket: &Arc<Ticket>,
 ) {
-    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(OUTPUT_CHUNKS_BUFFERED);
-    let forward = async {
-        let mut next = out_rx.recv().await;
-        while let Some(chunk) = next {
-            let chunk = PlaintextBuf::from(chunk);
-            // What is there now, without waiting (and without `try_recv`, which parks the thread
-            // while a send is half done): more output, the end (the function finished), or nothing yet.
-            match out_rx.recv().now_or_never() {
-                Some(None) if whole => return Ok(Some(chunk)),
-                Some(more) => next = more,
-                None => next = None,
-            }
-            send_output(&out, id, &chunk).await?;
-            // Output is progress: a session streaming a long answer keeps its slot.
-            ticket.progress();
-            if next.is_none() {
-                next = out_rx.recv().await;
-            }
-        }
-        Ok::<_, ()>(None)
+    let answer = Answer::new(out.clone(), id, whole, ticket.clone());
+    let mut call = function.invoke(input, FunctionOutput::records(answer.clone()));
+    // Most functions answer a whole input without waiting: polled once, they have finished, with
+    // their last chunk still held.
+    let result = match (&mut call).now_or_never() {
+        Some(result) => result,
+        None => tokio::join!(call, answer.stream()).0,
     };
-    let (result, last) = tokio::join!(function.invoke(input, out_tx.into()), forward);
     // Err: the session's writer is gone; nobody reads the rest.
-    let Ok(last) = last else { return };
+    let Ok(last) = answer.finish().await else { return };
     let end = match result {
         Ok(()) => match last {
             Some(chunk) => {
@@ -110,12 +94,4 @@ async fn run(
     drop(slot);
     queued.send(Outgoing::Record(end));
     ticket.progress();
-}
-
-/// Queues `chunk` as Output records of at most [`MAX_CHUNK_LEN`] bytes (none for an empty chunk).
-async fn send_output(out: &mpsc::Sender<Outgoing>, id: RequestId, chunk: &[u8]) -> Result<(), ()> {
-    for data in chunk.chunks(MAX_CHUNK_LEN) {
-        out.send(Outgoing::Record(ServerMessage::Output { id, data }.to_record())).await.map_err(drop)?;
-    }
-    Ok(())
 }

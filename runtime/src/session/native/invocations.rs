@@ -101,7 +101,6 @@ impl Invocations {
     ) -> Result<Received<impl Future<Output = ()> + Send + 'static>, SessionEnd> {
         let Chunk { id, data, end_of_input, charge } = chunk;
         let mut item = Some(ChargedChunk { data, _charge: charge });
-        let now = Instant::now();
         if id > self.last_id {
             if draining {
                 return Err(SessionEnd::ShuttingDown);
@@ -131,13 +130,14 @@ impl Invocations {
             self.tasks.retain(|t| !t.is_finished());
             let abort = task.abort_handle();
             self.tasks.push(task);
-            self.inputs.insert(id, OpenInput { tx, task: abort, _slot: slot, last: now });
+            self.inputs.insert(id, OpenInput { tx, task: abort, _slot: slot, last: Instant::now() });
         }
         let Some(open) = self.inputs.get_mut(&id) else {
             // PROTOCOL.md section 5.3: an id at or below the highest seen, whose input has ended.
             return Err(SessionEnd::Refused(SessionErrorCode::RequestIdNotIncreasing));
         };
-        open.last = now;
+        // Read only for an input still open (an inline invocation needs no clock).
+        open.last = Instant::now();
         if let Some(item) = item.filter(|c| !c.data.is_empty()) {
             match open.tx.try_send(item) {
                 Ok(()) => {}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use enclave_protocol::io::{IdleTimer, Outgoing};
 use enclave_protocol::{RequestOpener, SessionErrorCode};
 use futures_util::stream::FuturesUnordered;
-use futures_util::StreamExt;
+use futures_util::{FutureExt as _, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -45,7 +45,11 @@ pub(super) async fn serve_records(
     // budget (see `budget`).
     let mut ahead: Option<Charge> = None;
     let mut reclaim = None;
+    // Made once, not per turn of the loop: each new wait would register with the signal and
+    // deregister again, twice per record.
     let mut stop = ctx.stopped.clone();
+    let stop = stop.wait();
+    tokio::pin!(stop);
     // Open inputs are checked for stalling a few times per input timeout, on one timer.
     let mut stall_check = tokio::time::interval((ctx.limits.input_timeout / 4).max(Duration::from_millis(10)));
     stall_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -55,7 +59,7 @@ pub(super) async fn serve_records(
         }
         let bytes = tokio::select! {
             biased;
-            reason = stop.wait() => return SessionEnd::Stopped(reason),
+            reason = &mut stop => return SessionEnd::Stopped(reason),
             charged = ctx.memory.charge(limits.max_frame_len(), &mut reclaim), if ahead.is_none() && stalled.is_none() => {
                 match charged {
                     Ok(c) => ahead = Some(c),
@@ -114,7 +118,14 @@ pub(super) async fn serve_records(
             c
         });
         match inv.receive(chunk, draining, ctx, out) {
-            Ok(Received::Inline(run)) => local.push(run),
+            Ok(Received::Inline(run)) => {
+                // Polled once here first: most whole inputs are answered in that one poll, and
+                // then never need a place among the session's running invocations.
+                let mut run = Box::pin(run);
+                if (&mut run).now_or_never().is_none() {
+                    local.push(run);
+                }
+            }
             Ok(Received::Delivered) => {}
             Ok(Received::Stalled(s)) => stalled = Some(s),
             Err(end) => return end,
