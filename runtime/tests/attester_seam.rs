@@ -279,39 +279,54 @@ async fn a_refused_upgrade_never_reaches_the_attester() {
     server.shutdown().await;
 }
 
-/// Hands out [`DOCUMENT`] once the test lets it (`release`), to see what the client has before.
-#[derive(Debug)]
-struct Gated(Mutex<std::sync::mpsc::Receiver<()>>);
+/// Hands out [`DOCUMENT`] once the test lets it (`released`), to see what the client has before.
+#[derive(Debug, Default)]
+struct Gated(std::sync::atomic::AtomicBool);
 
 impl Attester for Gated {
     fn attest(&self, _: &AttestationRequest) -> Result<Vec<u8>, AttesterError> {
-        let released = self.0.lock().unwrap().recv_timeout(std::time::Duration::from_secs(10));
-        released.map(|()| DOCUMENT.to_vec()).map_err(|_| AttesterError::Failed { step: "the test never released" })
+        // Polled, bounded: the attester runs on a runtime thread, and the test must never hang.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            if std::time::Instant::now() > until {
+                return Err(AttesterError::Failed { step: "the test never released" });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Ok(DOCUMENT.to_vec())
     }
 }
 
 /// The upgrade response leaves with the document (one write, not two with the client woken
 /// between them): while the document is being made, the client has nothing, not even the 101.
+///
+/// The client is a blocking socket with its own read timeout: the gated attester blocks a runtime
+/// thread, so the check must not rely on the runtime's timers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_upgrade_response_waits_for_the_document_and_leaves_with_it() {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let (release, gate) = std::sync::mpsc::channel();
-    let server = Server::builder(Arc::new(Gated(Mutex::new(gate)))).functions(functions()).spawn().await.unwrap();
-    let mut tcp = tokio::net::TcpStream::connect(server.local_addr().as_tcp().unwrap()).await.unwrap();
+    use std::io::{Read as _, Write as _};
+    let gate = Arc::new(Gated::default());
+    let server = Server::builder(gate.clone()).functions(functions()).spawn().await.unwrap();
+    let mut tcp = std::net::TcpStream::connect(server.local_addr().as_tcp().unwrap()).unwrap();
     let nonce = start().nonce().to_header_value();
     let request = format!(
         "GET /v1/run/reverse HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
          Sec-WebSocket-Protocol: {PROTOCOL_LABEL}\r\n{NONCE_HEADER}: {nonce}\r\n\r\n"
     );
-    tcp.write_all(request.as_bytes()).await.unwrap();
+    tcp.write_all(request.as_bytes()).unwrap();
     let mut got = vec![0u8; 4096];
-    let early = tokio::time::timeout(std::time::Duration::from_millis(200), tcp.read(&mut got)).await;
-    assert!(early.is_err(), "the client had {:?} before the document was made", early.map(|n| n.map(|n| n.min(12))));
-    release.send(()).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_millis(300))).unwrap();
+    match tcp.read(&mut got) {
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+        Ok(n) => panic!("the client had {:?} before the document was made", String::from_utf8_lossy(&got[..n])),
+        Err(e) => panic!("read failed: {e}"),
+    }
+    gate.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
     let mut all = Vec::new();
     while !all.windows(DOCUMENT.len()).any(|w| w == DOCUMENT) {
-        let n = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read(&mut got)).await.unwrap().unwrap();
+        let n = tcp.read(&mut got).unwrap();
         assert_ne!(n, 0, "closed before the document");
         all.extend_from_slice(&got[..n]);
     }
