@@ -613,19 +613,7 @@ fn a_webpki_refusal_names_the_certificate() {
 #[test]
 fn webpki_may_accept_only_the_cabundle_path() {
     let pki = TestPki::new();
-    let impostor = rcgen::CertifiedIssuer::self_signed(
-        support::params(Role::Root),
-        rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap(),
-    )
-    .unwrap();
-    let mut map = match DocSpec::default().payload(&pki) {
-        ciborium::Value::Map(m) => m,
-        _ => unreachable!(),
-    };
-    if let ciborium::Value::Array(bundle) = support::payload_get(&mut map, "cabundle") {
-        bundle.insert(1, ciborium::Value::Bytes(impostor.der().to_vec()));
-    }
-    let doc = pki.sign_payload(support::to_cbor(&ciborium::Value::Map(map)));
+    let doc = with_impostor_intermediate(&pki);
     let err = Verifier::new(any(&pki)).verify(&doc, &Expected::default(), UnixTime::from_secs(VERIFY_AT)).unwrap_err();
     assert_eq!(err, E::Chain(ChainError::BadSignature { at: At::CaBundle(2), issuer: At::CaBundle(1) }));
 }
@@ -636,18 +624,6 @@ fn webpki_may_accept_only_the_cabundle_path() {
 #[test]
 fn a_broken_path_is_reported_before_a_bad_signature() {
     let pki = TestPki::new();
-    let impostor = rcgen::CertifiedIssuer::self_signed(
-        support::params(Role::Root),
-        rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap(),
-    )
-    .unwrap();
-    let mut map = match DocSpec::default().payload(&pki) {
-        ciborium::Value::Map(m) => m,
-        _ => unreachable!(),
-    };
-    if let ciborium::Value::Array(bundle) = support::payload_get(&mut map, "cabundle") {
-        bundle.insert(1, ciborium::Value::Bytes(impostor.der().to_vec()));
-    }
     let at = UnixTime::from_secs(VERIFY_AT);
     let flip_last = |mut doc: Vec<u8>| {
         // The last byte of the COSE_Sign1 is the signature's.
@@ -656,7 +632,7 @@ fn a_broken_path_is_reported_before_a_bad_signature() {
         }
         doc
     };
-    let both = flip_last(pki.sign_payload(support::to_cbor(&ciborium::Value::Map(map))));
+    let both = flip_last(with_impostor_intermediate(&pki));
     let err = Verifier::new(any(&pki)).verify(&both, &Expected::default(), at).unwrap_err();
     assert_eq!(err, E::Chain(ChainError::BadSignature { at: At::CaBundle(2), issuer: At::CaBundle(1) }));
 
@@ -667,4 +643,22 @@ fn a_broken_path_is_reported_before_a_bad_signature() {
         assert_eq!(verifier.verify(&bad, &Expected::default(), at).unwrap_err(), E::Cose(CoseError::BadSignature));
     }
     assert!(verifier.verify(&good, &Expected::default(), at).is_ok());
+}
+
+/// A document whose `cabundle[1]` copies the root's name with a key of its own (see
+/// `webpki_may_accept_only_the_cabundle_path`), signed by the leaf.
+fn with_impostor_intermediate(pki: &TestPki) -> Vec<u8> {
+    let impostor = rcgen::CertifiedIssuer::self_signed(
+        support::params(Role::Root),
+        rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap(),
+    )
+    .unwrap();
+    let mut map = match DocSpec::default().payload(pki) {
+        ciborium::Value::Map(m) => m,
+        _ => unreachable!(),
+    };
+    if let ciborium::Value::Array(bundle) = support::payload_get(&mut map, "cabundle") {
+        bundle.insert(1, ciborium::Value::Bytes(impostor.der().to_vec()));
+    }
+    pki.sign_payload(support::to_cbor(&ciborium::Value::Map(map)))
 }
