@@ -201,6 +201,10 @@ impl From<mpsc::Receiver<Vec<u8>>> for FunctionInput {
 }
 
 /// Where an invocation's output goes, chunk by chunk, as it is produced.
+///
+/// A clone may be handed to a task the function spawns, but the output of a native session's
+/// invocation ends when the function's future resolves (or the invocation is cancelled): a send
+/// through any clone after that fails, and a clone kept longer holds nothing of the session.
 #[derive(Debug, Clone)]
 pub struct FunctionOutput(Sink);
 

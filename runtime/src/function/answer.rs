@@ -11,7 +11,7 @@
 //! (`enclave-bench --only rates`).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use enclave_protocol::io::Outgoing;
 use enclave_protocol::{PlaintextBuf, RequestId, ServerMessage, MAX_CHUNK_LEN};
@@ -20,11 +20,15 @@ use tokio::sync::{mpsc, Mutex};
 use crate::admission::Ticket;
 
 /// One invocation's answer, shared by the invocation and every clone of its `FunctionOutput`.
+///
+/// The session's queue and slot are held weakly: the invocation's runner owns the strong ones, so a
+/// clone that outlives its invocation (kept by a task the function spawned) neither keeps the
+/// session's writer and slot alive nor reaches the queue once the invocation or the session is over.
 #[derive(Clone)]
 pub(crate) struct Answer {
-    out: mpsc::Sender<Outgoing>,
+    out: mpsc::WeakSender<Outgoing>,
     id: RequestId,
-    ticket: Arc<Ticket>,
+    ticket: Weak<Ticket>,
     /// An async lock: it is held while a chunk's records wait for room in the queue, so that chunks
     /// sent one after another (from clones too) are queued whole and in order.
     state: Arc<Mutex<State>>,
@@ -56,9 +60,9 @@ impl fmt::Debug for Answer {
 impl Answer {
     /// The answer to invocation `id`, queued on `out`; `hold`: keep the newest chunk back until the
     /// function first waits (an input that came whole, whose answer may then be one record).
-    pub(crate) fn new(out: mpsc::Sender<Outgoing>, id: RequestId, hold: bool, ticket: Arc<Ticket>) -> Self {
+    pub(crate) fn new(out: &mpsc::Sender<Outgoing>, id: RequestId, hold: bool, ticket: &Arc<Ticket>) -> Self {
         let state = State { held: None, hold, ended: false, broken: false };
-        Self { out, id, ticket, state: Arc::new(Mutex::new(state)) }
+        Self { out: out.downgrade(), id, ticket: Arc::downgrade(ticket), state: Arc::new(Mutex::new(state)) }
     }
 
     /// The function's send: queues `chunk` (or, while holding, the chunk it replaces), waiting for
@@ -105,12 +109,17 @@ impl Answer {
     }
 
     async fn queue(&self, state: &mut State, chunk: &[u8]) -> Result<(), Gone> {
-        if send_output(&self.out, self.id, chunk).await.is_err() {
+        // Gone with its invocation: the runner held the strong queue sender and the slot.
+        let (Some(out), Some(ticket)) = (self.out.upgrade(), self.ticket.upgrade()) else {
+            state.broken = true;
+            return Err(Gone);
+        };
+        if send_output(&out, self.id, chunk).await.is_err() {
             state.broken = true;
             return Err(Gone);
         }
         // Output is progress: a session streaming a long answer keeps its slot.
-        self.ticket.progress();
+        ticket.progress();
         Ok(())
     }
 }
@@ -134,10 +143,12 @@ mod tests {
     use super::{Answer, Gone};
     use crate::admission::Admission;
 
-    fn answer(hold: bool) -> (Answer, mpsc::Receiver<Outgoing>) {
+    /// An answer, its queue, and the strong sender and slot its invocation's runner would hold.
+    fn answer(hold: bool) -> (Answer, mpsc::Receiver<Outgoing>, impl Sized) {
         let (out, queue) = mpsc::channel(8);
         let (ticket, _stopped) = Admission::new(1, Duration::from_secs(1), None).admit(Duration::from_secs(1)).unwrap();
-        (Answer::new(out, 7, hold, ticket.into()), queue)
+        let ticket = std::sync::Arc::new(ticket);
+        (Answer::new(&out, 7, hold, &ticket), queue, (out, ticket))
     }
 
     /// The (id, data) of each Output record queued so far.
@@ -154,7 +165,7 @@ mod tests {
 
     #[tokio::test]
     async fn while_holding_only_the_newest_chunk_waits_and_it_is_the_one_finish_returns() {
-        let (answer, mut queue) = answer(true);
+        let (answer, mut queue, _runner) = answer(true);
         answer.send(b"one".to_vec()).await.unwrap();
         assert_eq!(outputs(&mut queue), []);
         answer.send(b"two".to_vec()).await.unwrap();
@@ -165,7 +176,7 @@ mod tests {
 
     #[tokio::test]
     async fn once_the_function_waits_every_chunk_goes_out_as_it_comes() {
-        let (answer, mut queue) = answer(true);
+        let (answer, mut queue, _runner) = answer(true);
         answer.send(b"held".to_vec()).await.unwrap();
         answer.stream().await;
         answer.send(b"next".to_vec()).await.unwrap();
@@ -177,16 +188,27 @@ mod tests {
     /// after the end record.
     #[tokio::test]
     async fn a_send_after_the_end_fails_and_queues_nothing() {
-        let (answer, mut queue) = answer(false);
+        let (answer, mut queue, _runner) = answer(false);
         let late = answer.clone();
         assert!(matches!(answer.finish().await, Ok(None)));
         assert!(matches!(late.send(b"late".to_vec()).await, Err(Gone)));
         assert_eq!(outputs(&mut queue), []);
     }
 
+    /// A clone kept after its invocation's runner is gone (the invocation aborted or dropped at the
+    /// session's end) reaches nothing.
+    #[tokio::test]
+    async fn a_clone_outliving_its_invocation_reaches_nothing() {
+        let (answer, mut queue, runner) = answer(false);
+        let kept = answer.clone();
+        drop((answer, runner));
+        assert!(matches!(kept.send(b"late".to_vec()).await, Err(Gone)));
+        assert!(matches!(queue.try_recv(), Err(mpsc::error::TryRecvError::Disconnected)));
+    }
+
     #[tokio::test]
     async fn when_the_writer_is_gone_sends_and_the_end_fail() {
-        let (answer, queue) = answer(false);
+        let (answer, queue, _runner) = answer(false);
         drop(queue);
         assert!(matches!(answer.send(b"x".to_vec()).await, Err(Gone)));
         assert!(matches!(answer.finish().await, Err(Gone)));

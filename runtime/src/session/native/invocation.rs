@@ -53,7 +53,7 @@ async fn run(
     slot: Arc<OwnedSemaphorePermit>,
     ticket: &Arc<Ticket>,
 ) {
-    let answer = Answer::new(out.clone(), id, whole, ticket.clone());
+    let answer = Answer::new(&out, id, whole, ticket);
     let mut call = function.invoke(input, FunctionOutput::records(answer.clone()));
     // Most functions answer a whole input without waiting: polled once, they have finished, with
     // their last chunk still held.
