@@ -749,11 +749,11 @@ async fn open_session(config: Arc<Config>, function_id: &FunctionId) -> Result<S
 
 /// Runs `work`, a handshake (every connect, fetch and Cape connect goes through here) or a fresh
 /// Session-less call of one record, as a task of the current multi-threaded tokio runtime, and
-/// waits for it. Each
-/// of its waits (TCP, TLS, the upgrade, the document, the output) is then woken on the worker that
-/// polls the socket, rather than through a caller polling on another thread (a `block_on` main,
-/// Python's callers), one cross-thread wake-up per round trip; on a fresh call through `enclave-bench`'s relay that measured about 0.2 ms
-/// (fresh_call_rtts_ws 3.144 -> 3.130, wss 4.193 -> 4.178, four interleaved runs each). On a
+/// waits for it. Each of its waits (TCP, TLS, the upgrade, the document, the output) is then woken
+/// on the worker that polls the socket, rather than through a caller polling on another thread (a
+/// `block_on` main, Python's callers), one cross-thread wake-up per round trip; on a fresh call
+/// through `enclave-bench`'s relay that measured about 0.2 ms (fresh_call_rtts_ws 3.144 -> 3.130,
+/// wss 4.193 -> 4.178, four interleaved runs each, with the relay of the time). On a
 /// current-thread runtime (the blocking API's) or outside any runtime, `work` runs in place: a task
 /// there would only queue every caller thread's handshake on the one thread that drives it.
 ///

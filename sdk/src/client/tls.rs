@@ -55,10 +55,11 @@ pub(crate) async fn connect(
 }
 
 /// rustls's aws-lc-rs provider, offering the hybrid post-quantum key exchange first (a rustls server,
-/// such as `enclave_runtime`'s, takes the client's first group it supports): rustls builds without its
-/// `prefer-post-quantum` feature here, and would then offer X25519 alone, leaving a recorded session open to a future quantum
-/// attacker on both layers (the session's own HPKE is X25519 too). With X25519MLKEM768 first, rustls
-/// also sends its X25519 half as a share of its own, so a server without ML-KEM costs no extra round trip.
+/// such as `enclave_runtime`'s, takes the client's first group it supports): rustls builds without
+/// its `prefer-post-quantum` feature here, and would then offer X25519 alone, leaving a recorded
+/// session open to a future quantum attacker on both layers (the session's own HPKE is X25519 too).
+/// With X25519MLKEM768 first, rustls also sends its X25519 half as a share of its own, so a server
+/// without ML-KEM costs no extra round trip.
 fn provider() -> rustls::crypto::CryptoProvider {
     use rustls::crypto::aws_lc_rs::kx_group;
     let mut provider = rustls::crypto::aws_lc_rs::default_provider();
