@@ -88,6 +88,10 @@ pub enum Outgoing {
     Record(PlainRecord),
     /// Everything queued before has been sent: close the sink, then acknowledge.
     Close(oneshot::Sender<()>),
+    /// The session's last record (the enclave's `SessionError`, PROTOCOL.md section 5.4): sealed
+    /// and sent after everything queued before it, then the sink is closed; nothing queued after it
+    /// is ever sent, whoever still holds a sender.
+    Last(PlainRecord),
 }
 
 /// Why [`write_pump`] returned.
@@ -154,6 +158,21 @@ pub async fn write_pump<M, S: Sink<M> + Unpin>(
                 Outgoing::Close(ack) => {
                     let _ = bounded(config.stall, cancel.as_mut(), || sink.close()).await;
                     let _ = ack.send(());
+                    return PumpEnd::Closed;
+                }
+                Outgoing::Last(record) => {
+                    let frame = match seal(record) {
+                        Ok(frame) => frame,
+                        Err(e) => return PumpEnd::Seal(e),
+                    };
+                    if let Err(end) = bounded(config.stall, cancel.as_mut(), || sink.feed((config.wrap)(frame))).await {
+                        return end;
+                    }
+                    // Closing flushes what was fed.
+                    if let Err(end) = bounded(config.stall, cancel.as_mut(), || sink.close()).await {
+                        return end;
+                    }
+                    flushed();
                     return PumpEnd::Closed;
                 }
             }
@@ -263,6 +282,27 @@ mod tests {
             assert_eq!(ClientMessage::decode(&opener.open(body).unwrap()), Ok(ClientMessage::InputEnd { id }));
         }
         assert!(sink.closed);
+    }
+
+    /// A last record goes out after what was queued before it, the sink is closed, and what is queued
+    /// after it is never sent.
+    #[tokio::test]
+    async fn nothing_follows_a_last_record() {
+        let (mut s, mut opener) = sealer();
+        let (tx, mut queue) = mpsc::channel(8);
+        tx.send(Outgoing::Record(ClientMessage::InputEnd { id: 1 }.to_record())).await.unwrap();
+        tx.send(Outgoing::Last(ClientMessage::InputEnd { id: 2 }.to_record())).await.unwrap();
+        tx.send(Outgoing::Record(ClientMessage::InputEnd { id: 3 }.to_record())).await.unwrap();
+        let mut sink = TestSink::default();
+        let config = PumpConfig { wrap: |f| f, stall: None };
+        let end = write_pump(&mut queue, &mut sink, |r| s.seal(r), &config, std::future::pending(), || ()).await;
+        assert!(matches!(end, PumpEnd::Closed), "{end:?}");
+        assert!(sink.closed);
+        assert_eq!(sink.sent.len(), 2);
+        for (id, frame) in (1..=2).zip(&sink.sent) {
+            let Ok(Frame::Record(body)) = Frame::decode(frame, &FrameLimits::default()) else { panic!() };
+            assert_eq!(ClientMessage::decode(&opener.open(body).unwrap()), Ok(ClientMessage::InputEnd { id }));
+        }
     }
 
     /// A peer that accepts nothing ends the pump after the stall bound, or when the caller cancels.

@@ -202,7 +202,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Serving<S> {
                 let _ = task.await;
             }
             if let Some((code, detail)) = told {
-                let _ = out.send(Outgoing::Record(ServerMessage::SessionError { code, detail }.to_record())).await;
+                // Last: the writer sends nothing after it, whoever still holds a sender (an output
+                // clone a function's task kept may be in the middle of a send).
+                let _ = out.send(Outgoing::Last(ServerMessage::SessionError { code, detail }.to_record())).await;
             }
             drop(out);
             // Every queue sender is gone now; the writer sends what is queued and ends.
