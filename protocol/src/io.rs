@@ -145,36 +145,29 @@ pub async fn write_pump<M, S: Sink<M> + Unpin>(
         };
         let Some(mut item) = item else { return PumpEnd::Drained };
         loop {
-            match item {
-                Outgoing::Record(record) => {
-                    let frame = match seal(record) {
-                        Ok(frame) => frame,
-                        Err(e) => return PumpEnd::Seal(e),
-                    };
-                    if let Err(end) = bounded(config.stall, cancel.as_mut(), || sink.feed((config.wrap)(frame))).await {
-                        return end;
-                    }
-                }
+            let (record, last) = match item {
+                Outgoing::Record(record) => (record, false),
+                Outgoing::Last(record) => (record, true),
                 Outgoing::Close(ack) => {
                     let _ = bounded(config.stall, cancel.as_mut(), || sink.close()).await;
                     let _ = ack.send(());
                     return PumpEnd::Closed;
                 }
-                Outgoing::Last(record) => {
-                    let frame = match seal(record) {
-                        Ok(frame) => frame,
-                        Err(e) => return PumpEnd::Seal(e),
-                    };
-                    if let Err(end) = bounded(config.stall, cancel.as_mut(), || sink.feed((config.wrap)(frame))).await {
-                        return end;
-                    }
-                    // Closing flushes what was fed.
-                    if let Err(end) = bounded(config.stall, cancel.as_mut(), || sink.close()).await {
-                        return end;
-                    }
-                    flushed();
-                    return PumpEnd::Closed;
+            };
+            let frame = match seal(record) {
+                Ok(frame) => frame,
+                Err(e) => return PumpEnd::Seal(e),
+            };
+            if let Err(end) = bounded(config.stall, cancel.as_mut(), || sink.feed((config.wrap)(frame))).await {
+                return end;
+            }
+            if last {
+                // Closing flushes what was fed; the queue is never read again.
+                if let Err(end) = bounded(config.stall, cancel.as_mut(), || sink.close()).await {
+                    return end;
                 }
+                flushed();
+                return PumpEnd::Closed;
             }
             // Whatever else is queued already goes in the same flush. (Not `try_recv`: it parks the
             // thread while a send is half done, which costs more than the batch saves.)
