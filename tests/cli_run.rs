@@ -205,3 +205,54 @@ async fn run_any_enclave_with_the_mock_root() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.stdout, b"3");
 }
+
+/// An input that is not a regular file (a FIFO here, as `<(...)` gives) can keep a read waiting: it is
+/// read on tokio's thread, and what its writer sends arrives whole.
+#[tokio::test]
+async fn run_reads_an_input_that_is_not_a_regular_file() {
+    let mock = mock().await;
+    let p = pins(&mock, "echo");
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("in.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    let writer = {
+        let (fifo, data) = (fifo.clone(), data.clone());
+        // Opening a FIFO for writing waits for its reader: `enclave run` opening --input.
+        std::thread::spawn(move || std::fs::write(fifo, data).unwrap())
+    };
+    let mut args = p.args.clone();
+    args.extend(["--input".into(), fifo.display().to_string()]);
+    let out = enclave_run("echo", &args, b"").await;
+    writer.join().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, data);
+}
+
+/// Output is written to stdout in place: a reader that closed it (`enclave run ... | head -c 1`) ends
+/// the run with 0 and nothing on stderr, as with every other command.
+#[tokio::test]
+async fn run_ends_quietly_when_its_stdout_is_closed() {
+    let mock = mock().await;
+    let p = pins(&mock, "echo");
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::write(&input, vec![0x61; 2 << 20]).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
+        .arg("run")
+        .arg("echo")
+        .args(&p.args)
+        .args(["--input".into(), input.display().to_string()])
+        .env_remove("ENCLAVE_URL")
+        .env_remove("ENCLAVE_POLICY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "{err}");
+}

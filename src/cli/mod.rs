@@ -2,6 +2,7 @@
 
 pub(crate) mod attest;
 pub(crate) mod checksum;
+pub(crate) mod in_place;
 pub(crate) mod inspect;
 pub(crate) mod kms_policy;
 pub(crate) mod measure;

@@ -13,6 +13,7 @@ use enclave_sdk::attestation::UnixTime;
 use enclave_sdk::{Client, Error, FunctionId};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::in_place::InPlace;
 use super::pins::PinArgs;
 use super::progress::Progress;
 use super::summary;
@@ -67,7 +68,7 @@ const PROGRESS_THRESHOLD: u64 = 1 << 20;
 struct Usage(String);
 
 pub(crate) async fn run(args: Args) -> ExitCode {
-    let prepared = match prepare(&args).await {
+    let prepared = match prepare(&args) {
         Ok(prepared) => prepared,
         Err(Usage(e)) => {
             eprintln!("enclave run: {e}");
@@ -109,10 +110,10 @@ struct Prepared {
 
 enum Output {
     Stdout,
-    File(tokio::fs::File),
+    File(std::fs::File),
 }
 
-async fn prepare(args: &Args) -> Result<Prepared, Usage> {
+fn prepare(args: &Args) -> Result<Prepared, Usage> {
     let function_id: FunctionId = args.function_id.parse().map_err(|e| Usage(format!("FN_ID: {e}")))?;
     let policy = args.pins.policy(Some(&function_id), |b| b).map_err(Usage)?;
     let mut builder = Client::builder().endpoint(args.url.clone()).policy(policy);
@@ -120,28 +121,32 @@ async fn prepare(args: &Args) -> Result<Prepared, Usage> {
         builder = builder.token(t.clone());
     }
     let client = builder.build().map_err(|e| Usage(format!("--url: {e}")))?;
+    // Local files are read and written in place (see `in_place`), except what can keep a read waiting:
+    // stdin, and an input that is not a regular file (a FIFO, a device).
     let (input, size): (Box<dyn AsyncRead + Unpin + Send>, _) = if args.input == Path::new("-") {
         (Box::new(tokio::io::stdin()), None)
     } else {
-        let file =
-            tokio::fs::File::open(&args.input).await.map_err(|e| io_usage("--input", &args.input, "open", &e))?;
-        let meta = file.metadata().await.map_err(|e| io_usage("--input", &args.input, "read", &e))?;
+        let file = std::fs::File::open(&args.input).map_err(|e| io_usage("--input", &args.input, "open", &e))?;
+        let meta = file.metadata().map_err(|e| io_usage("--input", &args.input, "read", &e))?;
         if meta.is_dir() {
             return Err(Usage(format!("--input {}: is a directory", args.input.display())));
         }
-        (Box::new(file), Some(meta.len()))
+        if meta.is_file() {
+            (Box::new(InPlace(file)), Some(meta.len()))
+        } else {
+            (Box::new(tokio::fs::File::from_std(file)), Some(meta.len()))
+        }
     };
     let output = if args.output == Path::new("-") {
         Output::Stdout
     } else {
         // Opened (created if need be) now, so a bad path fails before anything is sent; emptied only
         // once the enclave is verified, so a refusal leaves an existing file as it was.
-        let file = tokio::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
             .open(&args.output)
-            .await
             .map_err(|e| io_usage("--output", &args.output, "create", &e))?;
         Output::File(file)
     };
@@ -159,15 +164,15 @@ async fn invoke(prepared: Prepared, args: &Args) -> Result<(), Error> {
         eprint!("{}", summary::verified(session.attestation(), client.policy(), &function_id, UnixTime::now()));
     }
     let (output, same_terminal): (Box<dyn AsyncWrite + Unpin + Send>, bool) = match output {
-        Output::Stdout => (Box::new(tokio::io::stdout()), std::io::stdout().is_terminal()),
+        Output::Stdout => (Box::new(InPlace(std::io::stdout())), std::io::stdout().is_terminal()),
         Output::File(file) => {
             // Only a regular file has old contents to drop: /dev/null, a FIFO or a terminal refuse
             // `ftruncate` (EINVAL), and `--output /dev/null` is a common way to discard the output.
-            let regular = file.metadata().await.map_err(|e| Error::LocalIo { kind: e.kind() })?.is_file();
+            let regular = file.metadata().map_err(|e| Error::LocalIo { kind: e.kind() })?.is_file();
             if regular {
-                file.set_len(0).await.map_err(|e| Error::LocalIo { kind: e.kind() })?;
+                file.set_len(0).map_err(|e| Error::LocalIo { kind: e.kind() })?;
             }
-            (Box::new(file), false)
+            (Box::new(InPlace(file)), false)
         }
     };
     let progress = size.is_none_or(|n| n >= PROGRESS_THRESHOLD).then(|| Progress::new(size));
