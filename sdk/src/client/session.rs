@@ -747,7 +747,10 @@ async fn read_one(
     let bytes = loop {
         // Dropping `next()` when the timer fires is safe: the WebSocket keeps partial frames in its
         // own state.
+        // A record that is already there wins over a timer that ran out while this task was not
+        // running (a caller's thread busy or blocked): the record is the proof of life.
         tokio::select! {
+            biased;
             r = next_binary(stream) => break r,
             () = timer.expired() => {
                 let waiting = shared.pending.lock().ok().and_then(|p| p.as_ref().map(HashMap::len)).unwrap_or(0);
@@ -825,5 +828,8 @@ async fn read_one(
     let tx = tx.ok_or(SessionError::UnknownInvocation { id })?;
     // A dropped receiver means the caller abandoned the invocation; its output is discarded.
     let _ = tx.send(event).await;
+    // Waiting for a slow caller to take the event is not the enclave's silence: the idle period
+    // starts once it is taken.
+    timer.touch();
     Ok(())
 }
