@@ -43,6 +43,7 @@ enum Command {
 // One thread: every command does one thing at a time, and a process that makes one call should not pay
 // for starting, waking and joining a pool of workers (about 1 ms of `enclave run`'s 6 ms, measured with
 // scripts/bench_peers.py). The SDK needs no worker: on this runtime a call runs in the caller's task.
+// Nothing may block this thread for long (see cli/in_place.rs for what is read and written on it).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     quiet_on_broken_pipe();

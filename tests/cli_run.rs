@@ -256,3 +256,42 @@ async fn run_ends_quietly_when_its_stdout_is_closed() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.is_empty(), "{err}");
 }
+
+/// A reader of stdout that pauses (a pager, a slow pipe) holds up only the output, not the session:
+/// the input still streams to the enclave, whose 1 s input timeout would end a session whose input
+/// stopped. (Written in place, a write to the full pipe stopped the whole session: exit 1, "an input
+/// stayed open with no data".)
+#[tokio::test]
+async fn run_keeps_streaming_input_while_stdout_is_not_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mock = mock_with(|l| l.input_timeout = std::time::Duration::from_secs(1)).await;
+    let p = pins(&mock, "echo");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
+        .arg("run")
+        .arg("echo")
+        .args(&p.args)
+        .env_remove("ENCLAVE_URL")
+        .env_remove("ENCLAVE_POLICY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut stdin, mut stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+    // More output than a pipe holds, then input in small pieces for 3 s while nobody reads stdout.
+    let mut sent = vec![0x5a; 512 << 10];
+    stdin.write_all(&sent).await.unwrap();
+    for i in 0..10u8 {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let piece = [i; 100];
+        stdin.write_all(&piece).await.unwrap();
+        sent.extend_from_slice(&piece);
+    }
+    drop(stdin);
+    let mut received = Vec::new();
+    stdout.read_to_end(&mut received).await.unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(received.len(), sent.len());
+    assert!(received == sent);
+}

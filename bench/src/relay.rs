@@ -111,7 +111,11 @@ impl Spare {
         });
         std::thread::spawn(move || {
             let Ok(to_client) = to_client_rx.recv() else { return };
-            let Ok(up) = std::net::TcpStream::connect(upstream) else { return };
+            let Ok(up) = std::net::TcpStream::connect(upstream) else {
+                // No server: end the client's connection (its reader is blocked reading it).
+                let _ = to_client.shutdown(std::net::Shutdown::Both);
+                return;
+            };
             let _ = up.set_nodelay(true);
             let Ok(to_server) = up.try_clone() else { return };
             if server_tx.send(to_server).is_err() {

@@ -1,13 +1,14 @@
-//! Local files and stdout, read and written in place on the `enclave` process's one runtime thread.
+//! Regular files, read and written in place on the `enclave` process's one runtime thread.
 //!
 //! tokio's `fs::File` and `io::stdout` hand each read and write to a thread of tokio's blocking pool:
 //! the first starts that thread, each one after it is a hop there and back, and the runtime joins the
-//! thread before the process exits. `enclave run` is a process that makes one call, and that cost was
-//! 0.2-0.4 ms of a 6 ms run (measured with `scripts/bench_peers.py`) for nothing: the runtime has one
-//! thread (see `main`) running one invocation, so there is nothing else a wait could hold up, and a
-//! write that waits for a full pipe is the back-pressure the invocation gets either way. A regular
-//! file does not keep a read waiting. stdin stays on tokio's thread (see `run`): a person typing must
-//! not hold up the output of what they typed before.
+//! thread before the process exits. For `enclave run`, a process that makes one call, that was 0.2-0.4
+//! ms of a 6 ms run (measured with `scripts/bench_peers.py`). A read or write of a regular file waits
+//! only for the disk, so it is made in place; while it runs, the session's reader and writer wait (the
+//! runtime has one thread, see `main`), which on a network file system that stalls for long can end the
+//! session the way a stalled input does. Pipes, terminals, FIFOs and stdin can wait on another process
+//! or a person for any time and stay on tokio's thread (see `run`): in place, a paused reader of the
+//! output would stop the whole session until the enclave ended it.
 
 use std::io::{ErrorKind, Read, Write};
 use std::pin::Pin;

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use enclave_sdk::attestation::UnixTime;
 use enclave_sdk::{Client, Error, FunctionId};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 
 use super::in_place::InPlace;
 use super::pins::PinArgs;
@@ -121,8 +121,8 @@ fn prepare(args: &Args) -> Result<Prepared, Usage> {
         builder = builder.token(t.clone());
     }
     let client = builder.build().map_err(|e| Usage(format!("--url: {e}")))?;
-    // Local files are read and written in place (see `in_place`), except what can keep a read waiting:
-    // stdin, and an input that is not a regular file (a FIFO, a device).
+    // A regular file is read in place (see `in_place`); stdin and other inputs (a FIFO, a device) can
+    // keep a read waiting, and are read on tokio's thread. Their size is unknown (a FIFO says 0).
     let (input, size): (Box<dyn AsyncRead + Unpin + Send>, _) = if args.input == Path::new("-") {
         (Box::new(tokio::io::stdin()), None)
     } else {
@@ -134,7 +134,7 @@ fn prepare(args: &Args) -> Result<Prepared, Usage> {
         if meta.is_file() {
             (Box::new(InPlace(file)), Some(meta.len()))
         } else {
-            (Box::new(tokio::fs::File::from_std(file)), Some(meta.len()))
+            (Box::new(tokio::fs::File::from_std(file)), None)
         }
     };
     let output = if args.output == Path::new("-") {
@@ -153,6 +153,20 @@ fn prepare(args: &Args) -> Result<Prepared, Usage> {
     Ok(Prepared { client, function_id, input, size, output })
 }
 
+/// Whether stdout is a regular file (`> out.bin`), the one kind of output whose writes never wait for a
+/// reader.
+#[cfg(unix)]
+fn stdout_is_regular_file() -> bool {
+    use std::os::fd::AsFd as _;
+    let stdout = std::io::stdout().as_fd().try_clone_to_owned().map(std::fs::File::from);
+    stdout.and_then(|f| f.metadata()).is_ok_and(|m| m.is_file())
+}
+
+#[cfg(not(unix))]
+fn stdout_is_regular_file() -> bool {
+    false
+}
+
 fn io_usage(flag: &str, path: &Path, what: &str, e: &std::io::Error) -> Usage {
     Usage(format!("{flag} {}: cannot {what}: {e}", path.display()))
 }
@@ -163,28 +177,40 @@ async fn invoke(prepared: Prepared, args: &Args) -> Result<(), Error> {
     if args.verbose {
         eprint!("{}", summary::verified(session.attestation(), client.policy(), &function_id, UnixTime::now()));
     }
-    let (output, same_terminal): (Box<dyn AsyncWrite + Unpin + Send>, bool) = match output {
-        Output::Stdout => (Box::new(InPlace(std::io::stdout())), std::io::stdout().is_terminal()),
+    // A regular file is written in place (see `in_place`). Anything else (a pipe, a terminal, a
+    // FIFO) can keep a write waiting on its reader, and is written on tokio's thread: a write waiting
+    // in place would stop the whole session, its input and its reader, until the enclave ended it
+    // for a stalled input or the reader's idle timer fired.
+    let (mut output, same_terminal): (Box<dyn AsyncWrite + Unpin + Send>, bool) = match output {
+        Output::Stdout if stdout_is_regular_file() => (Box::new(InPlace(std::io::stdout())), false),
+        Output::Stdout => (Box::new(tokio::io::stdout()), std::io::stdout().is_terminal()),
         Output::File(file) => {
             // Only a regular file has old contents to drop: /dev/null, a FIFO or a terminal refuse
             // `ftruncate` (EINVAL), and `--output /dev/null` is a common way to discard the output.
             let regular = file.metadata().map_err(|e| Error::LocalIo { kind: e.kind() })?.is_file();
             if regular {
                 file.set_len(0).map_err(|e| Error::LocalIo { kind: e.kind() })?;
+                (Box::new(InPlace(file)), false)
+            } else {
+                (Box::new(tokio::fs::File::from_std(file)), false)
             }
-            (Box::new(InPlace(file)), false)
         }
     };
     let progress = size.is_none_or(|n| n >= PROGRESS_THRESHOLD).then(|| Progress::new(size));
     let result = match &progress {
         Some(line) => {
-            let output = line.clear_before(output, same_terminal);
+            let output = line.clear_before(&mut output, same_terminal);
             session.invoke_stream(input, output, |p| line.update(p.sent)).await
         }
-        None => session.invoke_stream(input, output, |_| {}).await,
+        None => session.invoke_stream(input, &mut output, |_| {}).await,
     };
     if let Some(line) = &progress {
         line.finish();
+    }
+    // What arrived before a failure (a function's error, a broken session) reaches the output before
+    // the error line does; a success has flushed already.
+    if result.is_err() {
+        let _ = output.flush().await;
     }
     let _ = session.close().await;
     result.map(|_| ())
