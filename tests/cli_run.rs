@@ -279,17 +279,22 @@ async fn run_keeps_streaming_input_while_stdout_is_not_read() {
         .unwrap();
     let (mut stdin, mut stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
     // More output than a pipe holds, then input in small pieces for 3 s while nobody reads stdout.
-    let mut sent = vec![0x5a; 512 << 10];
-    stdin.write_all(&sent).await.unwrap();
-    for i in 0..10u8 {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let piece = [i; 100];
-        stdin.write_all(&piece).await.unwrap();
-        sent.extend_from_slice(&piece);
-    }
-    drop(stdin);
-    let mut received = Vec::new();
-    stdout.read_to_end(&mut received).await.unwrap();
+    // Bounded: a run that stopped reading its stdin would otherwise hang the test, not fail it.
+    let feed = async {
+        let mut sent = vec![0x5a; 512 << 10];
+        stdin.write_all(&sent).await.unwrap();
+        for i in 0..10u8 {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let piece = [i; 100];
+            stdin.write_all(&piece).await.unwrap();
+            sent.extend_from_slice(&piece);
+        }
+        drop(stdin);
+        let mut received = Vec::new();
+        stdout.read_to_end(&mut received).await.unwrap();
+        (sent, received)
+    };
+    let (sent, received) = tokio::time::timeout(std::time::Duration::from_secs(60), feed).await.expect("run hung");
     let out = child.wait_with_output().await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(received.len(), sent.len());

@@ -86,3 +86,43 @@ async fn a_caller_slower_than_the_idle_timeout_keeps_its_invocation() {
     let received = session.invoke_stream(&input[..], &mut output, |_| {}).await.unwrap();
     assert_eq!((received, output.written), (input.len() as u64, input.len()));
 }
+
+/// Frames the client reads and skips (pings) are not records: a flood of them, which on `ws://`
+/// anyone on the path can inject, must not hold a waiting caller past its idle timeout. A TCP proxy
+/// forwards both ways and, once the enclave has gone quiet (`sleep-ms`), writes unmasked pings
+/// (`0x89 0x00`) to the client as fast as it can. (With the reader's select biased towards the
+/// socket, the call was still waiting after 5 s, once after 15: an outside review's probe.) On the
+/// real clock: a paused one never advances while the flood keeps the runtime busy.
+#[tokio::test]
+async fn a_flood_of_pings_does_not_hold_a_caller_past_its_idle_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mock = mock().await;
+    let upstream = mock.local_addr();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (client, _) = listener.accept().await.unwrap();
+        let server = tokio::net::TcpStream::connect(upstream).await.unwrap();
+        let ((mut client_r, mut client_w), (mut server_r, mut server_w)) = (client.into_split(), server.into_split());
+        tokio::spawn(async move { tokio::io::copy(&mut client_r, &mut server_w).await });
+        // Forward the enclave's bytes until it has been quiet for 300 ms (the invocation sleeps),
+        // then flood: nothing of the enclave's is in flight, so no frame is split.
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            match tokio::time::timeout(Duration::from_millis(300), server_r.read(&mut buf)).await {
+                Ok(Ok(n @ 1..)) => client_w.write_all(&buf[..n]).await.unwrap(),
+                Ok(_) => return,
+                Err(_) => break,
+            }
+        }
+        let pings = [0x89u8, 0x00].repeat(32 << 10);
+        while client_w.write_all(&pings).await.is_ok() {}
+    });
+    let idle = Duration::from_secs(1);
+    let policy = pinned(&mock, "sleep-ms").build().unwrap();
+    let client = enclave_sdk::Client::builder().endpoint(url).policy(policy).idle_timeout(idle).build().unwrap();
+    let session = client.connect("sleep-ms").await.unwrap();
+    let waited = tokio::time::timeout(Duration::from_secs(5), session.invoke(b"20000")).await;
+    let err = waited.expect("still waiting 5 s into a 1 s idle timeout").unwrap_err();
+    assert_eq!(err, Error::Limit(LimitError::IdleTimeout(idle)));
+}

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::SinkExt as _;
+use futures_util::{FutureExt as _, SinkExt as _};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch, Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
@@ -747,12 +747,16 @@ async fn read_one(
     let bytes = loop {
         // Dropping `next()` when the timer fires is safe: the WebSocket keeps partial frames in its
         // own state.
-        // A record that is already there wins over a timer that ran out while this task was not
-        // running (a caller's thread busy or blocked): the record is the proof of life.
+        // Unbiased: a peer that keeps the socket busy with frames `next_binary` skips (a flood of
+        // pings, which on ws:// anyone on the path can inject) would otherwise starve the timer.
         tokio::select! {
-            biased;
             r = next_binary(stream) => break r,
             () = timer.expired() => {
+                // A record already there when the timer is looked at (it ran out while this task was
+                // not running: the caller's thread busy) is the proof of life the timer waits for.
+                if let Some(r) = next_binary(stream).now_or_never() {
+                    break r;
+                }
                 let waiting = shared.pending.lock().ok().and_then(|p| p.as_ref().map(HashMap::len)).unwrap_or(0);
                 let last_sent = shared.last_sent.lock().map(|t| *t).ok();
                 let sending = last_sent.filter(|t| t.elapsed() < idle);
