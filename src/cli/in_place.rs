@@ -3,7 +3,8 @@
 //! tokio's `fs::File` and `io::stdout` hand each read and write to a thread of tokio's blocking pool:
 //! the first starts that thread, each one after it is a hop there and back, and the runtime joins the
 //! thread before the process exits. For `enclave run`, a process that makes one call, that was 0.2-0.4
-//! ms of a 6 ms run (measured with `scripts/bench_peers.py`). A read or write of a regular file waits
+//! ms of a 6 ms run when no file and no stdout went through it (measured with
+//! `scripts/bench_peers.py`); stdout on a pipe still starts that thread. A read or write of a regular file waits
 //! only for the disk, so it is made in place; while it runs, the session's reader and writer wait (the
 //! runtime has one thread, see `main`), which on a network file system that stalls for long can end the
 //! session the way a stalled input does. Pipes, terminals, FIFOs and stdin can wait on another process

@@ -756,8 +756,9 @@ async fn open_session(config: Arc<Config>, function_id: &FunctionId) -> Result<S
 /// `block_on` main, Python's callers), one cross-thread wake-up per round trip; on a fresh call
 /// through `enclave-bench`'s relay that measured about 0.2 ms (fresh_call_rtts_ws 3.144 -> 3.130,
 /// wss 4.193 -> 4.178, four interleaved runs each, with the relay of the time). On a
-/// current-thread runtime (the blocking API's, the `enclave` CLI's) or outside any runtime, `work` runs in place: a task
-/// there would only queue every caller thread's handshake on the one thread that drives it.
+/// current-thread runtime (the blocking API's, the `enclave` CLI's) or outside any runtime, `work`
+/// runs in place: a task there would only queue every caller thread's handshake on the one thread
+/// that drives it.
 ///
 /// Dropping the returned future aborts the task: it stops at its next wait, and the connection
 /// closes then (work run in place stops at once, and its socket closes with it).
