@@ -8,28 +8,11 @@ mod common;
 
 use std::process::{Output, Stdio};
 
+use common::cli::enclave_with_stdin as enclave;
 use common::cli::Scratch;
 use common::*;
 use enclave_sdk::attestation::TrustRoot;
 use mock_enclave::MockEnclave;
-
-async fn enclave(args: &[&str], stdin: &[u8]) -> Output {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
-        .args(args)
-        .env_remove("ENCLAVE_URL")
-        .env_remove("ENCLAVE_POLICY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    // The command may exit before reading its input (a usage error): a broken pipe here is expected.
-    let _ = input.write_all(stdin).await;
-    drop(input);
-    child.wait_with_output().await.unwrap()
-}
 
 fn stderr(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).unwrap()

@@ -33,27 +33,13 @@ fn pins(mock: &MockEnclave, function: &str) -> Pins {
     Pins { _dir: dir, root, args }
 }
 
+/// `enclave run FUNCTION ARGS...` with `stdin`.
 async fn enclave_run(function: &str, args: &[String], stdin: &[u8]) -> Output {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
-        .arg("run")
-        .arg(function)
-        .args(args)
-        .env_remove("ENCLAVE_URL")
-        .env_remove("ENCLAVE_POLICY")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    // A run refused before it reads its input (a usage error) may exit first: the pipe is then closed.
-    match input.write_all(stdin).await {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        other => other.unwrap(),
-    }
-    drop(input);
-    child.wait_with_output().await.unwrap()
+    cli::enclave_with_stdin(&run_args(function, args), stdin).await
+}
+
+fn run_args(function: &str, args: &[String]) -> Vec<String> {
+    ["run".to_owned(), function.to_owned()].into_iter().chain(args.iter().cloned()).collect()
 }
 
 #[tokio::test]
@@ -239,17 +225,9 @@ async fn run_ends_quietly_when_its_stdout_is_closed() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
     std::fs::write(&input, vec![0x61; 2 << 20]).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
-        .arg("run")
-        .arg("echo")
-        .args(&p.args)
-        .args(["--input".into(), input.display().to_string()])
-        .env_remove("ENCLAVE_URL")
-        .env_remove("ENCLAVE_POLICY")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut args = p.args.clone();
+    args.extend(["--input".into(), input.display().to_string()]);
+    let mut child = cli::spawn(&run_args("echo", &args));
     drop(child.stdout.take());
     let out = child.wait_with_output().await.unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -266,17 +244,7 @@ async fn run_keeps_streaming_input_while_stdout_is_not_read() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mock = mock_with(|l| l.input_timeout = std::time::Duration::from_secs(1)).await;
     let p = pins(&mock, "echo");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
-        .arg("run")
-        .arg("echo")
-        .args(&p.args)
-        .env_remove("ENCLAVE_URL")
-        .env_remove("ENCLAVE_POLICY")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = cli::spawn(&run_args("echo", &p.args));
     let (mut stdin, mut stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
     // More output than a pipe holds, then input in small pieces for 3 s while nobody reads stdout.
     // Bounded: a run that stopped reading its stdin would otherwise hang the test, not fail it.

@@ -6,32 +6,13 @@
 
 mod common;
 
-use std::process::Output;
-
 use ciborium::Value;
+use common::cli::enclave_with_stdin as enclave;
 use common::cli::Scratch;
 use mock_enclave::measurements::MOCK_IMAGE_NAME;
 use mock_enclave::MockEnclave;
 
 const SECRET: &[u8] = b"review12: an unpinned enclave must never see this";
-
-/// `enclave ARGS...` with `stdin`, from an async test (the mock runs on this test's runtime).
-async fn enclave(args: &[&str], stdin: &[u8]) -> Output {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
-        .args(args)
-        .env_remove("ENCLAVE_URL")
-        .env_remove("ENCLAVE_POLICY")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let _ = input.write_all(stdin).await;
-    drop(input);
-    child.wait_with_output().await.unwrap()
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -12,6 +12,7 @@ mod common;
 
 use std::process::Output;
 
+use common::cli::enclave_with_stdin as enclave;
 use common::cli::Scratch;
 use common::rogue::{Rogue, CANARY, ROGUE_SIGNER};
 use common::*;
@@ -226,24 +227,6 @@ async fn the_environment_refuses_weak_pins_and_a_pinned_environment_refuses_the_
     let err = client.connect("echo").await.unwrap_err();
     assert!(matches!(err, Error::Attestation(AttestationError::PcrNotAllowed { index: PcrIndex::IMAGE, .. })), "{err}");
     rogue.assert_got_no_key_share_and_no_input(1).await;
-}
-
-/// `enclave ARGS...` with `stdin`, from an async test (the rogue runs on this test's runtime).
-async fn enclave(args: &[&str], stdin: &[u8]) -> Output {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
-        .args(args)
-        .env_remove("ENCLAVE_URL")
-        .env_remove("ENCLAVE_POLICY")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let _ = input.write_all(stdin).await;
-    drop(input);
-    child.wait_with_output().await.unwrap()
 }
 
 fn stderr(out: &Output) -> String {

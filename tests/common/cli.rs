@@ -1,7 +1,8 @@
 //! Running the `enclave` binary and scratch files for its arguments.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// Runs `enclave ARGS...` to completion, with no pins inherited from the test's environment.
 pub fn enclave(args: &[&str]) -> Output {
@@ -11,6 +12,35 @@ pub fn enclave(args: &[&str]) -> Output {
         .env_remove("ENCLAVE_URL")
         .output()
         .unwrap()
+}
+
+/// `enclave ARGS...` started from an async test with stdin, stdout and stderr piped and no pins
+/// inherited from the test's environment, for a test that drives the pipes itself.
+pub fn spawn(args: &[impl AsRef<OsStr>]) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
+        .args(args)
+        .env_remove("ENCLAVE_POLICY")
+        .env_remove("ENCLAVE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Runs `enclave ARGS...` with `stdin` to completion from an async test, so that a mock or rogue on
+/// the test's runtime keeps serving. A command that exits before reading its input (a usage error, a
+/// refusal) closes the pipe: that broken pipe is expected.
+pub async fn enclave_with_stdin(args: &[impl AsRef<OsStr>], stdin: &[u8]) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = spawn(args);
+    let mut input = child.stdin.take().unwrap();
+    match input.write_all(stdin).await {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.unwrap(),
+    }
+    drop(input);
+    child.wait_with_output().await.unwrap()
 }
 
 pub fn code(out: &Output) -> i32 {
