@@ -7,7 +7,8 @@
 //! The relay delays the bytes of an established connection; it cannot delay TCP's own handshake
 //! (the kernel completes it before the relay accepts), so every figure adds the one round trip that
 //! handshake costs on a real path: the counts are from `connect` to the first output byte, TCP's
-//! handshake included.
+//! handshake included. The server sees the connection when the client's first bytes reach it, as
+//! on a network (see [`Spare`]).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -87,9 +88,16 @@ pub(super) async fn relay(upstream: SocketAddr, one_way: Duration) -> std::io::R
 }
 
 /// The threads of the relay's next connection, waiting for it: one reads the client and stamps its
-/// chunks the moment they are read, one connects upstream and then reads the server, one writes the
-/// client's chunks upstream when due (the fourth, writing the server's chunks to the client, starts
-/// once upstream is connected: nothing is due to the client before the server has read a chunk).
+/// chunks the moment they are read; one connects upstream when the client's first chunk is due
+/// there and then writes the client's chunks when due; one reads the server once that connection
+/// exists (and starts the fourth, which writes the server's chunks to the client when due).
+///
+/// The upstream connection is made when the first chunk is due, not when the client connects: on a
+/// network the server accepts when the client's last handshake packet arrives, with the first data
+/// right behind it, half a round trip after the client's `connect` returned. Connected at once, the
+/// server accepted a whole one-way delay early (its accept work hidden in the wait), and did that
+/// work on this machine's two cores while the client was connecting and writing its first chunk:
+/// measured with timestamps in the SDK, the client's `connect` took 0.45 ms instead of 0.18 ms.
 struct Spare {
     down: std::sync::mpsc::SyncSender<std::net::TcpStream>,
 }
@@ -111,16 +119,12 @@ impl Spare {
         });
         std::thread::spawn(move || {
             let Ok(to_client) = to_client_rx.recv() else { return };
-            let Ok(up) = std::net::TcpStream::connect(upstream) else {
-                // No server: end the client's connection (its reader is blocked reading it).
+            let Ok(up) = server_rx.recv() else {
+                // No server, or a client that ended before sending anything: end the client's
+                // connection (its reader is blocked reading it).
                 let _ = to_client.shutdown(std::net::Shutdown::Both);
                 return;
             };
-            let _ = up.set_nodelay(true);
-            let Ok(to_server) = up.try_clone() else { return };
-            if server_tx.send(to_server).is_err() {
-                return;
-            }
             let (downward, downward_due) = channel();
             let writer = std::thread::spawn(move || write_when_due(downward_due, to_client));
             stamp(up, &downward, delay);
@@ -128,9 +132,16 @@ impl Spare {
             let _ = writer.join();
         });
         std::thread::spawn(move || {
-            if let Ok(to_server) = server_rx.recv() {
-                write_when_due(upward_due, to_server);
+            let Ok((at, first)) = upward_due.recv() else { return };
+            sleep_until(at);
+            let Ok(up) = std::net::TcpStream::connect(upstream) else { return };
+            let _ = up.set_nodelay(true);
+            let Ok(from_server) = up.try_clone() else { return };
+            if server_tx.send(from_server).is_err() {
+                return;
             }
+            let first = std::iter::once((at, first));
+            write_when_due(first.chain(upward_due), up);
         });
         Self { down: down_tx }
     }
@@ -138,6 +149,12 @@ impl Spare {
     /// Hands the accepted connection to the waiting threads.
     fn take(self, down: std::net::TcpStream) -> Result<(), std::sync::mpsc::SendError<std::net::TcpStream>> {
         self.down.send(down)
+    }
+}
+
+fn sleep_until(at: Instant) {
+    if let Some(wait) = at.checked_duration_since(Instant::now()) {
+        std::thread::sleep(wait);
     }
 }
 
@@ -155,12 +172,10 @@ fn stamp(mut from: std::net::TcpStream, queue: &std::sync::mpsc::Sender<(Instant
 
 /// Writes each queued chunk to `to` at its due instant, in order; once the queue ends, ends `to`'s
 /// writing half, as the side it was read from did.
-fn write_when_due(due: std::sync::mpsc::Receiver<(Instant, Vec<u8>)>, mut to: std::net::TcpStream) {
+fn write_when_due(due: impl IntoIterator<Item = (Instant, Vec<u8>)>, mut to: std::net::TcpStream) {
     use std::io::Write as _;
     for (at, chunk) in due {
-        if let Some(wait) = at.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
+        sleep_until(at);
         if to.write_all(&chunk).is_err() {
             return;
         }
