@@ -7,8 +7,8 @@
 //! The relay delays the bytes of an established connection; it cannot delay TCP's own handshake
 //! (the kernel completes it before the relay accepts), so every figure adds the one round trip that
 //! handshake costs on a real path: the counts are from `connect` to the first output byte, TCP's
-//! handshake included. The server sees the connection when the client's first bytes reach it, as
-//! on a network (see [`Spare`]).
+//! handshake included. The server sees the connection one one-way delay after the client
+//! connected, as on a network (see [`Spare`]).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -88,16 +88,16 @@ pub(super) async fn relay(upstream: SocketAddr, one_way: Duration) -> std::io::R
 }
 
 /// The threads of the relay's next connection, waiting for it: one reads the client and stamps its
-/// chunks the moment they are read; one connects upstream when the client's first chunk is due
-/// there and then writes the client's chunks when due; one reads the server once that connection
-/// exists (and starts the fourth, which writes the server's chunks to the client when due).
+/// chunks the moment they are read; one connects upstream one `delay` after the client connected
+/// and then writes the client's chunks when due; one reads the server once that connection exists
+/// (and starts the fourth, which writes the server's chunks to the client when due).
 ///
-/// The upstream connection is made when the first chunk is due, not when the client connects: on a
-/// network the server accepts when the client's last handshake packet arrives, with the first data
-/// right behind it, half a round trip after the client's `connect` returned. Connected at once, the
-/// server accepted a whole one-way delay early (its accept work hidden in the wait), and did that
-/// work on this machine's two cores while the client was connecting and writing its first chunk:
-/// measured with timestamps in the SDK, the client's `connect` took 0.45 ms instead of 0.18 ms.
+/// On a network the server accepts when the client's last handshake packet arrives: one one-way
+/// delay after the client's `connect` returned, and before the client's first data by as long as
+/// the client took to write it. The relay connects upstream at that instant. Connecting at once, as
+/// it did before, had the server accept a whole one-way delay early, its accept hidden in the wait,
+/// and run that accept on this machine's two cores while the client was connecting: timestamps in
+/// the SDK put the client's `connect` at 0.45 ms, against 0.18 ms with the upstream connect later.
 struct Spare {
     down: std::sync::mpsc::SyncSender<std::net::TcpStream>,
 }
@@ -109,8 +109,10 @@ impl Spare {
         let (to_client_tx, to_client_rx) = sync_channel::<std::net::TcpStream>(1);
         let (server_tx, server_rx) = sync_channel::<std::net::TcpStream>(1);
         let (upward, upward_due) = channel::<(Instant, Vec<u8>)>();
+        let (accept_due_tx, accept_due) = sync_channel::<Instant>(1);
         std::thread::spawn(move || {
             let Ok(down) = down_rx.recv() else { return };
+            let _ = accept_due_tx.send(Instant::now() + delay);
             let _ = down.set_nodelay(true);
             let Ok(to_client) = down.try_clone() else { return };
             if to_client_tx.send(to_client).is_ok() {
@@ -120,8 +122,7 @@ impl Spare {
         std::thread::spawn(move || {
             let Ok(to_client) = to_client_rx.recv() else { return };
             let Ok(up) = server_rx.recv() else {
-                // No server, or a client that ended before sending anything: end the client's
-                // connection (its reader is blocked reading it).
+                // No server: end the client's connection (its reader is blocked reading it).
                 let _ = to_client.shutdown(std::net::Shutdown::Both);
                 return;
             };
@@ -132,7 +133,7 @@ impl Spare {
             let _ = writer.join();
         });
         std::thread::spawn(move || {
-            let Ok((at, first)) = upward_due.recv() else { return };
+            let Ok(at) = accept_due.recv() else { return };
             sleep_until(at);
             let Ok(up) = std::net::TcpStream::connect(upstream) else { return };
             let _ = up.set_nodelay(true);
@@ -140,8 +141,7 @@ impl Spare {
             if server_tx.send(from_server).is_err() {
                 return;
             }
-            let first = std::iter::once((at, first));
-            write_when_due(first.chain(upward_due), up);
+            write_when_due(upward_due, up);
         });
         Self { down: down_tx }
     }
@@ -172,7 +172,7 @@ fn stamp(mut from: std::net::TcpStream, queue: &std::sync::mpsc::Sender<(Instant
 
 /// Writes each queued chunk to `to` at its due instant, in order; once the queue ends, ends `to`'s
 /// writing half, as the side it was read from did.
-fn write_when_due(due: impl IntoIterator<Item = (Instant, Vec<u8>)>, mut to: std::net::TcpStream) {
+fn write_when_due(due: std::sync::mpsc::Receiver<(Instant, Vec<u8>)>, mut to: std::net::TcpStream) {
     use std::io::Write as _;
     for (at, chunk) in due {
         sleep_until(at);
