@@ -11,13 +11,24 @@ use common::*;
 use enclave_sdk::error::LimitError;
 use enclave_sdk::Error;
 
+/// A session to `function` at `url` (the mock's, or a proxy's in front of it), pinned to `mock`,
+/// whose client gives up after `idle` without a record.
+async fn session_idle_after(
+    mock: &mock_enclave::MockEnclave,
+    url: String,
+    function: &str,
+    idle: Duration,
+) -> enclave_sdk::Session {
+    let policy = pinned(mock, function).build().unwrap();
+    let client = enclave_sdk::Client::builder().endpoint(url).policy(policy).idle_timeout(idle).build().unwrap();
+    client.connect(function).await.unwrap()
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_enclave_that_stops_answering_times_out_one_idle_period_after_the_last_send() {
     let mock = mock().await;
     let idle = Duration::from_secs(5);
-    let policy = pinned(&mock, "sleep-ms").build().unwrap();
-    let client = enclave_sdk::Client::builder().endpoint(mock.url()).policy(policy).idle_timeout(idle).build().unwrap();
-    let session = client.connect("sleep-ms").await.unwrap();
+    let session = session_idle_after(&mock, mock.url(), "sleep-ms", idle).await;
     // The last record from the enclave (its handshake) is 3 s old when the input goes out, so the
     // timer's first check, at 5 s, finds the send 2 s old: the deadline is then 5 s after the send,
     // not 5 s after that check.
@@ -77,9 +88,7 @@ impl tokio::io::AsyncWrite for SlowSink {
 async fn a_caller_slower_than_the_idle_timeout_keeps_its_invocation() {
     let mock = mock().await;
     let idle = Duration::from_secs(5);
-    let policy = pinned(&mock, "echo").build().unwrap();
-    let client = enclave_sdk::Client::builder().endpoint(mock.url()).policy(policy).idle_timeout(idle).build().unwrap();
-    let session = client.connect("echo").await.unwrap();
+    let session = session_idle_after(&mock, mock.url(), "echo", idle).await;
     // More output chunks than the reader buffers per invocation (16), each taken after 6 s.
     let input = vec![7u8; 24 * enclave_protocol::MAX_CHUNK_LEN];
     let mut output = SlowSink { pause: Duration::from_secs(6), wait: None, written: 0 };
@@ -119,9 +128,7 @@ async fn a_flood_of_pings_does_not_hold_a_caller_past_its_idle_timeout() {
         while client_w.write_all(&pings).await.is_ok() {}
     });
     let idle = Duration::from_secs(1);
-    let policy = pinned(&mock, "sleep-ms").build().unwrap();
-    let client = enclave_sdk::Client::builder().endpoint(url).policy(policy).idle_timeout(idle).build().unwrap();
-    let session = client.connect("sleep-ms").await.unwrap();
+    let session = session_idle_after(&mock, url, "sleep-ms", idle).await;
     let waited = tokio::time::timeout(Duration::from_secs(5), session.invoke(b"20000")).await;
     let err = waited.expect("still waiting 5 s into a 1 s idle timeout").unwrap_err();
     assert_eq!(err, Error::Limit(LimitError::IdleTimeout(idle)));
