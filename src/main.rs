@@ -40,23 +40,42 @@ enum Command {
     KmsPolicy(cli::kms_policy::Command),
 }
 
-// One thread: every command does one thing at a time, and a process that makes one call should not pay
-// for starting, waking and joining a pool of workers (about 1 ms of `enclave run`'s 6 ms, measured with
-// scripts/bench_peers.py). The SDK needs no worker: on this runtime a call runs in the caller's task.
-// Nothing may block this thread for long (see cli/in_place.rs for what is read and written on it).
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     quiet_on_broken_pipe();
     let cli = Cli::parse();
-    match cli.command {
-        Command::Verify(args) => cli::verify::run(args).await,
-        Command::Checksum(args) => cli::checksum::run(args).await,
-        Command::Run(args) => cli::run::run(args).await,
-        Command::Attest(args) => cli::attest::run(args).await,
-        Command::Inspect(args) => cli::inspect::run(args).await,
-        Command::Measure(args) => cli::measure::run(args).await,
-        Command::Policy(command) => cli::policy::run(command).await,
-        Command::KmsPolicy(command) => cli::kms_policy::run(command).await,
+    // One thread: every command does one thing at a time, and a process that makes one call should not
+    // pay for starting, waking and joining a pool of workers (about 1 ms of `enclave run`'s 6 ms,
+    // measured with scripts/bench_peers.py). The SDK needs no worker: on this runtime a call runs in
+    // the caller's task. Nothing may block this thread for long (see cli/in_place.rs for what is read
+    // and written on it).
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("enclave: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(cli.command.run());
+    // Not dropped: dropping a runtime waits for its blocking threads, and one of them may be in a read
+    // of stdin that ends only when the input does (`enclave run` whose function failed, or that the
+    // enclave refused, while a terminal or a producer keeps stdin open). Every command has flushed
+    // what it writes before it returns; the threads end with the process.
+    runtime.shutdown_background();
+    code
+}
+
+impl Command {
+    async fn run(self) -> ExitCode {
+        match self {
+            Command::Verify(args) => cli::verify::run(args).await,
+            Command::Checksum(args) => cli::checksum::run(args).await,
+            Command::Run(args) => cli::run::run(args).await,
+            Command::Attest(args) => cli::attest::run(args).await,
+            Command::Inspect(args) => cli::inspect::run(args).await,
+            Command::Measure(args) => cli::measure::run(args).await,
+            Command::Policy(command) => cli::policy::run(command).await,
+            Command::KmsPolicy(command) => cli::kms_policy::run(command).await,
+        }
     }
 }
 

@@ -268,3 +268,29 @@ async fn run_keeps_streaming_input_while_stdout_is_not_read() {
     assert_eq!(received.len(), sent.len());
     assert!(received == sent);
 }
+
+/// A function that fails while stdin is still open (a terminal, a producer that keeps writing) ends
+/// the run at once, exit 1 with the function's error. (The runtime used to be dropped, which waits for
+/// its blocking threads, one of them in a read of stdin: the process stayed until the input ended.)
+#[tokio::test]
+async fn run_exits_on_a_function_error_while_stdin_stays_open() {
+    use tokio::io::AsyncWriteExt;
+    let mock = mock().await;
+    let p = pins(&mock, "fail");
+    let mut child = cli::spawn(&run_args("fail", &p.args));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"some input, and more to come").await.unwrap();
+    stdin.flush().await.unwrap();
+    // Bounded: the old behaviour would wait for stdin forever; the write end stays open until after.
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("enclave run waited for stdin to end after the function failed")
+        .unwrap();
+    drop(stdin);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "enclave run: function fail failed with code 1: function fail failed: the fail function always fails\n"
+    );
+    assert!(out.stdout.is_empty());
+}
