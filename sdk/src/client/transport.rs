@@ -29,6 +29,15 @@ use crate::error::{ConfigError, ConnectError, Error, LimitError, SessionError, W
 /// The subprotocol Cape clients offer and Cape enclaves select (PROTOCOL.md section 9).
 pub(crate) const CAPE_SUBPROTOCOL: &str = "cape.runtime";
 
+/// The WebSocket read buffer of a connection. tungstenite's default, 128 KiB, stays allocated for the
+/// connection's life (a pooled session's too), is zeroed again before every read from the socket
+/// (tungstenite 0.28 `FrameCodec::read_in`), and costs a new process 32 page faults on its first read,
+/// about 0.1 ms of a one-shot `enclave run` here, for messages mostly under 1 KiB. A larger frame still
+/// arrives whole: the buffer grows to the frame's length, taking at most this much per read (one TLS
+/// record's worth; the runtime reads with the same size, runtime/src/server.rs).
+/// `enclave-bench --only bulk` and `--only rates` showed no change against 128 KiB.
+const READ_BUFFER: usize = 16 * 1024;
+
 /// The byte stream under the WebSocket: TCP, or TLS over TCP.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
@@ -135,8 +144,10 @@ pub(crate) async fn connect(
             headers.insert("Sec-WebSocket-Protocol", config.cape_protocols.clone());
         }
     }
-    let ws_config =
-        WebSocketConfig::default().max_message_size(Some(max_message_len)).max_frame_size(Some(max_message_len));
+    let ws_config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(Some(max_message_len))
+        .max_frame_size(Some(max_message_len));
     let expected = protocol.label();
     let (ws, response) = deadline
         .run(Wait::Upgrade, async {
