@@ -31,7 +31,9 @@ check the output, close. Timed with a monotonic clock around exactly that.
                  new client per sample, taken interleaved with the warm ones.
   enclave_run    `enclave run echo --url ... --root ... --pcrs ... --checksum ... --input FILE` as a new
                  process per sample: what a shell user pays, process start included.
-  process_floor  `enclave --version` as a new process per sample: the process-start share of the above.
+  process_floor  `enclave --version` as a new process per sample: the process-start share of the above
+                 (clap and the binary's start; since c9faccf it builds no tokio runtime, which
+                 enclave_run's share now includes).
   python_native_* The Python package (`enclave_sdk`, python/) in this Python process:
                  `Client(url, policy, tls_root=...)`, `connect("echo")`, `invoke`, `close`, the same pins
                  and the same WebPKI anchor as sdk_native_*. *_warm: one Client for all samples (as

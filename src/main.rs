@@ -55,13 +55,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(cli.command.run());
+    // A panic too: unwinding would drop the runtime on its way out.
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(cli.command.run())));
     // Not dropped: dropping a runtime waits for its blocking threads, and one of them may be in a read
-    // of stdin that ends only when the input does (`enclave run` whose function failed, or that the
-    // enclave refused, while a terminal or a producer keeps stdin open). Every command has flushed
-    // what it writes before it returns; the threads end with the process.
+    // of stdin that ends only when the input does (`enclave run` whose function failed, or whose
+    // session ended, after its input began, while a terminal or a producer keeps stdin open). Every
+    // command has flushed what it writes before it returns; the threads end with the process.
     runtime.shutdown_background();
-    code
+    code.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 impl Command {

@@ -282,10 +282,13 @@ async fn run_exits_on_a_function_error_while_stdin_stays_open() {
     stdin.write_all(b"some input, and more to come").await.unwrap();
     stdin.flush().await.unwrap();
     // Bounded: the old behaviour would wait for stdin forever; the write end stays open until after.
+    let started = std::time::Instant::now();
     let out = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
         .await
         .expect("enclave run waited for stdin to end after the function failed")
         .unwrap();
+    // Well under any grace period a shutdown might wait for (it took ~10 ms here).
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
     drop(stdin);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -293,4 +296,29 @@ async fn run_exits_on_a_function_error_while_stdin_stays_open() {
         "enclave run: function fail failed with code 1: function fail failed: the fail function always fails\n"
     );
     assert!(out.stdout.is_empty());
+}
+
+/// Output the function wrote before it failed reaches stdout (a pipe, through tokio's blocking thread)
+/// whole, and the run exits 1 with the function's error. The process ends without joining that thread,
+/// so the last write must be complete before `run` returns. (The flush on the error path is what
+/// guarantees it; without the flush this test still passed here, the last write winning the race with
+/// the session's close, so it guards the outcome, not that one line.)
+#[tokio::test]
+async fn run_writes_all_output_before_a_function_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("loud-fail");
+    std::fs::create_dir(&f).unwrap();
+    std::fs::write(f.join("main"), "#!/bin/sh\nhead -c 3000000 /dev/zero | tr '\\0' a\nexit 3\n").unwrap();
+    std::fs::set_permissions(f.join("main"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut functions = mock_enclave::functions::FunctionRegistry::builtins();
+    functions.load_dir(dir.path()).unwrap();
+    let mock = MockEnclave::builder().functions(functions).spawn().await.unwrap();
+    let p = pins(&mock, "loud-fail");
+    let out = enclave_run("loud-fail", &p.args, b"").await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("enclave run: function loud-fail failed with code "), "{err}");
+    assert_eq!(out.stdout.len(), 3_000_000);
+    assert!(out.stdout.iter().all(|&b| b == b'a'));
 }

@@ -2,8 +2,9 @@
 //!
 //! tokio's `fs::File` and `io::stdout` hand each read and write to a thread of tokio's blocking pool:
 //! the first starts that thread, and each one after it is a hop there and back (`main` does not join
-//! the thread at exit: a read of stdin may never end). For `enclave run`, a process that makes one call, that was 0.2-0.4
-//! ms of a 6 ms run when no file and no stdout went through it (measured with
+//! the thread at exit: a read of stdin may never end). For `enclave run`, a process that makes one
+//! call, that was 0.2-0.4 ms of a 6 ms run (when the runtime still joined the thread at exit) when no
+//! file and no stdout went through it (measured with
 //! `scripts/bench_peers.py`); stdout on a pipe still starts that thread. A read or write of a regular file waits
 //! only for the disk, so it is made in place; while it runs, the session's reader and writer wait (the
 //! runtime has one thread, see `main`), which on a network file system that stalls for long can end the

@@ -24,6 +24,8 @@ pub fn spawn(args: &[impl AsRef<OsStr>]) -> tokio::process::Child {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // A test that fails while the child runs must not leave it running.
+        .kill_on_drop(true)
         .spawn()
         .unwrap()
 }
