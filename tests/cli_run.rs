@@ -305,15 +305,8 @@ async fn run_exits_on_a_function_error_while_stdin_stays_open() {
 /// the session's close, so it guards the outcome, not that one line.)
 #[tokio::test]
 async fn run_writes_all_output_before_a_function_error() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("loud-fail");
-    std::fs::create_dir(&f).unwrap();
-    std::fs::write(f.join("main"), "#!/bin/sh\nhead -c 3000000 /dev/zero | tr '\\0' a\nexit 3\n").unwrap();
-    std::fs::set_permissions(f.join("main"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut functions = mock_enclave::functions::FunctionRegistry::builtins();
-    functions.load_dir(dir.path()).unwrap();
-    let mock = MockEnclave::builder().functions(functions).spawn().await.unwrap();
+    let script = "#!/bin/sh\nhead -c 3000000 /dev/zero | tr '\\0' a\nexit 3\n";
+    let (_dir, mock) = mock_with_dir_function("loud-fail", script).await;
     let p = pins(&mock, "loud-fail");
     let out = enclave_run("loud-fail", &p.args, b"").await;
     let err = String::from_utf8_lossy(&out.stderr);

@@ -82,18 +82,10 @@ async fn function_error_then_the_session_goes_on() {
 
 #[tokio::test]
 async fn a_user_function_from_a_directory() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("shout");
-    std::fs::create_dir(&f).unwrap();
-    std::fs::write(f.join("main"), "#!/bin/sh\nexec tr 'a-z' 'A-Z'\n").unwrap();
-    std::fs::set_permissions(f.join("main"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut functions = mock_enclave::functions::FunctionRegistry::builtins();
-    functions.load_dir(dir.path()).unwrap();
-    let mock = mock_enclave::MockEnclave::builder().functions(functions).spawn().await.unwrap();
+    let (dir, mock) = mock_with_dir_function("shout", "#!/bin/sh\nexec tr 'a-z' 'A-Z'\n").await;
 
     // The pinned checksum is the one `enclave checksum` computes from the directory.
-    let checksum = enclave_sdk::checksum::directory_checksum(&f).unwrap();
+    let checksum = enclave_sdk::checksum::directory_checksum(&dir.path().join("shout")).unwrap();
     assert_eq!(mock.function_checksum(&fid("shout")), Some(checksum));
     let session = pinned_client(&mock, "shout").connect("shout").await.unwrap();
     assert_eq!(session.invoke(b"user function").await.unwrap(), b"USER FUNCTION");

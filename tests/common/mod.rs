@@ -85,3 +85,18 @@ pub async fn mock_with(f: impl FnOnce(&mut mock_enclave::ServerLimits)) -> MockE
 pub async fn mock() -> MockEnclave {
     MockEnclave::builder().spawn().await.unwrap()
 }
+
+/// A mock enclave serving the builtins and one user function from a directory: `<dir>/<name>/main`,
+/// the shell `script`. The directory lives as long as the returned `TempDir`.
+pub async fn mock_with_dir_function(name: &str, script: &str) -> (tempfile::TempDir, MockEnclave) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join(name);
+    std::fs::create_dir(&f).unwrap();
+    std::fs::write(f.join("main"), script).unwrap();
+    std::fs::set_permissions(f.join("main"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut functions = mock_enclave::functions::FunctionRegistry::builtins();
+    functions.load_dir(dir.path()).unwrap();
+    let mock = MockEnclave::builder().functions(functions).spawn().await.unwrap();
+    (dir, mock)
+}
