@@ -24,6 +24,7 @@ use enclave_protocol::{seal_single_shot, FunctionId, KEY_LEN, NONCE_LEN};
 
 use super::attested::{self, AttestedEnclave, Connection, Purpose};
 use super::config::Config;
+use super::tls;
 use super::transport::{self, ws_error, Deadline, Protocol, Ws};
 use crate::attestation::AttestedDocument;
 use crate::error::{ConfigError, Error, LimitError, SessionError, Wait};
@@ -98,7 +99,7 @@ pub(crate) async fn connect(config: &Config, function: &str) -> Result<CapeSessi
     let name = cape_function_name(function)?;
     // Results come back under TLS only (PROTOCOL.md section 9.3): without WebPKI validation the
     // certificate would be accepted provisionally and never bound, so refuse before connecting.
-    if config.endpoint.tls() && config.webpki.is_none() {
+    if config.endpoint.tls() && !config.tls.as_ref().is_some_and(tls::ClientTls::checks_webpki) {
         return Err(ConfigError::CapeNeedsWebPki.into());
     }
     // Outputs arrive base64-encoded inside JSON: allow 4/3 of the output bound plus the envelope.

@@ -10,6 +10,7 @@ use enclave_protocol::FrameLimits;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::endpoint::Endpoint;
+use super::tls::ClientTls;
 use crate::attestation::{UnixTime, Verifier};
 
 /// Where "now" comes from when checking certificate validity and document age.
@@ -58,8 +59,9 @@ pub(crate) const DEFAULT_MAX_OUTPUT_LEN: usize = 64 * 1024 * 1024;
 #[derive(Debug)]
 pub(crate) struct Config {
     pub(crate) endpoint: Endpoint,
-    /// On `wss://`, the WebPKI validation to require besides the attestation binding, when configured.
-    pub(crate) webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    /// On `wss://`, the TLS client of every connection (with the WebPKI validation to require besides
+    /// the attestation binding, when configured); `None` on `ws://`.
+    pub(crate) tls: Option<ClientTls>,
     pub(crate) verifier: Verifier,
     /// `Authorization: Bearer <token>`, marked sensitive, for the native protocol.
     pub(crate) bearer: Option<HeaderValue>,

@@ -701,11 +701,12 @@ impl ClientBuilder {
                 .map_err(|_| ConfigError::WebPkiRoot(rustls::Error::General("no usable WebPKI root".into())))?;
             Some(verifier)
         };
+        let tls = if endpoint.tls() { Some(tls::ClientTls::new(webpki)?) } else { None };
         let (bearer, cape_protocols) = upgrade_headers(self.token.as_deref().map(String::as_str))?;
         Ok(Client {
             config: Arc::new(Config {
                 endpoint,
-                webpki,
+                tls,
                 verifier: Verifier::new(policy),
                 bearer,
                 cape_protocols,

@@ -2,13 +2,13 @@
 //! verified attestation document binds exactly the key the TLS handshake used (PROTOCOL.md section 2.1).
 //!
 //! Input: the certificate the TLS server presented (untrusted) and, later, the verified document's
-//! claim (trusted once verified). Output: a TLS stream with the key its handshake used, and the
-//! binding check (which `attested` calls, in its one binding step). This module does not verify
+//! claim (trusted once verified). Output: a started TLS handshake, the key a finished one used, and
+//! the binding check (which `attested` calls, in its one binding step). This module does not verify
 //! documents; WebPKI (CA and host name) validation runs only when the caller configured roots.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -20,38 +20,67 @@ use subtle::ConstantTimeEq;
 use super::endpoint::Endpoint;
 use crate::error::{ConfigError, ConnectError, Error, SessionError};
 
-/// TLS to the enclave at `endpoint`, accepting its certificate provisionally (and, with `webpki`, also
-/// requiring ordinary WebPKI validation); returns the stream and the DER SubjectPublicKeyInfo of the
-/// key the handshake used.
-pub(crate) async fn connect(
-    endpoint: &Endpoint,
-    webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
-    tcp: TcpStream,
-) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, Vec<u8>), Error> {
-    let provider = Arc::new(provider());
-    let (verifier, seen) = AttestedTlsVerifier::new(&provider, webpki);
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(ConnectError::Tls)?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    // A resumed handshake presents no certificate, so there would be no key for the attestation to
-    // bind. The config is per connection (its cache would be empty anyway); this says so outright.
-    config.resumption = rustls::client::Resumption::disabled();
-    let host = endpoint.host().to_owned();
-    let name = rustls::pki_types::ServerName::try_from(host.clone())
-        .map_err(|_| ConfigError::Endpoint { url: host, problem: "names a host that is not a TLS server name" })?;
-    let addr = endpoint.socket_addr();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(|e| {
-        // tokio-rustls carries rustls's own error inside the I/O error; anything else is the socket.
-        match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-            Some(tls) => ConnectError::Tls(tls.clone()),
-            None => ConnectError::Io { addr, kind: e.kind() },
-        }
-    })?;
-    let spki = seen.lock().ok().and_then(|s| s.clone()).ok_or(SessionError::TlsCertificate)?;
-    Ok((tls, spki))
+/// The TLS client of one [`Client`](crate::Client)'s `wss://` connections, built once: the provider,
+/// the verifier and the config are the same for every connection, and building them per connection
+/// cost each fresh call about 36 us before its ClientHello could leave.
+#[derive(Debug)]
+pub(crate) struct ClientTls {
+    config: Arc<rustls::ClientConfig>,
+    webpki: bool,
+}
+
+impl ClientTls {
+    /// The TLS client, accepting the enclave's certificate provisionally (and, with `webpki`, also
+    /// requiring ordinary WebPKI validation).
+    pub(crate) fn new(webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>) -> Result<Self, ConnectError> {
+        let provider = Arc::new(provider());
+        let checks_webpki = webpki.is_some();
+        let verifier = AttestedTlsVerifier { algorithms: provider.signature_verification_algorithms, webpki };
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(ConnectError::Tls)?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        // A resumed handshake presents no certificate, so there would be no key for the attestation to
+        // bind. The client never stores a ticket (this config would share them between connections).
+        config.resumption = rustls::client::Resumption::disabled();
+        Ok(Self { config: Arc::new(config), webpki: checks_webpki })
+    }
+
+    /// Whether the enclave's certificate must also pass WebPKI validation.
+    pub(crate) fn checks_webpki(&self) -> bool {
+        self.webpki
+    }
+
+    /// Starts a handshake with the enclave at `endpoint` over `io`: the ClientHello, key shares
+    /// included, is built here and now, so a caller can build it while `io` is still connecting.
+    pub(crate) fn start<IO: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        endpoint: &Endpoint,
+        io: IO,
+    ) -> Result<tokio_rustls::Connect<IO>, Error> {
+        let host = endpoint.host().to_owned();
+        let name = ServerName::try_from(host.clone())
+            .map_err(|_| ConfigError::Endpoint { url: host, problem: "names a host that is not a TLS server name" })?;
+        Ok(tokio_rustls::TlsConnector::from(self.config.clone()).connect(name, io))
+    }
+}
+
+/// What a failed handshake reports: rustls's own error, or the socket's (tokio-rustls carries the
+/// former inside an I/O error).
+pub(crate) fn handshake_error(e: &std::io::Error, addr: &str) -> ConnectError {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(tls) => ConnectError::Tls(tls.clone()),
+        None => ConnectError::Io { addr: addr.to_owned(), kind: e.kind() },
+    }
+}
+
+/// The DER SubjectPublicKeyInfo of the key a finished handshake used: that of the end-entity
+/// certificate the server presented, which rustls verified the server's handshake signature with.
+pub(crate) fn handshake_spki(connection: &rustls::ClientConnection) -> Result<Vec<u8>, SessionError> {
+    let end_entity = connection.peer_certificates().and_then(<[_]>::first).ok_or(SessionError::TlsCertificate)?;
+    certificate_spki(end_entity.as_ref())
 }
 
 /// rustls's aws-lc-rs provider, offering the hybrid post-quantum key exchange first (a rustls server,
@@ -114,28 +143,17 @@ pub(crate) fn check_binding(
     }
 }
 
-/// A rustls verifier for enclaves: it accepts any end-entity certificate *provisionally* and records
-/// its key; the session is refused later unless the attestation binds that key ([`check_binding`]).
-/// TLS handshake signatures are verified normally, so the server proved it holds the recorded key.
+/// A rustls verifier for enclaves: it accepts any well-formed end-entity certificate
+/// *provisionally*; the session is refused later unless the attestation binds its key
+/// ([`handshake_spki`], [`check_binding`]). TLS handshake signatures are verified normally, so the
+/// server proved it holds that key.
 ///
 /// With `webpki` set, the certificate must *also* pass ordinary WebPKI validation (chain to one of
 /// the given roots, valid now, for the host name), for deployments whose enclave has such a certificate.
 #[derive(Debug)]
-pub(crate) struct AttestedTlsVerifier {
-    seen: Arc<Mutex<Option<Vec<u8>>>>,
+struct AttestedTlsVerifier {
     algorithms: WebPkiSupportedAlgorithms,
     webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
-}
-
-impl AttestedTlsVerifier {
-    /// A verifier for one connection, and the slot where it records the presented key's SPKI.
-    pub(crate) fn new(
-        provider: &rustls::crypto::CryptoProvider,
-        webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
-    ) -> (Self, Arc<Mutex<Option<Vec<u8>>>>) {
-        let seen = Arc::new(Mutex::new(None));
-        (Self { seen: seen.clone(), algorithms: provider.signature_verification_algorithms, webpki }, seen)
-    }
 }
 
 impl ServerCertVerifier for AttestedTlsVerifier {
@@ -151,12 +169,10 @@ impl ServerCertVerifier for AttestedTlsVerifier {
             webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
         }
         // Provisional: the enclave's certificate is self-signed, and its trust comes from the
-        // attestation checked after the handshake, before any input is sent.
-        let spki = certificate_spki(end_entity)
+        // attestation checked after the handshake, before any input is sent. One whose key cannot be
+        // read could never be bound: refused here.
+        certificate_spki(end_entity)
             .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
-        if let Ok(mut slot) = self.seen.lock() {
-            *slot = Some(spki);
-        }
         Ok(ServerCertVerified::assertion())
     }
 
@@ -226,8 +242,13 @@ mod tests {
     async fn the_tls_handshake_with_the_runtime_is_post_quantum() {
         let mock = mock_enclave::MockEnclave::builder().tls(true).spawn().await.unwrap();
         let endpoint = super::super::endpoint::Endpoint::parse(&mock.url()).unwrap();
-        let tcp = TcpStream::connect(endpoint.socket_addr()).await.unwrap();
-        let (tls, _) = connect(&endpoint, None, tcp).await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(endpoint.socket_addr()).await.unwrap();
+        let tls = ClientTls::new(None).unwrap().start(&endpoint, tcp).unwrap().await.unwrap();
+        let spki = handshake_spki(tls.get_ref().1).unwrap();
+        assert_eq!(
+            Some(spki_sha256(&spki)),
+            mock.tls_certificate_der().map(|c| spki_sha256(&certificate_spki(c).unwrap()))
+        );
         let group = tls.get_ref().1.negotiated_key_exchange_group().map(|g| g.name());
         assert_eq!(group, Some(rustls::NamedGroup::X25519MLKEM768));
         let suite = tls.get_ref().1.negotiated_cipher_suite().map(|s| s.suite());
