@@ -194,6 +194,10 @@ pub enum SessionError {
     /// The TLS server's certificate does not parse.
     #[error("TLS certificate does not parse")]
     TlsCertificate,
+    /// The TLS handshake resumed an earlier session: the server proved no key in this connection, so
+    /// there is none for the attestation to bind (the certificate reported is the earlier one's).
+    #[error("the TLS handshake resumed an earlier session, so no key was proven on this connection")]
+    TlsResumed,
     /// The key the TLS handshake used is not the key the verified document binds (a TLS-terminating
     /// man in the middle, or a misconfigured enclave).
     #[error("TLS key sha256 {} is not attested (document binds {})", hex::encode(observed_sha256),
@@ -378,6 +382,9 @@ pub enum ConfigError {
     /// No endpoint was configured.
     #[error("no endpoint configured")]
     NoEndpoint,
+    /// The TLS client for a `wss://` endpoint could not be built.
+    #[error("TLS client: {0}")]
+    Tls(rustls::Error),
     /// A plain `ws://` endpoint on a host that is not loopback: the upgrade (function id, bearer token)
     /// and the traffic's shape would cross the network in clear.
     #[error("endpoint {0:?} is plain ws:// to a non-loopback host; use wss://")]

@@ -19,6 +19,7 @@ use subtle::ConstantTimeEq;
 
 use super::endpoint::Endpoint;
 use crate::error::{ConfigError, ConnectError, Error, SessionError};
+use rustls::HandshakeKind;
 
 /// The TLS client of one [`Client`](crate::Client)'s `wss://` connections, built once: the provider,
 /// the verifier and the config are the same for every connection, and building them per connection
@@ -32,18 +33,20 @@ pub(crate) struct ClientTls {
 impl ClientTls {
     /// The TLS client, accepting the enclave's certificate provisionally (and, with `webpki`, also
     /// requiring ordinary WebPKI validation).
-    pub(crate) fn new(webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>) -> Result<Self, ConnectError> {
+    pub(crate) fn new(webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>) -> Result<Self, ConfigError> {
         let provider = Arc::new(provider());
         let checks_webpki = webpki.is_some();
         let verifier = AttestedTlsVerifier { algorithms: provider.signature_verification_algorithms, webpki };
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(ConnectError::Tls)?
+            .map_err(ConfigError::Tls)?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
-        // A resumed handshake presents no certificate, so there would be no key for the attestation to
-        // bind. The client never stores a ticket (this config would share them between connections).
+        // A resumed handshake proves no key: rustls then reports the certificate of the session it
+        // resumed, which this connection's server never signed for. The client never stores a ticket
+        // (this config would share them between connections), and `handshake_spki` refuses a resumed
+        // handshake should one happen anyway.
         config.resumption = rustls::client::Resumption::disabled();
         Ok(Self { config: Arc::new(config), webpki: checks_webpki })
     }
@@ -76,9 +79,17 @@ pub(crate) fn handshake_error(e: &std::io::Error, addr: &str) -> ConnectError {
     }
 }
 
-/// The DER SubjectPublicKeyInfo of the key a finished handshake used: that of the end-entity
+/// The DER SubjectPublicKeyInfo of the key a finished full handshake used: that of the end-entity
 /// certificate the server presented, which rustls verified the server's handshake signature with.
+///
+/// # Errors
+/// [`SessionError::TlsResumed`] for a resumed handshake (no key was proven on this connection: the
+/// certificate rustls reports is the resumed session's), [`SessionError::TlsCertificate`] when no
+/// certificate was presented or it does not parse.
 pub(crate) fn handshake_spki(connection: &rustls::ClientConnection) -> Result<Vec<u8>, SessionError> {
+    if connection.handshake_kind() != Some(HandshakeKind::Full) {
+        return Err(SessionError::TlsResumed);
+    }
     let end_entity = connection.peer_certificates().and_then(<[_]>::first).ok_or(SessionError::TlsCertificate)?;
     certificate_spki(end_entity.as_ref())
 }
@@ -258,6 +269,78 @@ mod tests {
             rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
         };
         assert_eq!(suite, Some(first));
+    }
+
+    /// A TLS server that issues session tickets, as most servers do (the enclave runtime does not):
+    /// every connection gets one byte after the handshake, so the client reads the tickets too.
+    async fn ticket_issuing_server() -> std::net::SocketAddr {
+        use tokio::io::AsyncWriteExt as _;
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![cert.cert.der().clone()], key)
+                .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut tls) = acceptor.accept(tcp).await {
+                        let _ = tls.write_all(b"x").await;
+                        let _ = tls.flush().await;
+                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// Connects twice with `config` and returns, for each handshake, its kind and the key
+    /// `handshake_spki` would have the attestation bind.
+    async fn twice(
+        config: Arc<rustls::ClientConfig>,
+        addr: std::net::SocketAddr,
+    ) -> Vec<(Option<HandshakeKind>, Result<Vec<u8>, SessionError>)> {
+        use tokio::io::AsyncReadExt as _;
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let name = ServerName::try_from("127.0.0.1").unwrap();
+            let mut tls = tokio_rustls::TlsConnector::from(config.clone()).connect(name, tcp).await.unwrap();
+            let mut byte = [0u8; 1];
+            tls.read_exact(&mut byte).await.unwrap();
+            let connection = tls.get_ref().1;
+            seen.push((connection.handshake_kind(), handshake_spki(connection)));
+        }
+        seen
+    }
+
+    /// Against a server that would resume: the client's own TLS never does (a full handshake, its key
+    /// proven, each time), and a handshake that did resume yields no key to bind. A resumed handshake
+    /// reports the earlier session's certificate, which this connection's server never signed for.
+    #[tokio::test]
+    async fn a_resumed_handshake_yields_no_key_to_bind() {
+        let addr = ticket_issuing_server().await;
+        let shipped = ClientTls::new(None).unwrap();
+        let kinds: Vec<_> =
+            twice(shipped.config.clone(), addr).await.into_iter().map(|(k, s)| (k, s.is_ok())).collect();
+        assert_eq!(kinds, [(Some(HandshakeKind::Full), true), (Some(HandshakeKind::Full), true)]);
+
+        // The same client with resumption turned back on: the second handshake resumes, and is refused.
+        let mut resuming = (*shipped.config).clone();
+        resuming.resumption = rustls::client::Resumption::in_memory_sessions(8);
+        let seen = twice(Arc::new(resuming), addr).await;
+        assert_eq!(seen[0].0, Some(HandshakeKind::Full));
+        assert!(seen[0].1.is_ok());
+        assert_eq!(seen[1].0, Some(HandshakeKind::Resumed));
+        assert_eq!(seen[1].1, Err(SessionError::TlsResumed));
     }
 
     #[test]

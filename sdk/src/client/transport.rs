@@ -137,7 +137,8 @@ pub(crate) async fn connect(
     let request = upgrade_request(config, function, protocol)?;
     let (stream, tls_spki): (Box<dyn Io>, _) = if endpoint.tls() {
         // Built with the client for every `wss://` endpoint; never plain TCP instead.
-        let tls = config.tls.as_ref().ok_or(ConnectError::Tls(rustls::Error::General("no TLS client".into())))?;
+        let tls =
+            config.tls.as_ref().ok_or_else(|| ConnectError::Tls(rustls::Error::General("no TLS client".into())))?;
         let mut handshake = tls.start(endpoint, dial)?;
         let tls = deadline.run_in(&mut handshake, tls_step).await?.map_err(|e| tls::handshake_error(&e, &addr))?;
         let spki = tls::handshake_spki(tls.get_ref().1)?;
@@ -203,21 +204,23 @@ fn upgrade_request(config: &Config, function: &str, protocol: Protocol<'_>) -> R
     Ok(request)
 }
 
-/// A TCP connection whose handshake has begun: [`Dial::start`] polls the connect once, which sends
-/// the SYN, and returns. Used as a stream (by TLS), it waits for the connection on its first read or
-/// write, so the TLS client can build its first flight during TCP's round trip and send it as soon as
-/// the connection opens. Timestamps through `enclave-bench`'s relay: the ClientHello reached the relay
-/// 0.20 ms after the connection opened, 0.05 ms since (rustls builds the hello with its
-/// X25519MLKEM768 shares in about 110 us; the config, 36 us, is now built once per client). The
-/// bench's figures do not show it: its relay cannot delay TCP's own handshake, which completes on
-/// loopback in a fraction of the time the hello takes to build, and it starts the enclave's accept
-/// from its own. Over a real network's round trip the hello's time is hidden whole.
+/// A TCP connection whose handshake has begun: [`Dial::start`] polls the connect once and returns.
+/// For an IP address that poll sends the SYN; for a host name it starts the lookup (on tokio's
+/// blocking pool), and the SYN leaves when the stream is next polled. Used as a stream (by TLS), it
+/// waits for the connection on its first read or write, so the TLS client builds its first flight
+/// (rustls makes the X25519MLKEM768 shares then, about 110 us here) while TCP's handshake or the
+/// lookup is in flight, and sends it as soon as the connection opens. `enclave-bench` cannot show
+/// the gain: its relay does not delay TCP's own handshake, which completes on loopback sooner than
+/// the hello is built (commit 162864c has the timestamps).
 pub(crate) struct Dial {
     state: DialState,
 }
 
+/// A TCP connect in progress.
+type Connecting = Pin<Box<dyn Future<Output = std::io::Result<TcpStream>> + Send>>;
+
 enum DialState {
-    Connecting(Pin<Box<dyn Future<Output = std::io::Result<TcpStream>> + Send>>),
+    Connecting(Connecting),
     Open(TcpStream),
     /// The connect failed; every later use fails the same way.
     Failed(std::io::ErrorKind),
@@ -226,8 +229,7 @@ enum DialState {
 impl Dial {
     /// Begins connecting to `addr`.
     async fn start(addr: String) -> Self {
-        let mut connecting: Pin<Box<dyn Future<Output = std::io::Result<TcpStream>> + Send>> =
-            Box::pin(TcpStream::connect(addr));
+        let mut connecting: Connecting = Box::pin(TcpStream::connect(addr));
         // One poll, in this task's context: the connect's wake-up comes back to this task.
         let first = std::future::poll_fn(|cx| Poll::Ready(connecting.as_mut().poll(cx))).await;
         let state = match first {
@@ -427,6 +429,32 @@ mod tests {
         let err = client(url, after).connect("echo").await.unwrap_err();
         assert_eq!(err, Error::Limit(LimitError::Timeout { wait: Wait::Tls, after }));
         drop(held);
+    }
+
+    /// A listener whose accept queue is full drops the SYN, so TCP never connects: on both schemes the
+    /// timeout names the connect and comes at the handshake deadline (the connect runs under it, also
+    /// while TLS's first flight is being built).
+    #[tokio::test]
+    async fn a_connection_that_never_opens_times_out_as_the_connect_on_both_schemes() {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Connections the listener never accepts, until one no longer completes: the queue is full.
+        let mut queued = Vec::new();
+        for _ in 0..4 {
+            if let Ok(Ok(tcp)) = tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr)).await {
+                queued.push(tcp);
+            }
+        }
+        let after = Duration::from_millis(300);
+        for scheme in ["ws", "wss"] {
+            let client = client(format!("{scheme}://{addr}"), after);
+            let bounded = tokio::time::timeout(Duration::from_secs(10), client.connect("echo")).await;
+            let err = bounded.expect("the connect ran past its deadline").unwrap_err();
+            assert_eq!(err, Error::Limit(LimitError::Timeout { wait: Wait::Connect, after }), "{scheme}");
+        }
+        drop((listener, queued));
     }
 
     /// A connection that never opens, under a started TLS handshake: the timeout names the connect.
