@@ -13,13 +13,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::{DigitallySignedStruct, HandshakeKind, SignatureScheme};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::endpoint::Endpoint;
 use crate::error::{ConfigError, ConnectError, Error, SessionError};
-use rustls::HandshakeKind;
 
 /// The TLS client of one [`Client`](crate::Client)'s `wss://` connections, built once: the provider,
 /// the verifier and the config are the same for every connection, and building them per connection
