@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt as _, SinkExt as _};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, watch, Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 use zeroize::Zeroizing;
 
@@ -30,7 +30,8 @@ use super::transport::{self, next_binary, ws_error, Ws};
 use crate::attestation::AttestedDocument;
 use crate::error::{Error, LimitError, SessionError, Wait};
 
-/// Records buffered per invocation between the reader and the caller; bounds memory per invocation.
+/// Records buffered per invocation between the reader and the caller, past the first; bounds memory
+/// per invocation.
 const EVENTS_PER_INVOCATION: usize = 16;
 /// Records queued for the writer, across the session's invocations, at least: bounds memory (at most
 /// this many chunks, or one per invocation in flight if that is more), and is what one flush can carry.
@@ -52,8 +53,59 @@ enum Event {
 /// a caller that gives up does not end the invocation in the enclave, so the slot is freed only when
 /// the enclave ends it (End, Last or FunctionError) or the session ends.
 struct Pending {
-    events: mpsc::Sender<Event>,
+    events: Deliver,
     _slot: OwnedSemaphorePermit,
+}
+
+/// The reader's way to an invocation's caller. Most outputs are one record, so the first event goes
+/// through a oneshot, which never makes the reader wait; a channel, which can, is made only when a
+/// second record follows.
+enum Deliver {
+    First(oneshot::Sender<First>),
+    Rest(mpsc::Sender<Event>),
+}
+
+/// Where the reader sends one event: into the first-event oneshot (as the only event, or with the
+/// channel for the rest), or into that channel.
+enum Delivery {
+    Only(oneshot::Sender<First>),
+    More(oneshot::Sender<First>, mpsc::Receiver<Event>),
+    Rest(mpsc::Sender<Event>),
+}
+
+/// An invocation's first event: its only one, or the first of several with the channel for the rest.
+enum First {
+    Only(Event),
+    More(Event, mpsc::Receiver<Event>),
+}
+
+/// The caller's side of [`Deliver`]: the invocation's events in order, then `None` (also when the
+/// session ended first: its failure is recorded by then).
+struct Events(EventsState);
+
+enum EventsState {
+    First(oneshot::Receiver<First>),
+    Rest(mpsc::Receiver<Event>),
+    Over,
+}
+
+impl Events {
+    /// Cancel safe: a dropped call loses no event.
+    async fn recv(&mut self) -> Option<Event> {
+        match &mut self.0 {
+            EventsState::First(first) => {
+                let (event, next) = match first.await {
+                    Ok(First::Only(event)) => (Some(event), EventsState::Over),
+                    Ok(First::More(event, rest)) => (Some(event), EventsState::Rest(rest)),
+                    Err(_) => (None, EventsState::Over),
+                };
+                self.0 = next;
+                event
+            }
+            EventsState::Rest(rest) => rest.recv().await,
+            EventsState::Over => None,
+        }
+    }
 }
 
 /// An output chunk: the opened record's plaintext, whose tail is the data (the header is skipped, not
@@ -93,9 +145,10 @@ pub struct Progress {
 }
 
 struct Shared {
-    /// The next request id. Held while an invocation's first record is queued, so that ids reach the
-    /// wire in increasing order however callers interleave.
-    next_id: Mutex<RequestId>,
+    /// The next request id. Held while an invocation's first record is queued (into room reserved
+    /// before it is taken, so never across a wait), so that ids reach the wire in increasing order
+    /// however callers interleave.
+    next_id: StdMutex<RequestId>,
     /// To the writer task, which alone holds the sealer and the socket's sending half.
     outgoing: mpsc::Sender<Outgoing>,
     /// Set once the session has failed (the failure is recorded first). Everything that waits on the
@@ -178,7 +231,7 @@ impl Session {
         // caller waiting for room, which cost more than the record itself.
         let (outgoing, queue) = mpsc::channel(config.max_in_flight.max(OUTGOING_QUEUED));
         let shared = Arc::new(Shared {
-            next_id: Mutex::new(1),
+            next_id: StdMutex::new(1),
             outgoing,
             dead: watch::Sender::new(false),
             pending: StdMutex::new(Some(HashMap::new())),
@@ -536,41 +589,34 @@ impl Session {
         !*self.shared.dead.borrow() && !self.reader.is_finished() && !self.writer.is_finished()
     }
 
-    /// Waits for an in-flight slot, allocates the next id, registers the invocation and queues its
-    /// first record, made by `first`. The enclave starts an invocation at its first record, so the id
-    /// allocation and that record's place in the queue happen under one lock: ids reach the wire in
-    /// increasing order however callers interleave.
+    /// Waits for an in-flight slot and room in the writer's queue, then allocates the next id, registers
+    /// the invocation and queues its first record, made by `first`. The enclave starts an invocation at
+    /// its first record, so the id allocation and that record's place in the queue happen under one
+    /// lock, held without waiting: ids reach the wire in increasing order however callers interleave.
+    /// Cancel safe: until the lock, nothing is registered; after it, nothing is waited for.
     async fn begin<'a>(
         &self,
         first: impl FnOnce(RequestId) -> ClientMessage<'a>,
-    ) -> Result<(RequestId, mpsc::Receiver<Event>), Error> {
+    ) -> Result<(RequestId, Events), Error> {
         let slot = self.shared.in_flight.clone().acquire_owned().await.map_err(|_| self.failure())?;
-        let (tx, rx) = mpsc::channel(EVENTS_PER_INVOCATION);
-        let mut next_id = self.shared.next_id.lock().await;
+        let room = self.reserve().await?;
+        let (tx, rx) = oneshot::channel();
+        let mut next_id = self.shared.next_id.lock().map_err(|_| SessionError::Closed)?;
         let id = *next_id;
         *next_id = id.checked_add(1).ok_or(SessionError::Closed)?;
-        {
-            let mut guard = self.shared.pending.lock().map_err(|_| SessionError::Closed)?;
-            // Gone means the reader has recorded the failure and dropped every pending invocation:
-            // one registered now would wait for an end that never comes.
-            let Some(p) = guard.as_mut() else {
-                drop(guard);
-                return Err(self.failure());
-            };
-            p.insert(id, Pending { events: tx, _slot: slot });
-        }
-        // Until the first record is queued, the invocation exists only here: if this future is
-        // dropped or the queue is gone, unregister it, or the reader would count it as waiting.
-        let mut registered = Unregister { shared: &self.shared, id: Some(id) };
-        let record = first(id).to_record();
-        let r = self.queue(Outgoing::Record(record)).await;
-        drop(next_id);
-        if r.is_err() {
+        let mut guard = self.shared.pending.lock().map_err(|_| SessionError::Closed)?;
+        // Gone means the reader has recorded the failure and dropped every pending invocation:
+        // one registered now would wait for an end that never comes.
+        let Some(p) = guard.as_mut() else {
+            drop((guard, next_id));
             return Err(self.failure());
-        }
-        registered.id = None;
+        };
+        p.insert(id, Pending { events: Deliver::First(tx), _slot: slot });
+        drop(guard);
+        room.send(Outgoing::Record(first(id).to_record()));
+        drop(next_id);
         self.shared.invocations.fetch_add(1, Ordering::Relaxed);
-        Ok((id, rx))
+        Ok((id, Events(EventsState::First(rx))))
     }
 
     /// Queues one record for the writer; waits while the queue is full.
@@ -578,16 +624,22 @@ impl Session {
         self.queue(Outgoing::Record(msg.to_record())).await
     }
 
-    /// Queues an item for the writer, waiting while the queue is full, but not past the session's
-    /// end: a writer stalled on a peer that stopped reading would otherwise keep the queue full and
-    /// this caller waiting forever after the reader gave up.
+    /// Queues an item for the writer; waits while the queue is full (see [`Session::reserve`]).
     async fn queue(&self, item: Outgoing) -> Result<(), Error> {
+        self.reserve().await?.send(item);
+        Ok(())
+    }
+
+    /// Room for one item in the writer's queue, waited for while the queue is full, but not past the
+    /// session's end: a writer stalled on a peer that stopped reading would otherwise keep the queue
+    /// full and this caller waiting forever after the reader gave up.
+    async fn reserve(&self) -> Result<mpsc::Permit<'_, Outgoing>, Error> {
         let mut dead = self.shared.dead.subscribe();
         tokio::select! {
             biased;
             () = died(&mut dead) => Err(self.failure()),
-            r = self.shared.outgoing.send(item) => match r {
-                Ok(()) => Ok(()),
+            r = self.shared.outgoing.reserve() => match r {
+                Ok(room) => Ok(room),
                 Err(_) => {
                     // The writer stopped on a broken socket: the reader is about to see why (often
                     // the enclave's SessionError, queued just before it closed). Report that rather
@@ -601,22 +653,6 @@ impl Session {
 
     fn failure(&self) -> Error {
         failure_of(&self.shared)
-    }
-}
-
-/// Removes an invocation from the pending map when dropped with an id (see [`Session::begin`]).
-struct Unregister<'a> {
-    shared: &'a Shared,
-    id: Option<RequestId>,
-}
-
-impl Drop for Unregister<'_> {
-    fn drop(&mut self) {
-        if let (Some(id), Ok(mut p)) = (self.id, self.shared.pending.lock()) {
-            if let Some(p) = p.as_mut() {
-                p.remove(&id);
-            }
-        }
     }
 }
 
@@ -819,21 +855,43 @@ async fn read_one(
         other => other,
     };
     let finished = !matches!(event, Event::Output(_));
-    let tx = {
+    let delivery = {
         let mut guard = shared.pending.lock().map_err(|_| SessionError::Closed)?;
         let p = guard.as_mut().ok_or(SessionError::Closed)?;
         // An ended invocation leaves the map, and its slot with it: the enclave no longer counts it.
         if finished {
-            p.remove(&id).map(|e| e.events)
+            p.remove(&id).map(|e| match e.events {
+                Deliver::First(first) => Delivery::Only(first),
+                Deliver::Rest(rest) => Delivery::Rest(rest),
+            })
         } else {
-            p.get(&id).map(|e| e.events.clone())
+            p.get_mut(&id).map(|e| match &e.events {
+                Deliver::Rest(rest) => Delivery::Rest(rest.clone()),
+                // More records follow this one: they go through a channel, made now.
+                Deliver::First(_) => {
+                    let (tx, rx) = mpsc::channel(EVENTS_PER_INVOCATION);
+                    match std::mem::replace(&mut e.events, Deliver::Rest(tx)) {
+                        Deliver::First(first) => Delivery::More(first, rx),
+                        Deliver::Rest(rest) => Delivery::Rest(rest),
+                    }
+                }
+            })
         }
     };
-    let tx = tx.ok_or(SessionError::UnknownInvocation { id })?;
     // A dropped receiver means the caller abandoned the invocation; its output is discarded.
-    let _ = tx.send(event).await;
-    // Waiting for a slow caller to take the event is not the enclave's silence: the idle period
-    // starts once it is taken.
-    timer.touch();
+    match delivery.ok_or(SessionError::UnknownInvocation { id })? {
+        Delivery::Only(first) => {
+            let _ = first.send(First::Only(event));
+        }
+        Delivery::More(first, rest) => {
+            let _ = first.send(First::More(event, rest));
+        }
+        Delivery::Rest(rest) => {
+            let _ = rest.send(event).await;
+            // Waiting for a slow caller to take the event is not the enclave's silence: the idle
+            // period starts once it is taken.
+            timer.touch();
+        }
+    }
     Ok(())
 }
