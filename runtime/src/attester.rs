@@ -9,6 +9,9 @@
 //! real enclave, the mock enclave's software NSM in tests and demos.
 
 use std::fmt;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
 
 /// The NSM accepts at most this many bytes in each of nonce, public key and user data
 /// (AWS NSM API CDDL: `bstr .size (0..1024)`).
@@ -170,4 +173,171 @@ pub trait Attester: Send + Sync + fmt::Debug {
     /// [`AttesterError::FieldTooLong`] for a field over [`MAX_FIELD_LEN`]; another variant when the
     /// backend cannot produce a document.
     fn attest(&self, request: &AttestationRequest) -> Result<Vec<u8>, AttesterError>;
+
+    /// Whether [`attest`](Self::attest) may hold its thread while it waits on a device. The NSM's
+    /// driver serves one request at a time, so a burst of handshakes would queue on it; the server
+    /// therefore calls a blocking attester on tokio's blocking pool, a few at a time, never on a
+    /// worker that also serves other sessions. The default, `false`, is for a backend that only
+    /// computes: a software signature (about 0.1 ms) costs less than the move to another thread.
+    fn blocks(&self) -> bool {
+        false
+    }
+}
+
+/// Blocking attestations running at once. The device serves one at a time; a second one ready
+/// behind it keeps the device busy, and more would only be threads waiting on its lock.
+const MAX_BLOCKING: usize = 2;
+
+/// How sessions call the server's [`Attester`]: in place when it only computes, on the blocking pool
+/// when it [`blocks`](Attester::blocks). One per server, so the bound on blocking calls is the
+/// server's.
+#[derive(Clone)]
+pub(crate) struct Attestations {
+    attester: Arc<dyn Attester>,
+    /// For a blocking attester: the permits of its blocking calls.
+    blocking: Option<Arc<Semaphore>>,
+}
+
+impl fmt::Debug for Attestations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attestations").field("attester", &self.attester).finish_non_exhaustive()
+    }
+}
+
+impl Attestations {
+    pub(crate) fn new(attester: Arc<dyn Attester>) -> Self {
+        let blocking = attester.blocks().then(|| Arc::new(Semaphore::new(MAX_BLOCKING)));
+        Self { attester, blocking }
+    }
+
+    /// A document over `request`. A blocking attester's call waits (asynchronously) for one of its
+    /// permits; callers bound that wait with their handshake deadline.
+    ///
+    /// # Errors
+    /// The attester's own; [`AttesterError::Failed`] when its thread could not run or panicked.
+    pub(crate) async fn attest(&self, request: AttestationRequest) -> Result<Vec<u8>, AttesterError> {
+        let Some(blocking) = &self.blocking else {
+            return self.attester.attest(&request);
+        };
+        let lost = AttesterError::Failed { step: "running the attester on its own thread" };
+        let permit = blocking.clone().acquire_owned().await.map_err(|_| lost.clone())?;
+        let attester = self.attester.clone();
+        // The permit goes with the call, not with this future: a session that gives up while the
+        // device still works on its request leaves the device's bound intact.
+        tokio::task::spawn_blocking(move || {
+            let document = attester.attest(&request);
+            drop(permit);
+            document
+        })
+        .await
+        .map_err(|_| lost)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::thread::ThreadId;
+    use std::time::Duration;
+
+    use super::{AttestationRequest, Attestations, Attester, AttesterError, MAX_BLOCKING};
+
+    /// Records where and how many at once it runs; when `blocking`, holds each call until opened.
+    #[derive(Debug, Default)]
+    struct Probe {
+        blocking: bool,
+        threads: Mutex<Vec<ThreadId>>,
+        running: AtomicUsize,
+        most: AtomicUsize,
+        open: Mutex<bool>,
+        opened: Condvar,
+    }
+
+    impl Attester for Probe {
+        fn attest(&self, _: &AttestationRequest) -> Result<Vec<u8>, AttesterError> {
+            self.threads.lock().unwrap().push(std::thread::current().id());
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            if self.blocking {
+                let open = self.open.lock().unwrap();
+                let _ = self.opened.wait_timeout_while(open, Duration::from_secs(10), |open| !*open).unwrap();
+            }
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            Ok(vec![0x84])
+        }
+
+        fn blocks(&self) -> bool {
+            self.blocking
+        }
+    }
+
+    impl Probe {
+        fn open(&self) {
+            *self.open.lock().unwrap() = true;
+            self.opened.notify_all();
+        }
+
+        /// Waits (on the runtime's clock, at most 5 s) until `n` calls are inside the attester.
+        async fn until_running(&self, n: usize) {
+            let wait = async {
+                while self.running.load(Ordering::SeqCst) < n {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(5), wait).await.expect("the calls never reached the attester");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_attester_that_only_computes_runs_in_place() {
+        let probe = Arc::new(Probe::default());
+        let attestations = Attestations::new(probe.clone());
+        assert_eq!(attestations.attest(AttestationRequest::default()).await, Ok(vec![0x84]));
+        assert_eq!(*probe.threads.lock().unwrap(), [std::thread::current().id()]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_blocking_attester_runs_elsewhere_a_few_calls_at_a_time() {
+        let probe = Arc::new(Probe { blocking: true, ..Probe::default() });
+        let attestations = Attestations::new(probe.clone());
+        let calls: Vec<_> = (0..MAX_BLOCKING + 3)
+            .map(|_| {
+                let attestations = attestations.clone();
+                tokio::spawn(async move { attestations.attest(AttestationRequest::default()).await })
+            })
+            .collect();
+        probe.until_running(MAX_BLOCKING).await;
+        // The others wait for a permit, not on a thread: none of them is inside the attester.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(probe.running.load(Ordering::SeqCst), MAX_BLOCKING);
+        probe.open();
+        for call in calls {
+            assert_eq!(call.await.unwrap(), Ok(vec![0x84]));
+        }
+        assert_eq!(probe.most.load(Ordering::SeqCst), MAX_BLOCKING);
+        assert!(!probe.threads.lock().unwrap().contains(&std::thread::current().id()));
+    }
+
+    /// A session that gives up while its request is in the device (its handshake timed out) must not
+    /// free the device's place: the next call still waits until the device returns.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_call_given_up_keeps_its_place_until_the_device_returns() {
+        let probe = Arc::new(Probe { blocking: true, ..Probe::default() });
+        let attestations = Attestations::new(probe.clone());
+        for _ in 0..MAX_BLOCKING {
+            let given_up = attestations.attest(AttestationRequest::default());
+            assert!(tokio::time::timeout(Duration::from_millis(20), given_up).await.is_err());
+        }
+        probe.until_running(MAX_BLOCKING).await;
+        let next = tokio::spawn({
+            let attestations = attestations.clone();
+            async move { attestations.attest(AttestationRequest::default()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(probe.running.load(Ordering::SeqCst), MAX_BLOCKING, "a given-up call's place was taken");
+        probe.open();
+        assert_eq!(next.await.unwrap(), Ok(vec![0x84]));
+        assert_eq!(probe.most.load(Ordering::SeqCst), MAX_BLOCKING);
+    }
 }

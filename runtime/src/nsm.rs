@@ -73,6 +73,11 @@ impl Attester for NitroNsm {
             _ => Err(AttesterError::UnexpectedResponse),
         }
     }
+
+    /// An ioctl on the NSM's device, which serves one request at a time.
+    fn blocks(&self) -> bool {
+        true
+    }
 }
 
 /// The NSM API's name for an error code.

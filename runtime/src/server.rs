@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use zeroize::Zeroizing;
 
 use crate::admission::Admission;
-use crate::attester::Attester;
+use crate::attester::{Attestations, Attester};
 use crate::budget::Budget;
 use crate::corked::{Cork, Corked};
 use crate::function::Functions;
@@ -126,7 +126,7 @@ impl ServerBuilder {
         let tls_certificate = self.tls.as_ref().map(|t| t.certificate_der().to_vec());
         let shared = Arc::new(Shared {
             functions: self.functions,
-            attester: self.attester,
+            attester: Attestations::new(self.attester),
             token: self.token,
             limits: self.limits,
             stats: stats.clone(),
@@ -163,7 +163,7 @@ impl ServerBuilder {
 /// What every connection's task shares.
 struct Shared {
     functions: Functions,
-    attester: Arc<dyn Attester>,
+    attester: Attestations,
     token: Option<Zeroizing<String>>,
     limits: ServerLimits,
     stats: Arc<Stats>,

@@ -7,11 +7,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use enclave_protocol::{
-    ClientHandshake, ClientMessage, EnclaveUserData, Frame, FrameLimits, FunctionChecksum, FunctionId, ServerMessage,
-    KEY_LEN, NONCE_HEADER, PROTOCOL_LABEL,
+    ClientHandshake, ClientMessage, DocumentReceived, EnclaveUserData, Frame, FrameLimits, FunctionChecksum,
+    FunctionId, ServerMessage, KEY_LEN, NONCE_HEADER, PROTOCOL_LABEL,
 };
 use enclave_runtime::{
     AttestationRequest, Attester, AttesterError, Function, FunctionError, FunctionInput, FunctionOutput, Functions,
@@ -122,14 +123,33 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     attester: &Recording,
     input: &[u8],
 ) -> Vec<u8> {
-    let limits = FrameLimits::default();
     let nonce = *handshake.nonce().as_bytes();
-    let Some(Ok(Message::Binary(frame))) = ws.next().await else { panic!("no document") };
-    let received = handshake.receive_document(&frame, &limits).unwrap();
-    // The document is the attester's, byte for byte: the runtime neither parses nor rewraps it.
-    assert_eq!(received.document(), DOCUMENT);
+    let received = receive_document(ws, handshake).await;
     let asked = attester.requests().pop().unwrap();
     assert_eq!(asked.nonce(), Some(&nonce[..]), "the client's nonce is what gets attested");
+    invoke_once(ws, received, &asked, input).await
+}
+
+/// The session's first frame: the attester's document, byte for byte (the runtime neither parses nor
+/// rewraps it).
+async fn receive_document<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    handshake: ClientHandshake,
+) -> DocumentReceived {
+    let Some(Ok(Message::Binary(frame))) = ws.next().await else { panic!("no document") };
+    let received = handshake.receive_document(&frame, &FrameLimits::default()).unwrap();
+    assert_eq!(received.document(), DOCUMENT);
+    received
+}
+
+/// The key share, sealed to the key `asked` bound, and one invocation. Returns the output.
+async fn invoke_once<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    received: DocumentReceived,
+    asked: &AttestationRequest,
+    input: &[u8],
+) -> Vec<u8> {
+    let limits = FrameLimits::default();
     let key: [u8; KEY_LEN] = asked.public_key().unwrap().try_into().unwrap();
     let (key_share, mut sealer, mut opener) = received.complete(&key, &mut rand_core::OsRng).unwrap();
     ws.send(Message::binary(key_share)).await.unwrap();
@@ -332,5 +352,75 @@ async fn the_upgrade_response_waits_for_the_document_and_leaves_with_it() {
     }
     assert!(all.starts_with(b"HTTP/1.1 101"), "{:?}", String::from_utf8_lossy(&all[..12.min(all.len())]));
     drop(tcp);
+    server.shutdown().await;
+}
+
+/// Answers the first request at once and holds every later one until [`BusyDevice::open`], as a device
+/// busy with a burst of handshakes would; says it blocks, as the NSM does.
+#[derive(Debug, Default)]
+struct BusyDevice {
+    recording: Recording,
+    open: Mutex<bool>,
+    opened: Condvar,
+    /// Told when a request is being held.
+    holding: tokio::sync::Notify,
+}
+
+impl Attester for BusyDevice {
+    fn attest(&self, request: &AttestationRequest) -> Result<Vec<u8>, AttesterError> {
+        let first = self.recording.requests().is_empty();
+        let document = self.recording.attest(request);
+        if !first {
+            self.holding.notify_one();
+            // Bounded, so that a failing test ends rather than hangs on this thread.
+            let open = self.open.lock().unwrap();
+            let (open, _) = self.opened.wait_timeout_while(open, Duration::from_secs(10), |open| !*open).unwrap();
+            if !*open {
+                return Err(AttesterError::Failed { step: "the test never opened the device" });
+            }
+        }
+        document
+    }
+
+    fn blocks(&self) -> bool {
+        true
+    }
+}
+
+impl BusyDevice {
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+}
+
+/// With one worker thread, an attester that blocks (the NSM's device, held by another handshake) must
+/// not hold the worker: a session already attested is served while another session's document is
+/// still in the device. Called on the worker, the held request would stall every session until the
+/// device answered, and `first`'s answer would never come within the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_blocking_attester_leaves_the_workers_to_the_other_sessions() {
+    let attester = Arc::new(BusyDevice::default());
+    let server = Server::builder(attester.clone()).functions(functions()).spawn().await.unwrap();
+    let handshake = start();
+    let (mut first, _) = tokio_tungstenite::connect_async(native(&server.url(), &handshake)).await.unwrap();
+    let received = receive_document(&mut first, handshake).await;
+    let asked = attester.recording.requests().pop().unwrap();
+
+    let holding = attester.holding.notified();
+    let url = server.url();
+    let second = tokio::spawn(async move {
+        let handshake = start();
+        let (mut ws, _) = tokio_tungstenite::connect_async(native(&url, &handshake)).await.unwrap();
+        receive_document(&mut ws, handshake).await;
+    });
+    tokio::time::timeout(Duration::from_secs(5), holding).await.expect("the second request never reached the device");
+
+    let answer = tokio::time::timeout(Duration::from_secs(5), invoke_once(&mut first, received, &asked, b"served"))
+        .await
+        .expect("an attested session stalled while another session's document was in the device");
+    assert_eq!(answer, b"devres");
+    attester.open();
+    tokio::time::timeout(Duration::from_secs(5), second).await.expect("the held document never came").unwrap();
     server.shutdown().await;
 }

@@ -97,11 +97,15 @@ where
         let _ = send_bounded(&mut ws, error_frame("attestation rate limit reached"), REFUSAL_SEND_LIMIT).await;
         return SessionEnd::AttestationRate(wait);
     }
-    let document = match ctx.attester.attest(&request) {
-        Ok(d) => d,
-        Err(e) => {
+    // A blocking attester may wait for the device: within the handshake's deadline.
+    let document = match tokio::time::timeout_at(deadline, ctx.attester.attest(request)).await {
+        Ok(Ok(d)) => d,
+        failed => {
             let _ = send_bounded(&mut ws, error_frame("attestation failed"), REFUSAL_SEND_LIMIT).await;
-            return SessionEnd::Attester(e);
+            return match failed {
+                Ok(Err(e)) => SessionEnd::Attester(e),
+                _ => SessionEnd::HandshakeTimeout,
+            };
         }
     };
     count(&ctx.stats.documents);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::admission::{Admission, Ticket};
-use crate::attester::Attester;
+use crate::attester::Attestations;
 use crate::budget::Share;
 use crate::function::Function;
 use crate::limits::ServerLimits;
@@ -20,7 +20,7 @@ use crate::stop::Stopped;
 pub(crate) struct SessionContext {
     /// The function the upgrade asked for; it exists (the upgrade refused unknown ids).
     pub(crate) function: Arc<dyn Function>,
-    pub(crate) attester: Arc<dyn Attester>,
+    pub(crate) attester: Attestations,
     pub(crate) limits: ServerLimits,
     pub(crate) stats: Arc<Stats>,
     /// Turns true when the server starts draining.

@@ -135,7 +135,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Upgraded<S> {
             }
         };
         let document = match turn {
-            Ok(()) => ctx.attester.attest(&request).map_err(SessionEnd::Attester),
+            Ok(()) => ctx.attester.attest(request).await.map_err(SessionEnd::Attester),
             Err(wait) => Err(SessionEnd::AttestationRate(wait)),
         };
         let document = match document {
