@@ -156,6 +156,11 @@ pub enum AttesterError {
 ///         self.issued.fetch_add(1, Ordering::Relaxed);
 ///         Ok(document)
 ///     }
+///
+///     // A wrapper blocks when what it wraps does (the NSM does).
+///     fn blocks(&self) -> bool {
+///         self.inner.blocks()
+///     }
 /// }
 ///
 /// # #[derive(Debug)] struct Nsm;
@@ -165,6 +170,7 @@ pub enum AttesterError {
 /// let counting = Counting { inner: Nsm, issued: AtomicU64::new(0) };
 /// assert_eq!(counting.attest(&AttestationRequest::default()), Ok(vec![0x84]));
 /// assert_eq!(counting.issued.load(Ordering::Relaxed), 1);
+/// assert!(counting.blocks()); // the default: an attester not known to only compute
 /// ```
 pub trait Attester: Send + Sync + fmt::Debug {
     /// Produces a signed attestation document (COSE_Sign1 bytes) over `request`.
@@ -176,11 +182,14 @@ pub trait Attester: Send + Sync + fmt::Debug {
 
     /// Whether [`attest`](Self::attest) may hold its thread while it waits on a device. The NSM's
     /// driver serves one request at a time, so a burst of handshakes would queue on it; the server
-    /// therefore calls a blocking attester on tokio's blocking pool, a few at a time, never on a
-    /// worker that also serves other sessions. The default, `false`, is for a backend that only
-    /// computes: a software signature (about 0.1 ms) costs less than the move to another thread.
+    /// therefore calls a blocking attester on tokio's blocking pool, two calls at a time per server,
+    /// never on a worker that also serves other sessions.
+    ///
+    /// The default is `true`, the safe answer for an attester the server knows nothing about. Return
+    /// `false` from a backend that only computes (the mock's software NSM does: its signature, about
+    /// 0.1 ms, costs less than the move to another thread), and forward the answer from a wrapper.
     fn blocks(&self) -> bool {
-        false
+        true
     }
 }
 
@@ -189,8 +198,8 @@ pub trait Attester: Send + Sync + fmt::Debug {
 const MAX_BLOCKING: usize = 2;
 
 /// How sessions call the server's [`Attester`]: in place when it only computes, on the blocking pool
-/// when it [`blocks`](Attester::blocks). One per server, so the bound on blocking calls is the
-/// server's.
+/// when it [`blocks`](Attester::blocks). One per server: the bound on blocking calls is the
+/// server's, so two servers on one device (one `NitroNsm` behind two listeners) send it up to four.
 #[derive(Clone)]
 pub(crate) struct Attestations {
     attester: Arc<dyn Attester>,
@@ -210,8 +219,14 @@ impl Attestations {
         Self { attester, blocking }
     }
 
+    /// Whether a call made now would wait for a place (every blocking call's place is taken): a
+    /// session then sends what it holds back for the document first.
+    pub(crate) fn must_wait(&self) -> bool {
+        self.blocking.as_ref().is_some_and(|b| b.available_permits() == 0)
+    }
+
     /// A document over `request`. A blocking attester's call waits (asynchronously) for one of its
-    /// permits; callers bound that wait with their handshake deadline.
+    /// places; callers bound that wait with their handshake deadline.
     ///
     /// # Errors
     /// The attester's own; [`AttesterError::Failed`] when its thread could not run or panicked.
@@ -261,7 +276,7 @@ mod tests {
             self.most.fetch_max(now, Ordering::SeqCst);
             if self.blocking {
                 let open = self.open.lock().unwrap();
-                let _ = self.opened.wait_timeout_while(open, Duration::from_secs(10), |open| !*open).unwrap();
+                let _ = self.opened.wait_timeout_while(open, Duration::from_secs(5), |open| !*open).unwrap();
             }
             self.running.fetch_sub(1, Ordering::SeqCst);
             Ok(vec![0x84])
@@ -270,6 +285,11 @@ mod tests {
         fn blocks(&self) -> bool {
             self.blocking
         }
+    }
+
+    /// The thread a spawned task runs on: with one worker, the worker.
+    async fn worker() -> ThreadId {
+        tokio::spawn(async { std::thread::current().id() }).await.unwrap()
     }
 
     impl Probe {
@@ -316,7 +336,8 @@ mod tests {
             assert_eq!(call.await.unwrap(), Ok(vec![0x84]));
         }
         assert_eq!(probe.most.load(Ordering::SeqCst), MAX_BLOCKING);
-        assert!(!probe.threads.lock().unwrap().contains(&std::thread::current().id()));
+        let worker = worker().await;
+        assert!(!probe.threads.lock().unwrap().contains(&worker), "a blocking call ran on the worker");
     }
 
     /// A session that gives up while its request is in the device (its handshake timed out) must not

@@ -362,8 +362,8 @@ struct BusyDevice {
     recording: Recording,
     open: Mutex<bool>,
     opened: Condvar,
-    /// Told when a request is being held.
-    holding: tokio::sync::Notify,
+    /// Requests being held now.
+    held: std::sync::atomic::AtomicUsize,
 }
 
 impl Attester for BusyDevice {
@@ -371,10 +371,11 @@ impl Attester for BusyDevice {
         let first = self.recording.requests().is_empty();
         let document = self.recording.attest(request);
         if !first {
-            self.holding.notify_one();
+            self.held.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             // Bounded, so that a failing test ends rather than hangs on this thread.
             let open = self.open.lock().unwrap();
             let (open, _) = self.opened.wait_timeout_while(open, Duration::from_secs(10), |open| !*open).unwrap();
+            self.held.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             if !*open {
                 return Err(AttesterError::Failed { step: "the test never opened the device" });
             }
@@ -392,6 +393,25 @@ impl BusyDevice {
         *self.open.lock().unwrap() = true;
         self.opened.notify_all();
     }
+
+    /// Waits (at most 5 s) until `n` requests are held.
+    async fn until_held(&self, n: usize) {
+        let wait = async {
+            while self.held.load(std::sync::atomic::Ordering::SeqCst) < n {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), wait).await.expect("the requests never reached the device");
+    }
+}
+
+/// Connects a native session to `url` and waits for its document, in a task of its own.
+fn attested_later(url: String) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let handshake = start();
+        let (mut ws, _) = tokio_tungstenite::connect_async(native(&url, &handshake)).await.unwrap();
+        receive_document(&mut ws, handshake).await;
+    })
 }
 
 /// With one worker thread, an attester that blocks (the NSM's device, held by another handshake) must
@@ -407,14 +427,8 @@ async fn a_blocking_attester_leaves_the_workers_to_the_other_sessions() {
     let received = receive_document(&mut first, handshake).await;
     let asked = attester.recording.requests().pop().unwrap();
 
-    let holding = attester.holding.notified();
-    let url = server.url();
-    let second = tokio::spawn(async move {
-        let handshake = start();
-        let (mut ws, _) = tokio_tungstenite::connect_async(native(&url, &handshake)).await.unwrap();
-        receive_document(&mut ws, handshake).await;
-    });
-    tokio::time::timeout(Duration::from_secs(5), holding).await.expect("the second request never reached the device");
+    let second = attested_later(server.url());
+    attester.until_held(1).await;
 
     let answer = tokio::time::timeout(Duration::from_secs(5), invoke_once(&mut first, received, &asked, b"served"))
         .await
@@ -422,5 +436,38 @@ async fn a_blocking_attester_leaves_the_workers_to_the_other_sessions() {
     assert_eq!(answer, b"devres");
     attester.open();
     tokio::time::timeout(Duration::from_secs(5), second).await.expect("the held document never came").unwrap();
+    server.shutdown().await;
+}
+
+/// Every place at the device taken (two requests held): a third session's upgrade is answered at
+/// once, and its document follows when the device frees, rather than the 101 being held for all
+/// that time (a client would see a slow upgrade, not a slow document).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_waiting_for_a_busy_device_is_upgraded_first() {
+    let attester = Arc::new(BusyDevice::default());
+    let server = Server::builder(attester.clone()).functions(functions()).spawn().await.unwrap();
+    let handshake = start();
+    let (mut first, _) = tokio_tungstenite::connect_async(native(&server.url(), &handshake)).await.unwrap();
+    receive_document(&mut first, handshake).await;
+    let held = [attested_later(server.url()), attested_later(server.url())];
+    attester.until_held(2).await;
+
+    let handshake = start();
+    let (mut third, _) = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio_tungstenite::connect_async(native(&server.url(), &handshake)),
+    )
+    .await
+    .expect("the upgrade was held while the device was busy")
+    .unwrap();
+    attester.open();
+    tokio::time::timeout(Duration::from_secs(5), receive_document(&mut third, handshake))
+        .await
+        .expect("the document never followed the upgrade");
+    for session in held {
+        tokio::time::timeout(Duration::from_secs(5), session).await.expect("a held document never came").unwrap();
+    }
+    // Gone before the drain, which would otherwise wait out their handshakes.
+    drop((first, third));
     server.shutdown().await;
 }

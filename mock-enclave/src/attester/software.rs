@@ -384,6 +384,11 @@ impl Attester for SoftwareNsm {
         let payload = cbor(&payload)?;
         sign_cose(&issued.leaf_key, payload)
     }
+
+    /// It only computes: one P-384 signature, cheaper in place than on another thread.
+    fn blocks(&self) -> bool {
+        false
+    }
 }
 
 /// RFC 9052 section 4.2 (COSE_Sign1, untagged as NSM emits it) and section 4.4 (Sig_structure).

@@ -93,19 +93,28 @@ where
         Some(key.public_key().to_vec()),
         Some(cape_user_data(&ctx.function.checksum())),
     );
-    if let Err(wait) = ctx.admission.attestation_turn(deadline).await {
-        let _ = send_bounded(&mut ws, error_frame("attestation rate limit reached"), REFUSAL_SEND_LIMIT).await;
-        return SessionEnd::AttestationRate(wait);
-    }
-    // A blocking attester may wait for the device: within the handshake's deadline.
-    let document = match tokio::time::timeout_at(deadline, ctx.attester.attest(request)).await {
-        Ok(Ok(d)) => d,
-        failed => {
-            let _ = send_bounded(&mut ws, error_frame("attestation failed"), REFUSAL_SEND_LIMIT).await;
-            return match failed {
-                Ok(Err(e)) => SessionEnd::Attester(e),
-                _ => SessionEnd::HandshakeTimeout,
+    // The turn and, for a blocking attester, a place at the device: within the handshake's deadline,
+    // and given up when the server stops the session.
+    let attested = async {
+        ctx.admission.attestation_turn(deadline).await.map_err(SessionEnd::AttestationRate)?;
+        match tokio::time::timeout_at(deadline, ctx.attester.attest(request)).await {
+            Ok(document) => document.map_err(SessionEnd::Attester),
+            Err(_) => Err(SessionEnd::HandshakeTimeout),
+        }
+    };
+    let document = tokio::select! {
+        d = attested => d,
+        reason = stop.wait() => return tell_stopped(&mut ws, reason).await,
+    };
+    let document = match document {
+        Ok(d) => d,
+        Err(end) => {
+            let refusal = match end {
+                SessionEnd::AttestationRate(_) => "attestation rate limit reached",
+                _ => "attestation failed",
             };
+            let _ = send_bounded(&mut ws, error_frame(refusal), REFUSAL_SEND_LIMIT).await;
+            return end;
         }
     };
     count(&ctx.stats.documents);

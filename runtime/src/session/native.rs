@@ -105,8 +105,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Upgraded<S> {
     /// (PROTOCOL.md section 4 step 2).
     ///
     /// The document waits for its turn in the server's attestation schedule, within `deadline`.
-    /// The upgrade response leaves with it in one write, or alone before that wait when there is
-    /// one, and alone when no document can be made (the client then sees its session close).
+    /// The upgrade response leaves with it in one write, or alone before that wait (or a wait for a
+    /// busy attestation device) when there is one, and alone when no document can be made (the client
+    /// then sees its session close).
     pub(crate) async fn send_document(
         self,
         ctx: &SessionContext,
@@ -135,7 +136,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Upgraded<S> {
             }
         };
         let document = match turn {
-            Ok(()) => ctx.attester.attest(request).await.map_err(SessionEnd::Attester),
+            Ok(()) => {
+                // Likewise a document that must first wait for a place at a busy device.
+                if ctx.attester.must_wait() {
+                    release_upgrade(&mut ws, &cork).await?;
+                }
+                ctx.attester.attest(request).await.map_err(SessionEnd::Attester)
+            }
             Err(wait) => Err(SessionEnd::AttestationRate(wait)),
         };
         let document = match document {

@@ -613,6 +613,8 @@ impl Session {
         };
         p.insert(id, Pending { events: Deliver::First(tx), _slot: slot });
         drop(guard);
+        // Made under the lock, as its header carries the id: one chunk's copy at most (64 KiB, a few
+        // microseconds), which callers on other threads wait out.
         room.send(Outgoing::Record(first(id).to_record()));
         drop(next_id);
         self.shared.invocations.fetch_add(1, Ordering::Relaxed);
@@ -723,7 +725,8 @@ async fn read_loop(
     // Dropping the senders tells every pending invocation at once (its receiver ends, and it reads the
     // recorded failure), and frees their slots. Sending each the error would wait on any caller whose
     // channel is full, and every caller after it would wait too.
-    let pending = shared.pending.lock().ok().and_then(|mut p| p.take());
+    // Poisoned or not: a pending invocation left registered would never hear of the end.
+    let pending = shared.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
     drop(pending);
 }
 
