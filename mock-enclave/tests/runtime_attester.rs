@@ -29,6 +29,10 @@ impl Attester for Counting {
         self.issued.fetch_add(1, Ordering::Relaxed);
         Ok(document)
     }
+
+    fn blocks(&self) -> bool {
+        self.inner.blocks()
+    }
 }
 
 /// Signs once, then answers every request with that first document.
@@ -47,6 +51,10 @@ impl Attester for Replaying {
         let document = self.inner.attest(request)?;
         *first = Some(document.clone());
         Ok(document)
+    }
+
+    fn blocks(&self) -> bool {
+        self.inner.blocks()
     }
 }
 

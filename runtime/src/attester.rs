@@ -11,7 +11,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The NSM accepts at most this many bytes in each of nonce, public key and user data
 /// (AWS NSM API CDDL: `bstr .size (0..1024)`).
@@ -219,23 +219,33 @@ impl Attestations {
         Self { attester, blocking }
     }
 
-    /// Whether a call made now would wait for a place (every blocking call's place is taken): a
-    /// session then sends what it holds back for the document first.
-    pub(crate) fn must_wait(&self) -> bool {
-        self.blocking.as_ref().is_some_and(|b| b.available_permits() == 0)
+    /// A place to call the attester from, if one is free now (always, for one that only computes).
+    /// `None` means every place at the device is taken: a session then sends what it holds back for
+    /// the document before it waits with [`place`](Self::place).
+    pub(crate) fn try_place(&self) -> Option<Place> {
+        match &self.blocking {
+            None => Some(Place(None)),
+            Some(b) => b.clone().try_acquire_owned().ok().map(|p| Place(Some(p))),
+        }
     }
 
-    /// A document over `request`. A blocking attester's call waits (asynchronously) for one of its
-    /// places; callers bound that wait with their handshake deadline.
+    /// A place to call the attester from, waited for (asynchronously) while every one is taken;
+    /// callers bound that wait with their handshake deadline.
+    pub(crate) async fn place(&self) -> Result<Place, AttesterError> {
+        match &self.blocking {
+            None => Ok(Place(None)),
+            Some(b) => b.clone().acquire_owned().await.map(|p| Place(Some(p))).map_err(|_| lost()),
+        }
+    }
+
+    /// A document over `request`, made at `place`.
     ///
     /// # Errors
     /// The attester's own; [`AttesterError::Failed`] when its thread could not run or panicked.
-    pub(crate) async fn attest(&self, request: AttestationRequest) -> Result<Vec<u8>, AttesterError> {
-        let Some(blocking) = &self.blocking else {
+    pub(crate) async fn attest(&self, place: Place, request: AttestationRequest) -> Result<Vec<u8>, AttesterError> {
+        let Place(Some(permit)) = place else {
             return self.attester.attest(&request);
         };
-        let lost = AttesterError::Failed { step: "running the attester on its own thread" };
-        let permit = blocking.clone().acquire_owned().await.map_err(|_| lost.clone())?;
         let attester = self.attester.clone();
         // The permit goes with the call, not with this future: a session that gives up while the
         // device still works on its request leaves the device's bound intact.
@@ -245,8 +255,16 @@ impl Attestations {
             document
         })
         .await
-        .map_err(|_| lost)?
+        .map_err(|_| lost())?
     }
+}
+
+/// Where a session calls the attester from: in place, or one of the device's [`MAX_BLOCKING`] places,
+/// taken by [`Attestations::try_place`] or [`Attestations::place`] and given back when the call ends.
+pub(crate) struct Place(Option<OwnedSemaphorePermit>);
+
+fn lost() -> AttesterError {
+    AttesterError::Failed { step: "running the attester on its own thread" }
 }
 
 #[cfg(test)]
@@ -287,6 +305,11 @@ mod tests {
         }
     }
 
+    /// A place, then a document, as a session without anything to send first does.
+    async fn attest(attestations: &Attestations) -> Result<Vec<u8>, AttesterError> {
+        attestations.attest(attestations.place().await?, AttestationRequest::default()).await
+    }
+
     /// The thread a spawned task runs on: with one worker, the worker.
     async fn worker() -> ThreadId {
         tokio::spawn(async { std::thread::current().id() }).await.unwrap()
@@ -313,7 +336,8 @@ mod tests {
     async fn an_attester_that_only_computes_runs_in_place() {
         let probe = Arc::new(Probe::default());
         let attestations = Attestations::new(probe.clone());
-        assert_eq!(attestations.attest(AttestationRequest::default()).await, Ok(vec![0x84]));
+        let place = attestations.try_place().expect("one that only computes always has a place");
+        assert_eq!(attestations.attest(place, AttestationRequest::default()).await, Ok(vec![0x84]));
         assert_eq!(*probe.threads.lock().unwrap(), [std::thread::current().id()]);
     }
 
@@ -324,7 +348,7 @@ mod tests {
         let calls: Vec<_> = (0..MAX_BLOCKING + 3)
             .map(|_| {
                 let attestations = attestations.clone();
-                tokio::spawn(async move { attestations.attest(AttestationRequest::default()).await })
+                tokio::spawn(async move { attest(&attestations).await })
             })
             .collect();
         probe.until_running(MAX_BLOCKING).await;
@@ -347,13 +371,14 @@ mod tests {
         let probe = Arc::new(Probe { blocking: true, ..Probe::default() });
         let attestations = Attestations::new(probe.clone());
         for _ in 0..MAX_BLOCKING {
-            let given_up = attestations.attest(AttestationRequest::default());
+            let given_up = attest(&attestations);
             assert!(tokio::time::timeout(Duration::from_millis(20), given_up).await.is_err());
         }
         probe.until_running(MAX_BLOCKING).await;
+        assert!(attestations.try_place().is_none(), "a given-up call's place was free");
         let next = tokio::spawn({
             let attestations = attestations.clone();
-            async move { attestations.attest(AttestationRequest::default()).await }
+            async move { attest(&attestations).await }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(probe.running.load(Ordering::SeqCst), MAX_BLOCKING, "a given-up call's place was taken");

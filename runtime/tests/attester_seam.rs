@@ -16,7 +16,7 @@ use enclave_protocol::{
 };
 use enclave_runtime::{
     AttestationRequest, Attester, AttesterError, Function, FunctionError, FunctionInput, FunctionOutput, Functions,
-    Server, TlsIdentity,
+    Server, ServerLimits, TlsIdentity,
 };
 use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
@@ -305,7 +305,8 @@ struct Gated(std::sync::atomic::AtomicBool);
 
 impl Attester for Gated {
     fn attest(&self, _: &AttestationRequest) -> Result<Vec<u8>, AttesterError> {
-        // Polled, bounded: the attester runs on a runtime thread, and the test must never hang.
+        // Polled, bounded: the attester holds a thread (the blocking pool's), and the test must never
+        // hang.
         let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while !self.0.load(std::sync::atomic::Ordering::SeqCst) {
             if std::time::Instant::now() > until {
@@ -320,8 +321,8 @@ impl Attester for Gated {
 /// The upgrade response leaves with the document (one write, not two with the client woken
 /// between them): while the document is being made, the client has nothing, not even the 101.
 ///
-/// The client is a blocking socket with its own read timeout: the gated attester blocks a runtime
-/// thread, so the check must not rely on the runtime's timers.
+/// The client is a blocking socket with its own read timeout, so the check does not rely on the
+/// runtime's timers while the gated attester holds a thread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_upgrade_response_waits_for_the_document_and_leaves_with_it() {
     use std::io::{Read as _, Write as _};
@@ -355,10 +356,11 @@ async fn the_upgrade_response_waits_for_the_document_and_leaves_with_it() {
     server.shutdown().await;
 }
 
-/// Answers the first request at once and holds every later one until [`BusyDevice::open`], as a device
-/// busy with a burst of handshakes would; says it blocks, as the NSM does.
+/// Answers the first `free` requests at once and holds every later one until [`BusyDevice::open`], as a
+/// device busy with a burst of handshakes would; says it blocks, as the NSM does.
 #[derive(Debug, Default)]
 struct BusyDevice {
+    free: usize,
     recording: Recording,
     open: Mutex<bool>,
     opened: Condvar,
@@ -368,9 +370,9 @@ struct BusyDevice {
 
 impl Attester for BusyDevice {
     fn attest(&self, request: &AttestationRequest) -> Result<Vec<u8>, AttesterError> {
-        let first = self.recording.requests().is_empty();
+        let free = self.recording.requests().len() < self.free;
         let document = self.recording.attest(request);
-        if !first {
+        if !free {
             self.held.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             // Bounded, so that a failing test ends rather than hangs on this thread.
             let open = self.open.lock().unwrap();
@@ -389,6 +391,11 @@ impl Attester for BusyDevice {
 }
 
 impl BusyDevice {
+    /// Busy from the second request on.
+    fn after_one() -> Self {
+        Self { free: 1, ..Self::default() }
+    }
+
     fn open(&self) {
         *self.open.lock().unwrap() = true;
         self.opened.notify_all();
@@ -420,7 +427,7 @@ fn attested_later(url: String) -> tokio::task::JoinHandle<()> {
 /// device answered, and `first`'s answer would never come within the timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_blocking_attester_leaves_the_workers_to_the_other_sessions() {
-    let attester = Arc::new(BusyDevice::default());
+    let attester = Arc::new(BusyDevice::after_one());
     let server = Server::builder(attester.clone()).functions(functions()).spawn().await.unwrap();
     let handshake = start();
     let (mut first, _) = tokio_tungstenite::connect_async(native(&server.url(), &handshake)).await.unwrap();
@@ -439,12 +446,12 @@ async fn a_blocking_attester_leaves_the_workers_to_the_other_sessions() {
     server.shutdown().await;
 }
 
-/// Every place at the device taken (two requests held): a third session's upgrade is answered at
-/// once, and its document follows when the device frees, rather than the 101 being held for all
-/// that time (a client would see a slow upgrade, not a slow document).
+/// Every place at the device taken (two requests held: the runtime's two places per server): a third
+/// session's upgrade is answered at once, and its document follows when the device frees, rather than
+/// the 101 being held for all that time (a client would see a slow upgrade, not a slow document).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_waiting_for_a_busy_device_is_upgraded_first() {
-    let attester = Arc::new(BusyDevice::default());
+    let attester = Arc::new(BusyDevice::after_one());
     let server = Server::builder(attester.clone()).functions(functions()).spawn().await.unwrap();
     let handshake = start();
     let (mut first, _) = tokio_tungstenite::connect_async(native(&server.url(), &handshake)).await.unwrap();
@@ -469,5 +476,33 @@ async fn a_session_waiting_for_a_busy_device_is_upgraded_first() {
     }
     // Gone before the drain, which would otherwise wait out their handshakes.
     drop((first, third));
+    server.shutdown().await;
+}
+
+/// A Cape session whose document is still in a busy device when a newcomer needs its slot (the only
+/// one) is evicted, and says so at once: the wait at the device gives way to the server's stop, as
+/// the waits before it do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cape_session_at_a_busy_device_is_evicted_and_told() {
+    let attester = Arc::new(BusyDevice::default());
+    let mut limits = ServerLimits::default();
+    limits.max_sessions = 1;
+    limits.eviction_grace = Duration::from_millis(100);
+    let server = Server::builder(attester.clone()).functions(functions()).limits(limits).spawn().await.unwrap();
+    let hello = || Message::text(r#"{"message":{"nonce":"MTIzNA=="}}"#);
+    let cape = || tokio_tungstenite::connect_async(request(&server.url(), "/v1/run/reverse", "cape.runtime"));
+    let (mut held, _) = cape().await.unwrap();
+    held.send(hello()).await.unwrap();
+    attester.until_held(1).await;
+    // Past its grace, the held session is the one a newcomer evicts.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (mut newcomer, _) = cape().await.unwrap();
+    newcomer.send(hello()).await.unwrap();
+    let told =
+        tokio::time::timeout(Duration::from_secs(3), held.next()).await.expect("the evicted session was not told");
+    let Some(Ok(Message::Text(text))) = told else { panic!("not an error frame: {told:?}") };
+    assert!(text.as_str().starts_with(r#"{"error":"evicted: every session slot was taken"#), "{text}");
+    attester.open();
+    drop((held, newcomer));
     server.shutdown().await;
 }

@@ -97,7 +97,8 @@ where
     // and given up when the server stops the session.
     let attested = async {
         ctx.admission.attestation_turn(deadline).await.map_err(SessionEnd::AttestationRate)?;
-        match tokio::time::timeout_at(deadline, ctx.attester.attest(request)).await {
+        let made = async { ctx.attester.attest(ctx.attester.place().await?, request).await };
+        match tokio::time::timeout_at(deadline, made).await {
             Ok(document) => document.map_err(SessionEnd::Attester),
             Err(_) => Err(SessionEnd::HandshakeTimeout),
         }

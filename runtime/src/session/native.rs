@@ -138,10 +138,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Upgraded<S> {
         let document = match turn {
             Ok(()) => {
                 // Likewise a document that must first wait for a place at a busy device.
-                if ctx.attester.must_wait() {
-                    release_upgrade(&mut ws, &cork).await?;
+                let place = match ctx.attester.try_place() {
+                    Some(place) => Ok(place),
+                    None => {
+                        release_upgrade(&mut ws, &cork).await?;
+                        ctx.attester.place().await
+                    }
+                };
+                match place {
+                    Ok(place) => ctx.attester.attest(place, request).await.map_err(SessionEnd::Attester),
+                    Err(e) => Err(SessionEnd::Attester(e)),
                 }
-                ctx.attester.attest(request).await.map_err(SessionEnd::Attester)
             }
             Err(wait) => Err(SessionEnd::AttestationRate(wait)),
         };
