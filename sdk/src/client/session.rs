@@ -413,6 +413,13 @@ impl Session {
     /// invocation whose input was not complete leaves the enclave waiting; close the session rather
     /// than reuse it.
     ///
+    /// # Backpressure
+    /// One reader takes the enclave's records for the whole session, and each invocation buffers at
+    /// most 17 of them (about 1 MiB of output). While `output` takes nothing and that buffer is full,
+    /// the reader waits, and the session's other invocations wait with it. This client does not count
+    /// that wait as the enclave's silence, but an enclave that cannot write for its idle timeout ends
+    /// the session. Give an output you may not drain promptly a session of its own.
+    ///
     /// # Examples
     ///
     /// ```
