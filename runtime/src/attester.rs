@@ -200,17 +200,11 @@ const MAX_BLOCKING: usize = 2;
 /// How sessions call the server's [`Attester`]: in place when it only computes, on the blocking pool
 /// when it [`blocks`](Attester::blocks). One per server: the bound on blocking calls is the
 /// server's, so two servers on one device (one `NitroNsm` behind two listeners) send it up to four.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(crate) struct Attestations {
     attester: Arc<dyn Attester>,
     /// For a blocking attester: the permits of its blocking calls.
     blocking: Option<Arc<Semaphore>>,
-}
-
-impl fmt::Debug for Attestations {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Attestations").field("attester", &self.attester).finish_non_exhaustive()
-    }
 }
 
 impl Attestations {

@@ -299,34 +299,15 @@ async fn a_refused_upgrade_never_reaches_the_attester() {
     server.shutdown().await;
 }
 
-/// Hands out [`DOCUMENT`] once the test lets it (`released`), to see what the client has before.
-#[derive(Debug, Default)]
-struct Gated(std::sync::atomic::AtomicBool);
-
-impl Attester for Gated {
-    fn attest(&self, _: &AttestationRequest) -> Result<Vec<u8>, AttesterError> {
-        // Polled, bounded: the attester holds a thread (the blocking pool's), and the test must never
-        // hang.
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !self.0.load(std::sync::atomic::Ordering::SeqCst) {
-            if std::time::Instant::now() > until {
-                return Err(AttesterError::Failed { step: "the test never released" });
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        Ok(DOCUMENT.to_vec())
-    }
-}
-
 /// The upgrade response leaves with the document (one write, not two with the client woken
 /// between them): while the document is being made, the client has nothing, not even the 101.
 ///
 /// The client is a blocking socket with its own read timeout, so the check does not rely on the
-/// runtime's timers while the gated attester holds a thread.
+/// runtime's timers while the held attester holds a thread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_upgrade_response_waits_for_the_document_and_leaves_with_it() {
     use std::io::{Read as _, Write as _};
-    let gate = Arc::new(Gated::default());
+    let gate = Arc::new(BusyDevice::default());
     let server = Server::builder(gate.clone()).functions(functions()).spawn().await.unwrap();
     let mut tcp = std::net::TcpStream::connect(server.local_addr().as_tcp().unwrap()).unwrap();
     let nonce = start().nonce().to_header_value();
@@ -343,7 +324,7 @@ async fn the_upgrade_response_waits_for_the_document_and_leaves_with_it() {
         Ok(n) => panic!("the client had {:?} before the document was made", String::from_utf8_lossy(&got[..n])),
         Err(e) => panic!("read failed: {e}"),
     }
-    gate.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    gate.open();
     tcp.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
     let mut all = Vec::new();
     while !all.windows(DOCUMENT.len()).any(|w| w == DOCUMENT) {

@@ -65,19 +65,8 @@ enum Deliver {
     Rest(mpsc::Sender<Event>),
 }
 
-/// Where the reader sends one event: into the first-event oneshot (as the only event, or with the
-/// channel for the rest), or into that channel.
-enum Delivery {
-    Only(oneshot::Sender<First>),
-    More(oneshot::Sender<First>, mpsc::Receiver<Event>),
-    Rest(mpsc::Sender<Event>),
-}
-
-/// An invocation's first event: its only one, or the first of several with the channel for the rest.
-enum First {
-    Only(Event),
-    More(Event, mpsc::Receiver<Event>),
-}
+/// An invocation's first event, with the channel for the rest when more records follow.
+type First = (Event, Option<mpsc::Receiver<Event>>);
 
 /// The caller's side of [`Deliver`]: the invocation's events in order, then `None` (also when the
 /// session ended first: its failure is recorded by then).
@@ -94,12 +83,11 @@ impl Events {
     async fn recv(&mut self) -> Option<Event> {
         match &mut self.0 {
             EventsState::First(first) => {
-                let (event, next) = match first.await {
-                    Ok(First::Only(event)) => (Some(event), EventsState::Over),
-                    Ok(First::More(event, rest)) => (Some(event), EventsState::Rest(rest)),
-                    Err(_) => (None, EventsState::Over),
+                let (event, rest) = match first.await {
+                    Ok((event, rest)) => (Some(event), rest),
+                    Err(_) => (None, None),
                 };
-                self.0 = next;
+                self.0 = rest.map_or(EventsState::Over, EventsState::Rest);
                 event
             }
             EventsState::Rest(rest) => rest.recv().await,
@@ -870,33 +858,24 @@ async fn read_one(
         let p = guard.as_mut().ok_or(SessionError::Closed)?;
         // An ended invocation leaves the map, and its slot with it: the enclave no longer counts it.
         if finished {
-            p.remove(&id).map(|e| match e.events {
-                Deliver::First(first) => Delivery::Only(first),
-                Deliver::Rest(rest) => Delivery::Rest(rest),
-            })
+            p.remove(&id).map(|e| (e.events, None))
         } else {
             p.get_mut(&id).map(|e| match &e.events {
-                Deliver::Rest(rest) => Delivery::Rest(rest.clone()),
+                Deliver::Rest(rest) => (Deliver::Rest(rest.clone()), None),
                 // More records follow this one: they go through a channel, made now.
                 Deliver::First(_) => {
                     let (tx, rx) = mpsc::channel(EVENTS_PER_INVOCATION);
-                    match std::mem::replace(&mut e.events, Deliver::Rest(tx)) {
-                        Deliver::First(first) => Delivery::More(first, rx),
-                        Deliver::Rest(rest) => Delivery::Rest(rest),
-                    }
+                    (std::mem::replace(&mut e.events, Deliver::Rest(tx)), Some(rx))
                 }
             })
         }
     };
     // A dropped receiver means the caller abandoned the invocation; its output is discarded.
     match delivery.ok_or(SessionError::UnknownInvocation { id })? {
-        Delivery::Only(first) => {
-            let _ = first.send(First::Only(event));
+        (Deliver::First(first), rest) => {
+            let _ = first.send((event, rest));
         }
-        Delivery::More(first, rest) => {
-            let _ = first.send(First::More(event, rest));
-        }
-        Delivery::Rest(rest) => {
+        (Deliver::Rest(rest), _) => {
             let _ = rest.send(event).await;
             // Waiting for a slow caller to take the event is not the enclave's silence: the idle
             // period starts once it is taken.
