@@ -25,7 +25,7 @@ check the output, close. Timed with a monotonic clock around exactly that.
   sdk_cape_*     `enclave-bench peer --mode cape`: the SDK in-process (`Client::connect_cape`), the same
                  protocol as pycape, TLS validated against the same certificate (WebPKI), same pins.
   sdk_native_*   `enclave-bench peer --mode native`: the SDK's own protocol (`Client::connect`,
-                 enclave-session.v2, TLS key bound by the attestation), also WebPKI-validated.
+                 enclave-session.v3, TLS key bound by the attestation), also WebPKI-validated.
                  *_warm: one client for all samples, so its path cache is warm after the warm-up
                  (each sample still verifies the document's signature); *_cold: a
                  new client per sample, taken interleaved with the warm ones.

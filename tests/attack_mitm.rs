@@ -115,14 +115,14 @@ async fn relay(
     let callback = move |req: &Request, mut resp: Response| {
         let nonces = req.headers().get_all(NONCE_HEADER).iter().map(|v| v.as_bytes().to_vec()).collect();
         *record.lock().unwrap() = (req.uri().path().to_owned(), nonces);
-        resp.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v2".parse().unwrap());
+        resp.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v3".parse().unwrap());
         Ok(resp)
     };
     let Ok(mut down) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else { return };
     let (asked_path, nonces) = asked.lock().unwrap().clone();
     let target = path(&asked_path);
     let mut req = format!("{upstream}{target}").into_client_request().unwrap();
-    req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v2".parse().unwrap());
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v3".parse().unwrap());
     for nonce in nonces {
         {
             let mut s = seen.lock().unwrap();
@@ -364,7 +364,7 @@ async fn a_spliced_document_with_the_clients_nonce_yields_nothing() {
                 let doc = tokio::task::block_in_place(|| {
                     tokio::runtime::Handle::current().block_on(async move {
                         let mut req = format!("{up}/v1/run/echo").into_client_request().unwrap();
-                        req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v2".parse().unwrap());
+                        req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v3".parse().unwrap());
                         req.headers_mut().insert(NONCE_HEADER, nonce.try_into().unwrap());
                         let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
                         let Some(Ok(Message::Binary(d))) = ws.next().await else { unreachable!("no document") };
@@ -504,7 +504,7 @@ async fn an_earlier_sessions_client_records_replayed_to_the_enclave_are_rejected
     assert_eq!(nonces.len(), 1);
 
     let mut req = format!("{}/v1/run/echo", mock.url()).into_client_request().unwrap();
-    req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v2".parse().unwrap());
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v3".parse().unwrap());
     req.headers_mut().insert(NONCE_HEADER, nonces[0].clone().try_into().unwrap()); // the same nonce
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     let Some(Ok(Message::Binary(doc))) = ws.next().await else { unreachable!("no document") };

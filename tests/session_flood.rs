@@ -49,7 +49,7 @@ enum Kind {
 }
 
 const UPGRADE: &[u8] = b"GET /v1/run/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: enclave-session.v2\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: enclave-session.v3\r\n\
 Enclave-Nonce: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n\r\n";
 
 /// RFC 8446 section 5.1: a handshake record (22), legacy version 3.1, length 512; then section 4.1.2:

@@ -60,12 +60,12 @@ async fn hostile(subprotocol: &'static str, reply: Option<Message>) -> (Error, u
 #[tokio::test]
 async fn another_subprotocol_is_refused() {
     let (err, _) = hostile("enclave-session.v0", None).await;
-    assert_eq!(err, Error::Connect(ConnectError::Subprotocol { found: None, expected: "enclave-session.v2" }));
+    assert_eq!(err, Error::Connect(ConnectError::Subprotocol { found: None, expected: "enclave-session.v3" }));
 }
 
 #[tokio::test]
 async fn a_text_message_instead_of_a_document() {
-    let (err, further) = hostile("enclave-session.v2", Some(Message::text("hello"))).await;
+    let (err, further) = hostile("enclave-session.v3", Some(Message::text("hello"))).await;
     assert_eq!(err, Error::Session(SessionError::TextMessage));
     assert_eq!(further, 0);
 }
@@ -74,28 +74,28 @@ async fn a_text_message_instead_of_a_document() {
 async fn a_key_share_frame_instead_of_a_document() {
     let mut frame = vec![0x03];
     frame.extend_from_slice(&[9; 32]);
-    let (err, further) = hostile("enclave-session.v2", Some(Message::binary(frame))).await;
+    let (err, further) = hostile("enclave-session.v3", Some(Message::binary(frame))).await;
     assert_eq!(err, Error::Session(SessionError::UnexpectedFrame { expected: "attestation", found: "key share" }));
     assert_eq!(further, 0);
 }
 
 #[tokio::test]
 async fn an_unknown_frame_type() {
-    let (err, further) = hostile("enclave-session.v2", Some(Message::binary(vec![0x7f, 1, 2]))).await;
+    let (err, further) = hostile("enclave-session.v3", Some(Message::binary(vec![0x7f, 1, 2]))).await;
     assert_eq!(err, Error::Session(SessionError::Wire(WireError::UnknownFrameType(0x7f))));
     assert_eq!(further, 0);
 }
 
 #[tokio::test]
 async fn a_garbage_document() {
-    let (err, further) = hostile("enclave-session.v2", Some(Message::binary(vec![0x02, 0xa0, 0x01]))).await;
+    let (err, further) = hostile("enclave-session.v3", Some(Message::binary(vec![0x02, 0xa0, 0x01]))).await;
     assert!(matches!(err, Error::Attestation(_)), "{err:?}");
     assert_eq!(further, 0);
 }
 
 #[tokio::test]
 async fn the_server_hangs_up_instead_of_attesting() {
-    let (err, _) = hostile("enclave-session.v2", None).await;
+    let (err, _) = hostile("enclave-session.v3", None).await;
     assert_eq!(err, Error::Session(SessionError::Truncated { pending: 0 }));
 }
 
@@ -103,7 +103,7 @@ async fn the_server_hangs_up_instead_of_attesting() {
 async fn recorded_document(mock: &mock_enclave::MockEnclave) -> Vec<u8> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut req = format!("{}/v1/run/echo", mock.url()).into_client_request().unwrap();
-    req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v2".parse().unwrap());
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v3".parse().unwrap());
     req.headers_mut().insert(NONCE_HEADER, Nonce::from_bytes([0x42; 32]).to_header_value().parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     let Some(Ok(Message::Binary(frame))) = ws.next().await else { unreachable!("no document") };
@@ -118,7 +118,7 @@ async fn replaying(mock: &mock_enclave::MockEnclave, frame: Vec<u8>) -> (Error, 
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
         let callback = |_: &Request, mut resp: Response| {
-            resp.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v2".parse().unwrap());
+            resp.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v3".parse().unwrap());
             Ok(resp)
         };
         let mut ws = tokio_tungstenite::accept_hdr_async(tcp, callback).await.unwrap();

@@ -102,7 +102,7 @@ async fn enclave_handshake_timeout_closes_a_silent_client() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mock = mock_with(|l| l.handshake_timeout = Duration::from_millis(200)).await;
     let mut req = format!("{}/v1/run/echo", mock.url()).into_client_request().unwrap();
-    req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v2".parse().unwrap());
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v3".parse().unwrap());
     let nonce = enclave_protocol::Nonce::from_bytes([0x42; 32]).to_header_value();
     req.headers_mut().insert(enclave_protocol::NONCE_HEADER, nonce.parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
@@ -225,7 +225,7 @@ async fn oversized_message_from_a_hostile_server() {
     tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
         let callback = |_: &Request, mut resp: Response| {
-            resp.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v2".parse().unwrap());
+            resp.headers_mut().insert("Sec-WebSocket-Protocol", "enclave-session.v3".parse().unwrap());
             Ok(resp)
         };
         let mut ws = tokio_tungstenite::accept_hdr_async(tcp, callback).await.unwrap();

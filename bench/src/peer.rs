@@ -43,7 +43,7 @@ pub(crate) enum Command {
 pub(crate) enum Mode {
     /// Cape Privacy's `cape.runtime` protocol (`Client::connect_cape`), as pycape speaks it.
     Cape,
-    /// This project's `enclave-session.v2` (`Client::connect`), as `enclave run` speaks it.
+    /// This project's `enclave-session.v3` (`Client::connect`), as `enclave run` speaks it.
     Native,
 }
 

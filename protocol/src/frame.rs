@@ -1,4 +1,4 @@
-//! Frames: the WebSocket binary messages of `enclave-session.v2` (PROTOCOL.md section 3).
+//! Frames: the WebSocket binary messages of `enclave-session.v3` (PROTOCOL.md section 3).
 //!
 //! Input: one untrusted WebSocket binary message. Output: a borrowed, typed view of it ([`Frame`]), or a
 //! [`WireError`] naming the frame and the length that was wrong. Decoding is bounded by the caller's

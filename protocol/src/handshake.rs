@@ -64,7 +64,7 @@ use crate::record::{
 };
 
 /// The protocol label: the first item of the transcript and the WebSocket subprotocol name.
-pub const PROTOCOL_LABEL: &str = "enclave-session.v2";
+pub const PROTOCOL_LABEL: &str = "enclave-session.v3";
 
 /// The upgrade request header that carries the client's nonce (PROTOCOL.md section 2).
 pub const NONCE_HEADER: &str = "Enclave-Nonce";

@@ -1,4 +1,4 @@
-//! The sans-IO core of `enclave-session.v2` that both ends drive: the client SDK, the enclave side,
+//! The sans-IO core of `enclave-session.v3` that both ends drive: the client SDK, the enclave side,
 //! and any other binding. It moves no bytes and reads no clock: callers hand it what arrived and send
 //! what it returns, over whatever transport they have. `PROTOCOL.md` at the repository root is the
 //! specification; each module names its section.
@@ -96,5 +96,5 @@ pub use measurement::{MeasurementSet, Pcr, PcrIndex, PcrValue, SetMismatch};
 pub use message::{ClientMessage, RequestId, ServerMessage, SessionErrorCode};
 pub use record::{
     client_setup, seal_single_shot, Aead, EnclaveKey, Kdf, Kem, PlainRecord, PlaintextBuf, RecordError, RequestOpener,
-    RequestSealer, ResponseOpener, ResponseSealer,
+    RequestSealer, ResponseOpener, ResponseSealer, KEY_UPDATE_INTERVAL,
 };

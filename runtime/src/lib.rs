@@ -1,4 +1,4 @@
-//! The enclave side of `enclave-session.v2` (and of Cape's `cape.runtime`, for compatibility): a
+//! The enclave side of `enclave-session.v3` (and of Cape's `cape.runtime`, for compatibility): a
 //! server that attests each connection with an [`Attester`], runs the requested [`Function`] on the
 //! client's sealed input, and seals the output back. It runs inside a real Nitro enclave (attester
 //! `NitroNsm`, feature `nsm`) as well as in the mock enclave, which serves it with a software NSM.

@@ -132,7 +132,7 @@ mod tests {
         replay.read_to_end(&mut all).await.unwrap();
         assert_eq!(all, request);
 
-        let both = b"GET / HTTP/1.1\r\nSec-WebSocket-Protocol: cape.runtime\r\nsec-websocket-protocol: enclave-session.v2\r\n\r\n";
+        let both = b"GET / HTTP/1.1\r\nSec-WebSocket-Protocol: cape.runtime\r\nsec-websocket-protocol: enclave-session.v3\r\n\r\n";
         assert_eq!(peek_wire(&both[..]).await.unwrap().0, Some(Wire::Native));
         assert_eq!(peek_wire(&b"GET / HTTP/1.1\r\n\r\n"[..]).await.unwrap().0, None);
         assert_eq!(peek_wire(&b"not http at all\r\n\r\n"[..]).await.unwrap().0, None);

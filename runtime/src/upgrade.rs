@@ -20,7 +20,7 @@ use crate::session::cape::CAPE_SUBPROTOCOL;
 /// Which protocol a connection speaks, chosen from the offered subprotocols (native preferred).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wire {
-    /// `enclave-session.v2`.
+    /// `enclave-session.v3`.
     Native,
     /// Cape's `cape.runtime`.
     Cape,
@@ -29,7 +29,7 @@ pub(crate) enum Wire {
 /// An accepted upgrade: what the session starts from.
 #[derive(Debug)]
 pub(crate) enum Accepted {
-    /// `enclave-session.v2`, with the nonce from the request's `Enclave-Nonce` header: the session's
+    /// `enclave-session.v3`, with the nonce from the request's `Enclave-Nonce` header: the session's
     /// first message is the document over it.
     Native(Nonce),
     /// Cape's `cape.runtime`, whose nonce comes in its first message.

@@ -36,7 +36,7 @@
 //!
 //! # What is verified, in order
 //! Nothing of your input is sent before all of these pass, for every connection:
-//! 1. The WebSocket upgrade selects `enclave-session.v2`.
+//! 1. The WebSocket upgrade selects `enclave-session.v3`.
 //! 2. The document's size is bounded; its COSE_Sign1 envelope and CBOR payload parse strictly.
 //! 3. The ES384 signature verifies with the leaf certificate; the chain verifies to the pinned root at
 //!    the [`Clock`]'s time, with the policy's skew.

@@ -1,5 +1,5 @@
 //! A rogue enclave, for the tests that prove a rogue gets nothing: a real mock enclave, speaking
-//! `enclave-session.v2` and Cape mode, whose chain ends at the test root the policies trust (as every
+//! `enclave-session.v3` and Cape mode, whose chain ends at the test root the policies trust (as every
 //! genuine enclave's chain ends at AWS's root), running another image and claiming the right function
 //! checksums. A relay in front of it records every message a client sends it, and the nonce header of
 //! each upgrade request.

@@ -98,49 +98,67 @@ fn rfc9180_base_mode_vectors() {
     }
 }
 
-/// ChaCha20-Poly1305 by the pure-Rust crate, as an independent second implementation.
-fn reference_seal(okm: &[u8; 44], seq: u64, aad: &[u8], pt: &[u8]) -> Vec<u8> {
-    use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
-    let cipher = chacha20poly1305::ChaCha20Poly1305::new(okm[..32].into());
-    let mut nonce: [u8; 12] = okm[32..].try_into().unwrap();
+/// AES-256-GCM by the pure-Rust `aes-gcm` crate, as an independent second implementation, under
+/// `key` and the nonce `base_nonce XOR seq`.
+fn reference_seal(key: &[u8; 32], base_nonce: &[u8; 12], seq: u64, aad: &[u8], pt: &[u8]) -> Vec<u8> {
+    use aes_gcm::aead::{Aead as _, KeyInit as _, Payload};
+    let cipher = aes_gcm::Aes256Gcm::new(key.into());
+    let mut nonce = *base_nonce;
     for (n, s) in nonce[4..].iter_mut().zip(seq.to_be_bytes()) {
         *n ^= s;
     }
     cipher.encrypt(&nonce.into(), Payload { msg: pt, aad }).unwrap()
 }
 
-/// The records' keys are the exports PROTOCOL.md section 4 names, and each record is RFC 8439
-/// ChaCha20-Poly1305 under nonce `base_nonce XOR seq`: checked against the pure-Rust crate, from the
-/// RFC 9180 vector's inputs through `client_setup` and `EnclaveKey::accept`, with record 0 of each
-/// direction pinned (PROTOCOL.md section 8).
-#[test]
-fn records_are_sealed_under_the_exported_keys() {
+/// Section 5.1's key update by the pure-Rust `hkdf` crate: `HKDF-Expand(PRK = key, label, 32)`.
+fn reference_update(key: &[u8; 32]) -> [u8; 32] {
+    let mut next = [0u8; 32];
+    ::hkdf::Hkdf::<sha2::Sha256>::from_prk(key).unwrap().expand(b"enclave-session.v3 key update", &mut next).unwrap();
+    next
+}
+
+/// A direction's first key and base nonce, split from its 44-byte export.
+struct Exported {
+    key: [u8; 32],
+    base_nonce: [u8; 12],
+}
+
+/// The RFC 9180 base-mode vector's inputs through `client_setup` and `EnclaveKey::accept`, and each
+/// direction's export computed separately from the sender context (PROTOCOL.md section 4 step 6).
+fn vector_session() -> (RequestSealer, ResponseOpener, RequestOpener, ResponseSealer, Exported, Exported) {
     let v = &base_vectors()[0];
     let pk: [u8; 32] = h(&v.pk_rm).try_into().unwrap();
     let info = h(&v.info);
     let (_, ctx) = setup_sender(&pk, &info, &mut FixedRng(h(&v.ikm_e))).unwrap();
-    let okm = |label: &[u8]| {
-        let mut out = [0u8; 44];
-        ctx.export(label, &mut out).unwrap();
-        out
+    let exported = |label: &[u8]| {
+        let mut okm = [0u8; 44];
+        ctx.export(label, &mut okm).unwrap();
+        Exported { key: okm[..32].try_into().unwrap(), base_nonce: okm[32..].try_into().unwrap() }
     };
-    let (request_okm, response_okm) = (okm(b"enclave-session.v2 request"), okm(b"enclave-session.v2 response"));
-
-    let (enc, mut rs, mut ro) = client_setup(&pk, &info, &mut FixedRng(h(&v.ikm_e))).unwrap();
+    let (request, response) = (exported(b"enclave-session.v3 request"), exported(b"enclave-session.v3 response"));
+    let (enc, rs, ro) = client_setup(&pk, &info, &mut FixedRng(h(&v.ikm_e))).unwrap();
     let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(&h(&v.sk_rm)).unwrap();
-    let (mut qo, mut qs) = EnclaveKey { sk, pk }.accept(&enc, &info).unwrap();
-    let pt = b"enclave-session.v2 test record";
+    let (qo, qs) = EnclaveKey { sk, pk }.accept(&enc, &info).unwrap();
+    (rs, ro, qo, qs, request, response)
+}
+
+const REQUEST_AAD: &[u8] = b"enclave-session.v3 client to enclave";
+const RESPONSE_AAD: &[u8] = b"enclave-session.v3 enclave to client";
+
+/// The records' keys are the exports PROTOCOL.md section 4 names, and each record is AES-256-GCM
+/// under nonce `base_nonce XOR seq`: checked against the pure-Rust crate, with record 0 of each
+/// direction pinned (PROTOCOL.md section 8).
+#[test]
+fn records_are_sealed_under_the_exported_keys() {
+    let (mut rs, mut ro, mut qo, mut qs, request, response) = vector_session();
+    let pt = b"enclave-session.v3 test record";
     let (mut first_request, mut first_response) = (String::new(), String::new());
     for seq in 0..4u64 {
         let ct = seal_c(&mut rs, pt).unwrap();
-        assert_eq!(ct, reference_seal(&request_okm, seq, b"enclave-session.v2 client to enclave", pt), "request {seq}");
+        assert_eq!(ct, reference_seal(&request.key, &request.base_nonce, seq, REQUEST_AAD, pt), "request {seq}");
         assert_eq!(&qo.open(&ct).unwrap()[..], pt);
         let ct2 = seal_e(&mut qs, pt).unwrap();
-        assert_eq!(
-            ct2,
-            reference_seal(&response_okm, seq, b"enclave-session.v2 enclave to client", pt),
-            "response {seq}"
-        );
+        assert_eq!(ct2, reference_seal(&response.key, &response.base_nonce, seq, RESPONSE_AAD, pt), "response {seq}");
         assert_eq!(&ro.open(&ct2).unwrap()[..], pt);
         if seq == 0 {
             (first_request, first_response) = (hex::encode(ct), hex::encode(ct2));
@@ -151,9 +169,79 @@ fn records_are_sealed_under_the_exported_keys() {
 }
 
 const PINNED_REQUEST_0: &str =
-    "2411e0ed6a495d8a9255a4315661a7669ec2b318e07dba3f3c75a1680cbb33f9cf3dec88e7d2d0f3152af13d544d";
+    "92b965426e8c74005d87030c0632c5583b35e685312b5b654b6f5a673d7f263968d650cf226f4382c78882a4af3a";
 const PINNED_RESPONSE_0: &str =
-    "1a82769f73e26b2260cf37cc27c88be1019bef8934c6e3659bb5401834dc86ce8b6207a3cb6a83791bde88e2644c";
+    "52d738fe1d71960fa2fe308c95d102d54069f8172414086fbe9acf8abd8498716fbb71c90bc72212d226a1f4bb21";
+
+/// Every `KEY_UPDATE_INTERVAL` records a direction's key is `HKDF-Expand(key, label, 32)` of the one
+/// before, checked against the pure-Rust crates at the first two updates of both directions, with the
+/// first record under the updated request key pinned (PROTOCOL.md section 8). The sequence number
+/// carries on: record 2^16 uses nonce `base_nonce XOR 2^16`.
+#[test]
+fn the_key_is_updated_every_interval_records() {
+    let (mut rs, mut ro, mut qo, mut qs, request, response) = vector_session();
+    let pt = b"enclave-session.v3 test record";
+    let mut keys = (request.key, response.key);
+    let mut first_updated = String::new();
+    for update in 1..=2u64 {
+        let boundary = update * KEY_UPDATE_INTERVAL;
+        // Skip ahead within the current key: the update depends on the position alone.
+        for seq in [&mut rs.0.seq, &mut ro.0.seq, &mut qo.0.seq, &mut qs.0.seq] {
+            *seq = boundary - 1;
+        }
+        let last_c = seal_c(&mut rs, pt).unwrap();
+        assert_eq!(last_c, reference_seal(&keys.0, &request.base_nonce, boundary - 1, REQUEST_AAD, pt));
+        assert_eq!(&qo.open(&last_c).unwrap()[..], pt);
+        let last_e = seal_e(&mut qs, pt).unwrap();
+        assert_eq!(last_e, reference_seal(&keys.1, &response.base_nonce, boundary - 1, RESPONSE_AAD, pt));
+        assert_eq!(&ro.open(&last_e).unwrap()[..], pt);
+
+        keys = (reference_update(&keys.0), reference_update(&keys.1));
+        for seq in boundary..boundary + 2 {
+            let c = seal_c(&mut rs, pt).unwrap();
+            assert_eq!(c, reference_seal(&keys.0, &request.base_nonce, seq, REQUEST_AAD, pt), "request {seq}");
+            assert_eq!(&qo.open(&c).unwrap()[..], pt);
+            let e = seal_e(&mut qs, pt).unwrap();
+            assert_eq!(e, reference_seal(&keys.1, &response.base_nonce, seq, RESPONSE_AAD, pt), "response {seq}");
+            assert_eq!(&ro.open(&e).unwrap()[..], pt);
+            if seq == KEY_UPDATE_INTERVAL {
+                first_updated = hex::encode(c);
+            }
+        }
+    }
+    assert_eq!(first_updated, PINNED_REQUEST_FIRST_UPDATED);
+}
+
+const PINNED_REQUEST_FIRST_UPDATED: &str =
+    "d6716e67499813f47a5bb7c7199d20e6c926d68f930f365d8b5e722108b1425ca3dfa15cbe92961e4d6c74de3dbf";
+
+/// A rogue sender that keeps its old key past the update gets nothing opened: the record at the
+/// boundary, sealed under the key before the update, fails at exactly that position, and the
+/// opener then refuses the genuine record too.
+#[test]
+fn a_record_under_the_key_before_the_update_is_refused() {
+    let (mut rs, _, mut qo, _, request, _) = vector_session();
+    let pt = b"enclave-session.v3 test record";
+    let boundary = KEY_UPDATE_INTERVAL;
+    qo.0.seq = boundary - 1;
+    rs.0.seq = boundary - 1;
+    assert_eq!(&qo.open(&seal_c(&mut rs, pt).unwrap()).unwrap()[..], pt);
+    let stale = reference_seal(&request.key, &request.base_nonce, boundary, REQUEST_AAD, pt);
+    assert_eq!(qo.open(&stale), Err(RecordError::Open { direction: "client to enclave", seq: boundary }));
+    let genuine = seal_c(&mut rs, pt).unwrap();
+    assert_eq!(qo.open(&genuine), Err(RecordError::Open { direction: "client to enclave", seq: boundary }));
+}
+
+/// Counted record by record rather than skipped to, both ends cross the first update in step.
+#[test]
+fn sessions_run_through_the_update_in_step() {
+    let (mut rs, mut ro, mut qo, mut qs) = pair();
+    for i in 0..KEY_UPDATE_INTERVAL + 2 {
+        let byte = [i.to_le_bytes()[0]];
+        assert_eq!(&qo.open(&seal_c(&mut rs, &byte).unwrap()).unwrap()[..], &byte, "request {i}");
+        assert_eq!(&ro.open(&seal_e(&mut qs, &byte).unwrap()).unwrap()[..], &byte, "response {i}");
+    }
+}
 
 /// A message laid out in its record and sealed is a record frame whose body opens back to the
 /// message, and is exactly what sealing the message's encoding as a plain record gives at the same

@@ -1,5 +1,5 @@
 //! The enclave end of Cape Privacy's `cape.runtime` protocol, as the published `pycape` 3.1.1 client
-//! speaks it (PROTOCOL.md section 9), served beside `enclave-session.v2` for compatibility.
+//! speaks it (PROTOCOL.md section 9), served beside `enclave-session.v3` for compatibility.
 //!
 //! Input: an upgraded WebSocket from an untrusted client that selected `cape.runtime`, and the
 //! [`SessionContext`] its server chose. Output: one attestation document (JSON text frame), then one

@@ -5,7 +5,7 @@
 //! | the session's inputs | `context` | `SessionContext`: the function, the attester, limits, counters, shutdown |
 //! | why a session ended | `end` | `SessionEnd` and the typed violations under it |
 //! | reading a message | `message` | the one place WebSocket failures are classified |
-//! | `enclave-session.v2` | `native` | handshake states, then decoding, the invocation table, the loop, the writer |
+//! | `enclave-session.v3` | `native` | handshake states, then decoding, the invocation table, the loop, the writer |
 //! | `cape.runtime` | `cape` | Cape's nonce, document and sequential invocations |
 //!
 //! Native and Cape sessions stand beside each other and share only the parts above them in this table.

@@ -1,4 +1,4 @@
-//! The enclave end of an `enclave-session.v2` connection, as typed states over the protocol core
+//! The enclave end of an `enclave-session.v3` connection, as typed states over the protocol core
 //! (PROTOCOL.md sections 4 and 5): [`Upgraded`] (the nonce came in the upgrade request) ->
 //! [`DocumentSent`] -> [`Serving`].
 //!

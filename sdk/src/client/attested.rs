@@ -19,7 +19,7 @@ use crate::error::{Error, SessionError};
 /// What the attested connection is for: each needs its own claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Purpose {
-    /// An `enclave-session.v2` session: the document must claim the function in this protocol's form.
+    /// An `enclave-session.v3` session: the document must claim the function in this protocol's form.
     Session,
     /// Fetching the document only (no input is ever sent): any claim or none, and any public key or
     /// none, as other enclave frameworks make them; a claimed function must still be the one asked for.

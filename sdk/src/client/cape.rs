@@ -7,7 +7,7 @@
 //! checksum pin, our nonce, a 32-byte X25519 key) before any input is sent; then function outputs.
 //! Cape's JSON claim names no function, so only this module asks for it (`Purpose::Cape` in the one
 //! binding step, `attested`); every other path refuses it. This module does
-//! not make Cape's protocol as strong as `enclave-session.v2`: each input is sealed with single-shot
+//! not make Cape's protocol as strong as `enclave-session.v3`: each input is sealed with single-shot
 //! HPKE to the attested key, but outputs return in the clear inside TLS, nothing binds the requests to
 //! the transcript, and a recorded request can be replayed to the same enclave key.
 
@@ -49,7 +49,7 @@ struct Inner {
 /// An attested connection to a Cape-protocol enclave. Invocations run one at a time, in order.
 ///
 /// Made by [`Client::connect_cape`](crate::Client::connect_cape). Cape's protocol is weaker than
-/// `enclave-session.v2` (PROTOCOL.md section 9.3): outputs return under TLS only, and requests can be
+/// `enclave-session.v3` (PROTOCOL.md section 9.3): outputs return under TLS only, and requests can be
 /// replayed; use it only for enclaves that speak nothing else.
 ///
 /// # Examples

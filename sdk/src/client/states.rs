@@ -25,7 +25,7 @@ use crate::error::{Error, SessionError, Wait};
 /// How long a refused connection waits to say goodbye before it drops the socket.
 const GOODBYE: Duration = Duration::from_secs(1);
 
-/// Upgraded to `enclave-session.v2`, with the nonce sent in the upgrade request; the document (the
+/// Upgraded to `enclave-session.v3`, with the nonce sent in the upgrade request; the document (the
 /// enclave's first message, already on its way) is not in yet.
 pub(crate) struct Connected {
     ws: Ws,

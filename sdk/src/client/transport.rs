@@ -51,7 +51,7 @@ pub(crate) type Ws = WebSocketStream<Box<dyn Io>>;
 /// Which protocol the upgrade asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Protocol<'a> {
-    /// `enclave-session.v2`, the token (if any) as `Authorization: Bearer`, and the nonce the document
+    /// `enclave-session.v3`, the token (if any) as `Authorization: Bearer`, and the nonce the document
     /// must echo in `Enclave-Nonce`, so the enclave's first message can be the document.
     Native(&'a Nonce),
     /// Cape's `cape.runtime`, the token (if any) as a second subprotocol entry, as Cape's clients send it.
