@@ -18,8 +18,8 @@
 //! then only exports (RFC 9180 section 5.3): each direction's record key and base nonce are one export
 //! under that direction's label, and every record is AES-256-GCM (NIST SP 800-38D, via aws-lc-rs) with
 //! the nonce `base_nonce XOR seq` of RFC 9180 section 5.2. Every [`KEY_UPDATE_INTERVAL`] records a
-//! direction's key is replaced by one derived from it, so no key seals more than AES-GCM's usage
-//! limits allow, however long a session runs. The context's own AEAD (the suite's ChaCha20-Poly1305)
+//! direction's key is replaced by one derived from an update secret exported beside it, so no key
+//! processes more than AES-GCM's usage limits allow. The context's own AEAD (the suite's ChaCha20-Poly1305)
 //! is never used: the records take the cipher that is fastest where enclaves run.
 //!
 //! Why AES-256-GCM rather than the suite's ChaCha20-Poly1305: on CPUs with AES and carry-less multiply
@@ -56,21 +56,28 @@ const RECORD_NONCE_LEN: usize = 12;
 /// Records sealed under one key before the direction's key is updated (PROTOCOL.md section 5.1).
 ///
 /// AES-GCM's confidentiality bound grows with the square of the blocks one key processes (the
-/// CFRG's AEAD usage limits: advantage about `(blocks + records)^2 / 2^129`). A record is at most
-/// 4,097 blocks, so a key seals at most 2^16 * 4,098 < 2^28.1 blocks, an advantage under 2^-72 per
-/// key, and the update keeps that true for any length of session. The update costs one HKDF-Expand
-/// per 2^16 records; a smaller interval would only add updates.
+/// CFRG's AEAD usage limits: advantage about `(blocks + records)^2 / 2^129`). A record the receiver
+/// accepts is at most 4,097 blocks (its frame limit), so a key processes at most 2^16 * 4,098 <
+/// 2^28.1 blocks, an advantage under 2^-72 per key. Across keys the advantages add: linear in the
+/// session's length (about 2^-89 per record) where one key would be quadratic. The update costs two
+/// HKDF-Expand calls per 2^16 records.
 pub const KEY_UPDATE_INTERVAL: u64 = 1 << 16;
 
-/// HKDF-Expand `info` of the key update: `key' = HKDF-Expand(PRK = key, info, 32)`.
-const KEY_UPDATE_LABEL: &[u8] = b"enclave-session.v3 key update";
+/// HKDF-Expand `info` of the update secret's ratchet: `secret' = HKDF-Expand(secret, info, 32)`.
+const SECRET_UPDATE_LABEL: &[u8] = b"enclave-session.v3 secret update";
+/// HKDF-Expand `info` of an updated key: `key' = HKDF-Expand(secret', info, 32)`.
+const UPDATED_KEY_LABEL: &[u8] = b"enclave-session.v3 key";
+/// Each direction's export: `key || base_nonce || update secret`.
+const EXPORT_LEN: usize = RECORD_KEY_LEN + RECORD_NONCE_LEN + UPDATE_SECRET_LEN;
+/// The update secret's length (HKDF-SHA256's output length).
+const UPDATE_SECRET_LEN: usize = 32;
 /// What precedes the ciphertext in a record frame: the frame type, sent in the clear.
 const FRAME_PREFIX_LEN: usize = 1;
 
 /// One direction of the record layer: its export label, its additional data and its name in errors.
 #[derive(Clone, Copy)]
 struct Direction {
-    /// RFC 9180 section 5.3 `exporter_context`; `Export(label, Nk + Nn)` gives `key || base_nonce`.
+    /// RFC 9180 section 5.3 `exporter_context`; `Export(label, 76)` gives `key || base_nonce || secret`.
     export_label: &'static [u8],
     /// Additional data of every record in this direction: binds the direction, so that no record can
     /// be reflected back as the other direction's (the keys differ too; this is a second, cheap lock).
@@ -233,12 +240,15 @@ pub struct ResponseOpener(RecordKey);
 struct RecordKey {
     /// aws-lc-rs keeps the key bytes inside its context and clears them when it is freed.
     key: LessSafeKey,
-    /// The same key's bytes, kept only to derive the next key from; replaced by it at the update.
-    secret: Zeroizing<[u8; RECORD_KEY_LEN]>,
+    /// The update secret the next key is derived from (section 5.1), never itself a key: boxed so
+    /// that moving the record key moves a pointer, not an unwiped copy of the secret.
+    secret: Box<Zeroizing<[u8; UPDATE_SECRET_LEN]>>,
+    /// The key update last made (0: the exported key), so that a position is never updated twice.
+    epoch: u64,
     base_nonce: Zeroizing<[u8; RECORD_NONCE_LEN]>,
     seq: u64,
-    /// An opener that failed once refuses everything after: the session is over.
-    failed: bool,
+    /// The position at which an opener failed: it refuses everything after, naming that position.
+    failed: Option<u64>,
     direction: Direction,
 }
 
@@ -419,36 +429,44 @@ impl ResponseOpener {
 }
 
 impl RecordKey {
-    /// RFC 9180 section 5.3: `key || base_nonce = Export(direction label, Nk + Nn)`.
+    /// RFC 9180 section 5.3: `key || base_nonce || secret = Export(direction label, 76)`.
     fn export(
         export: impl Fn(&[u8], &mut [u8]) -> Result<(), hpke::HpkeError>,
         direction: Direction,
     ) -> Result<Self, RecordError> {
-        let mut okm = Zeroizing::new([0u8; RECORD_KEY_LEN + RECORD_NONCE_LEN]);
+        let mut okm = Zeroizing::new([0u8; EXPORT_LEN]);
         let failed = RecordError::KeyExport { direction: direction.name };
         export(direction.export_label, &mut okm[..]).map_err(|_| failed)?;
-        let (key, nonce) = okm.split_at(RECORD_KEY_LEN);
-        let mut secret = Zeroizing::new([0u8; RECORD_KEY_LEN]);
-        secret.copy_from_slice(key);
+        let (key, rest) = okm.split_at(RECORD_KEY_LEN);
+        let (nonce, update_secret) = rest.split_at(RECORD_NONCE_LEN);
+        let mut secret = Box::new(Zeroizing::new([0u8; UPDATE_SECRET_LEN]));
+        secret.copy_from_slice(update_secret);
         let key = UnboundKey::new(&AES_256_GCM, key).map_err(|_| failed)?;
         let mut base_nonce = Zeroizing::new([0u8; RECORD_NONCE_LEN]);
         base_nonce.copy_from_slice(nonce);
-        Ok(Self { key: LessSafeKey::new(key), secret, base_nonce, seq: 0, failed: false, direction })
+        Ok(Self { key: LessSafeKey::new(key), secret, epoch: 0, base_nonce, seq: 0, failed: None, direction })
     }
 
-    /// Section 5.1's key update, before record `seq` (a nonzero multiple of [`KEY_UPDATE_INTERVAL`]):
-    /// `key' = HKDF-Expand(PRK = key, "enclave-session.v3 key update", 32)`, the old key's bytes
-    /// overwritten. The base nonce and the sequence number carry on, so nonces never repeat either.
-    fn update(&mut self, seq: u64) -> Result<(), RecordError> {
+    /// Section 5.1's key update, before record `seq` (the first of key update `epoch`): the update
+    /// secret ratchets, `secret' = HKDF-Expand(secret, "enclave-session.v3 secret update", 32)`, and
+    /// the new key is `HKDF-Expand(secret', "enclave-session.v3 key", 32)`, as TLS 1.3 updates a
+    /// traffic secret and derives its key from it; the AES key is never an HMAC key. Both old values
+    /// are overwritten in place. The base nonce and the numbering carry on, so nonces never repeat.
+    fn update(&mut self, seq: u64, epoch: u64) -> Result<(), RecordError> {
         let failed = RecordError::KeyUpdate { direction: self.direction.name, seq };
-        // The current key is a uniformly random 32-byte secret: a valid HKDF PRK as it is (RFC 5869
-        // section 3.3), as TLS 1.3's key update uses its traffic secret. aws-lc-rs wipes `prk` on drop.
-        let prk = hkdf::Prk::new_less_safe(hkdf::HKDF_SHA256, &self.secret[..]);
-        let mut next = Zeroizing::new([0u8; RECORD_KEY_LEN]);
-        prk.expand(&[KEY_UPDATE_LABEL], KeyLen).and_then(|okm| okm.fill(&mut next[..])).map_err(|_| failed)?;
-        let key = UnboundKey::new(&AES_256_GCM, &next[..]).map_err(|_| failed)?;
+        // A uniformly random 32-byte secret is a valid HKDF PRK as it is (RFC 5869 section 3.3).
+        // aws-lc-rs wipes each `Prk` on drop.
+        let expand = |prk: &[u8], info: &[u8], out: &mut [u8]| {
+            hkdf::Prk::new_less_safe(hkdf::HKDF_SHA256, prk).expand(&[info], KeyLen).and_then(|okm| okm.fill(out))
+        };
+        let mut next = Box::new(Zeroizing::new([0u8; UPDATE_SECRET_LEN]));
+        expand(&self.secret[..], SECRET_UPDATE_LABEL, &mut next[..]).map_err(|_| failed)?;
+        let mut key = Zeroizing::new([0u8; RECORD_KEY_LEN]);
+        expand(&next[..], UPDATED_KEY_LABEL, &mut key[..]).map_err(|_| failed)?;
+        let key = UnboundKey::new(&AES_256_GCM, &key[..]).map_err(|_| failed)?;
         self.key = LessSafeKey::new(key);
         self.secret = next;
+        self.epoch = epoch;
         Ok(())
     }
 
@@ -457,8 +475,9 @@ impl RecordKey {
     /// session instead of wrapping (RFC 9180 likewise refuses the last sequence number).
     fn next_nonce(&mut self) -> Result<Nonce, RecordError> {
         let seq = self.seq;
-        if seq != 0 && seq % KEY_UPDATE_INTERVAL == 0 {
-            self.update(seq)?;
+        let epoch = seq / KEY_UPDATE_INTERVAL;
+        if epoch > self.epoch {
+            self.update(seq, epoch)?;
         }
         self.seq = seq.checked_add(1).ok_or(RecordError::SequenceExhausted { direction: self.direction.name })?;
         let mut nonce = *self.base_nonce;
@@ -487,17 +506,15 @@ impl RecordKey {
     }
 
     fn open(&mut self, record: &[u8]) -> Result<Zeroizing<Vec<u8>>, RecordError> {
-        let seq = self.seq;
-        let refused = RecordError::Open { direction: self.direction.name, seq };
-        if self.failed {
-            return Err(refused);
+        if let Some(seq) = self.failed {
+            return Err(RecordError::Open { direction: self.direction.name, seq });
         }
-        let opened = self.open_at(record, refused);
+        let seq = self.seq;
+        let opened = self.open_at(record, RecordError::Open { direction: self.direction.name, seq });
         if opened.is_err() {
             // Final: a later record, even the genuine one for this position, is refused too, and
             // every refusal names the position that failed.
-            self.failed = true;
-            self.seq = seq;
+            self.failed = Some(seq);
         }
         opened
     }
@@ -516,7 +533,7 @@ impl RecordKey {
     }
 }
 
-/// The length of an updated record key, as aws-lc-rs's HKDF takes it.
+/// The length of an update secret and of an updated key (both 32 bytes), as aws-lc-rs's HKDF takes it.
 struct KeyLen;
 
 impl hkdf::KeyType for KeyLen {
@@ -527,8 +544,8 @@ impl hkdf::KeyType for KeyLen {
 
 impl Drop for RecordKey {
     fn drop(&mut self) {
-        // The key lives in aws-lc's context, which clears it when freed; its bytes and the base nonce
-        // are Zeroizing.
+        // The key lives in aws-lc's context, which clears it when freed; the update secret and the
+        // base nonce are Zeroizing.
         // Clear the counter too, so a memory dump cannot tell how far the session went.
         self.seq.zeroize();
     }

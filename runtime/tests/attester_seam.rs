@@ -283,9 +283,13 @@ async fn a_refused_upgrade_never_reaches_the_attester() {
     let value = format!("{}=", handshake.nonce().to_header_value());
     padded.headers_mut().insert(NONCE_HEADER, HeaderValue::from_str(&value).unwrap());
     assert_eq!(status(tokio_tungstenite::connect_async(padded).await), 400);
+    // A client of the previous version, with a well-formed nonce, is refused at the upgrade: its
+    // records would be sealed with the other cipher under other labels.
+    let previous = with_nonce(with_token("/v1/run/reverse", "enclave-session.v2", "s3cret"), &handshake);
+    assert_eq!(status(tokio_tungstenite::connect_async(previous).await), 400);
     // A nonce does not stand in for the token.
     assert_eq!(status(tokio_tungstenite::connect_async(native(&url, &handshake)).await), 401);
-    assert_eq!(server.stats().refused_upgrades, 8);
+    assert_eq!(server.stats().refused_upgrades, 9);
     assert!(attester.requests().is_empty(), "a refused client got a document made");
 
     // The right token and a nonce get a session.

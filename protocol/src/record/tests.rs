@@ -110,17 +110,23 @@ fn reference_seal(key: &[u8; 32], base_nonce: &[u8; 12], seq: u64, aad: &[u8], p
     cipher.encrypt(&nonce.into(), Payload { msg: pt, aad }).unwrap()
 }
 
-/// Section 5.1's key update by the pure-Rust `hkdf` crate: `HKDF-Expand(PRK = key, label, 32)`.
-fn reference_update(key: &[u8; 32]) -> [u8; 32] {
-    let mut next = [0u8; 32];
-    ::hkdf::Hkdf::<sha2::Sha256>::from_prk(key).unwrap().expand(b"enclave-session.v3 key update", &mut next).unwrap();
-    next
+/// Section 5.1's key update by the pure-Rust `hkdf` crate: the next update secret, and the key
+/// derived from it.
+fn reference_update(secret: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
+    let expand = |prk: &[u8; 32], info: &[u8]| {
+        let mut out = [0u8; 32];
+        ::hkdf::Hkdf::<sha2::Sha256>::from_prk(prk).unwrap().expand(info, &mut out).unwrap();
+        out
+    };
+    let next = expand(secret, b"enclave-session.v3 secret update");
+    (next, expand(&next, b"enclave-session.v3 key"))
 }
 
-/// A direction's first key and base nonce, split from its 44-byte export.
+/// A direction's first key, base nonce and update secret, split from its 76-byte export.
 struct Exported {
     key: [u8; 32],
     base_nonce: [u8; 12],
+    secret: [u8; 32],
 }
 
 /// The RFC 9180 base-mode vector's inputs through `client_setup` and `EnclaveKey::accept`, and each
@@ -131,9 +137,13 @@ fn vector_session() -> (RequestSealer, ResponseOpener, RequestOpener, ResponseSe
     let info = h(&v.info);
     let (_, ctx) = setup_sender(&pk, &info, &mut FixedRng(h(&v.ikm_e))).unwrap();
     let exported = |label: &[u8]| {
-        let mut okm = [0u8; 44];
+        let mut okm = [0u8; 76];
         ctx.export(label, &mut okm).unwrap();
-        Exported { key: okm[..32].try_into().unwrap(), base_nonce: okm[32..].try_into().unwrap() }
+        Exported {
+            key: okm[..32].try_into().unwrap(),
+            base_nonce: okm[32..44].try_into().unwrap(),
+            secret: okm[44..].try_into().unwrap(),
+        }
     };
     let (request, response) = (exported(b"enclave-session.v3 request"), exported(b"enclave-session.v3 response"));
     let (enc, rs, ro) = client_setup(&pk, &info, &mut FixedRng(h(&v.ikm_e))).unwrap();
@@ -169,12 +179,12 @@ fn records_are_sealed_under_the_exported_keys() {
 }
 
 const PINNED_REQUEST_0: &str =
-    "92b965426e8c74005d87030c0632c5583b35e685312b5b654b6f5a673d7f263968d650cf226f4382c78882a4af3a";
+    "ef4627b1321a1c21dbbaade7e42487018debb653bfc1d481889572ccb649502c7a01a978b69f8149b88b9db885ef";
 const PINNED_RESPONSE_0: &str =
-    "52d738fe1d71960fa2fe308c95d102d54069f8172414086fbe9acf8abd8498716fbb71c90bc72212d226a1f4bb21";
+    "9c7e50f0c3b5c33dab314540e858b5c0c7873bde1b8a19da8a11baf96835a45ebd1fa94c9a3b3f8e488d074d08d6";
 
-/// Every `KEY_UPDATE_INTERVAL` records a direction's key is `HKDF-Expand(key, label, 32)` of the one
-/// before, checked against the pure-Rust crates at the first two updates of both directions, with the
+/// Every `KEY_UPDATE_INTERVAL` records a direction's update secret ratchets and its key is derived
+/// from the new secret, checked against the pure-Rust crates at the first two updates of both directions, with the
 /// first record under the updated request key pinned (PROTOCOL.md section 8). The sequence number
 /// carries on: record 2^16 uses nonce `base_nonce XOR 2^16`.
 #[test]
@@ -182,6 +192,7 @@ fn the_key_is_updated_every_interval_records() {
     let (mut rs, mut ro, mut qo, mut qs, request, response) = vector_session();
     let pt = b"enclave-session.v3 test record";
     let mut keys = (request.key, response.key);
+    let mut secrets = (request.secret, response.secret);
     let mut first_updated = String::new();
     for update in 1..=2u64 {
         let boundary = update * KEY_UPDATE_INTERVAL;
@@ -196,7 +207,9 @@ fn the_key_is_updated_every_interval_records() {
         assert_eq!(last_e, reference_seal(&keys.1, &response.base_nonce, boundary - 1, RESPONSE_AAD, pt));
         assert_eq!(&ro.open(&last_e).unwrap()[..], pt);
 
-        keys = (reference_update(&keys.0), reference_update(&keys.1));
+        let ((request_secret, request_key), (response_secret, response_key)) =
+            (reference_update(&secrets.0), reference_update(&secrets.1));
+        (keys, secrets) = ((request_key, response_key), (request_secret, response_secret));
         for seq in boundary..boundary + 2 {
             let c = seal_c(&mut rs, pt).unwrap();
             assert_eq!(c, reference_seal(&keys.0, &request.base_nonce, seq, REQUEST_AAD, pt), "request {seq}");
@@ -213,11 +226,11 @@ fn the_key_is_updated_every_interval_records() {
 }
 
 const PINNED_REQUEST_FIRST_UPDATED: &str =
-    "d6716e67499813f47a5bb7c7199d20e6c926d68f930f365d8b5e722108b1425ca3dfa15cbe92961e4d6c74de3dbf";
+    "021741008a4c66352ee781550a56cbdd34fa24f39c7b267788de5b3a064de92aaa7f077762b0c4b4801bf10c8f19";
 
 /// A rogue sender that keeps its old key past the update gets nothing opened: the record at the
 /// boundary, sealed under the key before the update, fails at exactly that position, and the
-/// opener then refuses the genuine record too.
+/// opener then refuses the genuine record too, having updated its key exactly once.
 #[test]
 fn a_record_under_the_key_before_the_update_is_refused() {
     let (mut rs, _, mut qo, _, request, _) = vector_session();
@@ -230,6 +243,7 @@ fn a_record_under_the_key_before_the_update_is_refused() {
     assert_eq!(qo.open(&stale), Err(RecordError::Open { direction: "client to enclave", seq: boundary }));
     let genuine = seal_c(&mut rs, pt).unwrap();
     assert_eq!(qo.open(&genuine), Err(RecordError::Open { direction: "client to enclave", seq: boundary }));
+    assert_eq!((qo.0.epoch, **qo.0.secret), (1, reference_update(&request.secret).0));
 }
 
 /// Counted record by record rather than skipped to, both ends cross the first update in step.

@@ -39,8 +39,9 @@ pub(crate) enum SessionEnd {
     /// The client accepted no bytes of a record for this long: it stopped reading.
     #[error("client stopped reading: no bytes accepted for {0:?}")]
     WriteStalled(Duration),
-    /// Sealing a record failed (the enclave's own failure, e.g. a sequence number exhausted).
-    #[error("sealing a record: {0}")]
+    /// The enclave's own record layer failed: sealing a record, or a sequence number exhausted or a
+    /// key update refused on either direction.
+    #[error("the enclave's record layer: {0}")]
     Seal(RecordError),
     /// The server ended the session (evicted for a newcomer, the memory budget's largest holder, or
     /// past its own memory share, or an input that stalled) and told the client with this session
