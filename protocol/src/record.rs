@@ -56,8 +56,8 @@ const RECORD_NONCE_LEN: usize = 12;
 /// Records sealed under one key before the direction's key is updated (PROTOCOL.md section 5.1).
 ///
 /// AES-GCM's confidentiality bound grows with the square of the blocks one key processes (the
-/// CFRG's AEAD usage limits: advantage about `(blocks + records)^2 / 2^129`). A record the receiver
-/// accepts is at most 4,097 blocks (its frame limit), so a key processes at most 2^16 * 4,098 <
+/// CFRG's AEAD usage limits: advantage about `(blocks + records)^2 / 2^129`). The largest message is
+/// 65,545 bytes (a 64 KiB chunk and its 9-byte header), 4,097 blocks, so a key processes at most 2^16 * 4,098 <
 /// 2^28.1 blocks, an advantage under 2^-72 per key. Across keys the advantages add: linear in the
 /// session's length (about 2^-89 per record) where one key would be quadratic. The update costs two
 /// HKDF-Expand calls per 2^16 records.
@@ -247,8 +247,9 @@ struct RecordKey {
     epoch: u64,
     base_nonce: Zeroizing<[u8; RECORD_NONCE_LEN]>,
     seq: u64,
-    /// The position at which an opener failed: it refuses everything after, naming that position.
-    failed: Option<u64>,
+    /// Why an opener failed: it refuses everything after with the same error, which names the
+    /// position and the cause.
+    failed: Option<RecordError>,
     direction: Direction,
 }
 
@@ -476,6 +477,9 @@ impl RecordKey {
     fn next_nonce(&mut self) -> Result<Nonce, RecordError> {
         let seq = self.seq;
         let epoch = seq / KEY_UPDATE_INTERVAL;
+        // A session's counter grows by one, so `epoch` is at most one past `self.epoch`. (Tests that
+        // set the counter directly skip updates: after such a jump the key is one update on, not
+        // `epoch` updates on.)
         if epoch > self.epoch {
             self.update(seq, epoch)?;
         }
@@ -506,15 +510,15 @@ impl RecordKey {
     }
 
     fn open(&mut self, record: &[u8]) -> Result<Zeroizing<Vec<u8>>, RecordError> {
-        if let Some(seq) = self.failed {
-            return Err(RecordError::Open { direction: self.direction.name, seq });
+        if let Some(failed) = self.failed {
+            return Err(failed);
         }
         let seq = self.seq;
         let opened = self.open_at(record, RecordError::Open { direction: self.direction.name, seq });
-        if opened.is_err() {
+        if let Err(e) = &opened {
             // Final: a later record, even the genuine one for this position, is refused too, and
-            // every refusal names the position that failed.
-            self.failed = Some(seq);
+            // every refusal names the position and the cause of the first failure.
+            self.failed = Some(*e);
         }
         opened
     }
@@ -546,8 +550,9 @@ impl Drop for RecordKey {
     fn drop(&mut self) {
         // The key lives in aws-lc's context, which clears it when freed; the update secret and the
         // base nonce are Zeroizing.
-        // Clear the counter too, so a memory dump cannot tell how far the session went.
+        // Clear the counter and the epoch too, so a memory dump cannot tell how far the session went.
         self.seq.zeroize();
+        self.epoch.zeroize();
     }
 }
 

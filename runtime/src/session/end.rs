@@ -42,7 +42,7 @@ pub(crate) enum SessionEnd {
     /// The enclave's own record layer failed: sealing a record, or a sequence number exhausted or a
     /// key update refused on either direction.
     #[error("the enclave's record layer: {0}")]
-    Seal(RecordError),
+    RecordLayer(RecordError),
     /// The server ended the session (evicted for a newcomer, the memory budget's largest holder, or
     /// past its own memory share, or an input that stalled) and told the client with this session
     /// error and detail.

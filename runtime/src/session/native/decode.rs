@@ -46,7 +46,7 @@ pub(super) fn decode(
     };
     let mut plaintext = opener.open(ct).map_err(|e| match e {
         // The enclave's own record layer gave out, not the client's record: not a rejection.
-        RecordError::KeyUpdate { .. } | RecordError::SequenceExhausted { .. } => SessionEnd::Seal(e),
+        RecordError::KeyUpdate { .. } | RecordError::SequenceExhausted { .. } => SessionEnd::RecordLayer(e),
         _ => {
             count(&stats.records_rejected);
             Violation::Record(e).into()

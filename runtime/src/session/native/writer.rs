@@ -31,7 +31,7 @@ pub(super) async fn write_loop(
     let ended = match end {
         PumpEnd::Seal(e) => {
             tracing::warn!(error = %e, "sealing a record failed; ending the session");
-            Some(SessionEnd::Seal(e))
+            Some(SessionEnd::RecordLayer(e))
         }
         PumpEnd::Stalled(limit) => Some(SessionEnd::WriteStalled(limit)),
         PumpEnd::Sink(e) => {
