@@ -19,8 +19,8 @@
 //! under that direction's label, and every record is AES-256-GCM (NIST SP 800-38D, via aws-lc-rs) with
 //! the nonce `base_nonce XOR seq` of RFC 9180 section 5.2. Every [`KEY_UPDATE_INTERVAL`] records a
 //! direction's key is replaced by one derived from an update secret exported beside it, so no key
-//! processes more than AES-GCM's usage limits allow. The context's own AEAD (the suite's ChaCha20-Poly1305)
-//! is never used: the records take the cipher that is fastest where enclaves run.
+//! processes more than AES-GCM's usage limits allow. The context's own AEAD (the suite's
+//! ChaCha20-Poly1305) is never used: the records take the cipher that is fastest where enclaves run.
 //!
 //! Why AES-256-GCM rather than the suite's ChaCha20-Poly1305: on CPUs with AES and carry-less multiply
 //! instructions (every x86 and Graviton host a Nitro enclave runs on) aws-lc seals 2.2-2.5 times as
@@ -56,9 +56,9 @@ const RECORD_NONCE_LEN: usize = 12;
 /// Records sealed under one key before the direction's key is updated (PROTOCOL.md section 5.1).
 ///
 /// AES-GCM's confidentiality bound grows with the square of the blocks one key processes (the
-/// CFRG's AEAD usage limits: advantage about `(blocks + records)^2 / 2^129`). The largest message is
-/// 65,545 bytes (a 64 KiB chunk and its 9-byte header), 4,097 blocks, so a key processes at most 2^16 * 4,098 <
-/// 2^28.1 blocks, an advantage under 2^-72 per key. Across keys the advantages add: linear in the
+/// CFRG's AEAD usage limits: advantage about `(blocks + records)^2 / 2^129`). The largest message
+/// is 65,545 bytes (a 64 KiB chunk and its 9-byte header), 4,097 blocks, so a key processes at most
+/// 2^16 * 4,098 < 2^28.1 blocks, an advantage under 2^-72 per key. Across keys the advantages add: linear in the
 /// session's length (about 2^-89 per record) where one key would be quadratic. The update costs two
 /// HKDF-Expand calls per 2^16 records.
 pub const KEY_UPDATE_INTERVAL: u64 = 1 << 16;
@@ -451,8 +451,9 @@ impl RecordKey {
     /// Section 5.1's key update, before record `seq` (the first of key update `epoch`): the update
     /// secret ratchets, `secret' = HKDF-Expand(secret, "enclave-session.v3 secret update", 32)`, and
     /// the new key is `HKDF-Expand(secret', "enclave-session.v3 key", 32)`, as TLS 1.3 updates a
-    /// traffic secret and derives its key from it; the AES key is never an HMAC key. Both old values
-    /// are overwritten in place. The base nonce and the numbering carry on, so nonces never repeat.
+    /// traffic secret and derives its key from it; the AES key is never an HMAC key. The old secret's
+    /// box is wiped as it drops and aws-lc clears the old key's context as it frees it. The base nonce
+    /// and the numbering carry on, so nonces never repeat.
     fn update(&mut self, seq: u64, epoch: u64) -> Result<(), RecordError> {
         let failed = RecordError::KeyUpdate { direction: self.direction.name, seq };
         // A uniformly random 32-byte secret is a valid HKDF PRK as it is (RFC 5869 section 3.3).
