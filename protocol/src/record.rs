@@ -156,6 +156,28 @@ pub enum RecordError {
     },
 }
 
+impl RecordError {
+    /// Whether the peer's bytes caused this: a record that did not authenticate or could not be one.
+    /// The other variants are this end's own record layer giving out (its setup, counter, key update
+    /// or AEAD), which a receiver must not count against the peer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use enclave_protocol::RecordError;
+    /// assert!(RecordError::Open { direction: "client to enclave", seq: 3 }.is_peer_fault());
+    /// assert!(!RecordError::SequenceExhausted { direction: "client to enclave" }.is_peer_fault());
+    /// ```
+    pub fn is_peer_fault(&self) -> bool {
+        match self {
+            Self::Open { .. } | Self::ShortRecord { .. } | Self::BadKey(_) | Self::KeyAgreement => true,
+            Self::SequenceExhausted { .. } | Self::KeyExport { .. } | Self::KeyUpdate { .. } | Self::Seal { .. } => {
+                false
+            }
+        }
+    }
+}
+
 /// A record's plaintext laid out in its frame, not yet sealed: the record frame's type byte, then the
 /// plaintext, with room behind it for the tag, so that sealing in place makes the whole frame in this
 /// one buffer and leaves no copy of the plaintext behind. Zeroized when dropped unsealed.

@@ -305,6 +305,21 @@ fn the_sequence_ends_before_it_wraps() {
     assert_eq!(seal_c(&mut rs, b"x"), Err(RecordError::SequenceExhausted { direction: "client to enclave" }));
 }
 
+/// What the peer sent is the peer's fault; this end's counter or key update giving out is not, so a
+/// receiver does not count it as a forged record.
+#[test]
+fn only_the_peers_bytes_are_blamed_on_the_peer() {
+    let (mut rs, _, mut qo, _) = pair();
+    let forged = qo.open(&[0u8; TAG_LEN + 4]).unwrap_err();
+    assert!(forged.is_peer_fault(), "{forged}");
+    let (_, _, mut qo, _) = pair();
+    assert!(qo.open(&[0u8; TAG_LEN - 1]).unwrap_err().is_peer_fault());
+    rs.0.seq = u64::MAX;
+    let exhausted = seal_c(&mut rs, b"x").unwrap_err();
+    assert!(!exhausted.is_peer_fault(), "{exhausted}");
+    assert!(!RecordError::KeyUpdate { direction: "client to enclave", seq: KEY_UPDATE_INTERVAL }.is_peer_fault());
+}
+
 #[test]
 fn a_record_shorter_than_its_tag_is_refused_at_its_position() {
     let (_, _, mut qo, _) = pair();

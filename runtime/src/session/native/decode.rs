@@ -4,7 +4,7 @@
 //! invocation's input with its id), or the [`SessionEnd`] a bad frame amounts to. The record layer
 //! decides authenticity; this step only orders the checks: frame, record, message.
 
-use enclave_protocol::{ClientMessage, Frame, FrameLimits, RecordError, RequestId, RequestOpener, SessionErrorCode};
+use enclave_protocol::{ClientMessage, Frame, FrameLimits, RequestId, RequestOpener, SessionErrorCode};
 use zeroize::Zeroize as _;
 
 use crate::budget::Charge;
@@ -44,12 +44,12 @@ pub(super) fn decode(
         Ok(other) => return Err(Violation::NotARecord { got: other.name() }.into()),
         Err(e) => return Err(Violation::Frame(e).into()),
     };
-    let mut plaintext = opener.open(ct).map_err(|e| match e {
-        // The enclave's own record layer gave out, not the client's record: not a rejection.
-        RecordError::KeyUpdate { .. } | RecordError::SequenceExhausted { .. } => SessionEnd::RecordLayer(e),
-        _ => {
+    let mut plaintext = opener.open(ct).map_err(|e| {
+        if e.is_peer_fault() {
             count(&stats.records_rejected);
             Violation::Record(e).into()
+        } else {
+            SessionEnd::RecordLayer(e)
         }
     })?;
     let (id, data_len, end_of_input) = match ClientMessage::decode(&plaintext) {
